@@ -1,0 +1,101 @@
+"""The account-data contract (config/schema.yaml): declared once, checked at every boundary.
+
+The schema says which columns exist, their types and allowed values, and which columns play a
+special role (id, as-of date, name, owner, label). Loaders and the validator read it; nothing
+else hard-codes a column's type.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.config_files import load_yaml_model
+
+ColumnType = Literal["string", "category", "int", "float", "bool", "date"]
+Role = Literal["id", "date", "name", "owner", "label", "feature"]
+SPECIAL_ROLES: tuple[Role, ...] = ("id", "date", "name", "owner", "label")
+
+
+class ColumnSpec(BaseModel):
+    """One column of the contract."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: ColumnType
+    role: Role = "feature"
+    required: bool = True
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[str, ...] | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> ColumnSpec:
+        if (self.min is not None or self.max is not None) and self.type not in ("int", "float"):
+            raise ValueError(f"min/max only apply to int or float columns, not {self.type}")
+        if self.allowed is not None and self.type != "category":
+            raise ValueError(f"allowed only applies to category columns, not {self.type}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        return self
+
+
+class AccountSchema(BaseModel):
+    """All columns of one account row; exactly one column per special role."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    columns: dict[str, ColumnSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_roles(self) -> AccountSchema:
+        for role in SPECIAL_ROLES:
+            named = [name for name, spec in self.columns.items() if spec.role == role]
+            if len(named) != 1:
+                raise ValueError(
+                    f"exactly one column must have role '{role}', found {len(named)}: {named}"
+                )
+        for role in ("id", "date"):
+            if not self.columns[self.column_for(role)].required:
+                raise ValueError(f"the '{role}' column must be required")
+        return self
+
+    def column_for(self, role: Role) -> str:
+        """The name of the column playing ``role`` (id, date, name, owner, label)."""
+        return next(name for name, spec in self.columns.items() if spec.role == role)
+
+    @property
+    def id_column(self) -> str:
+        return self.column_for("id")
+
+    @property
+    def date_column(self) -> str:
+        return self.column_for("date")
+
+    @property
+    def name_column(self) -> str:
+        return self.column_for("name")
+
+    @property
+    def owner_column(self) -> str:
+        return self.column_for("owner")
+
+    @property
+    def label_column(self) -> str:
+        return self.column_for("label")
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [name for name, spec in self.columns.items() if spec.required]
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [name for name, spec in self.columns.items() if spec.role == "feature"]
+
+
+def load_schema(path: Path) -> AccountSchema:
+    """Load and check config/schema.yaml; errors name the file and key."""
+    return load_yaml_model(path, AccountSchema)

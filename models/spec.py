@@ -1,0 +1,92 @@
+"""The data product spec (config/product.yaml).
+
+A model is not a product: the spec names who it serves, the promise (freshness and accuracy)
+and the feedback signal. A spec without a feedback signal is refused, because a prediction
+nobody can answer never gets better.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from models.config_files import load_yaml_model
+
+Metric = Literal["roc_auc", "pr_auc", "top_decile_precision"]
+FeedbackSignal = Literal["helpful", "not_helpful", "correction", "action_done", "churn_outcome"]
+
+
+class InferenceContract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: str
+    output: tuple[str, ...] = Field(min_length=1)
+    latency_ms: int = Field(gt=0, lt=3000)
+
+
+class AccuracySla(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: Metric
+    target: float = Field(gt=0, le=1)
+    floor: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _floor_below_target(self) -> AccuracySla:
+        if self.floor > self.target:
+            raise ValueError(f"floor {self.floor} must not be above target {self.target}")
+        return self
+
+
+class RiskBands(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    high: float = Field(gt=0, lt=1)
+    medium: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RiskBands:
+        if self.medium >= self.high:
+            raise ValueError(f"medium ({self.medium}) must be below high ({self.high})")
+        return self
+
+    def band(self, probability: float) -> str:
+        """The band name for one probability."""
+        if probability >= self.high:
+            return "high"
+        if probability >= self.medium:
+            return "medium"
+        return "low"
+
+
+class ProductSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    consumer: str
+    job: str
+    unit_of_value: str
+    inference_contract: InferenceContract
+    horizon_days: int = Field(default=90, gt=0, le=730)
+    freshness_sla_hours: float = Field(gt=0)
+    accuracy_sla: AccuracySla
+    risk_bands: RiskBands
+    surface: tuple[str, ...] = Field(min_length=1)
+    action: str
+    feedback_signal: tuple[FeedbackSignal, ...]
+
+    @field_validator("feedback_signal")
+    @classmethod
+    def _needs_feedback(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError(
+                "a data product needs a feedback signal: list at least one of helpful, "
+                "not_helpful, correction, action_done, churn_outcome"
+            )
+        return value
+
+
+def load_spec(path: Path) -> ProductSpec:
+    return load_yaml_model(path, ProductSpec)
