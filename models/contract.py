@@ -99,3 +99,24 @@ class AccountSchema(BaseModel):
 def load_schema(path: Path) -> AccountSchema:
     """Load and check config/schema.yaml; errors name the file and key."""
     return load_yaml_model(path, AccountSchema)
+
+
+def canonical_dtype(spec: ColumnSpec) -> str:
+    """The pandas dtype a validated column has, so every loader and the generator agree.
+
+    Optional int and bool columns use pandas' nullable dtypes so an empty cell stays empty
+    instead of turning into 0 or False.
+    """
+    if spec.type in ("string", "category"):
+        return "str"
+    if spec.type == "int":
+        return "int64" if spec.required else "Int64"
+    if spec.type == "float":
+        return "float64"
+    if spec.type == "bool":
+        return "bool" if spec.required else "boolean"
+    return "datetime64[ns]"
+
+
+def canonical_dtypes(schema: AccountSchema) -> dict[str, str]:
+    return {name: canonical_dtype(spec) for name, spec in schema.columns.items()}

@@ -1,0 +1,1 @@
+"""The Slack side: the Bolt app, scheduler, state and the command line."""

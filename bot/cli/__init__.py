@@ -1,0 +1,50 @@
+"""The ``churnbot`` command line: one module per command, ``main(argv)`` for tests.
+
+Every :class:`~models.errors.ChurnbotError` becomes a one-line-per-problem message on stderr
+and exit status 2; a user never sees a traceback for a problem they can fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+import click
+
+from bot.cli import check_config, demo, models_cmd, sample_data, train
+from models.errors import ChurnbotError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+def cli(verbose: bool) -> None:
+    """churnbot: churn-risk digests for customer-success teams, in Slack."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+for module in (sample_data, train, models_cmd, check_config, demo):
+    module.register(cli)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit status instead of exiting, so tests can call it."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except ChurnbotError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    return 0
+
+
+def entry_point() -> None:
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""``churnbot check-config`` and ``churnbot spec``: the config folder, checked and printed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import yaml
+
+from bot.cli.common import console
+from bot.settings import config_problems, load_env, load_settings
+from models.errors import ConfigError
+
+
+@click.command("check-config")
+@click.option("--config", "config_dir", type=click.Path(path_type=Path), default=None)
+def check_config(config_dir: Path | None) -> None:
+    """Check every config file and report all problems in one pass."""
+    folder = config_dir or load_env(os.environ).config_dir
+    problems = config_problems(folder)
+    if problems:
+        raise ConfigError(f"{len(problems)} config file(s) have problems:\n" + "\n".join(problems))
+    console.print(f"{folder}: configuration is valid")
+
+
+@click.command("spec")
+def spec() -> None:
+    """Print the data product spec: consumer, promise, surface, action, feedback signal."""
+    settings = load_settings(os.environ)
+    click.echo(yaml.safe_dump(settings.spec.model_dump(mode="json"), sort_keys=False))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(check_config)
+    group.add_command(spec)

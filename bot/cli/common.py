@@ -1,0 +1,51 @@
+"""Shared pieces of the CLI: settings from the real environment and a progress display."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from bot.settings import Settings, load_settings
+
+console = Console(stderr=True)
+
+
+def settings_from_environment() -> Settings:
+    """The only place the CLI reads ``os.environ``."""
+    return load_settings(os.environ)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """Yield a ``progress(done, total)`` callback that drives a terminal progress bar."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@contextmanager
+def status(message: str) -> Iterator[Callable[[str], None]]:
+    """Yield a ``step(text)`` callback that shows the current step of a long job."""
+    with console.status(message) as spinner:
+
+        def step(text: str) -> None:
+            spinner.update(f"{message}: {text}")
+            console.log(text)
+
+        yield step

@@ -1,0 +1,66 @@
+"""``churnbot models list|show|promote``: the versioned registry with one champion."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from models.registry import Registry
+from rich.table import Table
+
+from bot.cli.common import console, settings_from_environment
+
+
+def _registry() -> Registry:
+    return Registry(settings_from_environment().paths.registry)
+
+
+@click.group("models")
+def group() -> None:
+    """List, inspect and promote trained models."""
+
+
+@group.command("list")
+def list_models() -> None:
+    """Every registered model, newest first; the champion is starred."""
+    registry = _registry()
+    champion = registry.champion_version()
+    cards = registry.list()
+    if not cards:
+        console.print("No models yet: run `churnbot train`.")
+        return
+    table = Table("", "version", "created", "training window", "ROC AUC", "top-decile lift")
+    for card in cards:
+        model = card.metrics.get("model", {})
+        table.add_row(
+            "*" if card.version == champion else "",
+            card.version,
+            card.created_at[:19],
+            " to ".join(card.training_window),
+            f"{model.get('roc_auc', float('nan')):.3f}",
+            f"{model.get('top_decile_lift', float('nan')):.2f}",
+        )
+    console.print(table)
+
+
+@group.command("show")
+@click.argument("version", required=False)
+def show(version: str | None) -> None:
+    """Print a model card (default: the champion's) as JSON."""
+    registry = _registry()
+    card = registry.load(version).card if version is None else registry.card(version)
+    click.echo(json.dumps(card.model_dump(mode="json"), indent=2))
+
+
+@group.command("promote")
+@click.argument("version")
+def promote(version: str) -> None:
+    """Make VERSION the champion that scoring uses."""
+    registry = _registry()
+    registry.load(version)  # refuse to promote a model that would not load
+    registry.promote(version)
+    console.print(f"Champion is now {version}.")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(group)

@@ -1,0 +1,90 @@
+"""``churnbot train``: train, evaluate against the baseline, register, maybe promote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from models.evaluation import format_report, save_report
+from models.registry import Registry
+from models.validate import LoadResult
+
+from bot.cli.common import console, settings_from_environment, status
+from bot.cli.data_source import load_accounts
+from bot.settings import Settings
+from models.pipeline import TrainOutcome, train_and_register
+
+
+def print_outcome(outcome: TrainOutcome, settings: Settings) -> None:
+    sla = settings.spec.accuracy_sla
+    card = outcome.card
+    console.print(format_report(outcome.report), markup=False, highlight=False)
+    console.print(
+        f"Model {card.version}: {sla.metric} {outcome.sla_value:.3f} "
+        f"(target {sla.target}, floor {sla.floor}); trained on {card.training_window[0]} to "
+        f"{card.training_window[1]}, evaluated on {card.eval_window[0]} to {card.eval_window[1]}"
+    )
+    if outcome.promoted:
+        console.print(f"[green]Promoted {card.version} to champion.[/]")
+    else:
+        console.print(
+            f"[yellow]Not promoted: {sla.metric} {outcome.sla_value:.3f} is below the floor "
+            f"{sla.floor}, or --no-promote was given. Promote by hand with "
+            f"`churnbot models promote {card.version}`.[/]"
+        )
+
+
+def run_training(
+    settings: Settings, loaded: LoadResult, name: str, promote: bool | None
+) -> TrainOutcome:
+    """Train, evaluate, register and save the report: shared by `train` and `demo`."""
+    registry = Registry(settings.paths.registry)
+    with status("Training") as step:
+        outcome = train_and_register(
+            loaded.frame,
+            settings.schema,
+            settings.spec,
+            registry,
+            data_source=name,
+            promote=promote,
+            progress=step,
+        )
+    reports = settings.paths.reports
+    save_report(outcome.report, reports / f"evaluation-{outcome.card.version}.json")
+    save_report(outcome.report, reports / "evaluation.json")
+    return outcome
+
+
+@click.command("train")
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Accounts file (.csv or .parquet) [default: var/data/accounts.parquet].",
+)
+@click.option(
+    "--source",
+    type=click.Choice(["file", "http"]),
+    default="file",
+    show_default=True,
+    help="Read a file, or the HTTP source configured in config/sources.yaml.",
+)
+@click.option(
+    "--promote/--no-promote",
+    default=None,
+    help="Make the new model champion [default: only when it meets the accuracy floor].",
+)
+def command(data: Path | None, source: str, promote: bool | None) -> None:
+    """Train a calibrated churn model on earlier weeks and evaluate it on later ones.
+
+    Prints the evaluation against a simple usage-decline baseline, saves it as JSON under
+    var/reports/, and stores the model with its card in the registry (var/registry/).
+    """
+    settings = settings_from_environment()
+    loaded, name = load_accounts(settings, data, source)
+    outcome = run_training(settings, loaded, name, promote)
+    print_outcome(outcome, settings)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(command)

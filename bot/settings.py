@@ -1,0 +1,116 @@
+"""Settings in one place: the environment plus the config folder, read once, frozen after.
+
+Built by :func:`load_settings` from an injected environment mapping, so tests pass a dict and
+nothing reads ``os.environ`` deep inside the code. Secrets are ``SecretStr`` and mask
+themselves in ``repr`` and logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from models.config_files import format_validation_error
+from models.contract import AccountSchema, load_schema
+from models.errors import ChurnbotError, ConfigError
+from models.sources_config import SourcesConfig, load_sources_config
+from models.spec import ProductSpec, load_spec
+
+SLACK_DEFAULT_API_URL = "https://slack.com/api/"
+
+
+class EnvSettings(BaseModel):
+    """The environment variables churnbot reads (DESIGN.md's fixed contract)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default=SLACK_DEFAULT_API_URL, alias="SLACK_API_URL")
+    redis_url: str | None = Field(default=None, alias="REDIS_URL")
+    config_dir: Path = Field(default=Path("config"), alias="CHURNBOT_CONFIG")
+    var_dir: Path = Field(default=Path("var"), alias="CHURNBOT_VAR")
+    port: int = Field(default=3000, ge=1, le=65535, alias="PORT")
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Default locations, so `sample-data`, `train` and `score` chain with no arguments."""
+
+    var_dir: Path
+
+    @property
+    def accounts(self) -> Path:
+        return self.var_dir / "data" / "accounts.parquet"
+
+    @property
+    def truth(self) -> Path:
+        return self.var_dir / "data" / "truth.csv"
+
+    @property
+    def registry(self) -> Path:
+        return self.var_dir / "registry"
+
+    @property
+    def reports(self) -> Path:
+        return self.var_dir / "reports"
+
+    @property
+    def rejects(self) -> Path:
+        return self.var_dir / "rejects"
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: EnvSettings
+    schema: AccountSchema
+    spec: ProductSpec
+    sources: SourcesConfig
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.env.var_dir)
+
+
+def load_env(environ: Mapping[str, str]) -> EnvSettings:
+    try:
+        return EnvSettings.model_validate(dict(environ))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error("environment", exc)) from None
+
+
+CONFIG_FILES = {
+    "schema": ("schema.yaml", load_schema),
+    "spec": ("product.yaml", load_spec),
+    "sources": ("sources.yaml", load_sources_config),
+}
+
+
+def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str]]:
+    """Load every config file, collecting all problems instead of stopping at the first."""
+    loaded: dict[str, object] = {}
+    problems: list[str] = []
+    for key, (filename, loader) in CONFIG_FILES.items():
+        try:
+            loaded[key] = loader(config_dir / filename)
+        except ChurnbotError as exc:
+            problems.append(str(exc))
+    return loaded, problems
+
+
+def config_problems(config_dir: Path) -> list[str]:
+    """Every problem in the config folder, in one pass (for `churnbot check-config`)."""
+    return _load_config(config_dir)[1]
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Read the environment and every config file; raise one ConfigError listing all problems."""
+    env = load_env(environ)
+    loaded, problems = _load_config(env.config_dir)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return Settings(env=env, **loaded)  # type: ignore[arg-type]
