@@ -61,6 +61,17 @@ class RiskBands(BaseModel):
         return "low"
 
 
+class HealthThresholds(BaseModel):
+    """Limits of the health checks run after every scoring run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_data_age_days: int = Field(default=8, ge=0)
+    max_reject_share: float = Field(default=0.02, ge=0, le=1)
+    psi_threshold: float = Field(default=0.25, gt=0)
+    drift_features: tuple[str, ...] = ()
+
+
 class ProductSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -76,6 +87,7 @@ class ProductSpec(BaseModel):
     surface: tuple[str, ...] = Field(min_length=1)
     action: str
     feedback_signal: tuple[FeedbackSignal, ...]
+    health: HealthThresholds = HealthThresholds()
 
     @field_validator("feedback_signal")
     @classmethod

@@ -1,0 +1,126 @@
+"""Health checks that guard the promise: freshness, input validity, drift, integrity, accuracy.
+
+Each check is a pure function returning a :class:`CheckResult` whose ``message`` a person can
+read in Slack ("Scores drifted: PSI 0.41 > 0.25 on active_users_change"). The bot decides what
+a failure does (trip the kill switch, keep the last known good snapshot).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+PSI_EPSILON = 1e-4
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def check_freshness(as_of: dt.date, today: dt.date, max_age_days: int) -> CheckResult:
+    """Data older than the SLA allows must not be published as live scores."""
+    age = (today - as_of).days
+    if age > max_age_days:
+        return CheckResult(
+            "freshness",
+            False,
+            f"Data is stale: as of {as_of}, {age} days old (limit {max_age_days})",
+            age,
+            max_age_days,
+        )
+    return CheckResult("freshness", True, f"Data as of {as_of} ({age} days old)", age, max_age_days)
+
+
+def check_input_validity(rejected: int, total: int, limit: float) -> CheckResult:
+    """Too many rejected rows means the scores describe a book we only partly saw."""
+    share = rejected / total if total else 1.0
+    if share > limit:
+        return CheckResult(
+            "input_validity",
+            False,
+            f"Input data invalid: {rejected:,} of {total:,} rows rejected "
+            f"({share:.1%} > {limit:.1%})",
+            share,
+            limit,
+        )
+    return CheckResult(
+        "input_validity", True, f"{rejected:,} of {total:,} rows rejected", share, limit
+    )
+
+
+def quantile_edges(values: np.ndarray, bins: int = 10) -> np.ndarray:
+    """Interior bin edges from the reference's quantiles (duplicates dropped for ties)."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return np.array([], dtype=float)
+    return np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
+
+
+def proportions(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Share of values in each bin defined by ``edges`` (len(edges) + 1 bins)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+    return counts / max(values.size, 1)
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Population stability index: sum (a - e) * ln(a / e), empty bins floored at 1e-4."""
+    e = np.clip(np.asarray(expected, dtype=float), PSI_EPSILON, None)
+    a = np.clip(np.asarray(actual, dtype=float), PSI_EPSILON, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def check_drift(
+    what: str, reference: np.ndarray, current: np.ndarray, threshold: float
+) -> CheckResult:
+    """Compare two binned distributions; PSI above the threshold is significant drift."""
+    value = psi(reference, current)
+    name = f"drift:{what}"
+    if value > threshold:
+        return CheckResult(
+            name,
+            False,
+            f"Scores drifted: PSI {value:.2f} > {threshold:.2f} on {what}",
+            value,
+            threshold,
+        )
+    return CheckResult(name, True, f"PSI {value:.2f} on {what}", value, threshold)
+
+
+def check_model_integrity(problem: str | None) -> CheckResult:
+    """``problem`` is the loader's error text, or None when the champion loaded cleanly."""
+    if problem:
+        return CheckResult("model_integrity", False, f"Model unusable: {problem}")
+    return CheckResult("model_integrity", True, "Champion model loaded and verified")
+
+
+def check_accuracy_floor(metric: str, value: float | None, floor: float, n: int) -> CheckResult:
+    """Once outcomes are known, a champion below the spec's floor must stop publishing."""
+    if value is None:
+        return CheckResult(
+            "accuracy_floor", True, f"No outcomes known yet to measure {metric}", None, floor
+        )
+    if value < floor:
+        return CheckResult(
+            "accuracy_floor",
+            False,
+            f"Accuracy below the floor: {metric} {value:.3f} < {floor:.3f} on {n:,} "
+            "accounts with known outcomes",
+            value,
+            floor,
+        )
+    return CheckResult(
+        "accuracy_floor", True, f"{metric} {value:.3f} on {n:,} known outcomes", value, floor
+    )

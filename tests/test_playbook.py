@@ -1,0 +1,136 @@
+"""Playbook rules: first match wins, context matters, malformed files fail with a location."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from models.errors import ConfigError
+from models.playbook import load_playbook
+
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+CODES = {
+    "usage_decline",
+    "escalations",
+    "champion_left",
+    "low_seat_utilisation",
+    "overdue_invoices",
+    "renewal",
+    "poor_nps",
+    "csm_neglect",
+}
+
+
+def account(**overrides: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "reason_1": "",
+        "reason_2": "",
+        "reason_3": "",
+        "segment": "smb",
+        "band": "medium",
+        "industry": "Retail",
+        "plan": "growth",
+        "arr": 20_000.0,
+        "days_to_renewal": 200,
+    }
+    row.update(overrides)
+    return row
+
+
+def recommend(*rows: dict[str, object]) -> list[str]:
+    playbook = load_playbook(CONFIG / "playbooks.yaml", reason_codes=CODES)
+    return list(playbook.recommend(pd.DataFrame(list(rows))))
+
+
+def test_first_matching_rule_wins_with_context() -> None:
+    rules = recommend(
+        account(reason_1="renewal", band="high", days_to_renewal=30, segment="enterprise"),
+        account(reason_1="renewal", band="high", days_to_renewal=30, segment="smb"),
+        account(reason_1="usage_decline", reason_2="champion_left"),
+        account(reason_1="escalations"),
+        account(reason_1="usage_decline", reason_2="escalations"),
+        account(reason_1="usage_decline", arr=250_000.0),
+        account(reason_2="low_seat_utilisation"),
+        account(reason_3="poor_nps"),
+        account(),
+    )
+    assert rules == [
+        "renewal-at-risk-ebr",
+        "renewal-prep",
+        "champion-left",
+        "escalations",
+        "usage-drop",
+        "usage-drop-strategic",
+        "usage-drop",
+        "detractor-follow-up",
+        "default-check-in",
+    ]
+
+
+def test_action_text_for_a_rule_and_the_default() -> None:
+    playbook = load_playbook(CONFIG / "playbooks.yaml", reason_codes=CODES)
+    chosen = playbook.action("champion-left")
+    assert chosen.action.startswith("Exec-sponsor outreach")
+    assert chosen.owner
+    assert playbook.action("default-check-in").rule == "default-check-in"
+
+
+@pytest.fixture
+def playbook_file(tmp_path: Path) -> Path:
+    target = tmp_path / "playbooks.yaml"
+    shutil.copy(CONFIG / "playbooks.yaml", target)
+    return target
+
+
+def replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_unknown_reason_names_file_rule_and_known_reasons(playbook_file: Path) -> None:
+    replace(playbook_file, "{reasons_any: [champion_left]}", "{reasons_any: [champion_gone]}")
+    with pytest.raises(
+        ConfigError,
+        match=r"playbooks\.yaml: rule 2 \(champion-left\): when\.reasons_any: unknown reason "
+        r"champion_gone; known reasons: champion_left, ",
+    ):
+        load_playbook(playbook_file, reason_codes=CODES)
+
+
+def test_bad_condition_key_is_named(playbook_file: Path) -> None:
+    replace(playbook_file, "{top_reason: [escalations]}", "{top_reasn: [escalations]}")
+    with pytest.raises(ConfigError, match=r"rule 3 \(escalations\): when\.top_reasn: unknown key"):
+        load_playbook(playbook_file, reason_codes=CODES)
+
+
+def test_bad_condition_value_is_named(playbook_file: Path) -> None:
+    replace(playbook_file, "arr_min: 100000", "arr_min: lots")
+    with pytest.raises(ConfigError, match=r"rule 4 \(usage-drop-strategic\): when\.arr_min: "):
+        load_playbook(playbook_file, reason_codes=CODES)
+
+
+def test_missing_default_is_refused(playbook_file: Path) -> None:
+    text = playbook_file.read_text()
+    playbook_file.write_text(text[: text.index("default:")])
+    with pytest.raises(ConfigError, match=r"playbooks\.yaml: default: missing"):
+        load_playbook(playbook_file, reason_codes=CODES)
+
+
+def test_unknown_band_and_segment_are_refused(playbook_file: Path) -> None:
+    replace(playbook_file, "band: [high]", "band: [critical]")
+    with pytest.raises(ConfigError, match=r"when\.band: unknown band critical"):
+        load_playbook(playbook_file, reason_codes=CODES)
+    replace(playbook_file, "band: [critical]", "band: [high]")
+    replace(playbook_file, "segment: [enterprise, mid_market]", "segment: [enterprize]")
+    with pytest.raises(ConfigError, match=r"when\.segment: unknown segment enterprize"):
+        load_playbook(playbook_file, reason_codes=CODES, segments=("smb", "enterprise"))
+
+
+def test_rule_without_conditions_is_refused(playbook_file: Path) -> None:
+    replace(playbook_file, "when: {reasons_any: [csm_neglect]}", "when: {}")
+    with pytest.raises(ConfigError, match=r"rule 9 \(reconnect\): when: no condition given"):
+        load_playbook(playbook_file, reason_codes=CODES)

@@ -1,0 +1,97 @@
+"""Settings and config files: clear errors naming the file, the key and what is expected."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.settings import config_problems, load_settings
+from models.errors import ConfigError
+
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "config"
+    shutil.copytree(CONFIG, target)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_bundled_config_is_valid() -> None:
+    settings = load_settings({"CHURNBOT_CONFIG": str(CONFIG)})
+    assert settings.schema.id_column == "account_id"
+    assert settings.spec.feedback_signal
+    assert settings.env.slack_api_url == "https://slack.com/api/"
+    assert settings.env.redis_url is None
+
+
+def test_secrets_are_masked_in_repr(config_dir: Path) -> None:
+    settings = load_settings(
+        {"CHURNBOT_CONFIG": str(config_dir), "SLACK_BOT_TOKEN": "xoxb-very-secret"}
+    )
+    assert "xoxb-very-secret" not in repr(settings)
+    assert settings.env.slack_bot_token is not None
+    assert settings.env.slack_bot_token.get_secret_value() == "xoxb-very-secret"
+
+
+def test_spec_without_feedback_signal_is_refused(config_dir: Path) -> None:
+    product = config_dir / "product.yaml"
+    edit(
+        product,
+        "feedback_signal: [helpful, not_helpful, correction, action_done, churn_outcome]",
+        "feedback_signal: []",
+    )
+    with pytest.raises(ConfigError, match=r"product\.yaml: feedback_signal: .*needs a feedback"):
+        load_settings({"CHURNBOT_CONFIG": str(config_dir)})
+
+
+def test_wrong_key_and_bad_value_are_named(config_dir: Path) -> None:
+    edit(config_dir / "product.yaml", "horizon_days: 90", "horizon_dayz: 90")
+    edit(config_dir / "product.yaml", "floor: 0.70", "floor: high")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"CHURNBOT_CONFIG": str(config_dir)})
+    message = str(caught.value)
+    assert "product.yaml: horizon_dayz: unknown key" in message
+    assert "product.yaml: accuracy_sla.floor:" in message
+    assert "'high'" in message
+
+
+def test_every_problem_is_reported_in_one_pass(config_dir: Path) -> None:
+    edit(
+        config_dir / "schema.yaml",
+        "type: float, min: 0, description: Annual",
+        "type: money, min: 0, description: Annual",
+    )
+    edit(config_dir / "sources.yaml", "max_reject_share: 0.05", "max_reject_share: 5")
+    (config_dir / "product.yaml").unlink()
+    problems = config_problems(config_dir)
+    assert len(problems) == 3
+    assert any("schema.yaml: columns.arr.type" in p for p in problems)
+    assert any("sources.yaml: max_reject_share" in p for p in problems)
+    assert any("product.yaml: file not found" in p for p in problems)
+
+
+def test_invalid_yaml_names_the_line(config_dir: Path) -> None:
+    (config_dir / "sources.yaml").write_text("mapping: {a: b\nmax_reject_share: 0.1\n")
+    with pytest.raises(ConfigError, match=r"sources\.yaml: line \d+: not valid YAML"):
+        load_settings({"CHURNBOT_CONFIG": str(config_dir)})
+
+
+def test_schema_needs_one_id_column(config_dir: Path) -> None:
+    edit(config_dir / "schema.yaml", "{type: string, role: id,", "{type: string,")
+    with pytest.raises(ConfigError, match="exactly one column must have role 'id', found 0"):
+        load_settings({"CHURNBOT_CONFIG": str(config_dir)})
+
+
+def test_bad_port_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"environment: PORT: .*\(got 'eighty'\)"):
+        load_settings({"CHURNBOT_CONFIG": str(CONFIG), "PORT": "eighty"})
