@@ -1,0 +1,242 @@
+"""The evaluation report: the model against a simple baseline on a later, held-out period.
+
+A churn model is only worth shipping if it beats the rule a CSM would use anyway (a usage
+decline), so every figure is reported side by side with that baseline. The report is stored
+in the model card as JSON, which is why it round-trips through :meth:`EvaluationReport.to_dict`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from models import metrics
+from models.metrics import CalibrationRow
+
+HEADLINE_METRICS = ("roc_auc", "pr_auc", "top_decile_lift")
+
+
+@dataclass(frozen=True)
+class MetricSet:
+    """The figures for one scorer; ``brier`` is None for a score that is not a probability."""
+
+    roc_auc: float
+    pr_auc: float
+    brier: float | None
+    top_decile_precision: float
+    top_decile_lift: float
+    at_k: dict[int, tuple[float, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        # JSON object keys are strings: k becomes "50" and is turned back into an int on load.
+        data["at_k"] = {str(k): list(pr) for k, pr in self.at_k.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MetricSet:
+        at_k = {int(k): (float(p), float(r)) for k, (p, r) in data["at_k"].items()}
+        return cls(**{**data, "at_k": at_k})
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Model and baseline metrics on one evaluation set, plus the model's calibration."""
+
+    n_rows: int
+    n_positive: int
+    base_rate: float
+    model: MetricSet
+    baseline: MetricSet
+    baseline_name: str
+    calibration: list[CalibrationRow]
+    eval_window: tuple[str, str] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (tuples become lists, k keys become strings)."""
+        return {
+            "n_rows": self.n_rows,
+            "n_positive": self.n_positive,
+            "base_rate": self.base_rate,
+            "model": self.model.to_dict(),
+            "baseline": self.baseline.to_dict(),
+            "baseline_name": self.baseline_name,
+            "calibration": [asdict(row) for row in self.calibration],
+            "eval_window": list(self.eval_window) if self.eval_window else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvaluationReport:
+        window = data["eval_window"]
+        return cls(
+            n_rows=data["n_rows"],
+            n_positive=data["n_positive"],
+            base_rate=data["base_rate"],
+            model=MetricSet.from_dict(data["model"]),
+            baseline=MetricSet.from_dict(data["baseline"]),
+            baseline_name=data["baseline_name"],
+            calibration=[CalibrationRow(**row) for row in data["calibration"]],
+            eval_window=(window[0], window[1]) if window else None,
+        )
+
+    def beats_baseline(self) -> dict[str, bool]:
+        """For each headline metric, whether the model is strictly better than the baseline."""
+        return {
+            name: getattr(self.model, name) > getattr(self.baseline, name)
+            for name in HEADLINE_METRICS
+        }
+
+
+def _metric_set(
+    y: np.ndarray, score: np.ndarray, ks: Iterable[int], *, probability: bool
+) -> MetricSet:
+    roc_auc = metrics.roc_auc(y, score)  # first, so bad labels are reported by the headline
+    decile = metrics.top_decile(y, score)
+    return MetricSet(
+        roc_auc=roc_auc,
+        pr_auc=metrics.pr_auc(y, score),
+        brier=metrics.brier(y, score) if probability else None,
+        top_decile_precision=decile.precision,
+        top_decile_lift=decile.lift,
+        at_k={k: metrics.precision_recall_at_k(y, score, k) for k in ks},
+    )
+
+
+def evaluate(
+    y_true: ArrayLike,
+    model_proba: ArrayLike,
+    baseline_score: ArrayLike,
+    *,
+    baseline_name: str = "usage-decline rule",
+    ks: Iterable[int] = (50, 100, 200),
+    eval_window: tuple[str, str] | None = None,
+) -> EvaluationReport:
+    """Score the model's probabilities and the baseline's ranking score on the same rows.
+
+    Values of k larger than the evaluation set are left out rather than failing, so a small
+    demo book still gets a report; the baseline is a ranking rule, so it has no Brier score.
+    """
+    y = np.asarray(y_true)
+    proba = np.asarray(model_proba, dtype=float)
+    baseline = np.asarray(baseline_score, dtype=float)
+    if not y.shape == proba.shape == baseline.shape:
+        raise ValueError(
+            f"y_true, model_proba and baseline_score must have the same shape, got "
+            f"{y.shape}, {proba.shape} and {baseline.shape}"
+        )
+    usable_ks = sorted(k for k in set(ks) if k <= y.size)
+    # The metric functions validate the labels (boolean or 0/1) before they are counted here.
+    model = _metric_set(y, proba, usable_ks, probability=True)
+    baseline_metrics = _metric_set(y, baseline, usable_ks, probability=False)
+    positives = int(y.astype(bool).sum())
+    return EvaluationReport(
+        n_rows=int(y.size),
+        n_positive=positives,
+        base_rate=positives / y.size,
+        model=model,
+        baseline=baseline_metrics,
+        baseline_name=baseline_name,
+        calibration=metrics.calibration_table(y, proba),
+        eval_window=eval_window,
+    )
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return [line(header), "  ".join("-" * w for w in widths), *(line(row) for row in rows)]
+
+
+def _better(model: float | None, baseline: float | None, *, higher_is_better: bool) -> str:
+    if model is None or baseline is None:
+        return "n/a"
+    if model == baseline:
+        return "tie"
+    return "yes" if (model > baseline) == higher_is_better else "no"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def format_report(report: EvaluationReport) -> str:
+    """A plain-text report for the terminal and the model card: metrics, top-k, calibration."""
+    window = f"{report.eval_window[0]} to {report.eval_window[1]}" if report.eval_window else "-"
+    lines = [
+        f"Evaluation on {report.n_rows} accounts ({window}): {report.n_positive} churned, "
+        f"base rate {report.base_rate:.1%}",
+        f"Baseline: {report.baseline_name}",
+        "",
+    ]
+    metric_rows = []
+    for name, label, higher in (
+        ("roc_auc", "ROC AUC", True),
+        ("pr_auc", "PR AUC (average precision)", True),
+        ("top_decile_precision", "Top-decile precision", True),
+        ("top_decile_lift", "Top-decile lift", True),
+        ("brier", "Brier score (lower is better)", False),
+    ):
+        model, baseline = getattr(report.model, name), getattr(report.baseline, name)
+        metric_rows.append(
+            (label, _num(model), _num(baseline), _better(model, baseline, higher_is_better=higher))
+        )
+    lines += _table(("metric", "model", "baseline", "better?"), metric_rows)
+
+    if report.model.at_k:
+        lines += ["", "Precision / recall in the top k accounts"]
+        k_rows = []
+        for k, (precision, recall) in sorted(report.model.at_k.items()):
+            base_precision, base_recall = report.baseline.at_k[k]
+            k_rows.append(
+                (
+                    str(k),
+                    _num(precision),
+                    _num(recall),
+                    _num(base_precision),
+                    _num(base_recall),
+                )
+            )
+        header = ("k", "model precision", "model recall", "baseline precision", "baseline recall")
+        lines += _table(header, k_rows)
+
+    lines += ["", "Calibration (model probability vs observed churn rate per quantile bin)"]
+    calibration_rows = [
+        (
+            str(row.bin),
+            f"{row.lower:.3f}-{row.upper:.3f}",
+            str(row.count),
+            _num(row.mean_predicted),
+            _num(row.observed_rate),
+        )
+        for row in report.calibration
+    ]
+    lines += _table(("bin", "range", "count", "predicted", "observed"), calibration_rows)
+    return "\n".join(lines) + "\n"
+
+
+def save_report(report: EvaluationReport, path: Path) -> None:
+    """Write the report as JSON atomically, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        with tmp.open("x", encoding="utf-8") as handle:
+            json.dump(report.to_dict(), handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
