@@ -1,0 +1,166 @@
+"""The one place churnbot opens Redis, so every process talks to it with the same options.
+
+``REDIS_URL`` set: a ``redis.Redis`` whose timeouts, retries and protocol are chosen here rather
+than inherited from redis-py's defaults (which changed in 8.0, see PITFALLS.md). Unset: the
+embedded in-process store (fakeredis with Lua), which lets the demo and a laptop run without a
+server, at the price of persisting nothing, so it says so loudly.
+
+A lost Redis must reach a Slack user as an honest message, never a traceback: connection
+failures become :class:`StoreUnavailable` (a ``ChurnbotError``), and no message ever carries the
+password of the URL.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import fakeredis
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from models.errors import ChurnbotError, ConfigError
+
+_log = logging.getLogger(__name__)
+
+#: A slash command must be answered within Slack's 3 s: a Redis call may not hang longer than this.
+SOCKET_TIMEOUT_S = 2.0
+#: Connections idle longer than this are PINGed before use, so a connection silently dropped by
+#: a load balancer or NAT surfaces as a reconnect rather than as a failed command.
+HEALTH_CHECK_INTERVAL_S = 30
+#: Few retries with short, jittered backoff: enough to ride out a failover blip, short enough
+#: that a dead Redis is reported within a few seconds instead of after redis-py's 10 retries.
+RETRIES = 2
+_MASK = "***"
+
+
+class StoreError(ChurnbotError):
+    """Shared state in Redis (or the embedded store) could not be read or written as asked."""
+
+
+class StoreUnavailable(StoreError):
+    """Redis does not answer (refused, timed out, wrong password, ...)."""
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password (userinfo or ``?password=``) replaced by ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:{_MASK}@{hostport}"
+    query = urlencode(
+        [
+            (key, _MASK if key == "password" else value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="*",
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _scrub(text: str, url: str) -> str:
+    """Remove the URL's password from ``text`` (e.g. a library's error message), raw or decoded."""
+    parts = urlsplit(url)
+    secrets = [parts.password or ""]
+    secrets += [v for k, v in parse_qsl(parts.query) if k == "password"]
+    for secret in filter(None, secrets):
+        for form in {secret, unquote(secret)}:
+            text = text.replace(form, _MASK)
+    return text
+
+
+def describe(r: redis.Redis) -> str:
+    """Where ``r`` points, for messages; built from the pool's options, so no password in it."""
+    if isinstance(r, fakeredis.FakeRedis):
+        return "the embedded in-process store"
+    kwargs = r.connection_pool.connection_kwargs
+    db = kwargs.get("db", 0)
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}?db={db}"
+    tls = issubclass(r.connection_pool.connection_class, redis.SSLConnection)
+    return f"{'rediss' if tls else 'redis'}://{kwargs.get('host')}:{kwargs.get('port')}/{db}"
+
+
+@contextmanager
+def translate_errors(r: redis.Redis) -> Iterator[None]:
+    """Turn Redis failures into churnbot errors the caller can show as a plain message."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        # AuthenticationError is a ConnectionError too. Not chained: the text says it all, and
+        # the original may carry connection details we do not want in logs.
+        raise StoreUnavailable(f"Redis at {describe(r)} is not reachable: {exc}") from None
+    except redis.ResponseError as exc:
+        # e.g. "OOM command not allowed" when a noeviction Redis is full.
+        raise StoreError(f"Redis at {describe(r)} refused a command: {exc}") from None
+
+
+def book_root(prefix: str, book: str, *, owner: str) -> str:
+    """``<prefix>:{<book>}:``, the start of every key of a book; ``{book}`` is the hash tag
+    that keeps a book's keys in one Redis Cluster slot, so braces elsewhere would break it."""
+    for name, value in (("prefix", prefix), ("book", book)):
+        if not value or "{" in value or "}" in value:
+            raise ValueError(
+                f"The '{name}' parameter of {owner} must be a non-empty string without braces "
+                f"(they delimit the hash tag). Got {value!r} instead."
+            )
+    return f"{prefix}:{{{book}}}:"
+
+
+@functools.cache
+def _embedded_server() -> fakeredis.FakeServer:
+    """One embedded store per process, so every part of the app sees the same state."""
+    return fakeredis.FakeServer()
+
+
+def connect(redis_url: str | None, *, logger: logging.Logger = _log) -> redis.Redis:
+    """A checked Redis client for ``redis_url`` (``REDIS_URL``), or the embedded store if None.
+
+    The client PINGs once here so a wrong URL or a dead server fails at start-up with a
+    :class:`StoreUnavailable` naming the (masked) URL, not at the first Slack request.
+    RESP2 (``protocol=2``) because every Redis-compatible server and proxy speaks it and
+    churnbot needs nothing from RESP3; ``decode_responses`` because all values are text.
+    """
+    if redis_url is None:
+        logger.warning(
+            "REDIS_URL is not set: using the embedded in-process store. Nothing persists "
+            "across restarts and processes do not share state; set REDIS_URL in production."
+        )
+        return fakeredis.FakeRedis(server=_embedded_server(), decode_responses=True, protocol=2)
+    try:
+        client = redis.Redis.from_url(
+            redis_url,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=SOCKET_TIMEOUT_S,
+            health_check_interval=HEALTH_CHECK_INTERVAL_S,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), RETRIES),
+            protocol=2,
+            decode_responses=True,
+            client_name="churnbot",
+        )
+    except ValueError as exc:
+        raise ConfigError(
+            f"environment: REDIS_URL must be a redis://, rediss:// or unix:// URL; "
+            f"got {mask_url(redis_url)!r} instead ({_scrub(str(exc), redis_url)})."
+        ) from None
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        raise StoreUnavailable(
+            f"Redis at {mask_url(redis_url)} is not reachable: {_scrub(str(exc), redis_url)}"
+        ) from None
+    return client
+
+
+def ping(r: redis.Redis) -> bool:
+    """True if Redis answers now (for readiness checks, which must not raise)."""
+    try:
+        return bool(r.ping())
+    except redis.RedisError:
+        return False
