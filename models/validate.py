@@ -1,0 +1,595 @@
+"""Check a user's table against the contract, quarantine bad rows and let the good ones go on.
+
+Every source (CSV, Parquet, the HTTP endpoint) ends here, so a bad cell is reported the same way
+wherever it came from: its line (or record), its column, the value and what was expected. One
+pass reports every failure, pandera-style, because a user fixing an export wants the whole list,
+not one error per run. A few bad rows must not stop a weekly digest, so they are set aside in a
+rejects file; many bad rows usually mean a wrong export or mapping, so past a configurable share
+the run stops instead of training on a sliver of the data.
+
+All checks are pandas operations over whole columns: Python only touches the cells that failed.
+Columns that already have the right dtype (Parquet written by churnbot) skip text parsing but
+still get the range, required and allowed-value checks.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from models.contract import AccountSchema, ColumnSpec, canonical_dtypes
+from models.errors import ConfigError, DataContractError
+
+SOURCES_FILE = "config/sources.yaml"
+SCHEMA_FILE = "config/schema.yaml"
+
+# Spellings that mean "no value" in typed columns. pandas treats them as missing by default;
+# we read CSVs with that turned off so a name like "NA" survives in text columns, and accept
+# them here only where they cannot be a real value.
+NULL_TOKENS = ("", "na", "n/a", "nan", "null", "none")
+TRUE_TOKENS = ("true", "yes", "1")
+FALSE_TOKENS = ("false", "no", "0")
+ISO_DATE = r"\d{4}-\d{2}-\d{2}"
+NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+# Integers short enough to convert exactly; longer ones go through float and the range check.
+INT_LITERAL = r"-?\d{1,18}"
+INFINITY = ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
+INT64_LIMIT = 2.0**63
+PROBLEMS_SHOWN = 5
+VALUE_SHOWN = 40
+
+ReasonFor = Callable[[str], str]
+Describe = Callable[[np.ndarray], list[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One failed cell (or, for a duplicate, one failed row: ``column`` is None).
+
+    ``record`` is the line a user sees in an editor for CSV (header = line 1), else the
+    1-based record number.
+    """
+
+    record: int
+    column: str | None
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The good rows in canonical dtypes, plus everything a user needs to fix the rest."""
+
+    frame: pd.DataFrame
+    rejects: tuple[Reject, ...]
+    rejected_rows: pd.DataFrame
+    warnings: tuple[str, ...]
+    total_rows: int
+    record_label: str = "record"
+
+    @property
+    def reject_share(self) -> float:
+        """Share of input rows quarantined (0 for an empty input)."""
+        return len(self.rejected_rows) / self.total_rows if self.total_rows else 0.0
+
+    def describe_rejects(self, limit: int = PROBLEMS_SHOWN) -> str:
+        """The first ``limit`` problems as one line, for a CLI summary or an error message."""
+        return _describe(self.rejects[:limit], self.record_label)
+
+
+class RejectLimitError(DataContractError):
+    """Too many rows were rejected.
+
+    ``result`` still carries every rejected row, so a caller can write the rejects file, but
+    its ``rejects`` describe only the first few problems: describing every cell of a wrongly
+    mapped million-row export would cost more than the failure it reports.
+    """
+
+    def __init__(self, message: str, result: LoadResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """The cells of one column (or rows, when ``column`` is None) that broke one rule."""
+
+    column: str | None
+    mask: np.ndarray
+    describe: Describe
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One column after coercion: values in a nullable dtype, which cells were empty, failures."""
+
+    values: pd.Series
+    empty: np.ndarray
+    failures: list[_Failure]
+
+
+def validate_frame(
+    raw: pd.DataFrame,
+    schema: AccountSchema,
+    *,
+    source: str,
+    mapping: Mapping[str, str] | None = None,
+    max_reject_share: float = 0.05,
+    first_record: int = 1,
+    record_label: str = "record",
+) -> LoadResult:
+    """Map, check and type ``raw``; raise :class:`DataContractError` if it cannot be used.
+
+    ``raw`` holds cells as read: strings ("" when empty) from a CSV, typed columns from
+    Parquet, or JSON values from the HTTP source. ``first_record`` is the number of its first
+    row (2 for a CSV with a header), ``record_label`` how a user calls those numbers ("line" or
+    "record").
+    """
+    picked, warnings = _select_columns(raw, schema, source, dict(mapping or {}))
+    n_rows = len(raw)
+    records = np.arange(first_record, first_record + n_rows)
+
+    columns = {name: _coerce(name, schema.columns[name], picked[name]) for name in picked}
+    blank = ~_any([~column.empty for column in columns.values()])
+    failures = [failure for column in columns.values() for failure in column.failures]
+    failures.append(_duplicates(schema, columns, failures, blank, records, record_label))
+    bad = _any([failure.mask for failure in failures]) & ~blank
+    if blank.any():
+        skipped = ", ".join(str(record) for record in records[blank][:PROBLEMS_SHOWN])
+        more = ", ..." if blank.sum() > PROBLEMS_SHOWN else ""
+        warnings.append(
+            f"{source}: skipped {int(blank.sum())} empty row(s) ({record_label} {skipped}{more})"
+        )
+
+    total = int(n_rows - blank.sum())
+    share = bad.sum() / total if total else 0.0
+    over_limit = share > max_reject_share
+    # Past the limit only the first few problems are shown, so don't describe thousands.
+    rejects = _rejects(failures, blank, records, schema, PROBLEMS_SHOWN if over_limit else None)
+    good = ~bad & ~blank
+    rejected_rows = raw.iloc[np.flatnonzero(bad)].set_axis(
+        pd.Index(records[bad], name=record_label)
+    )
+    result = LoadResult(
+        frame=_good_frame(schema, columns, good),
+        rejects=rejects,
+        rejected_rows=rejected_rows,
+        warnings=tuple(warnings),
+        total_rows=total,
+        record_label=record_label,
+    )
+    if over_limit:
+        raise RejectLimitError(
+            f"{source}: {int(bad.sum())} of {total} rows ({share:.1%}) rejected, over the "
+            f"{max_reject_share:.1%} limit set by max_reject_share in {SOURCES_FILE}; "
+            f"first problems: {result.describe_rejects()}",
+            result,
+        )
+    return result
+
+
+def write_rejects(result: LoadResult, path: Path) -> None:
+    """Write the quarantined rows as they were read, with their number and every reason.
+
+    The columns keep the user's names, so after fixing the rows a user can feed the file back
+    as it is (the two extra columns are ignored with a warning).
+    """
+    reasons: dict[int, list[str]] = {}
+    for reject in result.rejects:
+        where = reject.column or "row"
+        reasons.setdefault(reject.record, []).append(f"{where}: {reject.reason}")
+    out = result.rejected_rows.reset_index(drop=True)
+    records = result.rejected_rows.index.to_numpy()
+    out.insert(0, f"reject_{result.record_label}", records)
+    out.insert(1, "reject_reasons", ["; ".join(reasons.get(int(r), [])) for r in records])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(path, index=False)
+
+
+def _describe(rejects: tuple[Reject, ...], record_label: str) -> str:
+    parts = []
+    for reject in rejects:
+        column = f", column {reject.column}" if reject.column else ""
+        parts.append(f"{record_label} {reject.record}{column}: {reject.reason}")
+    return "; ".join(parts)
+
+
+def _select_columns(
+    raw: pd.DataFrame, schema: AccountSchema, source: str, mapping: dict[str, str]
+) -> tuple[dict[str, pd.Series], list[str]]:
+    """Rename the user's columns to ours, drop unknown ones, fail on a missing required one."""
+    for theirs, ours in mapping.items():
+        if ours not in schema.columns:
+            close = difflib.get_close_matches(ours, schema.columns, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(
+                f"{SOURCES_FILE}: mapping: '{theirs}' maps to '{ours}', which is not a column "
+                f"of {SCHEMA_FILE}{hint}"
+            )
+    targets = list(mapping.values())
+    doubled = sorted({ours for ours in targets if targets.count(ours) > 1})
+    if doubled:
+        raise ConfigError(
+            f"{SOURCES_FILE}: mapping: several columns map to {_names(doubled)}; map one each"
+        )
+
+    warnings: list[str] = []
+    found = [str(column).strip() for column in raw.columns]
+    absent = [theirs for theirs in mapping if theirs not in found]
+    if absent:
+        warnings.append(
+            f"{source}: mapping in {SOURCES_FILE} names column(s) {_names(absent)}, "
+            "not found in the data"
+        )
+    mapped_targets = {mapping[name] for name in found if name in mapping}
+    picked: dict[str, pd.Series] = {}
+    unknown: list[str] = []
+    shadowed: list[str] = []
+    for position, name in enumerate(found):
+        ours = mapping.get(name, name)
+        if ours not in schema.columns or ours in picked:
+            unknown.append(name)
+        elif name not in mapping and name in mapped_targets:
+            shadowed.append(name)
+        else:
+            picked[ours] = raw.iloc[:, position]
+    if shadowed:
+        warnings.append(
+            f"{source}: ignoring column(s) {_names(shadowed)}: the mapping in {SOURCES_FILE} "
+            "fills them from another column"
+        )
+    if unknown:
+        warnings.append(
+            f"{source}: ignoring column(s) not in {SCHEMA_FILE}: {_names(unknown)} "
+            f"(add them to the schema, or map them in {SOURCES_FILE}, to use them)"
+        )
+
+    missing = [name for name in schema.required_columns if name not in picked]
+    if missing:
+        unused = [name for name in found if name not in mapping and name not in schema.columns]
+        hints = []
+        for name in missing:
+            close = difflib.get_close_matches(name, unused, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"'{close[0]}' -> {name}?")
+        suggestion = f" Possible matches: {', '.join(hints)}." if hints else ""
+        where = (
+            f"Check the mapping in {SOURCES_FILE} (their column: our column)."
+            if mapping
+            else f"Rename the column(s) or add a mapping (their column: our column) in "
+            f"{SOURCES_FILE}."
+        )
+        raise DataContractError(
+            f"{source}: missing required column(s) {_names(missing)}. {where}{suggestion}"
+        )
+    return picked, warnings
+
+
+def _coerce(name: str, spec: ColumnSpec, raw: pd.Series) -> _Column:
+    """Parse one column into its type and record every cell that breaks the contract."""
+    if spec.type in ("int", "float"):
+        column = _numbers(name, spec, raw)
+    elif spec.type == "date":
+        column = _dates(name, raw)
+    elif spec.type == "bool":
+        column = _bools(name, raw)
+    else:
+        column = _strings(name, spec, raw)
+    if spec.required:
+        column.failures.insert(
+            0,
+            _failure(
+                name,
+                column.empty,
+                raw,
+                lambda value: (
+                    f"{_quote(value)} is missing, but the column is required"
+                    if value.strip()
+                    else "empty, but the column is required"
+                ),
+            ),
+        )
+    return column
+
+
+def _numbers(name: str, spec: ColumnSpec, raw: pd.Series) -> _Column:
+    failures: list[_Failure] = []
+    if _is_number(raw.dtype):
+        empty = raw.isna().to_numpy()
+        if spec.type == "int" and pd.api.types.is_signed_integer_dtype(raw.dtype):
+            values = raw.astype("Int64")
+            number = values.to_numpy(dtype="float64", na_value=np.nan)
+            return _Column(values, empty, _ranges(name, spec, raw, number))
+        number = raw.to_numpy(dtype="float64", na_value=np.nan)
+        literal = None
+    else:
+        text = _text(raw)
+        empty = _null(text)
+        number, literal = _parse_numbers(text, empty, exact_ints=spec.type == "int")
+        infinity = text.str.lower().isin(INFINITY).to_numpy()
+        number[infinity] = np.inf
+        failures.append(
+            _failure(
+                name,
+                ~empty & np.isnan(number) & ~infinity,
+                raw,
+                lambda v: f"{_quote(v)} is not a number",
+            )
+        )
+    infinite = np.isinf(number)
+    failures.append(_failure(name, infinite, raw, lambda v: f"{_quote(v)} is not a finite number"))
+    number = np.where(infinite, np.nan, number)
+    if spec.type == "float":
+        return _Column(
+            pd.Series(number, dtype="float64"), empty, failures + _ranges(name, spec, raw, number)
+        )
+
+    whole = np.isnan(number) | (number == np.floor(number))
+    failures.append(_failure(name, ~whole, raw, lambda v: f"{_quote(v)} is not a whole number"))
+    huge = np.abs(number) >= INT64_LIMIT
+    failures.append(
+        _failure(name, huge, raw, lambda v: f"{_quote(v)} is too large for a whole number")
+    )
+    usable = whole & ~huge & ~np.isnan(number)
+    ints = np.zeros(len(number), dtype="int64")
+    ints[usable] = number[usable]
+    if literal is not None:
+        ints[literal.mask] = literal.values
+    values = pd.Series(pd.arrays.IntegerArray(ints, ~usable))
+    return _Column(
+        values, empty, failures + _ranges(name, spec, raw, np.where(usable, number, np.nan))
+    )
+
+
+@dataclass(frozen=True)
+class _Literals:
+    """Integer literals converted exactly, and where they were."""
+
+    mask: np.ndarray
+    values: np.ndarray
+
+
+def _parse_numbers(
+    text: pd.Series, empty: np.ndarray, *, exact_ints: bool
+) -> tuple[np.ndarray, _Literals | None]:
+    """Numbers as float64 (NaN where the text is not a number) and, for int columns, the exact
+    values of plain integer literals, which float parsing would round past 2**53.
+
+    The common case, every filled cell a plain number, is one Arrow cast over the column.
+    Otherwise only cells matching a number pattern are converted, so a few bad cells cost a
+    regex pass, not a per-cell parser.
+    """
+    number = np.full(len(text), np.nan)
+    filled = ~empty
+    cells = pc.filter(pa.array(text.array), pa.array(filled))
+    try:
+        parsed = pc.cast(cells, pa.int64() if exact_ints else pa.float64()).to_numpy()
+    except pa.ArrowInvalid:
+        pass
+    else:
+        number[filled] = parsed
+        return number, _Literals(filled, parsed) if exact_ints else None
+
+    literal = None
+    pending = _matches(text, NUMBER)
+    if exact_ints:
+        mask = _matches(text, INT_LITERAL)
+        literal = _Literals(mask, text[mask].astype("int64").to_numpy())
+        number[mask] = literal.values
+        pending = pending & ~mask
+    if pending.any():
+        number[pending] = text[pending].astype("float64").to_numpy()
+    return number, literal
+
+
+def _ranges(name: str, spec: ColumnSpec, raw: pd.Series, number: np.ndarray) -> list[_Failure]:
+    failures = []
+    if spec.min is not None:
+        low = spec.min
+        failures.append(
+            _failure(name, number < low, raw, lambda v: f"{_quote(v)} is below the minimum {low:g}")
+        )
+    if spec.max is not None:
+        high = spec.max
+        failures.append(
+            _failure(
+                name, number > high, raw, lambda v: f"{_quote(v)} is above the maximum {high:g}"
+            )
+        )
+    return failures
+
+
+def _dates(name: str, raw: pd.Series) -> _Column:
+    if pd.api.types.is_datetime64_dtype(raw.dtype):
+        parsed = raw
+        empty = raw.isna().to_numpy()
+        failures = []
+    else:
+        text = _text(raw)
+        empty = _null(text)
+        iso = _matches(text, ISO_DATE)
+        parsed = pd.to_datetime(text.where(iso), format="%Y-%m-%d", errors="coerce")
+        failures = [
+            _failure(
+                name, ~empty & ~iso, raw, lambda v: f"{_quote(v)} is not a date like 2024-01-31"
+            ),
+            _failure(
+                name,
+                iso & parsed.isna().to_numpy(),
+                raw,
+                lambda v: f"{_quote(v)} is not a real date",
+            ),
+        ]
+    outside = ((parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)).to_numpy()
+    failures.append(
+        _failure(name, outside, raw, lambda v: f"{_quote(v)} is outside the years 1678-2261")
+    )
+    values = parsed.mask(outside).astype("datetime64[ns]")
+    return _Column(values, empty, failures)
+
+
+def _bools(name: str, raw: pd.Series) -> _Column:
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        values = raw.astype("boolean")
+        return _Column(values, values.isna().to_numpy(), [])
+    text = _text(raw).str.lower()
+    empty = _null(text)
+    true = text.isin(TRUE_TOKENS).to_numpy()
+    known = true | text.isin(FALSE_TOKENS).to_numpy()
+    failures = [
+        _failure(
+            name,
+            ~empty & ~known,
+            raw,
+            lambda v: f"{_quote(v)} is not true/false (expected true, false, yes, no, 1 or 0)",
+        )
+    ]
+    return _Column(pd.Series(pd.arrays.BooleanArray(true, ~known)), empty, failures)
+
+
+def _strings(name: str, spec: ColumnSpec, raw: pd.Series) -> _Column:
+    text = _text(raw)
+    empty = (text == "").to_numpy()
+    if spec.allowed is None:
+        return _Column(text.mask(empty), empty, [])
+    spelling = {value.lower(): value for value in spec.allowed}
+    values = text.str.lower().map(spelling)
+    choices = ", ".join(spec.allowed)
+    unknown = ~empty & values.isna().to_numpy()
+    failures = [_failure(name, unknown, raw, lambda v: f"{_quote(v)} is not one of {choices}")]
+    return _Column(values.astype("str"), empty, failures)
+
+
+def _duplicates(
+    schema: AccountSchema,
+    columns: dict[str, _Column],
+    failures: list[_Failure],
+    blank: np.ndarray,
+    records: np.ndarray,
+    record_label: str,
+) -> _Failure:
+    """Later rows repeating an (id, as-of) pair; the first row that is otherwise good wins."""
+    ids, dates = columns[schema.id_column].values, columns[schema.date_column].values
+    keys = pd.DataFrame({"id": ids.to_numpy(), "date": dates.to_numpy()})
+    keyed = (ids.notna() & dates.notna()).to_numpy() & ~blank
+    repeated = keyed & keys.duplicated(keep=False).to_numpy()
+    duplicate = np.zeros(len(keys), dtype=bool)
+    first_of = np.zeros(len(keys), dtype="int64")
+    if repeated.any():
+        bad = _any([failure.mask for failure in failures])
+        candidates = keys[repeated].assign(position=np.flatnonzero(repeated))
+        firsts = candidates[~bad[repeated]].drop_duplicates(["id", "date"])
+        matched = candidates.merge(firsts, on=["id", "date"], how="inner", suffixes=("", "_first"))
+        later = matched[matched["position"] > matched["position_first"]]
+        duplicate[later["position"].to_numpy()] = True
+        first_of[later["position"].to_numpy()] = later["position_first"].to_numpy()
+
+    key_names = f"{schema.id_column} and {schema.date_column}"
+
+    def describe(positions: np.ndarray) -> list[tuple[str, str]]:
+        out = []
+        for position in positions:
+            day = dates.iloc[position].strftime("%Y-%m-%d")
+            value = f"{ids.iloc[position]}, {day}"
+            earlier = records[first_of[position]]
+            out.append((value, f"duplicate of {record_label} {earlier} (same {key_names})"))
+        return out
+
+    return _Failure(None, duplicate, describe)
+
+
+def _rejects(
+    failures: list[_Failure],
+    blank: np.ndarray,
+    records: np.ndarray,
+    schema: AccountSchema,
+    limit: int | None,
+) -> tuple[Reject, ...]:
+    """Describe the failed cells in record order, then schema order; only ``limit`` if given."""
+    order = {name: index for index, name in enumerate(schema.columns)}
+    found: list[tuple[int, int, Reject]] = []
+    for failure in failures:
+        positions = np.flatnonzero(failure.mask & ~blank)
+        if limit is not None:
+            positions = positions[:limit]
+        if not len(positions):
+            continue
+        rank = order.get(failure.column, len(order)) if failure.column else len(order)
+        for position, (value, reason) in zip(positions, failure.describe(positions), strict=True):
+            reject = Reject(int(records[position]), failure.column, value, reason)
+            found.append((int(position), rank, reject))
+    found.sort(key=lambda item: (item[0], item[1]))
+    rejects = tuple(item[2] for item in found)
+    return rejects if limit is None else rejects[:limit]
+
+
+def _good_frame(
+    schema: AccountSchema, columns: dict[str, _Column], good: np.ndarray
+) -> pd.DataFrame:
+    """The kept rows in schema order and exactly the canonical dtypes."""
+    count = int(good.sum())
+    data = {}
+    for name, dtype in canonical_dtypes(schema).items():
+        if name in columns:
+            data[name] = pd.Series(columns[name].values.array[good]).astype(dtype)
+        else:
+            data[name] = pd.Series([None] * count, dtype=dtype)
+    return pd.DataFrame(data)
+
+
+def _failure(name: str, mask: np.ndarray, raw: pd.Series, reason: ReasonFor) -> _Failure:
+    def describe(positions: np.ndarray) -> list[tuple[str, str]]:
+        values = [_show(value) for value in raw.iloc[positions].tolist()]
+        return [(value, reason(value)) for value in values]
+
+    return _Failure(name, np.asarray(mask, dtype=bool), describe)
+
+
+def _any(masks: list[np.ndarray]) -> np.ndarray:
+    """Element-wise OR without stacking every mask into one big 2-D array."""
+    out = masks[0].copy()
+    for mask in masks[1:]:
+        out |= mask
+    return out
+
+
+def _text(raw: pd.Series) -> pd.Series:
+    """Cells as stripped text, "" where missing, whatever the source dtype."""
+    return raw.astype("str").fillna("").str.strip()
+
+
+def _matches(text: pd.Series, pattern: str) -> np.ndarray:
+    return text.str.fullmatch(pattern).to_numpy(dtype=bool, na_value=False)
+
+
+def _null(text: pd.Series) -> np.ndarray:
+    return text.str.lower().isin(NULL_TOKENS).to_numpy()
+
+
+def _is_number(dtype: object) -> bool:
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+
+
+def _show(value: object) -> str:
+    """A raw cell as text for a reject report; missing values show as ""."""
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return ""
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)
+    return str(value)
+
+
+def _quote(value: str) -> str:
+    shown = value if len(value) <= VALUE_SHOWN else value[: VALUE_SHOWN - 3] + "..."
+    return repr(shown)
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names)

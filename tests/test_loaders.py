@@ -1,0 +1,230 @@
+"""load_table: CSV and Parquet files from disk, with line numbers a user can find."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from models.contract import canonical_dtypes, load_schema
+from models.errors import DataContractError, SourceError
+from models.loaders import load_table
+from models.sources_config import SourcesConfig, load_sources_config
+from models.validate import write_rejects
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).parent / "data"
+SCHEMA = load_schema(ROOT / "config" / "schema.yaml")
+LENIENT = SourcesConfig(max_reject_share=1.0)
+
+
+def good_rows() -> list[dict[str, str]]:
+    """Three valid rows with every schema column, as plain strings."""
+    with (DATA / "accounts_good.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    """Write rows with the columns of the first one; an empty dict writes a blank line."""
+    columns = list(rows[0])
+    lines = [",".join(columns)]
+    for row in rows:
+        lines.append(",".join(row.get(column, "") for column in columns) if row else "")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def changed(row: dict[str, str], **cells: str) -> dict[str, str]:
+    return {**row, **cells}
+
+
+def test_a_good_csv_loads_with_canonical_dtypes(tmp_path: Path) -> None:
+    result = load_table(write_csv(tmp_path / "accounts.csv", good_rows()), SCHEMA, SourcesConfig())
+
+    assert result.rejects == ()
+    assert result.frame.dtypes.astype(str).to_dict() == canonical_dtypes(SCHEMA)
+    assert result.frame["account_id"].tolist() == ["A-001", "A-002", "A-003"]
+    assert result.record_label == "line"
+
+
+def test_bad_csv_rows_are_rejected_by_line_and_good_rows_go_on(tmp_path: Path) -> None:
+    a, b, c = good_rows()
+    rows = [
+        a,  # line 2
+        changed(b, arr="abc"),  # line 3
+        {},  # line 4: blank, skipped
+        changed(c, tenure_months="1.5", segment="gold"),  # line 5
+        changed(a, account_id="A-004", as_of="2024/03/04"),  # line 6
+        changed(b, account_id="A-005", renewal_date="2024-02-30"),  # line 7
+        changed(c, account_id="A-006", champion_left_90d="maybe"),  # line 8
+        changed(a, account_id="A-007", nps="11"),  # line 9
+        changed(b, account_id="A-008", owner_csm=""),  # line 10
+        a,  # line 11: duplicate of line 2
+        changed(c, account_id="A-009"),  # line 12
+    ]
+    path = write_csv(tmp_path / "accounts.csv", rows)
+
+    result = load_table(path, SCHEMA, LENIENT)
+
+    assert [(r.record, r.column, r.value, r.reason) for r in result.rejects] == [
+        (3, "arr", "abc", "'abc' is not a number"),
+        (5, "segment", "gold", "'gold' is not one of smb, mid_market, enterprise"),
+        (5, "tenure_months", "1.5", "'1.5' is not a whole number"),
+        (6, "as_of", "2024/03/04", "'2024/03/04' is not a date like 2024-01-31"),
+        (7, "renewal_date", "2024-02-30", "'2024-02-30' is not a real date"),
+        (
+            8,
+            "champion_left_90d",
+            "maybe",
+            "'maybe' is not true/false (expected true, false, yes, no, 1 or 0)",
+        ),
+        (9, "nps", "11", "'11' is above the maximum 10"),
+        (10, "owner_csm", "", "empty, but the column is required"),
+        (11, None, "A-001, 2024-03-04", "duplicate of line 2 (same account_id and as_of)"),
+    ]
+    assert result.frame["account_id"].tolist() == ["A-001", "A-009"]
+    assert result.total_rows == 10
+    assert result.warnings == (f"{path}: skipped 1 empty row(s) (line 4)",)
+
+
+def test_too_many_bad_rows_fail_the_run_with_the_limit_and_first_problems(
+    tmp_path: Path,
+) -> None:
+    a, b, c = good_rows()
+    path = write_csv(tmp_path / "accounts.csv", [a, changed(b, arr="abc", nps="99"), c])
+
+    with pytest.raises(
+        DataContractError,
+        match=(
+            r"accounts\.csv: 1 of 3 rows \(33\.3%\) rejected, over the 10\.0% limit set by "
+            r"max_reject_share in config/sources\.yaml; first problems: line 3, column arr: "
+            r"'abc' is not a number; line 3, column nps: '99' is above the maximum 10$"
+        ),
+    ):
+        load_table(path, SCHEMA, SourcesConfig(max_reject_share=0.1))
+
+
+def test_a_missing_required_column_fails_naming_it(tmp_path: Path) -> None:
+    rows = [{k: v for k, v in row.items() if k != "seats_active"} for row in good_rows()]
+    path = write_csv(tmp_path / "accounts.csv", rows)
+
+    with pytest.raises(DataContractError, match=r"missing required column\(s\) 'seats_active'"):
+        load_table(path, SCHEMA, SourcesConfig())
+
+
+def test_an_unknown_column_is_ignored_with_a_warning(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "accounts.csv", [changed(r, region="emea") for r in good_rows()])
+
+    result = load_table(path, SCHEMA, SourcesConfig())
+
+    assert len(result.frame) == 3
+    assert result.warnings == (
+        f"{path}: ignoring column(s) not in config/schema.yaml: 'region' (add them to the "
+        "schema, or map them in config/sources.yaml, to use them)",
+    )
+
+
+def test_a_foreign_export_loads_through_the_mapping_alone() -> None:
+    sources = load_sources_config(DATA / "their_company_sources.yaml")
+
+    result = load_table(DATA / "their_company_export.csv", SCHEMA, sources)
+
+    assert result.rejects == ()
+    assert len(result.warnings) == 1
+    assert "'Region'" in result.warnings[0]
+    assert result.frame.dtypes.astype(str).to_dict() == canonical_dtypes(SCHEMA)
+    assert result.frame["account_id"].tolist() == ["C-9001", "C-9002", "C-9003"]
+    assert result.frame["segment"].tolist() == ["enterprise", "mid_market", "smb"]
+    assert result.frame["champion_left_90d"].tolist() == [False, True, False]
+
+
+def test_gzipped_csv_and_byte_order_mark_are_read(tmp_path: Path) -> None:
+    plain = write_csv(tmp_path / "plain.csv", good_rows())
+    path = tmp_path / "accounts.csv.gz"
+    path.write_bytes(gzip.compress(b"\xef\xbb\xbf" + plain.read_bytes()))
+
+    result = load_table(path, SCHEMA, SourcesConfig())
+
+    assert result.frame["account_id"].tolist() == ["A-001", "A-002", "A-003"]
+
+
+def test_parquet_of_canonical_dtypes_round_trips(tmp_path: Path) -> None:
+    frame = load_table(write_csv(tmp_path / "a.csv", good_rows()), SCHEMA, SourcesConfig()).frame
+    path = tmp_path / "accounts.parquet"
+    frame.to_parquet(path)
+
+    result = load_table(path, SCHEMA, SourcesConfig())
+
+    pd.testing.assert_frame_equal(result.frame, frame)
+    assert result.record_label == "record"
+
+
+def test_parquet_values_get_the_same_checks_with_record_numbers(tmp_path: Path) -> None:
+    frame = load_table(write_csv(tmp_path / "a.csv", good_rows()), SCHEMA, SourcesConfig()).frame
+    frame.loc[1, "seats_purchased"] = 0
+    path = tmp_path / "accounts.pq"
+    frame.to_parquet(path)
+
+    result = load_table(path, SCHEMA, LENIENT)
+
+    assert [(r.record, r.column, r.value) for r in result.rejects] == [(2, "seats_purchased", "0")]
+
+
+def test_parquet_of_text_columns_is_parsed_like_csv(tmp_path: Path) -> None:
+    rows = good_rows()
+    rows[2]["tenure_months"] = "x"
+    path = tmp_path / "accounts.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+
+    result = load_table(path, SCHEMA, LENIENT)
+
+    assert [(r.record, r.column, r.reason) for r in result.rejects] == [
+        (3, "tenure_months", "'x' is not a number")
+    ]
+    assert result.frame["tenure_months"].tolist() == [36, 14]
+
+
+def test_rejects_file_can_be_fixed_and_fed_back(tmp_path: Path) -> None:
+    a, b, c = good_rows()
+    source = write_csv(tmp_path / "accounts.csv", [a, changed(b, arr="abc"), c])
+    rejects_path = tmp_path / "rejects.csv"
+
+    write_rejects(load_table(source, SCHEMA, LENIENT), rejects_path)
+    fixed = pd.read_csv(rejects_path, dtype=str, keep_default_na=False)
+    assert fixed.loc[0, "reject_line"] == "3"
+    assert fixed.loc[0, "reject_reasons"] == "arr: 'abc' is not a number"
+    fixed.loc[0, "arr"] = "48000"
+    fixed.to_csv(rejects_path, index=False)
+    again = load_table(rejects_path, SCHEMA, SourcesConfig())
+
+    assert again.rejects == ()
+    assert again.frame["account_id"].tolist() == ["A-002"]
+    assert "'reject_line', 'reject_reasons'" in again.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("accounts.xlsx", b"x", r"accounts\.xlsx: unknown file type; expected a name ending in"),
+        ("accounts.csv", b"", r"accounts\.csv: the file is empty"),
+        ("accounts.csv", b"account_id\n\xff\xfe\n", r"accounts\.csv: not UTF-8 text"),
+        ("accounts.csv", b'a,b\n"1,2\n', r"accounts\.csv: cannot read as CSV"),
+        ("accounts.parquet", b"not parquet", r"accounts\.parquet: cannot read as Parquet"),
+    ],
+)
+def test_unreadable_files_raise_a_source_error_naming_them(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+
+    with pytest.raises(SourceError, match=message):
+        load_table(path, SCHEMA, SourcesConfig())
+
+
+def test_a_missing_file_is_a_source_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"nope\.csv: file not found"):
+        load_table(tmp_path / "nope.csv", SCHEMA, SourcesConfig())
