@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from models.contract import AccountSchema
+from models.errors import ConfigError
 from models.evaluation import EvaluationReport, evaluate
+from models.explain import reference_point
+from models.features import build_features
 from models.fingerprint import frame_fingerprint
+from models.health import proportions, quantile_edges
 from models.registry import ModelCard, Registry
 from models.spec import ProductSpec
 from models.train import TrainResult, train_model
@@ -27,6 +32,31 @@ class TrainOutcome:
 def sla_value(report: EvaluationReport, spec: ProductSpec) -> float:
     """The model's figure on the metric the accuracy SLA names."""
     return float(getattr(report.model, spec.accuracy_sla.metric))
+
+
+def drift_reference(
+    features: pd.DataFrame, eval_risk: np.ndarray, drift_features: tuple[str, ...]
+) -> dict[str, dict[str, list[float]]]:
+    """Bins and shares of the key features (training rows) and of the risk (evaluation rows).
+
+    Stored on the model card so every scoring run measures drift against the same bins.
+    """
+    unknown = sorted(set(drift_features) - set(features.columns))
+    if unknown:
+        raise ConfigError(
+            f"product.yaml: health.drift_features: unknown feature {', '.join(unknown)}; "
+            f"known: {', '.join(features.columns)}"
+        )
+    columns = {name: features[name].to_numpy(dtype=float) for name in drift_features}
+    columns["risk"] = eval_risk
+    reference = {}
+    for name, values in columns.items():
+        edges = quantile_edges(values)
+        reference[name] = {
+            "edges": edges.tolist(),
+            "proportions": proportions(values, edges).tolist(),
+        }
+    return reference
 
 
 def train_and_register(
@@ -54,6 +84,7 @@ def train_and_register(
     )
     if progress:
         progress("saving the model and its card")
+    train_features = build_features(result.split.train)
     card = registry.save(
         result.estimator,
         {
@@ -68,6 +99,12 @@ def train_and_register(
             "metrics": report.to_dict(),
             "n_train": result.n_train,
             "n_eval": result.n_eval,
+            "notes": {
+                "explain_reference": reference_point(result.estimator, train_features),
+                "drift_reference": drift_reference(
+                    train_features, result.p_eval, spec.health.drift_features
+                ),
+            },
         },
     )
     value = sla_value(report, spec)

@@ -43,6 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except Exception as exc:  # a bug, not a user mistake: say so without a traceback
+        logging.getLogger("churnbot").debug("unexpected error", exc_info=True)
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc} (run with -v for details)", err=True
+        )
+        return 1
     return 0
 
 

@@ -1,47 +1,58 @@
-"""Load account data from a file or the HTTP source, report rejects, and say what happened."""
+"""Load account data from a file or the HTTP source, quarantine rejects, say what happened."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-
-from models.http_source import HttpAccountSource
-from models.loaders import load_table
-from models.validate import LoadResult, write_rejects
 
 from bot.cli.common import console
 from bot.settings import Settings
 from models.errors import ConfigError
+from models.http_source import HttpAccountSource
+from models.loaders import load_table
+from models.validate import LoadResult, RejectLimitError, write_rejects
 
 
 def load_accounts(settings: Settings, data: Path | None, source: str) -> tuple[LoadResult, str]:
-    """Return the validated rows and a name for where they came from."""
+    """Return the validated rows and a name for where they came from.
+
+    Rejected rows are written to var/rejects/ even when there are too many of them and the
+    run stops, so the user has the file to fix.
+    """
+    read: Callable[[], LoadResult]
     if source == "http":
         if settings.sources.http is None:
             raise ConfigError(
                 f"{settings.env.config_dir / 'sources.yaml'}: http: no HTTP source configured"
             )
         http = HttpAccountSource(settings.sources.http, environ=os.environ)
-        result, name = http.load(settings.schema, settings.sources), settings.sources.http.url
+        name, stem = http.label, "http-source"
+        read = partial(http.load, settings.schema, settings.sources)
     else:
         path = data or settings.paths.accounts
-        result, name = load_table(path, settings.schema, settings.sources), str(path)
-    report_load(result, settings, Path(name).stem)
+        name, stem = str(path), path.name.split(".")[0]
+        read = partial(load_table, path, settings.schema, settings.sources)
+    rejects_path = settings.paths.rejects / f"{stem}.rejects.csv"
+    try:
+        result = read()
+    except RejectLimitError as exc:
+        write_rejects(exc.result, rejects_path)
+        console.print(f"[red]Rejected rows quarantined to {rejects_path}[/]")
+        raise
+    report_load(result, rejects_path)
     return result, name
 
 
-def report_load(result: LoadResult, settings: Settings, stem: str) -> None:
+def report_load(result: LoadResult, rejects_path: Path) -> None:
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     if result.rejects:
-        path = settings.paths.rejects / f"{stem}.rejects.csv"
-        write_rejects(result, path)
-        rows = len(result.rejected_rows)
+        write_rejects(result, rejects_path)
         console.print(
-            f"[yellow]{rows:,} of {result.total_rows:,} rows rejected "
-            f"({result.reject_share:.1%}); quarantined to {path}[/]"
+            f"[yellow]{len(result.rejected_rows):,} of {result.total_rows:,} rows rejected "
+            f"({result.reject_share:.1%}); quarantined to {rejects_path}[/]"
         )
-        for reject in result.rejects[:5]:
-            column = reject.column or "(row)"
-            console.print(f"  record {reject.record}, {column}: {reject.reason}")
+        console.print(result.describe_rejects(limit=5), markup=False, highlight=False)
     console.print(f"Loaded {len(result.frame):,} good rows of {result.total_rows:,}")

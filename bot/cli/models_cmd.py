@@ -35,8 +35,8 @@ def list_models() -> None:
         table.add_row(
             "*" if card.version == champion else "",
             card.version,
-            card.created_at[:19],
-            " to ".join(card.training_window),
+            f"{card.created_at:%Y-%m-%d %H:%M}",
+            " to ".join(str(day) for day in card.training_window),
             f"{model.get('roc_auc', float('nan')):.3f}",
             f"{model.get('top_decile_lift', float('nan')):.2f}",
         )

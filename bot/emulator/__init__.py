@@ -1,0 +1,24 @@
+"""A local Slack Web API emulator for tests, benchmarks and ``churnbot demo``.
+
+The app talks to it through a real ``WebClient(base_url=emulator.base_url)``, exactly as it
+talks to Slack through ``SLACK_API_URL``; nothing in the app knows it is not Slack.
+"""
+
+from bot.emulator.blockkit import (
+    Rejection,
+    block_kit_problems,
+    message_rejection,
+    view_problems,
+)
+from bot.emulator.server import Call, SlackEmulator
+from bot.emulator.workspace import SlackUser
+
+__all__ = [
+    "Call",
+    "Rejection",
+    "SlackEmulator",
+    "SlackUser",
+    "block_kit_problems",
+    "message_rejection",
+    "view_problems",
+]
