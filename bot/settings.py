@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from models.config_files import format_validation_error
 from models.contract import AccountSchema, load_schema
 from models.errors import ChurnbotError, ConfigError
+from models.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from models.playbook import Playbook, load_playbook
+from models.reasons import ReasonsConfig, load_reasons
 from models.sources_config import SourcesConfig, load_sources_config
 from models.spec import ProductSpec, load_spec
 
@@ -70,6 +73,8 @@ class Settings:
     schema: AccountSchema
     spec: ProductSpec
     sources: SourcesConfig
+    reasons: ReasonsConfig
+    playbook: Playbook
 
     @property
     def paths(self) -> Paths:
@@ -91,12 +96,36 @@ CONFIG_FILES = {
 
 
 def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str]]:
-    """Load every config file, collecting all problems instead of stopping at the first."""
+    """Load every config file, collecting all problems instead of stopping at the first.
+
+    reasons.yaml needs the schema, and playbooks.yaml the reason codes, so those two are
+    checked only when what they build on loaded.
+    """
     loaded: dict[str, object] = {}
     problems: list[str] = []
     for key, (filename, loader) in CONFIG_FILES.items():
         try:
             loaded[key] = loader(config_dir / filename)
+        except ChurnbotError as exc:
+            problems.append(str(exc))
+    schema = loaded.get("schema")
+    if isinstance(schema, AccountSchema):
+        try:
+            loaded["reasons"] = load_reasons(
+                config_dir / "reasons.yaml",
+                schema=schema,
+                numeric=NUMERIC_FEATURES,
+                categorical=CATEGORICAL_FEATURES,
+            )
+        except ChurnbotError as exc:
+            problems.append(str(exc))
+    reasons = loaded.get("reasons")
+    if isinstance(reasons, ReasonsConfig):
+        segments = schema.columns["segment"].allowed if isinstance(schema, AccountSchema) else None
+        try:
+            loaded["playbook"] = load_playbook(
+                config_dir / "playbooks.yaml", reason_codes=reasons.codes, segments=segments
+            )
         except ChurnbotError as exc:
             problems.append(str(exc))
     return loaded, problems

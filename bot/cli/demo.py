@@ -10,7 +10,6 @@ import datetime as dt
 
 import click
 import pandas as pd
-from models.registry import Registry
 from rich.table import Table
 
 from bot.cli.common import console, progress_bar, settings_from_environment
@@ -18,6 +17,7 @@ from bot.cli.data_source import load_accounts
 from bot.cli.sample_data import generate_with_progress, last_monday, write_sample
 from bot.cli.train import print_outcome, run_training
 from bot.settings import Settings
+from models.registry import Registry
 from models.scoring import latest_rows, predict_risk
 
 DEMO_ACCOUNTS = 5000

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import click
-from models.registry import Registry
 from rich.table import Table
 
 from bot.cli.common import console, settings_from_environment
+from models.registry import Registry
 
 
 def _registry() -> Registry:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 import pandas as pd
-from models.generator import SampleData, generate_accounts
 
 from bot.cli.common import console, progress_bar, settings_from_environment
+from models.generator import SampleData, generate_accounts
 
 
 def last_monday(today: dt.date) -> dt.date:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from models.evaluation import format_report, save_report
-from models.registry import Registry
-from models.validate import LoadResult
 
 from bot.cli.common import console, settings_from_environment, status
 from bot.cli.data_source import load_accounts
 from bot.settings import Settings
+from models.evaluation import format_report, save_report
 from models.pipeline import TrainOutcome, train_and_register
+from models.registry import Registry
+from models.validate import LoadResult
 
 
 def print_outcome(outcome: TrainOutcome, settings: Settings) -> None:

@@ -1,0 +1,159 @@
+"""A scoring run: score the book, run the health checks, publish a snapshot, guard the switch.
+
+Health is decided before anything is published, with a cheap first pass of bare predictions:
+the snapshot then carries its verdict, an unhealthy one never becomes the last known good, and
+a failed check trips the kill switch so the Slack side falls back to last week's data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bot.settings import Settings
+from bot.state.killswitch import KillSwitch
+from bot.state.snapshots import SnapshotMeta, SnapshotStore
+from models.errors import ChurnbotError, ModelError
+from models.features import FEATURES, build_features
+from models.health import CheckResult, check_accuracy_floor, check_freshness, check_input_validity
+from models.health import check_model_integrity as integrity
+from models.monitoring import drift_checks, known_outcome_rows, sla_metric
+from models.reasons import ReasonWriter
+from models.registry import LoadedModel, Registry
+from models.scoring import Scorer, latest_rows
+from models.validate import LoadResult
+
+log = logging.getLogger(__name__)
+HEALTH_CHECK_USER = "health-check"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a scoring run did, for the CLI and for telling admins."""
+
+    checks: tuple[CheckResult, ...]
+    snapshot: SnapshotMeta | None
+    tripped: bool
+
+    @property
+    def healthy(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failures(self) -> list[str]:
+        return [check.message for check in self.checks if not check.ok]
+
+
+def _trip(
+    switch: KillSwitch, checks: list[CheckResult], snapshot: SnapshotMeta | None
+) -> RunResult:
+    reason = "; ".join(check.message for check in checks if not check.ok)
+    switch.trip(reason, who=HEALTH_CHECK_USER, source="health_check")
+    log.warning("kill switch tripped by the health checks: %s", reason)
+    return RunResult(tuple(checks), snapshot, tripped=True)
+
+
+def build_scorer(settings: Settings, model: LoadedModel) -> Scorer:
+    writer = ReasonWriter(settings.reasons, FEATURES)
+    return Scorer(model, settings.schema, writer, settings.playbook, settings.spec.risk_bands)
+
+
+def run_scoring(
+    settings: Settings,
+    *,
+    store: SnapshotStore,
+    switch: KillSwitch,
+    registry: Registry,
+    load: Callable[[], LoadResult],
+    now: dt.datetime,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Score the newest snapshot of every live account and publish it with its health."""
+    spec = settings.spec
+    checks: list[CheckResult] = []
+    try:
+        loaded = load()
+    except ChurnbotError as exc:
+        checks.append(CheckResult("input_validity", False, f"Input data unusable: {exc}"))
+        return _trip(switch, checks, None)
+    checks.append(
+        check_input_validity(
+            len(loaded.rejected_rows), loaded.total_rows, spec.health.max_reject_share
+        )
+    )
+    try:
+        model = registry.load()
+    except ModelError as exc:
+        checks.append(integrity(str(exc)))
+        return _trip(switch, checks, None)
+    checks.append(integrity(None))
+
+    scorer = build_scorer(settings, model)
+    live = latest_rows(loaded.frame, settings.schema)
+    if live.empty:
+        checks.append(CheckResult("input_validity", False, "Input data has no live accounts"))
+        return _trip(switch, checks, None)
+    as_of = live[settings.schema.date_column].max().date()
+    checks.append(check_freshness(as_of, now.date(), spec.health.max_data_age_days))
+
+    previous = store.latest()
+    ids = live[settings.schema.id_column].astype(str).tolist()
+    before = store.previous_risks(ids, snapshot_id=previous.snapshot_id) if previous else {}
+    risk = np.concatenate([scorer.predict(chunk) for chunk in _chunks(live)])
+    checks += drift_checks(
+        model.card.notes["drift_reference"],
+        build_features(live),
+        risk,
+        np.fromiter(before.values(), dtype=float) if before else None,
+        names=spec.health.drift_features,
+        threshold=spec.health.psi_threshold,
+    )
+    checks.append(_accuracy(settings, scorer, loaded.frame))
+
+    healthy = all(check.ok for check in checks)
+    meta = SnapshotMeta(
+        snapshot_id=f"{now:%Y%m%dT%H%M%S}-{model.card.version}",
+        as_of=as_of.isoformat(),
+        model_version=model.card.version,
+        created_at=now.isoformat(),
+        healthy=healthy,
+        n_accounts=len(live),
+        health=[check.to_dict() for check in checks],
+    )
+    store.publish(meta, _cards(scorer, live, before, progress))
+    if not healthy:
+        return _trip(switch, checks, meta)
+    return RunResult(tuple(checks), meta, tripped=False)
+
+
+def _chunks(frame: pd.DataFrame, size: int = 50_000) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(frame), size):
+        yield frame.iloc[start : start + size]
+
+
+def _accuracy(settings: Settings, scorer: Scorer, frame: pd.DataFrame) -> CheckResult:
+    sla = settings.spec.accuracy_sla
+    rows, labels = known_outcome_rows(frame, settings.schema, settings.spec.horizon_days)
+    value = sla_metric(sla.metric, labels, scorer.predict(rows)) if len(rows) else None
+    return check_accuracy_floor(sla.metric, value, sla.floor, len(rows))
+
+
+def _cards(
+    scorer: Scorer,
+    live: pd.DataFrame,
+    before: dict[str, float],
+    progress: Callable[[int, int], None] | None,
+) -> Iterator[dict[str, object]]:
+    """Cards with the change since the previous snapshot, one chunk in memory at a time."""
+    for chunk in scorer.score_chunks(live, progress=progress):
+        for account in chunk:
+            card = account.to_card()
+            previous = before.get(account.account_id)
+            card["previous_risk"] = previous
+            card["change"] = None if previous is None else round(account.risk - previous, 6)
+            yield card
