@@ -157,7 +157,7 @@ class ReasonWriter:
         strongest_down = np.nanargmin(masked, axis=2)
         healthy_code = np.argmin(impacts, axis=1)
         merged = rows.reset_index(drop=True).join(
-            features.reset_index(drop=True), rsuffix="_feature"
+            features.reset_index(drop=True), suffixes=("", "_feature")
         )
         for feature in self.features:
             if pd.api.types.is_numeric_dtype(features[feature]):

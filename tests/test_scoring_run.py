@@ -1,0 +1,217 @@
+"""A scoring run end to end against a real Redis: publish, history, health checks, kill switch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import redis
+
+from bot.publish import run_scoring
+from bot.settings import Settings, load_settings
+from bot.state import KillSwitch, SnapshotStore
+from models.errors import DataContractError
+from models.generator import generate_accounts
+from models.pipeline import train_and_register
+from models.registry import Registry
+from models.validate import LoadResult, validate_frame
+
+pytest_plugins = ["tests.redis_fixtures"]
+
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+END = dt.date(2026, 11, 16)
+NOW = dt.datetime(2026, 11, 17, 6, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def book() -> pd.DataFrame:
+    return generate_accounts(1500, 52, seed=11, end=END).accounts
+
+
+@pytest.fixture(scope="module")
+def trained(book: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("registry")
+    settings = load_settings({"CHURNBOT_CONFIG": str(CONFIG)})
+    train_and_register(book, settings.schema, settings.spec, Registry(root), data_source="test")
+    return root
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings({"CHURNBOT_CONFIG": str(CONFIG), "CHURNBOT_VAR": str(tmp_path)})
+
+
+@pytest.fixture
+def registry(trained: Path, tmp_path: Path) -> Registry:
+    root = tmp_path / "registry"
+    shutil.copytree(trained, root)
+    return Registry(root)
+
+
+@pytest.fixture
+def state(real_redis: redis.Redis) -> Iterator[tuple[SnapshotStore, KillSwitch]]:
+    prefix = f"test-{uuid.uuid4().hex}"
+    yield SnapshotStore(real_redis, prefix=prefix), KillSwitch(real_redis, prefix=prefix)
+    keys = list(real_redis.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        real_redis.unlink(*keys)
+
+
+def loaded(frame: pd.DataFrame, settings: Settings) -> LoadResult:
+    """Run a frame through the same validation a file goes through."""
+    text = frame.to_csv(index=False, date_format="%Y-%m-%d")
+    raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    return validate_frame(raw, settings.schema, source="test", max_reject_share=0.5)
+
+
+def run(settings, state, registry, frame, *, now=NOW):
+    store, switch = state
+    result = loaded(frame, settings)
+    return run_scoring(
+        settings, store=store, switch=switch, registry=registry, load=lambda: result, now=now
+    )
+
+
+def test_healthy_run_publishes_cards_with_reasons_and_actions(
+    settings: Settings, state, registry: Registry, book: pd.DataFrame
+) -> None:
+    store, switch = state
+    result = run(settings, state, registry, book)
+    assert result.healthy, result.failures
+    assert not result.tripped
+    assert store.latest() == store.last_good() == result.snapshot
+    assert not switch.state().on
+    top = store.top(5)
+    assert [card["risk"] for card in top] == sorted((c["risk"] for c in top), reverse=True)
+    card = top[0]
+    assert card["band"] == "high"
+    assert 1 <= len(card["reasons"]) <= 3
+    assert all(reason["text"] and reason["impact"] > 0 for reason in card["reasons"])
+    assert card["action"]["rule"]
+    assert card["action"]["action"]
+    assert card["model_version"] == registry.champion_version()
+    assert card["change"] is None, "a first snapshot has nothing to compare with"
+
+
+def test_second_run_records_change_and_history(
+    settings: Settings, state, registry: Registry, book: pd.DataFrame
+) -> None:
+    store, _ = state
+    run(settings, state, registry, book)
+    worse = book.copy()
+    latest = worse["as_of"] == worse["as_of"].max()
+    worse.loc[latest, "open_escalations"] = 4
+    run(settings, state, registry, worse, now=NOW + dt.timedelta(hours=1))
+    card = store.top(1)[0]
+    assert card["change"] == pytest.approx(card["risk"] - card["previous_risk"])
+    assert sum(c["change"] > 0 for c in store.top(50)) > 40, "escalations raise risk"
+    history = store.history(card["account_id"])
+    assert len(history) == 2
+
+
+def test_stale_data_trips_the_switch_and_keeps_last_good(
+    settings: Settings, state, registry: Registry, book: pd.DataFrame
+) -> None:
+    store, switch = state
+    good = run(settings, state, registry, book).snapshot
+    later = NOW + dt.timedelta(days=30)
+    result = run(settings, state, registry, book, now=later)
+    assert result.tripped
+    assert result.failures == ["Data is stale: as of 2026-11-16, 31 days old (limit 8)"]
+    assert store.latest() == result.snapshot
+    assert store.last_good() == good
+    state_now = switch.state()
+    assert state_now.on
+    assert state_now.source == "health_check"
+    assert "Data is stale" in state_now.reason
+
+
+def test_drifted_features_trip_the_switch(
+    settings: Settings, state, registry: Registry, book: pd.DataFrame
+) -> None:
+    drifted = book.copy()
+    latest = drifted["as_of"] == drifted["as_of"].max()
+    drifted.loc[latest, "active_users"] = (drifted.loc[latest, "active_users_4w_ago"] // 3).astype(
+        "int64"
+    )
+    result = run(settings, state, registry, drifted)
+    assert result.tripped
+    assert any(
+        m.startswith("Scores drifted: PSI ") and m.endswith("on active_users_change")
+        for m in result.failures
+    ), result.failures
+
+
+def test_missing_champion_trips_and_publishes_nothing(
+    settings: Settings, state, book: pd.DataFrame, tmp_path: Path
+) -> None:
+    store, switch = state
+    result = run(settings, state, Registry(tmp_path / "empty"), book)
+    assert result.tripped
+    assert result.snapshot is None
+    assert store.latest() is None
+    assert "Model unusable: no champion model" in switch.state().reason
+
+
+def test_tampered_champion_trips(
+    settings: Settings, state, registry: Registry, book: pd.DataFrame
+) -> None:
+    version = registry.champion_version()
+    artifact = next((registry.root / str(version)).glob("*.skops"))
+    data = bytearray(artifact.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    artifact.write_bytes(bytes(data))
+    result = run(settings, state, registry, book)
+    assert result.tripped
+    assert "tampered" in result.failures[0]
+
+
+def test_unreadable_input_trips(settings: Settings, state, registry: Registry) -> None:
+    store, switch = state
+
+    def broken() -> LoadResult:
+        raise DataContractError("accounts.csv: missing required column 'arr'")
+
+    result = run_scoring(
+        settings, store=store, switch=switch, registry=registry, load=broken, now=NOW
+    )
+    assert result.tripped
+    assert result.failures == ["Input data unusable: accounts.csv: missing required column 'arr'"]
+
+
+def test_too_many_rejected_rows_trip(
+    settings: Settings, state, registry: Registry, book: pd.DataFrame
+) -> None:
+    bad = book.copy()
+    bad["arr"] = bad["arr"].astype(object)
+    rows = np.random.default_rng(0).choice(len(bad), size=len(bad) // 20, replace=False)
+    bad.iloc[rows, bad.columns.get_loc("arr")] = "lots"
+    result = run(settings, state, registry, bad)
+    assert result.tripped
+    assert any(m.startswith("Input data invalid: ") for m in result.failures), result.failures
+
+
+def test_accuracy_below_the_floor_trips(
+    settings: Settings, state, registry: Registry, book: pd.DataFrame
+) -> None:
+    # Outcomes that have nothing to do with the signals: the champion ranks them at chance.
+    scrambled = book.copy()
+    accounts = scrambled["account_id"].unique()
+    shuffled = dict(zip(accounts, np.random.default_rng(5).permutation(accounts), strict=True))
+    churn_by_account = scrambled.groupby("account_id")["churn_date"].first()
+    scrambled["churn_date"] = scrambled["account_id"].map(shuffled).map(churn_by_account)
+    scrambled = scrambled[
+        scrambled["churn_date"].isna() | (scrambled["as_of"] <= scrambled["churn_date"])
+    ]
+    result = run(settings, state, registry, scrambled)
+    assert result.tripped
+    assert any(m.startswith("Accuracy below the floor: roc_auc") for m in result.failures), (
+        result.failures
+    )
