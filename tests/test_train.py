@@ -1,0 +1,100 @@
+"""Training: a calibrated linear model that beats the usage-drop rule on the later period."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skops.io
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from models.contract import AccountSchema, load_schema
+from models.errors import ModelError
+from models.features import build_features
+from models.generator import generate_accounts
+from models.labels import make_labels
+from models.train import TrainResult, train_model
+
+END = datetime.date(2026, 6, 28)
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+REVIEWED_UNTRUSTED = {
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+}
+
+
+@pytest.fixture(scope="module")
+def schema() -> AccountSchema:
+    return load_schema(SCHEMA_PATH)
+
+
+@pytest.fixture(scope="module")
+def trained(schema) -> tuple[TrainResult, list[str]]:
+    accounts = generate_accounts(2000, 52, seed=7, end=END).accounts
+    messages: list[str] = []
+    return train_model(accounts, schema, progress=messages.append), messages
+
+
+def test_ranks_well_and_beats_the_baseline(trained):
+    result, _ = trained
+    model_auc = roc_auc_score(result.y_eval, result.p_eval)
+    baseline_auc = roc_auc_score(result.y_eval, result.baseline_eval)
+    assert model_auc >= 0.78
+    assert model_auc > baseline_auc
+    assert average_precision_score(result.y_eval, result.p_eval) > average_precision_score(
+        result.y_eval, result.baseline_eval
+    )
+
+
+def test_result_describes_the_split(trained, schema):
+    result, messages = trained
+    assert result.n_eval == len(result.y_eval) == len(result.p_eval) == len(result.baseline_eval)
+    assert result.n_eval == len(result.split.evaluate)
+    assert result.n_train == len(result.split.train)
+    assert result.positives_eval == int(result.y_eval.sum()) > 0
+    expected = make_labels(result.split.train, schema, 90)
+    assert result.positives_train == int(expected.sum())
+    assert result.params["C"] > 0
+    assert result.params["horizon_days"] == 90
+    assert messages
+
+
+def test_probabilities_are_calibrated_on_the_later_period(trained):
+    result, _ = trained
+    assert ((result.p_eval >= 0) & (result.p_eval <= 1)).all()
+    base_rate = result.y_eval.mean()
+    assert abs(result.p_eval.mean() - base_rate) < 0.35 * base_rate
+
+
+def test_calibration_is_a_monotone_affine_map_of_the_linear_score(trained):
+    """What keeps per-feature explanations exact: logit(p) = a * decision_function + b."""
+    result, _ = trained
+    features = build_features(result.split.evaluate)
+    pipeline = result.estimator.estimator.estimator
+    decision = pipeline.decision_function(features)
+    p = result.estimator.predict_proba(features)[:, 1]
+    logit = np.log(p / (1 - p))
+    slope, intercept = np.polyfit(decision, logit, 1)
+    assert slope > 0
+    assert np.abs(logit - (slope * decision + intercept)).max() < 1e-6
+    assert result.feature_names == list(pipeline[:-1].get_feature_names_out())
+
+
+def test_saves_with_skops_and_only_reviewed_types_are_untrusted(trained):
+    result, _ = trained
+    data = skops.io.dumps(result.estimator)
+    untrusted = skops.io.get_untrusted_types(data=data)
+    assert set(untrusted) <= REVIEWED_UNTRUSTED
+    loaded = skops.io.loads(data, trusted=untrusted)
+    features = build_features(result.split.evaluate)
+    np.testing.assert_array_equal(
+        loaded.predict_proba(features), result.estimator.predict_proba(features)
+    )
+
+
+def test_unknown_model_parameters_are_refused(schema, trained):
+    result, _ = trained
+    with pytest.raises(ModelError, match=r"unknown model parameter.*'depth'"):
+        train_model(result.split.train, schema, params={"depth": 3})
