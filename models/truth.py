@@ -13,6 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from models.explain import explain
+from models.features import build_features
+from models.labels import make_labels
+from models.scoring import Scorer
+
 UNEXPLAINED = "unexplained"
 
 
@@ -49,3 +54,20 @@ def truth_in_top_reasons(
         counted += 1
         hits += bool(recorded & set(top_codes[row]))
     return TruthCheck(counted, hits, left_out)
+
+
+def measure_scorer(
+    scorer: Scorer, rows: pd.DataFrame, truth: pd.DataFrame, horizon_days: int
+) -> TruthCheck:
+    """Score ``rows`` (e.g. the evaluation weeks) and check their reasons against the truth.
+
+    "At risk" means the medium band or above: the accounts a digest would show.
+    """
+    rows = rows.reset_index(drop=True)
+    features = build_features(rows)
+    risk = scorer.predict(rows)
+    reference = scorer.model.card.notes["explain_reference"]
+    top = scorer.writer.top_codes(explain(scorer.model.estimator, features, reference))
+    churned = make_labels(rows, scorer.schema, horizon_days).to_numpy(dtype=bool)
+    at_risk = risk >= scorer.bands.medium
+    return truth_in_top_reasons(rows[scorer.schema.id_column], churned, at_risk, top, truth)
