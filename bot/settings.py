@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from bot.slack_config import SlackConfig, load_slack_config
 from models.config_files import format_validation_error
 from models.contract import AccountSchema, load_schema
 from models.errors import ChurnbotError, ConfigError
@@ -73,6 +74,7 @@ class Settings:
     schema: AccountSchema
     spec: ProductSpec
     sources: SourcesConfig
+    slack: SlackConfig
     reasons: ReasonsConfig
     playbook: Playbook
 
@@ -92,6 +94,7 @@ CONFIG_FILES = {
     "schema": ("schema.yaml", load_schema),
     "spec": ("product.yaml", load_spec),
     "sources": ("sources.yaml", load_sources_config),
+    "slack": ("slack.yaml", load_slack_config),
 }
 
 

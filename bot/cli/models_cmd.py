@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import click
-from rich.table import Table
+from rich.table import Column, Table
 
 from bot.cli.common import console, settings_from_environment
 from models.registry import Registry
@@ -29,7 +29,14 @@ def list_models() -> None:
     if not cards:
         console.print("No models yet: run `churnbot train`.")
         return
-    table = Table("", "version", "created", "training window", "ROC AUC", "top-decile lift")
+    table = Table(
+        "",
+        Column("version", no_wrap=True),
+        "created",
+        "training window",
+        "ROC AUC",
+        "top-decile lift",
+    )
     for card in cards:
         model = card.metrics.get("model", {})
         table.add_row(

@@ -1,0 +1,131 @@
+"""`/churn` for everyone: an account's card, your own book, or help.
+
+The answer goes back in the acknowledgement itself (an ephemeral response), so the user sees
+it in one round trip; everything it needs is a few Redis reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.deps import Deps
+from bot.lookup import resolve
+from bot.render.blocks import (
+    account_card_blocks,
+    help_blocks,
+    no_match_blocks,
+    pick_list_blocks,
+)
+from bot.render.home import mine_blocks
+from bot.serving import Serving, current
+from models.errors import ChurnbotError
+
+log = logging.getLogger(__name__)
+Answer = tuple[str, list[dict[str, Any]]]
+
+
+def text_answer(text: str) -> Answer:
+    return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+
+
+def trend(deps: Deps, account_id: str, serving: Serving) -> list[float]:
+    """Risks over the trusted snapshots up to the one being served, oldest first."""
+    assert serving.meta is not None
+    cutoff = serving.meta.created_at
+    return [
+        risk
+        for meta, risk in deps.store.history(account_id)
+        if meta.healthy and meta.created_at <= cutoff
+    ]
+
+
+def card_answer(deps: Deps, card: dict[str, Any], serving: Serving) -> Answer:
+    assert serving.meta is not None
+    blocks = account_card_blocks(
+        card,
+        history=trend(deps, card["account_id"], serving),
+        snapshot_id=serving.meta.snapshot_id,
+        banner=serving.banner,
+        freshness=serving.freshness,
+    )
+    return f"{card['account_name']}: {card['risk']:.0%} churn risk ({card['band']})", blocks
+
+
+def owner_of(deps: Deps, client: WebClient, user_id: str) -> str | None:
+    """The owner CSM a Slack user is: from config/slack.yaml, else their profile email."""
+    mapped = deps.settings.slack.owners.get(user_id)
+    if mapped:
+        return mapped
+    try:
+        profile = client.users_info(user=user_id)["user"].get("profile", {})
+    except SlackApiError as exc:
+        log.warning("users.info failed for %s: %s", user_id, exc.response.get("error"))
+        return None
+    return profile.get("email")
+
+
+def answer(deps: Deps, client: WebClient, text: str, user_id: str) -> Answer:
+    query = " ".join(text.split())
+    if not query or query.lower() == "help":
+        return "How to use /churn", help_blocks()
+    serving = current(deps.store, deps.switch, deps.settings.spec, deps.clock())
+    if serving.meta is None:
+        return text_answer(f":warning: {serving.unavailable}")
+    sid = serving.meta.snapshot_id
+    if query.lower() == "mine":
+        owner = owner_of(deps, client, user_id)
+        if owner is None:
+            return text_answer(
+                "I don't know which accounts are yours: ask an admin to map your Slack user "
+                "to your CSM name in config/slack.yaml (owners)."
+            )
+        cards = deps.store.top(deps.settings.slack.digest_size, owner=owner, snapshot_id=sid)
+        return f"Your {len(cards)} accounts most at risk", mine_blocks(
+            owner, cards, banner=serving.banner, freshness=serving.freshness
+        )
+    found = resolve(deps.store, query, snapshot_id=sid)
+    if found.kind == "card" and found.card is not None:
+        return card_answer(deps, found.card, serving)
+    if found.kind == "pick":
+        return f"Several accounts match '{found.query}'", pick_list_blocks(
+            found.query, found.matches
+        )
+    if found.kind == "too_long":
+        return text_answer("That is a very long account name: try a shorter part of it.")
+    return f"No account matches '{found.query}'", no_match_blocks(found.query, found.suggestions)
+
+
+def register(app: App, deps: Deps) -> None:
+    @app.command("/churn")
+    def churn(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+        try:
+            text, blocks = answer(deps, client, command.get("text", ""), command["user_id"])
+        except ChurnbotError as exc:
+            log.warning("/churn could not answer: %s", exc)
+            text, blocks = text_answer(
+                ":warning: churnbot cannot reach its data right now; please try again in a "
+                "minute. The admins can see the details in the logs."
+            )
+        ack(response_type="ephemeral", text=text, blocks=blocks)
+
+    @app.action("show_account")
+    def show_account(ack: Ack, body: dict[str, Any], respond: Any) -> None:
+        """The "Show" button of a pick list: replace the list with that account's card."""
+        ack()
+        account_id = body["actions"][0]["value"]
+        serving = current(deps.store, deps.switch, deps.settings.spec, deps.clock())
+        card = (
+            deps.store.card(account_id, snapshot_id=serving.meta.snapshot_id)
+            if serving.meta
+            else None
+        )
+        if card is None:
+            text, blocks = text_answer("That account is no longer in the current scores.")
+        else:
+            text, blocks = card_answer(deps, card, serving)
+        respond(replace_original=True, response_type="ephemeral", text=text, blocks=blocks)

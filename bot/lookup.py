@@ -1,0 +1,63 @@
+"""Resolve `/churn ACCOUNT` text to one account, a pick list, or the closest names.
+
+Kept apart from the listener so the matching rules are tested without Slack: an id or an
+exact (case- and accent-insensitive) name wins; several partial matches give a pick list;
+none gives the names closest to what was typed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bot.state import SnapshotStore
+from bot.state.snapshots import normalize_name
+
+MAX_QUERY = 200
+PICK_LIMIT = 10
+SUGGESTIONS = 5
+
+
+@dataclass(frozen=True)
+class Lookup:
+    kind: Literal["card", "pick", "none", "too_long"]
+    query: str
+    card: dict[str, Any] | None = None
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list)
+
+
+def resolve(store: SnapshotStore, query: str, *, snapshot_id: str) -> Lookup:
+    query = " ".join(query.split())
+    if len(query) > MAX_QUERY:
+        return Lookup("too_long", query[:MAX_QUERY])
+    matches = store.find(query, limit=PICK_LIMIT + 1, snapshot_id=snapshot_id)
+    if len(matches) == 1:
+        return Lookup("card", query, card=matches[0])
+    wanted = normalize_name(query)
+    exact = [
+        card
+        for card in matches
+        if card["account_id"] == query or normalize_name(card["account_name"]) == wanted
+    ]
+    if len(exact) == 1:
+        return Lookup("card", query, card=exact[0])
+    if matches:
+        return Lookup("pick", query, matches=matches[:PICK_LIMIT])
+    return Lookup("none", query, suggestions=suggest(store, wanted, snapshot_id=snapshot_id))
+
+
+def suggest(store: SnapshotStore, wanted: str, *, snapshot_id: str) -> list[str]:
+    """Names sharing a word, or a word's first letters, with the query, closest first."""
+    candidates: dict[str, None] = {}
+    words = [word for word in wanted.split() if len(word) >= 3]
+    for probe in [*words, *(word[:4] for word in words), *(word[:3] for word in words)]:
+        for card in store.find(probe, limit=SUGGESTIONS * 2, snapshot_id=snapshot_id):
+            candidates.setdefault(card["account_name"], None)
+        if len(candidates) >= SUGGESTIONS * 2:
+            break
+    names = list(candidates)
+    by_normal = {normalize_name(name): name for name in names}
+    close = difflib.get_close_matches(wanted, list(by_normal), n=SUGGESTIONS, cutoff=0.0)
+    return [by_normal[name] for name in close]

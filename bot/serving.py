@@ -1,0 +1,60 @@
+"""Which scores a user sees right now, and how honest to be about them.
+
+Live scores when the kill switch is off and the snapshot is within the freshness SLA; the last
+known good snapshot with the "using last week's data" banner when the switch is on; an honest
+message when there is nothing good to show. Every surface (card, digest, home) asks here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from bot.state import KillSwitchState, SnapshotMeta, SnapshotStore, serving_snapshot
+from bot.state.killswitch import KillSwitch
+from models.spec import ProductSpec
+
+
+@dataclass(frozen=True)
+class Serving:
+    meta: SnapshotMeta | None
+    switch: KillSwitchState
+    banner: str | None
+    freshness: str
+    unavailable: str | None  # why nothing can be shown, when meta is None
+
+
+def fallback_banner(as_of: str, reason: str) -> str:
+    return f"Using last week's data (scores as of {as_of}) — live scores are paused: {reason}"
+
+
+def current(
+    store: SnapshotStore, switch: KillSwitch, spec: ProductSpec, now: dt.datetime
+) -> Serving:
+    meta, state = serving_snapshot(store, switch)
+    if meta is None:
+        why = state.reason if state.on else "no scores have been published yet"
+        return Serving(
+            None,
+            state,
+            None,
+            "",
+            f"No trustworthy churn scores to show right now ({why}). "
+            "An admin has been told; scores return after the next good scoring run.",
+        )
+    created = dt.datetime.fromisoformat(meta.created_at)
+    age_hours = (now - created).total_seconds() / 3600
+    banner = None
+    if state.on:
+        banner = fallback_banner(meta.as_of, state.reason)
+    elif age_hours > spec.freshness_sla_hours:
+        banner = fallback_banner(
+            meta.as_of,
+            f"no scoring run in the last {spec.freshness_sla_hours:g} hours "
+            f"(last one {age_hours:.0f} hours ago)",
+        )
+    freshness = (
+        f"Data as of {meta.as_of} · scored {created:%Y-%m-%d %H:%M} UTC · "
+        f"model {meta.model_version}"
+    )
+    return Serving(meta, state, banner, freshness, None)

@@ -1,0 +1,72 @@
+"""The audit log: who did what, when and why, for every admin action and automatic trip.
+
+A capped Redis stream per book: append-only, ordered by time, and readable newest first for
+`/churn-admin status`. Capping (about 10,000 entries) keeps a forgotten deployment bounded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from bot.state.store import book_root, translate_errors
+
+MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    when: str
+    who: str
+    what: str
+    why: str
+    outcome: str
+    detail: dict[str, Any]
+
+
+class AuditLog:
+    def __init__(
+        self,
+        redis: redis.Redis,
+        *,
+        book: str = "default",
+        prefix: str = "churnbot",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._r = redis
+        self._key = book_root(prefix, book, owner="AuditLog") + "audit"
+        self._clock = clock
+
+    def record(
+        self,
+        *,
+        who: str,
+        what: str,
+        why: str = "",
+        outcome: str = "done",
+        detail: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        """Append one entry; ``outcome`` is e.g. done, refused, failed."""
+        entry = AuditEntry(
+            self._clock().astimezone(UTC).isoformat(), who, what, why, outcome, detail or {}
+        )
+        fields = {**vars(entry), "detail": json.dumps(entry.detail, sort_keys=True)}
+        with translate_errors(self._r):
+            self._r.xadd(self._key, fields, maxlen=MAX_ENTRIES, approximate=True)
+        return entry
+
+    def recent(self, count: int = 20) -> list[AuditEntry]:
+        """The newest ``count`` entries, newest first."""
+        with translate_errors(self._r):
+            rows = self._r.xrevrange(self._key, count=count)
+        return [
+            AuditEntry(
+                f["when"], f["who"], f["what"], f["why"], f["outcome"], json.loads(f["detail"])
+            )
+            for _, f in rows
+        ]
