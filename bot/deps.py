@@ -29,6 +29,8 @@ class Deps:
     clock: Callable[[], dt.datetime] = utc_now
     metrics: Metrics = field(default_factory=Metrics)
     prefix: str = "churnbot"
+    # (channel, when) of the next scheduled digests, soonest first; the worker records them.
+    next_digests: Callable[[], list[tuple[str, str]]] = list
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="after-ack")
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from bot.render import fallback_banner
 from bot.state import KillSwitchState, SnapshotMeta, SnapshotStore, serving_snapshot
 from bot.state.killswitch import KillSwitch
 from models.spec import ProductSpec
@@ -22,10 +23,6 @@ class Serving:
     banner: str | None
     freshness: str
     unavailable: str | None  # why nothing can be shown, when meta is None
-
-
-def fallback_banner(as_of: str, reason: str) -> str:
-    return f"Using last week's data (scores as of {as_of}) — live scores are paused: {reason}"
 
 
 def current(
@@ -53,8 +50,5 @@ def current(
             f"no scoring run in the last {spec.freshness_sla_hours:g} hours "
             f"(last one {age_hours:.0f} hours ago)",
         )
-    freshness = (
-        f"Data as of {meta.as_of} · scored {created:%Y-%m-%d %H:%M} UTC · "
-        f"model {meta.model_version}"
-    )
+    freshness = f"Data as of {meta.as_of} · scored {created:%Y-%m-%d %H:%M} UTC"
     return Serving(meta, state, banner, freshness, None)

@@ -13,15 +13,9 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.text import Text
 
+from bot.render.text import change_label as change_text
+
 BAND_STYLE = {"high": "bold red", "medium": "yellow", "low": "green"}
-
-
-def change_text(change: float | None) -> str:
-    """'new' for a first score, else the move in percentage points: '+5 pts', '-2 pts'."""
-    if change is None:
-        return "new"
-    points = round(change * 100)
-    return "no change" if points == 0 else f"{points:+d} pts"
 
 
 def render_card(card: Mapping[str, Any]) -> Panel:

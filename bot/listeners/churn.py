@@ -15,13 +15,14 @@ from slack_sdk.errors import SlackApiError
 
 from bot.deps import Deps
 from bot.lookup import resolve
-from bot.render.blocks import (
+from bot.render import (
     account_card_blocks,
+    escape_mrkdwn,
     help_blocks,
+    mine_blocks,
     no_match_blocks,
     pick_list_blocks,
 )
-from bot.render.home import mine_blocks
 from bot.serving import Serving, current
 from models.errors import ChurnbotError
 
@@ -30,7 +31,9 @@ Answer = tuple[str, list[dict[str, Any]]]
 
 
 def text_answer(text: str) -> Answer:
-    return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    """A one-section answer; ``text`` may carry user- or admin-written words, so escape it."""
+    safe = escape_mrkdwn(text)
+    return safe, [{"type": "section", "text": {"type": "mrkdwn", "text": safe}}]
 
 
 def trend(deps: Deps, account_id: str, serving: Serving) -> list[float]:
@@ -53,7 +56,8 @@ def card_answer(deps: Deps, card: dict[str, Any], serving: Serving) -> Answer:
         banner=serving.banner,
         freshness=serving.freshness,
     )
-    return f"{card['account_name']}: {card['risk']:.0%} churn risk ({card['band']})", blocks
+    name = escape_mrkdwn(card["account_name"])
+    return f"{name}: {card['risk']:.0%} churn risk ({card['band']})", blocks
 
 
 def owner_of(deps: Deps, client: WebClient, user_id: str) -> str | None:
@@ -75,7 +79,7 @@ def answer(deps: Deps, client: WebClient, text: str, user_id: str) -> Answer:
         return "How to use /churn", help_blocks()
     serving = current(deps.store, deps.switch, deps.settings.spec, deps.clock())
     if serving.meta is None:
-        return text_answer(f":warning: {serving.unavailable}")
+        return text_answer(f"⚠️ {serving.unavailable}")
     sid = serving.meta.snapshot_id
     if query.lower() == "mine":
         owner = owner_of(deps, client, user_id)
@@ -92,12 +96,10 @@ def answer(deps: Deps, client: WebClient, text: str, user_id: str) -> Answer:
     if found.kind == "card" and found.card is not None:
         return card_answer(deps, found.card, serving)
     if found.kind == "pick":
-        return f"Several accounts match '{found.query}'", pick_list_blocks(
-            found.query, found.matches
-        )
+        return "Several accounts match", pick_list_blocks(found.query, found.matches)
     if found.kind == "too_long":
         return text_answer("That is a very long account name: try a shorter part of it.")
-    return f"No account matches '{found.query}'", no_match_blocks(found.query, found.suggestions)
+    return "No account matches", no_match_blocks(found.query, found.suggestions)
 
 
 def register(app: App, deps: Deps) -> None:
@@ -108,7 +110,7 @@ def register(app: App, deps: Deps) -> None:
         except ChurnbotError as exc:
             log.warning("/churn could not answer: %s", exc)
             text, blocks = text_answer(
-                ":warning: churnbot cannot reach its data right now; please try again in a "
+                "⚠️ churnbot cannot reach its data right now; please try again in a "
                 "minute. The admins can see the details in the logs."
             )
         ack(response_type="ephemeral", text=text, blocks=blocks)

@@ -8,7 +8,9 @@ limits the same way. Doing both in one place means a fix here protects every sur
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import accumulate
 
 #: What Block Kit allows in one section text (and one context element).
 MAX_SECTION_TEXT = 3000
@@ -18,8 +20,8 @@ MAX_HEADER_TEXT = 150
 SHORTENED = "… (shortened)"
 #: Prefix of the fallback banner wherever it is shown.
 WARNING = "⚠️ "
-#: Longest banner that still fits a section after the warning prefix.
-MAX_BANNER = MAX_SECTION_TEXT - len(WARNING)
+#: Longest banner: far under a section's limit, so a banner never crowds a message's budget.
+MAX_BANNER = 1000
 
 BAND_EMOJI = {"high": "🔴", "medium": "🟠", "low": "🟢"}
 _UNKNOWN_BAND = "⚪"
@@ -38,14 +40,29 @@ def escape_mrkdwn(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def json_cost(text: str) -> int:
+    """Characters ``text`` takes inside a message's compact JSON (quotes, backslashes and
+    control characters are escaped): the unit of Slack's ~13k message budget, and never less
+    than the character count Block Kit's per-field limits use."""
+    return sum(map(_char_cost, text))
+
+
+def _char_cost(char: str) -> int:
+    if char in '"\\\n\r\t\b\f':
+        return 2
+    return 6 if char < " " else 1  # \u00XX
+
+
 def shorten(text: str, limit: int) -> str:
-    """``text`` if it fits in ``limit`` characters, else its start plus :data:`SHORTENED`.
+    """``text`` if its :func:`json_cost` fits ``limit``, else its start plus
+    :data:`SHORTENED`.
 
     Never ends inside an escaped entity (``&amp;`` cut to ``&am`` would show as garbage).
     """
-    if len(text) <= limit:
+    if json_cost(text) <= limit:
         return text
-    cut = text[: max(0, limit - len(SHORTENED))]
+    spent = list(accumulate(map(_char_cost, text)))
+    cut = text[: bisect_right(spent, limit - json_cost(SHORTENED))]
     amp = cut.rfind("&", len(cut) - 4)
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]
@@ -53,32 +70,38 @@ def shorten(text: str, limit: int) -> str:
 
 
 def fit_pieces(pieces: Sequence[str], budget: int) -> list[str]:
-    """Shorten only the longest pieces, to one common length, until all fit in ``budget``.
+    """Shorten only the longest pieces, to one common cost, until all fit in ``budget``.
 
     One absurd reason then loses its tail while the name and the action stay whole, instead
-    of the end of the text (often the recommended action) being cut off.
+    of the end of the text (often the recommended action) being cut off. Callers keep the
+    number of pieces small (lists are capped), so the common cost stays far above the marker.
     """
-    if sum(map(len, pieces)) <= budget:
+    costs = [json_cost(piece) for piece in pieces]
+    if sum(costs) <= budget:
         return list(pieces)
     remaining, cap = budget, 0
-    lengths = sorted(map(len, pieces))
-    for position, length in enumerate(lengths):
-        share = remaining // (len(lengths) - position)
-        if length > share:
+    ordered = sorted(costs)
+    for position, cost in enumerate(ordered):
+        share = remaining // (len(ordered) - position)
+        if cost > share:
             cap = share
             break
-        remaining -= length
-    return [piece if len(piece) <= cap else shorten(piece, cap) for piece in pieces]
+        remaining -= cost
+    return [
+        piece if cost <= cap else shorten(piece, cap)
+        for piece, cost in zip(pieces, costs, strict=True)
+    ]
 
 
 def fit_mrkdwn(template: str, *pieces: object, limit: int = MAX_SECTION_TEXT) -> str:
-    """Fill ``template``'s ``{}`` slots with escaped ``pieces``, shortened to fit ``limit``.
+    """Fill ``template``'s ``{}`` slots with escaped ``pieces``, shortened so the text's
+    :func:`json_cost` fits ``limit``.
 
     ``template`` must be a literal written in this package (trusted mrkdwn); everything that
     varies goes in ``pieces``, which are escaped, so data can never add formatting or pings.
     """
     escaped = [escape_mrkdwn(str(piece)) for piece in pieces]
-    budget = limit - len(template.format(*([""] * len(escaped))))
+    budget = limit - json_cost(template.format(*([""] * len(escaped))))
     return template.format(*fit_pieces(escaped, budget))
 
 
@@ -113,16 +136,17 @@ def sparkline(values: Sequence[float]) -> str:
     if high == low:
         return _FLAT_BAR * len(points)
     top = len(_BARS) - 1
-    return "".join(_BARS[round((v - low) / (high - low) * top)] for v in points)
+    # Half up, not Python's half-to-even, so equal steps always map to equal bars.
+    return "".join(_BARS[math.floor((v - low) / (high - low) * top + 0.5)] for v in points)
 
 
 def fallback_banner(as_of: str, reason: str) -> str:
     """The banner every surface shows while the kill switch serves the last good snapshot.
 
     Plain text (renderers show it in plain_text objects, so it needs no escaping); the reason
-    is shortened, with a marker, so the banner fits one section.
+    is shortened, with a marker, to keep the banner within :data:`MAX_BANNER`.
     """
-    budget = MAX_BANNER - len(_BANNER.format(as_of=as_of, reason=""))
+    budget = MAX_BANNER - json_cost(_BANNER.format(as_of=as_of, reason=""))
     return _BANNER.format(as_of=as_of, reason=shorten(reason.strip(), budget))
 
 
@@ -132,5 +156,5 @@ def no_data_message(reason: str) -> str:
     Plain text like :func:`fallback_banner`: pass it through :func:`escape_mrkdwn` before
     using it as a message's mrkdwn ``text``.
     """
-    budget = MAX_SECTION_TEXT - len(_NO_DATA.format(reason=""))
+    budget = MAX_SECTION_TEXT - json_cost(_NO_DATA.format(reason=""))
     return _NO_DATA.format(reason=shorten(reason.strip(), budget))

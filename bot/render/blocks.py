@@ -1,0 +1,180 @@
+"""Answers to ``/churn``: one account's card, a pick list, "no match", and usage help.
+
+The card mirrors ``bot.terminal.render_card`` (same facts, same order) so the demo in a
+terminal shows what a CSM sees in Slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from slack_sdk.models.blocks import SectionBlock
+
+from bot.render.feedback import feedback_actions
+from bot.render.parts import (
+    MAX_LIST_ITEMS,
+    MAX_LIST_LINE,
+    banner_block,
+    capped,
+    context,
+    header,
+    reason_lines,
+    risk_label,
+    section,
+    show_button,
+)
+from bot.render.text import change_label, fit_mrkdwn, sparkline
+
+#: Most matches a pick list shows (the snapshot store's ``find`` returns 10 by default).
+MAX_PICK = 10
+#: Budgets (JSON characters) of the card's texts. With the header, the banner and the
+#: feedback buttons they stay under Slack's ~13k per message whatever the data (a test
+#: proves it); an absurd reason gets the largest share.
+CARD_RISK_TEXT = 1000
+CARD_FIELD_TEXT = 200
+CARD_REASONS_TEXT = 3000
+CARD_ACTION_TEXT = 1500
+CARD_CONTEXT_TEXT = 500
+#: Budget of the pick list's first line (it repeats the query).
+PICK_QUERY_TEXT = 500
+
+
+def account_card_blocks(
+    card: Mapping[str, Any],
+    *,
+    history: Sequence[float],
+    snapshot_id: str,
+    banner: str | None,
+    freshness: str,
+) -> list[dict[str, Any]]:
+    """The ephemeral ``/churn ACCOUNT`` answer: everything known about one account, and the
+    feedback buttons.
+
+    ``history`` is the account's risk in past snapshots, oldest first (the trend); the header
+    may cut a long name, so the first section always carries it in full.
+    """
+    blocks = [banner_block(banner)] if banner else []
+    blocks.append(header(card["account_name"]))
+    blocks.append(section(_risk_text(card, history)))
+    blocks.append(SectionBlock(fields=_fact_fields(card)).to_dict())
+    blocks.append(section(_reasons_text(card)))
+    action = card["action"]
+    blocks.append(
+        section(
+            fit_mrkdwn(
+                "*Recommended action*\n→ *{}* ({})\n_why: {}_",
+                action["action"],
+                action["owner"],
+                action["why"],
+                limit=CARD_ACTION_TEXT,
+            )
+        )
+    )
+    blocks.append(
+        context(
+            fit_mrkdwn("Model {} · {}", card["model_version"], freshness, limit=CARD_CONTEXT_TEXT)
+        )
+    )
+    blocks.append(feedback_actions(card, snapshot_id=snapshot_id, surface="card"))
+    return blocks
+
+
+def _risk_text(card: Mapping[str, Any], history: Sequence[float]) -> str:
+    trend = sparkline(history)
+    if trend:
+        trend_template, trend_pieces = "Trend: {} (last {} scores)", [trend, len(history)]
+    else:
+        trend_template, trend_pieces = "Trend: {}", ["no history yet"]
+    return fit_mrkdwn(
+        "*{}* · `{}`\n{} *{}* risk · {} band · change since last snapshot: {}\n" + trend_template,
+        card["account_name"],
+        card["account_id"],
+        *risk_label(card),
+        change_label(card.get("change")),
+        *trend_pieces,
+        limit=CARD_RISK_TEXT,
+    )
+
+
+def _fact_fields(card: Mapping[str, Any]) -> list[str]:
+    """Owner, segment, plan, ARR and renewal: the terminal card's dim line, as fields."""
+    facts = {
+        "Owner": card["owner"],
+        "Segment": card["segment"],
+        "Plan": card.get("plan") or "—",
+        "ARR": f"${card['arr']:,.0f}",
+        "Renewal": card.get("renewal_date") or "not set",
+    }
+    return [
+        fit_mrkdwn("*{}*\n{}", name, value, limit=CARD_FIELD_TEXT) for name, value in facts.items()
+    ]
+
+
+def _reasons_text(card: Mapping[str, Any]) -> str:
+    template, pieces = reason_lines(card)
+    if not pieces:
+        template, pieces = "{}", ["No single reason stands out."]
+    template = "*Why it is at risk*\n" + template
+    if card.get("healthy"):
+        template += "\n*Going well*\n• {}"
+        pieces.append(card["healthy"]["text"])
+    return fit_mrkdwn(template, *pieces, limit=CARD_REASONS_TEXT)
+
+
+def pick_list_blocks(query: str, matches: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Several accounts match a ``/churn`` query: one line each (name, id, risk) with a
+    "Show" button; at most 10, and a note saying how many more there were."""
+    shown, more = capped(matches, MAX_PICK)
+    blocks = [section(fit_mrkdwn("Several accounts match '{}':", query, limit=PICK_QUERY_TEXT))]
+    for match in shown:
+        emoji, risk, band = risk_label(match)
+        blocks.append(
+            section(
+                fit_mrkdwn(
+                    "*{}* · `{}` · {} {} {}",
+                    match["account_name"],
+                    match["account_id"],
+                    emoji,
+                    risk,
+                    band,
+                    limit=MAX_LIST_LINE,
+                ),
+                accessory=show_button(match),
+            )
+        )
+    if more:
+        blocks.append(
+            context(fit_mrkdwn("… and {} more. Type more of the name to narrow it down.", more))
+        )
+    return blocks
+
+
+def no_match_blocks(query: str, suggestions: Sequence[str]) -> list[dict[str, Any]]:
+    """No account matches: say so, offer the closest names, and how to search."""
+    shown, more = capped(suggestions, MAX_LIST_ITEMS)
+    template, pieces = "No account matches '{}'.", [query, *shown]
+    if shown:
+        template += " Did you mean: " + ", ".join(["*{}*"] * len(shown))
+        if more:
+            template += " (and {} more)?"
+            pieces.append(more)
+        else:
+            template += "?"
+    text = fit_mrkdwn(template, *pieces)
+    return [
+        section(text),
+        context("Search by part of the account name or by its exact id: `/churn ACCOUNT`"),
+    ]
+
+
+def help_blocks() -> list[dict[str, Any]]:
+    """Usage, for an empty ``/churn``."""
+    usage = (
+        "*How to use /churn*\n"
+        "• `/churn ACCOUNT` — risk, reasons and the recommended action for one account "
+        "(part of its name, or its id)\n"
+        "• `/churn mine` — your accounts at risk, riskiest first\n"
+        "• `/churn optout` / `/churn optin` — stop or resume churn-risk messages to you"
+    )
+    return [section(usage)]

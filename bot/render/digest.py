@@ -1,0 +1,202 @@
+"""A channel's churn digest as one or more Slack messages.
+
+Why messages are packed here rather than by the sender: Slack rejects a message with more
+than 50 blocks or about 13k characters of blocks (``msg_blocks_too_long``), and a digest of
+many accounts exceeds that. Splitting at account boundaries, with "(continued, 2 of N)" at the
+top of each follow-up, keeps every account whole and every part accepted; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.render.feedback import feedback_actions
+from bot.render.parts import (
+    MAX_REASONS,
+    account_summary,
+    banner_block,
+    context,
+    divider,
+    header,
+    section,
+)
+from bot.render.text import fit_mrkdwn
+
+#: Slack's block limit for a message.
+MAX_MESSAGE_BLOCKS = 50
+#: Where Slack starts answering ``msg_blocks_too_long`` (compact JSON of the blocks).
+MAX_BLOCKS_JSON = 13_000
+#: Longest notification text this module writes (Slack allows far more; phones show less).
+MAX_FALLBACK_TEXT = 500
+NEW_MARK = "🆕 "
+MOVED_MARK = "⚡ "
+
+
+@dataclass(frozen=True)
+class DigestContent:
+    """Everything a digest shows; ``cards`` come ordered by risk, highest first."""
+
+    title: str
+    channel_label: str
+    freshness: str
+    banner: str | None
+    cards: Sequence[Mapping[str, Any]]
+    snapshot_id: str
+    new_ids: Set[str] = field(default_factory=frozenset)
+    moved_ids: Set[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One ``chat.postMessage``: notification ``text`` (mrkdwn, escaped) and its ``blocks``."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+def digest_messages(
+    content: DigestContent,
+    *,
+    max_blocks: int = MAX_MESSAGE_BLOCKS,
+    max_chars: int = 12_000,
+) -> list[Message]:
+    """The digest as ordered messages, each within ``max_blocks`` blocks and ``max_chars``
+    characters of compact block JSON, every account exactly once and never split.
+
+    No cards gives one message that says so and shows the freshness: a silent week would look
+    like a dead bot.
+    """
+    _check_limit("max_blocks", max_blocks, MAX_MESSAGE_BLOCKS)
+    _check_limit("max_chars", max_chars, MAX_BLOCKS_JSON)
+    opening = _opening(content)
+    if not content.cards:
+        empty = section(
+            fit_mrkdwn(
+                "✅ No account is above the risk threshold this week, so nothing needs chasing.\n"
+                "_The bot is alive — {}._",
+                content.freshness,
+            )
+        )
+        text = fit_mrkdwn(
+            "{}: no account above the risk threshold this week ({})",
+            content.title,
+            content.channel_label,
+            limit=MAX_FALLBACK_TEXT,
+        )
+        return [Message(text=text, blocks=[*opening, empty])]
+
+    groups = [_account_group(content, card) for card in content.cards]
+    widest = len(groups) + 1  # the opening may end up alone in the first message
+    parts = _pack(
+        opening,
+        groups,
+        widest_continued=_continued(content, widest, widest),
+        max_blocks=max_blocks,
+        max_chars=max_chars,
+    )
+    messages = []
+    for number, part in enumerate(parts, start=1):
+        head = opening if number == 1 else [_continued(content, number, len(parts))]
+        blocks = head + [block for group in part for block in group]
+        messages.append(Message(text=_fallback(content, number, len(parts)), blocks=blocks))
+    return messages
+
+
+def _check_limit(name: str, value: int, limit: int) -> None:
+    if not 0 < value <= limit:
+        raise ValueError(
+            f"The '{name}' parameter of digest_messages must be between 1 and {limit} "
+            f"(Slack rejects more). Got {value!r} instead."
+        )
+
+
+def _opening(content: DigestContent) -> list[dict[str, Any]]:
+    """Header, then where and how fresh (and which model), the banner, and a legend."""
+    versions = sorted({str(card["model_version"]) for card in content.cards})
+    template, pieces = "{} · {}", [content.channel_label, content.freshness]
+    if versions:
+        template += " · model {}"
+        pieces.append(", ".join(versions))
+    if content.new_ids or content.moved_ids:
+        template += "\n" + NEW_MARK + "new on the list · " + MOVED_MARK + "moved sharply"
+    blocks = [header(content.title), context(fit_mrkdwn(template, *pieces))]
+    if content.banner:
+        blocks.append(banner_block(content.banner))
+    return blocks
+
+
+def _account_group(content: DigestContent, card: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One account's blocks, which always travel together: summary, feedback, divider."""
+    account_id = card["account_id"]
+    marks = (NEW_MARK if account_id in content.new_ids else "") + (
+        MOVED_MARK if account_id in content.moved_ids else ""
+    )
+    return [
+        section(account_summary(card, marks=marks, reasons=MAX_REASONS)),
+        feedback_actions(card, snapshot_id=content.snapshot_id, surface="digest"),
+        divider(),
+    ]
+
+
+def _continued(content: DigestContent, number: int, total: int) -> dict[str, Any]:
+    return context(fit_mrkdwn("(continued, {} of {}) · {}", number, total, content.title))
+
+
+def _fallback(content: DigestContent, number: int, total: int) -> str:
+    """The notification text, which alone says which part of the digest this is."""
+    count = len(content.cards)
+    template = "{}: {} account{} at risk ({})"
+    pieces: list[object] = [
+        content.title,
+        count,
+        "" if count == 1 else "s",
+        content.channel_label,
+    ]
+    if total > 1:
+        template += " — part {} of {}"
+        pieces += [number, total]
+    if content.banner:
+        template += " — using last week's data"
+    return fit_mrkdwn(template, *pieces, limit=MAX_FALLBACK_TEXT)
+
+
+def _size(blocks: Sequence[Mapping[str, Any]]) -> int:
+    """Characters of compact JSON, as Slack (and the emulator) measure a message's blocks."""
+    return len(json.dumps(blocks, separators=(",", ":"), ensure_ascii=False))
+
+
+def _pack(
+    opening: list[dict[str, Any]],
+    groups: list[list[dict[str, Any]]],
+    *,
+    widest_continued: dict[str, Any],
+    max_blocks: int,
+    max_chars: int,
+) -> list[list[list[dict[str, Any]]]]:
+    """Account groups per message, in order, filling each message as far as the limits allow.
+
+    Follow-ups are measured with the widest "(continued, N of N)" line they could get, so
+    numbering them afterwards cannot push one over the limit.
+    """
+    follow_up = (1, _size([widest_continued]))
+    parts: list[list[list[dict[str, Any]]]] = [[]]
+    blocks, size = len(opening), _size(opening)
+    for group in groups:
+        # Appended to a non-empty array, each block adds its JSON and one comma.
+        more_blocks, more_size = len(group), _size(group) - 1
+        if blocks + more_blocks > max_blocks or size + more_size > max_chars:
+            blocks, size = follow_up
+            if blocks + more_blocks > max_blocks or size + more_size > max_chars:
+                raise ValueError(
+                    f"One account's blocks ({more_blocks} blocks, {more_size} characters) do "
+                    f"not fit one message within max_blocks={max_blocks} and "
+                    f"max_chars={max_chars}; raise the limits."
+                )
+            parts.append([])
+        parts[-1].append(group)
+        blocks += more_blocks
+        size += more_size
+    return parts

@@ -1,0 +1,134 @@
+"""The real app on loopback, a Web API emulator, real Redis, and a signed-request sender.
+
+Fixtures for the end-to-end tests: requests go in exactly as Slack sends them, and what the
+app calls goes out to the emulator, where the tests read it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from bot.app import build_app
+from bot.deps import Deps, build_deps
+from bot.emulator import SlackEmulator, SlackUser
+from bot.emulator.sender import SlackSender
+from bot.loopback import LoopbackServer
+from bot.settings import load_settings
+from bot.state import SnapshotMeta
+from bot.web import build_wsgi
+
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+SECRET = "test-signing-secret"
+ADMIN = "U0ADMIN001"
+CSM = "U0CSM00001"
+NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+
+def make_card(account_id: str, name: str, risk: float, **extra: Any) -> dict[str, Any]:
+    band = "high" if risk >= 0.3 else "medium" if risk >= 0.12 else "low"
+    card = {
+        "account_id": account_id,
+        "account_name": name,
+        "owner": "maria.lopez@example.com",
+        "segment": "smb",
+        "plan": "growth",
+        "industry": "Retail",
+        "arr": 24_000.0,
+        "as_of": "2026-11-23",
+        "renewal_date": "2027-01-10",
+        "risk": risk,
+        "band": band,
+        "reasons": [
+            {"code": "usage_decline", "text": "Logins down 48% on the previous 30 days (31 to 16)",
+             "impact": 0.9},
+            {"code": "renewal", "text": "Renewal in 48 days (Jan 10)", "impact": 0.5},
+        ],
+        "healthy": None,
+        "action": {
+            "rule": "usage-drop",
+            "action": "Invite the team to an enablement webinar",
+            "why": "Falling usage comes before churn",
+            "owner": "CSM",
+        },
+        "model_version": "20261123-abcdef0123",
+        "previous_risk": None,
+        "change": None,
+    }
+    card.update(extra)
+    return card
+
+
+BOOK = [
+    make_card("ACC-000001", "Acme Corp", 0.81),
+    make_card("ACC-000002", "Acme Labs", 0.42),
+    make_card("ACC-000003", "Société Générale Test", 0.35),
+    make_card("ACC-000004", "Beta Industries", 0.20, owner="omar.haddad@example.com"),
+    make_card("ACC-000005", "Gamma Logistics", 0.05, owner="omar.haddad@example.com"),
+    make_card("ACC-000006", "<!channel> Evil & Co", 0.15),
+]
+
+
+def publish(deps: Deps, cards: list[dict[str, Any]], *, healthy: bool = True,
+            created: dt.datetime = NOW, as_of: str = "2026-11-23") -> SnapshotMeta:
+    meta = SnapshotMeta(
+        snapshot_id=f"{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
+        as_of=as_of,
+        model_version="20261123-abcdef0123",
+        created_at=created.isoformat(),
+        healthy=healthy,
+        n_accounts=len(cards),
+        health=[{"name": "freshness", "ok": healthy, "message": "ok" if healthy else "stale"}],
+    )
+    deps.store.publish(meta, cards)
+    return meta
+
+
+@dataclass
+class Harness:
+    deps: Deps
+    emulator: SlackEmulator
+    sender: SlackSender
+    url: str
+
+
+@pytest.fixture
+def emulator() -> Iterator[SlackEmulator]:
+    users = [
+        SlackUser(id=CSM, name="maria", real_name="Maria Lopez", email="maria.lopez@example.com"),
+        SlackUser(id="U0OMAR0001", name="omar", real_name="Omar Haddad",
+                  email="omar.haddad@example.com"),
+        SlackUser(id=ADMIN, name="admin", real_name="Ada Admin", email="ada@example.com"),
+    ]
+    with SlackEmulator(users=users) as running:
+        yield running
+
+
+@pytest.fixture
+def harness(real_redis: redis.Redis, emulator: SlackEmulator) -> Iterator[Harness]:
+    prefix = f"test-{uuid.uuid4().hex}"
+    settings = load_settings(
+        {
+            "CHURNBOT_CONFIG": str(CONFIG),
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_BOT_TOKEN": emulator.token,
+            "SLACK_API_URL": emulator.base_url,
+        }
+    )
+    clock = lambda: NOW  # noqa: E731 - a fixed clock for the whole test
+    deps = build_deps(settings, client=real_redis, prefix=prefix, clock=clock)
+    with LoopbackServer(build_wsgi(build_app(deps), deps)) as server:
+        sender = SlackSender(server.url, SECRET)
+        yield Harness(deps, emulator, sender, server.url)
+        sender.close()
+    deps.background.shutdown(wait=True)
+    keys = list(real_redis.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        real_redis.unlink(*keys)
