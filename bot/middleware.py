@@ -1,4 +1,4 @@
-"""Bolt middleware: per-handler metrics, and de-duplication of Slack's retries.
+"""Bolt middleware: de-duplication of Slack's retries, and the metrics label of a request.
 
 Bolt passes ``X-Slack-Retry-Num`` through but never de-duplicates (PITFALLS.md), so every
 event id is claimed in Redis (SET NX with a TTL) before a listener runs; a retry of an event
@@ -8,7 +8,6 @@ already claimed is acknowledged and dropped.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,21 +37,6 @@ def handler_label(body: dict[str, Any]) -> str:
 def register(app: App, deps: Deps) -> None:
     metrics = deps.metrics
     seen_prefix = f"{deps.prefix}:dedupe:event:"
-
-    @app.middleware
-    def measure(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse:
-        label = handler_label(body)
-        started = time.perf_counter()
-        try:
-            response = next()
-        except Exception:
-            metrics.errors.labels(label).inc()
-            raise
-        finally:
-            metrics.latency.labels(label).observe(time.perf_counter() - started)
-        outcome = "ok" if response is not None and response.status < 400 else "error"
-        metrics.requests.labels(label, outcome).inc()
-        return response
 
     @app.middleware
     def drop_retried_events(

@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+pytest_plugins = ["tests.redis_fixtures", "tests.slack_harness"]
+
 ENV_PREFIXES = ("SLACK_", "REDIS_URL", "CHURNBOT_", "PORT")
 
 

@@ -47,8 +47,11 @@ def make_card(account_id: str, name: str, risk: float, **extra: Any) -> dict[str
         "risk": risk,
         "band": band,
         "reasons": [
-            {"code": "usage_decline", "text": "Logins down 48% on the previous 30 days (31 to 16)",
-             "impact": 0.9},
+            {
+                "code": "usage_decline",
+                "text": "Logins down 48% on the previous 30 days (31 to 16)",
+                "impact": 0.9,
+            },
             {"code": "renewal", "text": "Renewal in 48 days (Jan 10)", "impact": 0.5},
         ],
         "healthy": None,
@@ -76,8 +79,14 @@ BOOK = [
 ]
 
 
-def publish(deps: Deps, cards: list[dict[str, Any]], *, healthy: bool = True,
-            created: dt.datetime = NOW, as_of: str = "2026-11-23") -> SnapshotMeta:
+def publish(
+    deps: Deps,
+    cards: list[dict[str, Any]],
+    *,
+    healthy: bool = True,
+    created: dt.datetime = NOW,
+    as_of: str = "2026-11-23",
+) -> SnapshotMeta:
     meta = SnapshotMeta(
         snapshot_id=f"{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
         as_of=as_of,
@@ -103,8 +112,9 @@ class Harness:
 def emulator() -> Iterator[SlackEmulator]:
     users = [
         SlackUser(id=CSM, name="maria", real_name="Maria Lopez", email="maria.lopez@example.com"),
-        SlackUser(id="U0OMAR0001", name="omar", real_name="Omar Haddad",
-                  email="omar.haddad@example.com"),
+        SlackUser(
+            id="U0OMAR0001", name="omar", real_name="Omar Haddad", email="omar.haddad@example.com"
+        ),
         SlackUser(id=ADMIN, name="admin", real_name="Ada Admin", email="ada@example.com"),
     ]
     with SlackEmulator(users=users) as running:

@@ -23,8 +23,6 @@ from models.pipeline import train_and_register
 from models.registry import Registry
 from models.validate import LoadResult, validate_frame
 
-pytest_plugins = ["tests.redis_fixtures"]
-
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 END = dt.date(2026, 11, 16)
 NOW = dt.datetime(2026, 11, 17, 6, 0, tzinfo=dt.UTC)

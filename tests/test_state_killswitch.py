@@ -10,8 +10,6 @@ import redis
 
 from bot.state import KillSwitch, KillSwitchState, SnapshotMeta, SnapshotStore, serving_snapshot
 
-pytest_plugins = ["tests.redis_fixtures"]
-
 
 class Clock:
     """A clock the test moves by hand."""

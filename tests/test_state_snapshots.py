@@ -27,8 +27,6 @@ from bot.state import (
 from bot.state.snapshots import STAGING_TTL_S
 from models.errors import ConfigError, DataContractError
 
-pytest_plugins = ["tests.redis_fixtures"]
-
 OWNERS = ("ana", "bo", "chen")
 SEGMENTS = ("smb", "mid", "ent")
 

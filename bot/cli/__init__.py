@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import click
 
-from bot.cli import check_config, demo, models_cmd, sample_data, score, train
+from bot.cli import check_config, demo, models_cmd, sample_data, score, serve, train
 from models.errors import ChurnbotError
 
 
@@ -26,7 +26,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for module in (sample_data, train, score, models_cmd, check_config, demo):
+for module in (sample_data, train, score, serve, models_cmd, check_config, demo):
     module.register(cli)
 
 

@@ -1,0 +1,414 @@
+"""The ``churnbot`` command line, driven through ``bot.cli.main(argv)`` as a user would run it.
+
+What matters here is the contract of DESIGN.md: every command has ``--help``; with no arguments
+``sample-data``, ``train`` and ``score`` chain on default locations; and every problem a user
+can fix ends in an honest message and exit status 2, never a traceback.
+
+Generating and training take seconds, so one book is generated and one model trained per
+module (through the CLI itself) and each test works on its own copy of that ``var/`` folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import pandas as pd
+import pytest
+import yaml
+
+from bot.cli import cli, main
+from bot.cli.sample_data import last_monday
+from bot.state.store import _embedded_server
+
+REPO = Path(__file__).resolve().parent.parent
+ENV_PREFIXES = ("SLACK_", "REDIS_URL", "CHURNBOT_", "PORT")
+# A fixed end date keeps the determinism and CSV tests independent of the calendar.
+FIXED_END = "2026-11-16"
+BOOK = ("--accounts", "1500", "--weeks", "52", "--seed", "3")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One CLI invocation: its exit status and what it printed."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        """stdout and stderr with whitespace collapsed: rich wraps lines at the console width."""
+        return " ".join((self.out + "\n" + self.err).split())
+
+    @property
+    def squashed(self) -> str:
+        """No whitespace at all: rich may break a long path in the middle."""
+        return "".join((self.out + self.err).split())
+
+
+def _checked(run: Run) -> Run:
+    # A user never sees a stack trace, whatever the exit status.
+    assert "Traceback" not in run.out + run.err, run.out + run.err
+    return run
+
+
+def churnbot(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
+    """Run the CLI in-process and capture its output (rich and click write to sys.std*)."""
+    capsys.readouterr()
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return _checked(Run(code, out, err))
+
+
+def _churnbot_redirected(*argv: str) -> Run:
+    """The same for module-scoped fixtures, where the function-scoped capsys is unavailable."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return _checked(Run(code, out.getvalue(), err.getvalue()))
+
+
+def _isolate(mp: pytest.MonkeyPatch, var: Path) -> None:
+    """A clean environment with ``var`` as CHURNBOT_VAR, run from the repository root.
+
+    The module fixtures run before the autouse environment cleaner, so they clear it too.
+    The config folder is left at its default (``config/`` in the working directory).
+    """
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES):
+            mp.delenv(name)
+    mp.chdir(REPO)
+    mp.setenv("CHURNBOT_VAR", str(var))
+
+
+@pytest.fixture(autouse=True)
+def fresh_embedded_store() -> Iterator[None]:
+    """The embedded store is one per process: without a reset, a kill switch tripped or a
+    snapshot published by one test would change what the next test's scoring run sees."""
+    _embedded_server.cache_clear()
+    yield
+    _embedded_server.cache_clear()
+
+
+@dataclass(frozen=True)
+class Chain:
+    """``sample-data`` then ``train`` with default locations, run once for the module."""
+
+    var: Path
+    sample_data: Run
+    train: Run
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    # Dated the last Monday up to today: `score` and `demo` check freshness against today.
+    var = tmp_path_factory.mktemp("chain") / "var"
+    end = last_monday(dt.date.today()).isoformat()
+    with pytest.MonkeyPatch.context() as mp:
+        _isolate(mp, var)
+        sample_data = _churnbot_redirected("sample-data", *BOOK, "--end", end)
+        train = _churnbot_redirected("train") if sample_data.code == 0 else sample_data
+    return Chain(var, sample_data, train)
+
+
+@pytest.fixture
+def var(chain: Chain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the module's trained var/ folder, set as CHURNBOT_VAR."""
+    assert chain.train.code == 0, chain.train.text
+    copy = tmp_path / "var"
+    shutil.copytree(chain.var, copy)
+    _isolate(monkeypatch, copy)
+    return copy
+
+
+@pytest.fixture
+def empty_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "var"
+    _isolate(monkeypatch, folder)
+    return folder
+
+
+def champion(var: Path) -> str:
+    return (var / "registry" / "champion").read_text().strip()
+
+
+# --- help -----------------------------------------------------------------------------------
+
+
+def _command_paths(
+    command: click.Command, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _command_paths(sub, (*path, name))
+
+
+COMMANDS = list(_command_paths(cli))
+
+
+def test_the_command_tree_is_the_documented_one() -> None:
+    """Guards the enumeration below (an empty walk would make the help test vacuous)."""
+    names = {" ".join(path) for path, _ in COMMANDS}
+    assert {"sample-data", "train", "score", "models list", "demo", "check-config"} <= names
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), COMMANDS, ids=[" ".join(p) or "churnbot" for p, _ in COMMANDS]
+)
+def test_every_command_has_help(
+    path: tuple[str, ...],
+    command: click.Command,
+    empty_var: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert command.help, f"`churnbot {' '.join(path)}` has no help text: give it a docstring"
+    run = churnbot(capsys, *path, "--help")
+    assert run.code == 0, run.text
+    assert "Usage:" in run.out
+    assert command.help.split("\n")[0].strip() in run.text
+    assert not empty_var.exists(), "--help must not do the work"
+
+
+# --- the default chain ----------------------------------------------------------------------
+
+
+def test_sample_data_train_score_chain_on_default_locations(
+    chain: Chain, var: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert chain.sample_data.code == 0, chain.sample_data.text
+    assert "1,500 accounts, 52 weeks" in chain.sample_data.text
+    assert (var / "data" / "accounts.parquet").is_file()
+    assert (var / "data" / "truth.csv").is_file()
+
+    assert chain.train.code == 0, chain.train.text
+    version = champion(var)
+    assert f"Promoted {version} to champion" in chain.train.text
+    assert (var / "registry" / version / "card.json").is_file()
+    report = json.loads((var / "reports" / "evaluation.json").read_text())
+    assert report["model"]["roc_auc"] > report["baseline"]["roc_auc"]
+    assert (var / "reports" / f"evaluation-{version}.json").is_file()
+
+    # REDIS_URL is unset: the embedded store, and still a clean run.
+    run = churnbot(capsys, "score")
+    assert run.code == 0, run.text
+    assert "Published snapshot" in run.text
+    assert f"model {version}" in run.text
+    assert "FAILED" not in run.text
+
+
+# --- sample data ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def csv_books(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The same book written twice with the same seed, as CSV via --out."""
+    root = tmp_path_factory.mktemp("csv")
+    paths = (root / "first" / "accounts.csv", root / "second" / "accounts.csv")
+    with pytest.MonkeyPatch.context() as mp:
+        _isolate(mp, root / "var")
+        for path in paths:
+            run = _churnbot_redirected("sample-data", *BOOK, "--end", FIXED_END, "--out", str(path))
+            assert run.code == 0, run.text
+    return paths
+
+
+def test_sample_data_same_seed_same_files(csv_books: tuple[Path, Path]) -> None:
+    first, second = csv_books
+    assert first.read_bytes() == second.read_bytes()
+    truth = first.with_name("truth.csv")
+    assert truth.is_file()
+    assert truth.read_bytes() == second.with_name("truth.csv").read_bytes()
+    assert not (first.parent.parent / "var" / "data").exists(), "--out replaces the default"
+
+
+def test_sample_data_csv_is_what_train_loads(
+    csv_books: tuple[Path, Path], empty_var: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = csv_books[0]
+    run = churnbot(capsys, "train", "--data", str(data))
+    assert run.code == 0, run.text
+    assert "Loaded 78,000 good rows of 78,000" in run.text
+    card = json.loads((empty_var / "registry" / champion(empty_var) / "card.json").read_text())
+    assert card["data_source"] == str(data)
+
+
+# --- the model registry ---------------------------------------------------------------------
+
+
+def test_models_list_stars_the_champion(var: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = churnbot(capsys, "models", "list")
+    assert run.code == 0, run.text
+    rows = [line for line in run.text.split("│") if line.strip()]
+    assert rows, run.text
+    starred = [i for i, cell in enumerate(rows) if cell.strip() == "*"]
+    assert len(starred) == 1, run.text
+    assert rows[starred[0] + 1].strip() == champion(var)
+
+
+def test_models_list_without_models_says_what_to_do(
+    empty_var: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = churnbot(capsys, "models", "list")
+    assert run.code == 0
+    assert "churnbot train" in run.text
+
+
+def test_models_show_prints_the_champion_card_as_json(
+    var: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = churnbot(capsys, "models", "show")
+    assert run.code == 0, run.text
+    card = json.loads(run.out)
+    assert card["version"] == champion(var)
+    assert card["metrics"]["model"]["roc_auc"] > 0.5
+    assert json.loads(churnbot(capsys, "models", "show", card["version"]).out) == card
+
+
+def test_models_promote_unknown_version_names_the_known_ones(
+    var: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    version = champion(var)
+    run = churnbot(capsys, "models", "promote", "UNKNOWN")
+    assert run.code == 2
+    assert "UNKNOWN" in run.err
+    assert f"known versions: {version}" in run.text
+    assert champion(var) == version
+
+
+def test_models_promote_known_version(var: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    version = champion(var)
+    run = churnbot(capsys, "models", "promote", version)
+    assert run.code == 0, run.text
+    assert f"Champion is now {version}" in run.text
+
+
+# --- bad input data -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rows(var: Path) -> pd.DataFrame:
+    """The first weeks of the module's book, as a frame to damage."""
+    return pd.read_parquet(var / "data" / "accounts.parquet").head(1000)
+
+
+def test_train_missing_required_column_names_it(
+    rows: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "export.csv"
+    rows.drop(columns=["seats_active"]).to_csv(path, index=False)
+    run = churnbot(capsys, "train", "--data", str(path))
+    assert run.code == 2
+    assert "missing required column(s) 'seats_active'" in run.text
+    assert "config/sources.yaml" in run.text
+
+
+def test_train_too_many_bad_rows_stops_and_quarantines_them(
+    rows: pd.DataFrame, var: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = rows.astype({"segment": "object"})
+    bad.loc[:99, "segment"] = "bogus"  # 10% of the rows, over the 5% max_reject_share
+    path = tmp_path / "export.csv"
+    bad.to_csv(path, index=False)
+    before = sorted((var / "registry").iterdir())
+
+    run = churnbot(capsys, "train", "--data", str(path))
+
+    assert run.code == 2
+    assert "100 of 1000 rows (10.0%) rejected" in run.text
+    assert "max_reject_share" in run.text
+    rejects = var / "rejects" / "export.rejects.csv"
+    assert rejects.is_file(), run.text
+    quarantined = pd.read_csv(rejects)
+    assert len(quarantined) == 100
+    assert set(quarantined["segment"]) == {"bogus"}
+    # Over the limit only the first problems are described (see RejectLimitError).
+    assert quarantined["reject_reasons"].iloc[0].startswith("segment: 'bogus'")
+    assert sorted((var / "registry").iterdir()) == before, "no model from rejected data"
+
+
+# --- config ---------------------------------------------------------------------------------
+
+
+def test_check_config_accepts_the_bundled_config(
+    empty_var: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = churnbot(capsys, "check-config")
+    assert run.code == 0, run.text
+    assert "configuration is valid" in run.text
+
+
+def test_check_config_lists_every_problem(
+    empty_var: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    product = yaml.safe_load((config / "product.yaml").read_text())
+    del product["feedback_signal"]  # a spec without a feedback signal is refused
+    (config / "product.yaml").write_text(yaml.safe_dump(product))
+    sources = yaml.safe_load((config / "sources.yaml").read_text())
+    sources["max_reject_share"] = "lots"
+    (config / "sources.yaml").write_text(yaml.safe_dump(sources))
+    monkeypatch.setenv("CHURNBOT_CONFIG", str(config))
+
+    run = churnbot(capsys, "check-config")
+
+    assert run.code == 2
+    assert "2 config file(s) have problems" in run.err
+    # One line per problem, naming the file and the key.
+    assert f"{config / 'product.yaml'}: feedback_signal:" in run.err
+    assert f"{config / 'sources.yaml'}: max_reject_share:" in run.err
+
+
+def test_spec_prints_the_data_product_spec(
+    empty_var: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = churnbot(capsys, "spec")
+    assert run.code == 0, run.text
+    spec = yaml.safe_load(run.out)
+    assert spec["name"] == "Churn-risk digest"
+    assert spec["consumer"]
+    assert spec["accuracy_sla"]["metric"] == "roc_auc"
+    assert "churn_outcome" in spec["feedback_signal"]
+
+
+# --- scoring without a trustworthy model, and the demo -------------------------------------
+
+
+def test_score_without_a_model_trips_the_kill_switch_and_says_why(
+    var: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.rmtree(var / "registry")
+    run = churnbot(capsys, "score")
+    assert run.code != 0
+    assert "kill switch is on" in run.text
+    assert "no champion model" in run.text
+    assert "churnbot train" in run.text
+
+
+def test_demo_reuses_the_sample_book_and_shows_the_top_accounts(
+    var: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = var / "data" / "accounts.parquet"
+    written = book.stat().st_mtime_ns
+    run = churnbot(capsys, "demo", "--top", "3")
+    assert run.code == 0, run.text
+    assert f"Usingthesamplebookin{book}" in run.squashed
+    assert book.stat().st_mtime_ns == written
+    assert "Explanations: the recorded cause is among the top" in run.text
+    assert "Top 3 accounts at risk of churning" in run.text
+    assert "1,500 accounts" in run.text
+    assert run.text.count("why:") == 3, "one recommended action per account shown"
+    assert "Using last week's data" not in run.text
