@@ -32,20 +32,22 @@ def resolve(store: SnapshotStore, query: str, *, snapshot_id: str) -> Lookup:
     query = " ".join(query.split())
     if len(query) > MAX_QUERY:
         return Lookup("too_long", query[:MAX_QUERY])
+    wanted = normalize_name(query)
+    # Most queries are an id or a whole name: the cheap prefix lookup settles those.
+    quick = store.find(query, limit=PICK_LIMIT + 1, snapshot_id=snapshot_id, substring=False)
+    exact = [card for card in quick if _is_exact(card, query, wanted)]
+    if len(exact) == 1:
+        return Lookup("card", query, card=exact[0])
     matches = store.find(query, limit=PICK_LIMIT + 1, snapshot_id=snapshot_id)
     if len(matches) == 1:
         return Lookup("card", query, card=matches[0])
-    wanted = normalize_name(query)
-    exact = [
-        card
-        for card in matches
-        if card["account_id"] == query or normalize_name(card["account_name"]) == wanted
-    ]
-    if len(exact) == 1:
-        return Lookup("card", query, card=exact[0])
     if matches:
         return Lookup("pick", query, matches=matches[:PICK_LIMIT])
     return Lookup("none", query, suggestions=suggest(store, wanted, snapshot_id=snapshot_id))
+
+
+def _is_exact(card: dict[str, Any], query: str, wanted: str) -> bool:
+    return card["account_id"] == query or normalize_name(card["account_name"]) == wanted
 
 
 def suggest(store: SnapshotStore, wanted: str, *, snapshot_id: str) -> list[str]:

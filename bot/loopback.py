@@ -16,6 +16,7 @@ from bot.web import WsgiApp
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 256  # the stdlib's 5 resets connections under a burst
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from bot.digest.channels import ChannelsConfig, load_channels
 from bot.slack_config import SlackConfig, load_slack_config
 from models.config_files import format_validation_error
 from models.contract import AccountSchema, load_schema
@@ -77,6 +78,7 @@ class Settings:
     slack: SlackConfig
     reasons: ReasonsConfig
     playbook: Playbook
+    channels: ChannelsConfig
 
     @property
     def paths(self) -> Paths:
@@ -102,7 +104,8 @@ def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str]]:
     """Load every config file, collecting all problems instead of stopping at the first.
 
     reasons.yaml needs the schema, and playbooks.yaml the reason codes, so those two are
-    checked only when what they build on loaded.
+    checked only when what they build on loaded; channels.yaml checks its segments against the
+    schema when the schema loaded, and everything else either way.
     """
     loaded: dict[str, object] = {}
     problems: list[str] = []
@@ -122,9 +125,13 @@ def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str]]:
             )
         except ChurnbotError as exc:
             problems.append(str(exc))
+    segments = schema.columns["segment"].allowed if isinstance(schema, AccountSchema) else None
+    try:
+        loaded["channels"] = load_channels(config_dir / "channels.yaml", segments=segments)
+    except ChurnbotError as exc:
+        problems.append(str(exc))
     reasons = loaded.get("reasons")
     if isinstance(reasons, ReasonsConfig):
-        segments = schema.columns["segment"].allowed if isinstance(schema, AccountSchema) else None
         try:
             loaded["playbook"] = load_playbook(
                 config_dir / "playbooks.yaml", reason_codes=reasons.codes, segments=segments

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from slack_sdk.models.blocks import SectionBlock
-
 from bot.render.feedback import feedback_actions
 from bot.render.parts import (
     MAX_LIST_ITEMS,
@@ -19,6 +17,7 @@ from bot.render.parts import (
     capped,
     context,
     header,
+    mrkdwn,
     reason_lines,
     risk_label,
     section,
@@ -57,7 +56,7 @@ def account_card_blocks(
     blocks = [banner_block(banner)] if banner else []
     blocks.append(header(card["account_name"]))
     blocks.append(section(_risk_text(card, history)))
-    blocks.append(SectionBlock(fields=_fact_fields(card)).to_dict())
+    blocks.append({"type": "section", "fields": [mrkdwn(text) for text in _fact_fields(card)]})
     blocks.append(section(_reasons_text(card)))
     action = card["action"]
     blocks.append(

@@ -14,9 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from slack_sdk.models.blocks import ActionsBlock, ButtonElement
-
-from bot.render.parts import account_id_of
+from bot.render.parts import account_id_of, button
 from bot.render.text import json_cost
 
 Surface = Literal["digest", "card"]
@@ -86,11 +84,8 @@ def feedback_actions(
             f"{MAX_FEEDBACK_VALUE} characters of JSON. Got {json_cost(value)} instead: "
             f"{value[:200]!r}."
         )
-    buttons = [
-        ButtonElement(text=label, action_id=action_id, value=value)
-        for action_id, label in FEEDBACK_BUTTONS.items()
-    ]
-    return ActionsBlock(block_id=f"fb:{ref.account_id}", elements=buttons).to_dict()
+    buttons = [button(label, action_id, value) for action_id, label in FEEDBACK_BUTTONS.items()]
+    return {"type": "actions", "block_id": f"fb:{ref.account_id}", "elements": buttons}
 
 
 def parse_feedback_value(value: str) -> FeedbackRef:

@@ -1,23 +1,15 @@
 """Small Block Kit builders every surface shares (sections, banner, compact account lines).
 
-Built with ``slack_sdk.models.blocks`` so the SDK's own limit checks run at ``to_dict()``;
-the renderers return plain dicts, ready for ``chat.postMessage`` or ``views.publish``.
+Plain dicts in Block Kit's JSON shape. The renderers fit every text to its limit themselves
+(``fit_mrkdwn``, ``header_text``) and the tests check every output with the emulator's
+Block Kit rules, so the SDK model classes' validation at ``to_dict()`` would only repeat that:
+it cost more than half of a ``/churn`` answer (bench/churn_command.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
-
-from slack_sdk.models.blocks import (
-    ButtonElement,
-    ContextBlock,
-    DividerBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    PlainTextObject,
-    SectionBlock,
-)
 
 from bot.render.text import (
     MAX_SECTION_TEXT,
@@ -48,27 +40,35 @@ def capped(items: Sequence[T], limit: int) -> tuple[Sequence[T], int]:
 
 
 def header(text: str) -> dict[str, Any]:
-    return HeaderBlock(text=PlainTextObject(text=header_text(text), emoji=True)).to_dict()
+    return {"type": "header", "text": plain(header_text(text))}
+
+
+def plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
 
 
 def section(text: str, **kwargs: Any) -> dict[str, Any]:
     """A mrkdwn section; ``text`` must come from :func:`~bot.render.text.fit_mrkdwn`."""
-    return SectionBlock(text=MarkdownTextObject(text=text), **kwargs).to_dict()
+    return {"type": "section", "text": mrkdwn(text), **kwargs}
 
 
 def context(text: str) -> dict[str, Any]:
     """A one-element mrkdwn context line; ``text`` must come from ``fit_mrkdwn``."""
-    return ContextBlock(elements=[MarkdownTextObject(text=text)]).to_dict()
+    return {"type": "context", "elements": [mrkdwn(text)]}
 
 
 def divider() -> dict[str, Any]:
-    return DividerBlock().to_dict()
+    return {"type": "divider"}
 
 
 def banner_block(banner: str) -> dict[str, Any]:
     """The fallback banner, shown word for word: plain text is never parsed for pings or
     links, so it needs no escaping (and :func:`fallback_banner` keeps it under the limit)."""
-    return SectionBlock(text=PlainTextObject(text=WARNING + banner, emoji=True)).to_dict()
+    return {"type": "section", "text": plain(WARNING + banner)}
 
 
 def account_id_of(card: Mapping[str, Any]) -> str:
@@ -82,9 +82,13 @@ def account_id_of(card: Mapping[str, Any]) -> str:
     return account_id
 
 
-def show_button(card: Mapping[str, Any]) -> ButtonElement:
+def button(label: str, action_id: str, value: str) -> dict[str, Any]:
+    return {"type": "button", "text": plain(label), "action_id": action_id, "value": value}
+
+
+def show_button(card: Mapping[str, Any]) -> dict[str, Any]:
     """The "Show" button of a list row: the ``show_account`` listener answers with the card."""
-    return ButtonElement(text="Show", action_id="show_account", value=account_id_of(card))
+    return button("Show", "show_account", account_id_of(card))
 
 
 def risk_label(card: Mapping[str, Any]) -> tuple[str, str, str]:

@@ -1,0 +1,209 @@
+"""config/channels.yaml: which digest goes to which channel, for whose accounts, and when.
+
+Every digest is checked on its own and every problem is reported in one pass, each line naming
+the file, the digest (number and name) and the key, e.g. ``config/channels.yaml: digest 2
+(cs-west): timezone: unknown IANA time zone (got 'America/San_Fransisco')``. A schedule is
+validated by building the very CronTrigger the worker will run, so what passes here runs there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Collection
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from models.config_files import format_validation_error, read_yaml
+from models.errors import ConfigError
+
+#: A digest name is part of Redis keys and job ids: short, lower-case, no separators.
+DIGEST_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+SLACK_CHANNEL_ID = r"^[CG][A-Z0-9]{2,}$"
+_CHANNEL_MENTION = re.compile(r"^<#([CG][A-Z0-9]{2,})(?:\|[^>]*)?>$")
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class CronFields(BaseModel):
+    """APScheduler CronTrigger fields, for schedules a crontab line cannot say."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    year: str | int | None = None
+    month: str | int | None = None
+    day: str | int | None = None
+    week: str | int | None = None
+    day_of_week: str | int | None = None
+    hour: str | int | None = None
+    minute: str | int | None = None
+    second: str | int | None = None
+
+
+class DigestConfig(BaseModel):
+    """One scheduled digest: a channel, whose accounts, when, and how many."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=DIGEST_NAME)
+    channel: str = Field(pattern=SLACK_CHANNEL_ID)
+    title: str | None = Field(default=None, min_length=1, max_length=150)
+    owners: tuple[NonEmpty, ...] = ()
+    segments: tuple[NonEmpty, ...] = ()
+    schedule: str | CronFields
+    timezone: str
+    max_accounts: int = Field(default=10, ge=1, le=50)
+    min_risk: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown IANA time zone {value!r}; expected e.g. America/New_York or UTC"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _whose_and_when(self) -> DigestConfig:
+        if not self.owners and not self.segments:
+            raise ValueError("say whose accounts: give owners, segments or both")
+        try:
+            self.trigger()
+        except ValueError as exc:
+            raise ValueError(f"schedule: not a valid cron schedule ({exc})") from None
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def heading(self) -> str:
+        return self.title or f"Accounts at risk — {self.name}"
+
+    @property
+    def scope(self) -> str:
+        """Whose accounts, in words, for the digest's context line."""
+        parts = []
+        if self.owners:
+            parts.append("owner " + ", ".join(self.owners))
+        if self.segments:
+            parts.append("segment " + ", ".join(self.segments))
+        return f"{self.name} · " + " · ".join(parts)
+
+    def trigger(self) -> CronTrigger:
+        """A fresh CronTrigger in the digest's own time zone (never the host's)."""
+        if isinstance(self.schedule, str):
+            return CronTrigger.from_crontab(self.schedule, timezone=self.zone)
+        fields = self.schedule.model_dump(exclude_none=True)
+        if not fields:
+            raise ValueError("give at least one cron field, e.g. {day_of_week: mon, hour: 9}")
+        return CronTrigger(timezone=self.zone, **fields)
+
+
+class ChannelsConfig(BaseModel):
+    """Every digest, plus the rules they share."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: How late a digest may still go out (after downtime); later, it is skipped and audited.
+    grace_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    #: A change in risk of at least this many points since the channel's previous digest
+    #: marks an account as "moved sharply".
+    moved_sharply_points: float = Field(default=10.0, gt=0, le=100)
+    digests: tuple[DigestConfig, ...] = ()
+
+    @property
+    def grace_seconds(self) -> int:
+        return self.grace_minutes * 60
+
+    @property
+    def moved_sharply(self) -> float:
+        return self.moved_sharply_points / 100
+
+    def by_name(self, name: str) -> DigestConfig | None:
+        return next((d for d in self.digests if d.name == name), None)
+
+    def find(self, reference: str) -> list[DigestConfig]:
+        """Digests matching what an admin typed: a digest name, ``#name``, a channel id or a
+        channel mention (``<#C0123|name>``). Several when one channel gets several digests."""
+        ref = reference.strip()
+        mention = _CHANNEL_MENTION.match(ref)
+        if mention:
+            ref = mention.group(1)
+        named = self.by_name(ref.removeprefix("#"))
+        if named is not None:
+            return [named]
+        return [d for d in self.digests if d.channel == ref]
+
+
+class _File(BaseModel):
+    """The top level of the file; each digest is validated apart, to name it in errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grace_minutes: Any = None
+    moved_sharply_points: Any = None
+    digests: list[Any] = Field(default_factory=list)
+
+
+def load_channels(path: Path, *, segments: Collection[str] | None = None) -> ChannelsConfig:
+    """Load config/channels.yaml; raise one ConfigError listing every problem.
+
+    ``segments`` (from the account schema, when it loaded) makes an unknown segment an error
+    instead of a digest that silently shows nobody.
+    """
+    data = read_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    try:
+        top = _File.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(str(path), exc)) from None
+    problems: list[str] = []
+    digests: list[DigestConfig] = []
+    for index, raw in enumerate(top.digests, start=1):
+        name = raw.get("name", "unnamed") if isinstance(raw, dict) else "unnamed"
+        where = f"{path}: digest {index} ({name})"
+        try:
+            digest = DigestConfig.model_validate(raw)
+        except ValidationError as exc:
+            problems.append(format_validation_error(where, exc))
+            continue
+        unknown = sorted(set(digest.segments) - set(segments)) if segments is not None else []
+        if unknown:
+            problems.append(
+                f"{where}: segments: unknown segment {', '.join(unknown)}; expected one of "
+                f"{', '.join(sorted(segments or ()))}"
+            )
+        digests.append(digest)
+    for name, count in sorted(Counter(d.name for d in digests).items()):
+        if count > 1:
+            problems.append(
+                f"{path}: digests: the name {name!r} is used {count} times; names must be "
+                "unique (they key the schedule and the exactly-once records)"
+            )
+    rules = {k: v for k, v in data.items() if k != "digests" and v is not None}
+    try:
+        config = ChannelsConfig.model_validate({**rules, "digests": digests})
+    except ValidationError as exc:
+        problems.append(format_validation_error(str(path), exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return config
