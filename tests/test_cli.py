@@ -408,7 +408,11 @@ def test_demo_reuses_the_sample_book_and_shows_the_top_accounts(
     assert f"Usingthesamplebookin{book}" in run.squashed
     assert book.stat().st_mtime_ns == written
     assert "Explanations: the recorded cause is among the top" in run.text
-    assert "Top 3 accounts at risk of churning" in run.text
-    assert "1,500 accounts" in run.text
-    assert run.text.count("why:") == 3, "one recommended action per account shown"
-    assert "Using last week's data" not in run.text
+    live, _, paused = run.text.partition("The same digest while the kill switch is on")
+    assert paused, "the demo also shows the digest with the kill switch on"
+    assert "Top 3 accounts at risk of churning" in live
+    assert "1,500 accounts" in live
+    assert live.count("why:") == 3, "one recommended action per account shown"
+    assert "Using last week's data" not in live
+    assert "Using last week's data" in paused
+    assert paused.count("why:") == 3, "the same accounts, from the last good snapshot"
