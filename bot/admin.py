@@ -7,29 +7,47 @@ Every attempt, allowed or refused, leaves an audit entry.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.deps import Deps
+from bot.digest.channels import DigestConfig
+from bot.digest.claims import SlotClaims
+from bot.digest.compose import plan_now
+from bot.render import Message
+from bot.render.parts import context
+from bot.render.text import fit_mrkdwn
 
 log = logging.getLogger(__name__)
 
 USAGE = (
     "*/churn-admin* commands:\n"
-    "• `status`: models, last scoring run and its health checks, kill switch\n"
+    "• `status`: models, last scoring run and its health checks, kill switch, next digests\n"
     "• `killswitch on REASON`: pause live scores; everyone sees the last good data\n"
-    "• `killswitch off`: resume live scores"
+    "• `killswitch off`: resume live scores\n"
+    "• `digest now CHANNEL`: post a digest now (a digest name, #channel or channel id); "
+    "add `preview` to see it here instead"
 )
+#: A preview carries a note on top, so its parts leave room for one more block.
+_PREVIEW_BLOCKS = 49
+_PREVIEW_CHARS = 11_500
+_TWO_WORD_COMMANDS = ("killswitch", "digest")
 
 
 @dataclass(frozen=True)
 class AdminReply:
     text: str
     notify_admins: str | None = None  # a notice for the other admins, when state changed
+    preview: tuple[Message, ...] = ()  # digest parts shown to the admin only
+    post_digest: str | None = None  # a digest the listener posts after the ack
 
 
 def handle(deps: Deps, user_id: str, text: str) -> AdminReply:
     words = text.split()
-    what = " ".join(words[:2]) if words[:1] == ["killswitch"] else (words[0] if words else "")
+    if words and words[0] in _TWO_WORD_COMMANDS:
+        what = " ".join(words[:2])
+    else:
+        what = words[0] if words else ""
     if not deps.settings.slack.is_admin(user_id):
         deps.audit.record(who=user_id, what=what or "(none)", why=text, outcome="refused")
         log.warning("refused /churn-admin %r from %s: not an admin", what, user_id)
@@ -61,7 +79,67 @@ def handle(deps: Deps, user_id: str, text: str) -> AdminReply:
             "Kill switch OFF. `/churn` shows live scores now; digests at their next run.",
             notify_admins=f"<@{user_id}> turned the kill switch OFF.",
         )
+    if what == "digest now":
+        return digest_now(deps, user_id, words[2:])
     return AdminReply(USAGE)
+
+
+def digest_now(deps: Deps, user_id: str, args: Sequence[str]) -> AdminReply:
+    """Post (or preview) one digest outside its schedule; audited either way."""
+    preview = bool(args) and args[-1].lower() == "preview"
+    names = list(args[:-1] if preview else args)
+    channels = deps.settings.channels
+    known = ", ".join(d.name for d in channels.digests) or "none configured"
+    if len(names) != 1:
+        return AdminReply(f"Usage: `/churn-admin digest now CHANNEL [preview]`. Digests: {known}.")
+    found = channels.find(names[0])
+    if len(found) != 1:
+        problem = (
+            f"No digest matches {names[0]!r}"
+            if not found
+            else f"Several digests go to {names[0]}: {', '.join(d.name for d in found)}"
+        )
+        return AdminReply(f"{problem}. Name one of: {known}.")
+    digest = found[0]
+    deps.audit.record(
+        who=user_id,
+        what="digest now",
+        why=digest.name,
+        detail={"channel": digest.channel, "preview": preview},
+    )
+    if preview:
+        messages = preview_messages(deps, digest)
+        return AdminReply(
+            f"Preview of the digest {digest.name} for <#{digest.channel}>: "
+            f"{len(messages)} message(s). Nothing was posted.",
+            preview=messages,
+        )
+    return AdminReply(
+        f"Posting the digest {digest.name} to <#{digest.channel}> now; "
+        "I will tell you here when it is done.",
+        post_digest=digest.name,
+    )
+
+
+def preview_messages(deps: Deps, digest: DigestConfig) -> tuple[Message, ...]:
+    """The digest as it would be posted now, each part headed by a "preview" note."""
+    plan = plan_now(
+        deps.store,
+        deps.switch,
+        deps.settings.spec,
+        digest,
+        SlotClaims(deps.redis, prefix=deps.prefix).previous(digest.name),
+        moved_sharply=deps.settings.channels.moved_sharply,
+        now=deps.clock(),
+        max_blocks=_PREVIEW_BLOCKS,
+        max_chars=_PREVIEW_CHARS,
+    )
+    note = context(
+        fit_mrkdwn(
+            "👀 Preview of the digest {} for channel {}: not posted", digest.name, digest.channel
+        )
+    )
+    return tuple(Message(m.text, [note, *m.blocks]) for m in plan.messages)
 
 
 def status_text(deps: Deps) -> str:
@@ -84,4 +162,7 @@ def status_text(deps: Deps) -> str:
             for check in latest.health
         ]
         lines.append(f"*Last known good:* {good.snapshot_id if good else 'none'}")
+    upcoming = deps.next_digests()
+    lines.append("*Next digests:*" + ("" if upcoming else " none scheduled (is the worker up?)"))
+    lines += [f"  • {label}: {when}" for label, when in upcoming]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from bot.digest.upcoming import read_upcoming
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.state import KillSwitch, SnapshotStore, connect
@@ -53,4 +54,5 @@ def build_deps(
         audit=AuditLog(r, prefix=prefix, clock=clock),
         clock=clock,
         prefix=prefix,
+        next_digests=lambda: read_upcoming(r, prefix),
     )

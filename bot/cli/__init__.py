@@ -12,7 +12,17 @@ from collections.abc import Sequence
 
 import click
 
-from bot.cli import check_config, demo, models_cmd, sample_data, score, serve, train
+from bot.cli import (
+    check_config,
+    demo,
+    feedback,
+    models_cmd,
+    sample_data,
+    score,
+    serve,
+    train,
+    worker,
+)
 from models.errors import ChurnbotError
 
 
@@ -26,7 +36,7 @@ def cli(verbose: bool) -> None:
     )
 
 
-for module in (sample_data, train, score, serve, models_cmd, check_config, demo):
+for module in (sample_data, train, score, serve, worker, models_cmd, check_config, demo, feedback):
     module.register(cli)
 
 

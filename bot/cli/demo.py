@@ -2,7 +2,8 @@
 
 Generates the sample book on first run (deterministic), trains and evaluates a model, scores
 the book with reasons and actions, checks the reasons against the recorded true causes, and
-shows the top at-risk accounts as a CSM would see them.
+shows the top at-risk accounts as a CSM would see them in a digest, then the same digest as it
+looks while the kill switch is on (a private, in-memory switch: the shared one is not touched).
 """
 
 from __future__ import annotations
@@ -10,16 +11,22 @@ from __future__ import annotations
 import datetime as dt
 
 import click
+import fakeredis
 import pandas as pd
+from rich.console import RenderableType
+from rich.text import Text
 
 from bot.cli.common import console, settings_from_environment
 from bot.cli.data_source import load_accounts
 from bot.cli.sample_data import generate_with_progress, last_monday, write_sample
 from bot.cli.score import health_table, score_book
 from bot.cli.train import print_outcome, run_training
+from bot.digest.channels import DigestConfig
+from bot.digest.compose import select_cards
 from bot.publish import build_scorer
+from bot.serving import Serving, current
 from bot.settings import Settings
-from bot.state import KillSwitch, SnapshotStore, connect, serving_snapshot
+from bot.state import KillSwitch, SnapshotStore, connect
 from bot.terminal import render_digest
 from models.pipeline import TrainOutcome
 from models.registry import Registry
@@ -54,10 +61,38 @@ def report_truth(settings: Settings, outcome: TrainOutcome) -> None:
     )
 
 
+def demo_digest(settings: Settings, top: int) -> DigestConfig:
+    """A digest of the whole book (every segment), as a CS lead's channel would get it."""
+    return DigestConfig(
+        name="demo",
+        channel="C0DEMO0001",
+        title=f"Top {top} accounts at risk of churning in the next "
+        f"{settings.spec.horizon_days} days",
+        segments=tuple(settings.schema.columns["segment"].allowed or ()),
+        schedule="0 9 * * mon",
+        timezone="UTC",
+        max_accounts=top,
+        min_risk=settings.spec.risk_bands.medium,
+    )
+
+
+def render_demo_digest(
+    store: SnapshotStore, digest: DigestConfig, serving: Serving
+) -> RenderableType:
+    """The digest in the terminal, with what the Slack digest shows: banner and freshness."""
+    meta = serving.meta
+    if meta is None:
+        return Text(serving.unavailable or "No scores to show", style="bold red")
+    cards = select_cards(store, digest, meta.snapshot_id)
+    freshness = f"{serving.freshness} · model {meta.model_version} · {meta.n_accounts:,} accounts"
+    return render_digest(digest.heading, freshness, cards, serving.banner)
+
+
 @click.command("demo")
 @click.option("--top", default=5, show_default=True, type=click.IntRange(1, 50))
 def command(top: int) -> None:
-    """Generate (or reuse) the sample book, train, score, and show the top at-risk accounts."""
+    """Generate (or reuse) the sample book, train, score, and show the digest (then the same
+    digest with the kill switch on)."""
     settings = settings_from_environment()
     ensure_sample(settings)
     loaded, name = load_accounts(settings, None, "file")
@@ -69,26 +104,16 @@ def command(top: int) -> None:
     store, switch = SnapshotStore(redis), KillSwitch(redis)
     result = score_book(settings, store, switch)
     console.print(health_table(result))
-    meta, state = serving_snapshot(store, switch)
-    if meta is None:
-        console.print("[red]No trustworthy scores yet: " + "; ".join(result.failures) + "[/]")
-        return
-    banner = None
-    if state.on:
-        banner = (
-            f"Using last week's data (scores as of {meta.as_of}) — live scores are paused: "
-            f"{state.reason}"
-        )
-    cards = store.top(top, snapshot_id=meta.snapshot_id, min_risk=settings.spec.risk_bands.medium)
-    console.print(
-        render_digest(
-            f"Top {len(cards)} accounts at risk of churning in the next "
-            f"{settings.spec.horizon_days} days",
-            f"Data as of {meta.as_of} · model {meta.model_version} · {meta.n_accounts:,} accounts",
-            cards,
-            banner,
-        )
+    digest = demo_digest(settings, top)
+    now = dt.datetime.now(dt.UTC)
+    console.print(render_demo_digest(store, digest, current(store, switch, settings.spec, now)))
+
+    what_if = KillSwitch(fakeredis.FakeRedis(decode_responses=True), prefix="demo-what-if")
+    what_if.trip(
+        "an admin paused live scores to check a suspicious CRM import", who="demo", source="admin"
     )
+    console.rule("The same digest while the kill switch is on")
+    console.print(render_demo_digest(store, digest, current(store, what_if, settings.spec, now)))
 
 
 def register(group: click.Group) -> None:

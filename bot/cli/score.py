@@ -10,6 +10,10 @@ from rich.table import Table
 
 from bot.cli.common import console, progress_bar, settings_from_environment
 from bot.cli.data_source import load_accounts
+from bot.deps import Deps, build_deps
+from bot.digest.sender import build_client
+from bot.feedback.shadow import score_shadow
+from bot.notify import notify_admins
 from bot.publish import RunResult, run_scoring
 from bot.settings import Settings
 from bot.state import KillSwitch, SnapshotStore, connect
@@ -49,6 +53,22 @@ def health_table(result: RunResult) -> Table:
     return table
 
 
+def tell_admins_of_trip(deps: Deps, result: RunResult) -> None:
+    """A tripped switch changes what every CSM sees: the admins hear it at once, with why."""
+    if not result.tripped:
+        return
+    env = deps.settings.env
+    if env.slack_bot_token is None:
+        console.print("[yellow]SLACK_BOT_TOKEN is not set: the admins were not told in Slack[/]")
+        return
+    notify_admins(
+        deps,
+        build_client(env),
+        ":rotating_light: The scoring run failed its health checks, so the kill switch is on "
+        "and everyone sees the last good data: " + "; ".join(result.failures),
+    )
+
+
 def report(result: RunResult) -> None:
     console.print(health_table(result))
     if result.snapshot:
@@ -73,7 +93,14 @@ def report(result: RunResult) -> None:
     help="Accounts file [default: var/data/accounts.parquet].",
 )
 @click.option("--source", type=click.Choice(["file", "http"]), default="file", show_default=True)
-def command(data: Path | None, source: str) -> None:
+@click.option(
+    "--shadow",
+    metavar="VERSION",
+    default=None,
+    help="Score with model VERSION next to the champion for `/churn-admin shadow`; "
+    "publishes nothing, so no CSM sees it.",
+)
+def command(data: Path | None, source: str, shadow: str | None) -> None:
     """Score every live account, explain it, pick an action, and publish a snapshot to Redis.
 
     Runs the health checks (freshness, input validity, drift, model integrity, accuracy
@@ -81,7 +108,12 @@ def command(data: Path | None, source: str) -> None:
     """
     settings = settings_from_environment()
     redis = connect(settings.env.redis_url)
+    if shadow is not None:
+        loaded, _ = load_accounts(settings, data, source)
+        console.print(score_shadow(settings, redis, loaded.frame, shadow))
+        return
     result = score_book(settings, SnapshotStore(redis), KillSwitch(redis), data=data, source=source)
+    tell_admins_of_trip(build_deps(settings, client=redis), result)
     report(result)
 
 

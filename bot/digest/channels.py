@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,8 +22,8 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from models.config_files import format_validation_error, read_yaml
@@ -36,19 +36,21 @@ _CHANNEL_MENTION = re.compile(r"^<#([CG][A-Z0-9]{2,})(?:\|[^>]*)?>$")
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
-class CronFields(BaseModel):
-    """APScheduler CronTrigger fields, for schedules a crontab line cannot say."""
+#: The CronTrigger fields a schedule may set (``start_date``, ``jitter``... are not offered).
+CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    year: str | int | None = None
-    month: str | int | None = None
-    day: str | int | None = None
-    week: str | int | None = None
-    day_of_week: str | int | None = None
-    hour: str | int | None = None
-    minute: str | int | None = None
-    second: str | int | None = None
+def _cron_trigger(schedule: str | Mapping[str, str | int], zone: ZoneInfo) -> CronTrigger:
+    if isinstance(schedule, str):
+        return CronTrigger.from_crontab(schedule, timezone=zone)
+    unknown = sorted(set(schedule) - set(CRON_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"unknown cron field(s) {', '.join(unknown)}; expected some of {', '.join(CRON_FIELDS)}"
+        )
+    if not schedule:
+        raise ValueError("give at least one cron field, e.g. {day_of_week: mon, hour: 9}")
+    return CronTrigger(timezone=zone, **schedule)
 
 
 class DigestConfig(BaseModel):
@@ -60,11 +62,27 @@ class DigestConfig(BaseModel):
     channel: str = Field(pattern=SLACK_CHANNEL_ID)
     title: str | None = Field(default=None, min_length=1, max_length=150)
     owners: tuple[NonEmpty, ...] = ()
-    segments: tuple[NonEmpty, ...] = ()
-    schedule: str | CronFields
+    segments: tuple[NonEmpty, ...] = Field(default=(), validate_default=True)
+    schedule: str | dict[str, str | int]
     timezone: str
     max_accounts: int = Field(default=10, ge=1, le=50)
     min_risk: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @field_validator("segments")
+    @classmethod
+    def _whose(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if not value and not info.data.get("owners"):
+            raise ValueError("say whose accounts: give owners, segments or both")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, value: str | dict[str, str | int]) -> str | dict[str, str | int]:
+        try:
+            _cron_trigger(value, ZoneInfo("UTC"))
+        except ValueError as exc:
+            raise ValueError(f"not a valid cron schedule: {exc}") from None
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -76,16 +94,6 @@ class DigestConfig(BaseModel):
                 f"unknown IANA time zone {value!r}; expected e.g. America/New_York or UTC"
             ) from None
         return value
-
-    @model_validator(mode="after")
-    def _whose_and_when(self) -> DigestConfig:
-        if not self.owners and not self.segments:
-            raise ValueError("say whose accounts: give owners, segments or both")
-        try:
-            self.trigger()
-        except ValueError as exc:
-            raise ValueError(f"schedule: not a valid cron schedule ({exc})") from None
-        return self
 
     @property
     def zone(self) -> ZoneInfo:
@@ -107,12 +115,7 @@ class DigestConfig(BaseModel):
 
     def trigger(self) -> CronTrigger:
         """A fresh CronTrigger in the digest's own time zone (never the host's)."""
-        if isinstance(self.schedule, str):
-            return CronTrigger.from_crontab(self.schedule, timezone=self.zone)
-        fields = self.schedule.model_dump(exclude_none=True)
-        if not fields:
-            raise ValueError("give at least one cron field, e.g. {day_of_week: mon, hour: 9}")
-        return CronTrigger(timezone=self.zone, **fields)
+        return _cron_trigger(self.schedule, self.zone)
 
 
 class ChannelsConfig(BaseModel):

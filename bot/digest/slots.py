@@ -20,6 +20,11 @@ from apscheduler.triggers.base import BaseTrigger
 
 #: Bound on fire times walked in one call (a bad clock must not spin forever).
 MAX_FIRE_TIMES = 10_000
+#: How far before a window the walk starts. A CronTrigger asked from a point inside the hour a
+#: spring-forward skips (e.g. 03:00 EDT) jumps over that day's shifted 02:30 (03:30 EDT),
+#: although a walk from the previous fire finds it, as the scheduler does. Starting a day early
+#: makes every search see the scheduler's own sequence.
+_WALK_BACK = dt.timedelta(days=1)
 _TICK = dt.timedelta(microseconds=1)
 
 
@@ -45,9 +50,7 @@ def period_key(fire_time: dt.datetime, zone: ZoneInfo) -> str:
     return fire_time.astimezone(dt.UTC).astimezone(zone).strftime("%Y-%m-%dT%H:%M")
 
 
-def scheduled_slot(
-    digest: str, channel: str, zone: ZoneInfo, fire_time: dt.datetime
-) -> Slot:
+def scheduled_slot(digest: str, channel: str, zone: ZoneInfo, fire_time: dt.datetime) -> Slot:
     return Slot(digest, channel, period_key(fire_time, zone), fire_time.astimezone(dt.UTC))
 
 
@@ -63,21 +66,28 @@ def fire_times(trigger: BaseTrigger, after: dt.datetime, until: dt.datetime) -> 
     _check_aware("until", until)
     found: list[dt.datetime] = []
     previous: dt.datetime | None = None
-    start = after.astimezone(dt.UTC) + _TICK
-    while len(found) < MAX_FIRE_TIMES:
+    start = after.astimezone(dt.UTC) - _WALK_BACK
+    for _ in range(MAX_FIRE_TIMES):
         fire = trigger.get_next_fire_time(previous, start)
         if fire is None or fire > until:
             break
-        found.append(fire.astimezone(dt.UTC))
+        if fire > after:
+            found.append(fire.astimezone(dt.UTC))
         previous, start = fire, fire.astimezone(dt.UTC) + _TICK
     return found
 
 
 def next_fire_time(trigger: BaseTrigger, after: dt.datetime) -> dt.datetime | None:
-    """The first fire time strictly after ``after``, in UTC."""
+    """The first fire time strictly after ``after``, in UTC (walked like :func:`fire_times`)."""
     _check_aware("after", after)
-    fire = trigger.get_next_fire_time(None, after.astimezone(dt.UTC) + _TICK)
-    return None if fire is None else fire.astimezone(dt.UTC)
+    previous: dt.datetime | None = None
+    start = after.astimezone(dt.UTC) - _WALK_BACK
+    for _ in range(MAX_FIRE_TIMES):
+        fire = trigger.get_next_fire_time(previous, start)
+        if fire is None or fire > after:
+            return None if fire is None else fire.astimezone(dt.UTC)
+        previous, start = fire, fire.astimezone(dt.UTC) + _TICK
+    return None
 
 
 def due_fire_time(

@@ -1,0 +1,329 @@
+"""Exactly-once records of digest slots in Redis: a claim (lease) and a progress record.
+
+Why both: ``chat.postMessage`` has no idempotency key, and APScheduler may run a slot twice
+(two workers during a deploy, a retried job, a fall-back hour). So every send is fenced:
+
+* the **claim** ``SET claim token NX PX lease`` lets one runner at a time work on a slot; it
+  expires by itself when its holder dies, and the holder renews it before every step;
+* the **record** says how far the slot got: the planned messages, the ``ts`` of every part
+  posted, the part being posted right now (``pending``), and a final state. A new holder
+  continues after the last recorded part, and looks a ``pending`` part up in Slack before
+  posting it again (the previous holder may have died between Slack's answer and the write).
+
+Every write checks the claim token in the same Lua call, so a holder whose lease ran out can no
+longer change anything. All keys of a digest share the hash tag ``{digest:<name>}``.
+
+Key layout (``D`` = ``<prefix>:{digest:<name>}``)::
+
+    D:claim:<channel>:<period>  string  holder token; PX lease
+    D:slot:<channel>:<period>   hash    state, plan (JSON), ts:<n>, pending, started_at,
+                                        finished_at, reason, who; expires after ``keep``
+    D:open                      set     slot ids started and not finished, so a restarted
+                                        worker resumes them whatever their age
+    D:last                      string  JSON {slot, snapshot_id, risks}: the channel's previous
+                                        digest, for the "new" and "moved sharply" marks
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import redis
+
+from bot.digest.compose import DigestPlan
+from bot.digest.slots import Slot
+from bot.render import Message
+from bot.state.store import StoreError, book_root, translate_errors
+
+FINAL_STATES = ("done", "skipped", "failed")
+State = Literal["new", "posting", "done", "skipped", "failed"]
+
+# KEYS: claim, record. ARGV: token, lease ms. Final -> {'finished', state}; claimed ->
+# {'claimed', state}; held by another -> {'busy', pttl}.
+_CLAIM = """
+local state = redis.call('HGET', KEYS[2], 'state')
+if state == 'done' or state == 'skipped' or state == 'failed' then return {'finished', state} end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {'claimed', state or 'new'}
+end
+return {'busy', tostring(redis.call('PTTL', KEYS[1]))}
+"""
+
+# KEYS: claim, record, open. ARGV: token, lease ms, keep s, slot id to mark open ('' not),
+# n pairs, k1, v1, ..., fields to delete.
+_WRITE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local n = tonumber(ARGV[5])
+if n > 0 then redis.call('HSET', KEYS[2], unpack(ARGV, 6, 5 + 2 * n)) end
+for i = 6 + 2 * n, #ARGV do redis.call('HDEL', KEYS[2], ARGV[i]) end
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+if ARGV[4] ~= '' then redis.call('SADD', KEYS[3], ARGV[4]) end
+return 1
+"""
+
+# KEYS: claim, record, open, last. ARGV: token, keep s, state, at, reason, slot id,
+# last JSON ('' keeps it).
+_FINISH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], 'state', ARGV[3], 'finished_at', ARGV[4], 'reason', ARGV[5])
+redis.call('HDEL', KEYS[2], 'pending')
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('SREM', KEYS[3], ARGV[6])
+if ARGV[7] ~= '' then redis.call('SET', KEYS[4], ARGV[7]) end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# KEYS: claim, record. ARGV: keep s, reason, at. Skips only a slot nobody started or holds;
+# answers 'skipped' when it did, else 'was:<state>' or 'busy'.
+_SKIP = """
+local state = redis.call('HGET', KEYS[2], 'state')
+if state then return 'was:' .. state end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'busy' end
+redis.call('HSET', KEYS[2], 'state', 'skipped', 'reason', ARGV[2], 'finished_at', ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 'skipped'
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class ClaimLost(StoreError):
+    """The slot's lease ran out and another runner may own it: this one must stop posting."""
+
+
+@dataclass(frozen=True)
+class SlotRecord:
+    """How far a slot got."""
+
+    state: State
+    plan: DigestPlan | None = None
+    ts: Mapping[int, str] = field(default_factory=dict)
+    pending: int | None = None
+    reason: str = ""
+    who: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The answer to a claim: ``claimed`` (go on from ``record``), ``finished`` (nothing to
+    do) or ``busy`` (another runner holds it for ``retry_in`` more seconds)."""
+
+    status: Literal["claimed", "finished", "busy"]
+    record: SlotRecord
+    retry_in: float | None = None
+
+
+class SlotClaims:
+    """Claims and records of every digest slot, under ``prefix``.
+
+    ``lease``: how long a silent holder keeps a slot (renewed before every step, so it only
+    has to outlast one Web API call or one wait). ``keep``: how long finished records stay, so
+    a retried job weeks later still finds its slot done.
+    """
+
+    def __init__(
+        self,
+        r: redis.Redis,
+        *,
+        prefix: str = "churnbot",
+        lease: dt.timedelta = dt.timedelta(seconds=60),
+        keep: dt.timedelta = dt.timedelta(days=40),
+    ) -> None:
+        self._r = r
+        self._prefix = prefix
+        self._lease_ms = int(lease.total_seconds() * 1000)
+        self._keep_s = int(keep.total_seconds())
+        self._claim = r.register_script(_CLAIM)
+        self._write = r.register_script(_WRITE)
+        self._finish = r.register_script(_FINISH)
+        self._skip = r.register_script(_SKIP)
+        self._release = r.register_script(_RELEASE)
+
+    # --- keys ---------------------------------------------------------------------------------
+
+    def _root(self, digest: str) -> str:
+        return book_root(self._prefix, f"digest:{digest}", owner="SlotClaims")
+
+    def _keys(self, slot: Slot) -> list[str]:
+        """claim, record and the digest's open set."""
+        root = self._root(slot.digest)
+        return [root + "claim:" + slot.id, root + "slot:" + slot.id, root + "open"]
+
+    # --- claiming -----------------------------------------------------------------------------
+
+    def claim(self, slot: Slot, token: str) -> Claim:
+        with translate_errors(self._r):
+            status, detail = self._claim(keys=self._keys(slot)[:2], args=[token, self._lease_ms])
+        if status == "busy":
+            return Claim("busy", SlotRecord("posting"), retry_in=max(int(detail), 0) / 1000)
+        if status == "finished":
+            return Claim("finished", self.record(slot) or SlotRecord(detail))
+        return Claim("claimed", self.record(slot) or SlotRecord("new"))
+
+    def renew(self, slot: Slot, token: str, seconds: float = 0.0) -> None:
+        """Keep the lease for ``seconds`` more than one lease (before a long wait)."""
+        self._fenced(slot, token, {}, (), extra_ms=int(seconds * 1000))
+
+    def release(self, slot: Slot, token: str) -> None:
+        """Give the slot up unfinished (a later run continues from the record)."""
+        with translate_errors(self._r):
+            self._release(keys=self._keys(slot)[:1], args=[token])
+
+    # --- progress -----------------------------------------------------------------------------
+
+    def save_plan(
+        self, slot: Slot, token: str, plan: DigestPlan, *, at: dt.datetime, who: str
+    ) -> None:
+        self._fenced(
+            slot,
+            token,
+            {
+                "state": "posting",
+                "plan": _plan_json(plan),
+                "started_at": at.isoformat(),
+                "scheduled_at": slot.scheduled_at.isoformat(),
+                "manual": "1" if slot.manual else "0",
+                "who": who,
+            },
+            (),
+            opens=True,
+        )
+
+    def begin_part(self, slot: Slot, token: str, part: int) -> None:
+        self._fenced(slot, token, {"pending": str(part)}, ())
+
+    def record_part(self, slot: Slot, token: str, part: int, ts: str) -> None:
+        self._fenced(slot, token, {f"ts:{part}": ts}, ("pending",))
+
+    def finish(
+        self,
+        slot: Slot,
+        token: str,
+        *,
+        state: Literal["done", "skipped", "failed"],
+        at: dt.datetime,
+        reason: str = "",
+        shown: DigestPlan | None = None,
+    ) -> None:
+        """Close the slot for good and drop the claim; ``shown`` becomes the channel's
+        previous digest."""
+        last = ""
+        if shown is not None:
+            last = json.dumps(
+                {"slot": slot.id, "snapshot_id": shown.snapshot_id, "risks": dict(shown.shown)}
+            )
+        keys = [*self._keys(slot), self._root(slot.digest) + "last"]
+        args = [token, self._keep_s, state, at.isoformat(), reason, slot.id, last]
+        with translate_errors(self._r):
+            done = self._finish(keys=keys, args=args)
+        if not done:
+            raise ClaimLost(f"lost the claim on digest slot {slot.digest} {slot.id}")
+
+    def skip(self, slot: Slot, *, reason: str, at: dt.datetime) -> bool:
+        """Mark a slot nobody started as skipped. True if this call skipped it; False if it
+        was already started, finished or held (then it is left alone)."""
+        with translate_errors(self._r):
+            answer = self._skip(
+                keys=self._keys(slot)[:2], args=[self._keep_s, reason, at.isoformat()]
+            )
+        return answer == "skipped"
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def record(self, slot: Slot) -> SlotRecord | None:
+        with translate_errors(self._r):
+            raw = self._r.hgetall(self._keys(slot)[1])
+        if not raw:
+            return None
+        return SlotRecord(
+            state=raw.get("state", "posting"),  # type: ignore[arg-type]
+            plan=_plan_from_json(raw["plan"]) if "plan" in raw else None,
+            ts={int(k[3:]): v for k, v in raw.items() if k.startswith("ts:")},
+            pending=int(raw["pending"]) if "pending" in raw else None,
+            reason=raw.get("reason", ""),
+            who=raw.get("who", ""),
+        )
+
+    def open_slots(self, digest: str, channel: str) -> list[tuple[dt.datetime, bool]]:
+        """(scheduled time, manual) of every slot of ``digest`` started and not finished,
+        oldest first: what a restarted worker must resume."""
+        root = self._root(digest)
+        with translate_errors(self._r):
+            ids = sorted(self._r.smembers(root + "open"))
+            pipe = self._r.pipeline(transaction=False)
+            for slot_id in ids:
+                pipe.hmget(root + "slot:" + slot_id, ["scheduled_at", "manual", "state"])
+            rows = pipe.execute()
+            gone = [
+                slot_id
+                for slot_id, (scheduled, *_) in zip(ids, rows, strict=True)
+                if scheduled is None
+            ]
+            if gone:  # records outlived by the set (expired after ``keep``)
+                self._r.srem(root + "open", *gone)
+        return [
+            (dt.datetime.fromisoformat(scheduled), manual == "1")
+            for slot_id, (scheduled, manual, state) in zip(ids, rows, strict=True)
+            if scheduled and state == "posting" and slot_id.startswith(channel + ":")
+        ]
+
+    def previous(self, digest: str) -> dict[str, float] | None:
+        """Risks the channel's previous digest showed, by account id; None before the first."""
+        with translate_errors(self._r):
+            raw = self._r.get(self._root(digest) + "last")
+        return None if raw is None else json.loads(raw)["risks"]
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _fenced(
+        self,
+        slot: Slot,
+        token: str,
+        values: Mapping[str, str],
+        delete: tuple[str, ...],
+        *,
+        extra_ms: int = 0,
+        opens: bool = False,
+    ) -> None:
+        pairs = [item for pair in values.items() for item in pair]
+        lease = self._lease_ms + extra_ms
+        args = [token, lease, self._keep_s, slot.id if opens else "", len(values), *pairs, *delete]
+        with translate_errors(self._r):
+            ok = self._write(keys=self._keys(slot), args=args)
+        if not ok:
+            raise ClaimLost(
+                f"lost the claim on digest slot {slot.digest} {slot.id} (its lease ran out); "
+                "stopping so that the new holder alone posts"
+            )
+
+
+def _plan_json(plan: DigestPlan) -> str:
+    return json.dumps(
+        {
+            "messages": [asdict(message) for message in plan.messages],
+            "snapshot_id": plan.snapshot_id,
+            "shown": dict(plan.shown),
+            "banner": plan.banner,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def _plan_from_json(text: str) -> DigestPlan:
+    data = json.loads(text)
+    return DigestPlan(
+        messages=tuple(Message(**message) for message in data["messages"]),
+        snapshot_id=data["snapshot_id"],
+        shown=data["shown"],
+        banner=data["banner"],
+    )

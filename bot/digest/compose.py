@@ -1,0 +1,157 @@
+"""A channel's digest, composed from the serving snapshot and the channel's previous digest.
+
+Which snapshot and which banner come from :mod:`bot.serving` (live scores, or the last known
+good one with the "using last week's data" banner, or an honest "nothing to show"), so a digest
+and ``/churn`` never disagree. "New" and "moved sharply" compare with what *this channel* was
+last shown, not with the previous scoring run: a CSM remembers the last digest, not the
+snapshot history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.digest.channels import DigestConfig
+from bot.render import DigestContent, Message, digest_messages
+from bot.render.digest import MAX_FALLBACK_TEXT
+from bot.render.parts import header, section
+from bot.render.text import fit_mrkdwn
+from bot.serving import Serving, current
+from bot.state import KillSwitch, SnapshotStore
+from models.spec import ProductSpec
+
+
+@dataclass(frozen=True)
+class DigestPlan:
+    """What one run will post, fixed before the first part goes out so that a resumed run
+    posts the rest of the same digest, whatever changed in between."""
+
+    messages: tuple[Message, ...]
+    snapshot_id: str | None
+    shown: Mapping[str, float]  # account id -> risk, for the next digest's marks
+    banner: str | None
+
+
+def select_cards(
+    store: SnapshotStore, digest: DigestConfig, snapshot_id: str
+) -> list[dict[str, Any]]:
+    """The digest's riskiest accounts: every owner x segment index it names, merged by risk.
+
+    Each index answers its own top-N, so the merge of their top-Ns holds the overall top-N.
+    """
+    owners: Sequence[str | None] = digest.owners or (None,)
+    segments: Sequence[str | None] = digest.segments or (None,)
+    merged: dict[str, dict[str, Any]] = {}
+    for owner in owners:
+        for segment in segments:
+            for card in store.top(
+                digest.max_accounts,
+                owner=owner,
+                segment=segment,
+                snapshot_id=snapshot_id,
+                min_risk=digest.min_risk,
+            ):
+                merged[card["account_id"]] = card
+    ranked = sorted(merged.values(), key=lambda card: (-card["risk"], card["account_id"]))
+    return ranked[: digest.max_accounts]
+
+
+def marks(
+    cards: Sequence[Mapping[str, Any]],
+    previous: Mapping[str, float] | None,
+    moved_sharply: float,
+) -> tuple[frozenset[str], frozenset[str]]:
+    """(new, moved sharply) account ids versus the channel's previous digest.
+
+    No previous digest marks nothing: on a channel's first digest every account would be
+    "new", which tells the CSM nothing.
+    """
+    if previous is None:
+        return frozenset(), frozenset()
+    new = frozenset(c["account_id"] for c in cards if c["account_id"] not in previous)
+    moved = frozenset(
+        c["account_id"]
+        for c in cards
+        if c["account_id"] in previous
+        and abs(c["risk"] - previous[c["account_id"]]) >= moved_sharply - 1e-9
+    )
+    return new, moved
+
+
+def digest_content(
+    digest: DigestConfig,
+    serving: Serving,
+    cards: Sequence[Mapping[str, Any]],
+    previous: Mapping[str, float] | None,
+    moved_sharply: float,
+) -> DigestContent:
+    """The renderer's input for a digest with something to show (``serving.meta`` set)."""
+    assert serving.meta is not None
+    new, moved = marks(cards, previous, moved_sharply)
+    return DigestContent(
+        title=digest.heading,
+        channel_label=digest.scope,
+        freshness=serving.freshness,
+        banner=serving.banner,
+        cards=cards,
+        snapshot_id=serving.meta.snapshot_id,
+        new_ids=new,
+        moved_ids=moved,
+    )
+
+
+def unavailable_message(digest: DigestConfig, why: str) -> Message:
+    """The honest digest when no trustworthy snapshot exists: never a blank, never a guess."""
+    return Message(
+        text=fit_mrkdwn("{}: {}", digest.heading, why, limit=MAX_FALLBACK_TEXT),
+        blocks=[header(digest.heading), section(fit_mrkdwn("{}", why))],
+    )
+
+
+def plan_digest(
+    store: SnapshotStore,
+    digest: DigestConfig,
+    serving: Serving,
+    previous: Mapping[str, float] | None,
+    *,
+    moved_sharply: float,
+    max_blocks: int = 50,
+    max_chars: int = 12_000,
+) -> DigestPlan:
+    """Everything a run posts, split within Slack's limits by :func:`digest_messages`."""
+    if serving.meta is None:
+        why = serving.unavailable or "no scores to show"
+        return DigestPlan((unavailable_message(digest, why),), None, {}, None)
+    cards = select_cards(store, digest, serving.meta.snapshot_id)
+    content = digest_content(digest, serving, cards, previous, moved_sharply)
+    messages = digest_messages(content, max_blocks=max_blocks, max_chars=max_chars)
+    shown = {card["account_id"]: float(card["risk"]) for card in cards}
+    return DigestPlan(tuple(messages), serving.meta.snapshot_id, shown, serving.banner)
+
+
+def plan_now(
+    store: SnapshotStore,
+    switch: KillSwitch,
+    spec: ProductSpec,
+    digest: DigestConfig,
+    previous: Mapping[str, float] | None,
+    *,
+    moved_sharply: float,
+    now: dt.datetime,
+    max_blocks: int = 50,
+    max_chars: int = 12_000,
+) -> DigestPlan:
+    """The digest as it would go out at ``now``: live scores, or the last good ones with the
+    banner while the kill switch is on, or the honest "nothing to show"."""
+    return plan_digest(
+        store,
+        digest,
+        current(store, switch, spec, now),
+        previous,
+        moved_sharply=moved_sharply,
+        max_blocks=max_blocks,
+        max_chars=max_chars,
+    )
