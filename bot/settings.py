@@ -7,7 +7,7 @@ themselves in ``repr`` and logs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,52 +92,47 @@ def load_env(environ: Mapping[str, str]) -> EnvSettings:
         raise ConfigError(format_validation_error("environment", exc)) from None
 
 
-CONFIG_FILES = {
-    "schema": ("schema.yaml", load_schema),
-    "spec": ("product.yaml", load_spec),
-    "sources": ("sources.yaml", load_sources_config),
-    "slack": ("slack.yaml", load_slack_config),
-}
-
-
 def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str]]:
     """Load every config file, collecting all problems instead of stopping at the first.
 
-    reasons.yaml needs the schema, and playbooks.yaml the reason codes, so those two are
-    checked only when what they build on loaded; channels.yaml checks its segments against the
-    schema when the schema loaded, and everything else either way.
+    reasons.yaml needs the schema and playbooks.yaml the reason codes, so those two are
+    checked only when what they build on loaded; channels.yaml and playbooks.yaml check their
+    segments against the schema when it loaded.
     """
     loaded: dict[str, object] = {}
     problems: list[str] = []
-    for key, (filename, loader) in CONFIG_FILES.items():
+
+    def attempt(key: str, load: Callable[[], object]) -> None:
         try:
-            loaded[key] = loader(config_dir / filename)
+            loaded[key] = load()
         except ChurnbotError as exc:
             problems.append(str(exc))
+
+    attempt("schema", lambda: load_schema(config_dir / "schema.yaml"))
+    attempt("spec", lambda: load_spec(config_dir / "product.yaml"))
+    attempt("sources", lambda: load_sources_config(config_dir / "sources.yaml"))
+    attempt("slack", lambda: load_slack_config(config_dir / "slack.yaml"))
     schema = loaded.get("schema")
+    segments = schema.columns["segment"].allowed if isinstance(schema, AccountSchema) else None
+    attempt("channels", lambda: load_channels(config_dir / "channels.yaml", segments=segments))
     if isinstance(schema, AccountSchema):
-        try:
-            loaded["reasons"] = load_reasons(
+        attempt(
+            "reasons",
+            lambda: load_reasons(
                 config_dir / "reasons.yaml",
                 schema=schema,
                 numeric=NUMERIC_FEATURES,
                 categorical=CATEGORICAL_FEATURES,
-            )
-        except ChurnbotError as exc:
-            problems.append(str(exc))
-    segments = schema.columns["segment"].allowed if isinstance(schema, AccountSchema) else None
-    try:
-        loaded["channels"] = load_channels(config_dir / "channels.yaml", segments=segments)
-    except ChurnbotError as exc:
-        problems.append(str(exc))
+            ),
+        )
     reasons = loaded.get("reasons")
     if isinstance(reasons, ReasonsConfig):
-        try:
-            loaded["playbook"] = load_playbook(
+        attempt(
+            "playbook",
+            lambda: load_playbook(
                 config_dir / "playbooks.yaml", reason_codes=reasons.codes, segments=segments
-            )
-        except ChurnbotError as exc:
-            problems.append(str(exc))
+            ),
+        )
     return loaded, problems
 
 

@@ -9,19 +9,11 @@ import pandas as pd
 import pytest
 
 from models.errors import ConfigError
+from models.generator import CAUSES
 from models.playbook import load_playbook
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
-CODES = {
-    "usage_decline",
-    "escalations",
-    "champion_left",
-    "low_seat_utilisation",
-    "overdue_invoices",
-    "renewal",
-    "poor_nps",
-    "csm_neglect",
-}
+CODES = set(CAUSES) - {"unexplained"}
 
 
 def account(**overrides: object) -> dict[str, object]:

@@ -26,7 +26,7 @@ from pydantic import (
     field_validator,
 )
 
-from models.config_files import format_validation_error, read_yaml
+from models.config_files import format_validation_error, load_yaml_model
 from models.errors import ConfigError
 
 #: A digest name is part of Redis keys and job ids: short, lower-case, no separators.
@@ -170,15 +170,7 @@ def load_channels(path: Path, *, segments: Collection[str] | None = None) -> Cha
     ``segments`` (from the account schema, when it loaded) makes an unknown segment an error
     instead of a digest that silently shows nobody.
     """
-    data = read_yaml(path)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    try:
-        top = _File.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(path), exc)) from None
+    top = load_yaml_model(path, _File)
     problems: list[str] = []
     digests: list[DigestConfig] = []
     for index, raw in enumerate(top.digests, start=1):
@@ -202,7 +194,7 @@ def load_channels(path: Path, *, segments: Collection[str] | None = None) -> Cha
                 f"{path}: digests: the name {name!r} is used {count} times; names must be "
                 "unique (they key the schedule and the exactly-once records)"
             )
-    rules = {k: v for k, v in data.items() if k != "digests" and v is not None}
+    rules = {k: v for k, v in top.model_dump().items() if k != "digests" and v is not None}
     try:
         config = ChannelsConfig.model_validate({**rules, "digests": digests})
     except ValidationError as exc:
