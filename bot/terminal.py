@@ -56,3 +56,25 @@ def render_digest(
         parts.append(Text("No accounts above the risk threshold this week. The bot is alive."))
     parts += [render_card(card) for card in cards]
     return Group(*parts)
+
+
+def blocks_as_text(blocks: Sequence[Mapping[str, Any]]) -> str:
+    """Block Kit as a terminal shows it: what the demo prints of a real Slack payload."""
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            lines.append(f"# {block['text']['text']}")
+        elif kind == "section":
+            if "text" in block:
+                lines.append(block["text"]["text"])
+            lines += [field["text"].replace("\n", " ") for field in block.get("fields", [])]
+            if "accessory" in block:
+                lines.append(f"[{block['accessory']['text']['text']}]")
+        elif kind == "context":
+            lines.append("  ".join(element.get("text", "") for element in block["elements"]))
+        elif kind == "actions":
+            lines.append(" ".join(f"[{element['text']['text']}]" for element in block["elements"]))
+        elif kind == "divider":
+            lines.append("-" * 40)
+    return "\n".join(lines)

@@ -34,6 +34,8 @@ def cli(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One line per HTTP call would drown the output; failures still surface as errors.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 for module in (sample_data, train, score, serve, worker, models_cmd, check_config, demo, feedback):

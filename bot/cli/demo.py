@@ -9,25 +9,38 @@ looks while the kill switch is on (a private, in-memory switch: the shared one i
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import replace
+from typing import Any
 
 import click
 import fakeredis
 import pandas as pd
+from pydantic import SecretStr
+from redis import Redis
 from rich.console import RenderableType
 from rich.text import Text
 
+from bot.app import build_app
 from bot.cli.common import console, settings_from_environment
 from bot.cli.data_source import load_accounts
 from bot.cli.sample_data import generate_with_progress, last_monday, write_sample
 from bot.cli.score import health_table, score_book
 from bot.cli.train import print_outcome, run_training
+from bot.deps import build_deps
 from bot.digest.channels import DigestConfig
 from bot.digest.compose import select_cards
+from bot.digest.poster import build_poster
+from bot.digest.sender import DigestSender, build_client
+from bot.emulator import SlackEmulator
+from bot.emulator.sender import SlackSender
+from bot.loopback import LoopbackServer
 from bot.publish import build_scorer
 from bot.serving import Serving, current
 from bot.settings import Settings
 from bot.state import KillSwitch, SnapshotStore, connect
-from bot.terminal import render_digest
+from bot.terminal import blocks_as_text, render_digest
+from bot.web import build_wsgi
 from models.pipeline import TrainOutcome
 from models.registry import Registry
 from models.truth import measure_scorer
@@ -88,9 +101,54 @@ def render_demo_digest(
     return render_digest(digest.heading, freshness, cards, serving.banner)
 
 
+DEMO_SECRET = "demo-signing-secret"
+
+
+def _blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks = body.get("blocks") or []
+    return json.loads(blocks) if isinstance(blocks, str) else blocks
+
+
+def show_in_slack(settings: Settings, redis: Redis, digest: DigestConfig) -> None:
+    """Run the real app and digest poster against the local Web API emulator, and print what
+    they sent: the same code path as production, with Slack swapped for the emulator."""
+    with SlackEmulator() as emulator:
+        env = settings.env.model_copy(
+            update={
+                "slack_signing_secret": SecretStr(DEMO_SECRET),
+                "slack_bot_token": SecretStr(emulator.token),
+                "slack_api_url": emulator.base_url,
+            }
+        )
+        deps = build_deps(replace(settings, env=env), client=redis)
+        top = deps.store.top(1)
+        with LoopbackServer(build_wsgi(build_app(deps), deps)) as server:
+            if top:
+                name = top[0]["account_name"]
+                answer = SlackSender(server.url, DEMO_SECRET).command("/churn", name).json()
+                console.rule(f"Slack: the app's answer to a signed `/churn {name}`")
+                console.print(blocks_as_text(answer["blocks"]), markup=False, highlight=False)
+            outcome = build_poster(deps, DigestSender(build_client(env))).run_now(
+                digest, who="demo"
+            )
+            messages = emulator.messages(digest.channel)
+            console.rule(
+                f"Slack: the digest reached chat.postMessage in {digest.channel} as "
+                f"{len(messages)} message(s) ({outcome.status})"
+            )
+            for message in messages:
+                console.print(blocks_as_text(_blocks(message.body)), markup=False, highlight=False)
+
+
 @click.command("demo")
 @click.option("--top", default=5, show_default=True, type=click.IntRange(1, 50))
-def command(top: int) -> None:
+@click.option(
+    "--slack",
+    is_flag=True,
+    help="Also run the real Slack app and digest poster against the local Web API emulator "
+    "and print what they send.",
+)
+def command(top: int, slack: bool) -> None:
     """Generate (or reuse) the sample book, train, score, and show the digest (then the same
     digest with the kill switch on)."""
     settings = settings_from_environment()
@@ -114,6 +172,8 @@ def command(top: int) -> None:
     )
     console.rule("The same digest while the kill switch is on")
     console.print(render_demo_digest(store, digest, current(store, what_if, settings.spec, now)))
+    if slack:
+        show_in_slack(settings, redis, digest)
 
 
 def register(group: click.Group) -> None:
