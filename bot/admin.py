@@ -14,6 +14,8 @@ from bot.deps import Deps
 from bot.digest.channels import DigestConfig
 from bot.digest.claims import SlotClaims
 from bot.digest.compose import plan_now
+from bot.feedback.admin_commands import USAGE as FEEDBACK_USAGE
+from bot.feedback.admin_commands import handle_admin
 from bot.render import Message
 from bot.render.parts import context
 from bot.render.text import fit_mrkdwn
@@ -81,7 +83,10 @@ def handle(deps: Deps, user_id: str, text: str) -> AdminReply:
         )
     if what == "digest now":
         return digest_now(deps, user_id, words[2:])
-    return AdminReply(USAGE)
+    answer = handle_admin(deps, user_id, words)
+    if answer is not None:
+        return AdminReply(answer)
+    return AdminReply(USAGE + "\n" + FEEDBACK_USAGE)
 
 
 def digest_now(deps: Deps, user_id: str, args: Sequence[str]) -> AdminReply:

@@ -19,7 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot import middleware
 from bot.deps import Deps
-from bot.listeners import admin, churn, home
+from bot.listeners import admin, churn, feedback, home
 from models.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def build_app(deps: Deps, *, client: WebClient | None = None) -> App:
         logger=logging.getLogger("churnbot.bolt"),
     )
     middleware.register(app, deps)
-    for surface in (churn, admin, home):
+    for surface in (churn, admin, home, feedback):
         surface.register(app, deps)
 
     @app.error

@@ -13,6 +13,7 @@ from models.errors import ConfigError
 from models.evaluation import EvaluationReport, evaluate
 from models.explain import reference_point
 from models.features import build_features
+from models.feedback_labels import FeedbackLabels
 from models.fingerprint import frame_fingerprint
 from models.health import proportions, quantile_edges
 from models.registry import ModelCard, Registry
@@ -68,13 +69,23 @@ def train_and_register(
     data_source: str,
     promote: bool | None = None,
     progress: Callable[[str], None] | None = None,
+    feedback: FeedbackLabels | None = None,
 ) -> TrainOutcome:
     """Train on ``frame``, evaluate on the later period, save the model with its card.
 
     ``promote=None`` promotes the new model only when it meets the accuracy floor of the
     product spec: a model below the floor would trip the kill switch on its first run.
+    ``feedback`` (CSM corrections as labels and weights) is used in training and recorded in
+    the card's ``notes["feedback"]``: how many corrections, and which were used.
     """
-    result = train_model(frame, schema, horizon_days=spec.horizon_days, progress=progress)
+    result = train_model(
+        frame,
+        schema,
+        horizon_days=spec.horizon_days,
+        progress=progress,
+        label_overrides=feedback.labels if feedback else None,
+        sample_weight=feedback.weights if feedback else None,
+    )
     window = result.split.eval_window
     report = evaluate(
         result.y_eval,
@@ -104,6 +115,7 @@ def train_and_register(
                 "drift_reference": drift_reference(
                     train_features, result.p_eval, spec.health.drift_features
                 ),
+                **({"feedback": feedback.notes()} if feedback else {}),
             },
         },
     )

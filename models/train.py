@@ -81,8 +81,17 @@ def train_model(
     eval_weeks: int = 13,
     params: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    label_overrides: pd.Series | None = None,
+    sample_weight: pd.Series | None = None,
 ) -> TrainResult:
-    """Fit, calibrate and score the later period of validated account rows."""
+    """Fit, calibrate and score the later period of validated account rows.
+
+    ``label_overrides`` (bool) and ``sample_weight`` (float), indexed like ``frame``, change
+    the labels of training rows and the weights of fitting rows (CSM corrections, see
+    models.feedback_labels). Calibration uses the corrected labels unweighted, so the
+    probabilities keep matching the churn rate rather than the weights; the evaluation rows
+    always keep the labels of the data, so runs stay comparable.
+    """
     model_params = _model_params(params)
     report = progress or (lambda _message: None)
 
@@ -91,8 +100,8 @@ def train_model(
     fit_rows, calibration_rows = _calibration_split(split.train, schema)
 
     report("building features")
-    x_fit, y_fit = _examples(fit_rows, schema, horizon_days)
-    x_cal, y_cal = _examples(calibration_rows, schema, horizon_days)
+    x_fit, y_fit = _examples(fit_rows, schema, horizon_days, label_overrides)
+    x_cal, y_cal = _examples(calibration_rows, schema, horizon_days, label_overrides)
     x_eval, y_eval = _examples(split.evaluate, schema, horizon_days)
     for name, labels in (("fitting", y_fit), ("calibration", y_cal)):
         if labels.all() or not labels.any():
@@ -103,7 +112,9 @@ def train_model(
             )
 
     report(f"fitting on {len(y_fit):,} rows")
-    pipeline = make_pipeline(model_params).fit(x_fit, y_fit)
+    pipeline = make_pipeline(model_params).fit(
+        x_fit, y_fit, model__sample_weight=_weights(fit_rows, sample_weight)
+    )
 
     report(f"calibrating on {len(y_cal):,} rows")
     estimator = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
@@ -155,6 +166,17 @@ def _calibration_split(
 
 
 def _examples(
-    rows: pd.DataFrame, schema: AccountSchema, horizon_days: int
+    rows: pd.DataFrame,
+    schema: AccountSchema,
+    horizon_days: int,
+    overrides: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    return build_features(rows), make_labels(rows, schema, horizon_days).to_numpy(dtype=bool)
+    labels = make_labels(rows, schema, horizon_days)
+    if overrides is not None:
+        common = overrides.index.intersection(rows.index)
+        labels.loc[common] = overrides.loc[common].to_numpy(dtype=bool)
+    return build_features(rows), labels.to_numpy(dtype=bool)
+
+
+def _weights(rows: pd.DataFrame, weights: pd.Series | None) -> np.ndarray | None:
+    return None if weights is None else weights.reindex(rows.index).fillna(1.0).to_numpy()

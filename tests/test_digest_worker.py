@@ -5,7 +5,7 @@ real scheduler run (bounded wait on the emulator, no sleeps)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,12 +14,14 @@ import redis
 
 from bot.digest.channels import ChannelsConfig
 from bot.digest.scheduler import (
+    WEEKLY,
     DigestWorker,
     WorkerError,
     build_scheduler,
     fire_job,
     job_store,
     retry_job,
+    weekly_job,
 )
 from tests.slack_harness import BOOK, publish
 from tests.test_digest_posting import (
@@ -37,7 +39,11 @@ from tests.test_digest_posting import (
 
 @contextmanager
 def running(
-    rig: Rig, channels: ChannelsConfig | None = None, *, paused: bool = True
+    rig: Rig,
+    channels: ChannelsConfig | None = None,
+    *,
+    paused: bool = True,
+    weekly: Callable[[], None] | None = None,
 ) -> Iterator[DigestWorker]:
     """A worker on the rig's Redis, started (paused unless asked), stopped after."""
     config = channels or rig.deps.settings.channels
@@ -49,6 +55,7 @@ def running(
         redis=rig.redis,
         prefix=rig.deps.prefix,
         clock=rig.clock,
+        weekly=weekly,
     )
     worker.start(paused=paused)
     try:
@@ -104,6 +111,19 @@ def test_restart_replaces_jobs_and_drops_removed_digests(rig: Rig) -> None:
         ("cs-east → C0CSEAST01", "Mon 23 Nov 09:00 EST"),
         ("enterprise → C0ENTERPR1", "Thu 26 Nov 08:30 CET"),
     ]
+
+
+def test_the_weekly_summary_job_survives_syncs_and_runs_the_callback(rig: Rig) -> None:
+    sent: list[str] = []
+    with running(rig, weekly=lambda: sent.append("summary")) as worker:
+        job = worker.scheduler.get_job(WEEKLY)
+        assert job is not None
+        assert job.next_run_time.weekday() == 0
+        assert job.next_run_time.astimezone(dt.UTC).hour == 8
+        worker.sync()
+        assert worker.scheduler.get_job(WEEKLY) is not None, "sync keeps it"
+        weekly_job(rig.deps.prefix)
+    assert sent == ["summary"]
 
 
 def test_one_worker_per_key_in_a_process(rig: Rig) -> None:

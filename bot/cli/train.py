@@ -8,8 +8,11 @@ import click
 
 from bot.cli.common import console, settings_from_environment, status
 from bot.cli.data_source import load_accounts
+from bot.feedback.training import training_feedback
 from bot.settings import Settings
+from bot.state import connect
 from models.evaluation import format_report, save_report
+from models.feedback_labels import FeedbackLabels
 from models.pipeline import TrainOutcome, train_and_register
 from models.registry import Registry
 from models.validate import LoadResult
@@ -35,7 +38,11 @@ def print_outcome(outcome: TrainOutcome, settings: Settings) -> None:
 
 
 def run_training(
-    settings: Settings, loaded: LoadResult, name: str, promote: bool | None
+    settings: Settings,
+    loaded: LoadResult,
+    name: str,
+    promote: bool | None,
+    feedback: FeedbackLabels | None = None,
 ) -> TrainOutcome:
     """Train, evaluate, register and save the report: shared by `train` and `demo`."""
     registry = Registry(settings.paths.registry)
@@ -48,6 +55,7 @@ def run_training(
             data_source=name,
             promote=promote,
             progress=step,
+            feedback=feedback,
         )
     reports = settings.paths.reports
     save_report(outcome.report, reports / f"evaluation-{outcome.card.version}.json")
@@ -74,7 +82,13 @@ def run_training(
     default=None,
     help="Make the new model champion [default: only when it meets the accuracy floor].",
 )
-def command(data: Path | None, source: str, promote: bool | None) -> None:
+@click.option(
+    "--with-feedback",
+    is_flag=True,
+    help="Use the CSMs' corrections stored in Redis as labels and weights; the model card "
+    "records how many and which.",
+)
+def command(data: Path | None, source: str, promote: bool | None, with_feedback: bool) -> None:
     """Train a calibrated churn model on earlier weeks and evaluate it on later ones.
 
     Prints the evaluation against a simple usage-decline baseline, saves it as JSON under
@@ -82,8 +96,17 @@ def command(data: Path | None, source: str, promote: bool | None) -> None:
     """
     settings = settings_from_environment()
     loaded, name = load_accounts(settings, data, source)
-    outcome = run_training(settings, loaded, name, promote)
+    feedback = None
+    if with_feedback:
+        feedback = training_feedback(settings, connect(settings.env.redis_url), loaded.frame)
+    outcome = run_training(settings, loaded, name, promote, feedback)
     print_outcome(outcome, settings)
+    if feedback is not None:
+        console.print(
+            f"Feedback: {feedback.corrections} corrections, {len(feedback.used)} used "
+            f"({feedback.flipped} labels changed, {len(feedback.weights)} rows weighted); "
+            "see `notes.feedback` in `churnbot models show`."
+        )
 
 
 def register(group: click.Group) -> None:

@@ -13,6 +13,7 @@ from bot.deps import build_deps
 from bot.digest.poster import build_poster
 from bot.digest.scheduler import DigestWorker, build_scheduler, job_store
 from bot.digest.sender import DigestSender, build_client
+from bot.feedback.summary import weekly_summary
 from models.errors import ConfigError
 
 
@@ -27,14 +28,16 @@ def command() -> None:
     if settings.env.slack_bot_token is None:
         raise ConfigError("environment: SLACK_BOT_TOKEN is not set; the worker posts to Slack")
     deps = build_deps(settings)
+    client = build_client(settings.env)
     worker = DigestWorker(
         key=deps.prefix,
-        poster=build_poster(deps, DigestSender(build_client(settings.env))),
+        poster=build_poster(deps, DigestSender(client)),
         channels=settings.channels,
         scheduler=build_scheduler(job_store(deps.redis, deps.prefix), settings.channels),
         redis=deps.redis,
         prefix=deps.prefix,
         clock=deps.clock,
+        weekly=lambda: weekly_summary(deps, client),
     )
     stop = threading.Event()
 

@@ -33,6 +33,7 @@ from apscheduler.jobstores.base import BaseJobStore
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.redis import RedisJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from bot.digest.channels import ChannelsConfig, DigestConfig
@@ -44,6 +45,8 @@ from models.errors import ChurnbotError
 log = logging.getLogger(__name__)
 
 JOB = "digest:"
+WEEKLY = "weekly-summary"
+WEEKLY_HOUR_UTC = 8
 RETRY = "retry:"
 #: Retries of one slot (Slack down, another holder's lease) before it waits for the next run.
 MAX_RETRIES = 6
@@ -70,6 +73,13 @@ def retry_job(
 ) -> None:
     """A one-off job that takes up an unfinished slot again."""
     _worker(worker_key).retry(digest_name, dt.datetime.fromisoformat(scheduled_at), manual, attempt)
+
+
+def weekly_job(worker_key: str) -> None:
+    """The weekly job: the feedback summary to the admins (it fences itself in Redis)."""
+    worker = _worker(worker_key)
+    if worker.weekly is not None:
+        worker.weekly()
 
 
 def _worker(key: str) -> DigestWorker:
@@ -130,8 +140,10 @@ class DigestWorker:
         redis: redis.Redis,
         prefix: str,
         clock: Callable[[], dt.datetime],
+        weekly: Callable[[], None] | None = None,
     ) -> None:
         self.key = key
+        self.weekly = weekly
         self.scheduler = scheduler
         self._poster = poster
         self._channels = channels
@@ -171,6 +183,8 @@ class DigestWorker:
         now = self._clock()
         wanted = {JOB + d.name: d for d in self._channels.digests}
         for job in self.scheduler.get_jobs():
+            if job.id == WEEKLY:
+                continue
             name = job.id.removeprefix(JOB).removeprefix(RETRY).split(":")[0]
             if self._channels.by_name(name) is None:
                 log.info("removing job %s: digest %s is no longer configured", job.id, name)
@@ -193,6 +207,15 @@ class DigestWorker:
             )
             for scheduled_at, manual in self._poster.open_slots(digest):
                 self._schedule_retry(digest, scheduled_at, manual, attempt=1, delay=0.0)
+        if self.weekly is not None:
+            self.scheduler.add_job(
+                weekly_job,
+                CronTrigger(day_of_week="mon", hour=WEEKLY_HOUR_UTC, timezone=dt.UTC),
+                args=[self.key],
+                id=WEEKLY,
+                name="weekly feedback summary to the admins",
+                replace_existing=True,
+            )
 
     def _report_missed(self, digest: DigestConfig, pending: dt.datetime, now: dt.datetime) -> None:
         """Skip and audit the runs that fell due while no worker ran, beyond the grace."""

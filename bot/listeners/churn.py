@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.deps import Deps
+from bot.feedback.preferences import set_preference
 from bot.lookup import resolve
 from bot.render import (
     account_card_blocks,
@@ -77,6 +78,8 @@ def answer(deps: Deps, client: WebClient, text: str, user_id: str) -> Answer:
     query = " ".join(text.split())
     if not query or query.lower() == "help":
         return "How to use /churn", help_blocks()
+    if query.lower() in ("optout", "optin"):
+        return text_answer(set_preference(deps, user_id, opted_out=query.lower() == "optout"))
     serving = current(deps.store, deps.switch, deps.settings.spec, deps.clock())
     if serving.meta is None:
         return text_answer(f"⚠️ {serving.unavailable}")

@@ -1,0 +1,161 @@
+"""The feedback figures where people look: `/churn-admin stats` and Prometheus (the admins'
+weekly summary is ``bot.feedback.summary``).
+
+This module only gathers (events from the stream, target CSMs from config/slack.yaml and the
+latest snapshot, outcomes from Redis) and hands them to the pure ``bot.feedback.metrics``.
+Prometheus gets the current week's figures from a collector that recomputes them when
+``/metrics`` is scraped, at most every ``metrics_refresh_seconds``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from bot.deps import Deps
+from bot.feedback.events import events_table
+from bot.feedback.metrics import (
+    ALL,
+    Rates,
+    Targets,
+    WeekFigures,
+    stats_text,
+    week_start,
+    weekly_figures,
+)
+from bot.feedback.store import FeedbackStore
+from models.errors import ChurnbotError
+
+log = logging.getLogger(__name__)
+
+
+def targets(deps: Deps) -> Targets:
+    """Target CSMs: the Slack users config/slack.yaml maps to an owner, with the segments in
+    which the latest snapshot gives that owner accounts."""
+    segments = deps.settings.schema.columns["segment"].allowed or ()
+    found = {}
+    for user, owner in deps.settings.slack.owners.items():
+        found[user] = frozenset(s for s in segments if deps.store.top(1, owner=owner, segment=s))
+    return Targets(found)
+
+
+def figures(deps: Deps, store: FeedbackStore, weeks: list[dt.date]) -> list[WeekFigures]:
+    """The figures of ``weeks`` (Mondays, oldest first), from the events since the first."""
+    since = dt.datetime.combine(weeks[0], dt.time(), tzinfo=dt.UTC)
+    events = events_table(store.events(since=since))
+    flagged = events[events["risk"] >= deps.settings.spec.risk_bands.high]
+    return weekly_figures(
+        events,
+        weeks=weeks,
+        targets=targets(deps),
+        outcomes=store.outcomes(sorted(set(flagged["account_id"]))),
+        high_risk=deps.settings.spec.risk_bands.high,
+        horizon_days=deps.settings.spec.horizon_days,
+    )
+
+
+def last_weeks(today: dt.date, count: int) -> list[dt.date]:
+    """The Mondays of the ``count`` weeks up to and including ``today``'s, oldest first."""
+    monday = week_start(today)
+    return [monday - dt.timedelta(weeks=back) for back in range(count - 1, -1, -1)]
+
+
+def stats_answer(deps: Deps, store: FeedbackStore) -> str:
+    """The `/churn-admin stats` text."""
+    weeks = last_weeks(deps.clock().date(), store.config.stats_weeks)
+    return stats_text(figures(deps, store, weeks))
+
+
+# --- Prometheus -------------------------------------------------------------------------------
+
+_RATES: tuple[tuple[str, str, Callable[[Rates], float | None]], ...] = (
+    ("acceptance_ratio", "helpful / (helpful + not helpful)", lambda r: r.acceptance),
+    ("correction_ratio", "share of answered accounts corrected", lambda r: r.correction_rate),
+    (
+        "action_done_ratio",
+        "share of answered accounts with the action done",
+        lambda r: r.completion,
+    ),
+    ("flagged_precision_ratio", "share of flagged accounts that churned", lambda r: r.precision),
+    ("answers", "answers recorded", lambda r: float(r.events)),
+)
+
+
+class FeedbackCollector(Collector):
+    """This week's feedback figures as gauges, labelled by segment and action (``all`` for
+    the whole week). Recomputed on scrape when older than ``refresh_s``; a store that cannot be
+    read gives ``churnbot_feedback_up 0`` instead of failing the whole scrape."""
+
+    def __init__(self, compute: Callable[[], WeekFigures], refresh_s: float) -> None:
+        self._compute = compute
+        self._refresh_s = refresh_s
+        self._lock = threading.Lock()
+        self._cached: tuple[float, WeekFigures] | None = None
+
+    def _current(self) -> WeekFigures | None:
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is None or now - self._cached[0] >= self._refresh_s:
+                try:
+                    self._cached = (now, self._compute())
+                except ChurnbotError as exc:
+                    log.warning("feedback figures unavailable for /metrics: %s", exc)
+                    return None
+            return self._cached[1]
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """Names only, so registering never reads Redis."""
+        yield GaugeMetricFamily("churnbot_feedback_up", "feedback figures could be computed")
+        yield GaugeMetricFamily("churnbot_feedback_adoption_ratio", "", labels=["segment"])
+        for name, _, _ in _RATES:
+            yield GaugeMetricFamily(f"churnbot_feedback_{name}", "", labels=["segment", "action"])
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        week = self._current()
+        yield GaugeMetricFamily(
+            "churnbot_feedback_up",
+            "feedback figures could be computed",
+            value=0 if week is None else 1,
+        )
+        if week is None:
+            return
+        adoption = GaugeMetricFamily(
+            "churnbot_feedback_adoption_ratio",
+            "share of target CSMs who answered this week",
+            labels=["segment"],
+        )
+        for segment, value in [(ALL, week.adoption), *week.adoption_by_segment.items()]:
+            if value.share is not None:
+                adoption.add_metric([segment], value.share)
+        yield adoption
+        slices = [
+            ((ALL, ALL), week.overall),
+            *(((segment, ALL), rates) for segment, rates in week.by_segment.items()),
+            *(((ALL, action), rates) for action, rates in week.by_action.items()),
+        ]
+        for name, help_text, read in _RATES:
+            family = GaugeMetricFamily(
+                f"churnbot_feedback_{name}", f"{help_text}, this week", labels=["segment", "action"]
+            )
+            for labels, rates in slices:
+                figure = read(rates)
+                if figure is not None:
+                    family.add_metric(list(labels), figure)
+            yield family
+
+
+def register_collector(deps: Deps, store: FeedbackStore) -> None:
+    """Export this week's figures on ``deps.metrics.registry`` (the app's own registry)."""
+
+    def this_week() -> WeekFigures:
+        return figures(deps, store, last_weeks(deps.clock().date(), 1))[0]
+
+    deps.metrics.registry.register(
+        FeedbackCollector(this_week, refresh_s=store.config.metrics_refresh_seconds)
+    )

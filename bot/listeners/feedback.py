@@ -1,0 +1,360 @@
+"""The feedback buttons under every account, and the "Correct…" modal.
+
+A click is saved first (within a deadline, see ``bot.feedback.capture``), acknowledged, and
+only then shown: after the ack, the message gets a line saying who answered what (a digest
+keeps its buttons for everyone else), or the user is told plainly that nothing was saved.
+Work after the ack runs on ``deps.background``; losing it with the process loses only the
+display, never the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+
+from bot.deps import Deps
+from bot.feedback import feedback_store
+from bot.feedback.capture import Recorder, Saved, stored_card
+from bot.feedback.correction import (
+    CALLBACK_ID,
+    ModalContext,
+    correction_view,
+    loading_view,
+    read_submission,
+    reason_codes,
+)
+from bot.feedback.events import BUTTON_KINDS, Kind, MessageRef, idempotency_secret
+from bot.feedback.render import broken_button_text, failure_text, recorded_text, with_choices
+from bot.feedback.stats import register_collector
+from bot.feedback.store import FeedbackStore
+from bot.listeners.churn import card_answer
+from bot.render import parse_feedback_value
+from bot.render.feedback import FeedbackRef
+from bot.serving import current
+from models.errors import ChurnbotError, ConfigError
+
+log = logging.getLogger(__name__)
+BUTTONS = re.compile("^(" + "|".join(BUTTON_KINDS) + ")$")
+#: Writes run here, apart from ``deps.background``: a Slack call sleeping on a 429 there must
+#: never delay a save.
+WRITERS = 8
+
+
+def _message_of(body: Mapping[str, Any]) -> tuple[MessageRef | None, bool]:
+    """The message the click came from and whether it is ephemeral (a ``/churn`` card)."""
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
+    message = MessageRef(channel, ts) if channel and ts else None
+    return message, bool(container.get("is_ephemeral"))
+
+
+def _fresh_card_blocks(deps: Deps, ref: FeedbackRef) -> list[dict[str, Any]] | None:
+    """The ``/churn`` card of ``ref`` rendered again, when the snapshot it came from is still
+    the one served (a click on an ephemeral message may come without the message's blocks)."""
+    serving = current(deps.store, deps.switch, deps.settings.spec, deps.clock())
+    if serving.meta is None or serving.meta.snapshot_id != ref.snapshot_id:
+        return None
+    card = deps.store.card(ref.account_id, snapshot_id=ref.snapshot_id)
+    return card_answer(deps, card, serving)[1] if card else None
+
+
+def _reply(url: str | None, text: str) -> None:
+    """A new ephemeral message to the person who clicked (the original is left alone)."""
+    if url:
+        WebhookClient(url).send(text=text, response_type="ephemeral", replace_original=False)
+
+
+def _tell(response_url: str | None, saved: Saved) -> None:
+    """The click was not (or not surely) saved: say so, and that clicking again is safe."""
+    if saved.status != "saved":
+        _reply(response_url, failure_text(saved.status, retry="click the button"))
+
+
+def _refresh(
+    deps: Deps,
+    store: FeedbackStore,
+    client: WebClient,
+    *,
+    ref: FeedbackRef,
+    kind: Kind,
+    saved: Saved,
+    message: MessageRef | None,
+    ephemeral: bool,
+    original: Mapping[str, Any] | None,
+    response_url: str | None,
+) -> None:
+    """Put the current "who answered what" lines on the message (read from Redis when this
+    runs, so one refresh shows every answer so far), or confirm in a new ephemeral message
+    when the message cannot be rebuilt. Failures are logged: the answer is already safe."""
+    try:
+        blocks = (original or {}).get("blocks")
+        if ephemeral and not blocks:
+            blocks = _fresh_card_blocks(deps, ref)
+        if message is None or not blocks:
+            anonymous = saved.recorded is not None and saved.recorded.anonymous
+            _reply(response_url, recorded_text(kind, anonymous=anonymous))
+            return
+        updated = with_choices(blocks, store.choices(message))
+        text = str((original or {}).get("text") or f"Feedback on {ref.account_id}")
+        if ephemeral:
+            if response_url:
+                WebhookClient(response_url).send(
+                    text=text, blocks=updated, response_type="ephemeral", replace_original=True
+                )
+        else:
+            client.chat_update(channel=message.channel, ts=message.ts, text=text, blocks=updated)
+    except SlackApiError as exc:
+        log.warning("could not show a feedback answer: %s", exc.response.get("error"))
+    except ChurnbotError as exc:
+        log.warning("could not show a feedback answer: %s", exc)
+
+
+class Refreshes:
+    """At most one queued refresh per message.
+
+    A burst of clicks on one digest would otherwise cost one ``chat.update`` each (Slack
+    allows about 50 a minute); since a refresh reads every answer from Redis when it runs, a
+    refresh already waiting in the queue will show the newer clicks too, so they need no
+    refresh of their own.
+    """
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+        self._lock = threading.Lock()
+        self._queued: set[MessageRef] = set()
+
+    def request(self, message: MessageRef | None, **kwargs: Any) -> None:
+        if message is not None:
+            with self._lock:
+                if message in self._queued:
+                    return
+                self._queued.add(message)
+        _later(self._deps, self._run, message=message, **kwargs)
+
+    def _run(self, *, message: MessageRef | None, **kwargs: Any) -> None:
+        if message is not None:
+            with self._lock:
+                self._queued.discard(message)
+        _refresh(self._deps, message=message, **kwargs)
+
+
+def _later(deps: Deps, task: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """Run ``task`` after the ack on ``deps.background``; a failure is logged (a bare Future
+    would swallow it) and counted like any unexpected error."""
+
+    def run() -> None:
+        try:
+            task(*args, **kwargs)
+        except Exception:
+            deps.metrics.errors.labels(f"after-ack:{task.__name__}").inc()
+            log.exception("feedback work after the ack failed in %s", task.__name__)
+
+    deps.background.submit(run)
+
+
+def register(app: App, deps: Deps) -> None:
+    env = deps.settings.env
+    if env.slack_signing_secret is None:
+        raise ConfigError("environment: SLACK_SIGNING_SECRET is not set")
+    store = feedback_store(deps)
+    config = store.config
+    recorder = Recorder(
+        deps,
+        store,
+        idempotency_secret(env.slack_signing_secret.get_secret_value()),
+        executor=ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="feedback-write"),
+    )
+    register_collector(deps, store)
+    refreshes = Refreshes(deps)
+
+    @app.action(BUTTONS)
+    def answer(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        action = body["actions"][0]
+        user = body["user"]["id"]
+        response_url = body.get("response_url")
+        try:
+            ref = parse_feedback_value(action.get("value", ""))
+        except ValueError as exc:
+            log.warning("unreadable feedback button from %s: %s", user, exc)
+            ack()
+            _later(deps, _reply, response_url, broken_button_text())
+            return
+        kind = BUTTON_KINDS[action["action_id"]]
+        message, ephemeral = _message_of(body)
+        saved = recorder.save(
+            lambda: recorder.event(kind, ref, user, card=stored_card(deps, ref)),
+            user,
+            message,
+        )
+        ack()
+        if saved.recorded is None:
+            _later(deps, _tell, response_url, saved)
+            return
+        if not saved.recorded.fresh:
+            deps.metrics.duplicates.labels(f"action:{action['action_id']}").inc()
+        refreshes.request(
+            message,
+            store=store,
+            client=client,
+            ref=ref,
+            kind=kind,
+            saved=saved,
+            ephemeral=ephemeral,
+            original=body.get("message"),
+            response_url=response_url,
+        )
+
+    @app.action("feedback_correct")
+    def open_correction(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        """Open "Loading…" at once (the trigger expires in ~3 s), fill it in after the ack."""
+        user = body["user"]["id"]
+        response_url = body.get("response_url")
+        try:
+            ref = parse_feedback_value(body["actions"][0].get("value", ""))
+            view = client.views_open(trigger_id=body["trigger_id"], view=loading_view())["view"]
+        except ValueError as exc:
+            log.warning("unreadable correction button from %s: %s", user, exc)
+            ack()
+            _later(deps, _reply, response_url, broken_button_text())
+            return
+        except SlackApiError as exc:
+            log.warning("could not open the correction modal: %s", exc.response.get("error"))
+            ack()
+            _later(
+                deps,
+                _reply,
+                response_url,
+                "⚠️ The correction form could not be opened in time. Please click Correct… again.",
+            )
+            return
+        ack()
+        _later(deps, _fill_modal, deps, store, client, view, ref, body)
+
+    @app.view(CALLBACK_ID)
+    def save_correction(
+        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
+    ) -> None:
+        user = body["user"]["id"]
+        try:
+            context = ModalContext.from_metadata(view.get("private_metadata") or "")
+        except ValueError as exc:
+            log.warning("unreadable correction modal from %s: %s", user, exc)
+            ack(
+                response_action="errors",
+                errors={
+                    "real_state": "This form is out of date: close it and click Correct… again."
+                },
+            )
+            return
+        result = read_submission(
+            view["state"]["values"],
+            context,
+            deps.settings.playbook,
+            note_max_chars=config.note_max_chars,
+        )
+        if isinstance(result, dict):
+            ack(response_action="errors", errors=result)
+            return
+        saved = recorder.save(
+            lambda: recorder.event(
+                "correction",
+                context.ref,
+                user,
+                card=stored_card(deps, context.ref),
+                correction=result,
+                once_per=(view["id"],),
+            ),
+            user,
+            context.message,
+        )
+        if saved.status != "saved":
+            ack(
+                response_action="errors",
+                errors={"note": failure_text(saved.status, retry="press Save")},
+            )
+            return
+        ack()
+        _later(deps, _after_correction, refreshes, store, client, context, saved, view["id"])
+
+
+def _fill_modal(
+    deps: Deps,
+    store: FeedbackStore,
+    client: WebClient,
+    view: Mapping[str, Any],
+    ref: FeedbackRef,
+    body: Mapping[str, Any],
+) -> None:
+    """Replace "Loading…" with the form, built from the card the CSM saw."""
+    message, ephemeral = _message_of(body)
+    try:
+        card = stored_card(deps, ref)
+        original = body.get("message")
+        if original and original.get("blocks"):
+            store.stash_message(
+                view["id"], {"text": original.get("text", ""), "blocks": original["blocks"]}
+            )
+        context = ModalContext(
+            ref=ref,
+            reason_codes=reason_codes(card),
+            channel=message.channel if message else None,
+            ts=message.ts if message else None,
+            response_url=body.get("response_url"),
+            ephemeral=ephemeral,
+        )
+        form = correction_view(
+            card, context, deps.settings.playbook, note_max_chars=store.config.note_max_chars
+        )
+    except ChurnbotError as exc:
+        log.warning("could not build the correction modal: %s", exc)
+        form = _notice_view(
+            "⚠️ churnbot cannot reach its data store right now, so nothing can be corrected. "
+            "Please try again in a minute."
+        )
+    try:
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=form)
+    except SlackApiError as exc:
+        log.warning("could not fill the correction modal: %s", exc.response.get("error"))
+
+
+def _notice_view(text: str) -> dict[str, Any]:
+    view = loading_view()
+    view["blocks"] = [{"type": "section", "text": {"type": "plain_text", "text": text}}]
+    return view
+
+
+def _after_correction(
+    refreshes: Refreshes,
+    store: FeedbackStore,
+    client: WebClient,
+    context: ModalContext,
+    saved: Saved,
+    view_id: str,
+) -> None:
+    """Put the correction's line on the message the modal came from."""
+    try:
+        original = store.take_message(view_id)
+    except ChurnbotError as exc:
+        log.warning("could not read the corrected message back: %s", exc)
+        original = None
+    refreshes.request(
+        context.message,
+        store=store,
+        client=client,
+        ref=context.ref,
+        kind="correction",
+        saved=saved,
+        ephemeral=context.ephemeral,
+        original=original,
+        response_url=context.response_url,
+    )
