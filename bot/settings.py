@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from bot.digest.channels import ChannelsConfig, load_channels
+from bot.feedback.config import FeedbackConfig, load_feedback_config
 from bot.slack_config import SlackConfig, load_slack_config
 from models.config_files import format_validation_error
 from models.contract import AccountSchema, load_schema
@@ -76,6 +77,7 @@ class Settings:
     spec: ProductSpec
     sources: SourcesConfig
     slack: SlackConfig
+    feedback: FeedbackConfig
     reasons: ReasonsConfig
     playbook: Playbook
     channels: ChannelsConfig
@@ -112,6 +114,7 @@ def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str]]:
     attempt("spec", lambda: load_spec(config_dir / "product.yaml"))
     attempt("sources", lambda: load_sources_config(config_dir / "sources.yaml"))
     attempt("slack", lambda: load_slack_config(config_dir / "slack.yaml"))
+    attempt("feedback", lambda: load_feedback_config(config_dir))
     schema = loaded.get("schema")
     segments = schema.columns["segment"].allowed if isinstance(schema, AccountSchema) else None
     attempt("channels", lambda: load_channels(config_dir / "channels.yaml", segments=segments))

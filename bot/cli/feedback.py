@@ -11,7 +11,6 @@ import redis
 
 from bot.cli.common import console, settings_from_environment
 from bot.cli.data_source import load_accounts
-from bot.feedback.config import load_feedback_config
 from bot.feedback.events import events_table
 from bot.feedback.export import Format, export_events
 from bot.feedback.outcomes import outcomes_from_accounts
@@ -24,9 +23,7 @@ from models.errors import ConfigError
 
 
 def _store(settings: Settings, client: redis.Redis | None = None) -> FeedbackStore:
-    return FeedbackStore(
-        client or connect(settings.env.redis_url), load_feedback_config(settings.env.config_dir)
-    )
+    return FeedbackStore(client or connect(settings.env.redis_url), settings.feedback)
 
 
 @click.group("feedback")

@@ -6,16 +6,20 @@ Nothing here is wired at import time: :func:`feedback_store` builds the store fr
 
 from __future__ import annotations
 
-from bot.deps import Deps
+from typing import TYPE_CHECKING
+
 from bot.feedback.config import FeedbackConfig, load_feedback_config
 from bot.feedback.store import FeedbackStore
+
+if TYPE_CHECKING:  # bot.deps needs bot.settings, which loads this package's config
+    from bot.deps import Deps
 
 
 def feedback_store(deps: Deps) -> FeedbackStore:
     """The feedback store of ``deps``' Redis, key prefix and clock, with config/feedback.yaml."""
     return FeedbackStore(
         deps.redis,
-        load_feedback_config(deps.settings.env.config_dir),
+        deps.settings.feedback,
         prefix=deps.prefix,
         clock=deps.clock,
     )

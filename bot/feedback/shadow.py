@@ -27,7 +27,6 @@ import pandas as pd
 import redis
 
 from bot.deps import Deps
-from bot.feedback.config import load_feedback_config
 from bot.feedback.outcomes import churned_within
 from bot.feedback.store import FeedbackStore
 from bot.settings import Settings
@@ -230,7 +229,7 @@ def promote(deps: Deps, user_id: str, version: str) -> str:
 
 def score_shadow(settings: Settings, client: redis.Redis, frame: pd.DataFrame, version: str) -> str:
     """`churnbot score --shadow VERSION`: run, store, and say what was stored."""
-    config = load_feedback_config(settings.env.config_dir)
+    config = settings.feedback
     record, risks = run_shadow(
         settings,
         Registry(settings.paths.registry),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import redis
 
-from bot.feedback.config import load_feedback_config
 from bot.feedback.events import events_table
 from bot.feedback.store import FeedbackStore
 from bot.settings import Settings
@@ -16,7 +15,7 @@ def training_feedback(
     settings: Settings, client: redis.Redis, frame: pd.DataFrame
 ) -> FeedbackLabels:
     """The corrections in the feedback stream turned into labels and weights for ``frame``."""
-    config = load_feedback_config(settings.env.config_dir)
+    config = settings.feedback
     events = events_table(FeedbackStore(client, config).events())
     return feedback_labels(
         events,

@@ -174,6 +174,6 @@ def help_blocks() -> list[dict[str, Any]]:
         "• `/churn ACCOUNT` — risk, reasons and the recommended action for one account "
         "(part of its name, or its id)\n"
         "• `/churn mine` — your accounts at risk, riskiest first\n"
-        "• `/churn optout` / `/churn optin` — stop or resume churn-risk messages to you"
+        "• `/churn optout` / `/churn optin` — store your feedback without (or again with) your name"
     )
     return [section(usage)]
