@@ -45,6 +45,10 @@ class Digest:
 
 @pytest.fixture
 def digest(harness: Harness) -> Digest:
+    return post_digest(harness)
+
+
+def post_digest(harness: Harness) -> Digest:
     """A published snapshot and its digest, posted to the emulator's channel."""
     meta = publish(harness.deps, BOOK)
     message = digest_messages(

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from slack_sdk import WebClient
 
 from bot.app import build_app
 from bot.deps import build_deps
@@ -32,12 +31,21 @@ from bot.feedback.capture import Recorder
 from bot.feedback.events import FeedbackEvent
 from bot.feedback.render import failure_text
 from bot.loopback import LoopbackServer
-from bot.render import DigestContent, FeedbackRef, digest_messages
+from bot.render import FeedbackRef
 from bot.settings import load_settings
 from bot.state import connect
 from bot.web import build_wsgi
-from tests.slack_harness import BOOK, CONFIG, CSM, NOW, SECRET, Harness, publish
-from tests.test_feedback_e2e import CHANNEL, Digest, click, lines, open_modal, radio, submit
+from tests.slack_harness import CONFIG, CSM, NOW, SECRET, Harness
+from tests.test_feedback_e2e import (
+    CHANNEL,
+    Digest,
+    click,
+    lines,
+    open_modal,
+    post_digest,
+    radio,
+    submit,
+)
 
 READY_TIMEOUT_S = 10.0
 
@@ -183,20 +191,7 @@ def app_on(url: str) -> Iterator[Rig]:
         with LoopbackServer(build_wsgi(build_app(deps), deps)) as loopback:
             sender = SlackSender(loopback.url, SECRET)
             harness = Harness(deps, emulator, sender, loopback.url)
-            meta = publish(deps, BOOK)
-            message = digest_messages(
-                DigestContent(
-                    title="Churn risk this week",
-                    channel_label="#cs-smb",
-                    freshness="Data as of 2026-11-23",
-                    banner=None,
-                    cards=BOOK[:3],
-                    snapshot_id=meta.snapshot_id,
-                )
-            )[0]
-            web = WebClient(token=emulator.token, base_url=emulator.base_url)
-            posted = web.chat_postMessage(channel=CHANNEL, text=message.text, blocks=message.blocks)
-            yield Rig(harness, Digest(meta, posted["ts"], posted["message"]))
+            yield Rig(harness, post_digest(harness))
             sender.close()
         deps.background.shutdown(wait=True)
         client.close()

@@ -6,6 +6,9 @@ import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
+
+import click
 
 from bot.cli.common import console
 from bot.settings import Settings
@@ -13,6 +16,23 @@ from models.errors import ConfigError
 from models.http_source import HttpAccountSource
 from models.loaders import load_table
 from models.validate import LoadResult, RejectLimitError, write_rejects
+
+
+def account_data_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--data`` and ``--source``: where a command reads account data (train, score, ...)."""
+    command = click.option(
+        "--source",
+        type=click.Choice(["file", "http"]),
+        default="file",
+        show_default=True,
+        help="Read a file, or the HTTP source configured in config/sources.yaml.",
+    )(command)
+    return click.option(
+        "--data",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Accounts file (.csv or .parquet) [default: var/data/accounts.parquet].",
+    )(command)
 
 
 def load_accounts(settings: Settings, data: Path | None, source: str) -> tuple[LoadResult, str]:

@@ -10,7 +10,7 @@ import click
 import redis
 
 from bot.cli.common import console, settings_from_environment
-from bot.cli.data_source import load_accounts
+from bot.cli.data_source import account_data_options, load_accounts
 from bot.feedback.events import events_table
 from bot.feedback.export import Format, export_events
 from bot.feedback.outcomes import outcomes_from_accounts
@@ -91,13 +91,7 @@ def forget(user: str) -> None:
 
 
 @group.command("outcomes")
-@click.option(
-    "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Accounts file [default: var/data/accounts.parquet].",
-)
-@click.option("--source", type=click.Choice(["file", "http"]), default="file", show_default=True)
+@account_data_options
 def outcomes(data: Path | None, source: str) -> None:
     """Store each account's churn date and last-seen date from the account data.
 

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from bot.cli.common import console, progress_bar, settings_from_environment
-from bot.cli.data_source import load_accounts
+from bot.cli.data_source import account_data_options, load_accounts
 from bot.deps import Deps, build_deps
 from bot.digest.sender import build_client
 from bot.feedback.shadow import score_shadow
@@ -86,13 +86,7 @@ def report(result: RunResult) -> None:
 
 
 @click.command("score")
-@click.option(
-    "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Accounts file [default: var/data/accounts.parquet].",
-)
-@click.option("--source", type=click.Choice(["file", "http"]), default="file", show_default=True)
+@account_data_options
 @click.option(
     "--shadow",
     metavar="VERSION",

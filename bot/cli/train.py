@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from bot.cli.common import console, settings_from_environment, status
-from bot.cli.data_source import load_accounts
+from bot.cli.data_source import account_data_options, load_accounts
 from bot.feedback.training import training_feedback
 from bot.settings import Settings
 from bot.state import connect
@@ -64,19 +64,7 @@ def run_training(
 
 
 @click.command("train")
-@click.option(
-    "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Accounts file (.csv or .parquet) [default: var/data/accounts.parquet].",
-)
-@click.option(
-    "--source",
-    type=click.Choice(["file", "http"]),
-    default="file",
-    show_default=True,
-    help="Read a file, or the HTTP source configured in config/sources.yaml.",
-)
+@account_data_options
 @click.option(
     "--promote/--no-promote",
     default=None,

@@ -37,7 +37,7 @@ import redis
 from bot.digest.compose import DigestPlan
 from bot.digest.slots import Slot
 from bot.render import Message
-from bot.state.store import StoreError, book_root, translate_errors
+from bot.state.store import RELEASE_LOCK, StoreError, book_root, translate_errors
 
 FINAL_STATES = ("done", "skipped", "failed")
 State = Literal["new", "posting", "done", "skipped", "failed"]
@@ -88,11 +88,6 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 'busy' end
 redis.call('HSET', KEYS[2], 'state', 'skipped', 'reason', ARGV[2], 'finished_at', ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 return 'skipped'
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
 """
 
 
@@ -146,7 +141,7 @@ class SlotClaims:
         self._write = r.register_script(_WRITE)
         self._finish = r.register_script(_FINISH)
         self._skip = r.register_script(_SKIP)
-        self._release = r.register_script(_RELEASE)
+        self._release = r.register_script(RELEASE_LOCK)
 
     # --- keys ---------------------------------------------------------------------------------
 

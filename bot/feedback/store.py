@@ -50,7 +50,7 @@ import redis
 from bot.feedback.config import FeedbackConfig
 from bot.feedback.events import FeedbackEvent, Kind, MessageRef
 from bot.feedback.outcomes import Outcome
-from bot.state.store import StoreError, book_root, translate_errors
+from bot.state.store import RELEASE_LOCK, StoreError, book_root, translate_errors
 
 _SEP = "\x1f"
 _CHUNK = 1_000
@@ -125,11 +125,6 @@ redis.call('RENAME', copy, stream)
 return forgotten
 """
 
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 class RewriteRunning(StoreError):
     """Another ``forget`` is rewriting the stream right now."""
@@ -178,7 +173,7 @@ class FeedbackStore:
         self._rewrite = root + "rewrite"
         self._record = client.register_script(_RECORD)
         self._finish = client.register_script(_FINISH_REWRITE)
-        self._release = client.register_script(_RELEASE)
+        self._release = client.register_script(RELEASE_LOCK)
 
     @property
     def config(self) -> FeedbackConfig:

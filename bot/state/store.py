@@ -100,6 +100,14 @@ def translate_errors(r: redis.Redis) -> Iterator[None]:
         raise StoreError(f"Redis at {describe(r)} refused a command: {exc}") from None
 
 
+#: Delete a lock key only if it still holds our token (a lease that ran out may be someone
+#: else's now). KEYS[1] the lock, ARGV[1] our token.
+RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 def book_root(prefix: str, book: str, *, owner: str) -> str:
     """``<prefix>:{<book>}:``, the start of every key of a book; ``{book}`` is the hash tag
     that keeps a book's keys in one Redis Cluster slot, so braces elsewhere would break it."""
