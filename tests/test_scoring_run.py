@@ -13,14 +13,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import redis
+from scipy.special import logit
 
-from bot.publish import run_scoring
+from bot.publish import build_scorer, run_scoring
 from bot.settings import Settings, load_settings
 from bot.state import KillSwitch, SnapshotStore
 from models.errors import DataContractError
-from models.generator import generate_accounts
+from models.explain import explain
+from models.features import build_features
+from models.generator import SampleData, generate_accounts
+from models.labels import time_split
 from models.pipeline import train_and_register
 from models.registry import Registry
+from models.scoring import latest_rows
+from models.truth import measure_scorer
 from models.validate import LoadResult, validate_frame
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
@@ -29,8 +35,13 @@ NOW = dt.datetime(2026, 11, 17, 6, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
-def book() -> pd.DataFrame:
-    return generate_accounts(1500, 52, seed=11, end=END).accounts
+def sample() -> SampleData:
+    return generate_accounts(1500, 52, seed=11, end=END)
+
+
+@pytest.fixture(scope="module")
+def book(sample: SampleData) -> pd.DataFrame:
+    return sample.accounts
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +224,24 @@ def test_accuracy_below_the_floor_trips(
     assert any(m.startswith("Accuracy below the floor: roc_auc") for m in result.failures), (
         result.failures
     )
+
+
+def test_contributions_add_up_to_the_real_champion_output(
+    settings: Settings, registry: Registry, book: pd.DataFrame
+) -> None:
+    model = registry.load()
+    rows = latest_rows(book, settings.schema)
+    features = build_features(rows)
+    contributions = explain(model.estimator, features, model.card.notes["explain_reference"])
+    probability = model.estimator.predict_proba(features)[:, 1]
+    np.testing.assert_allclose(contributions.log_odds(), logit(probability), atol=1e-9)
+
+
+def test_reasons_name_the_true_cause_of_most_flagged_churners(
+    settings: Settings, registry: Registry, sample: SampleData
+) -> None:
+    scorer = build_scorer(settings, registry.load())
+    split = time_split(sample.accounts, settings.schema, settings.spec.horizon_days)
+    check = measure_scorer(scorer, split.evaluate, sample.truth, settings.spec.horizon_days)
+    assert check.flagged_churners > 100
+    assert check.rate >= 0.8, check
