@@ -46,6 +46,6 @@ def status(message: str) -> Iterator[Callable[[str], None]]:
 
         def step(text: str) -> None:
             spinner.update(f"{message}: {text}")
-            console.log(text)
+            console.print(f"  {text}")
 
         yield step
