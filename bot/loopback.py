@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from socketserver import ThreadingMixIn
 from types import TracebackType
+from typing import cast
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from bot.web import WsgiApp
@@ -37,7 +38,8 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        # An AF_INET server: the address is (host, port); bytes only appear for AF_UNIX.
+        host, port = cast("tuple[str, int]", self._server.server_address[:2])
         return f"http://{host}:{port}"
 
     def start(self) -> LoopbackServer:

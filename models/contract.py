@@ -101,7 +101,11 @@ def load_schema(path: Path) -> AccountSchema:
     return load_yaml_model(path, AccountSchema)
 
 
-def canonical_dtype(spec: ColumnSpec) -> str:
+#: Every dtype :func:`canonical_dtype` can name (a Literal so pandas' typed ``astype`` accepts it).
+CanonicalDtype = Literal["str", "int64", "Int64", "float64", "bool", "boolean", "datetime64[ns]"]
+
+
+def canonical_dtype(spec: ColumnSpec) -> CanonicalDtype:
     """The pandas dtype a validated column has, so every loader and the generator agree.
 
     Optional int and bool columns use pandas' nullable dtypes so an empty cell stays empty
@@ -118,5 +122,5 @@ def canonical_dtype(spec: ColumnSpec) -> str:
     return "datetime64[ns]"
 
 
-def canonical_dtypes(schema: AccountSchema) -> dict[str, str]:
+def canonical_dtypes(schema: AccountSchema) -> dict[str, CanonicalDtype]:
     return {name: canonical_dtype(spec) for name, spec in schema.columns.items()}

@@ -25,7 +25,7 @@ timestamps), ``kind``, ``account_id``, ``as_of`` (ISO date or empty) and ``real_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -104,7 +104,8 @@ def feedback_labels(
 
     for event in corrections.itertuples(index=False):
         rows = by_account.get(str(event.account_id))
-        at = pd.Timestamp(event.at)
+        # pandas-stubs types a row's cells as any scalar; "at" holds timestamps (or ISO text).
+        at = pd.Timestamp(cast("pd.Timestamp | str", event.at))
         at = at.tz_convert(None) if at.tzinfo is not None else at  # as-of dates are naive UTC
         shown = None if rows is None else _rows_for(rows, schema.date_column, event.as_of, at)
         if rows is None or shown is None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -296,7 +296,7 @@ def _new_book(
     rng: np.random.Generator,
     traits: _Traits,
     accounts: np.ndarray,
-    today: int,
+    today: np.int64,
     *,
     joining: bool,
 ) -> _Book:
@@ -359,7 +359,7 @@ def _advance(
     book: _Book,
     traits: _Traits,
     csm_attention: np.ndarray,
-    today: int,
+    today: np.int64,
     week: int,
 ) -> _Book:
     """Move every latent state forward one week, then record this week's activity."""
@@ -486,7 +486,7 @@ def _record_activity(
 # --- churn --------------------------------------------------------------------------------
 
 
-def _contributions(book: _Book, traits: _Traits, today: int) -> np.ndarray:
+def _contributions(book: _Book, traits: _Traits, today: np.int64) -> np.ndarray:
     """Each driver's contribution to the log of the weekly churn hazard, shape (n, DRIVERS).
 
     These use the *true* latent states; the observable columns only measure them with noise,
@@ -516,7 +516,7 @@ def _contributions(book: _Book, traits: _Traits, today: int) -> np.ndarray:
 
 
 def _churn(
-    rng: np.random.Generator, book: _Book, traits: _Traits, today: int
+    rng: np.random.Generator, book: _Book, traits: _Traits, today: np.int64
 ) -> tuple[_Book, np.ndarray, np.ndarray, list[tuple[int, int, str, str]]]:
     """Draw this week's churn: the book without the churned accounts, who left, when, and why.
 
@@ -561,7 +561,7 @@ def _causes(
 
 
 def _observe(
-    rng: np.random.Generator, book: _Book, traits: _Traits, today: int
+    rng: np.random.Generator, book: _Book, traits: _Traits, today: np.int64
 ) -> dict[str, np.ndarray]:
     """One weekly snapshot of the observable columns, as a CRM export would show them."""
     n = len(book.account)
@@ -641,7 +641,9 @@ def _to_frame(
     account = cols["account"]
     n_ids = len(traits.segment)
 
-    def text(values: list[str] | np.ndarray, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    def text(
+        values: Sequence[str] | np.ndarray, codes: np.ndarray
+    ) -> pd.api.extensions.ExtensionArray:
         return pd.array(np.asarray(values, dtype=object), dtype="str").take(codes, allow_fill=True)
 
     churn = churn_day[account]

@@ -104,5 +104,5 @@ def time_split(
     )
 
 
-def _day(value: object) -> datetime.date:
+def _day(value: pd.Timestamp) -> datetime.date:
     return pd.Timestamp(value).date()

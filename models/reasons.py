@@ -14,6 +14,7 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -272,7 +273,9 @@ class _TemplateValues:
             column = self.column(name)
             if column is not None:
                 columns[name] = column.iloc[positions].reset_index(drop=True)
-        records = pd.DataFrame(columns, index=pd.RangeIndex(len(positions))).to_dict("records")
+        frame = pd.DataFrame(columns, index=pd.RangeIndex(len(positions)))
+        # The column labels are the str field names (pandas-stubs types them as Hashable).
+        records = cast("list[dict[str, object]]", frame.to_dict("records"))
         for name in fields:
             if name not in self.names or name not in columns:
                 continue

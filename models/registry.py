@@ -131,7 +131,7 @@ def _canonical_artifact(data: bytes) -> bytes:
                 return [renumber(item) for item in node]
             if not isinstance(node, dict):
                 return node
-            out = {}
+            out: dict[Any, Any] = {}
             for key, value in node.items():
                 # Node states are dicts, so an int "__id__" or str "file" is skops' bookkeeping,
                 # never a user's dict key (whose value would itself be a node state dict).

@@ -80,7 +80,7 @@ class Scorer:
     bands: RiskBands
 
     def predict(self, rows: pd.DataFrame) -> np.ndarray:
-        return self.model.estimator.predict_proba(build_features(rows))[:, 1]  # type: ignore[attr-defined]
+        return self.model.estimator.predict_proba(build_features(rows))[:, 1]
 
     def score(self, rows: pd.DataFrame) -> list[AccountScore]:
         """Score, explain and recommend for one chunk of account rows."""
@@ -89,7 +89,7 @@ class Scorer:
 
     def _score(self, rows: pd.DataFrame) -> list[AccountScore]:
         features = build_features(rows)
-        risk = self.model.estimator.predict_proba(features)[:, 1]  # type: ignore[attr-defined]
+        risk = self.model.estimator.predict_proba(features)[:, 1]
         reference = self.model.card.notes["explain_reference"]
         contributions = explain(self.model.estimator, features, reference)
         explained = self.writer.explain(contributions, rows, features)
@@ -233,7 +233,8 @@ def _dates(column: pd.Series, *, optional: bool) -> list[dt.date | None]:
     codes, uniques = pd.factorize(column)
     days: list[dt.date | None] = [pd.Timestamp(value).date() for value in uniques]
     if (codes < 0).any():
-        days.append(None if optional else pd.Timestamp(pd.NaT).date())
+        # pandas-stubs omits NaT from Timestamp()'s arguments; at run time it returns NaT.
+        days.append(None if optional else pd.Timestamp(pd.NaT).date())  # type: ignore[arg-type]
     return [days[code] for code in codes.tolist()]
 
 

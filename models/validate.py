@@ -18,6 +18,7 @@ import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -573,11 +574,11 @@ def _null(text: pd.Series) -> np.ndarray:
     return text.str.lower().isin(NULL_TOKENS).to_numpy()
 
 
-def _is_number(dtype: object) -> bool:
+def _is_number(dtype: np.dtype | pd.api.extensions.ExtensionDtype) -> bool:
     return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
 
 
-def _show(value: object) -> str:
+def _show(value: Any) -> str:
     """A raw cell as text for a reject report; missing values show as ""."""
     if pd.api.types.is_scalar(value) and pd.isna(value):
         return ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -104,7 +105,7 @@ def render_demo_digest(
 DEMO_SECRET = "demo-signing-secret"
 
 
-def _blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
+def _blocks(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     blocks = body.get("blocks") or []
     return json.loads(blocks) if isinstance(blocks, str) else blocks
 

@@ -14,7 +14,7 @@ from bot.web import WsgiApp, build_wsgi
 from models.errors import ConfigError
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
+class _Gunicorn(BaseApplication):
     """gunicorn with our WSGI callable, configured in code rather than a config file."""
 
     def __init__(self, application: WsgiApp, options: dict[str, Any]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import cast
 
 import click
 
@@ -21,11 +23,13 @@ from models.validate import LoadResult
 def print_outcome(outcome: TrainOutcome, settings: Settings) -> None:
     sla = settings.spec.accuracy_sla
     card = outcome.card
+    # train_and_register always fills the eval window of the card it returns.
+    eval_window = cast("tuple[date, date]", card.eval_window)
     console.print(format_report(outcome.report), markup=False, highlight=False)
     console.print(
         f"Model {card.version}: {sla.metric} {outcome.sla_value:.3f} "
         f"(target {sla.target}, floor {sla.floor}); trained on {card.training_window[0]} to "
-        f"{card.training_window[1]}, evaluated on {card.eval_window[0]} to {card.eval_window[1]}"
+        f"{card.training_window[1]}, evaluated on {eval_window[0]} to {eval_window[1]}"
     )
     if outcome.promoted:
         console.print(f"[green]Promoted {card.version} to champion.[/]")

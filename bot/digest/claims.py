@@ -33,10 +33,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import redis
+from redis.typing import EncodableT
 
 from bot.digest.compose import DigestPlan
 from bot.digest.slots import Slot
 from bot.render import Message
+from bot.state.replies import text_hash, text_set
 from bot.state.store import RELEASE_LOCK, StoreError, book_root, translate_errors
 
 FINAL_STATES = ("done", "skipped", "failed")
@@ -217,7 +219,7 @@ class SlotClaims:
                 {"slot": slot.id, "snapshot_id": shown.snapshot_id, "risks": dict(shown.shown)}
             )
         keys = [*self._keys(slot), self._root(slot.digest) + "last"]
-        args = [token, self._keep_s, state, at.isoformat(), reason, slot.id, last]
+        args: list[EncodableT] = [token, self._keep_s, state, at.isoformat(), reason, slot.id, last]
         with translate_errors(self._r):
             done = self._finish(keys=keys, args=args)
         if not done:
@@ -236,7 +238,7 @@ class SlotClaims:
 
     def record(self, slot: Slot) -> SlotRecord | None:
         with translate_errors(self._r):
-            raw = self._r.hgetall(self._keys(slot)[1])
+            raw = text_hash(self._r.hgetall(self._keys(slot)[1]))
         if not raw:
             return None
         return SlotRecord(
@@ -253,7 +255,7 @@ class SlotClaims:
         oldest first: what a restarted worker must resume."""
         root = self._root(digest)
         with translate_errors(self._r):
-            ids = sorted(self._r.smembers(root + "open"))
+            ids = sorted(text_set(self._r.smembers(root + "open")))
             pipe = self._r.pipeline(transaction=False)
             for slot_id in ids:
                 pipe.hmget(root + "slot:" + slot_id, ["scheduled_at", "manual", "state"])
@@ -291,7 +293,15 @@ class SlotClaims:
     ) -> None:
         pairs = [item for pair in values.items() for item in pair]
         lease = self._lease_ms + extra_ms
-        args = [token, lease, self._keep_s, slot.id if opens else "", len(values), *pairs, *delete]
+        args: list[EncodableT] = [
+            token,
+            lease,
+            self._keep_s,
+            slot.id if opens else "",
+            len(values),
+            *pairs,
+            *delete,
+        ]
         with translate_errors(self._r):
             ok = self._write(keys=self._keys(slot), args=args)
         if not ok:

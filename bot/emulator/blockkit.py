@@ -267,7 +267,7 @@ class _Checker:
         if not isinstance(element, Mapping):
             self._add(pointer, "must be an object")
             return
-        kind = element.get("type")
+        kind: Any = element.get("type")  # any JSON value until checked just below
         if kind not in ELEMENT_TYPES:
             self._add(f"{pointer}/type", f"unsupported element type {kind!r}")
             return

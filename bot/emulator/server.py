@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from bot.emulator.blockkit import message_rejection
@@ -239,7 +239,8 @@ class SlackEmulator:
         """Root URL of the running server, e.g. ``http://127.0.0.1:54321``."""
         if self._server is None:
             raise RuntimeError("SlackEmulator is not started: call start() or use it in a with")
-        host, port = self._server.server_address[:2]
+        # An AF_INET server: the address is (host, port); bytes only appear for AF_UNIX.
+        host, port = cast("tuple[str, int]", self._server.server_address[:2])
         return f"http://{host}:{port}"
 
     @property

@@ -30,6 +30,7 @@ from bot.deps import Deps
 from bot.feedback.outcomes import churned_within
 from bot.feedback.store import FeedbackStore
 from bot.settings import Settings
+from bot.state.replies import maybe_text, members
 from bot.state.store import book_root, translate_errors
 from models.errors import ModelError
 from models.monitoring import known_outcome_rows
@@ -94,13 +95,13 @@ class ShadowStore:
 
     def latest(self) -> ShadowRecord | None:
         with translate_errors(self._r):
-            version = self._r.get(self._root + "latest")
-            meta = self._r.get(self._root + version + ":meta") if version else None
+            version = maybe_text(self._r.get(self._root + "latest"))
+            meta = maybe_text(self._r.get(self._root + version + ":meta")) if version else None
         return ShadowRecord.from_json(meta) if meta else None
 
     def top(self, version: str, side: Side, n: int) -> list[str]:
         with translate_errors(self._r):
-            return list(self._r.zrevrange(self._root + f"{version}:{side}", 0, n - 1))
+            return list(members(self._r.zrevrange(self._root + f"{version}:{side}", 0, n - 1)))
 
 
 def run_shadow(

@@ -50,6 +50,7 @@ import redis
 from bot.feedback.config import FeedbackConfig
 from bot.feedback.events import FeedbackEvent, Kind, MessageRef
 from bot.feedback.outcomes import Outcome
+from bot.state.replies import as_fields, entries, text_hash
 from bot.state.store import RELEASE_LOCK, StoreError, book_root, translate_errors
 
 _SEP = "\x1f"
@@ -289,7 +290,7 @@ class FeedbackStore:
         seen: set[str] = set()
         while True:
             with translate_errors(self._r):
-                rows = self._r.xrange(self.stream, min=start, max="+", count=_CHUNK)
+                rows = entries(self._r.xrange(self.stream, min=start, max="+", count=_CHUNK))
             for entry_id, fields in rows:
                 idem = fields["idem"]
                 if idem in seen:
@@ -307,7 +308,7 @@ class FeedbackStore:
         """Who answered what on ``message``: account -> kind -> users (None: anonymous), in
         the order they answered."""
         with translate_errors(self._r):
-            stored = self._r.hgetall(self._shown_key(message))
+            stored = text_hash(self._r.hgetall(self._shown_key(message)))
         result: dict[str, dict[Kind, list[str | None]]] = {}
         for field, _ in sorted(stored.items(), key=lambda item: _entry_order(item[1])):
             account, kind, who = field.split(_SEP)
@@ -362,7 +363,7 @@ class FeedbackStore:
         claims: list[str] = []
         self._r.delete(self._rewrite)
         last, start = "0-0", "-"
-        while rows := self._r.xrange(self.stream, min=start, max="+", count=_CHUNK):
+        while rows := entries(self._r.xrange(self.stream, min=start, max="+", count=_CHUNK)):
             pipe = self._r.pipeline(transaction=False)
             for entry_id, fields in rows:
                 if fields.get("user") == user:
@@ -373,7 +374,7 @@ class FeedbackStore:
                         "consent": "forgotten",
                         "idem": forgotten_idem(entry_id),
                     }
-                pipe.xadd(self._rewrite, fields, id=entry_id)
+                pipe.xadd(self._rewrite, as_fields(fields), id=entry_id)
             pipe.execute()
             last = rows[-1][0]
             start = "(" + last
@@ -390,7 +391,7 @@ class FeedbackStore:
         """Turn the user's entries in message lines into anonymous ones."""
         suffix = _SEP + user
         for key in self._r.scan_iter(match=self._root + "shown:*", count=_CHUNK):
-            for field, entry_id in self._r.hgetall(key).items():
+            for field, entry_id in text_hash(self._r.hgetall(key)).items():
                 if field.endswith(suffix):
                     pipe = self._r.pipeline(transaction=True)
                     pipe.hdel(key, field)

@@ -152,7 +152,8 @@ def pick_list_blocks(query: str, matches: Sequence[Mapping[str, Any]]) -> list[d
 def no_match_blocks(query: str, suggestions: Sequence[str]) -> list[dict[str, Any]]:
     """No account matches: say so, offer the closest names, and how to search."""
     shown, more = capped(suggestions, MAX_LIST_ITEMS)
-    template, pieces = "No account matches '{}'.", [query, *shown]
+    template = "No account matches '{}'."
+    pieces: list[object] = [query, *shown]
     if shown:
         template += " Did you mean: " + ", ".join(["*{}*"] * len(shown))
         if more:

@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 
+from bot.state.replies import as_fields, entries
 from bot.state.store import book_root, translate_errors
 
 MAX_ENTRIES = 10_000
@@ -57,13 +58,13 @@ class AuditLog:
         )
         fields = {**vars(entry), "detail": json.dumps(entry.detail, sort_keys=True)}
         with translate_errors(self._r):
-            self._r.xadd(self._key, fields, maxlen=MAX_ENTRIES, approximate=True)
+            self._r.xadd(self._key, as_fields(fields), maxlen=MAX_ENTRIES, approximate=True)
         return entry
 
     def recent(self, count: int = 20) -> list[AuditEntry]:
         """The newest ``count`` entries, newest first."""
         with translate_errors(self._r):
-            rows = self._r.xrevrange(self._key, count=count)
+            rows = entries(self._r.xrevrange(self._key, count=count))
         return [
             AuditEntry(
                 f["when"], f["who"], f["what"], f["why"], f["outcome"], json.loads(f["detail"])

@@ -15,6 +15,7 @@ from typing import Literal, get_args
 
 import redis
 
+from bot.state.replies import as_fields, text_hash
 from bot.state.snapshots import SnapshotMeta, SnapshotStore
 from bot.state.store import book_root, translate_errors
 
@@ -72,7 +73,7 @@ class KillSwitch:
     def state(self) -> KillSwitchState:
         """The current record; off and never set if nobody touched the switch."""
         with translate_errors(self._r):
-            return _parse(self._r.hgetall(self._key))
+            return _parse(text_hash(self._r.hgetall(self._key)))
 
     def trip(
         self, reason: str, *, who: str, source: Literal["admin", "health_check"]
@@ -94,7 +95,7 @@ class KillSwitch:
         _check_source(source, "reset")
         record = {"on": "0", "reason": "", "who": who, "when": self._now(), "source": source}
         with translate_errors(self._r):
-            self._r.hset(self._key, mapping=record)
+            self._r.hset(self._key, mapping=as_fields(record))
         return _parse(record)
 
     def _now(self) -> str:

@@ -49,7 +49,9 @@ from itertools import islice
 from typing import Any
 
 import redis
+from redis.typing import EncodableT
 
+from bot.state.replies import as_fields, texts
 from bot.state.store import StoreError, book_root, translate_errors
 from models.errors import DataContractError
 
@@ -332,7 +334,7 @@ class SnapshotStore:
                 for index in _indexes(owner, segment):
                     by_key[base + index][account_id] = risk
             pipe = self._r.pipeline(transaction=False)
-            pipe.hset(base + "cards", mapping=payload)
+            pipe.hset(base + "cards", mapping=as_fields(payload))
             pipe.zadd(base + "names", names)
             for key, members in by_key.items():
                 pipe.zadd(key, members)
@@ -363,7 +365,7 @@ class SnapshotStore:
     # --- reading ----------------------------------------------------------------------------
 
     def _read(
-        self, pointer: str, snapshot_id: str | None, op: str, *args: object
+        self, pointer: str, snapshot_id: str | None, op: str, *args: EncodableT
     ) -> tuple[str, list[Any]] | None:
         """Run ``op`` on the pointed (or given) snapshot; None if nothing is published yet."""
         with translate_errors(self._r):
@@ -428,7 +430,7 @@ class SnapshotStore:
         """(snapshot, risk) for the last ``n`` retained snapshots holding the account, oldest
         first: the points of a trend or sparkline."""
         with translate_errors(self._r):
-            ids = self._r.lrange(self._history, -n, -1) if n > 0 else []
+            ids = texts(self._r.lrange(self._history, -n, -1)) if n > 0 else []
             pipe = self._r.pipeline(transaction=False)
             for sid in ids:
                 pipe.get(self._snap + sid + ":meta")
@@ -469,8 +471,10 @@ class SnapshotStore:
         results = [json.loads(exact)] if exact is not None else []
         names_key = self._snap + sid + ":names"
         with translate_errors(self._r):
-            members = self._r.zrangebylex(
-                names_key, f"[{wanted}", f"[{wanted}\U0010ffff", start=0, num=limit + 1
+            members = texts(
+                self._r.zrangebylex(
+                    names_key, f"[{wanted}", f"[{wanted}\U0010ffff", start=0, num=limit + 1
+                )
             )
             if substring and len(members) < limit:
                 pattern = "*" + _GLOB_SPECIAL.sub(r"\\\1", wanted) + "*" + _SEP + "*"
@@ -511,7 +515,7 @@ class SnapshotStore:
     def list_ids(self) -> list[str]:
         """Ids in the retention window, oldest first (the pinned last good one may be older)."""
         with translate_errors(self._r):
-            return self._r.lrange(self._history, 0, -1)
+            return texts(self._r.lrange(self._history, 0, -1))
 
 
 def _rank(name: str, wanted: str) -> int:
