@@ -25,7 +25,7 @@ from models.health import check_model_integrity as integrity
 from models.monitoring import drift_checks, known_outcome_rows, sla_metric
 from models.reasons import ReasonWriter
 from models.registry import LoadedModel, Registry
-from models.scoring import Scorer, latest_rows
+from models.scoring import Scorer, latest_rows, predict_risk
 from models.validate import LoadResult
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def run_scoring(
     previous = store.latest()
     ids = live[settings.schema.id_column].astype(str).tolist()
     before = store.previous_risks(ids, snapshot_id=previous.snapshot_id) if previous else {}
-    risk = np.concatenate([scorer.predict(chunk) for chunk in _chunks(live)])
+    risk = predict_risk(model.estimator, live)
     checks += drift_checks(
         model.card.notes["drift_reference"],
         build_features(live),
@@ -129,11 +129,6 @@ def run_scoring(
     if not healthy:
         return _trip(switch, checks, meta)
     return RunResult(tuple(checks), meta, tripped=False)
-
-
-def _chunks(frame: pd.DataFrame, size: int = 50_000) -> Iterator[pd.DataFrame]:
-    for start in range(0, len(frame), size):
-        yield frame.iloc[start : start + size]
 
 
 def _accuracy(settings: Settings, scorer: Scorer, frame: pd.DataFrame) -> CheckResult:
