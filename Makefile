@@ -21,6 +21,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	PY=$(BIN)/python scripts/test-clock
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.cli.score import tell_admins_of_trip
 from bot.digest.sender import DIGEST_EVENT
 from bot.digest.upcoming import record_upcoming
@@ -11,6 +13,8 @@ from bot.emulator import block_kit_problems
 from bot.publish import RunResult
 from models.health import CheckResult
 from tests.slack_harness import ADMIN, BOOK, CSM, NOW, Harness, make_card, publish
+
+pytestmark = pytest.mark.clock
 
 EAST = "C0CSEAST01"
 

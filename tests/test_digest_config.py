@@ -24,6 +24,8 @@ from bot.digest.slots import (
 from bot.settings import config_problems, load_settings
 from models.errors import ConfigError
 
+pytestmark = pytest.mark.clock
+
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 NEW_YORK = ZoneInfo("America/New_York")
 UTC = dt.UTC

@@ -29,6 +29,8 @@ from bot.emulator import SlackEmulator, message_rejection
 from bot.settings import Settings, load_settings
 from tests.slack_harness import ADMIN, BOOK, CONFIG, make_card, publish
 
+pytestmark = pytest.mark.clock
+
 MARIA = "maria.lopez@example.com"
 EAST = "C0CSEAST01"
 #: Monday 23 Nov 2026, 09:00 America/New_York: cs-east's scheduled time.

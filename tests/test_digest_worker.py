@@ -36,6 +36,8 @@ from tests.test_digest_posting import (
     maria_book,
 )
 
+pytestmark = pytest.mark.clock
+
 
 @contextmanager
 def running(
@@ -219,3 +221,14 @@ def test_the_real_scheduler_fires_a_due_job(real_redis: redis.Redis) -> None:
             rig.emulator.wait_for("chat.postMessage", timeout=10)
         assert len(rig.emulator.messages(EAST)) == 1
         assert rig.deps.next_digests(), "next runs refreshed after the run was submitted"
+
+
+def test_stopping_a_worker_leaves_a_job_due_by_the_wall_clock_untouched(rig: Rig) -> None:
+    """APScheduler's shutdown runs one more round of due jobs by the wall clock; ours must not:
+    the job stays due, nothing is reported missed, nothing is submitted."""
+    wall_due = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=3)
+    with running(rig, only(rig, "cs-east")) as worker:
+        worker.scheduler.modify_job("digest:cs-east", next_run_time=wall_due)
+    run_times = f"{rig.deps.prefix}:{{scheduler}}:run_times"
+    assert rig.redis.zscore(run_times, "digest:cs-east") == wall_due.timestamp(), "still due"
+    assert [e for e in rig.deps.audit.recent(10) if e.what == "digest skipped"] == []

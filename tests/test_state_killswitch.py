@@ -10,6 +10,8 @@ import redis
 
 from bot.state import KillSwitch, KillSwitchState, SnapshotMeta, SnapshotStore, serving_snapshot
 
+pytestmark = pytest.mark.clock
+
 
 class Clock:
     """A clock the test moves by hand."""

@@ -33,6 +33,7 @@ from apscheduler.jobstores.base import BaseJobStore
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.redis import RedisJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
@@ -112,10 +113,26 @@ def job_store(r: redis.Redis, prefix: str) -> BaseJobStore:
     )
 
 
+class StoppableScheduler(BackgroundScheduler):
+    """A BackgroundScheduler that processes no job once it has been shut down.
+
+    APScheduler 3.11's ``shutdown`` wakes its thread, which then runs one more round of due
+    jobs against the wall clock: a job due by that clock is "missed" (its next run moved on
+    in the shared job store) or submitted to the executor that was just shut down. A worker
+    stopping must leave the schedule exactly as it was.
+    """
+
+    def _process_jobs(self) -> float | None:
+        if self.state == STATE_STOPPED:
+            return None
+        result: float | None = super()._process_jobs()
+        return result
+
+
 def build_scheduler(
     store: BaseJobStore, channels: ChannelsConfig, *, threads: int = THREADS
 ) -> BackgroundScheduler:
-    return BackgroundScheduler(
+    return StoppableScheduler(
         jobstores={"default": store},
         executors={"default": ThreadPoolExecutor(threads)},
         job_defaults={
@@ -208,13 +225,15 @@ class DigestWorker:
             for scheduled_at, manual in self._poster.open_slots(digest):
                 self._schedule_retry(digest, scheduled_at, manual, attempt=1, delay=0.0)
         if self.weekly is not None:
+            weekly = CronTrigger(day_of_week="mon", hour=WEEKLY_HOUR_UTC, timezone=dt.UTC)
             self.scheduler.add_job(
                 weekly_job,
-                CronTrigger(day_of_week="mon", hour=WEEKLY_HOUR_UTC, timezone=dt.UTC),
+                weekly,
                 args=[self.key],
                 id=WEEKLY,
                 name="weekly feedback summary to the admins",
                 replace_existing=True,
+                next_run_time=next_fire_time(weekly, now),
             )
 
     def _report_missed(self, digest: DigestConfig, pending: dt.datetime, now: dt.datetime) -> None:
