@@ -1,6 +1,6 @@
 """APScheduler wiring for ``churnbot worker``: one scheduler, jobs from config, a Redis job store.
 
-Choices made on purpose (PITFALLS.md):
+Choices made on purpose, against APScheduler 3.11 defaults and habits that would bite:
 
 * **Job defaults**: ``misfire_grace_time`` = the grace window of config/channels.yaml (the
   library default of 1 s would skip a digest one second late), ``coalesce=True`` (after
@@ -25,7 +25,6 @@ import logging
 import threading
 from collections.abc import Callable
 
-import fakeredis
 import redis
 from apscheduler.events import EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -41,6 +40,7 @@ from bot.digest.channels import ChannelsConfig, DigestConfig
 from bot.digest.poster import DigestPoster, Outcome
 from bot.digest.slots import fire_times, next_fire_time
 from bot.digest.upcoming import record_upcoming
+from bot.state.store import is_embedded
 from models.errors import ChurnbotError
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def job_store(r: redis.Redis, prefix: str) -> BaseJobStore:
     options (timeouts, retries). The embedded store persists nothing, so it gets the in-memory
     job store instead of pretending.
     """
-    if isinstance(r, fakeredis.FakeRedis):
+    if is_embedded(r):
         log.warning("REDIS_URL is not set: the schedule lives in memory and a restart forgets it")
         return MemoryJobStore()
     pool = r.connection_pool

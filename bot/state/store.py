@@ -1,9 +1,12 @@
 """The one place churnbot opens Redis, so every process talks to it with the same options.
 
 ``REDIS_URL`` set: a ``redis.Redis`` whose timeouts, retries and protocol are chosen here rather
-than inherited from redis-py's defaults (which changed in 8.0, see PITFALLS.md). Unset: the
-embedded in-process store (fakeredis with Lua), which lets the demo and a laptop run without a
-server, at the price of persisting nothing, so it says so loudly.
+than inherited from redis-py's defaults (redis-py 8.0 changed them to a 5 s socket timeout, 10
+retries and RESP3, which would hold a slash command past Slack's 3 s). Unset: the embedded
+in-process store (fakeredis with Lua), which lets the demo and a laptop run without a server, at
+the price of persisting nothing, so it says so loudly. fakeredis is a test fake, so it is not a
+runtime dependency: it comes with the optional ``embedded`` extra (and the dev extra), and is
+imported only when the embedded store is asked for.
 
 A lost Redis must reach a Slack user as an honest message, never a traceback: connection
 failures become :class:`StoreUnavailable` (a ``ChurnbotError``), and no message ever carries the
@@ -14,16 +17,20 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-import fakeredis
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from models.errors import ChurnbotError, ConfigError
+
+if TYPE_CHECKING:
+    import fakeredis
 
 _log = logging.getLogger(__name__)
 
@@ -76,7 +83,7 @@ def _scrub(text: str, url: str) -> str:
 
 def describe(r: redis.Redis) -> str:
     """Where ``r`` points, for messages; built from the pool's options, so no password in it."""
-    if isinstance(r, fakeredis.FakeRedis):
+    if is_embedded(r):
         return "the embedded in-process store"
     kwargs = r.connection_pool.connection_kwargs
     db = kwargs.get("db", 0)
@@ -120,10 +127,34 @@ def book_root(prefix: str, book: str, *, owner: str) -> str:
     return f"{prefix}:{{{book}}}:"
 
 
+def is_embedded(r: redis.Redis) -> bool:
+    """True for a client of the embedded store. Never imports fakeredis: if it was never
+    imported, no client of it exists."""
+    fake = sys.modules.get("fakeredis")
+    return fake is not None and isinstance(r, fake.FakeRedis)
+
+
 @functools.cache
 def _embedded_server() -> fakeredis.FakeServer:
     """One embedded store per process, so every part of the app sees the same state."""
+    import fakeredis  # embedded() checked that it is installed
+
     return fakeredis.FakeServer()
+
+
+def embedded() -> redis.Redis:
+    """A client of this process's embedded store, without :func:`connect`'s warning (for a
+    caller that explains the choice itself, such as ``churnbot demo``)."""
+    try:
+        import fakeredis
+    except ModuleNotFoundError:
+        raise ConfigError(
+            "environment: the embedded in-process store (used when REDIS_URL is not set, and "
+            "by `churnbot demo`) is not installed. Install it with "
+            "pip install 'churnbot[embedded]', or set REDIS_URL to your Redis server "
+            "(e.g. redis://localhost:6379/0)."
+        ) from None
+    return fakeredis.FakeRedis(server=_embedded_server(), decode_responses=True, protocol=2)
 
 
 def connect(redis_url: str | None, *, logger: logging.Logger = _log) -> redis.Redis:
@@ -135,11 +166,12 @@ def connect(redis_url: str | None, *, logger: logging.Logger = _log) -> redis.Re
     churnbot needs nothing from RESP3; ``decode_responses`` because all values are text.
     """
     if redis_url is None:
+        client = embedded()
         logger.warning(
             "REDIS_URL is not set: using the embedded in-process store. Nothing persists "
             "across restarts and processes do not share state; set REDIS_URL in production."
         )
-        return fakeredis.FakeRedis(server=_embedded_server(), decode_responses=True, protocol=2)
+        return client
     try:
         client = redis.Redis.from_url(
             redis_url,
