@@ -1,8 +1,9 @@
 """The ``churnbot`` command line, driven through ``bot.cli.main(argv)`` as a user would run it.
 
-What matters here is the contract of DESIGN.md: every command has ``--help``; with no arguments
-``sample-data``, ``train`` and ``score`` chain on default locations; and every problem a user
-can fix ends in an honest message and exit status 2, never a traceback.
+What matters here is the CLI's fixed contract: every command has ``--help``; with no arguments
+``sample-data``, ``train`` and ``score`` chain on default locations; every problem a user can
+fix ends in an honest message and exit status 2, never a traceback; results go to stdout and
+progress and logs to stderr, so ``churnbot models list | less`` works.
 
 Generating and training take seconds, so one book is generated and one model trained per
 module (through the CLI itself) and each test works on its own copy of that ``var/`` folder.
@@ -18,16 +19,20 @@ import shutil
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
+from importlib.metadata import version as installed_version
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 import pandas as pd
 import pytest
+import redis
 import yaml
 
 from bot.cli import cli, main
 from bot.cli.sample_data import last_monday
-from bot.state.store import _embedded_server
+from bot.state.store import _embedded_server, connect
+from tests.redis_fixtures import DEFAULT_TEST_REDIS_URL
 
 REPO = Path(__file__).resolve().parent.parent
 ENV_PREFIXES = ("SLACK_", "REDIS_URL", "CHURNBOT_", "PORT")
@@ -179,6 +184,13 @@ def test_every_command_has_help(
     assert not empty_var.exists(), "--help must not do the work"
 
 
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    run = churnbot(capsys, "--version")
+    assert run.code == 0, run.text
+    assert run.out == f"churnbot, version {installed_version('churnbot')}\n"
+    assert run.err == ""
+
+
 # --- the default chain ----------------------------------------------------------------------
 
 
@@ -186,7 +198,7 @@ def test_sample_data_train_score_chain_on_default_locations(
     chain: Chain, var: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert chain.sample_data.code == 0, chain.sample_data.text
-    assert "1,500 accounts, 52 weeks" in chain.sample_data.text
+    assert "1,500 accounts, 52 weeks" in " ".join(chain.sample_data.out.split())
     assert (var / "data" / "accounts.parquet").is_file()
     assert (var / "data" / "truth.csv").is_file()
 
@@ -248,6 +260,12 @@ def test_sample_data_csv_is_what_train_loads(
 def test_models_list_stars_the_champion(var: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = churnbot(capsys, "models", "list")
     assert run.code == 0, run.text
+    # The table is the result: all of it on stdout (so `| less` works), nothing else there.
+    assert champion(var) in run.out
+    table = [line for line in run.out.splitlines() if line.strip()]
+    assert table, run.text
+    assert all(line[0] in "┏┃┡│└" for line in table), run.out
+    assert "│" not in run.err
     rows = [line for line in run.text.split("│") if line.strip()]
     assert rows, run.text
     starred = [i for i, cell in enumerate(rows) if cell.strip() == "*"]
@@ -260,7 +278,8 @@ def test_models_list_without_models_says_what_to_do(
 ) -> None:
     run = churnbot(capsys, "models", "list")
     assert run.code == 0
-    assert "churnbot train" in run.text
+    assert "churnbot train" in run.err
+    assert run.out == "", "an empty list is an empty result"
 
 
 def test_models_show_prints_the_champion_card_as_json(
@@ -289,7 +308,7 @@ def test_models_promote_known_version(var: Path, capsys: pytest.CaptureFixture[s
     version = champion(var)
     run = churnbot(capsys, "models", "promote", version)
     assert run.code == 0, run.text
-    assert f"Champion is now {version}" in run.text
+    assert f"Champion is now {version}" in run.out
 
 
 # --- bad input data -------------------------------------------------------------------------
@@ -344,7 +363,7 @@ def test_check_config_accepts_the_bundled_config(
 ) -> None:
     run = churnbot(capsys, "check-config")
     assert run.code == 0, run.text
-    assert "configuration is valid" in run.text
+    assert "configuration is valid" in run.out
 
 
 def test_check_config_lists_every_problem(
@@ -405,10 +424,14 @@ def test_demo_reuses_the_sample_book_and_shows_the_top_accounts(
     written = book.stat().st_mtime_ns
     run = churnbot(capsys, "demo", "--top", "3")
     assert run.code == 0, run.text
-    assert f"Usingthesamplebookin{book}" in run.squashed
+    # Progress on stderr; what the demo shows on stdout.
+    assert f"Usingthesamplebookin{book}" in "".join(run.err.split())
+    assert "Using the sample book" not in run.out
+    assert "own embedded in-process store" in " ".join(run.err.split())
     assert book.stat().st_mtime_ns == written
-    assert "Explanations: the recorded cause is among the top" in run.text
-    live, _, paused = run.text.partition("The same digest while the kill switch is on")
+    shown = " ".join(run.out.split())
+    assert "Explanations: the recorded cause is among the top" in shown
+    live, _, paused = shown.partition("The same digest while the kill switch is on")
     assert paused, "the demo also shows the digest with the kill switch on"
     assert "Top 3 accounts at risk of churning" in live
     assert "1,500 accounts" in live
@@ -416,3 +439,42 @@ def test_demo_reuses_the_sample_book_and_shows_the_top_accounts(
     assert "Using last week's data" not in live
     assert "Using last week's data" in paused
     assert paused.count("why:") == 3, "the same accounts, from the last good snapshot"
+
+
+#: A database of the test Redis that no other test uses: the demo must leave it as it found it.
+CONFIGURED_DB = 11
+
+
+@pytest.fixture
+def configured_redis(real_redis: redis.Redis) -> Iterator[tuple[str, redis.Redis]]:
+    """The URL of a real Redis database an operator configured, and a client of it."""
+    base = urlsplit(os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL))
+    url = base._replace(path=f"/{CONFIGURED_DB}").geturl()
+    client = connect(url)
+    yield url, client
+    client.close()
+
+
+def test_demo_never_touches_the_configured_redis(
+    var: Path,
+    configured_redis: tuple[str, redis.Redis],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, live = configured_redis
+    sentinel = "churnbot:{demo-test}:live-scores"
+    live.set(sentinel, "a team's real scores")
+    before = set(live.scan_iter(count=1_000))
+    monkeypatch.setenv("REDIS_URL", url)
+    try:
+        run = churnbot(capsys, "demo", "--top", "2")
+        written = set(live.scan_iter(count=1_000)) - before
+    finally:
+        # Leave the database as it was, even when the demo wrongly wrote into it.
+        live.delete(sentinel, *(set(live.scan_iter(count=1_000)) - before))
+
+    assert run.code == 0, run.text
+    assert not written, f"the demo wrote {len(written)} keys, e.g. {sorted(written)[:3]}"
+    assert "Top 2 accounts at risk of churning" in " ".join(run.out.split())
+    note = "REDIS_URL is set, but the demo never touches a configured store"
+    assert note in " ".join(run.err.split())

@@ -1,7 +1,8 @@
 """The ``churnbot`` command line: one module per command, ``main(argv)`` for tests.
 
 Every :class:`~models.errors.ChurnbotError` becomes a one-line-per-problem message on stderr
-and exit status 2; a user never sees a traceback for a problem they can fix.
+and exit status 2; a user never sees a traceback for a problem they can fix. Results go to
+stdout, progress and logs to stderr (logs as JSON lines when stderr is not a terminal).
 """
 
 from __future__ import annotations
@@ -23,19 +24,16 @@ from bot.cli import (
     train,
     worker,
 )
+from bot.logs import configure_logging
 from models.errors import ChurnbotError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="churnbot", prog_name="churnbot")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
 def cli(verbose: bool) -> None:
     """churnbot: churn-risk digests for customer-success teams, in Slack."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # One line per HTTP call would drown the output; failures still surface as errors.
-    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    configure_logging(verbose=verbose)
 
 
 for module in (sample_data, train, score, serve, worker, models_cmd, check_config, demo, feedback):

@@ -1,4 +1,10 @@
-"""Shared pieces of the CLI: settings from the real environment and a progress display."""
+"""Shared pieces of the CLI: settings from the real environment, the two output streams, and a
+progress display.
+
+Results go to stdout (``out``), so ``churnbot models list | less`` and ``churnbot spec > spec.yaml``
+get them; progress, warnings and logs go to stderr (``console``, the older name, kept so every
+command that already prints progress through it stays on stderr).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from bot.settings import Settings, load_settings
 
+#: Progress, steps, warnings: stderr, never mixed into a command's results.
 console = Console(stderr=True)
+#: A command's results (tables, reports, what was written where): stdout.
+out = Console()
 
 
 def settings_from_environment() -> Settings:

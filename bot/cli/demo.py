@@ -3,7 +3,11 @@
 Generates the sample book on first run (deterministic), trains and evaluates a model, scores
 the book with reasons and actions, checks the reasons against the recorded true causes, and
 shows the top at-risk accounts as a CSM would see them in a digest, then the same digest as it
-looks while the kill switch is on (a private, in-memory switch: the shared one is not touched).
+looks while the kill switch is on.
+
+The demo never touches a configured store: its scores are synthetic, and writing them into the
+Redis named by ``REDIS_URL`` would replace a team's live scores. It always runs on the embedded
+in-process store and says so on stderr. What it shows goes to stdout; progress to stderr.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from dataclasses import replace
 from typing import Any
 
 import click
-import fakeredis
 import pandas as pd
 from pydantic import SecretStr
 from redis import Redis
@@ -23,7 +26,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from bot.app import build_app
-from bot.cli.common import console, settings_from_environment
+from bot.cli.common import console, out, settings_from_environment
 from bot.cli.data_source import load_accounts
 from bot.cli.sample_data import generate_with_progress, last_monday, write_sample
 from bot.cli.score import health_table, score_book
@@ -39,7 +42,8 @@ from bot.loopback import LoopbackServer
 from bot.publish import build_scorer
 from bot.serving import Serving, current
 from bot.settings import Settings
-from bot.state import KillSwitch, SnapshotStore, connect
+from bot.state import KillSwitch, SnapshotStore
+from bot.state.store import embedded
 from bot.terminal import blocks_as_text, render_digest
 from bot.web import build_wsgi
 from models.pipeline import TrainOutcome
@@ -68,7 +72,7 @@ def report_truth(settings: Settings, outcome: TrainOutcome) -> None:
     scorer = build_scorer(settings, Registry(settings.paths.registry).load(outcome.card.version))
     truth = pd.read_csv(settings.paths.truth)
     check = measure_scorer(scorer, outcome.result.split.evaluate, truth, settings.spec.horizon_days)
-    console.print(
+    out.print(
         f"Explanations: the recorded cause is among the top {settings.reasons.top_reasons} "
         f"reasons for {check.rate:.1%} of the {check.flagged_churners:,} at-risk rows that "
         f"really churned ({check.left_out_unexplained} with no visible cause left out)"
@@ -105,6 +109,19 @@ def render_demo_digest(
 DEMO_SECRET = "demo-signing-secret"
 
 
+def demo_settings(settings: Settings) -> Settings:
+    """``settings`` without ``REDIS_URL``, so nothing the demo runs can reach the configured
+    Redis; says so when one was configured."""
+    if settings.env.redis_url is not None:
+        console.print(
+            "REDIS_URL is set, but the demo never touches a configured store: its synthetic "
+            "scores would replace the live ones. It uses its own embedded in-process store."
+        )
+    else:
+        console.print("The demo uses its own embedded in-process store; nothing persists.")
+    return replace(settings, env=settings.env.model_copy(update={"redis_url": None}))
+
+
 def _blocks(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     blocks = body.get("blocks") or []
     return json.loads(blocks) if isinstance(blocks, str) else blocks
@@ -127,18 +144,18 @@ def show_in_slack(settings: Settings, redis: Redis, digest: DigestConfig) -> Non
             if top:
                 name = top[0]["account_name"]
                 answer = SlackSender(server.url, DEMO_SECRET).command("/churn", name).json()
-                console.rule(f"Slack: the app's answer to a signed `/churn {name}`")
-                console.print(blocks_as_text(answer["blocks"]), markup=False, highlight=False)
+                out.rule(f"Slack: the app's answer to a signed `/churn {name}`")
+                out.print(blocks_as_text(answer["blocks"]), markup=False, highlight=False)
             outcome = build_poster(deps, DigestSender(build_client(env))).run_now(
                 digest, who="demo"
             )
             messages = emulator.messages(digest.channel)
-            console.rule(
+            out.rule(
                 f"Slack: the digest reached chat.postMessage in {digest.channel} as "
                 f"{len(messages)} message(s) ({outcome.status})"
             )
             for message in messages:
-                console.print(blocks_as_text(_blocks(message.body)), markup=False, highlight=False)
+                out.print(blocks_as_text(_blocks(message.body)), markup=False, highlight=False)
 
 
 @click.command("demo")
@@ -152,27 +169,28 @@ def show_in_slack(settings: Settings, redis: Redis, digest: DigestConfig) -> Non
 def command(top: int, slack: bool) -> None:
     """Generate (or reuse) the sample book, train, score, and show the digest (then the same
     digest with the kill switch on)."""
-    settings = settings_from_environment()
+    settings = demo_settings(settings_from_environment())
     ensure_sample(settings)
     loaded, name = load_accounts(settings, None, "file")
     outcome = run_training(settings, loaded, name, None)
     print_outcome(outcome, settings)
     report_truth(settings, outcome)
 
-    redis = connect(settings.env.redis_url)
+    redis = embedded()
     store, switch = SnapshotStore(redis), KillSwitch(redis)
     result = score_book(settings, store, switch)
-    console.print(health_table(result))
+    out.print(health_table(result))
     digest = demo_digest(settings, top)
     now = dt.datetime.now(dt.UTC)
-    console.print(render_demo_digest(store, digest, current(store, switch, settings.spec, now)))
+    out.print(render_demo_digest(store, digest, current(store, switch, settings.spec, now)))
 
-    what_if = KillSwitch(fakeredis.FakeRedis(decode_responses=True), prefix="demo-what-if")
+    # A switch of its own, so the scores shown above stay live for the Slack part below.
+    what_if = KillSwitch(redis, prefix="demo-what-if")
     what_if.trip(
         "an admin paused live scores to check a suspicious CRM import", who="demo", source="admin"
     )
-    console.rule("The same digest while the kill switch is on")
-    console.print(render_demo_digest(store, digest, current(store, what_if, settings.spec, now)))
+    out.rule("The same digest while the kill switch is on")
+    out.print(render_demo_digest(store, digest, current(store, what_if, settings.spec, now)))
     if slack:
         show_in_slack(settings, redis, digest)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import redis
 
-from bot.cli.common import console, settings_from_environment
+from bot.cli.common import out, settings_from_environment
 from bot.cli.data_source import account_data_options, load_accounts
 from bot.feedback.events import events_table
 from bot.feedback.export import Format, export_events
@@ -34,6 +34,7 @@ def group() -> None:
 @group.command("export")
 @click.option(
     "--out",
+    "folder",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Folder to write to [default: var/exports/].",
@@ -51,7 +52,7 @@ def group() -> None:
     default=None,
     help="Only events recorded on or after this day (UTC).",
 )
-def export(out: Path | None, formats: tuple[Format, ...], since: dt.datetime | None) -> None:
+def export(folder: Path | None, formats: tuple[Format, ...], since: dt.datetime | None) -> None:
     """Write every stored feedback event (one row each) as Parquet and JSON Lines.
 
     Opted-out and forgotten users' events have no user; free text was redacted before it was
@@ -63,10 +64,10 @@ def export(out: Path | None, formats: tuple[Format, ...], since: dt.datetime | N
     start = since.replace(tzinfo=dt.UTC) if since else None
     frame = events_table(store.events(since=start))
     paths = export_events(
-        frame, out or settings.env.var_dir / "exports", formats or ("parquet", "jsonl")
+        frame, folder or settings.env.var_dir / "exports", formats or ("parquet", "jsonl")
     )
     for path in paths:
-        console.print(f"Wrote {len(frame):,} events to {path}")
+        out.print(f"Wrote {len(frame):,} events to {path}")
 
 
 @group.command("forget")
@@ -87,7 +88,7 @@ def forget(user: str) -> None:
     client = connect(settings.env.redis_url)
     count = _store(settings, client).forget(user)
     AuditLog(client).record(who="cli", what="feedback forget", detail={"events": count})
-    console.print(f"Erased the user from {count:,} feedback events.")
+    out.print(f"Erased the user from {count:,} feedback events.")
 
 
 @group.command("outcomes")
@@ -103,7 +104,7 @@ def outcomes(data: Path | None, source: str) -> None:
     known = outcomes_from_accounts(loaded.frame, settings.schema)
     _store(settings).set_outcomes(known)
     churned = sum(1 for outcome in known.values() if outcome.churn_date)
-    console.print(f"Stored the outcomes of {len(known):,} accounts ({churned:,} churned).")
+    out.print(f"Stored the outcomes of {len(known):,} accounts ({churned:,} churned).")
 
 
 def register(cli: click.Group) -> None:

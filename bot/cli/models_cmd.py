@@ -7,7 +7,7 @@ import json
 import click
 from rich.table import Column, Table
 
-from bot.cli.common import console, settings_from_environment
+from bot.cli.common import console, out, settings_from_environment
 from models.registry import Registry
 
 
@@ -27,6 +27,7 @@ def list_models() -> None:
     champion = registry.champion_version()
     cards = registry.list()
     if not cards:
+        # An empty list is an empty result: the hint goes to stderr, stdout stays empty.
         console.print("No models yet: run `churnbot train`.")
         return
     table = Table(
@@ -47,7 +48,7 @@ def list_models() -> None:
             f"{model.get('roc_auc', float('nan')):.3f}",
             f"{model.get('top_decile_lift', float('nan')):.2f}",
         )
-    console.print(table)
+    out.print(table)
 
 
 @group.command("show")
@@ -66,7 +67,7 @@ def promote(version: str) -> None:
     registry = _registry()
     registry.load(version)  # refuse to promote a model that would not load
     registry.promote(version)
-    console.print(f"Champion is now {version}.")
+    out.print(f"Champion is now {version}.")
 
 
 def register(cli: click.Group) -> None:

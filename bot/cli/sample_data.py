@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from bot.cli.common import console, progress_bar, settings_from_environment
+from bot.cli.common import out, progress_bar, settings_from_environment
 from models.generator import SampleData, generate_accounts
 
 
@@ -55,12 +55,13 @@ def generate_with_progress(accounts: int, weeks: int, seed: int, end: dt.date) -
 )
 @click.option(
     "--out",
+    "accounts_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Accounts file (.parquet or .csv) [default: var/data/accounts.parquet].",
 )
 def command(
-    n_accounts: int, weeks: int, seed: int, end: dt.datetime | None, out: Path | None
+    n_accounts: int, weeks: int, seed: int, end: dt.datetime | None, accounts_path: Path | None
 ) -> None:
     """Generate a realistic synthetic account book with a causal churn story.
 
@@ -68,14 +69,14 @@ def command(
     of every churn, so explanations can be checked against the truth.
     """
     settings = settings_from_environment()
-    out = out or settings.paths.accounts
+    path = accounts_path or settings.paths.accounts
     end_date = end.date() if end else last_monday(dt.date.today())
     data = generate_with_progress(n_accounts, weeks, seed, end_date)
-    truth_path = write_sample(data, out)
+    truth_path = write_sample(data, path)
     churned = len(data.truth)
-    console.print(
+    out.print(
         f"Wrote {len(data.accounts):,} rows ({n_accounts:,} accounts, {weeks} weeks to "
-        f"{end_date}) to {out}; {churned:,} churns with their causes in {truth_path}"
+        f"{end_date}) to {path}; {churned:,} churns with their causes in {truth_path}"
     )
 
 
