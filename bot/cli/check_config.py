@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import yaml
 
-from bot.cli.common import console
+from bot.cli.common import out
 from bot.settings import config_problems, load_env, load_settings
 from models.errors import ConfigError
 
@@ -21,7 +21,7 @@ def check_config(config_dir: Path | None) -> None:
     problems = config_problems(folder)
     if problems:
         raise ConfigError(f"{len(problems)} config file(s) have problems:\n" + "\n".join(problems))
-    console.print(f"{folder}: configuration is valid")
+    out.print(f"{folder}: configuration is valid")
 
 
 @click.command("spec")
