@@ -117,8 +117,7 @@ class HttpAccountSource:
             pd.DataFrame(records, dtype=object),
             schema,
             source=self.label,
-            mapping=sources.mapping,
-            max_reject_share=sources.max_reject_share,
+            sources=sources,
             first_record=1,
             record_label="record",
         )

@@ -36,8 +36,7 @@ def load_table(path: Path, schema: AccountSchema, sources: SourcesConfig) -> Loa
         raw,
         schema,
         source=str(path),
-        mapping=sources.mapping,
-        max_reject_share=sources.max_reject_share,
+        sources=sources,
         first_record=first_record,
         record_label=label,
     )

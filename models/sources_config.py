@@ -1,13 +1,151 @@
-"""config/sources.yaml: column mapping, reject limit and the optional HTTP source."""
+"""config/sources.yaml: how a user's columns become ours, how strict loading is, and the optional
+HTTP and SQL sources.
+
+A mapping entry is one of three shapes, so the plain rename a user writes first stays one line:
+``their column: our column``; ``their column: {to: our column, values: {...}}`` or ``{to: ...,
+scale: 0.01}``; or a list of those when one of their columns feeds several of ours. Every shape
+is read into the same tuple of :class:`ColumnMap`, so the validator handles one form.
+
+Value maps and constants are stored as the text a CSV cell would hold (``true``, ``2024-01-31``):
+the validator then parses them exactly like data, with the same types, ranges and messages.
+Checks that need the contract (does the target exist, is a scaled column numeric, does a mapped
+value parse) live in :func:`models.validate.sources_problems`.
+
+The config remembers the file it was read from, so every message names the real file even when
+``CHURNBOT_CONFIG`` points elsewhere.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 
 from models.config_files import load_yaml_model
+
+DEFAULT_FILE = Path("config/sources.yaml")
+SCHEMA_FILE_NAME = "schema.yaml"
+URL_NOT_SHOWN = "<a URL, not shown>"
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAPPING_SHAPES = (
+    "expected our column name, {to: our column, values: {their value: our value}}, "
+    "{to: our column, scale: number}, or a list of those"
+)
+
+
+def cell_text(value: object) -> str:
+    """A YAML scalar as the text a CSV cell would hold, so the validator parses it like data.
+
+    YAML reads ``true`` as a bool and ``2024-01-31`` as a date; writing them back the way an
+    export spells them keeps one parser for files, value maps and constants.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int | float | str):
+        return str(value).strip()
+    raise ValueError(f"expected a single value (text, number, true/false or a date), got {value!r}")
+
+
+class ColumnMap(BaseModel):
+    """One of our columns filled from one of theirs, optionally through a value map or a scale."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    to: str = Field(min_length=1)
+    # Their value (as text) -> our value (as text the validator parses). Matched ignoring case
+    # and surrounding spaces; a cell whose value is not listed is rejected, never guessed.
+    values: dict[str, str] | None = Field(default=None, min_length=1)
+    # Multiplies a number after parsing (0.01: cents to dollars); int or float columns only.
+    scale: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_rename(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"to": data}
+        if not isinstance(data, dict):
+            raise ValueError(MAPPING_SHAPES)
+        return data
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _values_as_text(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        out: dict[str, str] = {}
+        for key, value in values.items():
+            if isinstance(key, bool):
+                # PyYAML reads unquoted Yes/No/On/Off/true/false keys as booleans, losing the
+                # spelling the data uses.
+                raise ValueError(
+                    f"the key {key} was read by YAML as true/false; quote it as the data spells "
+                    f'it, e.g. "Yes": true'
+                )
+            out[cell_text(key)] = cell_text(value)
+        return out
+
+    @field_validator("scale")
+    @classmethod
+    def _usable_scale(cls, scale: float | None) -> float | None:
+        if scale is not None and (scale == 0 or not math.isfinite(scale)):
+            raise ValueError("scale must be a finite number other than 0")
+        return scale
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> ColumnMap:
+        if self.values is not None and self.scale is not None:
+            raise ValueError("use either values or scale on one target, not both")
+        if self.values is not None:
+            seen: dict[str, str] = {}
+            for key in self.values:
+                if key.lower() in seen:
+                    raise ValueError(
+                        f"values: '{seen[key.lower()]}' and '{key}' differ only in case "
+                        "(values are matched ignoring case)"
+                    )
+                seen[key.lower()] = key
+        return self
+
+    def lookup(self) -> dict[str, str]:
+        """Their values, lower-cased, to our values: what a cell is matched against."""
+        return {key.lower(): value for key, value in (self.values or {}).items()}
+
+
+def _one_or_many(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Read a single target as a one-element list, keeping error locations as the user wrote
+    them (``mapping.Churn.to``, not ``mapping.Churn.0.to``)."""
+    if isinstance(value, list):
+        if not value:
+            raise ValueError(f"an empty list maps to nothing; {MAPPING_SHAPES}")
+        return handler(value)
+    try:
+        return handler([value])
+    except ValidationError as exc:
+        errors = [{**error, "loc": error["loc"][1:]} for error in exc.errors()]
+        raise ValidationError.from_exception_data(exc.title, errors) from None  # type: ignore[arg-type]
+
+
+Targets = Annotated[tuple[ColumnMap, ...], WrapValidator(_one_or_many)]
 
 
 class HttpSourceConfig(BaseModel):
@@ -29,15 +167,75 @@ class HttpSourceConfig(BaseModel):
     backoff_seconds: float = Field(default=0.5, ge=0)
 
 
+class SqlSourceConfig(BaseModel):
+    """A query over a database that SQLAlchemy reaches; the URL (with its password) stays in
+    the environment, never in a file that gets committed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url_env: str = "CHURNBOT_SQL_URL"
+    query: str = Field(min_length=1)
+    chunk_rows: int = Field(default=50_000, gt=0, le=10_000_000)
+    connect_timeout_seconds: int = Field(default=10, gt=0, le=600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hide_a_url(cls, data: Any) -> Any:
+        # Errors echo the bad value; a URL pasted here may carry a password.
+        if isinstance(data, dict) and "://" in str(data.get("url_env", "")):
+            return {**data, "url_env": URL_NOT_SHOWN}
+        return data
+
+    @field_validator("url_env")
+    @classmethod
+    def _a_variable_name(cls, name: str) -> str:
+        if name == URL_NOT_SHOWN:
+            raise ValueError(
+                "url_env is the name of the environment variable holding the database URL "
+                "(e.g. CHURNBOT_SQL_URL), not the URL itself: keep passwords out of config files"
+            )
+        if not ENV_NAME.fullmatch(name):
+            raise ValueError("expected an environment variable name like CHURNBOT_SQL_URL")
+        return name
+
+
 class SourcesConfig(BaseModel):
     """How a user's table maps onto the contract and how strict loading is."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    mapping: dict[str, str] = Field(default_factory=dict)
+    mapping: dict[str, Targets] = Field(default_factory=dict)
+    # Our column -> one value for every row, for a column the export lacks (a one-off
+    # snapshot has no as-of date).
+    constants: dict[str, str] = Field(default_factory=dict)
     max_reject_share: float = Field(default=0.05, ge=0, le=1)
     http: HttpSourceConfig | None = None
+    sql: SqlSourceConfig | None = None
+    _file: Path = PrivateAttr(default=DEFAULT_FILE)
+
+    @field_validator("constants", mode="before")
+    @classmethod
+    def _constants_as_text(cls, constants: Any) -> Any:
+        if not isinstance(constants, dict):
+            return constants
+        return {name: cell_text(value) for name, value in constants.items()}
+
+    @property
+    def file(self) -> Path:
+        """The file this config came from (``config/sources.yaml`` when built in code)."""
+        return self._file
+
+    @property
+    def schema_file(self) -> Path:
+        """The contract beside it: one config folder holds both."""
+        return self._file.with_name(SCHEMA_FILE_NAME)
+
+    def with_file(self, path: Path) -> SourcesConfig:
+        """This config, naming ``path`` in its messages."""
+        copy = self.model_copy()
+        copy._file = path
+        return copy
 
 
 def load_sources_config(path: Path) -> SourcesConfig:
-    return load_yaml_model(path, SourcesConfig)
+    return load_yaml_model(path, SourcesConfig).with_file(path)

@@ -1,6 +1,6 @@
 """Check a user's table against the contract, quarantine bad rows and let the good ones go on.
 
-Every source (CSV, Parquet, the HTTP endpoint) ends here, so a bad cell is reported the same way
+Every source (CSV, Parquet, HTTP, SQL) ends here, so a bad cell is reported the same way
 wherever it came from: its line (or record), its column, the value and what was expected. One
 pass reports every failure, pandera-style, because a user fixing an export wants the whole list,
 not one error per run. A few bad rows must not stop a weekly digest, so they are set aside in a
@@ -10,13 +10,19 @@ the run stops instead of training on a sliver of the data.
 All checks are pandas operations over whole columns: Python only touches the cells that failed.
 Columns that already have the right dtype (Parquet written by churnbot) skip text parsing but
 still get the range, required and allowed-value checks.
+
+The mapping in sources.yaml is applied here too: a value map turns their spelling into ours
+before parsing (a value it does not list is a rejected cell, never a guess), a scale multiplies
+parsed numbers, and a constant fills a column the export lacks. Mapped values and constants are
+checked against the contract once, before any row, so a wrong config is one config error rather
+than every row rejected.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +33,7 @@ import pyarrow.compute as pc
 
 from models.contract import AccountSchema, ColumnSpec, canonical_dtypes
 from models.errors import ConfigError, DataContractError
-
-SOURCES_FILE = "config/sources.yaml"
-SCHEMA_FILE = "config/schema.yaml"
+from models.sources_config import ColumnMap, SourcesConfig
 
 # Spellings that mean "no value" in typed columns. pandas treats them as missing by default;
 # we read CSVs with that turned off so a name like "NA" survives in text columns, and accept
@@ -108,6 +112,20 @@ class _Failure:
 
 
 @dataclass(frozen=True)
+class _Picked:
+    """Where one of our columns comes from: their cells (or a constant) and the rule to apply.
+
+    ``key`` is the sources.yaml key that put it there, for messages; "" for a column that
+    already had our name.
+    """
+
+    raw: pd.Series
+    rule: ColumnMap | None = None
+    key: str = ""
+    constant: bool = False
+
+
+@dataclass(frozen=True)
 class _Column:
     """One column after coercion: values in a nullable dtype, which cells were empty, failures."""
 
@@ -121,24 +139,32 @@ def validate_frame(
     schema: AccountSchema,
     *,
     source: str,
-    mapping: Mapping[str, str] | None = None,
-    max_reject_share: float = 0.05,
+    sources: SourcesConfig | None = None,
     first_record: int = 1,
     record_label: str = "record",
 ) -> LoadResult:
     """Map, check and type ``raw``; raise :class:`DataContractError` if it cannot be used.
 
     ``raw`` holds cells as read: strings ("" when empty) from a CSV, typed columns from
-    Parquet, or JSON values from the HTTP source. ``first_record`` is the number of its first
-    row (2 for a CSV with a header), ``record_label`` how a user calls those numbers ("line" or
-    "record").
+    Parquet, JSON values from the HTTP source or database values from SQL. ``sources`` gives
+    the mapping, constants and reject limit (defaults when None) and names the real config
+    files in messages. ``first_record`` is the number of its first row (2 for a CSV with a
+    header), ``record_label`` how a user calls those numbers ("line", "record" or "row").
     """
-    picked, warnings = _select_columns(raw, schema, source, dict(mapping or {}))
+    sources = sources or SourcesConfig()
+    problems = sources_problems(sources, schema)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    picked, warnings = _select_columns(raw, schema, source, sources)
     n_rows = len(raw)
     records = np.arange(first_record, first_record + n_rows)
 
-    columns = {name: _coerce(name, schema.columns[name], picked[name]) for name in picked}
-    blank = ~_any([~column.empty for column in columns.values()])
+    columns = {
+        name: _convert(name, schema.columns[name], item, sources) for name, item in picked.items()
+    }
+    # A constant fills every row, so only the data's own cells say whether a row is blank.
+    filled = [~columns[name].empty for name, item in picked.items() if not item.constant]
+    blank = ~_any(filled) if filled else np.zeros(n_rows, dtype=bool)
     failures = [failure for column in columns.values() for failure in column.failures]
     failures.append(_duplicates(schema, columns, failures, blank, records, record_label))
     bad = _any([failure.mask for failure in failures]) & ~blank
@@ -151,6 +177,7 @@ def validate_frame(
 
     total = int(n_rows - blank.sum())
     share = bad.sum() / total if total else 0.0
+    max_reject_share = sources.max_reject_share
     over_limit = share > max_reject_share
     # Past the limit only the first few problems are shown, so don't describe thousands.
     rejects = _rejects(failures, blank, records, schema, PROBLEMS_SHOWN if over_limit else None)
@@ -169,7 +196,7 @@ def validate_frame(
     if over_limit:
         raise RejectLimitError(
             f"{source}: {int(bad.sum())} of {total} rows ({share:.1%}) rejected, over the "
-            f"{max_reject_share:.1%} limit set by max_reject_share in {SOURCES_FILE}; "
+            f"{max_reject_share:.1%} limit set by max_reject_share in {sources.file}; "
             f"first problems: {result.describe_rejects()}",
             result,
         )
@@ -202,54 +229,126 @@ def _describe(rejects: tuple[Reject, ...], record_label: str) -> str:
     return "; ".join(parts)
 
 
-def _select_columns(
-    raw: pd.DataFrame, schema: AccountSchema, source: str, mapping: dict[str, str]
-) -> tuple[dict[str, pd.Series], list[str]]:
-    """Rename the user's columns to ours, drop unknown ones, fail on a missing required one."""
-    for theirs, ours in mapping.items():
-        if ours not in schema.columns:
-            close = difflib.get_close_matches(ours, schema.columns, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(
-                f"{SOURCES_FILE}: mapping: '{theirs}' maps to '{ours}', which is not a column "
-                f"of {SCHEMA_FILE}{hint}"
-            )
-    targets = list(mapping.values())
-    doubled = sorted({ours for ours in targets if targets.count(ours) > 1})
-    if doubled:
-        raise ConfigError(
-            f"{SOURCES_FILE}: mapping: several columns map to {_names(doubled)}; map one each"
-        )
+def sources_problems(sources: SourcesConfig, schema: AccountSchema) -> list[str]:
+    """Every way the mapping and constants of ``sources`` break the contract, one line each.
 
+    Checked before any row is read (and by whoever checks the config folder): a target that is
+    not a column, a scale on a non-number, a mapped value or constant that would not parse,
+    two entries filling one column.
+    """
+    file, problems = sources.file, []
+    filled_by: dict[str, list[str]] = {}
+    for theirs, rules in sources.mapping.items():
+        for key, rule in _rule_keys(theirs, rules):
+            filled_by.setdefault(rule.to, []).append(key)
+            spec = schema.columns.get(rule.to)
+            if spec is None:
+                problems.append(
+                    f"{file}: mapping: '{theirs}' maps to '{rule.to}', which is not a column "
+                    f"of {sources.schema_file}{_did_you_mean(rule.to, schema)}"
+                )
+                continue
+            if rule.scale is not None and spec.type not in ("int", "float"):
+                problems.append(
+                    f"{file}: {key}.scale: '{rule.to}' is a {spec.type} column; scale applies "
+                    "to int or float columns only"
+                )
+            for their_value, our_value in (rule.values or {}).items():
+                problem = _cell_problem(rule.to, spec, our_value)
+                if problem:
+                    problems.append(f"{file}: {key}.values.{their_value}: {problem}")
+    for name, value in sources.constants.items():
+        filled_by.setdefault(name, []).append(f"constants.{name}")
+        spec = schema.columns.get(name)
+        if spec is None:
+            problems.append(
+                f"{file}: constants.{name}: not a column of {sources.schema_file}"
+                f"{_did_you_mean(name, schema)}"
+            )
+        elif problem := _cell_problem(name, spec, value):
+            problems.append(f"{file}: constants.{name}: {problem}")
+    for ours, keys in filled_by.items():
+        if len(keys) < 2:
+            continue
+        if any(key.startswith("constants.") for key in keys):
+            problems.append(
+                f"{file}: {' and '.join(keys)} all fill '{ours}'; keep one (a constant is for "
+                "a column the data lacks)"
+            )
+        else:
+            names = _names([key.removeprefix("mapping.") for key in keys])
+            problems.append(
+                f"{file}: mapping: several columns map to '{ours}' ({names}); map one each"
+            )
+    return problems
+
+
+def _rule_keys(theirs: str, rules: tuple[ColumnMap, ...]) -> list[tuple[str, ColumnMap]]:
+    """Each target with the key a user finds it under: mapping.Churn, or mapping.Signup.1."""
+    if len(rules) == 1:
+        return [(f"mapping.{theirs}", rules[0])]
+    return [(f"mapping.{theirs}.{index}", rule) for index, rule in enumerate(rules)]
+
+
+def _cell_problem(name: str, spec: ColumnSpec, text: str) -> str | None:
+    """Why one cell of ``text`` would be rejected in column ``name``, or None if it is fine."""
+    column = _coerce(name, spec, pd.Series([text], dtype=object))
+    for failure in column.failures:
+        if failure.mask[0]:
+            return failure.describe(np.array([0]))[0][1]
+    return None
+
+
+def _did_you_mean(name: str, schema: AccountSchema) -> str:
+    close = difflib.get_close_matches(name, schema.columns, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _select_columns(
+    raw: pd.DataFrame, schema: AccountSchema, source: str, sources: SourcesConfig
+) -> tuple[dict[str, _Picked], list[str]]:
+    """Match the user's columns (and constants) to ours, drop unknown ones, fail on a missing
+    required one. ``sources`` has passed :func:`sources_problems`."""
+    mapping, file = sources.mapping, sources.file
     warnings: list[str] = []
     found = [str(column).strip() for column in raw.columns]
     absent = [theirs for theirs in mapping if theirs not in found]
     if absent:
         warnings.append(
-            f"{source}: mapping in {SOURCES_FILE} names column(s) {_names(absent)}, "
-            "not found in the data"
+            f"{source}: mapping in {file} names column(s) {_names(absent)}, not found in the data"
         )
-    mapped_targets = {mapping[name] for name in found if name in mapping}
-    picked: dict[str, pd.Series] = {}
+    mapped_targets = {rule.to for name in found for rule in mapping.get(name, ())}
+    doubled = [name for name in sources.constants if name in found or name in mapped_targets]
+    if doubled:
+        raise ConfigError(
+            f"{file}: constants: {source} has its own column(s) {_names(doubled)}; remove the "
+            "constant, or the column from the export (a constant is for a column the data lacks)"
+        )
+    picked: dict[str, _Picked] = {}
     unknown: list[str] = []
     shadowed: list[str] = []
     for position, name in enumerate(found):
-        ours = mapping.get(name, name)
-        if ours not in schema.columns or ours in picked:
-            unknown.append(name)
-        elif name not in mapping and name in mapped_targets:
+        if name in mapping:
+            for key, rule in _rule_keys(name, mapping[name]):
+                picked[rule.to] = _Picked(raw.iloc[:, position], rule, key)
+        elif name in mapped_targets:
             shadowed.append(name)
+        elif name not in schema.columns or name in picked:
+            unknown.append(name)
         else:
-            picked[ours] = raw.iloc[:, position]
+            picked[name] = _Picked(raw.iloc[:, position])
+    for name, value in sources.constants.items():
+        every_row = pd.Series([value] * len(raw), dtype=object)
+        picked[name] = _Picked(every_row, key=f"constants.{name}", constant=True)
     if shadowed:
         warnings.append(
-            f"{source}: ignoring column(s) {_names(shadowed)}: the mapping in {SOURCES_FILE} "
+            f"{source}: ignoring column(s) {_names(shadowed)}: the mapping in {file} "
             "fills them from another column"
         )
     if unknown:
         warnings.append(
-            f"{source}: ignoring column(s) not in {SCHEMA_FILE}: {_names(unknown)} "
-            f"(add them to the schema, or map them in {SOURCES_FILE}, to use them)"
+            f"{source}: ignoring column(s) not in {sources.schema_file}: {_names(unknown)} "
+            f"(add them to the schema, or map them in {file}, to use them)"
         )
 
     missing = [name for name in schema.required_columns if name not in picked]
@@ -262,10 +361,9 @@ def _select_columns(
                 hints.append(f"'{close[0]}' -> {name}?")
         suggestion = f" Possible matches: {', '.join(hints)}." if hints else ""
         where = (
-            f"Check the mapping in {SOURCES_FILE} (their column: our column)."
+            f"Check the mapping in {file} (their column: our column)."
             if mapping
-            else f"Rename the column(s) or add a mapping (their column: our column) in "
-            f"{SOURCES_FILE}."
+            else f"Rename the column(s) or add a mapping (their column: our column) in {file}."
         )
         raise DataContractError(
             f"{source}: missing required column(s) {_names(missing)}. {where}{suggestion}"
@@ -273,10 +371,46 @@ def _select_columns(
     return picked, warnings
 
 
-def _coerce(name: str, spec: ColumnSpec, raw: pd.Series) -> _Column:
-    """Parse one column into its type and record every cell that breaks the contract."""
+def _convert(name: str, spec: ColumnSpec, picked: _Picked, sources: SourcesConfig) -> _Column:
+    """Apply the mapping's rule for one column, then parse it like any other."""
+    rule = picked.rule
+    if rule is None or rule.values is None:
+        return _coerce(name, spec, picked.raw, scale=rule.scale if rule else None)
+    mapped, unmapped = _map_values(picked.raw, rule.lookup())
+    column = _coerce(name, spec, mapped)
+    if not unmapped.any():
+        return column
+    # An unlisted value is one problem (this one), not also "empty" or "not a date".
+    failures = [replace(failure, mask=failure.mask & ~unmapped) for failure in column.failures]
+    choices = ", ".join(rule.values)
+    where = f"{picked.key}.values in {sources.file}"
+    failures.insert(
+        0,
+        _failure(
+            name, unmapped, picked.raw, lambda v: f"{_quote(v)} is not one of {choices} ({where})"
+        ),
+    )
+    return _Column(column.values, column.empty & ~unmapped, failures)
+
+
+def _map_values(raw: pd.Series, lookup: dict[str, str]) -> tuple[pd.Series, np.ndarray]:
+    """Their cells through a value map (ignoring case and spaces), and which filled cells it
+    does not list. Empty cells stay empty unless the map names "" itself."""
+    text = _text(raw)
+    ours = text.str.lower().map(lookup)
+    listed = ours.notna().to_numpy()
+    unmapped = ~listed & ~_null(text)
+    mapped = pd.Series(np.where(listed, ours, np.where(unmapped, "", text)), dtype=object)
+    return mapped, unmapped
+
+
+def _coerce(name: str, spec: ColumnSpec, raw: pd.Series, scale: float | None = None) -> _Column:
+    """Parse one column into its type and record every cell that breaks the contract.
+
+    ``scale`` (numbers only) multiplies each parsed value before the range checks.
+    """
     if spec.type in ("int", "float"):
-        column = _numbers(name, spec, raw)
+        column = _numbers(name, spec, raw, scale)
     elif spec.type == "date":
         column = _dates(name, raw)
     elif spec.type == "bool":
@@ -300,11 +434,12 @@ def _coerce(name: str, spec: ColumnSpec, raw: pd.Series) -> _Column:
     return column
 
 
-def _numbers(name: str, spec: ColumnSpec, raw: pd.Series) -> _Column:
+def _numbers(name: str, spec: ColumnSpec, raw: pd.Series, scale: float | None) -> _Column:
     failures: list[_Failure] = []
+    number: np.ndarray
     if _is_number(raw.dtype):
         empty = raw.isna().to_numpy()
-        if spec.type == "int" and pd.api.types.is_signed_integer_dtype(raw.dtype):
+        if spec.type == "int" and scale is None and pd.api.types.is_signed_integer_dtype(raw.dtype):
             values = raw.astype("Int64")
             number = values.to_numpy(dtype="float64", na_value=np.nan)
             return _Column(values, empty, _ranges(name, spec, raw, number))
@@ -313,7 +448,9 @@ def _numbers(name: str, spec: ColumnSpec, raw: pd.Series) -> _Column:
     else:
         text = _text(raw)
         empty = _null(text)
-        number, literal = _parse_numbers(text, empty, exact_ints=spec.type == "int")
+        # A scaled value is a float product anyway; exact integer literals would be lost.
+        exact = spec.type == "int" and scale is None
+        number, literal = _parse_numbers(text, empty, exact_ints=exact)
         infinity = text.str.lower().isin(INFINITY).to_numpy()
         number[infinity] = np.inf
         failures.append(
@@ -324,19 +461,29 @@ def _numbers(name: str, spec: ColumnSpec, raw: pd.Series) -> _Column:
                 lambda v: f"{_quote(v)} is not a number",
             )
         )
+    note = ""
+    if scale is not None:
+        number = number * scale
+        note = f" after scaling by {scale:g}"
     infinite = np.isinf(number)
-    failures.append(_failure(name, infinite, raw, lambda v: f"{_quote(v)} is not a finite number"))
+    failures.append(
+        _failure(name, infinite, raw, lambda v: f"{_quote(v)} is not a finite number{note}")
+    )
     number = np.where(infinite, np.nan, number)
     if spec.type == "float":
         return _Column(
-            pd.Series(number, dtype="float64"), empty, failures + _ranges(name, spec, raw, number)
+            pd.Series(number, dtype="float64"),
+            empty,
+            failures + _ranges(name, spec, raw, number, note),
         )
 
     whole = np.isnan(number) | (number == np.floor(number))
-    failures.append(_failure(name, ~whole, raw, lambda v: f"{_quote(v)} is not a whole number"))
+    failures.append(
+        _failure(name, ~whole, raw, lambda v: f"{_quote(v)} is not a whole number{note}")
+    )
     huge = np.abs(number) >= INT64_LIMIT
     failures.append(
-        _failure(name, huge, raw, lambda v: f"{_quote(v)} is too large for a whole number")
+        _failure(name, huge, raw, lambda v: f"{_quote(v)} is too large for a whole number{note}")
     )
     usable = whole & ~huge & ~np.isnan(number)
     ints = np.zeros(len(number), dtype="int64")
@@ -345,7 +492,7 @@ def _numbers(name: str, spec: ColumnSpec, raw: pd.Series) -> _Column:
         ints[literal.mask] = literal.values
     values = pd.Series(pd.arrays.IntegerArray(ints, ~usable))
     return _Column(
-        values, empty, failures + _ranges(name, spec, raw, np.where(usable, number, np.nan))
+        values, empty, failures + _ranges(name, spec, raw, np.where(usable, number, np.nan), note)
     )
 
 
@@ -390,18 +537,28 @@ def _parse_numbers(
     return number, literal
 
 
-def _ranges(name: str, spec: ColumnSpec, raw: pd.Series, number: np.ndarray) -> list[_Failure]:
+def _ranges(
+    name: str, spec: ColumnSpec, raw: pd.Series, number: np.ndarray, note: str = ""
+) -> list[_Failure]:
     failures = []
     if spec.min is not None:
         low = spec.min
         failures.append(
-            _failure(name, number < low, raw, lambda v: f"{_quote(v)} is below the minimum {low:g}")
+            _failure(
+                name,
+                number < low,
+                raw,
+                lambda v: f"{_quote(v)}{note} is below the minimum {low:g}",
+            )
         )
     if spec.max is not None:
         high = spec.max
         failures.append(
             _failure(
-                name, number > high, raw, lambda v: f"{_quote(v)} is above the maximum {high:g}"
+                name,
+                number > high,
+                raw,
+                lambda v: f"{_quote(v)}{note} is above the maximum {high:g}",
             )
         )
     return failures

@@ -26,6 +26,7 @@ from models.labels import time_split
 from models.pipeline import train_and_register
 from models.registry import Registry
 from models.scoring import latest_rows
+from models.sources_config import SourcesConfig
 from models.truth import measure_scorer
 from models.validate import LoadResult, validate_frame
 
@@ -77,7 +78,9 @@ def loaded(frame: pd.DataFrame, settings: Settings) -> LoadResult:
     """Run a frame through the same validation a file goes through."""
     text = frame.to_csv(index=False, date_format="%Y-%m-%d")
     raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    return validate_frame(raw, settings.schema, source="test", max_reject_share=0.5)
+    return validate_frame(
+        raw, settings.schema, source="test", sources=SourcesConfig(max_reject_share=0.5)
+    )
 
 
 def run(settings, state, registry, frame, *, now=NOW):

@@ -10,6 +10,7 @@ import pytest
 
 from models.contract import canonical_dtypes, load_schema
 from models.errors import ConfigError, DataContractError
+from models.sources_config import SourcesConfig
 from models.validate import LoadResult, Reject, RejectLimitError, validate_frame, write_rejects
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,12 +29,13 @@ def with_cell(column: str, value: str, row: int = 1) -> pd.DataFrame:
     return raw
 
 
-def validate(raw: pd.DataFrame, **options: object) -> LoadResult:
-    """As the CSV loader calls it: line numbers, header on line 1, no reject limit."""
-    settings: dict = {"source": "accounts.csv", "first_record": 2, "record_label": "line"}
-    settings["max_reject_share"] = 1.0
-    settings.update(options)
-    return validate_frame(raw, SCHEMA, **settings)
+def validate(raw: pd.DataFrame, **config: object) -> LoadResult:
+    """As the CSV loader calls it: line numbers, header on line 1, no reject limit unless
+    ``config`` (sources.yaml keys) sets one."""
+    sources = SourcesConfig.model_validate({"max_reject_share": 1.0, **config})
+    return validate_frame(
+        raw, SCHEMA, source="accounts.csv", sources=sources, first_record=2, record_label="line"
+    )
 
 
 def test_good_rows_come_out_in_schema_order_with_canonical_dtypes() -> None:
@@ -304,7 +306,9 @@ def test_typed_columns_skip_parsing_but_are_still_checked() -> None:
     typed.loc[2, "tenure_months"] = 2.5
     typed.loc[1, "account_name"] = None
 
-    result = validate_frame(typed, SCHEMA, source="accounts.parquet", max_reject_share=1.0)
+    result = validate_frame(
+        typed, SCHEMA, source="accounts.parquet", sources=SourcesConfig(max_reject_share=1.0)
+    )
 
     assert [(r.record, r.column, r.value) for r in result.rejects] == [
         (1, "nps", "11"),

@@ -1,4 +1,5 @@
-"""Load account data from a file or the HTTP source, quarantine rejects, say what happened."""
+"""Load account data from a file, the HTTP or the SQL source, quarantine rejects, say what
+happened."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bot.settings import Settings
 from models.errors import ConfigError
 from models.http_source import HttpAccountSource
 from models.loaders import load_table
+from models.sql_source import SqlAccountSource
 from models.validate import LoadResult, RejectLimitError, write_rejects
 
 
@@ -22,10 +24,10 @@ def account_data_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--data`` and ``--source``: where a command reads account data (train, score, ...)."""
     command = click.option(
         "--source",
-        type=click.Choice(["file", "http"]),
+        type=click.Choice(["file", "http", "sql"]),
         default="file",
         show_default=True,
-        help="Read a file, or the HTTP source configured in config/sources.yaml.",
+        help="Read a file, or the HTTP or SQL source configured in sources.yaml.",
     )(command)
     return click.option(
         "--data",
@@ -44,12 +46,14 @@ def load_accounts(settings: Settings, data: Path | None, source: str) -> tuple[L
     read: Callable[[], LoadResult]
     if source == "http":
         if settings.sources.http is None:
-            raise ConfigError(
-                f"{settings.env.config_dir / 'sources.yaml'}: http: no HTTP source configured"
-            )
+            raise ConfigError(f"{settings.sources.file}: http: no HTTP source configured")
         http = HttpAccountSource(settings.sources.http, environ=os.environ)
         name, stem = http.label, "http-source"
         read = partial(http.load, settings.schema, settings.sources)
+    elif source == "sql":
+        sql = SqlAccountSource(settings.sources, environ=os.environ)
+        name, stem = sql.label, "sql-source"
+        read = partial(sql.load, settings.schema)
     else:
         path = data or settings.paths.accounts
         name, stem = str(path), path.name.split(".")[0]
