@@ -1,0 +1,121 @@
+"""Logs: one JSON object per line when stderr is not a terminal, plain lines on a terminal, and
+never a secret either way; driven through the real CLI where a command logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.logs import configure_logging
+from bot.state.store import _embedded_server
+
+TOKEN = "xoxb-1234567890-abcdefABCDEF"
+APP_TOKEN = "xapp-1-A0123-456-abcdef"
+PASSWORD = "hunter2-s3cret"
+SECRETS_MESSAGE = (
+    f"calling Slack with {TOKEN} and {APP_TOKEN}; Redis at redis://:{PASSWORD}@db:6379/0 "
+    f"and rediss://churn:{PASSWORD}@db:6380/1?password={PASSWORD}"
+)
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """configure_logging changes the root logger: put back its handlers and level."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    _embedded_server.cache_clear()
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    _embedded_server.cache_clear()
+
+
+def _json_lines(text: str) -> list[dict[str, str]]:
+    """Every non-empty line parsed as JSON; fails on the first line that is not."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_a_command_logs_json_lines_on_stderr_and_its_result_on_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # REDIS_URL is unset (the conftest cleans it), so connecting logs the embedded-store warning.
+    monkeypatch.setenv("CHURNBOT_VAR", str(tmp_path))
+    capsys.readouterr()
+    code = main(["feedback", "forget", "U0123ABCD"])
+    out, err = capsys.readouterr()
+
+    assert code == 0, out + err
+    assert out.strip() == "Erased the user from 0 feedback events."
+    records = _json_lines(err)
+    warning = [r for r in records if "REDIS_URL is not set" in r["message"]]
+    assert len(warning) == 1, err
+    assert set(warning[0]) == {"time", "level", "logger", "message"}
+    assert warning[0]["level"] == "WARNING"
+    assert warning[0]["logger"] == "bot.state.store"
+    assert warning[0]["time"].endswith("+00:00")
+
+
+def test_json_lines_mask_secrets_in_messages_and_tracebacks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    configure_logging()
+    log = logging.getLogger("churnbot.test")
+
+    log.info(SECRETS_MESSAGE)
+    try:
+        raise RuntimeError(f"token {TOKEN} refused")
+    except RuntimeError:
+        log.exception("posting failed for %s", "C0123")
+
+    text = stderr.getvalue()
+    assert TOKEN not in text
+    assert APP_TOKEN not in text
+    assert PASSWORD not in text
+    first, second = _json_lines(text)
+    assert first["message"] == (
+        "calling Slack with *** and ***; Redis at redis://:***@db:6379/0 "
+        "and rediss://churn:***@db:6380/1?password=***"
+    )
+    assert second["message"] == "posting failed for C0123"
+    assert second["level"] == "ERROR"
+    assert "RuntimeError: token *** refused" in second["exception"]
+
+
+def test_a_terminal_gets_plain_lines_without_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    stderr = Terminal()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    configure_logging(verbose=True)
+
+    logging.getLogger("churnbot.test").debug(SECRETS_MESSAGE)
+
+    text = stderr.getvalue()
+    assert not text.lstrip().startswith("{")
+    assert " DEBUG churnbot.test: calling Slack with *** and ***" in text
+    assert PASSWORD not in text
+
+
+def test_configuring_twice_keeps_one_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    configure_logging()
+    configure_logging()
+
+    logging.getLogger("churnbot.test").warning("once")
+
+    assert [r["message"] for r in _json_lines(stderr.getvalue())] == ["once"]
