@@ -44,6 +44,9 @@ def read_yaml(path: Path) -> object:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}:{where}: not valid YAML: {exc}") from None
+    except ValueError as exc:
+        # PyYAML builds dates itself, so an impossible one (2024-02-30) escapes as ValueError.
+        raise ConfigError(f"{path}: not valid YAML: {exc} (a date that does not exist?)") from None
 
 
 def load_yaml_model(path: Path, model: type[M]) -> M:

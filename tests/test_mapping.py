@@ -1,0 +1,305 @@
+"""The sources.yaml mapping beyond renames: value maps, scaling, one column feeding two, constants.
+
+Each test writes another company's export and a config folder of its own (not ``config/``), as
+a user of that company would, and loads it through the real CSV loader. Errors must name that
+folder's files and the key to fix.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from models.contract import load_schema
+from models.errors import ConfigError, DataContractError
+from models.loaders import load_table
+from models.sources_config import load_sources_config
+from models.validate import LoadResult, RejectLimitError
+
+# A subscriber book: one snapshot, a yes/no label, its own columns and units.
+SCHEMA = """
+columns:
+  customer_id: {type: string, role: id}
+  name: {type: string, role: name}
+  as_of: {type: date, role: date}
+  csm: {type: string, role: owner}
+  contract: {type: category, allowed: [month_to_month, one_year, two_year]}
+  tenure_months: {type: int, min: 0, max: 600}
+  mrr: {type: float, min: 0, max: 1000}
+  paperless: {type: bool, required: false}
+  signup_date: {type: date, required: false}
+  first_seen: {type: date, required: false}
+  churned: {type: bool, role: label, required: false}
+"""
+
+MAPPING = """
+mapping:
+  customerID: customer_id
+  Customer: name
+  Owner: csm
+  Contract:
+    to: contract
+    values: {Month-to-month: month_to_month, One year: one_year, Two year: two_year}
+  Tenure (years): {to: tenure_months, scale: 12}
+  MonthlyCharges (cents): {to: mrr, scale: 0.01}
+  PaperlessBilling: {to: paperless, values: {"Yes": true, "No": false}}
+  Signup: [signup_date, first_seen]
+  Churn: {to: churned, values: {"Yes": true, "No": false}}
+constants:
+  as_of: 2024-01-31
+max_reject_share: 1.0
+"""
+
+HEADER = (
+    "customerID,Customer,Owner,Contract,Tenure (years),MonthlyCharges (cents),"
+    "PaperlessBilling,Signup,Churn"
+)
+EXPORT = f"""\
+{HEADER}
+7590-VHVEG,Ada Ltd,sam,Month-to-month,1.5,2985,Yes,2023-07-01,No
+5575-GNVDE,Bell & Co,ana,One year,3,5695,No,2021-01-15,no
+3668-QPYBK,Cray plc,sam,month-to-month,0.25,5385,Yes,2023-10-01, YES
+"""
+
+
+def write_folder(folder: Path, sources: str, schema: str = SCHEMA) -> Path:
+    """A config folder of the company's own, outside the repository's config/."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "schema.yaml").write_text(textwrap.dedent(schema))
+    (folder / "sources.yaml").write_text(textwrap.dedent(sources))
+    return folder
+
+
+def load(tmp_path: Path, export: str, sources: str = MAPPING) -> LoadResult:
+    folder = write_folder(tmp_path / "their-config", sources)
+    path = tmp_path / "subscribers.csv"
+    path.write_text(export)
+    return load_table(
+        path, load_schema(folder / "schema.yaml"), load_sources_config(folder / "sources.yaml")
+    )
+
+
+def test_a_subscriber_export_loads_through_value_maps_scales_and_a_constant(
+    tmp_path: Path,
+) -> None:
+    result = load(tmp_path, EXPORT)
+
+    assert result.rejects == ()
+    assert result.warnings == ()
+    frame = result.frame
+    assert frame["customer_id"].tolist() == ["7590-VHVEG", "5575-GNVDE", "3668-QPYBK"]
+    # Value maps match ignoring case and spaces, then the mapped text is parsed as usual.
+    assert frame["churned"].tolist() == [False, False, True]
+    assert frame["paperless"].tolist() == [True, False, True]
+    assert frame["contract"].tolist() == ["month_to_month", "one_year", "month_to_month"]
+    # Years to months (an int column) and cents to dollars.
+    assert frame["tenure_months"].tolist() == [18, 36, 3]
+    assert frame["mrr"].tolist() == pytest.approx([29.85, 56.95, 53.85])
+    # A one-snapshot export gets its as-of date from the constant.
+    assert (frame["as_of"] == pd.Timestamp("2024-01-31")).all()
+    assert str(frame["as_of"].dtype).startswith("datetime64")
+
+
+def test_one_source_column_feeds_two_of_ours_and_a_bad_cell_is_reported_in_each(
+    tmp_path: Path,
+) -> None:
+    export = EXPORT.replace("2021-01-15", "15/01/2021")
+
+    result = load(tmp_path, export)
+
+    assert result.frame["signup_date"].tolist() == result.frame["first_seen"].tolist()
+    assert [(r.record, r.column) for r in result.rejects] == [
+        (3, "signup_date"),
+        (3, "first_seen"),
+    ]
+    assert result.rejects[0].reason == "'15/01/2021' is not a date like 2024-01-31"
+
+
+def test_a_value_the_map_does_not_list_is_rejected_naming_the_column_and_the_choices(
+    tmp_path: Path,
+) -> None:
+    export = EXPORT.replace(",No\n", ",Maybe\n", 1)
+
+    result = load(tmp_path, export)
+
+    folder = tmp_path / "their-config"
+    assert len(result.frame) == 2
+    assert len(result.rejects) == 1, "one problem per cell, not also 'empty' or 'not true/false'"
+    reject = result.rejects[0]
+    assert (reject.record, reject.column, reject.value) == (2, "churned", "Maybe")
+    assert reject.reason == (
+        f"'Maybe' is not one of Yes, No (mapping.Churn.values in {folder / 'sources.yaml'})"
+    )
+    assert result.describe_rejects().startswith("line 2, column churned: 'Maybe' is not one of")
+
+
+def test_an_empty_cell_stays_empty_unless_the_map_names_it(tmp_path: Path) -> None:
+    export = EXPORT.replace(",No\n", ",\n", 1)
+
+    assert load(tmp_path, export).frame["churned"].isna().tolist() == [True, False, False]
+    blank_means_stayed = MAPPING.replace(
+        'Churn: {to: churned, values: {"Yes": true, "No": false}}',
+        'Churn: {to: churned, values: {"Yes": true, "No": false, "": false}}',
+    )
+    assert load(tmp_path, export, blank_means_stayed).frame["churned"].tolist() == [
+        False,
+        False,
+        True,
+    ]
+
+
+def test_scaling_happens_before_the_range_and_whole_number_checks(tmp_path: Path) -> None:
+    # 150000 cents is 1500.00, over the contract's maximum of 1000; 0.1 years is not whole months.
+    export = EXPORT.replace(",2985,", ",150000,").replace("One year,3,", "One year,0.1,")
+
+    result = load(tmp_path, export)
+
+    assert [(r.record, r.column, r.reason) for r in result.rejects] == [
+        (2, "mrr", "'150000' after scaling by 0.01 is above the maximum 1000"),
+        (3, "tenure_months", "'0.1' is not a whole number after scaling by 12"),
+    ]
+
+
+def test_a_blank_line_is_still_skipped_when_a_constant_fills_every_row(tmp_path: Path) -> None:
+    export = EXPORT.replace("\n5575", "\n,,,,,,,,\n5575")
+
+    result = load(tmp_path, export)
+
+    assert len(result.frame) == 3
+    assert result.rejects == ()
+    assert result.warnings[0].endswith("skipped 1 empty row(s) (line 3)")
+
+
+def test_a_constant_for_a_column_the_export_has_is_an_error(tmp_path: Path) -> None:
+    export = "\n".join(line + ",2024-02-29" for line in EXPORT.splitlines())
+    export = export.replace("Churn,2024-02-29", "Churn,as_of") + "\n"
+
+    with pytest.raises(ConfigError, match=r"constants: .* has its own column\(s\) 'as_of'"):
+        load(tmp_path, export)
+
+
+def test_a_constant_and_a_mapping_filling_one_column_is_a_config_error(tmp_path: Path) -> None:
+    sources = MAPPING.replace("  Owner: csm\n", "  Owner: csm\n  Snapshot: as_of\n")
+
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, EXPORT, sources)
+
+    assert str(caught.value) == (
+        f"{tmp_path / 'their-config' / 'sources.yaml'}: mapping.Snapshot and constants.as_of "
+        "all fill 'as_of'; keep one (a constant is for a column the data lacks)"
+    )
+
+
+def test_an_impossible_date_in_the_yaml_is_a_config_error_not_a_crash(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "their-config", MAPPING.replace("2024-01-31", "2024-02-30"))
+
+    with pytest.raises(ConfigError) as caught:
+        load_sources_config(folder / "sources.yaml")
+
+    assert str(caught.value) == (
+        f"{folder / 'sources.yaml'}: not valid YAML: day is out of range for month (a date "
+        "that does not exist?)"
+    )
+
+
+def test_a_wrong_config_key_is_named_with_its_file_and_key(tmp_path: Path) -> None:
+    folder = write_folder(
+        tmp_path / "their-config",
+        MAPPING.replace("{to: churned, values:", "{to: churned, valeus:"),
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        load_sources_config(folder / "sources.yaml")
+
+    assert str(caught.value) == (
+        f"{folder / 'sources.yaml'}: mapping.Churn.valeus: unknown key (check the spelling; "
+        "see the example config)"
+    )
+
+
+def test_an_unquoted_yes_key_is_refused_because_yaml_reads_it_as_true(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "their-config", MAPPING.replace('"Yes": true', "Yes: true"))
+
+    with pytest.raises(ConfigError, match=r"mapping\.Churn\.values: .*quote it as the data"):
+        load_sources_config(folder / "sources.yaml")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("Owner: csm", "Owner: owner"),
+            "{sources}: mapping: 'Owner' maps to 'owner', which is not a column of {schema}",
+        ),
+        (
+            ("Owner: csm", "Owner: [csm, cms]"),
+            "{sources}: mapping: 'Owner' maps to 'cms', which is not a column of {schema} "
+            "(did you mean 'csm'?)",
+        ),
+        (
+            ("as_of: 2024-01-31", "as_off: 2024-01-31"),
+            "{sources}: constants.as_off: not a column of {schema} (did you mean 'as_of'?)",
+        ),
+        (
+            ("as_of: 2024-01-31", 'as_of: "2024-02-30"'),
+            "{sources}: constants.as_of: '2024-02-30' is not a real date",
+        ),
+        (
+            ('"No": false}}\nconstants', '"No": nope}}\nconstants'),
+            "{sources}: mapping.Churn.values.No: 'nope' is not true/false (expected true, "
+            "false, yes, no, 1 or 0)",
+        ),
+        (
+            ("Two year: two_year}", "Two year: two_years}"),
+            "{sources}: mapping.Contract.values.Two year: 'two_years' is not one of "
+            "month_to_month, one_year, two_year",
+        ),
+        (
+            ("Customer: name", "Customer: {to: name, scale: 2}"),
+            "{sources}: mapping.Customer.scale: 'name' is a string column; scale applies to "
+            "int or float columns only",
+        ),
+        (
+            ("Signup: [signup_date, first_seen]", "Signup: [signup_date, signup_date]"),
+            "{sources}: mapping: several columns map to 'signup_date' ('Signup.0', 'Signup.1'); "
+            "map one each",
+        ),
+    ],
+)
+def test_a_mapping_the_contract_cannot_take_is_a_config_error_naming_file_and_key(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    sources = MAPPING.replace(*edit)
+    assert sources != MAPPING
+
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, EXPORT, sources)
+
+    folder = tmp_path / "their-config"
+    expected = message.format(sources=folder / "sources.yaml", schema=folder / "schema.yaml")
+    assert str(caught.value) == expected
+
+
+def test_a_non_default_config_folder_is_named_in_warnings_and_errors(tmp_path: Path) -> None:
+    folder = tmp_path / "their-config"
+    sources, schema = folder / "sources.yaml", folder / "schema.yaml"
+
+    with_region = "\n".join(line + ",EMEA" for line in EXPORT.splitlines())
+    with_region = with_region.replace("Churn,EMEA", "Churn,Region") + "\n"
+    assert load(tmp_path, with_region).warnings == (
+        f"{tmp_path / 'subscribers.csv'}: ignoring column(s) not in {schema}: 'Region' (add "
+        f"them to the schema, or map them in {sources}, to use them)",
+    )
+
+    without_owner = MAPPING.replace("  Owner: csm\n", "")
+    with pytest.raises(DataContractError, match=r"missing required column\(s\) 'csm'") as caught:
+        load(tmp_path, EXPORT, without_owner)
+    assert f"Check the mapping in {sources} (their column: our column)" in str(caught.value)
+
+    strict = MAPPING.replace("max_reject_share: 1.0", "max_reject_share: 0.1")
+    with pytest.raises(RejectLimitError) as limit:
+        load(tmp_path, EXPORT.replace(",No\n", ",Maybe\n"), strict)
+    assert f"over the 10.0% limit set by max_reject_share in {sources};" in str(limit.value)
