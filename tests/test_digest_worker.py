@@ -20,13 +20,13 @@ from bot.digest.scheduler import (
     build_scheduler,
     fire_job,
     job_store,
-    retry_job,
     weekly_job,
 )
 from tests.slack_harness import BOOK, publish
 from tests.test_digest_posting import (
     DUE,
     EAST,
+    TWO_PARTS,
     WEEK,
     Rig,
     WorkerKilled,
@@ -81,8 +81,10 @@ def rig(real_redis: redis.Redis) -> Iterator[Rig]:
 
 def test_jobs_come_from_config_with_defaults_set_on_purpose(rig: Rig) -> None:
     with running(rig) as worker:
-        jobs = {job.id: job for job in worker.scheduler.get_jobs()}
+        jobs = {job.id: job for job in worker.scheduler.get_jobs(jobstore="default")}
         assert set(jobs) == {"digest:cs-east", "digest:cs-west", "digest:enterprise"}
+        local = {job.id for job in worker.scheduler.get_jobs(jobstore="local")}
+        assert local == {"heartbeat", "resume"}, "the worker's own jobs are not shared"
         east = jobs["digest:cs-east"]
         assert (east.misfire_grace_time, east.coalesce, east.max_instances) == (7200, True, 1)
         assert str(east.trigger.timezone) == "America/New_York"
@@ -102,12 +104,12 @@ def test_restart_replaces_jobs_and_drops_removed_digests(rig: Rig) -> None:
     with running(rig):
         pass
     with running(rig, only(rig, "cs-east", "enterprise")) as worker:
-        assert {job.id for job in worker.scheduler.get_jobs()} == {
+        assert {job.id for job in worker.scheduler.get_jobs(jobstore="default")} == {
             "digest:cs-east",
             "digest:enterprise",
         }
     with running(rig, only(rig, "cs-east", "enterprise")) as worker:
-        assert len(worker.scheduler.get_jobs()) == 2, "replaced, not added again"
+        assert len(worker.scheduler.get_jobs(jobstore="default")) == 2, "replaced, not added"
     # cs-east fell due a minute ago: a restart makes it due again (its record decides).
     assert rig.deps.next_digests() == [
         ("cs-east → C0CSEAST01", "Mon 23 Nov 09:00 EST"),
@@ -172,30 +174,32 @@ def test_fire_job_posts_the_slot_of_its_scheduled_time(rig: Rig) -> None:
     assert rig.deps.audit.recent(1)[0].detail["slot"] == f"{EAST}:2026-11-23T09:00"
 
 
-def test_slack_down_schedules_a_retry_that_completes_the_digest(rig: Rig) -> None:
-    publish(rig.deps, maria_book(10), created=DUE)
+def test_slack_down_leaves_a_retry_in_redis_that_the_resume_job_completes(rig: Rig) -> None:
+    publish(rig.deps, maria_book(TWO_PARTS), created=DUE)
     rig.emulator.fail_next("chat.postMessage", status=503, times=6)
     with running(rig) as worker:
         outcome = worker.fire("cs-east")
         assert outcome is not None
         assert outcome.status == "failed"
-        retry = worker.scheduler.get_job(f"retry:cs-east:{DUE.isoformat()}")
-        assert retry is not None
-        assert retry.next_run_time == rig.clock.now + dt.timedelta(minutes=5)
-        retry_job(*retry.args)
+        assert {job.id for job in worker.scheduler.get_jobs(jobstore="default")} == {
+            "digest:cs-east",
+            "digest:cs-west",
+            "digest:enterprise",
+        }, "no one-shot retry job in the shared store"
+        assert worker.resume_open() == [], "not before its retry time"
+        rig.clock.now += dt.timedelta(minutes=5)
+        assert [o.status for o in worker.resume_open()] == ["posted"]
     assert len(rig.emulator.messages(EAST)) == 2
 
 
 def test_a_slot_left_open_by_a_crash_is_resumed_at_the_next_start(rig: Rig) -> None:
-    publish(rig.deps, maria_book(10), created=DUE)
+    publish(rig.deps, maria_book(TWO_PARTS), created=DUE)
     with pytest.raises(WorkerKilled):
         rig.new_poster(dying(rig, die_before=2)).run(rig.digest(), DUE)
     expire_claims(rig)
     rig.clock.now = DUE + dt.timedelta(hours=6)  # long after the grace window
     with running(rig) as worker:
-        retry = worker.scheduler.get_job(f"retry:cs-east:{DUE.isoformat()}")
-        assert retry is not None, "the open slot is picked up again"
-        retry_job(*retry.args)
+        assert [o.status for o in worker.resume_open()] == ["posted"], "the open slot resumed"
     assert len(rig.emulator.messages(EAST)) == 2
 
 

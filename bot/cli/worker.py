@@ -2,43 +2,100 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import signal
 import threading
 from types import FrameType
 
 import click
+from prometheus_client import start_http_server
 
 from bot.cli.common import console, settings_from_environment
-from bot.deps import build_deps
+from bot.cli.score import score_book, tell_admins_of_trip
+from bot.deps import Deps, build_deps
+from bot.digest.metrics import WorkerMetrics
 from bot.digest.poster import build_poster
-from bot.digest.scheduler import DigestWorker, build_scheduler, job_store
+from bot.digest.scheduler import DigestWorker, WorkerError, build_scheduler, job_store
+from bot.digest.scoring import ScheduledScoring
 from bot.digest.sender import DigestSender, build_client
 from bot.feedback.summary import weekly_summary
+from bot.publish import RunResult
 from models.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: How often the main thread checks that the scheduler thread is alive and beating.
+WATCHDOG_SECONDS = 5.0
+
+
+def scheduled_scoring(deps: Deps, metrics: WorkerMetrics) -> ScheduledScoring | None:
+    """The scoring job of config/channels.yaml's ``scoring:`` section (None when disabled):
+    the very run ``churnbot score`` makes, admins told when it trips the kill switch."""
+    settings = deps.settings
+    if not settings.channels.scoring.enabled:
+        return None
+
+    def run() -> RunResult:
+        result = score_book(settings, deps.store, deps.switch)
+        tell_admins_of_trip(deps, result)
+        return result
+
+    return ScheduledScoring(
+        redis=deps.redis,
+        prefix=deps.prefix,
+        config=settings.channels.scoring,
+        run=run,
+        clock=deps.clock,
+        grace=dt.timedelta(seconds=settings.channels.grace_seconds),
+        metrics=metrics,
+    )
 
 
 @click.command("worker")
-def command() -> None:
-    """Post every digest of config/channels.yaml on its schedule, exactly once.
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    envvar="CHURNBOT_METRICS_PORT",
+    help="Serve the worker's Prometheus metrics on this port (env CHURNBOT_METRICS_PORT).",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics server binds (0.0.0.0 for every interface).",
+)
+def command(metrics_port: int | None, metrics_host: str) -> None:
+    """Post every digest of config/channels.yaml on its schedule, exactly once, and score the
+    book on the schedule of its ``scoring:`` section.
 
-    Run exactly one (a second one during a deploy doubles nothing: every send is fenced in
-    Redis). Stops on SIGTERM or Ctrl-C after the digests being posted are finished.
+    Run exactly one (a second one during a deploy doubles nothing: every send and every
+    scoring run is fenced in Redis). Stops on SIGTERM or Ctrl-C after the digests being posted
+    are finished; exits with an error (to be restarted) if its scheduler thread stops.
     """
     settings = settings_from_environment()
     if settings.env.slack_bot_token is None:
         raise ConfigError("environment: SLACK_BOT_TOKEN is not set; the worker posts to Slack")
     deps = build_deps(settings)
     client = build_client(settings.env)
+    metrics = WorkerMetrics()
+    metrics.watch_snapshots(deps.store, settings.spec.freshness_sla_hours, deps.clock)
     worker = DigestWorker(
         key=deps.prefix,
-        poster=build_poster(deps, DigestSender(client)),
+        poster=build_poster(deps, DigestSender(client), metrics=metrics),
         channels=settings.channels,
         scheduler=build_scheduler(job_store(deps.redis, deps.prefix), settings.channels),
         redis=deps.redis,
         prefix=deps.prefix,
         clock=deps.clock,
         weekly=lambda: weekly_summary(deps, client),
+        scoring=scheduled_scoring(deps, metrics),
+        metrics=metrics,
     )
+    if metrics_port is not None:
+        server, _ = start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
+        console.print(f"Metrics on http://{metrics_host}:{server.server_port}/metrics")
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -50,7 +107,14 @@ def command() -> None:
     console.print(f"Scheduling {len(settings.channels.digests)} digest(s); Ctrl-C to stop")
     for label, when in deps.next_digests():
         console.print(f"  {label}: next at {when}")
-    stop.wait()
+    if worker.scoring is not None:
+        console.print(f"  scoring: {worker.scoring.config.describe()}")
+    while not stop.wait(WATCHDOG_SECONDS):
+        problem = worker.health()
+        if problem is not None:
+            log.critical("worker %s stops: %s; restart it", worker.id, problem)
+            worker.stop(wait=False)
+            raise WorkerError(f"{problem}; the worker exits so that it is restarted")
     console.print("Stopping: finishing the digests being posted")
     worker.stop(wait=True)
 

@@ -53,6 +53,47 @@ def _cron_trigger(schedule: str | Mapping[str, str | int], zone: ZoneInfo) -> Cr
     return CronTrigger(timezone=zone, **schedule)
 
 
+def _check_schedule(cls: type, value: str | dict[str, str | int]) -> str | dict[str, str | int]:
+    try:
+        _cron_trigger(value, ZoneInfo("UTC"))
+    except ValueError as exc:
+        raise ValueError(f"not a valid cron schedule: {exc}") from None
+    return value
+
+
+def _check_zone(cls: type, value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown IANA time zone {value!r}; expected e.g. America/New_York or UTC"
+        ) from None
+    return value
+
+
+class ScoringConfig(BaseModel):
+    """When the worker scores the book (the ``scoring:`` section; default: daily)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    schedule: str | dict[str, str | int] = "0 5 * * *"
+    timezone: str = "UTC"
+
+    _valid_cron = field_validator("schedule")(_check_schedule)
+    _known_zone = field_validator("timezone")(_check_zone)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def trigger(self) -> CronTrigger:
+        return _cron_trigger(self.schedule, self.zone)
+
+    def describe(self) -> str:
+        return f"{self.schedule} {self.timezone}"
+
+
 class DigestConfig(BaseModel):
     """One scheduled digest: a channel, whose accounts, when, and how many."""
 
@@ -75,25 +116,8 @@ class DigestConfig(BaseModel):
             raise ValueError("say whose accounts: give owners, segments or both")
         return value
 
-    @field_validator("schedule")
-    @classmethod
-    def _valid_cron(cls, value: str | dict[str, str | int]) -> str | dict[str, str | int]:
-        try:
-            _cron_trigger(value, ZoneInfo("UTC"))
-        except ValueError as exc:
-            raise ValueError(f"not a valid cron schedule: {exc}") from None
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown IANA time zone {value!r}; expected e.g. America/New_York or UTC"
-            ) from None
-        return value
+    _valid_cron = field_validator("schedule")(_check_schedule)
+    _known_zone = field_validator("timezone")(_check_zone)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -128,6 +152,8 @@ class ChannelsConfig(BaseModel):
     #: A change in risk of at least this many points since the channel's previous digest
     #: marks an account as "moved sharply".
     moved_sharply_points: float = Field(default=10.0, gt=0, le=100)
+    #: When the worker scores the book, so scores stay within the freshness SLA.
+    scoring: ScoringConfig = ScoringConfig()
     digests: tuple[DigestConfig, ...] = ()
 
     @property
@@ -161,6 +187,7 @@ class _File(BaseModel):
 
     grace_minutes: Any = None
     moved_sharply_points: Any = None
+    scoring: Any = None
     digests: list[Any] = Field(default_factory=list)
 
 

@@ -17,18 +17,26 @@ Key layout (``D`` = ``<prefix>:{digest:<name>}``)::
 
     D:claim:<channel>:<period>  string  holder token; PX lease
     D:slot:<channel>:<period>   hash    state, plan (JSON), ts:<n>, pending, started_at,
-                                        finished_at, reason, who; expires after ``keep``
+                                        finished_at, reason, who; stale:<n> (a posted part
+                                        still to be edited into a re-made plan); failures,
+                                        retry_at (Slack kept failing: when to try again);
+                                        expires after ``keep``
     D:open                      set     slot ids started and not finished, so a restarted
                                         worker resumes them whatever their age
     D:last                      string  JSON {slot, snapshot_id, risks}: the channel's previous
                                         digest, for the "new" and "moved sharply" marks
+
+And one key for every digest (``<prefix>:{scheduler}:slack_outage``, a hash): when Slack first
+kept failing, and ``slot:<digest>:<slot id>`` -> what became of each digest it held up. The
+first run that posts again takes the whole hash in one atomic call, so exactly one worker tells
+the admins that Slack answers again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -81,6 +89,20 @@ redis.call('DEL', KEYS[1])
 return 1
 """
 
+# KEYS: outage. Takes the whole record (and deletes it): only one caller gets it.
+_TAKE_OUTAGE = """
+local record = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return record
+"""
+
+# KEYS: outage. ARGV: field, value. Updates a field only while an outage is on record.
+_NOTE_OUTAGE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
 # KEYS: claim, record. ARGV: keep s, reason, at. Skips only a slot nobody started or holds;
 # answers 'skipped' when it did, else 'was:<state>' or 'busy'.
 _SKIP = """
@@ -99,7 +121,8 @@ class ClaimLost(StoreError):
 
 @dataclass(frozen=True)
 class SlotRecord:
-    """How far a slot got."""
+    """How far a slot got. ``stale``: posted parts of an earlier plan, to be edited into the
+    current one; ``failures``: runs that Slack made give up (see ``retry_at``)."""
 
     state: State
     plan: DigestPlan | None = None
@@ -107,6 +130,9 @@ class SlotRecord:
     pending: int | None = None
     reason: str = ""
     who: str = ""
+    stale: frozenset[int] = frozenset()
+    failures: int = 0
+    started_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +170,9 @@ class SlotClaims:
         self._finish = r.register_script(_FINISH)
         self._skip = r.register_script(_SKIP)
         self._release = r.register_script(RELEASE_LOCK)
+        self._take_outage = r.register_script(_TAKE_OUTAGE)
+        self._note_outage = r.register_script(_NOTE_OUTAGE)
+        self._outage = f"{prefix}:{{scheduler}}:slack_outage"
 
     # --- keys ---------------------------------------------------------------------------------
 
@@ -194,6 +223,23 @@ class SlotClaims:
             (),
             opens=True,
         )
+
+    def replace_plan(
+        self, slot: Slot, token: str, plan: DigestPlan, *, posted: Collection[int]
+    ) -> None:
+        """Swap in a re-made plan; the ``posted`` parts of the old one become ``stale`` (to be
+        edited), in the same write, so a crash in between still edits them."""
+        values = {"plan": _plan_json(plan), **{f"stale:{part}": "1" for part in posted}}
+        self._fenced(slot, token, values, ("pending",))
+
+    def record_edit(self, slot: Slot, token: str, part: int, *, deleted: bool) -> None:
+        """A stale part was edited into the current plan (or deleted: the plan is shorter)."""
+        self._fenced(slot, token, {}, (f"stale:{part}", *((f"ts:{part}",) if deleted else ())))
+
+    def postpone(self, slot: Slot, token: str, *, failures: int, retry_at: dt.datetime) -> None:
+        """Slack made this run give up: count it and say when to try again, then let go."""
+        self._fenced(slot, token, {"failures": str(failures), "retry_at": retry_at.isoformat()}, ())
+        self.release(slot, token)
 
     def begin_part(self, slot: Slot, token: str, part: int) -> None:
         self._fenced(slot, token, {"pending": str(part)}, ())
@@ -248,17 +294,27 @@ class SlotClaims:
             pending=int(raw["pending"]) if "pending" in raw else None,
             reason=raw.get("reason", ""),
             who=raw.get("who", ""),
+            stale=frozenset(int(k[6:]) for k in raw if k.startswith("stale:")),
+            failures=int(raw.get("failures", "0")),
+            started_at=dt.datetime.fromisoformat(raw["started_at"])
+            if "started_at" in raw
+            else None,
         )
 
-    def open_slots(self, digest: str, channel: str) -> list[tuple[dt.datetime, bool]]:
+    def open_slots(
+        self, digest: str, channel: str, *, due_by: dt.datetime | None = None
+    ) -> list[tuple[dt.datetime, bool]]:
         """(scheduled time, manual) of every slot of ``digest`` started and not finished,
-        oldest first: what a restarted worker must resume."""
+        oldest first: what a restarted worker must resume. With ``due_by``, only those not
+        waiting for a later retry (``retry_at``)."""
         root = self._root(digest)
         with translate_errors(self._r):
             ids = sorted(text_set(self._r.smembers(root + "open")))
             pipe = self._r.pipeline(transaction=False)
             for slot_id in ids:
-                pipe.hmget(root + "slot:" + slot_id, ["scheduled_at", "manual", "state"])
+                pipe.hmget(
+                    root + "slot:" + slot_id, ["scheduled_at", "manual", "state", "retry_at"]
+                )
             rows = pipe.execute()
             gone = [
                 slot_id
@@ -269,8 +325,13 @@ class SlotClaims:
                 self._r.srem(root + "open", *gone)
         return [
             (dt.datetime.fromisoformat(scheduled), manual == "1")
-            for slot_id, (scheduled, manual, state) in zip(ids, rows, strict=True)
-            if scheduled and state == "posting" and slot_id.startswith(channel + ":")
+            for slot_id, (scheduled, manual, state, retry_at) in zip(ids, rows, strict=True)
+            if scheduled
+            and state == "posting"
+            and slot_id.startswith(channel + ":")
+            and (
+                due_by is None or retry_at is None or dt.datetime.fromisoformat(retry_at) <= due_by
+            )
         ]
 
     def previous(self, digest: str) -> dict[str, float] | None:
@@ -278,6 +339,31 @@ class SlotClaims:
         with translate_errors(self._r):
             raw = self._r.get(self._root(digest) + "last")
         return None if raw is None else json.loads(raw)["risks"]
+
+    # --- Slack outages ------------------------------------------------------------------------
+
+    def outage_started(self, slot: Slot, *, at: dt.datetime, state: str) -> None:
+        """Note that Slack held up ``slot`` (``state`` says how it stands); the outage's start
+        is kept from its first note."""
+        with translate_errors(self._r):
+            pipe = self._r.pipeline(transaction=True)
+            pipe.hsetnx(self._outage, "since", at.isoformat())
+            pipe.hset(self._outage, f"slot:{slot.digest}:{slot.id}", state)
+            pipe.execute()
+
+    def outage_note(self, slot: Slot, state: str) -> None:
+        """Say how a held-up slot ended, if an outage is still on record."""
+        with translate_errors(self._r):
+            self._note_outage(keys=[self._outage], args=[f"slot:{slot.digest}:{slot.id}", state])
+
+    def take_outage(self) -> dict[str, str] | None:
+        """The outage record, removed in the same call: one caller gets it, the rest None."""
+        with translate_errors(self._r):
+            flat = self._take_outage(keys=[self._outage])
+        if not flat:
+            return None
+        items = [item.decode() if isinstance(item, bytes) else str(item) for item in flat]
+        return dict(zip(items[::2], items[1::2], strict=True))
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -318,6 +404,7 @@ def _plan_json(plan: DigestPlan) -> str:
             "snapshot_id": plan.snapshot_id,
             "shown": dict(plan.shown),
             "banner": plan.banner,
+            "paused": plan.paused,
         },
         separators=(",", ":"),
         ensure_ascii=False,
@@ -331,4 +418,5 @@ def _plan_from_json(text: str) -> DigestPlan:
         snapshot_id=data["snapshot_id"],
         shown=data["shown"],
         banner=data["banner"],
+        paused=data.get("paused", False),
     )

@@ -33,6 +33,9 @@ class DigestPlan:
     snapshot_id: str | None
     shown: Mapping[str, float]  # account id -> risk, for the next digest's marks
     banner: str | None
+    #: Made while the kill switch was on. A plan made with it off is re-made, with the banner,
+    #: if the switch goes on before its last part is out (every part checks when it is sent).
+    paused: bool = False
 
 
 def select_cards(
@@ -124,12 +127,14 @@ def plan_digest(
     """Everything a run posts, split within Slack's limits by :func:`digest_messages`."""
     if serving.meta is None:
         why = serving.unavailable or "no scores to show"
-        return DigestPlan((unavailable_message(digest, why),), None, {}, None)
+        return DigestPlan((unavailable_message(digest, why),), None, {}, None, serving.switch.on)
     cards = select_cards(store, digest, serving.meta.snapshot_id)
     content = digest_content(digest, serving, cards, previous, moved_sharply)
     messages = digest_messages(content, max_blocks=max_blocks, max_chars=max_chars)
     shown = {card["account_id"]: float(card["risk"]) for card in cards}
-    return DigestPlan(tuple(messages), serving.meta.snapshot_id, shown, serving.banner)
+    return DigestPlan(
+        tuple(messages), serving.meta.snapshot_id, shown, serving.banner, serving.switch.on
+    )
 
 
 def plan_now(

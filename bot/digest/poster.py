@@ -12,11 +12,17 @@ The sequence (records in :mod:`bot.digest.claims`):
    (the channel gets one digest, its continuation one click away and never interleaved with
    other messages). Before each part the record says ``pending``; after it, the part's ``ts``.
    A part still ``pending`` when a run resumes is looked up in Slack before it is posted.
+   **The kill switch is read before every part**: a plan made while it was off is made again
+   on the last good snapshot, with the banner, and the parts already posted are edited into
+   it (``chat.update``), so no part shows live scores without the banner once the switch is on.
 4. **Finish**: the record is closed, the claim dropped, the shown risks kept for next time's
    "new" and "moved sharply" marks, and the audit log says what happened.
 
-A channel the bot cannot post to ends the slot as ``failed`` and tells the admins; Slack being
-down beyond the retry budget leaves the slot resumable and asks for a retry.
+A channel the bot cannot post to ends the slot as ``failed`` and tells the admins. Slack being
+down beyond the sender's budget leaves the slot open with a later ``retry_at`` (5 min, then
+doubling up to an hour), logged at error level and counted; the worker's resume job tries again
+then, until the digest's period ends (its next scheduled run), when the slot is closed as
+failed. The first run that posts after such failures tells the admins, once, what Slack held up.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,6 +39,7 @@ from bot.deps import Deps
 from bot.digest.channels import ChannelsConfig, DigestConfig
 from bot.digest.claims import ClaimLost, SlotClaims, SlotRecord
 from bot.digest.compose import DigestPlan, plan_now
+from bot.digest.metrics import WorkerMetrics
 from bot.digest.sender import (
     ChannelUnavailable,
     DigestSender,
@@ -40,7 +47,7 @@ from bot.digest.sender import (
     PartMarker,
     SendGaveUp,
 )
-from bot.digest.slots import Slot, due_fire_time, manual_slot, scheduled_slot
+from bot.digest.slots import Slot, due_fire_time, manual_slot, next_fire_time, scheduled_slot
 from bot.notify import notify_admins
 from bot.state import KillSwitch, SnapshotStore
 from bot.state.audit import AuditLog
@@ -50,8 +57,10 @@ from models.spec import ProductSpec
 log = logging.getLogger(__name__)
 
 SCHEDULER = "scheduler"
-#: When Slack stays down beyond the sender's budget, try the slot again this much later.
+#: When Slack stays down beyond the sender's budget, try the slot again this much later...
 RETRY_AFTER_FAILURE = dt.timedelta(minutes=5)
+#: ... doubling after every further failure, up to this.
+MAX_RETRY_INTERVAL = dt.timedelta(hours=1)
 
 Status = Literal["posted", "already_done", "busy", "skipped", "failed", "channel_unavailable"]
 
@@ -82,6 +91,7 @@ class DigestPoster:
         channels: ChannelsConfig,
         clock: Callable[[], dt.datetime],
         notify: Callable[[str], None],
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._claims = claims
         self._sender = sender
@@ -92,6 +102,7 @@ class DigestPoster:
         self._channels = channels
         self._clock = clock
         self._notify = notify
+        self._metrics = metrics
 
     @property
     def grace(self) -> dt.timedelta:
@@ -109,11 +120,15 @@ class DigestPoster:
             digest, make(digest.name, digest.channel, digest.zone, scheduled_at), SCHEDULER
         )
 
-    def fire(self, digest: DigestConfig) -> Outcome | None:
+    def fire(self, digest: DigestConfig, *, unless: Collection[dt.datetime] = ()) -> Outcome | None:
         """What a scheduler job calls: the run of the latest fire time within the grace window
-        (APScheduler does not pass a job its scheduled time; with coalescing it is this one)."""
+        (APScheduler does not pass a job its scheduled time; with coalescing it is this one).
+        None if there is no such time, or it is one of ``unless`` (open slots that wait for
+        their retry time)."""
         now = self._clock()
         due = due_fire_time(digest.trigger(), now, self.grace)
+        if due in unless:
+            return None
         if due is None:
             log.warning(
                 "digest %s fired at %s with no scheduled time in the grace window",
@@ -129,9 +144,14 @@ class DigestPoster:
             digest, manual_slot(digest.name, digest.channel, digest.zone, self._clock()), who
         )
 
-    def open_slots(self, digest: DigestConfig) -> list[tuple[dt.datetime, bool]]:
-        """(scheduled time, manual) of the digest's started, unfinished slots."""
-        return self._claims.open_slots(digest.name, digest.channel)
+    def open_slots(
+        self, digest: DigestConfig, *, due: bool = False
+    ) -> list[tuple[dt.datetime, bool]]:
+        """(scheduled time, manual) of the digest's started, unfinished slots; with ``due``,
+        only those whose retry time (if Slack made them wait) has come."""
+        return self._claims.open_slots(
+            digest.name, digest.channel, due_by=self._clock() if due else None
+        )
 
     def skip_missed(self, digest: DigestConfig, scheduled_at: dt.datetime, why: str) -> bool:
         """Record a run that will not happen (beyond the grace window); True if newly skipped.
@@ -154,17 +174,15 @@ class DigestPoster:
         if claim.status == "busy":
             log.info("digest %s %s is being posted by another run", digest.name, slot.id)
             return Outcome("busy", slot, retry_in=(claim.retry_in or 0) + 1)
+        record = claim.record
         try:
-            return self._run_claimed(digest, slot, token, claim.record, who)
+            if record.failures and self._period_over(digest, slot):
+                return self._period_ended(digest, slot, token, who, record)
+            outcome = self._run_claimed(digest, slot, token, record, who)
         except ChannelUnavailable as exc:
             return self._give_up(digest, slot, token, who, exc, "channel_unavailable")
         except SendGaveUp as exc:
-            self._claims.release(slot, token)
-            log.warning("digest %s %s postponed: %s", digest.name, slot.id, exc)
-            self._record(who, "digest delayed", str(exc), "failed", digest, slot)
-            return Outcome(
-                "failed", slot, reason=str(exc), retry_in=RETRY_AFTER_FAILURE.total_seconds()
-            )
+            return self._postpone(digest, slot, token, who, exc, record)
         except DigestSendError as exc:
             return self._give_up(digest, slot, token, who, exc, "failed")
         except ClaimLost as exc:
@@ -174,6 +192,9 @@ class DigestPoster:
             with suppress(ChurnbotError):  # Redis may be what failed; the lease then expires
                 self._claims.release(slot, token)
             raise
+        if outcome.status == "posted":
+            self._slack_answers_again(slot, record)
+        return outcome
 
     def _run_claimed(
         self, digest: DigestConfig, slot: Slot, token: str, record: SlotRecord, who: str
@@ -188,9 +209,10 @@ class DigestPoster:
                 return Outcome("skipped", slot, reason=reason)
             plan = self._plan(digest)
             self._claims.save_plan(slot, token, plan, at=now, who=who)
-        ts = self._post_parts(digest, slot, token, plan, record)
+        plan, ts = self._post_parts(digest, slot, token, plan, record)
         self._claims.finish(slot, token, state="done", at=self._clock(), shown=plan)
         log.info("digest %s posted to %s (%s part(s))", digest.name, digest.channel, len(ts))
+        self._count("posted")
         self._record(
             who,
             "digest posted",
@@ -218,31 +240,85 @@ class DigestPoster:
 
     def _post_parts(
         self, digest: DigestConfig, slot: Slot, token: str, plan: DigestPlan, record: SlotRecord
-    ) -> list[str]:
+    ) -> tuple[DigestPlan, list[str]]:
+        """Post what is left of ``plan`` (re-made if the kill switch went on); return the plan
+        that went out and the ``ts`` of its parts."""
         posted = dict(record.ts)
-        total = len(plan.messages)
+        stale = set(record.stale)
 
         def keepalive(seconds: float) -> None:
             self._claims.renew(slot, token, seconds)
 
-        for part, message in enumerate(plan.messages, start=1):
-            if part in posted:
+        pending = record.pending
+        if pending is not None and pending not in posted:  # the previous holder died around it
+            found = self._sender.find(
+                digest.channel,
+                PartMarker(slot.id, pending, len(plan.messages)),
+                thread_ts=posted.get(1) if pending > 1 else None,
+                keepalive=keepalive,
+            )
+            if found is not None:
+                self._claims.record_part(slot, token, pending, found)
+                posted[pending] = found
+        while True:
+            if stale:
+                self._edit_stale(digest, slot, token, plan, posted, stale, keepalive)
+            todo = [part for part in range(1, len(plan.messages) + 1) if part not in posted]
+            if not todo:
+                return plan, [posted[part] for part in range(1, len(plan.messages) + 1)]
+            if not plan.paused and self._switch.state().on:
+                plan = self._plan(digest)  # on the last good snapshot, with the banner
+                self._claims.replace_plan(slot, token, plan, posted=posted.keys())
+                stale = set(posted)
+                log.warning(
+                    "digest %s %s: the kill switch went on while it was being posted; the rest "
+                    "comes from the last good scores and %s posted part(s) are edited to match",
+                    digest.name,
+                    slot.id,
+                    len(stale),
+                )
                 continue
-            marker = PartMarker(slot.id, part, total)
-            thread_ts = posted[1] if part > 1 else None
-            ts = None
-            if record.pending == part:  # the previous holder died around this post
-                ts = self._sender.find(
-                    digest.channel, marker, thread_ts=thread_ts, keepalive=keepalive
-                )
-            if ts is None:
-                self._claims.begin_part(slot, token, part)
-                ts = self._sender.post(
-                    digest.channel, message, marker, thread_ts=thread_ts, keepalive=keepalive
-                )
+            part = todo[0]
+            self._claims.begin_part(slot, token, part)
+            ts = self._sender.post(
+                digest.channel,
+                plan.messages[part - 1],
+                PartMarker(slot.id, part, len(plan.messages)),
+                thread_ts=posted[1] if part > 1 else None,
+                keepalive=keepalive,
+            )
             self._claims.record_part(slot, token, part, ts)
             posted[part] = ts
-        return [posted[part] for part in range(1, total + 1)]
+
+    def _edit_stale(
+        self,
+        digest: DigestConfig,
+        slot: Slot,
+        token: str,
+        plan: DigestPlan,
+        posted: dict[int, str],
+        stale: set[int],
+        keepalive: Callable[[float], None],
+    ) -> None:
+        """Turn parts posted from an earlier plan into the current plan's (a shorter plan
+        removes the extra ones)."""
+        total = len(plan.messages)
+        for part in sorted(stale):
+            if part <= total:
+                marker = PartMarker(slot.id, part, total)
+                self._sender.update(
+                    digest.channel,
+                    posted[part],
+                    plan.messages[part - 1],
+                    marker,
+                    keepalive=keepalive,
+                )
+                self._claims.record_edit(slot, token, part, deleted=False)
+            else:
+                self._sender.delete(digest.channel, posted[part], keepalive=keepalive)
+                self._claims.record_edit(slot, token, part, deleted=True)
+                del posted[part]
+            stale.discard(part)
 
     # --- outcomes -----------------------------------------------------------------------------
 
@@ -263,10 +339,90 @@ class DigestPoster:
             f"not be posted to <#{digest.channel}>: {error}"
         )
         self._record(who, "digest failed", str(error), "failed", digest, slot)
+        self._count("failed")
         return Outcome(status, slot, reason=str(error))
+
+    def _period_end(self, digest: DigestConfig, slot: Slot) -> dt.datetime | None:
+        """When the slot's digest is replaced by the next scheduled one."""
+        return next_fire_time(digest.trigger(), slot.scheduled_at)
+
+    def _period_over(self, digest: DigestConfig, slot: Slot) -> bool:
+        end = self._period_end(digest, slot)
+        return end is not None and self._clock() >= end
+
+    def _postpone(
+        self,
+        digest: DigestConfig,
+        slot: Slot,
+        token: str,
+        who: str,
+        error: SendGaveUp,
+        record: SlotRecord,
+    ) -> Outcome:
+        """Slack kept failing: try again later, slower each time, until the period ends."""
+        now = self._clock()
+        failures = record.failures + 1
+        wait = min(RETRY_AFTER_FAILURE * 2 ** (failures - 1), MAX_RETRY_INTERVAL)
+        end = self._period_end(digest, slot)
+        retry_at = now + wait if end is None else min(now + wait, end)
+        self._claims.postpone(slot, token, failures=failures, retry_at=retry_at)
+        self._claims.outage_started(slot, at=now, state="still being retried")
+        log.error(
+            "digest %s %s not posted: Slack keeps failing (%s); %s failed run(s), next try at "
+            "%s, given up when its period ends at %s",
+            digest.name,
+            slot.id,
+            error,
+            failures,
+            retry_at.isoformat(),
+            end.isoformat() if end else "never",
+        )
+        self._record(who, "digest delayed", str(error), "failed", digest, slot, failures=failures)
+        self._count("delayed")
+        if self._metrics is not None:
+            self._metrics.slack_failing.set(1)
+        return Outcome("failed", slot, reason=str(error), retry_in=(retry_at - now).total_seconds())
+
+    def _period_ended(
+        self, digest: DigestConfig, slot: Slot, token: str, who: str, record: SlotRecord
+    ) -> Outcome:
+        """Slack failed the slot until the next digest was due: close it for good."""
+        reason = (
+            f"Slack kept failing through the whole period ({record.failures} failed run(s)); "
+            "the next scheduled digest replaces it"
+        )
+        self._claims.finish(slot, token, state="failed", at=self._clock(), reason=reason)
+        self._claims.outage_note(slot, "not posted: Slack failed until its next run was due")
+        log.error("digest %s %s not posted: %s", digest.name, slot.id, reason)
+        self._record(who, "digest failed", reason, "failed", digest, slot)
+        self._count("failed")
+        return Outcome("failed", slot, reason=reason)
+
+    def _slack_answers_again(self, slot: Slot, record: SlotRecord) -> None:
+        """After a post: if Slack had been failing, tell the admins once (the first run to
+        take the outage record does) what it held up."""
+        if record.failures:
+            self._claims.outage_note(slot, f"posted late, after {record.failures} failed run(s)")
+        outage = self._claims.take_outage()
+        if self._metrics is not None:
+            self._metrics.slack_failing.set(0)
+        if outage is None:
+            return
+        since = outage.pop("since", "")
+        lines = [
+            f"• *{key.split(':', 2)[1]}* ({key.split(':', 2)[2]}): {state}"
+            for key, state in sorted(outage.items())
+            if key.startswith("slot:")
+        ]
+        log.warning("Slack answers again (failing since %s): %s", since, "; ".join(lines))
+        self._notify(
+            ":white_check_mark: Slack is answering the churn digest worker again (it kept "
+            f"failing from {since} on). Digests it held up:\n" + "\n".join(lines)
+        )
 
     def _skipped(self, digest: DigestConfig, slot: Slot, reason: str, who: str) -> None:
         log.warning("digest %s %s skipped: %s", digest.name, slot.id, reason)
+        self._count("skipped")
         self._record(who, "digest skipped", reason, "skipped", digest, slot)
 
     def _late_reason(self, slot: Slot, why: str) -> str:
@@ -294,6 +450,10 @@ class DigestPoster:
             detail={"digest": digest.name, "channel": digest.channel, "slot": slot.id, **detail},
         )
 
+    def _count(self, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.digests.labels(outcome).inc()
+
 
 def _ordered(record: SlotRecord) -> list[str]:
     return [record.ts[part] for part in sorted(record.ts)]
@@ -303,7 +463,9 @@ def _minutes(delta: dt.timedelta) -> str:
     return f"{delta.total_seconds() / 60:.0f} min"
 
 
-def build_poster(deps: Deps, sender: DigestSender) -> DigestPoster:
+def build_poster(
+    deps: Deps, sender: DigestSender, *, metrics: WorkerMetrics | None = None
+) -> DigestPoster:
     """A poster on the app's state, telling admins through the sender's client."""
     settings = deps.settings
     return DigestPoster(
@@ -316,4 +478,5 @@ def build_poster(deps: Deps, sender: DigestSender) -> DigestPoster:
         channels=settings.channels,
         clock=deps.clock,
         notify=lambda text: notify_admins(deps, sender.client, text),
+        metrics=metrics,
     )

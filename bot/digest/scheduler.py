@@ -16,31 +16,48 @@ Choices made on purpose, against APScheduler 3.11 defaults and habits that would
   plain arguments (a worker key and a digest name); the live worker is looked up in a registry
   filled by :meth:`DigestWorker.start`. Jobs run through :class:`~bot.digest.poster.DigestPoster`,
   which does not trust the scheduler to run a slot once (the Redis job store takes no lock).
+* **Only recurring jobs are shared.** Two schedulers on one job store both run a due job; a
+  one-shot job is then removed twice, and APScheduler's loop dies on the second removal
+  (``JobLookupError``), leaving a worker that never fires again. So retries are not jobs:
+  a slot that must be tried again stays open in Redis (with its ``retry_at``), and every
+  worker's own *resume* job, in a job store of its own (memory), takes up whatever is due. The
+  shared store also forgives a job that another scheduler updated or removed first.
+* **Liveness.** A *heartbeat* job in the worker's own store proves its scheduler loop turns:
+  it refreshes a Redis key (``<prefix>:{scheduler}:heartbeat:<worker id>``, expiring) and a
+  metric. :meth:`DigestWorker.health` says when the thread died or stopped beating, and
+  ``churnbot worker`` then exits non-zero so that it is restarted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import threading
+import time
+import uuid
 from collections.abc import Callable
 
 import redis
 from apscheduler.events import EVENT_JOB_MISSED, EVENT_JOB_SUBMITTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import BaseJobStore
+from apscheduler.job import Job
+from apscheduler.jobstores.base import BaseJobStore, JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.redis import RedisJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.digest.channels import ChannelsConfig, DigestConfig
+from bot.digest.metrics import WorkerMetrics
 from bot.digest.poster import DigestPoster, Outcome
+from bot.digest.scoring import ScheduledScoring
 from bot.digest.slots import fire_times, next_fire_time
 from bot.digest.upcoming import record_upcoming
-from bot.state.store import is_embedded
+from bot.state.store import is_embedded, translate_errors
 from models.errors import ChurnbotError
 
 log = logging.getLogger(__name__)
@@ -48,9 +65,18 @@ log = logging.getLogger(__name__)
 JOB = "digest:"
 WEEKLY = "weekly-summary"
 WEEKLY_HOUR_UTC = 8
-RETRY = "retry:"
-#: Retries of one slot (Slack down, another holder's lease) before it waits for the next run.
-MAX_RETRIES = 6
+SCORING = "scoring"
+#: The worker's own job store (not shared with other workers): heartbeat and resume.
+LOCAL = "local"
+HEARTBEAT = "heartbeat"
+RESUME = "resume"
+#: How often the scheduler thread proves it is alive...
+HEARTBEAT_SECONDS = 15.0
+#: ... and how long without a beat makes it dead.
+HEARTBEAT_STALE_AFTER = 4
+#: How often open slots (Slack down, a crashed run, a ``digest now`` from the web process) and
+#: due slots held by a dead runner are looked at again.
+RESUME_SECONDS = 60.0
 #: Most missed runs of one digest reported at start-up (a long outage must not flood the log).
 MAX_MISSED_REPORTED = 20
 #: Digests posted at the same time (Slack's limit is per channel, so channels go in parallel).
@@ -69,11 +95,11 @@ def fire_job(worker_key: str, digest_name: str) -> None:
     _worker(worker_key).fire(digest_name)
 
 
-def retry_job(
-    worker_key: str, digest_name: str, scheduled_at: str, manual: bool, attempt: int
-) -> None:
-    """A one-off job that takes up an unfinished slot again."""
-    _worker(worker_key).retry(digest_name, dt.datetime.fromisoformat(scheduled_at), manual, attempt)
+def scoring_job(worker_key: str) -> None:
+    """The scheduled scoring run (it fences itself in Redis: one worker per period)."""
+    worker = _worker(worker_key)
+    if worker.scoring is not None:
+        worker.scoring.fire()
 
 
 def weekly_job(worker_key: str) -> None:
@@ -106,11 +132,32 @@ def job_store(r: redis.Redis, prefix: str) -> BaseJobStore:
         connection_class=pool.connection_class,
         **{**pool.connection_kwargs, "decode_responses": False},
     )
-    return RedisJobStore(
+    return SharedRedisJobStore(
         jobs_key=f"{prefix}:{{scheduler}}:jobs",
         run_times_key=f"{prefix}:{{scheduler}}:run_times",
         connection_pool=binary,
     )
+
+
+class SharedRedisJobStore(RedisJobStore):
+    """A RedisJobStore that several schedulers may share during a deploy.
+
+    When another scheduler removed a job first (a digest dropped from its config) or this one
+    removes a job twice, the job is gone either way: the stock store raises ``JobLookupError``
+    inside APScheduler's loop, which kills the scheduler thread.
+    """
+
+    def update_job(self, job: Job) -> None:
+        try:
+            super().update_job(job)
+        except JobLookupError:
+            log.info("job %s was removed by another scheduler; not re-adding it", job.id)
+
+    def remove_job(self, job_id: str) -> None:
+        try:
+            super().remove_job(job_id)
+        except JobLookupError:
+            log.info("job %s was already removed by another scheduler", job_id)
 
 
 class StoppableScheduler(BackgroundScheduler):
@@ -133,7 +180,7 @@ def build_scheduler(
     store: BaseJobStore, channels: ChannelsConfig, *, threads: int = THREADS
 ) -> BackgroundScheduler:
     return StoppableScheduler(
-        jobstores={"default": store},
+        jobstores={"default": store, LOCAL: MemoryJobStore()},
         executors={"default": ThreadPoolExecutor(threads)},
         job_defaults={
             "misfire_grace_time": channels.grace_seconds,
@@ -158,15 +205,26 @@ class DigestWorker:
         prefix: str,
         clock: Callable[[], dt.datetime],
         weekly: Callable[[], None] | None = None,
+        scoring: ScheduledScoring | None = None,
+        metrics: WorkerMetrics | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
         self.key = key
         self.weekly = weekly
+        self.scoring = scoring
         self.scheduler = scheduler
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.metrics = metrics or WorkerMetrics()
         self._poster = poster
         self._channels = channels
         self._redis = redis
         self._prefix = prefix
         self._clock = clock
+        self._monotonic = monotonic
+        self._heartbeat_seconds = heartbeat_seconds
+        self._last_beat: float | None = None
+        self._firing = False
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -178,36 +236,76 @@ class DigestWorker:
                 raise WorkerError(f"a digest worker {self.key!r} already runs in this process")
             _workers[self.key] = self
         self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
-        self.scheduler.add_listener(lambda _: self.publish_upcoming(), EVENT_JOB_SUBMITTED)
+        self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self.scheduler.start(paused=True)
         self.sync()
+        self._add_local_jobs()
         self.publish_upcoming()
         if not paused:
+            self.heartbeat()
+            self._firing = True
             self.scheduler.resume()
 
     def stop(self, *, wait: bool = True) -> None:
         """Stop firing; with ``wait``, digests being posted finish first."""
+        self._firing = False
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
         with _workers_lock:
             if _workers.get(self.key) is self:
                 del _workers[self.key]
 
+    def health(self) -> str | None:
+        """None while the scheduler fires; otherwise what is wrong (the process must exit)."""
+        if not self._firing:
+            return None
+        thread = getattr(self.scheduler, "_thread", None)
+        if thread is None or not thread.is_alive():
+            problem = "the scheduler thread died"
+        elif self._last_beat is None or (
+            self._monotonic() - self._last_beat > HEARTBEAT_STALE_AFTER * self._heartbeat_seconds
+        ):
+            problem = (
+                f"the scheduler has not run its heartbeat job for more than "
+                f"{HEARTBEAT_STALE_AFTER * self._heartbeat_seconds:g} s"
+            )
+        else:
+            self.metrics.scheduler_up.set(1)
+            return None
+        self.metrics.scheduler_up.set(0)
+        return problem
+
+    def heartbeat(self) -> None:
+        """What the heartbeat job does: prove this worker's scheduler loop still turns."""
+        self._last_beat = self._monotonic()
+        now = self._clock()
+        self.metrics.heartbeat.set(now.timestamp())
+        self.metrics.scheduler_up.set(1)
+        try:
+            with translate_errors(self._redis):
+                self._redis.set(
+                    heartbeat_key(self._prefix, self.id),
+                    now.isoformat(),
+                    ex=int(HEARTBEAT_STALE_AFTER * self._heartbeat_seconds),
+                )
+        except ChurnbotError as exc:
+            log.warning("could not record the scheduler heartbeat: %s", exc)
+
     # --- jobs ---------------------------------------------------------------------------------
 
     def sync(self) -> None:
-        """Make the job store match config (see the module docstring)."""
+        """Make the shared job store match config (see the module docstring)."""
         now = self._clock()
         wanted = {JOB + d.name: d for d in self._channels.digests}
-        for job in self.scheduler.get_jobs():
-            if job.id == WEEKLY:
+        for job in self.scheduler.get_jobs(jobstore="default"):
+            if job.id in (WEEKLY, SCORING):
                 continue
-            name = job.id.removeprefix(JOB).removeprefix(RETRY).split(":")[0]
+            name = job.id.removeprefix(JOB)
             if self._channels.by_name(name) is None:
                 log.info("removing job %s: digest %s is no longer configured", job.id, name)
-                self.scheduler.remove_job(job.id)
+                self.scheduler.remove_job(job.id, jobstore="default")
         for job_id, digest in wanted.items():
-            old = self.scheduler.get_job(job_id)
+            old = self.scheduler.get_job(job_id, jobstore="default")
             trigger = digest.trigger()
             first = next_fire_time(trigger, now)
             if old is not None and old.next_run_time is not None:
@@ -222,19 +320,58 @@ class DigestWorker:
                 replace_existing=True,
                 next_run_time=first,
             )
-            for scheduled_at, manual in self._poster.open_slots(digest):
-                self._schedule_retry(digest, scheduled_at, manual, attempt=1, delay=0.0)
         if self.weekly is not None:
             weekly = CronTrigger(day_of_week="mon", hour=WEEKLY_HOUR_UTC, timezone=dt.UTC)
-            self.scheduler.add_job(
-                weekly_job,
-                weekly,
-                args=[self.key],
-                id=WEEKLY,
-                name="weekly feedback summary to the admins",
-                replace_existing=True,
-                next_run_time=next_fire_time(weekly, now),
+            self._add_recurring(
+                weekly_job, weekly, WEEKLY, "weekly feedback summary to the admins", now
             )
+        if self.scoring is not None:
+            config = self.scoring.config
+            self._add_recurring(
+                scoring_job, config.trigger(), SCORING, f"scoring run ({config.describe()})", now
+            )
+        elif self.scheduler.get_job(SCORING, jobstore="default") is not None:
+            self.scheduler.remove_job(SCORING, jobstore="default")
+
+    def _add_recurring(
+        self,
+        func: Callable[[str], None],
+        trigger: CronTrigger,
+        job_id: str,
+        name: str,
+        now: dt.datetime,
+    ) -> None:
+        self.scheduler.add_job(
+            func,
+            trigger,
+            args=[self.key],
+            id=job_id,
+            name=name,
+            replace_existing=True,
+            next_run_time=next_fire_time(trigger, now),
+        )
+
+    def _add_local_jobs(self) -> None:
+        """This worker's own jobs: no other scheduler sees them, so none races for them."""
+        self.scheduler.add_job(
+            self.heartbeat,
+            IntervalTrigger(seconds=self._heartbeat_seconds, timezone=dt.UTC),
+            id=HEARTBEAT,
+            name="scheduler heartbeat",
+            jobstore=LOCAL,
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+        self.scheduler.add_job(
+            self.resume_open,
+            IntervalTrigger(seconds=RESUME_SECONDS, timezone=dt.UTC),
+            id=RESUME,
+            name="resume open digest slots",
+            jobstore=LOCAL,
+            replace_existing=True,
+            misfire_grace_time=None,
+            next_run_time=dt.datetime.now(dt.UTC),  # the scheduler's own clock: at once
+        )
 
     def _report_missed(self, digest: DigestConfig, pending: dt.datetime, now: dt.datetime) -> None:
         """Skip and audit the runs that fell due while no worker ran, beyond the grace."""
@@ -254,60 +391,26 @@ class DigestWorker:
         if digest is None:
             log.warning("job for unknown digest %s ignored", digest_name)
             return None
-        outcome = self._poster.fire(digest)
-        if outcome is not None:
-            self._follow_up(digest, outcome, attempt=0)
-        return outcome
+        return self._poster.fire(digest)
 
-    def retry(
-        self, digest_name: str, scheduled_at: dt.datetime, manual: bool, attempt: int
-    ) -> Outcome | None:
-        digest = self._channels.by_name(digest_name)
-        if digest is None:
-            return None
-        outcome = self._poster.run(digest, scheduled_at, manual=manual)
-        self._follow_up(digest, outcome, attempt=attempt)
-        return outcome
-
-    def _follow_up(self, digest: DigestConfig, outcome: Outcome, *, attempt: int) -> None:
-        if outcome.retry_in is None:
-            return
-        if attempt >= MAX_RETRIES:
-            log.error(
-                "digest %s %s still not posted after %s retries; it stays open and resumes at "
-                "the next worker start",
-                digest.name,
-                outcome.slot.id,
-                attempt,
-            )
-            return
-        self._schedule_retry(
-            digest,
-            outcome.slot.scheduled_at,
-            outcome.slot.manual,
-            attempt=attempt + 1,
-            delay=outcome.retry_in,
-        )
-
-    def _schedule_retry(
-        self,
-        digest: DigestConfig,
-        scheduled_at: dt.datetime,
-        manual: bool,
-        *,
-        attempt: int,
-        delay: float,
-    ) -> None:
-        run_at = self._clock() + dt.timedelta(seconds=delay)
-        self.scheduler.add_job(
-            retry_job,
-            DateTrigger(run_date=run_at, timezone=dt.UTC),
-            args=[self.key, digest.name, scheduled_at.isoformat(), manual, attempt],
-            id=f"{RETRY}{digest.name}:{scheduled_at.isoformat()}",
-            name=f"retry {attempt} of digest {digest.name}",
-            replace_existing=True,
-            misfire_grace_time=None,  # a retry is never too late: the poster decides
-        )
+    def resume_open(self) -> list[Outcome]:
+        """What the resume job does, idempotently (every worker runs it; claims fence it):
+        take up every open slot whose retry time has come (Slack was down, a run crashed, a
+        ``digest now`` of the web process gave up), then every digest's slot still within the
+        grace window (a runner that died before saving its plan leaves nothing open)."""
+        outcomes: list[Outcome] = []
+        for digest in self._channels.digests:
+            try:
+                waiting = {at for at, _ in self._poster.open_slots(digest)}
+                for scheduled_at, manual in self._poster.open_slots(digest, due=True):
+                    outcomes.append(self._poster.run(digest, scheduled_at, manual=manual))
+                due = self._poster.fire(digest, unless=waiting)
+            except ChurnbotError as exc:
+                log.error("digest %s: open slots not resumed: %s", digest.name, exc)
+                continue
+            if due is not None and due.status != "already_done":
+                outcomes.append(due)
+        return outcomes
 
     # --- events -------------------------------------------------------------------------------
 
@@ -319,10 +422,14 @@ class DigestWorker:
         if digest is not None:
             self._poster.skip_missed(digest, event.scheduled_run_time, "the worker was busy")
 
+    def _on_submitted(self, event: JobExecutionEvent) -> None:
+        if event.job_id.startswith(JOB):
+            self.publish_upcoming()
+
     def publish_upcoming(self) -> None:
         """Write the next run of every digest for App Home and ``/churn-admin status``."""
         runs = []
-        for job in self.scheduler.get_jobs():
+        for job in self.scheduler.get_jobs(jobstore="default"):
             digest = self._channels.by_name(job.id.removeprefix(JOB))
             if job.id.startswith(JOB) and digest is not None and job.next_run_time is not None:
                 runs.append((digest, job.next_run_time))
@@ -330,3 +437,7 @@ class DigestWorker:
             record_upcoming(self._redis, self._prefix, runs)
         except ChurnbotError as exc:
             log.warning("could not publish the next digest runs: %s", exc)
+
+
+def heartbeat_key(prefix: str, worker_id: str) -> str:
+    return f"{prefix}:{{scheduler}}:heartbeat:{worker_id}"

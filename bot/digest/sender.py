@@ -141,46 +141,96 @@ class DigestSender:
     ) -> str:
         """Post one part and return its ``ts`` (or the ``ts`` of the copy already there)."""
         self._pace(channel, keepalive)
-        unsure = False  # a failed attempt may have posted: look before posting again
+        response = self._retrying(
+            f"part {marker.part} of {marker.parts}",
+            channel,
+            lambda: self.client.chat_postMessage(
+                channel=channel,
+                text=message.text,
+                blocks=message.blocks,
+                thread_ts=thread_ts,
+                metadata=marker.metadata(),
+                unfurl_links=False,
+                unfurl_media=False,
+            ),
+            keepalive,
+            look_up=lambda: self.find(channel, marker, thread_ts=thread_ts, keepalive=keepalive),
+        )
+        return self._posted(channel, response["ts"])
+
+    def update(
+        self,
+        channel: str,
+        ts: str,
+        message: Message,
+        marker: PartMarker,
+        *,
+        keepalive: Keepalive = _no_keepalive,
+    ) -> None:
+        """Replace a posted part (``chat.update`` is idempotent: retried without a look-up)."""
+        self._retrying(
+            f"the edit of part {marker.part} of {marker.parts}",
+            channel,
+            lambda: self.client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=message.text,
+                blocks=message.blocks,
+                metadata=marker.metadata(),
+            ),
+            keepalive,
+        )
+
+    def delete(self, channel: str, ts: str, *, keepalive: Keepalive = _no_keepalive) -> None:
+        """Remove a posted part; one already gone counts as removed."""
+
+        def call() -> None:
+            try:
+                self.client.chat_delete(channel=channel, ts=ts)
+            except SlackApiError as exc:
+                if exc.response.get("error") != "message_not_found":
+                    raise
+
+        self._retrying(f"the removal of message {ts}", channel, call, keepalive)
+
+    def _retrying(
+        self,
+        what: str,
+        channel: str,
+        call: Callable[[], Any],
+        keepalive: Keepalive,
+        *,
+        look_up: Callable[[], str | None] | None = None,
+    ) -> Any:
+        """Run a Web API call with the rules of the module docstring. ``look_up`` finds what
+        a failed attempt may have done (the ``ts`` it posted) before the call is made again."""
+        unsure = False  # a failed attempt may have done it: look before calling again
         problem = ""
         for attempt in range(1, self._attempts + 1):
             keepalive(0)
             try:
-                if unsure:
-                    found = self.find(channel, marker, thread_ts=thread_ts, keepalive=keepalive)
+                if unsure and look_up is not None:
+                    found = look_up()
                     if found is not None:
-                        return self._posted(channel, found)
-                    unsure = False
-                response = self._call(
-                    lambda: self.client.chat_postMessage(
-                        channel=channel,
-                        text=message.text,
-                        blocks=message.blocks,
-                        thread_ts=thread_ts,
-                        metadata=marker.metadata(),
-                        unfurl_links=False,
-                        unfurl_media=False,
-                    ),
-                    keepalive,
-                )
-                return self._posted(channel, response["ts"])
+                        return {"ts": found}
+                unsure = False
+                return self._call(call, keepalive)
             except SlackApiError as exc:
                 error = exc.response.get("error", "")
                 if error in CHANNEL_UNAVAILABLE:
                     raise ChannelUnavailable(channel, error) from None
                 if exc.response.status_code < 500 and error not in TRANSIENT_ERRORS:
                     raise DigestSendError(
-                        f"Slack refused part {marker.part} of {marker.parts} for channel "
-                        f"{channel}: {error} (HTTP {exc.response.status_code})"
+                        f"Slack refused {what} for channel {channel}: {error} "
+                        f"(HTTP {exc.response.status_code})"
                     ) from None
                 problem = f"HTTP {exc.response.status_code} {error}"
             except _NETWORK_ERRORS as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             unsure = True
             log.warning(
-                "part %s/%s to %s failed (attempt %s/%s): %s",
-                marker.part,
-                marker.parts,
+                "%s to %s failed (attempt %s/%s): %s",
+                what,
                 channel,
                 attempt,
                 self._attempts,
@@ -189,8 +239,8 @@ class DigestSender:
             if attempt < self._attempts:
                 self._wait(min(self._max_backoff, self._backoff * 2 ** (attempt - 1)), keepalive)
         raise SendGaveUp(
-            f"part {marker.part} of {marker.parts} for channel {channel} failed "
-            f"{self._attempts} times (last: {problem}); it will be retried"
+            f"{what} for channel {channel} failed {self._attempts} times (last: {problem}); "
+            "it will be retried"
         )
 
     def find(

@@ -333,7 +333,12 @@ class SnapshotStore:
                 names[f"{normalize_name(name)}{_SEP}{account_id}"] = 0
                 for index in _indexes(owner, segment):
                     by_key[base + index][account_id] = risk
-            pipe = self._r.pipeline(transaction=False)
+            # MULTI/EXEC: a batch's writes and the expiry of every key it creates apply
+            # together or not at all. Without it, a publisher killed (or cut off) half-way
+            # through sending a batch leaves keys Redis wrote but never got the EXPIRE for:
+            # a snapshot's worth of memory kept forever under ``noeviction``. Later writes
+            # (HSET, ZADD) keep a key's TTL. All keys share the book's hash tag: one slot.
+            pipe = self._r.pipeline(transaction=True)
             pipe.hset(base + "cards", mapping=as_fields(payload))
             pipe.zadd(base + "names", names)
             for key, members in by_key.items():
@@ -344,8 +349,8 @@ class SnapshotStore:
                 pipe.expire(keyset, STAGING_TTL_S)
                 for key in new:
                     pipe.expire(key, STAGING_TTL_S)
-                known |= new
             pipe.execute()
+            known |= new
         return streamed
 
     def _unlink_data(self, sid: str) -> None:
