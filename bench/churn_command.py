@@ -42,6 +42,7 @@ from models.generator import generate_accounts
 from models.pipeline import train_and_register
 from models.registry import Registry
 from models.validate import validate_frame
+from tests import sample_config
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 SECRET = "bench-signing-secret"
@@ -133,7 +134,14 @@ def main() -> None:
         print("preparing: generating, training and scoring a 5,000-account book ...", flush=True)
         book = generate_accounts(5000, 52, seed=7, end=last_monday(dt.date.today())).accounts
         registry = Registry(Path(tmp) / "registry")
-        train_and_register(book, settings.schema, settings.spec, registry, data_source="bench")
+        train_and_register(
+            book,
+            settings.schema,
+            sample_config.features(),
+            settings.spec,
+            registry,
+            data_source="bench",
+        )
         raw = book.to_csv(index=False, date_format="%Y-%m-%d")
         loaded = validate_frame(
             pd.read_csv(io.StringIO(raw), dtype=str, keep_default_na=False),

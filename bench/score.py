@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tests import sample_config
+
 REPO = Path(__file__).resolve().parent.parent
 END = dt.date(2026, 11, 16)
 BASE_ACCOUNTS = 20_000
@@ -92,7 +94,12 @@ def train_champion(registry_root: Path) -> str:
     settings = load_settings({"CHURNBOT_CONFIG": str(REPO / "config")})
     book = generate_accounts(5_000, 52, seed=7, end=END).accounts
     outcome = train_and_register(
-        book, settings.schema, settings.spec, Registry(registry_root), data_source="bench"
+        book,
+        settings.schema,
+        sample_config.features(),
+        settings.spec,
+        Registry(registry_root),
+        data_source="bench",
     )
     return outcome.card.version
 
@@ -131,7 +138,7 @@ def run_case(case: str, rows_path: Path, registry_root: Path, chunk_size: int) -
     n = len(rows)
 
     # Warm up both paths (lazy imports, first-call caches) outside the timing.
-    predict_risk(model.estimator, rows.head(WARM_UP_ROWS))
+    predict_risk(model.estimator, sample_config.features(), rows.head(WARM_UP_ROWS))
     for chunk in scorer.score_chunks(rows.head(WARM_UP_ROWS)):
         [account.to_card() for account in chunk]
     _reset_peak_rss()
@@ -140,7 +147,13 @@ def run_case(case: str, rows_path: Path, registry_root: Path, chunk_size: int) -
     with progress_bar(f"{case} {n:,}") as progress:
         start = time.perf_counter()
         if case == "bare":
-            predict_risk(model.estimator, rows, chunk_size=chunk_size, progress=progress)
+            predict_risk(
+                model.estimator,
+                sample_config.features(),
+                rows,
+                chunk_size=chunk_size,
+                progress=progress,
+            )
             cards = n
         else:
             # Cards are made and dropped one by one, as the publisher streams them to Redis.

@@ -19,7 +19,6 @@ from bot.settings import Settings
 from bot.state.killswitch import KillSwitch
 from bot.state.snapshots import SnapshotMeta, SnapshotStore
 from models.errors import ChurnbotError, ModelError
-from models.features import FEATURES, build_features
 from models.health import CheckResult, check_accuracy_floor, check_freshness, check_input_validity
 from models.health import check_model_integrity as integrity
 from models.monitoring import drift_checks, known_outcome_rows, sla_metric
@@ -59,7 +58,7 @@ def _trip(
 
 
 def build_scorer(settings: Settings, model: LoadedModel) -> Scorer:
-    writer = ReasonWriter(settings.reasons, FEATURES)
+    writer = ReasonWriter(settings.reasons, model.features, model.card.notes["reason_reference"])
     return Scorer(model, settings.schema, writer, settings.playbook, settings.spec.risk_bands)
 
 
@@ -93,7 +92,11 @@ def run_scoring(
         return _trip(switch, checks, None)
     checks.append(integrity(None))
 
-    scorer = build_scorer(settings, model)
+    try:
+        scorer = build_scorer(settings, model)
+    except ChurnbotError as exc:
+        checks.append(integrity(str(exc)))
+        return _trip(switch, checks, None)
     live = latest_rows(loaded.frame, settings.schema)
     if live.empty:
         checks.append(CheckResult("input_validity", False, "Input data has no live accounts"))
@@ -104,10 +107,10 @@ def run_scoring(
     previous = store.latest()
     ids = live[settings.schema.id_column].astype(str).tolist()
     before = store.previous_risks(ids, snapshot_id=previous.snapshot_id) if previous else {}
-    risk = predict_risk(model.estimator, live)
+    risk = predict_risk(model.estimator, scorer.features, live)
     checks += drift_checks(
         model.card.notes["drift_reference"],
-        build_features(live),
+        scorer.features.build(live),
         risk,
         np.fromiter(before.values(), dtype=float) if before else None,
         names=spec.health.drift_features,

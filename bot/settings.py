@@ -19,9 +19,9 @@ from bot.slack_config import SlackConfig, load_slack_config
 from models.config_files import format_validation_error
 from models.contract import AccountSchema, load_schema
 from models.errors import ChurnbotError, ConfigError
-from models.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from models.features import FeatureSet, load_features
 from models.playbook import Playbook, load_playbook
-from models.reasons import ReasonsConfig, load_reasons
+from models.reasons import ReasonsConfig, load_reasons, reason_codes
 from models.sources_config import SourcesConfig, load_sources_config
 from models.spec import ProductSpec, load_spec
 
@@ -74,6 +74,7 @@ class Paths:
 class Settings:
     env: EnvSettings
     schema: AccountSchema
+    features: FeatureSet
     spec: ProductSpec
     sources: SourcesConfig
     slack: SlackConfig
@@ -81,6 +82,7 @@ class Settings:
     reasons: ReasonsConfig
     playbook: Playbook
     channels: ChannelsConfig
+    warnings: tuple[str, ...] = ()
 
     @property
     def paths(self) -> Paths:
@@ -94,15 +96,17 @@ def load_env(environ: Mapping[str, str]) -> EnvSettings:
         raise ConfigError(format_validation_error("environment", exc)) from None
 
 
-def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str]]:
+def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str], list[str]]:
     """Load every config file, collecting all problems instead of stopping at the first.
 
-    reasons.yaml needs the schema and playbooks.yaml the reason codes, so those two are
-    checked only when what they build on loaded; channels.yaml and playbooks.yaml check their
-    segments against the schema when it loaded.
+    features.yaml needs the schema, reasons.yaml the features, playbooks.yaml the reason codes
+    and the columns, so each is checked only when what it builds on loaded; channels.yaml and
+    playbooks.yaml check segment values against the schema's segment column when it has one.
+    Returns what loaded, the problems and the warnings.
     """
     loaded: dict[str, object] = {}
     problems: list[str] = []
+    warnings: list[str] = []
 
     def attempt(key: str, load: Callable[[], object]) -> None:
         try:
@@ -116,38 +120,71 @@ def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str]]:
     attempt("slack", lambda: load_slack_config(config_dir / "slack.yaml"))
     attempt("feedback", lambda: load_feedback_config(config_dir))
     schema = loaded.get("schema")
-    segments = schema.columns["segment"].allowed if isinstance(schema, AccountSchema) else None
+    segments = _segments(schema) if isinstance(schema, AccountSchema) else None
     attempt("channels", lambda: load_channels(config_dir / "channels.yaml", segments=segments))
     if isinstance(schema, AccountSchema):
+
+        def features() -> FeatureSet:
+            feature_set, found = load_features(config_dir / "features.yaml", schema)
+            warnings.extend(found)
+            return feature_set
+
+        attempt("features", features)
+    feature_set = loaded.get("features")
+    if isinstance(schema, AccountSchema) and isinstance(feature_set, FeatureSet):
         attempt(
             "reasons",
-            lambda: load_reasons(
-                config_dir / "reasons.yaml",
-                schema=schema,
-                numeric=NUMERIC_FEATURES,
-                categorical=CATEGORICAL_FEATURES,
-            ),
+            lambda: load_reasons(config_dir / "reasons.yaml", schema=schema, features=feature_set),
         )
     reasons = loaded.get("reasons")
-    if isinstance(reasons, ReasonsConfig):
+    if isinstance(reasons, ReasonsConfig) and isinstance(feature_set, FeatureSet):
+        assert isinstance(schema, AccountSchema)
+        columns = {
+            **{name: spec.allowed for name, spec in schema.columns.items()},
+            **dict.fromkeys(feature_set.names),
+        }
         attempt(
             "playbook",
             lambda: load_playbook(
-                config_dir / "playbooks.yaml", reason_codes=reasons.codes, segments=segments
+                config_dir / "playbooks.yaml",
+                reason_codes=reason_codes(reasons, feature_set.names),
+                columns=columns,
             ),
         )
-    return loaded, problems
+    spec = loaded.get("spec")
+    if isinstance(spec, ProductSpec) and isinstance(feature_set, FeatureSet):
+        numeric = feature_set.numeric
+        problems += [
+            f"{config_dir / 'product.yaml'}: health.drift_features: '{name}' is not a numeric "
+            f"feature of features.yaml (known: {', '.join(numeric)})"
+            for name in spec.health.drift_features
+            if name not in numeric
+        ]
+    return loaded, problems, warnings
+
+
+def _segments(schema: AccountSchema) -> tuple[str, ...] | None:
+    """The allowed values of the schema's segment column (None when it has none or any)."""
+    column = schema.optional_column("segment")
+    return None if column is None else schema.columns[column].allowed
 
 
 def config_problems(config_dir: Path) -> list[str]:
     """Every problem in the config folder, in one pass (for `churnbot check-config`)."""
-    return _load_config(config_dir)[1]
+    return check_config_folder(config_dir)[0]
+
+
+def check_config_folder(config_dir: Path) -> tuple[list[str], list[str]]:
+    """Every problem and every warning (allowed but probably not meant, such as a declared
+    column that no feature uses) of the config folder, in one pass."""
+    _, problems, warnings = _load_config(config_dir)
+    return problems, warnings
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Read the environment and every config file; raise one ConfigError listing all problems."""
     env = load_env(environ)
-    loaded, problems = _load_config(env.config_dir)
+    loaded, problems, warnings = _load_config(env.config_dir)
     if problems:
         raise ConfigError("\n".join(problems))
-    return Settings(env=env, **loaded)  # type: ignore[arg-type]
+    return Settings(env=env, warnings=tuple(warnings), **loaded)  # type: ignore[arg-type]

@@ -26,12 +26,8 @@ def render_card(card: Mapping[str, Any]) -> Panel:
         (f"{card['risk']:.0%} {band}", BAND_STYLE.get(band, "")),
         f"  ({change_text(card.get('change'))})",
     )
-    lines = [
-        Text(
-            f"{card['segment']} · {card['plan']} · ${card['arr']:,.0f} ARR · owner {card['owner']}",
-            style="dim",
-        )
-    ]
+    context = [f"{label} {text}" for label, text in card.get("context") or ()]
+    lines = [Text(" · ".join([*context, f"owner {card['owner']}"]), style="dim")]
     lines += [Text(f"• {reason['text']}") for reason in card["reasons"]]
     if card.get("healthy"):
         lines.append(Text(f"• {card['healthy']['text']}", style="green"))

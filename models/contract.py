@@ -15,8 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from models.config_files import load_yaml_model
 
 ColumnType = Literal["string", "category", "int", "float", "bool", "date"]
-Role = Literal["id", "date", "name", "owner", "label", "feature"]
+Role = Literal["id", "date", "name", "owner", "label", "segment", "url", "feature"]
 SPECIAL_ROLES: tuple[Role, ...] = ("id", "date", "name", "owner", "label")
+#: Roles a schema may give one column or none: the segment (per-segment reports, digest
+#: filters, feedback figures) and the account's CRM page (the card links to it).
+OPTIONAL_ROLES: tuple[Role, ...] = ("segment", "url")
+LABEL_TYPES: tuple[ColumnType, ...] = ("date", "bool")
 
 
 class ColumnSpec(BaseModel):
@@ -58,10 +62,30 @@ class AccountSchema(BaseModel):
                 raise ValueError(
                     f"exactly one column must have role '{role}', found {len(named)}: {named}"
                 )
+        for role in OPTIONAL_ROLES:
+            named = [name for name, spec in self.columns.items() if spec.role == role]
+            if len(named) > 1:
+                raise ValueError(f"at most one column may have role '{role}', found {named}")
         for role in ("id", "date"):
             if not self.columns[self.column_for(role)].required:
                 raise ValueError(f"the '{role}' column must be required")
+        label = self.label_column
+        if self.columns[label].type not in LABEL_TYPES:
+            raise ValueError(
+                f"the label column '{label}' has type {self.columns[label].type}; a label is "
+                "either type: date (the day the account churned, empty while it is a "
+                "customer) or type: bool (yes/no, true/false or 1/0: churned within "
+                "horizon_days after the row's date; for a single snapshot, simply churned)"
+            )
         return self
+
+    def optional_column(self, role: Role) -> str | None:
+        """The column playing an optional role (segment, url), or None."""
+        return next((name for name, spec in self.columns.items() if spec.role == role), None)
+
+    @property
+    def label_is_date(self) -> bool:
+        return self.columns[self.label_column].type == "date"
 
     def column_for(self, role: Role) -> str:
         """The name of the column playing ``role`` (id, date, name, owner, label)."""
@@ -90,10 +114,6 @@ class AccountSchema(BaseModel):
     @property
     def required_columns(self) -> list[str]:
         return [name for name, spec in self.columns.items() if spec.required]
-
-    @property
-    def feature_columns(self) -> list[str]:
-        return [name for name, spec in self.columns.items() if spec.role == "feature"]
 
 
 def load_schema(path: Path) -> AccountSchema:

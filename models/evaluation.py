@@ -11,7 +11,7 @@ import json
 import os
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from models import metrics
+from models.labels import CV_CAVEAT
 from models.metrics import CalibrationRow
 
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "top_decile_lift")
+#: A segment with fewer churners (or fewer retained accounts) than this is too thin to judge.
+MIN_SEGMENT_CLASS = 10
+TIME_SPLIT = "time"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,22 @@ class MetricSet:
 
 
 @dataclass(frozen=True)
+class SegmentRow:
+    """The model on one segment's evaluation rows; ``roc_auc`` is None when too thin."""
+
+    segment: str
+    rows: int
+    churned: int
+    roc_auc: float | None
+    mean_predicted: float
+    observed_rate: float
+
+    @property
+    def thin(self) -> bool:
+        return self.roc_auc is None
+
+
+@dataclass(frozen=True)
 class EvaluationReport:
     """Model and baseline metrics on one evaluation set, plus the model's calibration."""
 
@@ -59,6 +79,13 @@ class EvaluationReport:
     baseline_name: str
     calibration: list[CalibrationRow]
     eval_window: tuple[str, str] | None
+    method: str = TIME_SPLIT
+    by_segment: list[SegmentRow] = field(default_factory=list)
+
+    @property
+    def caveat(self) -> str | None:
+        """What these figures cannot show (a single snapshot has no later period)."""
+        return None if self.method == TIME_SPLIT else CV_CAVEAT
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (tuples become lists, k keys become strings)."""
@@ -71,6 +98,9 @@ class EvaluationReport:
             "baseline_name": self.baseline_name,
             "calibration": [asdict(row) for row in self.calibration],
             "eval_window": list(self.eval_window) if self.eval_window else None,
+            "method": self.method,
+            "caveat": self.caveat,
+            "by_segment": [asdict(row) for row in self.by_segment],
         }
 
     @classmethod
@@ -85,6 +115,8 @@ class EvaluationReport:
             baseline_name=data["baseline_name"],
             calibration=[CalibrationRow(**row) for row in data["calibration"]],
             eval_window=(window[0], window[1]) if window else None,
+            method=data.get("method", TIME_SPLIT),
+            by_segment=[SegmentRow(**row) for row in data.get("by_segment", [])],
         )
 
     def beats_baseline(self) -> dict[str, bool]:
@@ -118,6 +150,8 @@ def evaluate(
     baseline_name: str = "usage-decline rule",
     ks: Iterable[int] = (50, 100, 200),
     eval_window: tuple[str, str] | None = None,
+    method: str = TIME_SPLIT,
+    segments: ArrayLike | None = None,
 ) -> EvaluationReport:
     """Score the model's probabilities and the baseline's ranking score on the same rows.
 
@@ -146,7 +180,33 @@ def evaluate(
         baseline_name=baseline_name,
         calibration=metrics.calibration_table(y, proba),
         eval_window=eval_window,
+        method=method,
+        by_segment=[] if segments is None else _by_segment(y, proba, np.asarray(segments)),
     )
+
+
+def _by_segment(y: np.ndarray, proba: np.ndarray, segments: np.ndarray) -> list[SegmentRow]:
+    """Rows, churners, ROC AUC and calibration per segment; AUC only where both outcomes
+    have at least MIN_SEGMENT_CLASS rows."""
+    rows = []
+    churned = y.astype(bool)
+    labels = np.array([str(s) for s in segments], dtype=object)
+    for segment in sorted(set(labels)):
+        mask = labels == segment
+        positives = int(churned[mask].sum())
+        negatives = int(mask.sum()) - positives
+        judged = min(positives, negatives) >= MIN_SEGMENT_CLASS
+        rows.append(
+            SegmentRow(
+                segment=segment,
+                rows=int(mask.sum()),
+                churned=positives,
+                roc_auc=metrics.roc_auc(churned[mask], proba[mask]) if judged else None,
+                mean_predicted=float(proba[mask].mean()),
+                observed_rate=positives / int(mask.sum()),
+            )
+        )
+    return rows
 
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
@@ -182,6 +242,8 @@ def format_report(report: EvaluationReport) -> str:
         f"Baseline: {report.baseline_name}",
         "",
     ]
+    if report.caveat:
+        lines[1:1] = [f"Evaluated by cross-validation, not on a later period: {report.caveat}."]
     metric_rows = []
     for name, label, higher in (
         ("roc_auc", "ROC AUC", True),
@@ -212,6 +274,22 @@ def format_report(report: EvaluationReport) -> str:
             )
         header = ("k", "model precision", "model recall", "baseline precision", "baseline recall")
         lines += _table(header, k_rows)
+
+    if report.by_segment:
+        lines += ["", "By segment"]
+        segment_rows = [
+            (
+                row.segment,
+                str(row.rows),
+                str(row.churned),
+                "too thin to judge" if row.roc_auc is None else _num(row.roc_auc),
+                _num(row.mean_predicted),
+                _num(row.observed_rate),
+            )
+            for row in report.by_segment
+        ]
+        columns = ("segment", "rows", "churned", "ROC AUC", "predicted", "observed")
+        lines += _table(columns, segment_rows)
 
     lines += ["", "Calibration (model probability vs observed churn rate per quantile bin)"]
     calibration_rows = [

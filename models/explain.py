@@ -60,13 +60,25 @@ def _groups(prep: object) -> tuple[tuple[str, ...], list[np.ndarray]]:
             continue
         out = prep.output_indices_[name]  # type: ignore[attr-defined]
         indices = np.arange(out.start, out.stop)
-        categories = getattr(transformer, "categories_", None)
-        widths = [len(c) for c in categories] if categories is not None else [1] * len(columns)
+        widths = _widths(transformer, len(columns))
         offsets = np.cumsum([0, *widths])
         for column, lo, hi in zip(columns, offsets[:-1], offsets[1:], strict=True):
             names.append(column)
             groups.append(indices[lo:hi])
     return tuple(names), groups
+
+
+def _widths(transformer: object, n_columns: int) -> list[int]:
+    """Output columns per input column: one for a numeric column, one per kept level for a
+    one-hot column (levels pooled as infrequent share a single extra output)."""
+    categories = getattr(transformer, "categories_", None)
+    if categories is None:
+        return [1] * n_columns
+    infrequent = getattr(transformer, "infrequent_categories_", None) or [None] * n_columns
+    return [
+        len(levels) if rare is None else len(levels) - len(rare) + 1
+        for levels, rare in zip(categories, infrequent, strict=True)
+    ]
 
 
 def reference_point(estimator: object, features: pd.DataFrame) -> list[float]:

@@ -30,7 +30,8 @@ from typing import Any, cast
 import pandas as pd
 
 from models.contract import AccountSchema
-from models.labels import make_labels, time_split
+from models.labels import make_labels, split
+from models.spec import TrainingSettings
 
 EVENT_COLUMNS = ("event_id", "at", "kind", "account_id", "as_of", "real_state")
 CONFIRMING = {"renewed": False, "not_at_risk": False, "at_risk": True}
@@ -83,7 +84,7 @@ def feedback_labels(
     *,
     horizon_days: int,
     confirmed_weight: float,
-    eval_weeks: int = 13,
+    settings: TrainingSettings | None = None,
 ) -> FeedbackLabels:
     """Labels and weights for the training rows of ``frame`` from the corrections in
     ``events`` (see the module docstring for the rules)."""
@@ -91,7 +92,7 @@ def feedback_labels(
     if missing:
         raise ValueError(f"The events table lacks the columns {missing}; it needs {EVENT_COLUMNS}.")
     corrections = events[events["kind"] == "correction"].sort_values("at")
-    train = time_split(frame, schema, horizon_days, eval_weeks).train
+    train = split(frame, schema, horizon_days, settings or TrainingSettings()).train
     data_labels = make_labels(train, schema, horizon_days)
     by_account = {str(k): rows for k, rows in train.groupby(train[schema.id_column].astype(str))}
     frame_last_seen = frame.groupby(frame[schema.id_column].astype(str))[schema.date_column].max()

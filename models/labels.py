@@ -1,35 +1,48 @@
-"""Labels and a leakage-free time split.
+"""Labels as exports have them, and a leakage-free split by calendar date.
 
-A row is positive when the account churned within ``horizon_days`` after its as-of date. Two
-things keep the future out of training:
+The label column is either a churn date (positive when the account churned within
+``horizon_days`` after the row's as-of date) or a yes/no column that already means "churned
+within the horizon after this row" (for a single snapshot, simply "churned"). Two things keep
+the future out of training:
 
 * censoring: a row whose label window reaches past the last as-of date in the data has an
   outcome nobody knows yet, so it is neither positive nor negative: it is dropped;
-* a gap: every training row's label window ends before the first evaluation as-of date, so no
+* a gap: every training row's label window ends before the first evaluation date, so no
   churn that happens during the evaluation period can label a training row.
+
+Dates are calendar dates, not "snapshots": an export whose accounts are observed on their own
+days splits exactly like one with a shared weekly date.
 """
 
 from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from models.contract import AccountSchema
 from models.errors import DataContractError
+from models.spec import TrainingSettings
 
-MIN_TRAIN_WEEKS = 4  # training is split again (fit, then calibrate) by as-of date
-MIN_TRAIN_POSITIVES = 20
-MIN_EVAL_POSITIVES = 5
+Method = Literal["time", "cross_validation"]
+#: What a single-snapshot evaluation cannot check, said wherever its figures are shown.
+CV_CAVEAT = (
+    "no forward-in-time check was possible (one snapshot): the figures come from stratified "
+    "cross-validation on the same date, so they hold only if every feature describes the "
+    "account before its outcome; a feature recorded after churn would look predictive here "
+    "and fail in use"
+)
 
 
 @dataclass(frozen=True)
 class TimeSplit:
     """Training and evaluation rows; windows are (first, last) as-of dates, inclusive.
 
-    ``cutoff`` is the first evaluation as-of date: every training label window ends before it.
+    ``cutoff`` is the first evaluation date: every training label window ends before it. For
+    ``method="cross_validation"`` both frames hold every row and the windows are the snapshot.
     """
 
     train: pd.DataFrame
@@ -37,64 +50,83 @@ class TimeSplit:
     train_window: tuple[datetime.date, datetime.date]
     eval_window: tuple[datetime.date, datetime.date]
     cutoff: datetime.date
+    method: Method = "time"
 
 
 def make_labels(frame: pd.DataFrame, schema: AccountSchema, horizon_days: int) -> pd.Series:
-    """True where the account churned in (as_of, as_of + horizon_days]; same index as frame."""
+    """True where the account churned within the horizon after the row; same index as frame."""
+    label = frame[schema.label_column]
+    if not schema.label_is_date:
+        return label.astype("boolean").fillna(False).astype(bool).rename("churned")
     as_of = frame[schema.date_column]
-    churn = frame[schema.label_column]
-    within = (churn > as_of) & (churn <= as_of + pd.Timedelta(days=horizon_days))
+    within = (label > as_of) & (label <= as_of + pd.Timedelta(days=horizon_days))
     return within.astype(bool).rename("churned")
 
 
+def split_method(frame: pd.DataFrame, schema: AccountSchema, settings: TrainingSettings) -> Method:
+    """``training.evaluation`` resolved: ``auto`` is time unless the data has one date."""
+    if settings.evaluation != "auto":
+        return settings.evaluation
+    return "time" if frame[schema.date_column].nunique() > 1 else "cross_validation"
+
+
+def split(
+    frame: pd.DataFrame, schema: AccountSchema, horizon_days: int, settings: TrainingSettings
+) -> TimeSplit:
+    """The split ``settings`` asks for (see :func:`split_method`)."""
+    if frame.empty:
+        raise DataContractError("no account rows to train on: the data has no valid rows")
+    if split_method(frame, schema, settings) == "time":
+        return time_split(frame, schema, horizon_days, settings)
+    labels = make_labels(frame, schema, horizon_days)
+    _enough(labels, "churned", settings.min_train_positives, schema, horizon_days)
+    _enough(~labels, "retained", settings.cv_folds, schema, horizon_days)
+    day = _day(frame[schema.date_column].max())
+    return TimeSplit(frame, frame, (day, day), (day, day), day, method="cross_validation")
+
+
 def time_split(
-    frame: pd.DataFrame, schema: AccountSchema, horizon_days: int, eval_weeks: int = 13
+    frame: pd.DataFrame,
+    schema: AccountSchema,
+    horizon_days: int,
+    settings: TrainingSettings | None = None,
 ) -> TimeSplit:
     """Split ``frame`` by as-of date into training rows and a later evaluation period.
 
-    The evaluation period is the last ``eval_weeks`` labelable as-of dates; training uses only
-    as-of dates whose whole label window ends before the evaluation period starts.
+    The evaluation period is the last ``eval_days`` calendar days of dates whose outcome is
+    known; training uses only dates whose whole label window ends before it starts.
     """
-    if eval_weeks < 1:
-        raise ValueError(f"eval_weeks must be at least 1, got {eval_weeks}")
+    settings = settings or TrainingSettings()
     as_of = frame[schema.date_column]
     if as_of.dropna().empty:
         raise DataContractError(
             f"no account rows to train on: column '{schema.date_column}' has no dates"
         )
     horizon = pd.Timedelta(days=horizon_days)
-    last = as_of.max()
+    first, last = as_of.min(), as_of.max()
     dates = pd.DatetimeIndex(np.sort(as_of[as_of + horizon <= last].unique()))
-    needed = eval_weeks + MIN_TRAIN_WEEKS
-    if len(dates) < needed:
-        raise DataContractError(
-            f"too little history to train and evaluate: {len(dates)} as-of dates have a known "
-            f"{horizon_days}-day outcome (data ends {_day(last)}), need at least {needed} "
-            f"({eval_weeks} to evaluate plus {MIN_TRAIN_WEEKS} to train, and the training "
-            f"dates must end {horizon_days} days before evaluation starts)"
-        )
-    eval_dates = dates[-eval_weeks:]
+    eval_start = (dates[-1] if len(dates) else last) - pd.Timedelta(days=settings.eval_days - 1)
+    eval_dates = dates[dates >= eval_start]
+    train_dates = dates[dates + horizon < (eval_dates[0] if len(eval_dates) else eval_start)]
+    if len(eval_dates) == 0 or len(train_dates) < settings.min_train_dates:
+        raise DataContractError(_too_little_history(first, last, dates, horizon_days, settings))
     first_eval = pd.Timestamp(eval_dates[0])
-    train_dates = dates[dates + horizon < first_eval]
-    if len(train_dates) < MIN_TRAIN_WEEKS:
-        raise DataContractError(
-            f"too little history to train: {len(train_dates)} as-of dates end their "
-            f"{horizon_days}-day label window before evaluation starts on {_day(first_eval)}, "
-            f"need at least {MIN_TRAIN_WEEKS}; supply older snapshots or fewer eval weeks"
-        )
     train = frame[as_of.isin(train_dates)]
     evaluate = frame[as_of.isin(eval_dates)]
-    for name, rows, minimum in (
-        ("training", train, MIN_TRAIN_POSITIVES),
-        ("evaluation", evaluate, MIN_EVAL_POSITIVES),
-    ):
-        positives = int(make_labels(rows, schema, horizon_days).sum())
-        if positives < minimum:
-            raise DataContractError(
-                f"too few churned accounts to learn from: {positives} positive {name} rows "
-                f"(churn within {horizon_days} days, column '{schema.label_column}'), "
-                f"need at least {minimum}"
-            )
+    _enough(
+        make_labels(train, schema, horizon_days),
+        "churned training",
+        settings.min_train_positives,
+        schema,
+        horizon_days,
+    )
+    _enough(
+        make_labels(evaluate, schema, horizon_days),
+        "churned evaluation",
+        settings.min_eval_positives,
+        schema,
+        horizon_days,
+    )
     return TimeSplit(
         train=train,
         evaluate=evaluate,
@@ -102,6 +134,46 @@ def time_split(
         eval_window=(_day(eval_dates[0]), _day(eval_dates[-1])),
         cutoff=_day(first_eval),
     )
+
+
+def _too_little_history(
+    first: pd.Timestamp,
+    last: pd.Timestamp,
+    labelable: pd.DatetimeIndex,
+    horizon_days: int,
+    settings: TrainingSettings,
+) -> str:
+    """The true minimum for this data: a span of days, and the settings that change it."""
+    cadence = (
+        int(np.median(np.diff(labelable).astype("timedelta64[D]").astype(int)))
+        if len(labelable) > 1
+        else 7
+    )
+    needed = horizon_days + settings.eval_days + horizon_days + settings.min_train_dates * cadence
+    return (
+        f"too little history to train and evaluate by date: the as-of dates span "
+        f"{(last - first).days + 1} days ({_day(first)} to {_day(last)}); with "
+        f"horizon_days={horizon_days}, training.eval_days={settings.eval_days} and "
+        f"training.min_train_dates={settings.min_train_dates} about {needed} days are needed "
+        f"({horizon_days} at the end whose outcome is not known yet, {settings.eval_days} to "
+        f"evaluate, {horizon_days} between training and evaluation, and "
+        f"{settings.min_train_dates} training dates {cadence} days apart). Supply older data, "
+        "lower training.eval_days or training.min_train_dates in product.yaml, or set "
+        "training.evaluation: cross_validation to judge the model without a later period"
+    )
+
+
+def _enough(
+    labels: pd.Series, what: str, minimum: int, schema: AccountSchema, horizon_days: int
+) -> None:
+    count = int(labels.sum())
+    if count < minimum:
+        meaning = f"churn within {horizon_days} days" if schema.label_is_date else "label true"
+        raise DataContractError(
+            f"too few {what} rows to learn from: {count} ({meaning}, column "
+            f"'{schema.label_column}'), need at least {minimum} (training.min_train_positives "
+            "and training.min_eval_positives in product.yaml set the minimums)"
+        )
 
 
 def _day(value: pd.Timestamp) -> datetime.date:

@@ -17,6 +17,7 @@ from models.health import CheckResult, check_drift, proportions, quantile_edges
 from models.labels import make_labels
 from models.metrics import pr_auc, roc_auc, top_decile
 
+KNOWN_WINDOW_DAYS = 7
 SLA_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "roc_auc": roc_auc,
     "pr_auc": pr_auc,
@@ -27,19 +28,22 @@ SLA_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 def known_outcome_rows(
     frame: pd.DataFrame, schema: AccountSchema, horizon_days: int
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The newest weekly rows whose whole label window has passed, with their labels.
+    """The newest week of rows whose whole label window has passed, with their labels.
 
     These are the predictions whose truth is known now, so the champion's accuracy on them
-    is an honest, current check of the accuracy SLA.
+    is an honest, current check of the accuracy SLA. A week of dates, not one date, so
+    accounts observed on their own days are judged together like one weekly snapshot.
     """
     dates = frame[schema.date_column]
     cutoff = dates.max() - pd.Timedelta(days=horizon_days)
     known = dates[dates <= cutoff]
     if known.empty:
         return frame.iloc[0:0], np.zeros(0, dtype=bool)
-    rows = frame[dates == known.max()]
-    churned = rows[schema.label_column]
-    rows = rows[churned.isna() | (churned > rows[schema.date_column])]
+    newest = known.max()
+    rows = frame[(dates <= newest) & (dates > newest - pd.Timedelta(days=KNOWN_WINDOW_DAYS))]
+    if schema.label_is_date:
+        churned = rows[schema.label_column]
+        rows = rows[churned.isna() | (churned > rows[schema.date_column])]
     return rows, make_labels(rows, schema, horizon_days).to_numpy(dtype=bool)
 
 
@@ -70,6 +74,7 @@ def drift_checks(
     results = [check_drift("risk score", expected, proportions(risk, edges), threshold)]
     for name in names:
         bins = reference[name]
-        current = proportions(features[name].to_numpy(dtype=float), np.asarray(bins["edges"]))
+        values = features[name].to_numpy(dtype=float)
+        current = proportions(values[~np.isnan(values)], np.asarray(bins["edges"]))
         results.append(check_drift(name, np.asarray(bins["proportions"]), current, threshold))
     return results

@@ -12,10 +12,12 @@ from models.contract import AccountSchema
 from models.errors import ConfigError
 from models.evaluation import EvaluationReport, evaluate
 from models.explain import reference_point
-from models.features import build_features
+from models.features import FeatureSet
 from models.feedback_labels import FeedbackLabels
 from models.fingerprint import frame_fingerprint
 from models.health import proportions, quantile_edges
+from models.labels import make_labels
+from models.reasons import reason_reference
 from models.registry import ModelCard, Registry
 from models.spec import ProductSpec
 from models.train import TrainResult, train_model
@@ -42,13 +44,14 @@ def drift_reference(
 
     Stored on the model card so every scoring run measures drift against the same bins.
     """
-    unknown = sorted(set(drift_features) - set(features.columns))
+    numeric = [name for name in features.columns if pd.api.types.is_numeric_dtype(features[name])]
+    unknown = sorted(set(drift_features) - set(numeric))
     if unknown:
         raise ConfigError(
-            f"product.yaml: health.drift_features: unknown feature {', '.join(unknown)}; "
-            f"known: {', '.join(features.columns)}"
+            f"product.yaml: health.drift_features: {', '.join(unknown)} is not a numeric "
+            f"feature of features.yaml; known: {', '.join(numeric)}"
         )
-    columns = {name: features[name].to_numpy(dtype=float) for name in drift_features}
+    columns = {name: _present(features[name].to_numpy(dtype=float)) for name in drift_features}
     columns["risk"] = eval_risk
     reference = {}
     for name, values in columns.items():
@@ -60,9 +63,15 @@ def drift_reference(
     return reference
 
 
+def _present(values: np.ndarray) -> np.ndarray:
+    """The values that are there: an empty cell has no bin (the model's imputer fills it)."""
+    return values[~np.isnan(values)]
+
+
 def train_and_register(
     frame: pd.DataFrame,
     schema: AccountSchema,
+    features: FeatureSet,
     spec: ProductSpec,
     registry: Registry,
     *,
@@ -81,21 +90,28 @@ def train_and_register(
     result = train_model(
         frame,
         schema,
+        features,
         horizon_days=spec.horizon_days,
+        settings=spec.training,
         progress=progress,
         label_overrides=feedback.labels if feedback else None,
         sample_weight=feedback.weights if feedback else None,
     )
     window = result.split.eval_window
+    segment = schema.optional_column("segment")
     report = evaluate(
         result.y_eval,
         result.p_eval,
         result.baseline_eval,
+        baseline_name=features.baseline_name(),
         eval_window=(window[0].isoformat(), window[1].isoformat()),
+        method=result.split.method,
+        segments=None if segment is None else result.split.evaluate[segment].to_numpy(),
     )
     if progress:
         progress("saving the model and its card")
-    train_features = build_features(result.split.train)
+    train_features = features.build(result.split.train)
+    churned = make_labels(result.split.train, schema, spec.horizon_days).to_numpy()
     card = registry.save(
         result.estimator,
         {
@@ -111,6 +127,10 @@ def train_and_register(
             "n_train": result.n_train,
             "n_eval": result.n_eval,
             "notes": {
+                "feature_set": features.to_dict(),
+                "reason_reference": reason_reference(
+                    features, result.split.train, train_features, churned
+                ),
                 "explain_reference": reference_point(result.estimator, train_features),
                 "drift_reference": drift_reference(
                     train_features, result.p_eval, spec.health.drift_features

@@ -7,7 +7,7 @@ rule is a boolean mask over the whole book, so a million accounts take a handful
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,19 +22,25 @@ TOP_REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 
 
 class Conditions(BaseModel):
-    """When a rule applies; every condition given must hold."""
+    """When a rule applies; every condition given must hold.
+
+    ``values``, ``at_least`` and ``at_most`` name a column of the account schema or a model
+    feature (a feature's value is what the model saw, e.g. days to renewal).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     reasons_any: tuple[str, ...] | None = None
     top_reason: tuple[str, ...] | None = None
-    segment: tuple[str, ...] | None = None
     band: tuple[str, ...] | None = None
-    industry: tuple[str, ...] | None = None
-    plan: tuple[str, ...] | None = None
-    arr_min: float | None = Field(default=None, ge=0)
-    arr_max: float | None = Field(default=None, ge=0)
-    renewal_within_days: int | None = Field(default=None, ge=0)
+    values: dict[str, tuple[str, ...]] | None = None
+    at_least: dict[str, float] | None = None
+    at_most: dict[str, float] | None = None
+
+    @property
+    def columns(self) -> set[str]:
+        """The columns or features the conditions read."""
+        return {name for kind in (self.values, self.at_least, self.at_most) for name in kind or {}}
 
 
 class Action(BaseModel):
@@ -74,11 +80,16 @@ class Playbook:
         self.rules = rules
         self.default = default
 
+    @property
+    def columns(self) -> set[str]:
+        """Every column or feature some rule reads (the book must carry them)."""
+        return {name for rule in self.rules for name in rule.when.columns}
+
     def recommend(self, book: pd.DataFrame) -> pd.Series:
         """Name of the winning rule for every row.
 
         ``book`` needs reason_1..reason_3 (risk-raising reason codes, strongest first, empty
-        when fewer), segment, band, industry, plan, arr and days_to_renewal.
+        when fewer), band, and every name in :attr:`columns`.
         """
         chosen = np.full(len(book), self.default.name, dtype=object)
         open_rows = np.ones(len(book), dtype=bool)
@@ -106,17 +117,14 @@ def _matches(when: Conditions, book: pd.DataFrame) -> np.ndarray:
         )
     if when.top_reason is not None:
         mask &= _isin(book["reason_1"], when.top_reason)
-    for column in ("segment", "band", "industry", "plan"):
-        allowed = getattr(when, column)
-        if allowed is not None:
-            mask &= _isin(book[column], allowed)
-    if when.arr_min is not None:
-        mask &= (book["arr"] >= when.arr_min).to_numpy(dtype=bool)
-    if when.arr_max is not None:
-        mask &= (book["arr"] <= when.arr_max).to_numpy(dtype=bool)
-    if when.renewal_within_days is not None:
-        days = book["days_to_renewal"]
-        mask &= ((days >= 0) & (days <= when.renewal_within_days)).to_numpy(dtype=bool)
+    if when.band is not None:
+        mask &= _isin(book["band"], when.band)
+    for column, allowed in (when.values or {}).items():
+        mask &= _isin(book[column].astype("object").astype("str"), allowed)
+    for column, low in (when.at_least or {}).items():
+        mask &= (book[column] >= low).fillna(False).to_numpy(dtype=bool)
+    for column, high in (when.at_most or {}).items():
+        mask &= (book[column] <= high).fillna(False).to_numpy(dtype=bool)
     return mask
 
 
@@ -144,8 +152,10 @@ def _semantic_problems(
                 f"expected one of {', '.join(bands)}"
             )
         when = rule.when
-        if when.arr_min is not None and when.arr_max is not None and when.arr_min > when.arr_max:
-            problems.append(f"{where}: when.arr_min {when.arr_min} is above arr_max {when.arr_max}")
+        for name in sorted(set(when.at_least or {}) & set(when.at_most or {})):
+            low, high = (when.at_least or {})[name], (when.at_most or {})[name]
+            if low > high:
+                problems.append(f"{where}: when.at_least.{name} {low} is above at_most {high}")
         if when == Conditions():
             problems.append(
                 f"{where}: when: no condition given; such a rule hides every rule after it "
@@ -155,9 +165,17 @@ def _semantic_problems(
 
 
 def load_playbook(
-    path: Path, *, reason_codes: Collection[str], segments: Collection[str] | None = None
+    path: Path,
+    *,
+    reason_codes: Collection[str],
+    columns: Mapping[str, Collection[str] | None] | None = None,
 ) -> Playbook:
-    """Load config/playbooks.yaml; refuse unknown reasons, bad conditions and a missing default."""
+    """Load config/playbooks.yaml; refuse unknown reasons, bad conditions and a missing default.
+
+    ``columns`` (the schema's columns and the model features, each with its allowed values
+    or None) makes a condition on an unknown name, or on a value a category never takes, an
+    error.
+    """
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected `rules:` and `default:` at the top level")
@@ -171,17 +189,35 @@ def load_playbook(
         message = format_validation_error(str(path), exc)
         raise ConfigError(_name_rules(message, data)) from None
     problems = _semantic_problems(str(path), parsed, reason_codes, ("high", "medium", "low"))
-    if segments is not None:
-        for index, rule in enumerate(parsed.rules, start=1):
-            unknown = sorted(set(rule.when.segment or ()) - set(segments))
-            if unknown:
-                problems.append(
-                    f"{path}: rule {index} ({rule.name}): when.segment: unknown segment "
-                    f"{', '.join(unknown)}; expected one of {', '.join(segments)}"
-                )
+    if columns is not None:
+        problems += _column_problems(str(path), parsed, columns)
     if problems:
         raise ConfigError("\n".join(problems))
     return Playbook(parsed.rules, parsed.default)
+
+
+def _column_problems(
+    source: str, parsed: PlaybookFile, columns: Mapping[str, Collection[str] | None]
+) -> list[str]:
+    problems = []
+    for index, rule in enumerate(parsed.rules, start=1):
+        where = f"{source}: rule {index} ({rule.name})"
+        for key in ("values", "at_least", "at_most"):
+            for name in getattr(rule.when, key) or {}:
+                if name not in columns:
+                    problems.append(
+                        f"{where}: when.{key}.{name}: not a column of schema.yaml nor a "
+                        f"feature of features.yaml (known: {', '.join(sorted(columns))})"
+                    )
+        for name, wanted in (rule.when.values or {}).items():
+            allowed = columns.get(name)
+            unknown = sorted(set(wanted) - set(allowed)) if allowed is not None else []
+            if unknown:
+                problems.append(
+                    f"{where}: when.values.{name}: unknown value {', '.join(unknown)}; "
+                    f"expected one of {', '.join(allowed or ())}"
+                )
+    return problems
 
 
 def _name_rules(message: str, data: dict) -> str:

@@ -39,17 +39,22 @@ from pydantic_core import PydanticSerializationError
 
 from models.config_files import format_validation_error
 from models.errors import ModelError
+from models.features import FeatureSet
 
 # Types skops does not trust by default but that the churn model legitimately contains.
-# The model is CalibratedClassifierCV(FrozenEstimator(Pipeline(ColumnTransformer(StandardScaler,
-# OneHotEncoder), LogisticRegression)), method="sigmoid"); skops 0.16 trusts everything in it
-# except these two private scikit-learn classes, which hold the fitted estimator and the
-# sigmoid's two floats. Both were reviewed: plain data holders whose state is set from the
+# The model is CalibratedClassifierCV(FrozenEstimator(Pipeline(ColumnTransformer(
+# Pipeline(SimpleImputer, StandardScaler), OneHotEncoder), LogisticRegression)), method="sigmoid")
+# (for a single snapshot, the same without FrozenEstimator); skops 0.16 trusts everything in it
+# except the two private scikit-learn classes below, which hold the fitted estimator and the
+# sigmoid's two floats, and a numpy dtype. Both were reviewed: plain data holders whose state is set from the
 # artifact's attributes, with no code run on load. Anything else is refused, so adding a
 # model type means reviewing its types and extending this tuple deliberately.
 TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    # SimpleImputer records the dtype it was fitted on; skops rebuilds it from its name
+    # (np.dtype("float64")), which runs no code of the artifact's choosing.
+    "numpy.dtype",
 )
 
 MODEL_FILE = "model.skops"
@@ -100,6 +105,17 @@ class LoadedModel:
     estimator: Any
     card: ModelCard
     warnings: tuple[str, ...] = ()
+
+    @property
+    def features(self) -> FeatureSet:
+        """The features the model was trained on, as recorded on its card."""
+        spec = self.card.notes.get("feature_set")
+        if not isinstance(spec, dict):
+            raise ModelError(
+                f"model {self.card.version} was trained before features were configured in "
+                "features.yaml; retrain it (`churnbot train`)"
+            )
+        return FeatureSet.from_dict(spec)
 
 
 def library_versions() -> dict[str, str]:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from models.contract import AccountSchema
 from models.explain import explain
-from models.features import build_features
+from models.features import FeatureSet
 from models.playbook import TOP_REASON_COLUMNS, Playbook, Recommendation
 from models.reasons import Explained, Reason, ReasonWriter
 from models.registry import LoadedModel
@@ -30,17 +30,19 @@ DEFAULT_CHUNK = 50_000
 
 @dataclass(frozen=True)
 class AccountScore:
-    """One account's line in a snapshot: what a CSM sees and what feedback refers to."""
+    """One account's line in a snapshot: what a CSM sees and what feedback refers to.
+
+    ``context`` is the card's context line as configured in features.yaml (label, text);
+    ``segment`` and ``url`` are the values of the schema's optional segment and url columns.
+    """
 
     account_id: str
     account_name: str
     owner: str
-    segment: str
-    plan: str
-    industry: str | None
-    arr: float
+    segment: str | None
+    url: str | None
+    context: tuple[tuple[str, str], ...]
     as_of: dt.date
-    renewal_date: dt.date | None
     risk: float
     band: str
     reasons: tuple[Reason, ...]
@@ -54,12 +56,10 @@ class AccountScore:
             "account_id": self.account_id,
             "account_name": self.account_name,
             "owner": self.owner,
-            "segment": self.segment,
-            "plan": self.plan,
-            "industry": self.industry,
-            "arr": round(self.arr, 2),
+            "segment": self.segment or "",
+            "url": self.url,
+            "context": [list(pair) for pair in self.context],
             "as_of": self.as_of.isoformat(),
-            "renewal_date": self.renewal_date.isoformat() if self.renewal_date else None,
             "risk": round(self.risk, 6),
             "band": self.band,
             "reasons": [vars(reason) for reason in self.reasons],
@@ -71,7 +71,11 @@ class AccountScore:
 
 @dataclass(frozen=True)
 class Scorer:
-    """Everything scoring needs, loaded and validated once per run."""
+    """Everything scoring needs, loaded and validated once per run.
+
+    The features come from the model's own card (``model.features``), so a model is scored
+    with exactly the features it was trained on.
+    """
 
     model: LoadedModel
     schema: AccountSchema
@@ -79,8 +83,12 @@ class Scorer:
     playbook: Playbook
     bands: RiskBands
 
+    @property
+    def features(self) -> FeatureSet:
+        return self.model.features
+
     def predict(self, rows: pd.DataFrame) -> np.ndarray:
-        return self.model.estimator.predict_proba(build_features(rows))[:, 1]
+        return self.model.estimator.predict_proba(self.features.build(rows))[:, 1]
 
     def score(self, rows: pd.DataFrame) -> list[AccountScore]:
         """Score, explain and recommend for one chunk of account rows."""
@@ -88,7 +96,7 @@ class Scorer:
             return self._score(rows)
 
     def _score(self, rows: pd.DataFrame) -> list[AccountScore]:
-        features = build_features(rows)
+        features = self.features.build(rows)
         risk = self.model.estimator.predict_proba(features)[:, 1]
         reference = self.model.card.notes["explain_reference"]
         contributions = explain(self.model.estimator, features, reference)
@@ -100,19 +108,16 @@ class Scorer:
         book = pd.DataFrame(
             {
                 **{column: top[:, i] for i, column in enumerate(TOP_REASON_COLUMNS)},
-                "segment": rows["segment"].to_numpy(),
                 "band": bands,
-                "industry": rows["industry"].to_numpy(),
-                "plan": rows["plan"].to_numpy(),
-                "arr": rows["arr"].to_numpy(),
-                "days_to_renewal": (
-                    rows["renewal_date"] - rows[self.schema.date_column]
-                ).dt.days.to_numpy(),
+                **{
+                    name: (features[name] if name in features else rows[name]).to_numpy()
+                    for name in self.playbook.columns
+                },
             }
         )
         rules = self.playbook.recommend(book).to_numpy()
         actions = {rule: self.playbook.action(rule) for rule in set(rules)}
-        return self._accounts(rows, risk, bands, explained, [actions[rule] for rule in rules])
+        return self._accounts(rows, features, risk, bands, explained, [actions[r] for r in rules])
 
     @cached_property
     def _role_columns(self) -> tuple[str, str, str, str]:
@@ -124,6 +129,7 @@ class Scorer:
     def _accounts(
         self,
         rows: pd.DataFrame,
+        features: pd.DataFrame,
         risk: np.ndarray,
         bands: np.ndarray,
         explained: list[Explained],
@@ -136,20 +142,21 @@ class Scorer:
         converted from the raw array, each distinct date once.
         """
         id_column, name_column, owner_column, date_column = self._role_columns
-        plain = [id_column, name_column, owner_column, "segment", "plan", "industry", "arr"]
-        values = rows[list(dict.fromkeys(plain))].to_dict("list")
+        values = rows[list(dict.fromkeys([id_column, name_column, owner_column]))].to_dict("list")
+        n = len(rows)
+        segment = _optional_texts(rows, self.schema.optional_column("segment"), n)
+        url = _optional_texts(rows, self.schema.optional_column("url"), n)
+        context = _context_lines(self.features, rows, features)
         version = self.model.card.version
         return [
             AccountScore(
                 account_id=str(account_id),
                 account_name=str(name),
                 owner=str(owner),
-                segment=str(segment),
-                plan=str(plan),
-                industry=None if pd.isna(industry) else str(industry),
-                arr=float(arr),
+                segment=segment_i,
+                url=url_i,
+                context=context_i,
                 as_of=as_of,
-                renewal_date=renewal,
                 risk=risk_i,
                 band=band,
                 reasons=reasons.reasons,
@@ -161,12 +168,10 @@ class Scorer:
                 account_id,
                 name,
                 owner,
-                segment,
-                plan,
-                industry,
-                arr,
+                segment_i,
+                url_i,
+                context_i,
                 as_of,
-                renewal,
                 risk_i,
                 band,
                 reasons,
@@ -175,12 +180,10 @@ class Scorer:
                 values[id_column],
                 values[name_column],
                 values[owner_column],
-                values["segment"],
-                values["plan"],
-                values["industry"],
-                values["arr"],
-                _dates(rows[date_column], optional=False),
-                _dates(rows["renewal_date"], optional=True),
+                segment,
+                url,
+                context,
+                _dates(rows[date_column]),
                 risk.tolist(),
                 bands.tolist(),
                 explained,
@@ -223,32 +226,78 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _dates(column: pd.Series, *, optional: bool) -> list[dt.date | None]:
+def _dates(column: pd.Series) -> list[dt.date]:
     """A date column as ``datetime.date`` objects, each distinct value converted once (a
-    snapshot has one as-of date and a few hundred renewal dates, not one per account).
-
-    A missing optional date is None; a missing required one (which validation rejects)
-    stays what ``pd.Timestamp(NaT).date()`` gives, as it always did.
-    """
+    snapshot has one as-of date, not one per account)."""
     codes, uniques = pd.factorize(column)
-    days: list[dt.date | None] = [pd.Timestamp(value).date() for value in uniques]
-    if (codes < 0).any():
-        # pandas-stubs omits NaT from Timestamp()'s arguments; at run time it returns NaT.
-        days.append(None if optional else pd.Timestamp(pd.NaT).date())  # type: ignore[arg-type]
+    days = [pd.Timestamp(value).date() for value in uniques]
     return [days[code] for code in codes.tolist()]
 
 
+def _optional_texts(rows: pd.DataFrame, column: str | None, n: int) -> list[str | None]:
+    """An optional role's column as text per row (None where empty or not configured)."""
+    if column is None:
+        return [None] * n
+    values = rows[column].astype("object")
+    return [None if pd.isna(v) else str(v) for v in values.where(values.notna(), None).tolist()]
+
+
+def _context_lines(
+    features: FeatureSet, rows: pd.DataFrame, values: pd.DataFrame
+) -> list[tuple[tuple[str, str], ...]]:
+    """Each row's card context line: (label, text) per configured item, empty ones left out.
+
+    Written column by column, each distinct value formatted once (a book has a handful of
+    segments and plans and a few hundred renewal dates).
+    """
+    columns = []
+    for item in features.config.card.items:
+        source = rows[item.column] if item.column in rows else values[item.column]
+        label = item.label or item.column.replace("_", " ").capitalize()
+        codes, uniques = pd.factorize(source)
+        texts = [_context_text(value, item.format) for value in uniques]
+        columns.append([(label, texts[code]) if code >= 0 else None for code in codes.tolist()])
+    return (
+        [tuple(pair for pair in line if pair is not None) for line in zip(*columns, strict=True)]
+        if columns
+        else [()] * len(rows)
+    )
+
+
+def _context_text(value: object, template: str | None) -> str:
+    if template is not None:
+        try:
+            return template.format(value=value)
+        except (ValueError, TypeError):
+            pass  # a value the format does not fit (text in a number format): shown plainly
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%b %d, %Y}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+    return str(value)
+
+
 def latest_rows(frame: pd.DataFrame, schema: AccountSchema) -> pd.DataFrame:
-    """Rows of the newest as-of date for accounts that had not churned by then."""
-    as_of = frame[schema.date_column]
-    latest = frame[as_of == as_of.max()]
-    churned = latest[schema.label_column]
-    live = churned.isna() | (churned > latest[schema.date_column])
+    """Each account's newest row, for accounts that had not churned by then.
+
+    Accounts are observed on their own dates in some exports, so "newest" is per account, not
+    the newest date of the whole table. A churn-date label tells whether the account had
+    churned by the end of the data; a yes/no label marks an account already lost as churned.
+    """
+    date, account = schema.date_column, schema.id_column
+    ordered = frame.sort_values(date, kind="stable")
+    latest = ordered.drop_duplicates(account, keep="last").sort_index()
+    label = latest[schema.label_column]
+    if schema.label_is_date:
+        live = label.isna() | (label > frame[date].max())
+    else:
+        live = ~label.astype("boolean").fillna(False).astype(bool)
     return latest[live].reset_index(drop=True)
 
 
 def predict_risk(
     estimator: object,
+    features: FeatureSet,
     frame: pd.DataFrame,
     *,
     chunk_size: int = DEFAULT_CHUNK,
@@ -259,7 +308,8 @@ def predict_risk(
     out = np.empty(total, dtype=float)
     for start in range(0, total, chunk_size):
         chunk = frame.iloc[start : start + chunk_size]
-        out[start : start + len(chunk)] = estimator.predict_proba(build_features(chunk))[:, 1]  # type: ignore[attr-defined]
+        x = features.build(chunk)
+        out[start : start + len(chunk)] = estimator.predict_proba(x)[:, 1]  # type: ignore[attr-defined]
         if progress:
             progress(start + len(chunk), total)
     return out

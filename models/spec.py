@@ -72,6 +72,24 @@ class HealthThresholds(BaseModel):
     drift_features: tuple[str, ...] = ()
 
 
+class TrainingSettings(BaseModel):
+    """How training splits and judges the data; the minimums say when there is too little.
+
+    ``evaluation``: ``time`` trains on earlier dates and evaluates on later ones (the honest
+    check); ``cross_validation`` evaluates by stratified k-fold, for a single snapshot where no
+    later period exists; ``auto`` picks time whenever the data has more than one as-of date.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    evaluation: Literal["auto", "time", "cross_validation"] = "auto"
+    eval_days: int = Field(default=91, ge=1, le=3650)
+    min_train_dates: int = Field(default=4, ge=2)
+    min_train_positives: int = Field(default=20, ge=2)
+    min_eval_positives: int = Field(default=5, ge=1)
+    cv_folds: int = Field(default=5, ge=2, le=20)
+
+
 class ProductSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -88,6 +106,7 @@ class ProductSpec(BaseModel):
     action: str
     feedback_signal: tuple[FeedbackSignal, ...]
     health: HealthThresholds = HealthThresholds()
+    training: TrainingSettings = TrainingSettings()
 
     @field_validator("feedback_signal")
     @classmethod

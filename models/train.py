@@ -1,4 +1,4 @@
-"""Train the churn model: a calibrated logistic regression on the features of models.features.
+"""Train the churn model: a calibrated logistic regression on the configured features.
 
 Why linear: every score shown in Slack comes with reasons, and for a linear model the reasons
 are exact, ``coef * (x - mean)`` per feature in one matrix product, with no approximation to
@@ -7,8 +7,10 @@ bands are probability thresholds. Sigmoid calibration maps the decision function
 monotone affine step, so the ranking and the exactness of the reasons survive it.
 
 The data is split three ways by as-of date, never at random: the pipeline is fitted on the
-earlier training weeks, calibrated on the later training weeks, and evaluated on a later
-period whose churn no training label has seen (see models.labels).
+earlier training dates, calibrated on the later training dates, and evaluated on a later
+period whose churn no training label has seen (see models.labels). A single snapshot has no
+later period: it is evaluated by stratified cross-validation (out-of-fold probabilities of the
+same calibrated pipeline) and the report says what that cannot check.
 """
 
 from __future__ import annotations
@@ -22,20 +24,24 @@ import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.frozen import FrozenEstimator
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from models.contract import AccountSchema
-from models.errors import ModelError
-from models.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, baseline_score, build_features
-from models.labels import TimeSplit, make_labels, time_split
+from models.errors import DataContractError, ModelError
+from models.features import FeatureSet
+from models.labels import TimeSplit, make_labels, split
+from models.spec import TrainingSettings
 
 # Strong L2: the usage columns (and the two overdue columns) move together; shrinking makes them
 # share the weight instead of cancelling out with opposite signs, which would make the per-feature
 # reasons read backwards. Ranking quality is the same as with C=1 on the sample book.
 DEFAULT_PARAMS: dict[str, Any] = {"C": 0.01, "max_iter": 1000}
 CALIBRATION_SHARE = 0.3  # the latest 30% of training as-of dates calibrate the probabilities
+CV_SEED = 0  # fixed folds: the same data gives the same model and report
 
 
 @dataclass(frozen=True)
@@ -55,20 +61,22 @@ class TrainResult:
     positives_eval: int
 
 
-def make_pipeline(params: dict[str, Any]) -> Pipeline:
-    """Scale numeric features, one-hot the categoricals, then a logistic regression.
+def make_pipeline(params: dict[str, Any], features: FeatureSet) -> Pipeline:
+    """Fill empty numeric cells with the training median and scale them, one-hot the
+    categoricals (rare levels pooled, a level never seen in training counted as that pool or
+    as none), then a logistic regression.
 
-    Dense one-hot output keeps the per-feature contributions a plain matrix product.
+    Every numeric feature stays one column and the one-hot output is dense, so the per-feature
+    contributions remain a plain matrix product.
     """
+    numeric = Pipeline([("fill", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    categorical = OneHotEncoder(
+        handle_unknown="infrequent_if_exist",
+        min_frequency=features.config.rare_level_share or None,
+        sparse_output=False,
+    )
     preprocess = ColumnTransformer(
-        [
-            ("num", StandardScaler(), NUMERIC_FEATURES),
-            (
-                "cat",
-                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                CATEGORICAL_FEATURES,
-            ),
-        ]
+        [("num", numeric, features.numeric), ("cat", categorical, features.categorical)]
     )
     return Pipeline([("preprocess", preprocess), ("model", LogisticRegression(**params))])
 
@@ -76,9 +84,10 @@ def make_pipeline(params: dict[str, Any]) -> Pipeline:
 def train_model(
     frame: pd.DataFrame,
     schema: AccountSchema,
+    features: FeatureSet,
     *,
     horizon_days: int = 90,
-    eval_weeks: int = 13,
+    settings: TrainingSettings | None = None,
     params: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
     label_overrides: pd.Series | None = None,
@@ -93,54 +102,122 @@ def train_model(
     always keep the labels of the data, so runs stay comparable.
     """
     model_params = _model_params(params)
+    settings = settings or TrainingSettings()
     report = progress or (lambda _message: None)
 
-    report("splitting by as-of date")
-    split = time_split(frame, schema, horizon_days, eval_weeks)
-    fit_rows, calibration_rows = _calibration_split(split.train, schema)
-
+    report("splitting the rows for training and evaluation")
+    rows = split(frame, schema, horizon_days, settings)
     report("building features")
-    x_fit, y_fit = _examples(fit_rows, schema, horizon_days, label_overrides)
-    x_cal, y_cal = _examples(calibration_rows, schema, horizon_days, label_overrides)
-    x_eval, y_eval = _examples(split.evaluate, schema, horizon_days)
-    for name, labels in (("fitting", y_fit), ("calibration", y_cal)):
-        if labels.all() or not labels.any():
-            raise ModelError(
-                f"cannot train: the {name} weeks hold only "
-                f"{'churned' if labels.any() else 'retained'} accounts "
-                f"({len(labels)} rows); both outcomes are needed"
-            )
-
-    report(f"fitting on {len(y_fit):,} rows")
-    pipeline = make_pipeline(model_params).fit(
-        x_fit, y_fit, model__sample_weight=_weights(fit_rows, sample_weight)
-    )
-
-    report(f"calibrating on {len(y_cal):,} rows")
-    estimator = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
-    estimator.fit(x_cal, y_cal)
-
-    report(f"scoring {len(y_eval):,} evaluation rows")
-    y_train = np.concatenate([y_fit, y_cal])
+    x_train, y_train = _examples(rows.train, schema, features, horizon_days, label_overrides)
+    _check_empty_features(x_train, features)
+    weights = _weights(rows.train, sample_weight)
+    if rows.method == "cross_validation":
+        estimator, p_eval = _fit_cross_validated(
+            x_train, y_train, weights, model_params, features, settings, report
+        )
+        x_eval, y_eval = x_train, make_labels(rows.evaluate, schema, horizon_days).to_numpy()
+    else:
+        estimator = _fit_time_split(
+            rows.train, x_train, y_train, weights, schema, model_params, features, report
+        )
+        x_eval, y_eval = _examples(rows.evaluate, schema, features, horizon_days)
+        report(f"scoring {len(y_eval):,} evaluation rows")
+        p_eval = estimator.predict_proba(x_eval)[:, 1]
+    pipeline = estimator.calibrated_classifiers_[0].estimator
+    pipeline = getattr(pipeline, "estimator", pipeline)
     return TrainResult(
         estimator=estimator,
-        split=split,
+        split=rows,
         y_eval=y_eval,
-        p_eval=estimator.predict_proba(x_eval)[:, 1],
-        baseline_eval=baseline_score(split.evaluate),
+        p_eval=p_eval,
+        baseline_eval=features.baseline(rows.evaluate),
         feature_names=[str(name) for name in pipeline[:-1].get_feature_names_out()],
         params={
             **model_params,
             "horizon_days": horizon_days,
-            "eval_weeks": eval_weeks,
+            "evaluation": rows.method,
+            **(
+                {"cv_folds": settings.cv_folds}
+                if rows.method == "cross_validation"
+                else {"eval_days": settings.eval_days, "calibration_share": CALIBRATION_SHARE}
+            ),
             "calibration": "sigmoid",
-            "calibration_share": CALIBRATION_SHARE,
         },
         n_train=len(y_train),
         n_eval=len(y_eval),
         positives_train=int(y_train.sum()),
         positives_eval=int(y_eval.sum()),
     )
+
+
+def _fit_time_split(
+    train: pd.DataFrame,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    weights: np.ndarray | None,
+    schema: AccountSchema,
+    params: dict[str, Any],
+    features: FeatureSet,
+    report: Callable[[str], None],
+) -> CalibratedClassifierCV:
+    """Fit on the earlier training dates, calibrate on the later ones."""
+    calibrating = _calibration_rows(train, schema)
+    fit = ~calibrating
+    for name, labels in (("fitting", y_train[fit]), ("calibration", y_train[calibrating])):
+        if labels.all() or not labels.any():
+            raise ModelError(
+                f"cannot train: the {name} dates hold only "
+                f"{'churned' if labels.any() else 'retained'} accounts "
+                f"({len(labels)} rows); both outcomes are needed"
+            )
+    report(f"fitting on {int(fit.sum()):,} rows")
+    pipeline = make_pipeline(params, features).fit(
+        x_train[fit],
+        y_train[fit],
+        model__sample_weight=None if weights is None else weights[fit],
+    )
+    report(f"calibrating on {int(calibrating.sum()):,} rows")
+    estimator = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
+    return estimator.fit(x_train[calibrating], y_train[calibrating])
+
+
+def _fit_cross_validated(
+    x: pd.DataFrame,
+    y: np.ndarray,
+    weights: np.ndarray | None,
+    params: dict[str, Any],
+    features: FeatureSet,
+    settings: TrainingSettings,
+    report: Callable[[str], None],
+) -> tuple[CalibratedClassifierCV, np.ndarray]:
+    """One snapshot: out-of-fold probabilities for the report, then the final model on all rows.
+
+    ``ensemble=False`` calibrates one pipeline on out-of-fold decision values, so the final
+    model is a single linear pipeline and its reasons stay exact.
+    """
+    folds = StratifiedKFold(settings.cv_folds, shuffle=True, random_state=CV_SEED)
+    calibrated = CalibratedClassifierCV(
+        make_pipeline(params, features), method="sigmoid", cv=folds, ensemble=False
+    )
+    fit_params = {} if weights is None else {"sample_weight": weights}
+    report(f"cross-validating on {len(y):,} rows ({settings.cv_folds} folds)")
+    p_eval = cross_val_predict(
+        calibrated, x, y, cv=folds, method="predict_proba", params=fit_params
+    )[:, 1]
+    report(f"fitting the final model on {len(y):,} rows")
+    return calibrated.fit(x, y, **fit_params), p_eval
+
+
+def _check_empty_features(x: pd.DataFrame, features: FeatureSet) -> None:
+    """A feature with no value in any training row cannot be learned: say which and why."""
+    empty = [name for name in features.numeric if x[name].isna().all()]
+    if empty:
+        columns = {name: ", ".join(features.config.features[name].sources) for name in empty}
+        raise DataContractError(
+            "feature(s) with no value in any training row: "
+            + "; ".join(f"{name} (column {columns[name]})" for name in empty)
+            + ". Fill the column(s) in the export, or remove the feature(s) from features.yaml"
+        )
 
 
 def _model_params(params: dict[str, Any] | None) -> dict[str, Any]:
@@ -154,20 +231,18 @@ def _model_params(params: dict[str, Any] | None) -> dict[str, Any]:
     return {**DEFAULT_PARAMS, **(params or {})}
 
 
-def _calibration_split(
-    train: pd.DataFrame, schema: AccountSchema
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Earlier training weeks fit the model, the latest ones calibrate it."""
+def _calibration_rows(train: pd.DataFrame, schema: AccountSchema) -> np.ndarray:
+    """True for the rows of the latest training dates, which calibrate; the rest fit."""
     as_of = train[schema.date_column]
     dates = np.sort(as_of.unique())
     n_calibration = max(1, round(len(dates) * CALIBRATION_SHARE))
-    first_calibration = dates[-n_calibration]
-    return train[as_of < first_calibration], train[as_of >= first_calibration]
+    return (as_of >= dates[-n_calibration]).to_numpy()
 
 
 def _examples(
     rows: pd.DataFrame,
     schema: AccountSchema,
+    features: FeatureSet,
     horizon_days: int,
     overrides: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -175,7 +250,7 @@ def _examples(
     if overrides is not None:
         common = overrides.index.intersection(rows.index)
         labels.loc[common] = overrides.loc[common].to_numpy(dtype=bool)
-    return build_features(rows), labels.to_numpy(dtype=bool)
+    return features.build(rows), labels.to_numpy(dtype=bool)
 
 
 def _weights(rows: pd.DataFrame, weights: pd.Series | None) -> np.ndarray | None:

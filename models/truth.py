@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from models.explain import explain
-from models.features import build_features
 from models.labels import make_labels
 from models.scoring import Scorer
 
@@ -64,7 +63,7 @@ def measure_scorer(
     "At risk" means the medium band or above: the accounts a digest would show.
     """
     rows = rows.reset_index(drop=True)
-    features = build_features(rows)
+    features = scorer.features.build(rows)
     risk = scorer.predict(rows)
     reference = scorer.model.card.notes["explain_reference"]
     top = scorer.writer.top_codes(explain(scorer.model.estimator, features, reference))

@@ -9,15 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.features import (
-    CATEGORICAL_FEATURES,
-    FEATURES,
-    NEUTRAL_NPS,
-    NUMERIC_FEATURES,
-    baseline_score,
-    build_features,
-)
 from models.generator import generate_accounts
+from tests import sample_config
 
 END = datetime.date(2026, 6, 28)
 
@@ -35,11 +28,16 @@ def one_row(rows: pd.DataFrame, **values: object) -> pd.DataFrame:
     return row
 
 
+NEUTRAL_NPS = 7.0  # config/features.yaml fills a never-surveyed account's NPS with a "passive"
+
+
 def test_columns_dtypes_and_index(rows):
-    features = build_features(rows)
-    assert list(features.columns) == FEATURES == NUMERIC_FEATURES + CATEGORICAL_FEATURES
+    feature_set = sample_config.features()
+    features = feature_set.build(rows)
+    assert list(features.columns) == feature_set.names
+    assert feature_set.categorical == ["segment", "plan"]
     assert features.index.equals(rows.index)
-    assert (features[NUMERIC_FEATURES].dtypes == "float64").all()
+    assert (features[feature_set.numeric].dtypes == "float64").all()
     assert not features.isna().any().any()
     assert set(features["segment"]) <= {"smb", "mid_market", "enterprise"}
 
@@ -66,7 +64,7 @@ def test_values_read_as_a_csm_would_say_them(rows):
         arr=50_000.0,
         tenure_months=14,
     )
-    features = build_features(row).iloc[0]
+    features = sample_config.features().build(row).iloc[0]
     assert features["seat_utilisation"] == pytest.approx(0.75)
     assert features["active_users_change"] == pytest.approx(-15 / 31)  # "down 48%"
     assert features["logins_change"] == pytest.approx(0.5)
@@ -84,7 +82,7 @@ def test_values_read_as_a_csm_would_say_them(rows):
 
 def test_empty_optional_counts_mean_none(rows):
     row = one_row(rows, open_escalations=0, oldest_escalation_days=None, nps=3)
-    features = build_features(row).iloc[0]
+    features = sample_config.features().build(row).iloc[0]
     assert features["oldest_escalation_days"] == 0.0
     assert features["nps"] == 3.0
     assert features["nps_missing"] == 0.0
@@ -99,15 +97,16 @@ def test_extremes_are_clipped(rows):
         active_users=0,
         active_users_4w_ago=10,
     )
-    features = build_features(row).iloc[0]
+    features = sample_config.features().build(row).iloc[0]
     assert features["days_to_renewal"] == 180
     assert features["days_since_csm_touch"] == 180
     assert features["active_users_change"] == -1.0
 
 
 def test_the_label_is_never_read(rows):
-    with_label = build_features(rows)
-    without = build_features(rows.drop(columns="churn_date"))
+    with_label = sample_config.features().build(rows)
+    without = sample_config.features().build(rows.drop(columns="churn_date"))
+    assert "churn_date" not in sample_config.features().source_columns
     pd.testing.assert_frame_equal(with_label, without)
 
 
@@ -119,7 +118,7 @@ def test_baseline_ranks_bigger_usage_drops_as_riskier(rows):
             one_row(rows, active_users=12, active_users_4w_ago=10),
         ]
     )
-    scores = baseline_score(frame)
+    scores = sample_config.features().baseline(frame)
     assert scores.dtype == np.float64
     assert scores.tolist() == pytest.approx([0.0, 0.5, -0.2])
-    assert baseline_score(rows).shape == (len(rows),)
+    assert sample_config.features().baseline(rows).shape == (len(rows),)

@@ -24,6 +24,7 @@ from bot.settings import load_settings
 from models.generator import generate_accounts
 from models.pipeline import train_and_register
 from models.registry import Registry
+from tests import sample_config
 from tests.slack_harness import ADMIN, CONFIG, CSM, NOW, SECRET, Harness
 
 LAST_WEEK = NOW - dt.timedelta(days=6)  # Tuesday of the week before NOW's
@@ -45,12 +46,19 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     book = generate_accounts(800, 48, seed=5, end=dt.date(2026, 11, 16)).accounts
     registry = Registry(var / "registry")
     champion = train_and_register(
-        book, settings.schema, settings.spec, registry, data_source="test", promote=True
+        book,
+        settings.schema,
+        sample_config.features(),
+        settings.spec,
+        registry,
+        data_source="test",
+        promote=True,
     ).card.version
     half = book[book["account_id"].isin(book["account_id"].unique()[::2])]
     candidate = train_and_register(
         half,
         settings.schema,
+        sample_config.features(),
         settings.spec,
         registry,
         data_source="test",

@@ -17,6 +17,7 @@ from models.labels import make_labels, time_split
 from models.pipeline import train_and_register
 from models.registry import Registry
 from models.spec import load_spec
+from tests import sample_config
 from tests.slack_harness import CONFIG
 
 HORIZON = 90
@@ -143,11 +144,20 @@ def test_training_with_feedback_records_it_in_the_model_card(
     spec = load_spec(CONFIG / "product.yaml")
     registry = Registry(tmp_path)
     outcome = train_and_register(
-        lost.crm, schema, spec, registry, data_source="test", promote=False, feedback=result
+        lost.crm,
+        schema,
+        sample_config.features(),
+        spec,
+        registry,
+        data_source="test",
+        promote=False,
+        feedback=result,
     )
     assert outcome.card.notes["feedback"] == result.notes()
     assert outcome.card.notes["feedback"]["used"] == 1
-    plain = train_and_register(lost.crm, schema, spec, registry, data_source="test")
+    plain = train_and_register(
+        lost.crm, schema, sample_config.features(), spec, registry, data_source="test"
+    )
     assert "feedback" not in plain.card.notes
 
 

@@ -45,7 +45,7 @@ def test_label_window_is_after_as_of_up_to_the_horizon(schema):
 
 
 def test_split_windows_leave_a_gap_of_one_horizon(book, schema):
-    split = time_split(book, schema, HORIZON, eval_weeks=13)
+    split = time_split(book, schema, HORIZON)
     horizon = pd.Timedelta(days=HORIZON)
     train_dates = split.train["as_of"]
     eval_dates = split.evaluate["as_of"]
@@ -87,13 +87,18 @@ def test_a_churn_inside_the_evaluation_period_never_labels_a_training_row(book, 
 
 def test_too_little_history_is_refused_with_counts(schema):
     short = generate_accounts(200, 20, seed=1, end=END).accounts
-    with pytest.raises(DataContractError, match=r"7 as-of dates .* need at least 17"):
-        time_split(short, schema, HORIZON, eval_weeks=13)
+    with pytest.raises(
+        DataContractError,
+        match=r"span 134 days .* about 299 days are needed \(90 at the end .* 91 to evaluate, "
+        r"90 between training and evaluation, and 4 training dates 7 days apart\).* "
+        r"training\.eval_days",
+    ):
+        time_split(short, schema, HORIZON)
 
 
 def test_too_few_positives_is_refused_with_counts(book, schema):
     no_churn = book.assign(churn_date=pd.Series(pd.NaT, index=book.index, dtype="datetime64[ns]"))
-    with pytest.raises(DataContractError, match=r"0 positive training rows .* at least 20"):
+    with pytest.raises(DataContractError, match=r"0 \(churn within 90 days.* at least 20"):
         time_split(no_churn, schema, HORIZON)
 
 

@@ -13,7 +13,7 @@ from models.generator import CAUSES
 from models.playbook import load_playbook
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
-CODES = set(CAUSES) - {"unexplained"}
+CODES = (set(CAUSES) - {"unexplained"}) | {"account_profile"}
 
 
 def account(**overrides: object) -> dict[str, object]:
@@ -51,15 +51,40 @@ def test_first_matching_rule_wins_with_context() -> None:
     )
     assert rules == [
         "renewal-at-risk-ebr",
-        "renewal-prep",
+        "renewal-close",  # the same renewal on a small account: a call, not an EBR
         "champion-left",
         "escalations",
         "usage-drop",
         "usage-drop-strategic",
-        "usage-drop",
-        "detractor-follow-up",
+        "default-check-in",  # seats only the second reason: the strongest one decides
+        "default-check-in",
         "default-check-in",
     ]
+
+
+def test_the_action_follows_the_strongest_reason_shown() -> None:
+    """Each reason code leads, as the top reason, to an action whose "why" speaks of it."""
+    rules = recommend(
+        account(reason_1="low_seat_utilisation", reason_2="poor_nps"),
+        account(reason_1="poor_nps", reason_2="low_seat_utilisation"),
+        account(reason_1="renewal", days_to_renewal=1, reason_2="usage_decline"),
+        account(reason_1="renewal", days_to_renewal=90),
+        account(reason_1="overdue_invoices"),
+        account(reason_1="csm_neglect"),
+        account(reason_1="account_profile"),
+    )
+    assert rules == [
+        "unused-seats",
+        "detractor-follow-up",
+        "renewal-close",
+        "renewal-prep",
+        "overdue-invoices",
+        "reconnect",
+        "success-plan",
+    ]
+    playbook = load_playbook(CONFIG / "playbooks.yaml", reason_codes=CODES)
+    assert "seats" in playbook.action("unused-seats").why
+    assert "NPS" in playbook.action("detractor-follow-up").why
 
 
 def test_action_text_for_a_rule_and_the_default() -> None:
@@ -88,20 +113,22 @@ def test_unknown_reason_names_file_rule_and_known_reasons(playbook_file: Path) -
     with pytest.raises(
         ConfigError,
         match=r"playbooks\.yaml: rule 2 \(champion-left\): when\.reasons_any: unknown reason "
-        r"champion_gone; known reasons: champion_left, ",
+        r"champion_gone; known reasons: account_profile, champion_left, ",
     ):
         load_playbook(playbook_file, reason_codes=CODES)
 
 
 def test_bad_condition_key_is_named(playbook_file: Path) -> None:
     replace(playbook_file, "{top_reason: [escalations]}", "{top_reasn: [escalations]}")
-    with pytest.raises(ConfigError, match=r"rule 3 \(escalations\): when\.top_reasn: unknown key"):
+    with pytest.raises(ConfigError, match=r"rule 4 \(escalations\): when\.top_reasn: unknown key"):
         load_playbook(playbook_file, reason_codes=CODES)
 
 
 def test_bad_condition_value_is_named(playbook_file: Path) -> None:
-    replace(playbook_file, "arr_min: 100000", "arr_min: lots")
-    with pytest.raises(ConfigError, match=r"rule 4 \(usage-drop-strategic\): when\.arr_min: "):
+    replace(playbook_file, "at_least: {arr: 100000}", "at_least: {arr: lots}")
+    with pytest.raises(
+        ConfigError, match=r"rule 5 \(usage-drop-strategic\): when\.at_least\.arr: "
+    ):
         load_playbook(playbook_file, reason_codes=CODES)
 
 
@@ -118,11 +145,23 @@ def test_unknown_band_and_segment_are_refused(playbook_file: Path) -> None:
         load_playbook(playbook_file, reason_codes=CODES)
     replace(playbook_file, "band: [critical]", "band: [high]")
     replace(playbook_file, "segment: [enterprise, mid_market]", "segment: [enterprize]")
-    with pytest.raises(ConfigError, match=r"when\.segment: unknown segment enterprize"):
-        load_playbook(playbook_file, reason_codes=CODES, segments=("smb", "enterprise"))
+    columns = {"segment": ("smb", "enterprise"), "arr": None, "days_to_renewal": None}
+    with pytest.raises(ConfigError, match=r"when\.values\.segment: unknown value enterprize"):
+        load_playbook(playbook_file, reason_codes=CODES, columns=columns)
+
+
+def test_a_condition_on_an_unknown_column_is_refused(playbook_file: Path) -> None:
+    replace(playbook_file, "at_least: {arr: 100000}", "at_least: {mrr: 100000}")
+    columns = {"segment": None, "arr": None, "days_to_renewal": None}
+    with pytest.raises(
+        ConfigError,
+        match=r"rule 5 \(usage-drop-strategic\): when\.at_least\.mrr: not a column of "
+        r"schema\.yaml nor a feature",
+    ):
+        load_playbook(playbook_file, reason_codes=CODES, columns=columns)
 
 
 def test_rule_without_conditions_is_refused(playbook_file: Path) -> None:
-    replace(playbook_file, "when: {reasons_any: [csm_neglect]}", "when: {}")
-    with pytest.raises(ConfigError, match=r"rule 9 \(reconnect\): when: no condition given"):
+    replace(playbook_file, "when: {top_reason: [csm_neglect]}", "when: {}")
+    with pytest.raises(ConfigError, match=r"rule 11 \(reconnect\): when: no condition given"):
         load_playbook(playbook_file, reason_codes=CODES)

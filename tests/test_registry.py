@@ -15,15 +15,14 @@ import pandas as pd
 import pytest
 import skops.io as sio
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.compose import ColumnTransformer
 from sklearn.frozen import FrozenEstimator
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from models.errors import ModelError
+from models.features import FeaturesConfig, FeatureSet
 from models.fingerprint import frame_fingerprint
 from models.registry import TRUSTED_TYPES, ModelCard, Registry
+from models.train import make_pipeline
 
 NOW = datetime(2026, 5, 9, 7, 30, tzinfo=UTC)
 NUMERIC = ["logins_30d", "seats_used"]
@@ -44,22 +43,21 @@ def make_frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def make_model(seed: int = 0) -> tuple[CalibratedClassifierCV, pd.DataFrame]:
-    """Exactly the production model shape: calibrated, frozen, scaled + one-hot logistic."""
+    """Exactly the production model shape: calibrated, frozen, filled, scaled + one-hot
+    logistic."""
     frame, churned = make_frame(200, seed)
-    pipeline = Pipeline(
-        [
-            (
-                "prep",
-                ColumnTransformer(
-                    [
-                        ("num", StandardScaler(), NUMERIC),
-                        ("cat", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL),
-                    ]
-                ),
-            ),
-            ("model", LogisticRegression()),
-        ]
+    features = FeatureSet(
+        FeaturesConfig.model_validate(
+            {
+                "features": {
+                    **{name: {"column": name} for name in NUMERIC},
+                    **{name: {"transform": "category", "column": name} for name in CATEGORICAL},
+                }
+            }
+        ),
+        date_column="as_of",
     )
+    pipeline = make_pipeline({}, features)
     pipeline.fit(frame.iloc[:120], churned[:120])
     model = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
     model.fit(frame.iloc[120:], churned[120:])

@@ -20,7 +20,6 @@ from bot.settings import Settings, load_settings
 from bot.state import KillSwitch, SnapshotStore
 from models.errors import DataContractError
 from models.explain import explain
-from models.features import build_features
 from models.generator import SampleData, generate_accounts
 from models.labels import time_split
 from models.pipeline import train_and_register
@@ -29,6 +28,7 @@ from models.scoring import latest_rows
 from models.sources_config import SourcesConfig
 from models.truth import measure_scorer
 from models.validate import LoadResult, validate_frame
+from tests import sample_config
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 END = dt.date(2026, 11, 16)
@@ -49,7 +49,14 @@ def book(sample: SampleData) -> pd.DataFrame:
 def trained(book: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("registry")
     settings = load_settings({"CHURNBOT_CONFIG": str(CONFIG)})
-    train_and_register(book, settings.schema, settings.spec, Registry(root), data_source="test")
+    train_and_register(
+        book,
+        settings.schema,
+        sample_config.features(),
+        settings.spec,
+        Registry(root),
+        data_source="test",
+    )
     return root
 
 
@@ -234,7 +241,7 @@ def test_contributions_add_up_to_the_real_champion_output(
 ) -> None:
     model = registry.load()
     rows = latest_rows(book, settings.schema)
-    features = build_features(rows)
+    features = sample_config.features().build(rows)
     contributions = explain(model.estimator, features, model.card.notes["explain_reference"])
     probability = model.estimator.predict_proba(features)[:, 1]
     np.testing.assert_allclose(contributions.log_odds(), logit(probability), atol=1e-9)

@@ -12,16 +12,17 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from models.contract import AccountSchema, load_schema
 from models.errors import ModelError
-from models.features import build_features
 from models.generator import generate_accounts
 from models.labels import make_labels
 from models.train import TrainResult, train_model
+from tests import sample_config
 
 END = datetime.date(2026, 6, 28)
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 REVIEWED_UNTRUSTED = {
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    "numpy.dtype",
 }
 
 
@@ -34,7 +35,9 @@ def schema() -> AccountSchema:
 def trained(schema) -> tuple[TrainResult, list[str]]:
     accounts = generate_accounts(2000, 52, seed=7, end=END).accounts
     messages: list[str] = []
-    return train_model(accounts, schema, progress=messages.append), messages
+    return train_model(
+        accounts, schema, sample_config.features(), progress=messages.append
+    ), messages
 
 
 def test_ranks_well_and_beats_the_baseline(trained):
@@ -71,7 +74,7 @@ def test_probabilities_are_calibrated_on_the_later_period(trained):
 def test_calibration_is_a_monotone_affine_map_of_the_linear_score(trained):
     """What keeps per-feature explanations exact: logit(p) = a * decision_function + b."""
     result, _ = trained
-    features = build_features(result.split.evaluate)
+    features = sample_config.features().build(result.split.evaluate)
     pipeline = result.estimator.estimator.estimator
     decision = pipeline.decision_function(features)
     p = result.estimator.predict_proba(features)[:, 1]
@@ -88,7 +91,7 @@ def test_saves_with_skops_and_only_reviewed_types_are_untrusted(trained):
     untrusted = skops.io.get_untrusted_types(data=data)
     assert set(untrusted) <= REVIEWED_UNTRUSTED
     loaded = skops.io.loads(data, trusted=untrusted)
-    features = build_features(result.split.evaluate)
+    features = sample_config.features().build(result.split.evaluate)
     np.testing.assert_array_equal(
         loaded.predict_proba(features), result.estimator.predict_proba(features)
     )
@@ -97,4 +100,4 @@ def test_saves_with_skops_and_only_reviewed_types_are_untrusted(trained):
 def test_unknown_model_parameters_are_refused(schema, trained):
     result, _ = trained
     with pytest.raises(ModelError, match=r"unknown model parameter.*'depth'"):
-        train_model(result.split.train, schema, params={"depth": 3})
+        train_model(result.split.train, schema, sample_config.features(), params={"depth": 3})

@@ -54,6 +54,7 @@ def run_training(
         outcome = train_and_register(
             loaded.frame,
             settings.schema,
+            settings.features,
             settings.spec,
             registry,
             data_source=name,

@@ -122,8 +122,12 @@ def run_shadow(
     def both(rows: pd.DataFrame) -> dict[Side, pd.Series]:
         ids = rows[schema.id_column].astype(str).to_numpy()
         return {
-            "champion": pd.Series(predict_risk(champion.estimator, rows), index=ids),
-            "candidate": pd.Series(predict_risk(candidate.estimator, rows), index=ids),
+            "champion": pd.Series(
+                predict_risk(champion.estimator, champion.features, rows), index=ids
+            ),
+            "candidate": pd.Series(
+                predict_risk(candidate.estimator, candidate.features, rows), index=ids
+            ),
         }
 
     live = latest_rows(frame, schema)

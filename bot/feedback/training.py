@@ -23,4 +23,5 @@ def training_feedback(
         settings.schema,
         horizon_days=settings.spec.horizon_days,
         confirmed_weight=config.confirmed_weight,
+        settings=settings.spec.training,
     )
