@@ -46,9 +46,9 @@ from models.features import FeatureSet
 # Pipeline(SimpleImputer, StandardScaler), OneHotEncoder), LogisticRegression)), method="sigmoid")
 # (for a single snapshot, the same without FrozenEstimator); skops 0.16 trusts everything in it
 # except the two private scikit-learn classes below, which hold the fitted estimator and the
-# sigmoid's two floats, and a numpy dtype. Both were reviewed: plain data holders whose state is set from the
-# artifact's attributes, with no code run on load. Anything else is refused, so adding a
-# model type means reviewing its types and extending this tuple deliberately.
+# sigmoid's two floats, and a numpy dtype. All were reviewed: plain data holders whose state is
+# set from the artifact's attributes, with no code run on load. Anything else is refused, so
+# adding a model type means reviewing its types and extending this tuple deliberately.
 TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
