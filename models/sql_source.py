@@ -111,7 +111,7 @@ class SqlAccountSource:
         if self._url.get_backend_name() == "postgresql":
             # libpq waits as long as the OS does for an unreachable host; a digest run should
             # fail in seconds with a clear line instead.
-            pass
+            connect_args["connect_timeout"] = self._config.connect_timeout_seconds
         try:
             engine = create_engine(self._url, connect_args=connect_args)
         except (NoSuchModuleError, ImportError):
