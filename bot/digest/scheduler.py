@@ -242,9 +242,14 @@ class DigestWorker:
         self._add_local_jobs()
         self.publish_upcoming()
         if not paused:
-            self.heartbeat()
-            self._firing = True
-            self.scheduler.resume()
+            self.start_firing()
+
+    def start_firing(self) -> None:
+        """Let the scheduler fire (after ``start(paused=True)``); from now on :meth:`health`
+        expects its thread to beat."""
+        self.heartbeat()
+        self._firing = True
+        self.scheduler.resume()
 
     def stop(self, *, wait: bool = True) -> None:
         """Stop firing; with ``wait``, digests being posted finish first."""
