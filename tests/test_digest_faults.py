@@ -29,6 +29,7 @@ from bot.digest.scoring import ScheduledScoring
 from bot.digest.sender import DigestSender
 from bot.publish import RunResult
 from bot.state import SnapshotMeta, SnapshotStore, connect
+from models.errors import ChurnbotError
 from models.health import CheckResult
 from tests.slack_harness import ADMIN, publish
 from tests.test_digest_posting import (
@@ -115,8 +116,7 @@ def test_two_schedulers_resuming_one_slot_both_keep_firing(rig: Rig, round_: int
             job.id for job in workers[1].scheduler.get_jobs(jobstore="default")
         ]
         assert not any(
-            job.id.startswith("retry:")
-            for job in workers[0].scheduler.get_jobs(jobstore="default")
+            job.id.startswith("retry:") for job in workers[0].scheduler.get_jobs(jobstore="default")
         ), "no one-shot job in the shared store"
         assert [worker.health() for worker in workers] == [None, None]
         for worker in workers:  # each scheduler still turns: its heartbeat job runs again
@@ -275,8 +275,13 @@ def test_a_publish_cut_off_half_way_leaves_only_keys_that_expire(
     client = connect(f"redis://127.0.0.1:{cutter.port}/{kwargs.get('db', 0)}")
     store = SnapshotStore(client, prefix=prefix, batch_size=2)
     cards = [
-        {"account_id": f"ACC-{i:06d}", "account_name": f"Account {i}", "risk": 0.5,
-         "owner": f"owner{i}@example.com", "segment": "smb"}  # fmt: skip
+        {
+            "account_id": f"ACC-{i:06d}",
+            "account_name": f"Account {i}",
+            "risk": 0.5,
+            "owner": f"owner{i}@example.com",
+            "segment": "smb",
+        }
         for i in range(4)
     ]
     meta = SnapshotMeta(
@@ -284,7 +289,7 @@ def test_a_publish_cut_off_half_way_leaves_only_keys_that_expire(
         created_at=DUE.isoformat(), healthy=True, n_accounts=4, health=[],
     )  # fmt: skip
     try:
-        with pytest.raises(Exception):  # noqa: B017 - Redis is gone; what it says does not matter
+        with pytest.raises(ChurnbotError, match="Redis"):
             store.publish(meta, iter(cards))
         assert cutter.cut.is_set(), "the publish was cut off in its second batch"
         keys = sorted(real_redis.scan_iter(match=f"{prefix}:*"))
@@ -323,7 +328,7 @@ def test_slack_down_retries_slower_until_it_answers_then_tells_the_admins_once(
         assert waits == [300, 600, 1200], "slower each time"
         assert sample(metrics, "churnbot_digests_total", outcome="delayed") == 3
         assert sample(metrics, "churnbot_slack_failing") == 1
-        errors = [r for r in caplog.records if r.levelname == "ERROR" and "Slack keeps" in r.message]
+        errors = [r for r in caplog.records if r.levelname == "ERROR" and "Slack keeps" in r.msg]
         assert len(errors) == 3
         assert rig.emulator.messages(ADMIN) == [], "Slack is down: nobody can be told yet"
 
@@ -431,7 +436,7 @@ def test_the_worker_scores_with_the_score_command_and_reports_snapshot_age(rig: 
 def test_a_scoring_section_is_checked_like_a_digest(rig: Rig) -> None:
     from bot.digest.channels import ChannelsConfig
 
-    with pytest.raises(ValueError, match="scoring.timezone"):
+    with pytest.raises(ValueError, match=r"scoring\.timezone"):
         ChannelsConfig.model_validate({"scoring": {"timezone": "Mars/Olympus"}})
     off = ChannelsConfig.model_validate({"scoring": {"enabled": False}})
     assert not off.scoring.enabled
