@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 import socket
 import textwrap
 import uuid
@@ -17,11 +18,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import make_url
+import yaml
+from sqlalchemy import create_engine, make_url
 
 from bot.cli import main
 from models.contract import AccountSchema, load_schema
 from models.errors import ConfigError, SourceError
+from models.generator import generate_accounts
 from models.sources_config import SourcesConfig, load_sources_config
 from models.sql_source import SqlAccountSource
 from models.validate import LoadResult, RejectLimitError
@@ -299,3 +302,45 @@ def test_churnbot_train_source_sql_without_the_variable_is_one_line_not_a_traceb
     assert code == 2, err
     assert "Traceback" not in err
     assert f"environment variable ${URL_ENV}, which is not set" in " ".join(err.split())
+
+
+@pytest.mark.slow
+def test_churnbot_train_reads_a_weekly_book_from_sql_with_its_own_column_names(
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    book = generate_accounts(800, 52, seed=3, end=dt.date(2026, 11, 16)).accounts
+    theirs = {"account_id": "Customer ID", "as_of": "Snapshot", "churn_date": "Churned On"}
+    book = book.rename(columns=theirs)
+    engine = create_engine(make_url(database).set(drivername="postgresql+psycopg"))
+    try:
+        book.head(0).to_sql("crm_weekly", engine, index=False)  # the table, typed by pandas
+    finally:
+        engine.dispose()
+    with (
+        psycopg.connect(database) as conn,
+        conn.cursor().copy("COPY crm_weekly FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+    ):
+        copy.write(book.to_csv(index=False, date_format="%Y-%m-%d"))
+    config = tmp_path / "config"
+    shutil.copytree(repo / "config", config)
+    sources = yaml.safe_load((config / "sources.yaml").read_text())
+    sources["mapping"] = {their: ours for ours, their in theirs.items()}
+    sources["sql"]["query"] = 'SELECT * FROM crm_weekly ORDER BY "Snapshot", "Customer ID"'
+    (config / "sources.yaml").write_text(yaml.safe_dump(sources))
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("CHURNBOT_CONFIG", str(config))
+    monkeypatch.setenv("CHURNBOT_VAR", str(tmp_path / "var"))
+    monkeypatch.setenv(URL_ENV, database)
+
+    code = main(["train", "--source", "sql"])
+
+    out, err = capsys.readouterr()
+    text = " ".join((out + err).split())
+    assert code == 0, text
+    assert f"Loaded {len(book):,} good rows of {len(book):,}" in text
+    assert "Promoted" in text
+    assert PASSWORD not in out + err
