@@ -193,31 +193,30 @@ def test_a_constant_and_a_mapping_filling_one_column_is_a_config_error(tmp_path:
     )
 
 
-def test_an_impossible_date_in_the_yaml_is_a_config_error_not_a_crash(tmp_path: Path) -> None:
-    folder = write_folder(tmp_path / "their-config", MAPPING.replace("2024-01-31", "2024-02-30"))
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # PyYAML builds dates itself: an impossible one used to escape as a bare ValueError.
+        (
+            ("2024-01-31", "2024-02-30"),
+            "not valid YAML: day is out of range for month (a date that does not exist?)",
+        ),
+        (
+            ("{to: churned, values:", "{to: churned, valeus:"),
+            "mapping.Churn.valeus: unknown key (check the spelling; see the example config)",
+        ),
+    ],
+    ids=["impossible-date", "misspelt-key"],
+)
+def test_a_broken_sources_file_is_one_message_naming_it_and_the_key(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    folder = write_folder(tmp_path / "their-config", MAPPING.replace(*edit))
 
     with pytest.raises(ConfigError) as caught:
         load_sources_config(folder / "sources.yaml")
 
-    assert str(caught.value) == (
-        f"{folder / 'sources.yaml'}: not valid YAML: day is out of range for month (a date "
-        "that does not exist?)"
-    )
-
-
-def test_a_wrong_config_key_is_named_with_its_file_and_key(tmp_path: Path) -> None:
-    folder = write_folder(
-        tmp_path / "their-config",
-        MAPPING.replace("{to: churned, values:", "{to: churned, valeus:"),
-    )
-
-    with pytest.raises(ConfigError) as caught:
-        load_sources_config(folder / "sources.yaml")
-
-    assert str(caught.value) == (
-        f"{folder / 'sources.yaml'}: mapping.Churn.valeus: unknown key (check the spelling; "
-        "see the example config)"
-    )
+    assert str(caught.value) == f"{folder / 'sources.yaml'}: {message}"
 
 
 def test_an_unquoted_yes_key_is_refused_because_yaml_reads_it_as_true(tmp_path: Path) -> None:
