@@ -138,6 +138,7 @@ def preview_messages(deps: Deps, digest: DigestConfig) -> tuple[Message, ...]:
         now=deps.clock(),
         max_blocks=_PREVIEW_BLOCKS,
         max_chars=_PREVIEW_CHARS,
+        owner_users=deps.settings.slack.owner_users,
     )
     note = context(
         fit_mrkdwn(

@@ -1,8 +1,9 @@
 """Which scores a user sees right now, and how honest to be about them.
 
-Live scores when the kill switch is off and the snapshot is within the freshness SLA; the last
-known good snapshot with the "using last week's data" banner when the switch is on; an honest
-message when there is nothing good to show. Every surface (card, digest, home) asks here.
+Live scores when the kill switch is off and the snapshot is within the freshness SLA; otherwise
+the scores served (the last known good snapshot while the switch is on) come with a banner that
+says how old they really are and why; an honest message when there is nothing good to show.
+Every surface (card, pick list, ``/churn mine``, digest, home) asks here.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ def current(
     age_hours = (now - created).total_seconds() / 3600
     banner = None
     if state.on:
-        banner = fallback_banner(meta.as_of, state.reason)
+        banner = fallback_banner(created, now, f"live scores are paused: {state.reason}")
     elif age_hours > spec.freshness_sla_hours:
         banner = fallback_banner(
-            meta.as_of,
+            created,
+            now,
             f"no scoring run in the last {spec.freshness_sla_hours:g} hours "
             f"(last one {age_hours:.0f} hours ago)",
         )

@@ -27,6 +27,12 @@ class SlackConfig(BaseModel):
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins
 
+    @property
+    def owner_users(self) -> dict[str, str]:
+        """Owner CSM (as written in the account data) -> their Slack user id: whom a digest
+        mentions for an owner's accounts."""
+        return {owner: user for user, owner in self.owners.items()}
+
 
 def load_slack_config(path: Path) -> SlackConfig:
     return load_yaml_model(path, SlackConfig)

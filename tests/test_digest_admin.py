@@ -73,7 +73,7 @@ def test_digest_now_preview_shows_the_admin_only(harness: Harness) -> None:
 
 
 def test_a_long_preview_sends_its_later_parts_through_the_response_url(harness: Harness) -> None:
-    wordy = {"code": "usage_decline", "text": "Logins down " + "a lot " * 80, "impact": 1}
+    wordy = {"code": "usage_decline", "text": "Logins down " + "a lot " * 100, "impact": 1}
     book = [make_card(f"ACC-{i:06d}", f"Account {i}", 0.9, reasons=[wordy] * 2) for i in range(10)]
     publish(harness.deps, book)  # too long for one message
     answer = admin_command(harness, "digest now cs-east preview")

@@ -6,6 +6,7 @@ emulator. Snapshots live in the real Redis.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from urllib.parse import urlencode
@@ -13,7 +14,7 @@ from urllib.parse import urlencode
 import httpx
 
 from bot.emulator import block_kit_problems
-from tests.slack_harness import ADMIN, BOOK, CSM, NOW, SECRET, Harness, publish
+from tests.slack_harness import ADMIN, BOOK, CSM, NOW, SECRET, Harness, make_card, publish
 
 
 def blocks_text(blocks: list[dict]) -> str:
@@ -107,20 +108,59 @@ def test_mine_uses_the_config_mapping_and_users_info(harness: Harness) -> None:
     assert harness.emulator.calls("users.info"), "Omar is found by his profile email"
 
 
-def test_kill_switch_shows_last_good_data_with_the_banner(harness: Harness) -> None:
-    good = publish(harness.deps, BOOK, as_of="2026-11-16")
+def plain_texts(node: object) -> list[str]:
+    """Every plain_text in the blocks (the banner is one, shown word for word)."""
+    if isinstance(node, dict):
+        own = [node["text"]] if node.get("type") == "plain_text" else []
+        return own + [text for value in node.values() for text in plain_texts(value)]
+    if isinstance(node, list):
+        return [text for item in node for text in plain_texts(item)]
+    return []
+
+
+def home_view(h: Harness, user: str, count: int = 1) -> dict:
+    """The App Home the app publishes for ``user`` when they open it."""
+    h.sender.event({"type": "app_home_opened", "user": user, "tab": "home"})
+    call = h.emulator.wait_for("views.publish", count=count)[count - 1]
+    view = call.body["view"]
+    return json.loads(view) if isinstance(view, str) else view
+
+
+DRIFT = "Scores drifted: PSI 0.41 > 0.25"
+LAST_WEEK_BANNER = (
+    "⚠️ Using last week's data (scores as of Nov 16) — live scores are paused: " + DRIFT
+)
+
+
+def test_kill_switch_banner_on_every_surface_and_every_notification(harness: Harness) -> None:
+    good = publish(harness.deps, BOOK, created=NOW - dt.timedelta(days=7), as_of="2026-11-16")
     publish(harness.deps, [dict(card, risk=0.99) for card in BOOK], healthy=False)
-    harness.deps.switch.trip(
-        "Scores drifted: PSI 0.41 > 0.25", who="health-check", source="health_check"
-    )
-    text = blocks_text(churn(harness, "acme corp")["blocks"])
-    assert (
-        "Using last week's data (scores as of 2026-11-16) — live scores are paused: "
-        "Scores drifted: PSI 0.41 > 0.25" in text
-    )
-    assert "81%" in text
-    assert "99%" not in text
-    assert good.snapshot_id in text  # the feedback buttons refer to the snapshot shown
+    harness.deps.switch.trip(DRIFT, who="health-check", source="health_check")
+
+    card = churn(harness, "acme corp")
+    pick = churn(harness, "acme")
+    mine = churn(harness, "mine")
+    for answer in (card, pick, mine):
+        assert plain_texts(answer["blocks"])[0] == LAST_WEEK_BANNER
+        assert "Using last week's data (scores as of Nov 16)" in answer["text"]
+        assert "99%" not in blocks_text(answer["blocks"])
+    assert "81%" in blocks_text(card["blocks"])
+    assert good.snapshot_id in blocks_text(card["blocks"])  # the buttons refer to what is shown
+    assert "Several accounts match" in pick["text"]
+    view = home_view(harness, CSM)
+    assert LAST_WEEK_BANNER in plain_texts(view["blocks"])
+
+
+def test_the_banner_says_when_the_last_good_scores_are_from_today(harness: Harness) -> None:
+    publish(harness.deps, BOOK, created=NOW.replace(hour=6))
+    publish(harness.deps, [dict(card, risk=0.99) for card in BOOK], healthy=False)
+    harness.deps.switch.trip(DRIFT, who=ADMIN, source="admin")
+
+    answer = churn(harness, "acme corp")
+
+    banner = "⚠️ Using the last good scores, from this morning — live scores are paused: " + DRIFT
+    assert plain_texts(answer["blocks"])[0] == banner
+    assert "last week" not in blocks_text(answer["blocks"]) + answer["text"]
 
 
 def test_kill_switch_with_no_good_snapshot_is_honest(harness: Harness) -> None:
@@ -130,11 +170,76 @@ def test_kill_switch_with_no_good_snapshot_is_honest(harness: Harness) -> None:
     assert "model file tampered with" in text
 
 
-def test_stale_scores_carry_the_banner(harness: Harness) -> None:
+def test_stale_scores_carry_the_banner_with_their_real_age(harness: Harness) -> None:
     publish(harness.deps, BOOK, created=NOW.replace(day=20))
-    text = blocks_text(churn(harness, "acme corp")["blocks"])
-    assert "Using last week's data" in text
-    assert "no scoring run in the last 24 hours" in text
+    answer = churn(harness, "acme")
+    assert plain_texts(answer["blocks"])[0] == (
+        "⚠️ Using the last good scores, from Nov 20 — no scoring run in the last 24 hours "
+        "(last one 72 hours ago)"
+    )
+    assert "Using the last good scores, from Nov 20" in answer["text"]
+
+
+def test_ids_match_in_any_case(harness: Harness) -> None:
+    publish(harness.deps, BOOK)
+    for typed in ("acc-000004", "Acc-000004", "ACC-000004"):
+        answer = churn(harness, typed)
+        assert "Beta Industries" in answer["text"]
+        assert "fb:ACC-000004" in blocks_text(answer["blocks"])
+
+
+def test_a_long_pick_list_is_ordered_by_risk_and_says_how_many_more(harness: Harness) -> None:
+    apex = [
+        make_card(f"APX-{i:06d}", f"Apex {name}", round(0.02 + (i * 37 % 101) / 120, 4))
+        for i, name in enumerate(f"{a}{b}" for a in "abcdefghijk" for b in "abcdefghij")
+    ][:102]
+    publish(harness.deps, [*apex, *BOOK])
+
+    answer = churn(harness, "apex")
+
+    rows = [b for b in answer["blocks"] if b.get("accessory", {}).get("action_id")]
+    riskiest = sorted(apex, key=lambda card: -card["risk"])[:10]
+    assert [row["accessory"]["value"] for row in rows] == [c["account_id"] for c in riskiest]
+    text = mrkdwn_texts(answer["blocks"])
+    assert "Several accounts match 'apex', riskiest first:" in text
+    assert (
+        "… and 92 more. To narrow the list, type more of the name, or the account id: "
+        "`/churn ACCOUNT`" in text
+    )
+
+
+def test_app_home_and_mine_tell_an_unmapped_user_how_to_get_mapped(harness: Harness) -> None:
+    publish(harness.deps, BOOK)
+    stranger = home_view(harness, "U0STRANGER")  # no mapping, unknown to users.info
+    text = mrkdwn_texts(stranger["blocks"])
+    assert "I don't know which accounts are yours: ask an admin to map your Slack user" in text
+    assert "None of your accounts" not in text
+
+    # Ada's profile email maps her to an owner with no account at all.
+    ada = mrkdwn_texts(home_view(harness, ADMIN, count=2)["blocks"])
+    assert "No account in the current scores belongs to ada@example.com." in ada
+    assert "config/slack.yaml (owners)" in ada
+    mine = mrkdwn_texts(churn(harness, "mine", user=ADMIN)["blocks"])
+    assert "No account in the current scores belongs to ada@example.com." in mine
+
+
+def test_card_trend_words(harness: Harness) -> None:
+    publish(harness.deps, BOOK, created=NOW - dt.timedelta(hours=2))
+    first = mrkdwn_texts(churn(harness, "acme corp")["blocks"])
+    assert "Trend: no trend yet (this is the first score)" in first
+    assert "scores)" not in first
+    publish(harness.deps, [dict(card, risk=0.9) for card in BOOK])
+    second = mrkdwn_texts(churn(harness, "acme corp")["blocks"])
+    assert "Trend: ▁█ (last 2 scores)" in second
+    assert "20261123-abcdef0123" not in second, "the model version is for admins"
+    assert "_why: Falling usage comes before churn_" in second
+
+
+def test_an_account_name_links_to_its_crm_record(harness: Harness) -> None:
+    url = "https://crm.example.com/accounts/ACC-000001"
+    publish(harness.deps, [dict(BOOK[0], url=url), *BOOK[1:]])
+    text = mrkdwn_texts(churn(harness, "acme corp")["blocks"])
+    assert f"*<{url}|Acme Corp>* · `ACC-000001`" in text
 
 
 def test_odd_input_is_answered_safely(harness: Harness) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -14,6 +16,7 @@ from bot.render import (
     FEEDBACK_BUTTONS,
     AdminStatus,
     DigestContent,
+    FeedbackKey,
     FeedbackRef,
     account_card_blocks,
     change_label,
@@ -26,11 +29,12 @@ from bot.render import (
     mine_blocks,
     no_data_message,
     no_match_blocks,
+    parse_feedback_action,
     parse_feedback_value,
     pick_list_blocks,
     sparkline,
 )
-from bot.render.text import MAX_SECTION_TEXT, SHORTENED, json_cost
+from bot.render.text import MAX_SECTION_TEXT, SHORTENED, json_cost, plural, scores_age
 from bot.state.killswitch import KillSwitchState
 from bot.state.snapshots import SnapshotMeta
 from models.playbook import Recommendation
@@ -38,6 +42,10 @@ from models.reasons import Reason
 from models.scoring import AccountScore
 
 SNAPSHOT = "20260105T060000-v3"
+#: The clock of these tests, and when the last good scores of the banners were computed (the
+#: Monday before: last week's data).
+NOW = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+LAST_WEEK = dt.datetime(2025, 12, 29, 6, 0, tzinfo=dt.UTC)
 HOSTILE = "<!channel> Evil & Co <https://evil.example|click>"
 FRESHNESS = "scores as of 2026-01-05, refreshed daily"
 
@@ -51,16 +59,15 @@ def make_card(
     change: float | None = 0.05,
 ) -> dict[str, Any]:
     """A stored card exactly as the publisher writes it (to_card + change keys)."""
+    arr = f"${12_000 + i:,}"
     score = AccountScore(
         account_id=f"A{i:05d}",
         account_name=name or f"Account {i}",
         owner="jane@example.com",
         segment="smb",
-        plan="pro",
-        industry=None,
-        arr=12_000.0 + i,
+        url=None,
+        context=(("Segment", "smb"), ("Plan", "pro"), ("ARR", arr), ("Renewal", "2026-03-01")),
         as_of=date(2026, 1, 5),
-        renewal_date=date(2026, 3, 1),
         risk=risk,
         band="high" if risk >= 0.6 else "medium" if risk >= 0.3 else "low",
         reasons=tuple(Reason(f"r{k}", text, 0.5) for k, text in enumerate(reason_texts)),
@@ -71,6 +78,8 @@ def make_card(
         model_version="v3",
     )
     card = score.to_card()
+    # The keys the card's context fields were read from before they came from configuration.
+    card |= {"plan": "pro", "arr": 12_000.0 + i, "renewal_date": "2026-03-01"}
     card["change"] = change
     card["previous_risk"] = None if change is None else risk - change
     return card
@@ -147,7 +156,7 @@ def assert_accepted(text: str, blocks: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.parametrize("history", [[], [0.8], [0.5, 0.6, 0.82]])
-@pytest.mark.parametrize("banner", [None, fallback_banner("2025-12-29", "drift on logins")])
+@pytest.mark.parametrize("banner", [None, fallback_banner(LAST_WEEK, NOW, "drift on logins")])
 def test_account_card_is_accepted_and_mirrors_the_terminal(
     history: list[float], banner: str | None
 ) -> None:
@@ -170,11 +179,16 @@ def test_account_card_is_accepted_and_mirrors_the_terminal(
         "$12,000",
         "jane@example.com",
         "2026-03-01",
-        "Model v3",
         FRESHNESS,
     ):
         assert expected in text
-    assert (sparkline(history) in text) if history else ("no history yet" in text)
+    assert "Model" not in text, "the model version is for admins, not on a CSM's card"
+    if len(history) > 1:
+        assert f"Trend: {sparkline(history)} (last {len(history)} scores)" in text
+    elif history:
+        assert "Trend: no trend yet (this is the first score)" in text
+    else:
+        assert "Trend: no history yet" in text
     assert blocks[-1]["block_id"] == "fb:A00000"
     assert (plain(blocks[0]) == [f"⚠️ {banner}"]) if banner else blocks[0]["type"] == "header"
 
@@ -253,24 +267,24 @@ def test_single_message_digest_says_nothing_about_parts() -> None:
 
 
 def test_digest_banner_is_shown_word_for_word() -> None:
-    banner = fallback_banner("2025-12-29", "accuracy below the floor")
+    banner = fallback_banner(LAST_WEEK, NOW, "live scores are paused: accuracy below the floor")
     assert banner == (
-        "Using last week's data (scores as of 2025-12-29) — live scores are paused: "
+        "Using last week's data (scores as of Dec 29, 2025) — live scores are paused: "
         "accuracy below the floor"
     )
 
     (message,) = digest_messages(digest([make_card()], banner=banner))
 
     assert plain(message.blocks).count(f"⚠️ {banner}") == 1
-    assert "last week's data" in message.text
+    assert f"⚠️ {banner}" in message.text
     assert_accepted(message.text, message.blocks)
 
 
 def test_absurd_banner_reason_is_marked_shortened() -> None:
-    banner = fallback_banner("2025-12-29", "x" * 10_000)
+    banner = fallback_banner(LAST_WEEK, NOW, "x" * 10_000)
 
     assert banner.endswith(SHORTENED)
-    assert banner.startswith("Using last week's data (scores as of 2025-12-29)")
+    assert banner.startswith("Using last week's data (scores as of Dec 29, 2025) — xxx")
     blocks = account_card_blocks(
         make_card(), history=[], snapshot_id=SNAPSHOT, banner=banner, freshness=FRESHNESS
     )
@@ -349,7 +363,7 @@ def test_absurd_name_is_marked_shortened_everywhere() -> None:
         card, history=[0.1], snapshot_id=SNAPSHOT, banner=None, freshness=FRESHNESS
     )
     (message,) = digest_messages(digest([card]))
-    home = home_view(user_cards=[card], status=None, banner=None)
+    home = home_view(user_cards=[card], status=None, banner=None, owner="jane@example.com")
 
     for blocks in (card_blocks, message.blocks, pick_list_blocks("z", [card])):
         assert_accepted("x", blocks)
@@ -380,7 +394,7 @@ def absurd_card(i: int) -> dict[str, Any]:
 
 def test_absurd_data_never_makes_a_message_slack_rejects() -> None:
     cards = [absurd_card(i) for i in range(12)]
-    banner = fallback_banner("2025-12-29", '"<!channel>"\n' * 2_000)
+    banner = fallback_banner(LAST_WEEK, NOW, '"<!channel>"\n' * 2_000)
     freshness = '"\n' * 5_000
 
     answers = [
@@ -398,7 +412,9 @@ def test_absurd_data_never_makes_a_message_slack_rejects() -> None:
     for blocks in answers:
         assert_accepted("x", blocks)
         assert SHORTENED in mrkdwn(blocks)
-    home = home_view(user_cards=cards, status=admin_status(on=True), banner=banner)
+    home = home_view(
+        user_cards=cards, status=admin_status(on=True), banner=banner, owner='"' * 5_000
+    )
     assert view_problems(home) == []
 
 
@@ -425,7 +441,11 @@ def test_mine_lists_the_owners_accounts_with_show_buttons() -> None:
     assert "jane@example.com · " + FRESHNESS in text
     assert "… and 2 more" in text
     empty = mine_blocks("jane@example.com", [], banner=None, freshness=FRESHNESS)
-    assert "None of your accounts" in mrkdwn(empty)
+    assert (
+        "No account in the current scores belongs to jane@example.com. If some are yours, ask "
+        "an admin to map your Slack user" in mrkdwn(empty)
+    )
+    assert "None of your accounts" not in mrkdwn(empty)
 
 
 # --- escaping -------------------------------------------------------------------------------
@@ -441,7 +461,7 @@ def test_hostile_names_cannot_ping_or_link() -> None:
         account_card_blocks(card, history=[], snapshot_id=SNAPSHOT, banner=None, freshness="f"),
         pick_list_blocks(HOSTILE, [card, make_card(1)]),
         no_match_blocks(HOSTILE, [HOSTILE]),
-        home_view(user_cards=[card], status=None, banner=None)["blocks"],
+        home_view(user_cards=[card], status=None, banner=None, owner=HOSTILE)["blocks"],
     ]
     message = digest_messages(
         digest([card], title=HOSTILE, channel_label="<#C1>", freshness="<!everyone>")
@@ -496,7 +516,7 @@ def test_change_label(change: float | None, expected: str) -> None:
 
 
 @pytest.mark.parametrize("surface", ["digest", "card"])
-def test_feedback_buttons_round_trip(surface: str) -> None:
+def test_feedback_buttons_carry_a_short_key_the_snapshot_resolves(surface: str) -> None:
     card = make_card(7, risk=0.123456)
 
     block = feedback_actions(card, snapshot_id=SNAPSHOT, surface=surface)  # type: ignore[arg-type]
@@ -510,8 +530,11 @@ def test_feedback_buttons_round_trip(surface: str) -> None:
         "✅ Action done",
     ]
     for button in block["elements"]:
-        assert len(button["value"]) < 200
-        assert parse_feedback_value(button["value"]) == FeedbackRef(
+        assert button["value"] == f"{surface[0]}|{SNAPSHOT}"
+        key = parse_feedback_action({**button, "block_id": block["block_id"]})
+        assert key == FeedbackKey("A00007", SNAPSHOT, surface)  # type: ignore[arg-type]
+        assert isinstance(key, FeedbackKey)
+        assert key.ref(card) == FeedbackRef(
             account_id="A00007",
             snapshot_id=SNAPSHOT,
             model_version="v3",
@@ -521,12 +544,35 @@ def test_feedback_buttons_round_trip(surface: str) -> None:
         )
 
 
-def test_feedback_value_is_bounded() -> None:
-    card = make_card()
-    card["action"]["rule"] = "r" * 3_000
+def test_buttons_posted_before_short_keys_still_resolve() -> None:
+    ref = FeedbackRef("A1", SNAPSHOT, "v3", 0.5, "exec_call", "digest")
 
-    with pytest.raises(ValueError, match="at most 500 characters of JSON"):
-        feedback_actions(card, snapshot_id=SNAPSHOT, surface="card")
+    assert parse_feedback_action({"value": ref.to_value(), "block_id": "fb:A1"}) == ref
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        ({"block_id": "fb:A1"}, "string of at most 2000"),
+        ({"value": "x" * 2_001, "block_id": "fb:A1"}, "string of at most 2000"),
+        ({"value": "", "block_id": "fb:A1"}, "surface letter"),
+        ({"value": f"x|{SNAPSHOT}", "block_id": "fb:A1"}, "surface letter"),
+        ({"value": "d|", "block_id": "fb:A1"}, "surface letter"),
+        ({"value": "d|has space", "block_id": "fb:A1"}, "surface letter"),
+        ({"value": f"d|{SNAPSHOT}"}, "block_id must be 'fb:'"),
+        ({"value": f"d|{SNAPSHOT}", "block_id": "fb:"}, "block_id must be 'fb:'"),
+        ({"value": f"d|{SNAPSHOT}", "block_id": "other"}, "block_id must be 'fb:'"),
+        ({"value": '{"a":"x"}', "block_id": "fb:A1"}, "JSON object with keys"),
+    ],
+)
+def test_garbage_feedback_clicks_raise_value_error(action: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_feedback_action(action)
+
+
+def test_snapshot_ids_that_cannot_be_a_key_are_refused() -> None:
+    with pytest.raises(ValueError, match="'snapshot_id' parameter of feedback_actions"):
+        feedback_actions(make_card(), snapshot_id="a b", surface="card")
 
 
 def test_account_ids_too_long_for_a_button_are_refused() -> None:
@@ -574,7 +620,7 @@ def test_garbage_feedback_values_raise_value_error(value: str, message: str) -> 
 def test_home_view_for_a_csm_has_no_status() -> None:
     cards = [make_card(i) for i in range(3)]
 
-    view = home_view(user_cards=cards, status=None, banner=None)
+    view = home_view(user_cards=cards, status=None, banner=None, owner="jane@example.com")
 
     assert view["type"] == "home"
     assert view_problems(view) == []
@@ -587,9 +633,11 @@ def test_home_view_for_a_csm_has_no_status() -> None:
 
 @pytest.mark.parametrize("on", [True, False])
 def test_home_view_for_an_admin_shows_system_status(on: bool) -> None:
-    banner = fallback_banner("2025-12-29", "drift on logins") if on else None
+    banner = fallback_banner(LAST_WEEK, NOW, "drift on logins") if on else None
 
-    view = home_view(user_cards=[make_card()], status=admin_status(on=on), banner=banner)
+    view = home_view(
+        user_cards=[make_card()], status=admin_status(on=on), banner=banner, owner="jane"
+    )
 
     assert view_problems(view) == []
     text = mrkdwn(view["blocks"])
@@ -609,27 +657,46 @@ def test_home_view_for_an_admin_shows_system_status(on: bool) -> None:
 def test_home_view_stays_within_100_blocks() -> None:
     cards = [make_card(i) for i in range(500)]
 
-    view = home_view(user_cards=cards, status=admin_status(on=True), banner="b")
+    view = home_view(user_cards=cards, status=admin_status(on=True), banner="b", owner="jane")
 
     assert view_problems(view) == []
     assert len(view["blocks"]) <= 100
     assert "… and 480 more" in mrkdwn(view["blocks"])
 
 
-def test_home_view_without_accounts_says_so() -> None:
-    view = home_view(user_cards=[], status=None, banner=None)
+@pytest.mark.parametrize(
+    ("owner", "expected"),
+    [
+        (None, "I don't know which accounts are yours: ask an admin to map your Slack user"),
+        ("ada@example.com", "No account in the current scores belongs to ada@example.com."),
+    ],
+)
+def test_home_view_without_accounts_tells_how_to_get_mapped(
+    owner: str | None, expected: str
+) -> None:
+    view = home_view(user_cards=[], status=None, banner=None, owner=owner)
 
     assert view_problems(view) == []
-    assert "None of your accounts" in mrkdwn(view["blocks"])
+    text = mrkdwn(view["blocks"])
+    assert expected in text
+    assert "config/slack.yaml (owners)" in text
+    assert "None of your accounts" not in text
+
+
+def test_home_view_without_scores_says_nothing_about_accounts() -> None:
+    view = home_view(user_cards=[], status=None, banner="no scores", owner="jane", scores=False)
+
+    assert "belongs to" not in mrkdwn(view["blocks"])
+    assert plain(view["blocks"]) == ["Your accounts at risk", "⚠️ no scores"]
 
 
 # --- pick list ------------------------------------------------------------------------------
 
 
-def test_pick_list_is_capped_at_10_and_says_how_many_more() -> None:
+def test_pick_list_is_capped_at_10_and_says_how_many_more_and_how_to_narrow() -> None:
     matches = [make_card(i, name=f"Acme {i}") for i in range(15)]
 
-    blocks = pick_list_blocks("acme", matches)
+    blocks = pick_list_blocks("acme", matches, more=80)
 
     assert_accepted("pick", blocks)
     buttons = [b["accessory"] for b in blocks if "accessory" in b]
@@ -637,7 +704,150 @@ def test_pick_list_is_capped_at_10_and_says_how_many_more() -> None:
     assert {b["action_id"] for b in buttons} == {"show_account"}
     assert {b["text"]["text"] for b in buttons} == {"Show"}
     text = mrkdwn(blocks)
-    assert text.startswith("Several accounts match 'acme':")
+    assert text.startswith("Several accounts match 'acme', riskiest first:")
     assert "*Acme 9* · `A00009` · 🔴 82% high" in text
     assert "Acme 10" not in text
-    assert "… and 5 more" in text
+    assert (
+        "… and 85 more. To narrow the list, type more of the name, or the account id: "
+        "`/churn ACCOUNT`" in text
+    )
+
+
+def test_pick_list_says_at_least_when_the_candidates_were_capped() -> None:
+    blocks = pick_list_blocks("a", [make_card(i) for i in range(10)], more=190, at_least=True)
+
+    assert "… and at least 190 more." in mrkdwn(blocks)
+
+
+def test_pick_list_carries_the_banner() -> None:
+    banner = fallback_banner(LAST_WEEK, NOW, "live scores are paused: drift")
+
+    blocks = pick_list_blocks("acme", [make_card(0), make_card(1)], banner=banner)
+
+    assert_accepted("pick", blocks)
+    assert plain(blocks[0]) == [f"⚠️ {banner}"]
+
+
+# --- how old the scores are -----------------------------------------------------------------
+
+MONDAY = dt.datetime(2026, 11, 30, 15, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("scored_at", "expected"),
+    [
+        (MONDAY.replace(hour=6), "Using the last good scores, from this morning"),
+        (MONDAY.replace(hour=13), "Using the last good scores, from this afternoon"),
+        (MONDAY.replace(hour=19), "Using the last good scores, from this evening"),
+        (MONDAY - dt.timedelta(hours=20), "Using the last good scores, from yesterday"),
+        (MONDAY - dt.timedelta(days=2), "Using the last good scores, from Nov 28"),
+        (MONDAY - dt.timedelta(days=6), "Using the last good scores, from Nov 24"),
+        (MONDAY - dt.timedelta(days=7), "Using last week's data (scores as of Nov 23)"),
+        (MONDAY - dt.timedelta(days=13), "Using last week's data (scores as of Nov 17)"),
+        (MONDAY - dt.timedelta(days=14), "Using the last good scores, from Nov 16"),
+        (MONDAY - dt.timedelta(days=365), "Using the last good scores, from Nov 30, 2025"),
+    ],
+    ids=[
+        "morning",
+        "afternoon",
+        "evening",
+        "yesterday",
+        "2-days",
+        "6-days",
+        "7-days",
+        "13-days",
+        "14-days",
+        "a-year",
+    ],
+)
+def test_scores_age_says_how_old_the_scores_really_are(
+    scored_at: dt.datetime, expected: str
+) -> None:
+    assert scores_age(scored_at, MONDAY) == expected
+
+
+def test_scores_age_counts_days_in_the_clocks_time_zone() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    # 23:30 UTC on Sunday is already Monday morning in Paris.
+    late = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)
+    assert scores_age(late, MONDAY.astimezone(paris)) == (
+        "Using the last good scores, from this morning"
+    )
+
+
+def test_scores_age_refuses_naive_datetimes() -> None:
+    with pytest.raises(ValueError, match="'scored_at' parameter of scores_age must be an aware"):
+        scores_age(dt.datetime(2026, 11, 30), MONDAY)
+
+
+@pytest.mark.parametrize(("count", "expected"), [(0, "0 scores"), (1, "1 score"), (2, "2 scores")])
+def test_plural(count: int, expected: str) -> None:
+    assert plural(count, "score") == expected
+
+
+# --- what the digest says to a CSM ----------------------------------------------------------
+
+
+def test_digest_context_line_speaks_to_csms_without_the_model_version() -> None:
+    content = digest(
+        [make_card()],
+        segments=("smb", "mid_market", "enterprise"),
+    )
+
+    (message,) = digest_messages(content)
+
+    context_line = mrkdwn(message.blocks[1])
+    assert context_line == f"SMB, mid-market and enterprise accounts · {FRESHNESS}"
+    assert "v3" not in context_line
+    assert "segment" not in context_line
+    assert message.text == (
+        "Churn risk — week 2: 1 account at risk (SMB, mid-market and enterprise accounts)"
+    )
+
+
+def test_digest_mentions_a_mapped_owner_once_and_others_on_each_account() -> None:
+    mine = digest(
+        [make_card(0), make_card(1)],
+        owners=("jane@example.com",),
+        owner_users={"jane@example.com": "U0JANE0001"},
+    )
+    (message,) = digest_messages(mine)
+    assert mrkdwn(message.blocks[1]).startswith("Accounts of <@U0JANE0001> · ")
+    assert "jane@example.com" not in mrkdwn(message.blocks)
+
+    cards = [make_card(0), {**make_card(1), "owner": "omar@example.com"}]
+    team = digest(
+        cards,
+        segments=("enterprise",),
+        owner_users={"jane@example.com": "U0JANE0001", "bad": "<!channel>"},
+    )
+    (message,) = digest_messages(team)
+    text = mrkdwn(message.blocks)
+    assert "*Account 0*  🔴 82% high (+5 pts) · <@U0JANE0001>" in text
+    assert "*Account 1*  🔴 82% high (+5 pts) · omar@example.com" in text
+    assert_accepted(message.text, message.blocks)
+
+
+def test_digest_shows_each_actions_reason_and_links_the_crm_record() -> None:
+    linked = {**make_card(0), "url": "https://crm.example.com/a?id=1&tab=x|y"}
+    unsafe = {**make_card(1), "url": "javascript:alert(1)"}
+
+    (message,) = digest_messages(digest([linked, unsafe, make_card(2)]))
+
+    assert_accepted(message.text, message.blocks)
+    text = mrkdwn(message.blocks)
+    assert "*<https://crm.example.com/a?id=1&amp;tab=x%7Cy|Account 0>*  🔴 82%" in text
+    assert "\n*Account 1*  🔴 82%" in text
+    assert text.count("_why: usage fell_") == 3
+
+
+def test_a_long_url_is_left_out_never_cut() -> None:
+    card = {**make_card(0, name="Z" * 20_000), "url": "https://crm.example.com/" + "a" * 470}
+
+    (message,) = digest_messages(digest([card]))
+
+    assert_accepted(message.text, message.blocks)
+    text = mrkdwn(message.blocks)
+    assert "<https://crm.example.com/" + "a" * 470 + "|Z" in text
+    too_long = {**card, "url": "https://crm.example.com/" + "a" * 480}
+    assert "crm.example.com" not in mrkdwn(digest_messages(digest([too_long]))[0].blocks)

@@ -127,16 +127,6 @@ class DigestConfig(BaseModel):
     def heading(self) -> str:
         return self.title or f"Accounts at risk — {self.name}"
 
-    @property
-    def scope(self) -> str:
-        """Whose accounts, in words, for the digest's context line."""
-        parts = []
-        if self.owners:
-            parts.append("owner " + ", ".join(self.owners))
-        if self.segments:
-            parts.append("segment " + ", ".join(self.segments))
-        return f"{self.name} · " + " · ".join(parts)
-
     def trigger(self) -> CronTrigger:
         """A fresh CronTrigger in the digest's own time zone (never the host's)."""
         return _cron_trigger(self.schedule, self.zone)

@@ -90,13 +90,18 @@ def digest_content(
     cards: Sequence[Mapping[str, Any]],
     previous: Mapping[str, float] | None,
     moved_sharply: float,
+    owner_users: Mapping[str, str] | None = None,
 ) -> DigestContent:
-    """The renderer's input for a digest with something to show (``serving.meta`` set)."""
+    """The renderer's input for a digest with something to show (``serving.meta`` set);
+    ``owner_users`` (owner -> Slack user id) lets it mention owners instead of emails."""
     assert serving.meta is not None
     new, moved = marks(cards, previous, moved_sharply)
     return DigestContent(
         title=digest.heading,
-        channel_label=digest.scope,
+        channel_label=digest.name,
+        owners=digest.owners,
+        segments=digest.segments,
+        owner_users=owner_users or {},
         freshness=serving.freshness,
         banner=serving.banner,
         cards=cards,
@@ -123,13 +128,14 @@ def plan_digest(
     moved_sharply: float,
     max_blocks: int = 50,
     max_chars: int = 12_000,
+    owner_users: Mapping[str, str] | None = None,
 ) -> DigestPlan:
     """Everything a run posts, split within Slack's limits by :func:`digest_messages`."""
     if serving.meta is None:
         why = serving.unavailable or "no scores to show"
         return DigestPlan((unavailable_message(digest, why),), None, {}, None, serving.switch.on)
     cards = select_cards(store, digest, serving.meta.snapshot_id)
-    content = digest_content(digest, serving, cards, previous, moved_sharply)
+    content = digest_content(digest, serving, cards, previous, moved_sharply, owner_users)
     messages = digest_messages(content, max_blocks=max_blocks, max_chars=max_chars)
     shown = {card["account_id"]: float(card["risk"]) for card in cards}
     return DigestPlan(
@@ -148,6 +154,7 @@ def plan_now(
     now: dt.datetime,
     max_blocks: int = 50,
     max_chars: int = 12_000,
+    owner_users: Mapping[str, str] | None = None,
 ) -> DigestPlan:
     """The digest as it would go out at ``now``: live scores, or the last good ones with the
     banner while the kill switch is on, or the honest "nothing to show"."""
@@ -159,4 +166,5 @@ def plan_now(
         moved_sharply=moved_sharply,
         max_blocks=max_blocks,
         max_chars=max_chars,
+        owner_users=owner_users,
     )

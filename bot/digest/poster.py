@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -92,7 +92,9 @@ class DigestPoster:
         clock: Callable[[], dt.datetime],
         notify: Callable[[str], None],
         metrics: WorkerMetrics | None = None,
+        owner_users: Mapping[str, str] | None = None,
     ) -> None:
+        self._owner_users = owner_users or {}
         self._claims = claims
         self._sender = sender
         self._store = store
@@ -236,6 +238,7 @@ class DigestPoster:
             self._claims.previous(digest.name),
             moved_sharply=self._channels.moved_sharply,
             now=self._clock(),
+            owner_users=self._owner_users,
         )
 
     def _post_parts(
@@ -479,4 +482,5 @@ def build_poster(
         clock=deps.clock,
         notify=lambda text: notify_admins(deps, sender.client, text),
         metrics=metrics,
+        owner_users=settings.slack.owner_users,
     )

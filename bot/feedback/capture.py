@@ -21,7 +21,8 @@ from typing import Any, Literal
 from bot.deps import Deps
 from bot.feedback.events import Correction, FeedbackEvent, Kind, idempotency_key
 from bot.feedback.store import FeedbackStore, MessageRef, Recorded
-from bot.render.feedback import FeedbackRef
+from bot.render.feedback import FeedbackKey, FeedbackRef
+from bot.render.text import escape_mrkdwn
 from bot.state import SnapshotNotFound
 from models.errors import ChurnbotError
 
@@ -33,18 +34,48 @@ DEADLINE_S = 2.0
 @dataclass(frozen=True)
 class Saved:
     """``saved``: stored (or stored before, by the same click); ``not_saved``: the store said
-    no; ``unconfirmed``: no answer within the deadline."""
+    no; ``unconfirmed``: no answer within the deadline; ``gone``: the score the button refers
+    to is no longer stored, so the answer cannot be tied to it (``detail`` says so)."""
 
-    status: Literal["saved", "not_saved", "unconfirmed"]
+    status: Literal["saved", "not_saved", "unconfirmed", "gone"]
     recorded: Recorded | None = None
+    event: FeedbackEvent | None = None
+    detail: str = ""
 
 
-def stored_card(deps: Deps, ref: FeedbackRef) -> dict[str, Any] | None:
+class ScoreGone(ChurnbotError):
+    """A button's snapshot, or its account in it, is no longer stored (retention deleted it)."""
+
+
+def stored_card(deps: Deps, ref: FeedbackRef | FeedbackKey) -> dict[str, Any] | None:
     """The card the CSM saw, if its snapshot is still stored."""
     try:
         return deps.store.card(ref.account_id, snapshot_id=ref.snapshot_id)
     except SnapshotNotFound:
         return None
+
+
+def resolve_button(
+    deps: Deps, button: FeedbackKey | FeedbackRef
+) -> tuple[FeedbackRef, dict[str, Any] | None]:
+    """The score a clicked button refers to, and the card the CSM saw.
+
+    A short key is read back from its snapshot (ScoreGone when it is gone: without it the
+    model version and the risk shown are unknown). An older button's full reference stands
+    on its own; its card may be gone (None).
+    """
+    if isinstance(button, FeedbackRef):
+        return button, stored_card(deps, button)
+    card = stored_card(deps, button)
+    if card is None:
+        account, snapshot = escape_mrkdwn(button.account_id), escape_mrkdwn(button.snapshot_id)
+        raise ScoreGone(
+            f"⚠️ The scores this button refers to (account {account} in snapshot {snapshot}) "
+            "are no longer kept, so an answer cannot be tied to the score you saw, and nothing "
+            f"was saved. Ask for the account again with `/churn {account}` and answer on "
+            "today's card."
+        )
+    return button.ref(card), card
 
 
 class Recorder:
@@ -91,6 +122,14 @@ class Recorder:
             correction=correction,
         )
 
+    def button_event(
+        self, kind: Kind, button: FeedbackKey | FeedbackRef, user: str
+    ) -> FeedbackEvent:
+        """The event of ``user``'s click on ``button``, its score read back from the
+        snapshot (ScoreGone when that is no longer stored)."""
+        ref, card = resolve_button(self._deps, button)
+        return self.event(kind, ref, user, card=card)
+
     def save(
         self,
         build: Callable[[], FeedbackEvent],
@@ -99,15 +138,20 @@ class Recorder:
     ) -> Saved:
         """Build (which may read the snapshot) and record the event, within the deadline."""
 
-        def write() -> Recorded:
-            return self._store.record(build(), user=user, message=message)
+        def write() -> tuple[FeedbackEvent, Recorded]:
+            event = build()
+            return event, self._store.record(event, user=user, message=message)
 
         future = self._executor.submit(write)
         try:
-            return Saved("saved", future.result(timeout=self._deadline_s))
+            event, recorded = future.result(timeout=self._deadline_s)
+            return Saved("saved", recorded, event)
         except concurrent.futures.TimeoutError:
             log.warning("feedback write took longer than %.1f s; told the user", self._deadline_s)
             return Saved("unconfirmed")
+        except ScoreGone as exc:
+            log.info("feedback on a score no longer stored: %s", exc)
+            return Saved("gone", detail=str(exc))
         except ChurnbotError as exc:
             log.warning("feedback not saved: %s", exc)
             return Saved("not_saved")

@@ -124,11 +124,11 @@ def correction_view(
     ref = context.ref
     name = card["account_name"] if card else ref.account_id
     shown = fit_mrkdwn(
-        "*{}* · `{}`\nShown: *{}* churn risk · recommended action `{}`",
+        "*{}* · `{}`\nShown: *{}* churn risk · recommended action: {}",
         name,
         ref.account_id,
         f"{ref.risk:.0%}",
-        ref.action_rule,
+        _action_words(card, ref, playbook),
         limit=1000,
     )
     blocks: list[Any] = [SectionBlock(text=MarkdownTextObject(text=shown))]
@@ -204,6 +204,18 @@ def correction_view(
         private_metadata=context.to_metadata(),
         blocks=blocks,
     ).to_dict()
+
+
+def _action_words(card: Mapping[str, Any] | None, ref: FeedbackRef, playbook: Playbook) -> str:
+    """The recommended action as the CSM read it, never the rule's internal name: from the
+    card, else from the playbook's rule of that name (the rule's name only if it is gone)."""
+    action = (card or {}).get("action") or {}
+    if action.get("rule") == ref.action_rule and action.get("action"):
+        return str(action["action"])
+    for rule in (*playbook.rules, playbook.default):
+        if rule.name == ref.action_rule:
+            return rule.action
+    return ref.action_rule
 
 
 def _value(values: Mapping[str, Any], block_id: str) -> Mapping[str, Any]:

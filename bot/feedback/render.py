@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from bot.feedback.events import Kind
 from bot.render.digest import MAX_BLOCKS_JSON, MAX_MESSAGE_BLOCKS
+from bot.render.feedback import ACTIONS_PREFIX
 
 Choices = Mapping[str, Mapping[Kind, Sequence[str | None]]]
 
@@ -35,7 +36,6 @@ KIND_LABEL: dict[Kind, str] = {
 #: Names shown per answer before "and N more".
 MAX_NAMES = 5
 _USER = re.compile(r"[UW][A-Z0-9]{2,}")
-ACTIONS_PREFIX = "fb:"
 LINE_PREFIX = "fbc:"
 
 

@@ -17,6 +17,7 @@ from bot.deps import Deps
 from bot.feedback.preferences import set_preference
 from bot.lookup import resolve
 from bot.render import (
+    NOT_MAPPED,
     account_card_blocks,
     escape_mrkdwn,
     help_blocks,
@@ -24,6 +25,7 @@ from bot.render import (
     no_match_blocks,
     pick_list_blocks,
 )
+from bot.render.text import plural
 from bot.serving import Serving, current
 from models.errors import ChurnbotError
 
@@ -58,7 +60,15 @@ def card_answer(deps: Deps, card: dict[str, Any], serving: Serving) -> Answer:
         freshness=serving.freshness,
     )
     name = escape_mrkdwn(card["account_name"])
-    return f"{name}: {card['risk']:.0%} churn risk ({card['band']})", blocks
+    return notification(f"{name}: {card['risk']:.0%} churn risk ({card['band']})", serving), blocks
+
+
+def notification(text: str, serving: Serving) -> str:
+    """An answer's notification text (mrkdwn, escaped), with the banner when scores are not
+    the live ones: a notification alone must not pass old scores off as today's."""
+    if serving.banner is None:
+        return text
+    return f"{text} — ⚠️ {escape_mrkdwn(serving.banner)}"
 
 
 def owner_of(deps: Deps, client: WebClient, user_id: str) -> str | None:
@@ -87,19 +97,22 @@ def answer(deps: Deps, client: WebClient, text: str, user_id: str) -> Answer:
     if query.lower() == "mine":
         owner = owner_of(deps, client, user_id)
         if owner is None:
-            return text_answer(
-                "I don't know which accounts are yours: ask an admin to map your Slack user "
-                "to your CSM name in config/slack.yaml (owners)."
-            )
+            return text_answer(NOT_MAPPED)
         cards = deps.store.top(deps.settings.slack.digest_size, owner=owner, snapshot_id=sid)
-        return f"Your {len(cards)} accounts most at risk", mine_blocks(
-            owner, cards, banner=serving.banner, freshness=serving.freshness
-        )
+        return notification(
+            f"Your {plural(len(cards), 'account')} most at risk", serving
+        ), mine_blocks(owner, cards, banner=serving.banner, freshness=serving.freshness)
     found = resolve(deps.store, query, snapshot_id=sid)
     if found.kind == "card" and found.card is not None:
         return card_answer(deps, found.card, serving)
     if found.kind == "pick":
-        return "Several accounts match", pick_list_blocks(found.query, found.matches)
+        return notification("Several accounts match, riskiest first", serving), pick_list_blocks(
+            found.query,
+            found.matches,
+            more=found.more,
+            at_least=found.at_least,
+            banner=serving.banner,
+        )
     if found.kind == "too_long":
         return text_answer("That is a very long account name: try a shorter part of it.")
     return "No account matches", no_match_blocks(found.query, found.suggestions)

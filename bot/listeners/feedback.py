@@ -23,7 +23,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.deps import Deps
 from bot.feedback import feedback_store
-from bot.feedback.capture import Recorder, Saved, stored_card
+from bot.feedback.capture import Recorder, Saved, ScoreGone, resolve_button, stored_card
 from bot.feedback.correction import (
     CALLBACK_ID,
     ModalContext,
@@ -37,8 +37,8 @@ from bot.feedback.render import broken_button_text, failure_text, recorded_text,
 from bot.feedback.stats import register_collector
 from bot.feedback.store import FeedbackStore
 from bot.listeners.churn import card_answer
-from bot.render import parse_feedback_value
-from bot.render.feedback import FeedbackRef
+from bot.render import parse_feedback_action
+from bot.render.feedback import FeedbackKey, FeedbackRef
 from bot.serving import current
 from models.errors import ChurnbotError, ConfigError
 
@@ -74,10 +74,19 @@ def _reply(url: str | None, text: str) -> None:
         WebhookClient(url).send(text=text, response_type="ephemeral", replace_original=False)
 
 
+def _not_saved_text(saved: Saved, retry: str) -> str:
+    """Why an answer was not (or not surely) saved, and what to do: ``retry`` says how to try
+    again ("click the button", "press Save") when trying again can help."""
+    if saved.status == "gone":
+        return saved.detail
+    assert saved.status != "saved"
+    return failure_text(saved.status, retry=retry)
+
+
 def _tell(response_url: str | None, saved: Saved) -> None:
-    """The click was not (or not surely) saved: say so, and that clicking again is safe."""
+    """The click was not (or not surely) saved: say so, and what to do instead."""
     if saved.status != "saved":
-        _reply(response_url, failure_text(saved.status, retry="click the button"))
+        _reply(response_url, _not_saved_text(saved, "click the button"))
 
 
 def _refresh(
@@ -164,14 +173,17 @@ def _later(deps: Deps, task: Callable[..., None], *args: Any, **kwargs: Any) -> 
 
 def register(app: App, deps: Deps) -> None:
     env = deps.settings.env
-    if env.slack_signing_secret is None:
-        raise ConfigError("environment: SLACK_SIGNING_SECRET is not set")
+    shared = env.slack_signing_secret or env.slack_app_token  # Socket Mode: no signing secret
+    if shared is None:
+        raise ConfigError(
+            "environment: SLACK_SIGNING_SECRET (Socket Mode: SLACK_APP_TOKEN) is not set"
+        )
     store = feedback_store(deps)
     config = store.config
     recorder = Recorder(
         deps,
         store,
-        idempotency_secret(env.slack_signing_secret.get_secret_value()),
+        idempotency_secret(shared.get_secret_value()),
         executor=ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="feedback-write"),
     )
     register_collector(deps, store)
@@ -183,7 +195,7 @@ def register(app: App, deps: Deps) -> None:
         user = body["user"]["id"]
         response_url = body.get("response_url")
         try:
-            ref = parse_feedback_value(action.get("value", ""))
+            button = parse_feedback_action(action)
         except ValueError as exc:
             log.warning("unreadable feedback button from %s: %s", user, exc)
             ack()
@@ -191,13 +203,9 @@ def register(app: App, deps: Deps) -> None:
             return
         kind = BUTTON_KINDS[action["action_id"]]
         message, ephemeral = _message_of(body)
-        saved = recorder.save(
-            lambda: recorder.event(kind, ref, user, card=stored_card(deps, ref)),
-            user,
-            message,
-        )
+        saved = recorder.save(lambda: recorder.button_event(kind, button, user), user, message)
         ack()
-        if saved.recorded is None:
+        if saved.recorded is None or saved.event is None:
             _later(deps, _tell, response_url, saved)
             return
         if not saved.recorded.fresh:
@@ -206,7 +214,7 @@ def register(app: App, deps: Deps) -> None:
             message,
             store=store,
             client=client,
-            ref=ref,
+            ref=saved.event.ref,
             kind=kind,
             saved=saved,
             ephemeral=ephemeral,
@@ -220,7 +228,7 @@ def register(app: App, deps: Deps) -> None:
         user = body["user"]["id"]
         response_url = body.get("response_url")
         try:
-            ref = parse_feedback_value(body["actions"][0].get("value", ""))
+            button = parse_feedback_action(body["actions"][0])
             view = client.views_open(trigger_id=body["trigger_id"], view=loading_view())["view"]
         except ValueError as exc:
             log.warning("unreadable correction button from %s: %s", user, exc)
@@ -238,7 +246,7 @@ def register(app: App, deps: Deps) -> None:
             )
             return
         ack()
-        _later(deps, _fill_modal, deps, store, client, view, ref, body)
+        _later(deps, _fill_modal, deps, store, client, view, button, body)
 
     @app.view(CALLBACK_ID)
     def save_correction(
@@ -280,7 +288,7 @@ def register(app: App, deps: Deps) -> None:
         if saved.status != "saved":
             ack(
                 response_action="errors",
-                errors={"note": failure_text(saved.status, retry="press Save")},
+                errors={"note": _not_saved_text(saved, "press Save")},
             )
             return
         ack()
@@ -292,13 +300,13 @@ def _fill_modal(
     store: FeedbackStore,
     client: WebClient,
     view: Mapping[str, Any],
-    ref: FeedbackRef,
+    button: FeedbackKey | FeedbackRef,
     body: Mapping[str, Any],
 ) -> None:
     """Replace "Loading…" with the form, built from the card the CSM saw."""
     message, ephemeral = _message_of(body)
     try:
-        card = stored_card(deps, ref)
+        ref, card = resolve_button(deps, button)
         original = body.get("message")
         if original and original.get("blocks"):
             store.stash_message(
@@ -315,6 +323,8 @@ def _fill_modal(
         form = correction_view(
             card, context, deps.settings.playbook, note_max_chars=store.config.note_max_chars
         )
+    except ScoreGone as exc:
+        form = _notice_view(str(exc))
     except ChurnbotError as exc:
         log.warning("could not build the correction modal: %s", exc)
         form = _notice_view(
@@ -328,8 +338,9 @@ def _fill_modal(
 
 
 def _notice_view(text: str) -> dict[str, Any]:
+    """A modal that only says ``text`` (mrkdwn, already escaped)."""
     view = loading_view()
-    view["blocks"] = [{"type": "section", "text": {"type": "plain_text", "text": text}}]
+    view["blocks"] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     return view
 
 

@@ -36,7 +36,13 @@ def build_home(deps: Deps, client: WebClient, user_id: str) -> dict[str, Any]:
             kill_switch=serving.switch,
             next_digests=deps.next_digests(),
         )
-    return home_view(user_cards=cards, status=status, banner=serving.banner or serving.unavailable)
+    return home_view(
+        user_cards=cards,
+        status=status,
+        banner=serving.banner or serving.unavailable,
+        owner=owner,
+        scores=serving.meta is not None,
+    )
 
 
 def publish_home(deps: Deps, client: WebClient, user_id: str) -> None:

@@ -14,11 +14,13 @@ from bot.render.blocks import (
 from bot.render.digest import DigestContent, Message, digest_messages
 from bot.render.feedback import (
     FEEDBACK_BUTTONS,
+    FeedbackKey,
     FeedbackRef,
     feedback_actions,
+    parse_feedback_action,
     parse_feedback_value,
 )
-from bot.render.home import AdminStatus, home_view, mine_blocks
+from bot.render.home import NOT_MAPPED, AdminStatus, home_view, mine_blocks
 from bot.render.text import (
     change_label,
     escape_mrkdwn,
@@ -29,8 +31,10 @@ from bot.render.text import (
 
 __all__ = [
     "FEEDBACK_BUTTONS",
+    "NOT_MAPPED",
     "AdminStatus",
     "DigestContent",
+    "FeedbackKey",
     "FeedbackRef",
     "Message",
     "account_card_blocks",
@@ -44,6 +48,7 @@ __all__ = [
     "mine_blocks",
     "no_data_message",
     "no_match_blocks",
+    "parse_feedback_action",
     "parse_feedback_value",
     "pick_list_blocks",
     "sparkline",

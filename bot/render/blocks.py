@@ -6,6 +6,7 @@ terminal shows what a CSM sees in Slack.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,12 +19,13 @@ from bot.render.parts import (
     context,
     header,
     mrkdwn,
+    name_slot,
     reason_lines,
     risk_label,
     section,
     show_button,
 )
-from bot.render.text import change_label, fit_mrkdwn, sparkline
+from bot.render.text import change_label, fit_mrkdwn, plural, sparkline
 
 #: Most matches a pick list shows (the snapshot store's ``find`` returns 10 by default).
 MAX_PICK = 10
@@ -70,44 +72,38 @@ def account_card_blocks(
             )
         )
     )
-    blocks.append(
-        context(
-            fit_mrkdwn("Model {} · {}", card["model_version"], freshness, limit=CARD_CONTEXT_TEXT)
-        )
-    )
+    blocks.append(context(fit_mrkdwn("{}", freshness, limit=CARD_CONTEXT_TEXT)))
     blocks.append(feedback_actions(card, snapshot_id=snapshot_id, surface="card"))
     return blocks
 
 
 def _risk_text(card: Mapping[str, Any], history: Sequence[float]) -> str:
-    trend = sparkline(history)
-    if trend:
-        trend_template, trend_pieces = "Trend: {} (last {} scores)", [trend, len(history)]
-    else:
-        trend_template, trend_pieces = "Trend: {}", ["no history yet"]
     return fit_mrkdwn(
-        "*{}* · `{}`\n{} *{}* risk · {} band · change since last snapshot: {}\n" + trend_template,
+        name_slot(card) + " · `{}`\n{} *{}* risk · {} band · change since last snapshot: {}\n"
+        "Trend: {}",
         card["account_name"],
         card["account_id"],
         *risk_label(card),
         change_label(card.get("change")),
-        *trend_pieces,
+        trend_text(history),
         limit=CARD_RISK_TEXT,
     )
 
 
+def trend_text(history: Sequence[float]) -> str:
+    """The trend line's words: a sparkline once there are two scores to compare."""
+    points = [risk for risk in history if math.isfinite(risk)]
+    if len(points) >= 2:
+        return f"{sparkline(points)} (last {plural(len(points), 'score')})"
+    if points:
+        return "no trend yet (this is the first score)"
+    return "no history yet"
+
+
 def _fact_fields(card: Mapping[str, Any]) -> list[str]:
-    """Owner, segment, plan, ARR and renewal: the terminal card's dim line, as fields."""
-    facts = {
-        "Owner": card["owner"],
-        "Segment": card["segment"],
-        "Plan": card.get("plan") or "—",
-        "ARR": f"${card['arr']:,.0f}",
-        "Renewal": card.get("renewal_date") or "not set",
-    }
-    return [
-        fit_mrkdwn("*{}*\n{}", name, value, limit=CARD_FIELD_TEXT) for name, value in facts.items()
-    ]
+    """The owner, then the card's context line as configured in features.yaml (label, text)."""
+    facts = [("Owner", card["owner"]), *(tuple(pair) for pair in card.get("context") or ())]
+    return [fit_mrkdwn("*{}*\n{}", name, value, limit=CARD_FIELD_TEXT) for name, value in facts]
 
 
 def _reasons_text(card: Mapping[str, Any]) -> str:
@@ -121,11 +117,28 @@ def _reasons_text(card: Mapping[str, Any]) -> str:
     return fit_mrkdwn(template, *pieces, limit=CARD_REASONS_TEXT)
 
 
-def pick_list_blocks(query: str, matches: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def pick_list_blocks(
+    query: str,
+    matches: Sequence[Mapping[str, Any]],
+    *,
+    more: int = 0,
+    at_least: bool = False,
+    banner: str | None = None,
+) -> list[dict[str, Any]]:
     """Several accounts match a ``/churn`` query: one line each (name, id, risk) with a
-    "Show" button; at most 10, and a note saying how many more there were."""
-    shown, more = capped(matches, MAX_PICK)
-    blocks = [section(fit_mrkdwn("Several accounts match '{}':", query, limit=PICK_QUERY_TEXT))]
+    "Show" button, in the order given (riskiest first), at most 10.
+
+    ``more`` matches were left out before (``at_least``: there may be more still); with the
+    ones cut here they are counted, never hidden, with how to narrow the list.
+    """
+    shown, cut = capped(matches, MAX_PICK)
+    more += cut
+    blocks = [banner_block(banner)] if banner else []
+    blocks.append(
+        section(
+            fit_mrkdwn("Several accounts match '{}', riskiest first:", query, limit=PICK_QUERY_TEXT)
+        )
+    )
     for match in shown:
         emoji, risk, band = risk_label(match)
         blocks.append(
@@ -144,7 +157,14 @@ def pick_list_blocks(query: str, matches: Sequence[Mapping[str, Any]]) -> list[d
         )
     if more:
         blocks.append(
-            context(fit_mrkdwn("… and {} more. Type more of the name to narrow it down.", more))
+            context(
+                fit_mrkdwn(
+                    "… and {}{} more. To narrow the list, type more of the name, or the "
+                    "account id: `/churn ACCOUNT`",
+                    "at least " if at_least else "",
+                    more,
+                )
+            )
         )
     return blocks
 

@@ -21,9 +21,10 @@ from bot.render.parts import (
     context,
     divider,
     header,
+    owner_slot,
     section,
 )
-from bot.render.text import fit_mrkdwn
+from bot.render.text import fit_mrkdwn, plural
 
 #: Slack's block limit for a message.
 MAX_MESSAGE_BLOCKS = 50
@@ -37,7 +38,13 @@ MOVED_MARK = "⚡ "
 
 @dataclass(frozen=True)
 class DigestContent:
-    """Everything a digest shows; ``cards`` come ordered by risk, highest first."""
+    """Everything a digest shows; ``cards`` come ordered by risk, highest first.
+
+    Whose accounts the digest covers is said in words from ``owners`` and ``segments`` (a
+    scheduled digest names at least one); ``channel_label`` describes a hand-built digest
+    that names neither. ``owner_users`` maps an owner, as written in the data, to their Slack
+    user id, so the digest mentions them (``<@U…>``) instead of showing an email.
+    """
 
     title: str
     channel_label: str
@@ -47,6 +54,9 @@ class DigestContent:
     snapshot_id: str
     new_ids: Set[str] = field(default_factory=frozenset)
     moved_ids: Set[str] = field(default_factory=frozenset)
+    owners: Sequence[str] = ()
+    segments: Sequence[str] = ()
+    owner_users: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,13 +90,7 @@ def digest_messages(
                 content.freshness,
             )
         )
-        text = fit_mrkdwn(
-            "{}: no account above the risk threshold this week ({})",
-            content.title,
-            content.channel_label,
-            limit=MAX_FALLBACK_TEXT,
-        )
-        return [Message(text=text, blocks=[*opening, empty])]
+        return [Message(text=_fallback(content, 1, 1), blocks=[*opening, empty])]
 
     groups = [_account_group(content, card) for card in content.cards]
     widest = len(groups) + 1  # the opening may end up alone in the first message
@@ -114,12 +118,13 @@ def _check_limit(name: str, value: int, limit: int) -> None:
 
 
 def _opening(content: DigestContent) -> list[dict[str, Any]]:
-    """Header, then where and how fresh (and which model), the banner, and a legend."""
-    versions = sorted({str(card["model_version"]) for card in content.cards})
-    template, pieces = "{} · {}", [content.channel_label, content.freshness]
-    if versions:
-        template += " · model {}"
-        pieces.append(", ".join(versions))
+    """Header, then whose accounts and how fresh, the banner, and a legend.
+
+    No model version: it means nothing to a CSM (admins see it in the App Home status).
+    """
+    template, pieces = _scope(content)
+    template += " · {}"
+    pieces.append(content.freshness)
     if content.new_ids or content.moved_ids:
         template += "\n" + NEW_MARK + "new on the list · " + MOVED_MARK + "moved sharply"
     blocks = [header(content.title), context(fit_mrkdwn(template, *pieces))]
@@ -128,14 +133,54 @@ def _opening(content: DigestContent) -> list[dict[str, Any]]:
     return blocks
 
 
+def _scope(content: DigestContent) -> tuple[str, list[object]]:
+    """Whose accounts, in words a CSM reads ("SMB and mid-market accounts of <@U…>"): a
+    ``fit_mrkdwn`` template and its pieces."""
+    if not content.owners and not content.segments:
+        return "{}", [content.channel_label]
+    template, pieces = "", list[object]()
+    if content.segments:
+        template += _and_list(len(content.segments)) + " "
+        pieces += [segment_words(segment) for segment in content.segments]
+        pieces[0] = str(pieces[0])[:1].upper() + str(pieces[0])[1:]
+    template += "accounts"
+    if content.owners:
+        slots = [owner_slot(owner, content.owner_users) for owner in content.owners]
+        template += " of " + _and_list(len(slots), [slot for slot, _ in slots])
+        pieces += [piece for _, owner_pieces in slots for piece in owner_pieces]
+    return template[0].upper() + template[1:], pieces
+
+
+def _and_list(count: int, slots: Sequence[str] | None = None) -> str:
+    """ "{}", "{} and {}", "{}, {} and {}": a template joining ``count`` slots."""
+    slots = list(slots) if slots is not None else ["{}"] * count
+    return slots[0] if count == 1 else ", ".join(slots[:-1]) + " and " + slots[-1]
+
+
+def segment_words(segment: str) -> str:
+    """A segment value as a CSM writes it: "mid_market" -> "mid-market", and a value without
+    vowels read as an acronym: "smb" -> "SMB"."""
+    words = segment.replace("_", "-")
+    if words.isalpha() and not set(words.lower()) & set("aeiouy"):
+        return words.upper()
+    return words
+
+
 def _account_group(content: DigestContent, card: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One account's blocks, which always travel together: summary, feedback, divider."""
+    """One account's blocks, which always travel together: summary, feedback, divider.
+
+    The owner is named on each account unless the digest covers one owner's accounts only
+    (then the context line names them once).
+    """
     account_id = card["account_id"]
     marks = (NEW_MARK if account_id in content.new_ids else "") + (
         MOVED_MARK if account_id in content.moved_ids else ""
     )
+    owner = None
+    if len(content.owners) != 1:
+        owner = owner_slot(str(card["owner"]), content.owner_users)
     return [
-        section(account_summary(card, marks=marks, reasons=MAX_REASONS)),
+        section(account_summary(card, marks=marks, reasons=MAX_REASONS, why=True, owner=owner)),
         feedback_actions(card, snapshot_id=content.snapshot_id, surface="digest"),
         divider(),
     ]
@@ -146,20 +191,22 @@ def _continued(content: DigestContent, number: int, total: int) -> dict[str, Any
 
 
 def _fallback(content: DigestContent, number: int, total: int) -> str:
-    """The notification text, which alone says which part of the digest this is."""
-    count = len(content.cards)
-    template = "{}: {} account{} at risk ({})"
-    pieces: list[object] = [
-        content.title,
-        count,
-        "" if count == 1 else "s",
-        content.channel_label,
-    ]
+    """The notification text, which alone says which part of the digest this is, and carries
+    the banner: a notification must not pass old scores off as today's."""
+    scope, scope_pieces = _scope(content)
+    if content.cards:
+        template = "{}: {} at risk (" + scope + ")"
+        pieces: list[object] = [content.title, plural(len(content.cards), "account")]
+    else:
+        template = "{}: no account above the risk threshold this week (" + scope + ")"
+        pieces = [content.title]
+    pieces += scope_pieces
     if total > 1:
         template += " — part {} of {}"
         pieces += [number, total]
     if content.banner:
-        template += " — using last week's data"
+        template += " — ⚠️ {}"
+        pieces.append(content.banner)
     return fit_mrkdwn(template, *pieces, limit=MAX_FALLBACK_TEXT)
 
 

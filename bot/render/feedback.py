@@ -1,21 +1,25 @@
 """The four feedback buttons under every account, and the reading of what a click sends back.
 
-Why the button value carries the whole reference (account, snapshot, model version, risk,
-action rule, surface): feedback must be stored with the model version and the exact score the
-CSM saw, and the click must be handled without a state lookup. The value comes back from
-Slack as untrusted text, so :func:`parse_feedback_value` validates every field.
+Why a button carries only a short key (which answer is the action_id; which account is the
+block_id; the value is the surface and the snapshot id): feedback must be stored with the
+model version and the exact score the CSM saw, and the snapshot holds all of it, so the
+listener reads it back from there (:class:`FeedbackKey`). Carrying the whole reference in
+every button's value, as buttons once did, cost a third of a digest message and split a
+10-account digest in two. Those old values still arrive from messages already posted, so
+:func:`parse_feedback_value` keeps reading them. Everything a click sends back is untrusted
+text: both readers validate every field and raise ValueError with what is wrong.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from bot.render.parts import account_id_of, button
-from bot.render.text import json_cost
 
 Surface = Literal["digest", "card"]
 
@@ -28,10 +32,15 @@ FEEDBACK_BUTTONS = {
 }
 #: What Block Kit allows in a button value (and the most a click can send back).
 MAX_BUTTON_VALUE = 2000
-#: What this module writes, in JSON characters: well under Block Kit's limit, so the four
-#: buttons stay a small part of a message's ~13k budget.
-MAX_FEEDBACK_VALUE = 500
+#: The block_id of an account's buttons is this prefix and the account id.
+ACTIONS_PREFIX = "fb:"
 _KEYS = {"a", "s", "m", "r", "act", "f"}
+#: Surface <-> the one letter a button value spends on it.
+_SURFACE_CODE: dict[Surface, str] = {"digest": "d", "card": "c"}
+_CODE_SURFACE = {code: surface for surface, code in _SURFACE_CODE.items()}
+#: A snapshot id as the snapshot store accepts it (1-128 characters, no whitespace, braces or
+#: control characters).
+_SNAPSHOT_ID = re.compile(r"[^\s{}\x00-\x1f]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,8 @@ class FeedbackRef:
     surface: Surface
 
     def to_value(self) -> str:
-        """Compact JSON for a button value (short keys: the value is capped at 2,000)."""
+        """Compact JSON (short keys), as buttons carried it before :class:`FeedbackKey`; the
+        correction modal still keeps its reference this way in its private metadata."""
         return json.dumps(
             {
                 "a": self.account_id,
@@ -61,6 +71,33 @@ class FeedbackRef:
         )
 
 
+@dataclass(frozen=True)
+class FeedbackKey:
+    """What a button carries: which account of which snapshot, shown where. The snapshot
+    store resolves it (:meth:`ref`) into the full :class:`FeedbackRef`."""
+
+    account_id: str
+    snapshot_id: str
+    surface: Surface
+
+    def to_value(self) -> str:
+        """The button value, e.g. ``d|20261123T060000-ab12cd`` (the account is in the
+        block_id, which every click sends back with the value)."""
+        return f"{_SURFACE_CODE[self.surface]}|{self.snapshot_id}"
+
+    def ref(self, card: Mapping[str, Any]) -> FeedbackRef:
+        """The reference of this key's account as ``card`` (read from the key's snapshot)
+        shows it: the model version, the risk as shown (4 digits) and the action's rule."""
+        return FeedbackRef(
+            account_id=self.account_id,
+            snapshot_id=self.snapshot_id,
+            model_version=str(card["model_version"]),
+            risk=round(float(card["risk"]), 4),
+            action_rule=str(card["action"]["rule"]),
+            surface=self.surface,
+        )
+
+
 def feedback_actions(
     card: Mapping[str, Any], *, snapshot_id: str, surface: Surface
 ) -> dict[str, Any]:
@@ -69,29 +106,49 @@ def feedback_actions(
     The block_id names the account so a message with many accounts stays valid (block ids
     must be unique) and a listener can tell which account's row was clicked.
     """
-    ref = FeedbackRef(
-        account_id=account_id_of(card),
-        snapshot_id=snapshot_id,
-        model_version=card["model_version"],
-        risk=round(float(card["risk"]), 4),
-        action_rule=card["action"]["rule"],
-        surface=surface,
-    )
-    value = ref.to_value()
-    if json_cost(value) > MAX_FEEDBACK_VALUE:
+    key = FeedbackKey(account_id_of(card), snapshot_id, surface)
+    if not _SNAPSHOT_ID.fullmatch(snapshot_id):
         raise ValueError(
-            f"The feedback button value of account {ref.account_id!r} must take at most "
-            f"{MAX_FEEDBACK_VALUE} characters of JSON. Got {json_cost(value)} instead: "
-            f"{value[:200]!r}."
+            "The 'snapshot_id' parameter of feedback_actions must be 1-128 characters without "
+            f"whitespace, braces or control characters. Got {snapshot_id[:200]!r} instead."
         )
+    value = key.to_value()
     buttons = [button(label, action_id, value) for action_id, label in FEEDBACK_BUTTONS.items()]
-    return {"type": "actions", "block_id": f"fb:{ref.account_id}", "elements": buttons}
+    return {"type": "actions", "block_id": ACTIONS_PREFIX + key.account_id, "elements": buttons}
+
+
+def parse_feedback_action(action: Mapping[str, Any]) -> FeedbackKey | FeedbackRef:
+    """What a clicked feedback button refers to: a :class:`FeedbackKey` for the store to
+    resolve, or, from a message posted before short keys, the full :class:`FeedbackRef` its
+    JSON value carries. ValueError (never another error) for anything else, so a forged or
+    truncated click is refused with a message instead of crashing the listener."""
+    value = action.get("value")
+    if isinstance(value, str) and value.startswith("{"):
+        return parse_feedback_value(value)
+    if not isinstance(value, str) or len(value) > MAX_BUTTON_VALUE:
+        raise ValueError(
+            f"A feedback value must be a string of at most {MAX_BUTTON_VALUE} characters. "
+            f"Got {str(value)[:80]!r} instead."
+        )
+    code, _, snapshot_id = value.partition("|")
+    if code not in _CODE_SURFACE or not _SNAPSHOT_ID.fullmatch(snapshot_id):
+        raise ValueError(
+            "A feedback value must be a surface letter (d or c), '|' and a snapshot id, or the "
+            f"JSON of an older button. Got {value[:80]!r} instead."
+        )
+    block_id = action.get("block_id")
+    account_id = block_id[len(ACTIONS_PREFIX) :] if isinstance(block_id, str) else ""
+    if not isinstance(block_id, str) or not block_id.startswith(ACTIONS_PREFIX) or not account_id:
+        raise ValueError(
+            f"A feedback button's block_id must be '{ACTIONS_PREFIX}' and the account id. "
+            f"Got {str(block_id)[:80]!r} instead."
+        )
+    return FeedbackKey(account_id, snapshot_id, _CODE_SURFACE[code])
 
 
 def parse_feedback_value(value: str) -> FeedbackRef:
-    """The reference a feedback button carried; ValueError (never another error) if the value
-    is not exactly what :func:`feedback_actions` writes, so a forged or truncated value is
-    refused with a message instead of crashing the listener."""
+    """The reference :meth:`FeedbackRef.to_value` wrote (an older button's value, or the
+    correction modal's metadata); ValueError (never another error) for anything else."""
     if not isinstance(value, str) or len(value) > MAX_BUTTON_VALUE:
         raise ValueError(
             f"A feedback value must be a string of at most {MAX_BUTTON_VALUE} characters. "

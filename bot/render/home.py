@@ -34,7 +34,16 @@ MAX_HOME_ACCOUNTS = 20
 #: keep the answer under Slack's ~13k characters of blocks whatever the data (a test proves it).
 MAX_MINE_ACCOUNTS = 10
 MAX_MINE_CONTEXT = 500
-_NONE_AT_RISK = "✅ None of your accounts is above the risk threshold right now."
+#: For a Slack user churnbot cannot map to an owner CSM: the one thing that helps is the mapping.
+NOT_MAPPED = (
+    "I don't know which accounts are yours: ask an admin to map your Slack user "
+    "to your CSM name in config/slack.yaml (owners)."
+)
+#: For a user mapped to an owner who has no account in the scores (a wrong email, a new CSM).
+_NO_ACCOUNTS = (
+    "No account in the current scores belongs to {}. If some are yours, ask an admin to map "
+    "your Slack user to your CSM name in config/slack.yaml (owners)."
+)
 
 
 @dataclass(frozen=True)
@@ -53,8 +62,16 @@ def home_view(
     user_cards: Sequence[Mapping[str, Any]],
     status: AdminStatus | None,
     banner: str | None,
+    owner: str | None,
+    scores: bool = True,
 ) -> dict[str, Any]:
-    """The Home tab for ``views.publish``; ``status`` is None for anyone but an admin."""
+    """The Home tab for ``views.publish``; ``status`` is None for anyone but an admin.
+
+    ``owner`` is the CSM the user maps to (None: not mapped) and ``user_cards`` their
+    accounts, riskiest first, whatever their risk: an empty list then means the mapping finds
+    nothing, and the user is told how to fix it rather than reassured. ``scores`` False: there
+    are no scores to show at all (the banner says why), so nothing is said about accounts.
+    """
     blocks = [header("Your accounts at risk")]
     if banner:
         blocks.append(banner_block(banner))
@@ -62,8 +79,8 @@ def home_view(
     blocks += [section(account_summary(card, reasons=1)) for card in shown]
     if more:
         blocks.append(context(fit_mrkdwn("… and {} more.", more)))
-    if not user_cards:
-        blocks.append(section(_NONE_AT_RISK))
+    if not user_cards and (scores or owner is None):
+        blocks.append(_no_accounts(owner))
     if status is not None:
         blocks += _status_blocks(status)
     return View(type="home", blocks=blocks).to_dict()
@@ -74,10 +91,9 @@ def mine_blocks(
 ) -> list[dict[str, Any]]:
     """The ephemeral ``/churn mine`` answer: the owner's riskiest accounts, each with a
     "Show" button for the full card; cards come ordered by risk, highest first."""
-    blocks = [header("Your accounts most at risk")]
+    blocks = [banner_block(banner)] if banner else []
+    blocks.append(header("Your accounts most at risk"))
     blocks.append(context(fit_mrkdwn("{} · {}", owner, freshness, limit=MAX_MINE_CONTEXT)))
-    if banner:
-        blocks.append(banner_block(banner))
     shown, more = capped(cards, MAX_MINE_ACCOUNTS)
     blocks += [
         section(
@@ -89,8 +105,15 @@ def mine_blocks(
     if more:
         blocks.append(context(fit_mrkdwn("… and {} more.", more)))
     if not cards:
-        blocks.append(section(_NONE_AT_RISK))
+        blocks.append(_no_accounts(owner))
     return blocks
+
+
+def _no_accounts(owner: str | None) -> dict[str, Any]:
+    """How to get mapped, for a user whose mapping finds no account."""
+    if owner is None:
+        return section(fit_mrkdwn("{}", NOT_MAPPED))
+    return section(fit_mrkdwn(_NO_ACCOUNTS, owner, limit=MAX_LIST_LINE))
 
 
 def _status_blocks(status: AdminStatus) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ it cost more than half of a ``/churn`` answer (bench/churn_command.py).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from bot.render.text import (
     WARNING,
     band_emoji,
     change_label,
+    escape_mrkdwn,
     fit_mrkdwn,
     header_text,
 )
@@ -30,6 +32,15 @@ MAX_LIST_LINE = 700
 #: Longest account id a button or block_id can carry (the same bound as snapshot ids): an id
 #: is a key, so it is refused rather than shortened.
 MAX_ACCOUNT_ID = 128
+
+#: Longest CRM link an account name carries. A link cannot be shortened (it would lead
+#: elsewhere), so a longer one is left out and the name shows without it.
+MAX_URL = 500
+_URL = re.compile(r"https?://[^\s<>\x00-\x1f\x7f]+", re.IGNORECASE)
+#: Characters a Slack link cannot carry as such ("|" ends the address; braces would be read as
+#: template slots), percent-encoded as a browser would.
+_URL_ENCODE = str.maketrans({"|": "%7C", "{": "%7B", "}": "%7D"})
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 
 T = TypeVar("T")
 
@@ -115,26 +126,67 @@ def reason_lines(card: Mapping[str, Any], limit: int = MAX_REASONS) -> tuple[str
     return list_lines("• {}", [(reason["text"],) for reason in card["reasons"]], limit)
 
 
+def crm_url(card: Mapping[str, Any]) -> str | None:
+    """The card's ``url`` (its CRM record) as a Slack link address, or None when the card has
+    none or it is not a plain http(s) address of at most :data:`MAX_URL` characters."""
+    url = card.get("url")
+    if not isinstance(url, str) or len(url) > MAX_URL or not _URL.fullmatch(url):
+        return None
+    return escape_mrkdwn(url.translate(_URL_ENCODE))
+
+
+def name_slot(card: Mapping[str, Any]) -> str:
+    """A ``fit_mrkdwn`` template fragment for the account's name in bold, linked to its CRM
+    record when the card has a usable ``url``.
+
+    The address goes into the template itself, already escaped, so shortening a long text
+    never cuts it: only the name (the ``{}`` slot) can be shortened.
+    """
+    url = crm_url(card)
+    return f"*<{url}|{{}}>*" if url else "*{}*"
+
+
+def owner_slot(owner: str, owner_users: Mapping[str, str]) -> tuple[str, list[object]]:
+    """The owner as a mention (``<@U…>``) when they map to a Slack user, else as written in
+    the data: a ``fit_mrkdwn`` fragment and its piece."""
+    user = owner_users.get(owner)
+    if user is not None and _SLACK_USER.fullmatch(user):
+        return "<@{}>", [user]
+    return "{}", [owner]
+
+
 def account_summary(
-    card: Mapping[str, Any], *, marks: str = "", reasons: int, limit: int = MAX_SECTION_TEXT
+    card: Mapping[str, Any],
+    *,
+    marks: str = "",
+    reasons: int,
+    limit: int = MAX_SECTION_TEXT,
+    why: bool = False,
+    owner: tuple[str, list[object]] | None = None,
 ) -> str:
     """The compact mrkdwn of one account (digest, App Home, ``/churn mine``), mirroring the
-    terminal card's title line: name, risk, band, change; then ``reasons`` top reasons and
-    → the action; at most ``limit`` characters of JSON."""
+    terminal card's title line: name (linked to the CRM record when known), risk, band,
+    change, and the owner when given (an :func:`owner_slot`); then ``reasons`` top reasons,
+    → the action and, with ``why``, the playbook's reason for it; at most ``limit``
+    characters of JSON."""
     reason_template, reason_texts = reason_lines(card, reasons)
     action = card["action"]
-    template = "{}*{}*  {} {} {} ({})"
-    if reason_template:
-        template += "\n" + reason_template
-    template += "\n→ *{}* ({})"
-    return fit_mrkdwn(
-        template,
+    template = "{}" + name_slot(card) + "  {} {} {} ({})"
+    pieces: list[object] = [
         marks,
         card["account_name"],
         *risk_label(card),
         change_label(card.get("change")),
-        *reason_texts,
-        action["action"],
-        action["owner"],
-        limit=limit,
-    )
+    ]
+    if owner is not None:
+        template += " · " + owner[0]
+        pieces += owner[1]
+    if reason_template:
+        template += "\n" + reason_template
+        pieces += reason_texts
+    template += "\n→ *{}* ({})"
+    pieces += [action["action"], action["owner"]]
+    if why and action.get("why"):
+        template += "\n_why: {}_"
+        pieces.append(action["why"])
+    return fit_mrkdwn(template, *pieces, limit=limit)

@@ -7,6 +7,7 @@ limits the same way. Doing both in one place means a fix here protects every sur
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -27,7 +28,8 @@ BAND_EMOJI = {"high": "🔴", "medium": "🟠", "low": "🟢"}
 _UNKNOWN_BAND = "⚪"
 _BARS = "▁▂▃▄▅▆▇█"
 _FLAT_BAR = _BARS[len(_BARS) // 2 - 1]  # "▄": half height, neither up nor down
-_BANNER = "Using last week's data (scores as of {as_of}) — live scores are paused: {reason}"
+_LAST_WEEK = "Using last week's data (scores as of {day})"
+_LAST_GOOD = "Using the last good scores, from {when}"
 _NO_DATA = (
     "No churn scores to show yet: live scores are paused ({reason}) and there is no earlier "
     "healthy snapshot to fall back on. Scores will appear after the next healthy scoring run."
@@ -140,14 +142,56 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(_BARS[math.floor((v - low) / (high - low) * top + 0.5)] for v in points)
 
 
-def fallback_banner(as_of: str, reason: str) -> str:
-    """The banner every surface shows while the kill switch serves the last good snapshot.
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """ "1 score", "3 scores": the count with the noun in the form it takes."""
+    noun = singular if count == 1 else plural_form or singular + "s"
+    return f"{count} {noun}"
 
-    Plain text (renderers show it in plain_text objects, so it needs no escaping); the reason
-    is shortened, with a marker, to keep the banner within :data:`MAX_BANNER`.
+
+def short_date(day: dt.date, today: dt.date) -> str:
+    """ "Nov 23" within the current year, "Nov 23, 2025" otherwise."""
+    text = f"{day:%b} {day.day}"
+    return text if day.year == today.year else f"{text}, {day.year}"
+
+
+def scores_age(scored_at: dt.datetime, now: dt.datetime) -> str:
+    """How old the scores are, in the words a CSM uses, by calendar days in ``now``'s time
+    zone: "Using the last good scores, from this morning" (or "this afternoon", "this
+    evening"), "… from yesterday", "… from Nov 28" (two to six days back); "Using last
+    week's data (scores as of Nov 23)" when they are one to two weeks old; "… from Nov 9"
+    beyond.
+
+    Pure: the caller passes the clock's ``now``, so tests pin any date.
     """
-    budget = MAX_BANNER - json_cost(_BANNER.format(as_of=as_of, reason=""))
-    return _BANNER.format(as_of=as_of, reason=shorten(reason.strip(), budget))
+    for name, moment in (("scored_at", scored_at), ("now", now)):
+        if moment.tzinfo is None:
+            raise ValueError(
+                f"The '{name}' parameter of scores_age must be an aware datetime. "
+                f"Got {moment!r} instead."
+            )
+    local = scored_at.astimezone(now.tzinfo)
+    today, day = now.date(), local.date()
+    days = (today - day).days
+    if days <= 0:  # a clock a little behind the scorer's still means "today"
+        part = "morning" if local.hour < 12 else "afternoon" if local.hour < 18 else "evening"
+        return _LAST_GOOD.format(when=f"this {part}")
+    if days == 1:
+        return _LAST_GOOD.format(when="yesterday")
+    if 7 <= days < 14:
+        return _LAST_WEEK.format(day=short_date(day, today))
+    return _LAST_GOOD.format(when=short_date(day, today))
+
+
+def fallback_banner(scored_at: dt.datetime, now: dt.datetime, why: str) -> str:
+    """The banner every surface shows while it serves scores that are not the live ones
+    (kill switch on, or no scoring run within the freshness SLA): how old they really are
+    (:func:`scores_age`), then ``why``.
+
+    Plain text (renderers show it in plain_text objects, so it needs no escaping); ``why`` is
+    shortened, with a marker, to keep the banner within :data:`MAX_BANNER`.
+    """
+    head = scores_age(scored_at, now) + " — "
+    return head + shorten(why.strip(), MAX_BANNER - json_cost(head))
 
 
 def no_data_message(reason: str) -> str:
