@@ -29,7 +29,8 @@ SLACK_DEFAULT_API_URL = "https://slack.com/api/"
 
 
 class EnvSettings(BaseModel):
-    """The environment variables churnbot reads (DESIGN.md's fixed contract)."""
+    """The environment variables churnbot reads. Their names are a fixed contract: the Procfile,
+    deployments, the README and the tests set them, so a rename breaks them all."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 

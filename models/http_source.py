@@ -4,7 +4,7 @@ Upstream APIs fail in ordinary ways: a deploy answers 502 for a minute, a rate l
 429 with Retry-After, a connection drops mid-page. Those are retried with exponential backoff,
 because a weekly digest should survive them. A 4xx other than 429 is the user's to fix (wrong
 token, wrong URL), so it fails at once with a hint. httpx alone retries only connection setup
-(see PITFALLS.md), hence the loop here.
+(``HTTPTransport(retries=N)`` never retries a 5xx, a 429 or a read error), hence the loop here.
 
 The bearer token comes from an environment variable named in the config and is never written
 into an error, a log line or a repr: messages name the variable instead.

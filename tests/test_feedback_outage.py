@@ -3,7 +3,7 @@
 Runs a private ``redis-server`` (AOF on, fsync always, so a crash after a confirmed write
 loses nothing) that the test kills and restarts, and a TCP proxy in front of it that can lose
 the reply to one command after Redis ran it: the case where redis-py 8 retries a write that
-already happened (PITFALLS.md).
+already happened (on a timeout it retries by default, and cannot know the command ran).
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Why the period key is the local wall-clock time (``2026-11-01T01:30``) without its UTC offset:
 on the fall-back day a 01:30 America/New_York schedule fires twice, at 01:30 EDT and again at
-01:30 EST (APScheduler does so on purpose, PITFALLS.md). Both fires get the same key, so the
-second finds the first one's record and posts nothing. A spring-forward 02:30 fires at 03:30
-(the wall clock skips 02:30), and its key says 03:30, the time the channel saw it.
+01:30 EST (APScheduler 3.11 does so on purpose: the wall clock shows 01:30 twice). Both fires
+get the same key, so the second finds the first one's record and posts nothing. A
+spring-forward 02:30 fires at 03:30 (the wall clock skips 02:30), and its key says 03:30, the
+time the channel saw it.
 
 All arithmetic is done in UTC: adding a timedelta to an aware local time moves the wall clock,
 not the instant, and near a transition that lands on the wrong side of it.

@@ -8,9 +8,9 @@ Why a stream with a claim, written by one Lua script:
 * **Once.** A double click, a Slack retry and the same click from two tabs derive the same
   idempotency key; the script looks up the claim, appends the entry and sets the claim in one
   atomic step, so two racing clicks cannot both append. redis-py 8 retries a command whose
-  reply timed out (PITFALLS.md): the retry runs the script again, finds the claim and returns
-  the entry written the first time. Every entry also carries its ``idem`` field, so a reader
-  can drop a duplicate whatever wrote it.
+  reply timed out, not knowing whether it ran: the retry runs the script again, finds the
+  claim and returns the entry written the first time. Every entry also carries its ``idem``
+  field, so a reader can drop a duplicate whatever wrote it.
 * **Nothing half-written.** A script runs whole or not at all from other clients' point of
   view; with Redis away nothing is written and the caller gets :class:`StoreUnavailable`.
 * **Privacy decided at the write.** Whether the user opted out is read inside the same
