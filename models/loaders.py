@@ -24,14 +24,7 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 def load_table(path: Path, schema: AccountSchema, sources: SourcesConfig) -> LoadResult:
     """Load and validate the account table at ``path``; the suffix picks the format."""
-    name = path.name.lower()
-    if name.endswith(CSV_SUFFIXES):
-        raw, first_record, label = _read_csv(path), 2, "line"
-    elif name.endswith(PARQUET_SUFFIXES):
-        raw, first_record, label = _read_parquet(path), 1, "record"
-    else:
-        expected = ", ".join(CSV_SUFFIXES + PARQUET_SUFFIXES)
-        raise SourceError(f"{path}: unknown file type; expected a name ending in {expected}")
+    raw, first_record, label = read_raw(path)
     return validate_frame(
         raw,
         schema,
@@ -40,6 +33,18 @@ def load_table(path: Path, schema: AccountSchema, sources: SourcesConfig) -> Loa
         first_record=first_record,
         record_label=label,
     )
+
+
+def read_raw(path: Path) -> tuple[pd.DataFrame, int, str]:
+    """The table at ``path`` as read (CSV cells as text), the number of its first record and
+    what a user calls a record there ("line" for CSV, "record" for Parquet)."""
+    name = path.name.lower()
+    if name.endswith(CSV_SUFFIXES):
+        return _read_csv(path), 2, "line"
+    if name.endswith(PARQUET_SUFFIXES):
+        return _read_parquet(path), 1, "record"
+    expected = ", ".join(CSV_SUFFIXES + PARQUET_SUFFIXES)
+    raise SourceError(f"{path}: unknown file type; expected a name ending in {expected}")
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -189,12 +189,12 @@ class _Count:
     ``{open_escalations:plural:open escalation}`` reads "1 open escalation", "5 open
     escalations". Every other format spec formats the number as it is."""
 
-    def __init__(self, value: float) -> None:
+    def __init__(self, value: object) -> None:
         self.value = value
 
     def __format__(self, spec: str) -> str:
         if spec.startswith(PLURAL):
-            count = round(float(self.value))
+            count = round(float(cast("float", self.value)))
             return f"{count:,} {spec.removeprefix(PLURAL)}{'' if count == 1 else 's'}"
         return format(self.value, spec)
 
@@ -228,7 +228,9 @@ class _Generated:
         self.reference = reference
         self.prefix = HEALTHY if healthy else ""
         shows_column = feature.transform in ("as_is", "clip", "log") and feature.column
-        self.field = str(feature.column) if shows_column else name
+        # The feature's own value, even where a column has the same name (a date feature
+        # named after its column shows days, not the date).
+        self.field = str(feature.column) if shows_column else f"{name}_feature"
         self.fields: tuple[str, ...] = (self.field,)
 
     def render(self, record: dict[str, object]) -> str:
@@ -470,7 +472,7 @@ class _TemplateValues:
         if name in self.rows.columns:
             return self.rows[name]
         base = name.removesuffix("_feature")
-        if base != name and base in self.rows.columns and base in self.features.columns:
+        if base != name and base in self.features.columns:
             return self.features[base]
         if name in self.features.columns:
             return self.features[name]

@@ -270,6 +270,8 @@ def _context_text(value: object, template: str | None) -> str:
             return template.format(value=value)
         except (ValueError, TypeError):
             pass  # a value the format does not fit (text in a number format): shown plainly
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
     if isinstance(value, pd.Timestamp):
         return f"{value:%b %d, %Y}"
     if isinstance(value, float):

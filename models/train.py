@@ -196,8 +196,10 @@ def _fit_cross_validated(
     model is a single linear pipeline and its reasons stay exact.
     """
     folds = StratifiedKFold(settings.cv_folds, shuffle=True, random_state=CV_SEED)
+    # The calibrator's own folds are a plain count (stratified, in row order): the artifact
+    # keeps only types the registry trusts, and the shuffled folds above judge the model.
     calibrated = CalibratedClassifierCV(
-        make_pipeline(params, features), method="sigmoid", cv=folds, ensemble=False
+        make_pipeline(params, features), method="sigmoid", cv=settings.cv_folds, ensemble=False
     )
     fit_params = {} if weights is None else {"sample_weight": weights}
     report(f"cross-validating on {len(y):,} rows ({settings.cv_folds} folds)")

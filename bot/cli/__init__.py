@@ -17,6 +17,7 @@ from bot.cli import (
     check_config,
     demo,
     feedback,
+    init,
     models_cmd,
     sample_data,
     score,
@@ -36,7 +37,18 @@ def cli(verbose: bool) -> None:
     configure_logging(verbose=verbose)
 
 
-for module in (sample_data, train, score, serve, worker, models_cmd, check_config, demo, feedback):
+for module in (
+    init,
+    sample_data,
+    train,
+    score,
+    serve,
+    worker,
+    models_cmd,
+    check_config,
+    demo,
+    feedback,
+):
     module.register(cli)
 
 

@@ -1,0 +1,200 @@
+"""``churnbot init --data FILE``: profile an export and write a starter config folder.
+
+The guesses come from :mod:`models.profile`; this module writes them as the config files
+``check-config``, ``train`` and ``score`` read, and says on stderr what it guessed, why, and
+what the user must check. The files that are not about the data (the product spec, Slack,
+feedback) start as copies of the bundled ones, with the health limits set for the export.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from bot.cli.common import console, out
+from bot.settings import check_config_folder, load_env
+from models.errors import ConfigError, DataContractError
+from models.loaders import read_raw
+from models.profile import Proposal, propose
+
+BUNDLED = Path(__file__).resolve().parents[2] / "config"
+COPIED = ("slack.yaml", "feedback.yaml")
+#: A digest's channel until the user sets theirs (a valid id, so the folder checks clean).
+PLACEHOLDER_CHANNEL = "C0CHANGEME"
+#: Health: how old the newest rows may be on top of the export's own age.
+FRESHNESS_DAYS = 8
+DRIFT_FEATURES = 4
+CONTEXT_COLUMNS = 3
+
+
+@click.command("init")
+@click.option(
+    "--data",
+    "data",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The export to profile (.csv or .parquet).",
+)
+@click.option(
+    "--config",
+    "config_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to write [default: CHURNBOT_CONFIG, else config/].",
+)
+@click.option("--force", is_flag=True, help="Overwrite config files that already exist.")
+def command(data: Path, config_dir: Path | None, force: bool) -> None:
+    """Profile an export and write a starter config folder for it.
+
+    Guesses the id, date, label, name, owner and segment columns and one feature per other
+    column, prints what it guessed and why, and what to check. `churnbot train --data FILE`
+    and `churnbot score --data FILE` then work with no edits on a clean export.
+    """
+    folder = config_dir or load_env(os.environ).config_dir
+    raw, _, _ = read_raw(data)
+    if raw.empty:
+        raise DataContractError(f"{data}: no rows to profile")
+    existing = sorted(p.name for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    if existing and not force:
+        raise ConfigError(
+            f"{folder}: already holds {', '.join(existing)}; write elsewhere with --config "
+            "FOLDER, or pass --force to overwrite"
+        )
+    today = dt.datetime.now(dt.UTC).date()
+    try:
+        proposal = propose(raw, today)
+    except ValueError as exc:
+        raise DataContractError(f"{data}: {exc}") from None
+    files = starter_files(proposal, today)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (folder / name).write_text(content, encoding="utf-8")
+    console.print(f"Profiled {len(raw):,} rows and {len(raw.columns)} columns of {data}:")
+    for column in proposal.columns:
+        console.print(f"  {column.source}: {column.describe()}", markup=False, highlight=False)
+    console.print("What I guessed, and why:")
+    for note in proposal.notes:
+        console.print(f"  • {note}", markup=False, highlight=False)
+    problems, warnings = check_config_folder(folder)
+    for problem in problems:
+        console.print(f"  ! {problem}", markup=False, highlight=False)
+    console.print("Check before you rely on it:")
+    for check in [*proposal.checks, f"set the digest channel in {folder / 'channels.yaml'}"]:
+        console.print(f"  - {check}", markup=False, highlight=False)
+    out.print(f"Wrote {', '.join(sorted(files))} to {folder}", markup=False, highlight=False)
+    out.print(
+        f"Next: CHURNBOT_CONFIG={folder} churnbot train --data {data}, then churnbot score "
+        f"--data {data}",
+        markup=False,
+        highlight=False,
+    )
+    if problems:
+        raise ConfigError(
+            f"{folder}: the starter config has problems to fix first (listed above); "
+            f"{len(warnings)} warning(s)"
+        )
+
+
+def starter_files(proposal: Proposal, today: dt.date) -> dict[str, str]:
+    """Every config file of the starter folder, as YAML text."""
+    numeric = [
+        name
+        for name, feature in proposal.features.items()
+        if feature.get("transform", "as_is") not in ("category", "missing", "yes_no")
+    ]
+    roles = proposal.roles
+    context = ([roles["segment"]] if roles["segment"] else []) + [
+        str(proposal.features[name]["column"])
+        for name in numeric[:CONTEXT_COLUMNS]
+        if proposal.features[name].get("column") != roles["segment"]
+    ]
+    files = {
+        "schema.yaml": _yaml(
+            "The account-data contract, written by `churnbot init` from the export.",
+            {"columns": proposal.schema},
+        ),
+        "sources.yaml": _yaml(
+            "How the export's columns map onto schema.yaml (their column: our column).",
+            {
+                "mapping": proposal.mapping,
+                **({"constants": proposal.constants} if proposal.constants else {}),
+                "max_reject_share": 0.05,
+            },
+        ),
+        "features.yaml": _yaml(
+            "The model's features (see the bundled config/features.yaml for the transforms).",
+            {"features": proposal.features, "card": {"context": context}},
+        ),
+        "reasons.yaml": _yaml(
+            "Reason templates; features without one get a generated sentence.",
+            {"min_impact": 0.05, "healthy_min_impact": 0.4, "top_reasons": 3, "features": {}},
+        ),
+        "playbooks.yaml": _yaml(
+            "Rules from reasons to actions; the reason codes are the feature names.",
+            {
+                "rules": [],
+                "default": {
+                    "name": "review",
+                    "action": "Review the account and call the main contact about the reasons "
+                    "shown",
+                    "why": "The reasons above are what moved the score; a call confirms them",
+                    "owner": "CSM",
+                },
+            },
+        ),
+        "product.yaml": _yaml(
+            "The data product spec: bundled defaults, health limits set for this export.",
+            _product(proposal, numeric, today),
+        ),
+        "channels.yaml": _yaml(
+            "One digest of every account; set the channel id and the schedule.",
+            {
+                "grace_minutes": 120,
+                "digests": [
+                    {
+                        "name": "all-accounts",
+                        "channel": PLACEHOLDER_CHANNEL,
+                        **(
+                            {"segments": proposal.segment_levels}
+                            if proposal.segment_levels
+                            else {"owners": proposal.owners or ["unassigned"]}
+                        ),
+                        "schedule": "0 9 * * mon",
+                        "timezone": "UTC",
+                        "max_accounts": 10,
+                        "min_risk": 0.1,
+                    }
+                ],
+            },
+        ),
+    }
+    for name in COPIED:
+        files[name] = (BUNDLED / name).read_text(encoding="utf-8")
+    return files
+
+
+def _product(proposal: Proposal, numeric: list[str], today: dt.date) -> dict[str, Any]:
+    product = yaml.safe_load((BUNDLED / "product.yaml").read_text(encoding="utf-8"))
+    age = (today - proposal.newest).days if proposal.newest else 0
+    product["health"]["max_data_age_days"] = max(age, 0) + FRESHNESS_DAYS
+    product["health"]["drift_features"] = [
+        name for name in numeric if not name.endswith("_missing")
+    ][:DRIFT_FEATURES]
+    product["inference_contract"]["input"] = "schema.yaml"
+    if proposal.horizon_days is not None:
+        product["horizon_days"] = proposal.horizon_days
+    return dict(product)
+
+
+def _yaml(comment: str, data: dict[str, Any]) -> str:
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    return f"# {comment}\n{body}"
+
+
+def register(group: click.Group) -> None:
+    group.add_command(command)

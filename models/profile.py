@@ -1,0 +1,371 @@
+"""Profile a CS team's export and propose a starter configuration (``churnbot init``).
+
+Pure functions of a raw table (every cell as the text the file holds): each column's type,
+share of empty cells, number of distinct values and skew; then guesses for the columns with a
+role (id, as-of date, label, name, owner, segment) and one feature per remaining column with a
+transform from features.yaml's vocabulary. Every guess carries its reason, so ``init`` can say
+what it guessed and why, and what the user must check. Writing the files is the CLI's job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.validate import FALSE_TOKENS, NULL_TOKENS, TRUE_TOKENS
+
+#: A text column with at most this many distinct values (or this share of rows) is a category.
+MAX_LEVELS = 50
+MAX_LEVEL_SHARE = 0.05
+#: Counts and money whose skew exceeds this are logged.
+SKEWED = 2.0
+#: Numeric columns with more empty cells than this share also get a "was it empty" feature.
+MISSING_FLAG_SHARE = 0.05
+DATE_FORMAT = "%Y-%m-%d"
+
+_ID = re.compile(r"(^|_)(id|key|uuid|number|no)$|^(customer|account|user|client)(_?id)?$")
+_DATE = re.compile(r"(^|_)(as_of|asof|snapshot|observ\w*|date|day|month|period|week)($|_)")
+_LABEL = re.compile(r"churn|exited|attrit|cancel|lost|left|is_active|retained")
+_NAME = re.compile(r"(^|_)(name|company|organi[sz]ation|account_name|customer_name)($|_)")
+_OWNER = re.compile(r"(^|_)(owner|csm|manager|rep|am|success)($|_)")
+_SEGMENT = re.compile(r"(^|_)(segment|tier)($|_)")
+_UNTIL = re.compile(r"renew|expir|end|due|next")
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """What one column of the export holds."""
+
+    source: str  # the column's name in the export
+    name: str  # our lower_snake_case name for it
+    kind: str  # int, float, bool, date or string
+    missing_share: float
+    distinct: int
+    skew: float | None
+    minimum: float | None
+
+    def describe(self) -> str:
+        shape = f"{self.kind}, {self.distinct:,} distinct, {self.missing_share:.0%} empty"
+        if self.skew is not None:
+            shape += f", skew {self.skew:.1f}"
+        return shape
+
+
+@dataclass
+class Proposal:
+    """A starter configuration with the reasons for every guess."""
+
+    columns: list[ColumnProfile]
+    roles: dict[str, str]  # role -> our column name
+    mapping: dict[str, Any]
+    constants: dict[str, str]
+    schema: dict[str, dict[str, Any]]
+    features: dict[str, dict[str, Any]]
+    segment_levels: list[str]
+    owners: list[str]  # the owner column's values (at most MAX_LEVELS), for a first digest
+    single_snapshot: bool
+    newest: dt.date | None
+    horizon_days: int | None  # for a yes/no label over a history: the observation cadence
+    notes: list[str] = field(default_factory=list)  # what was guessed and why
+    checks: list[str] = field(default_factory=list)  # what the user must check
+
+
+def snake(name: str) -> str:
+    """A column name as a lower_snake_case identifier ("Monthly Charges" -> monthly_charges)."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
+    out = re.sub(r"[^a-z0-9]+", "_", spaced.lower()).strip("_")
+    if not out or not out[0].isalpha():
+        out = f"c_{out}"
+    return out
+
+
+def words(name: str) -> str:
+    """A snake_case name as a CSM reads it: "monthly_charges" -> "Monthly charges"."""
+    return name.replace("_", " ").capitalize()
+
+
+def profile_columns(raw: pd.DataFrame) -> list[ColumnProfile]:
+    """Each column's kind, empty share, distinct values and skew (for numbers)."""
+    profiles = []
+    used: set[str] = set()
+    for source in raw.columns:
+        text = raw[source].astype("string").str.strip()
+        empty = text.isna() | text.str.lower().isin(NULL_TOKENS)
+        values = text[~empty]
+        kind, numbers = _kind(values)
+        name = snake(str(source))
+        while name in used:
+            name += "_2"
+        used.add(name)
+        skew = minimum = None
+        if numbers is not None and len(numbers) > 2:
+            skew = float(np.asarray(pd.Series(numbers).skew(), dtype="float64"))
+            minimum = float(np.min(numbers))
+        profiles.append(
+            ColumnProfile(
+                source=str(source),
+                name=name,
+                kind=kind,
+                missing_share=float(empty.mean()) if len(text) else 0.0,
+                distinct=int(values.nunique()),
+                skew=None if skew is None or np.isnan(skew) else skew,
+                minimum=minimum,
+            )
+        )
+    return profiles
+
+
+def _kind(values: pd.Series) -> tuple[str, np.ndarray | None]:
+    if values.empty:
+        return "string", None
+    lowered = values.str.lower()
+    two_words = lowered.isin(TRUE_TOKENS + FALSE_TOKENS).all() and lowered.nunique() <= 2
+    if two_words and (not lowered.isin(("0", "1")).all() or values.nunique() == 2):
+        return "bool", None
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().all():
+        array = numbers.to_numpy(dtype="float64")
+        integral = bool(np.all(np.mod(array, 1) == 0))
+        return ("int" if integral else "float"), array
+    dates = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    if dates.notna().all():
+        return "date", None
+    return "string", None
+
+
+def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
+    """Guess roles and features for the export ``raw`` (cells as text)."""
+    columns = profile_columns(raw)
+    rows = len(raw)
+    notes: list[str] = []
+    checks: list[str] = []
+    by_name = {c.name: c for c in columns}
+
+    def pick(pattern: re.Pattern[str], kinds: tuple[str, ...], exclude: set[str]) -> str | None:
+        found = [
+            c.name
+            for c in columns
+            if c.kind in kinds and c.name not in exclude and pattern.search(c.name)
+        ]
+        return found[0] if found else None
+
+    taken: set[str] = set()
+    id_column = _pick_id(columns, rows)
+    taken.add(id_column)
+    notes.append(f"account id: {by_name[id_column].source} ({_why_id(by_name[id_column], rows)})")
+    date_column = pick(_DATE, ("date",), taken)
+    label_column = pick(_LABEL, ("bool", "date"), taken)
+    if label_column is None:
+        label_column = pick(_LABEL, ("int", "string"), taken)
+    if label_column is None:
+        raise ValueError(
+            "no churn label found: name the column that says whether (or when) an account "
+            "churned with a word like churn, churned, exited or cancelled, as yes/no, "
+            "true/false, 1/0 or a date"
+        )
+    taken.add(label_column)
+    label = by_name[label_column]
+    if date_column is not None:
+        taken.add(date_column)
+    name_column = pick(_NAME, ("string",), taken)
+    owner_column = pick(_OWNER, ("string",), taken | {name_column or ""})
+    segment_column = pick(_SEGMENT, ("string",), taken | {name_column or "", owner_column or ""})
+
+    mapping: dict[str, Any] = {}
+    constants: dict[str, str] = {}
+    owners: list[str] = []
+    schema: dict[str, dict[str, Any]] = {}
+    newest: dt.date | None = None
+    horizon: int | None = None
+
+    schema["account_id"] = {"type": "string", "role": "id", "description": "Account id"}
+    targets = ["account_id"]
+    if name_column is None:
+        targets.append("account_name")
+        notes.append("account name: none found, the id is shown instead")
+        checks.append("map a column with the account's name to account_name, if the export has one")
+    mapping[by_name[id_column].source] = targets[0] if len(targets) == 1 else targets
+    schema["account_name"] = {"type": "string", "role": "name", "description": "Account name"}
+    if name_column is not None:
+        mapping[by_name[name_column].source] = "account_name"
+        notes.append(f"account name: {by_name[name_column].source}")
+        taken.add(name_column)
+
+    if date_column is None:
+        constants["as_of"] = today.isoformat()
+        newest = today
+        notes.append(
+            f"as-of date: none found, so the export is one snapshot dated {today} (constants."
+            "as_of in sources.yaml); it is evaluated by cross-validation"
+        )
+        checks.append("set constants.as_of in sources.yaml to the day the export describes")
+    else:
+        mapping[by_name[date_column].source] = "as_of"
+        dates = pd.to_datetime(raw[by_name[date_column].source], errors="coerce", format="ISO8601")
+        newest = dates.max().date() if dates.notna().any() else None
+        notes.append(
+            f"as-of date: {by_name[date_column].source} ({dates.nunique():,} distinct dates, "
+            f"newest {newest})"
+        )
+    schema["as_of"] = {"type": "date", "role": "date", "description": "Date the row describes"}
+
+    if owner_column is None:
+        constants["owner_csm"] = "unassigned"
+        notes.append("owner: none found, every account is owned by 'unassigned'")
+        checks.append("map the column naming each account's CSM to owner_csm, if there is one")
+    else:
+        mapping[by_name[owner_column].source] = "owner_csm"
+        owner_values = raw[by_name[owner_column].source].astype("string").str.strip().dropna()
+        owners = sorted(str(v) for v in owner_values.unique() if v)[:MAX_LEVELS]
+        notes.append(f"owner: {by_name[owner_column].source} ({len(owners)} owners)")
+        taken.add(owner_column)
+    schema["owner_csm"] = {"type": "string", "role": "owner", "description": "Owner CSM"}
+
+    label_type = "date" if label.kind == "date" else "bool"
+    mapping[label.source] = (
+        ("churn_date" if label_type == "date" else "churned")
+        if label.kind in ("date", "bool")
+        else _label_map(raw, label)
+    )
+    if label_type == "date":
+        notes.append(f"label: {label.source}, the date an account churned")
+    else:
+        notes.append(
+            f"label: {label.source}, yes/no: churned within horizon_days after the row's date "
+            "(for one snapshot: churned)"
+        )
+        if date_column is not None:
+            horizon = _cadence(raw, by_name[id_column].source, by_name[date_column].source)
+            notes.append(
+                f"horizon: {horizon} days, the usual gap between an account's observations "
+                "(a yes/no label usually means churned before the next one)"
+            )
+        checks.append(
+            "check horizon_days in product.yaml: the window the label means (e.g. 30 for "
+            "'churned within a month')"
+        )
+    label_name = "churn_date" if label_type == "date" else "churned"
+    schema[label_name] = {
+        "type": label_type,
+        "role": "label",
+        "required": False,
+        "description": f"Churn label ({label.source})",
+    }
+
+    features: dict[str, dict[str, Any]] = {}
+    segment_levels: list[str] = []
+    if segment_column is not None:
+        segment = by_name[segment_column]
+        levels = sorted(raw[segment.source].astype("string").dropna().str.strip().unique())
+        segment_levels = [str(level) for level in levels if level]
+    for column in columns:
+        if column.name in taken - ({segment_column} if segment_column else set()):
+            continue
+        spec, feature, why = _feature(column, rows, date_column is not None)
+        if spec is None:
+            notes.append(f"skipped {column.source}: {why}")
+            continue
+        if column.name == segment_column:
+            spec["role"] = "segment"
+        mapping[column.source] = column.name
+        schema[column.name] = spec
+        if feature is not None:
+            features[column.name] = feature
+            notes.append(f"feature {column.name} ({feature.get('transform', 'as_is')}): {why}")
+        if column.missing_share > MISSING_FLAG_SHARE and column.kind in ("int", "float"):
+            features[f"{column.name}_missing"] = {
+                "transform": "missing",
+                "column": column.name,
+                "label": f"{words(column.name)} recorded",
+            }
+    if not features:
+        raise ValueError("no usable feature found: every other column is text or empty")
+    return Proposal(
+        columns=columns,
+        roles={
+            "id": id_column,
+            "date": date_column or "",
+            "label": label_column,
+            "name": name_column or "",
+            "owner": owner_column or "",
+            "segment": segment_column or "",
+        },
+        mapping=mapping,
+        constants=constants,
+        schema=schema,
+        features=features,
+        segment_levels=segment_levels,
+        owners=owners,
+        single_snapshot=date_column is None,
+        newest=newest,
+        horizon_days=horizon,
+        notes=notes,
+        checks=checks,
+    )
+
+
+def _cadence(raw: pd.DataFrame, account: str, date: str) -> int:
+    """The median gap in days between one account's consecutive observations."""
+    frame = pd.DataFrame(
+        {"account": raw[account], "date": pd.to_datetime(raw[date], errors="coerce")}
+    ).dropna()
+    gaps = frame.sort_values("date").groupby("account")["date"].diff().dt.days.dropna()
+    return int(gaps.median()) if len(gaps) and gaps.median() > 0 else 90
+
+
+def _pick_id(columns: list[ColumnProfile], rows: int) -> str:
+    named = [c for c in columns if _ID.search(c.name) and c.kind in ("string", "int")]
+    if named:
+        return max(named, key=lambda c: c.distinct).name
+    candidates = [c for c in columns if c.kind in ("string", "int") and c.missing_share == 0]
+    if not candidates:
+        raise ValueError("no account id found: the export needs a column naming each account")
+    return max(candidates, key=lambda c: c.distinct).name
+
+
+def _why_id(column: ColumnProfile, rows: int) -> str:
+    if column.distinct == rows:
+        return "one row per value: a single snapshot or one row per account"
+    return f"{column.distinct:,} accounts over {rows:,} rows"
+
+
+def _label_map(raw: pd.DataFrame, label: ColumnProfile) -> dict[str, Any]:
+    """A label written in words ("Churned"/"Active"): a value map the user must check."""
+    values = sorted(raw[label.source].astype("string").dropna().str.strip().unique())
+    return {
+        "to": "churned",
+        "values": {str(v): bool(_LABEL.search(snake(str(v)))) for v in values if v},
+    }
+
+
+def _feature(
+    column: ColumnProfile, rows: int, has_dates: bool
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
+    """The schema entry and feature for a data column, and why (None: skipped)."""
+    required = column.missing_share == 0
+    spec: dict[str, Any] = {"type": column.kind, "required": required}
+    label = words(column.name)
+    if column.missing_share == 1:
+        return None, None, "empty in every row"
+    if column.kind == "bool":
+        return spec, {"transform": "yes_no", "column": column.name, "label": label}, "yes/no"
+    if column.kind in ("int", "float"):
+        if column.distinct <= 1:
+            return None, None, "the same value in every row"
+        if column.skew is not None and column.skew > SKEWED and (column.minimum or 0) >= 0:
+            feature = {"transform": "log", "column": column.name, "label": label}
+            return spec, feature, f"skewed (skew {column.skew:.1f}), so logged"
+        return spec, {"column": column.name, "label": label}, "a number, as it is"
+    if column.kind == "date":
+        kind = "days_until" if _UNTIL.search(column.name) else "days_since"
+        return spec, {"transform": kind, "column": column.name, "label": label}, f"a date: {kind}"
+    if column.distinct <= MAX_LEVELS or column.distinct <= MAX_LEVEL_SHARE * rows:
+        spec["type"] = "category"
+        feature = {"transform": "category", "column": column.name, "label": label}
+        return spec, feature, f"{column.distinct} levels"
+    return None, None, f"free text or an identifier ({column.distinct:,} distinct values)"
