@@ -16,7 +16,13 @@ from bot.cli.score import score_book, tell_admins_of_trip
 from bot.deps import Deps, build_deps
 from bot.digest.metrics import WorkerMetrics
 from bot.digest.poster import build_poster
-from bot.digest.scheduler import DigestWorker, WorkerError, build_scheduler, job_store
+from bot.digest.scheduler import (
+    HEARTBEAT_SECONDS,
+    DigestWorker,
+    WorkerError,
+    build_scheduler,
+    job_store,
+)
 from bot.digest.scoring import ScheduledScoring
 from bot.digest.sender import DigestSender, build_client
 from bot.feedback.summary import weekly_summary
@@ -66,7 +72,14 @@ def scheduled_scoring(deps: Deps, metrics: WorkerMetrics) -> ScheduledScoring | 
     show_default=True,
     help="Address the metrics server binds (0.0.0.0 for every interface).",
 )
-def command(metrics_port: int | None, metrics_host: str) -> None:
+@click.option(
+    "--heartbeat-seconds",
+    type=click.FloatRange(0.1, 300),
+    default=HEARTBEAT_SECONDS,
+    show_default=True,
+    help="How often the scheduler thread proves it is alive; four missed beats stop the worker.",
+)
+def command(metrics_port: int | None, metrics_host: str, heartbeat_seconds: float) -> None:
     """Post every digest of config/channels.yaml on its schedule, exactly once, and score the
     book on the schedule of its ``scoring:`` section.
 
@@ -92,6 +105,7 @@ def command(metrics_port: int | None, metrics_host: str) -> None:
         weekly=lambda: weekly_summary(deps, client),
         scoring=scheduled_scoring(deps, metrics),
         metrics=metrics,
+        heartbeat_seconds=heartbeat_seconds,
     )
     if metrics_port is not None:
         server, _ = start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)

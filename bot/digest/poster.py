@@ -122,21 +122,25 @@ class DigestPoster:
             digest, make(digest.name, digest.channel, digest.zone, scheduled_at), SCHEDULER
         )
 
-    def fire(self, digest: DigestConfig, *, unless: Collection[dt.datetime] = ()) -> Outcome | None:
+    def fire(self, digest: DigestConfig) -> Outcome | None:
         """What a scheduler job calls: the run of the latest fire time within the grace window
-        (APScheduler does not pass a job its scheduled time; with coalescing it is this one).
-        None if there is no such time, or it is one of ``unless`` (open slots that wait for
-        their retry time)."""
-        now = self._clock()
-        due = due_fire_time(digest.trigger(), now, self.grace)
-        if due in unless:
-            return None
-        if due is None:
+        (APScheduler does not pass a job its scheduled time; with coalescing it is this one)."""
+        outcome = self.run_due(digest)
+        if outcome is None:
             log.warning(
                 "digest %s fired at %s with no scheduled time in the grace window",
                 digest.name,
-                now.isoformat(),
+                self._clock().isoformat(),
             )
+        return outcome
+
+    def run_due(
+        self, digest: DigestConfig, *, unless: Collection[dt.datetime] = ()
+    ) -> Outcome | None:
+        """The run of the latest fire time within the grace window; None if there is none,
+        or it is one of ``unless`` (open slots that wait for their retry time)."""
+        due = due_fire_time(digest.trigger(), self._clock(), self.grace)
+        if due is None or due in unless:
             return None
         return self.run(digest, due)
 

@@ -409,7 +409,7 @@ class DigestWorker:
                 waiting = {at for at, _ in self._poster.open_slots(digest)}
                 for scheduled_at, manual in self._poster.open_slots(digest, due=True):
                     outcomes.append(self._poster.run(digest, scheduled_at, manual=manual))
-                due = self._poster.fire(digest, unless=waiting)
+                due = self._poster.run_due(digest, unless=waiting)
             except ChurnbotError as exc:
                 log.error("digest %s: open slots not resumed: %s", digest.name, exc)
                 continue

@@ -1,0 +1,153 @@
+"""``churnbot worker`` as a real process: two of them on one Redis (a deploy) take up a crashed
+digest once and both keep a beating scheduler; a worker whose scheduler thread stops exits
+with an error so that it is restarted.
+
+A private redis-server (the processes use the default ``churnbot`` key prefix) and the Web API
+emulator in this process; every wait is a bounded poll.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+import bot.cli.worker as worker_cli
+from bot.cli import main
+from bot.deps import build_deps
+from bot.digest import scheduler
+from bot.digest.poster import build_poster
+from bot.digest.sender import DigestSender
+from bot.emulator import SlackEmulator
+from bot.settings import load_settings
+from bot.state import connect
+from tests.slack_harness import CONFIG, publish
+from tests.test_digest_posting import EAST, DyingClient, WorkerKilled, maria_book
+from tests.test_feedback_outage import RedisServer
+
+CHURNBOT = str(Path(sys.executable).with_name("churnbot"))
+TIMEOUT_S = 40.0
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    if server.process is not None:
+        server.crash()
+
+
+def environment(emulator: SlackEmulator, server: RedisServer) -> dict[str, str]:
+    return {
+        "CHURNBOT_CONFIG": str(CONFIG),
+        "SLACK_BOT_TOKEN": emulator.token,
+        "SLACK_API_URL": emulator.base_url,
+        "REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
+    }
+
+
+def poll(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {TIMEOUT_S}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def heartbeats(r: redis.Redis) -> dict[str, str]:
+    keys = sorted(r.scan_iter(match="churnbot:{scheduler}:heartbeat:*"))
+    return {key: r.get(key) or "" for key in keys}
+
+
+def test_two_worker_processes_resume_a_crashed_digest_once_and_keep_beating(
+    own_redis: RedisServer, tmp_path: Path
+) -> None:
+    with SlackEmulator() as emulator:
+        env = environment(emulator, own_redis)
+        r = connect(env["REDIS_URL"])
+        deps = build_deps(load_settings(env), client=r)
+        publish(deps, maria_book(10))
+        digest = deps.settings.channels.by_name("cs-east")
+        assert digest is not None
+        doomed = DyingClient(
+            token=emulator.token, base_url=emulator.base_url, retry_handlers=[], die_before=1
+        )
+        crashed = build_poster(deps, DigestSender(doomed))
+        with pytest.raises(WorkerKilled):  # a `digest now` whose worker died before posting
+            crashed.run(digest, dt.datetime.now(dt.UTC), manual=True)
+        for key in r.scan_iter(match="churnbot:*:claim:*"):
+            r.delete(key)  # its lease ran out
+        processes = [
+            subprocess.Popen(
+                [CHURNBOT, "worker", "--heartbeat-seconds", "0.5"],
+                env={**os.environ, **env},
+                stdout=(tmp_path / f"worker{n}.out").open("w"),
+                stderr=(tmp_path / f"worker{n}.err").open("w"),
+            )
+            for n in range(2)
+        ]
+        try:
+            emulator.wait_for(
+                lambda c: c.method == "chat.postMessage" and c.ok, count=1, timeout=TIMEOUT_S
+            )
+            poll(lambda: _closed(r), "the slot to be finished")
+            poll(lambda: len(heartbeats(r)) == 2, "a heartbeat key per worker")
+            first = heartbeats(r)
+            poll(  # each scheduler thread runs its heartbeat job again: both still fire
+                lambda: all(heartbeats(r).get(k, v) != v for k, v in first.items()),
+                "both heartbeat jobs to run",
+            )
+            assert [p.poll() for p in processes] == [None, None], "both workers still run"
+            assert len(emulator.messages(EAST)) == 1, "the digest went out once"
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            codes = [process.wait(timeout=TIMEOUT_S) for process in processes]
+        errors = "".join((tmp_path / f"worker{n}.err").read_text() for n in range(2))
+        assert codes == [0, 0], errors
+        assert "JobLookupError" not in errors
+        assert "Traceback" not in errors
+
+
+def _closed(r: redis.Redis) -> bool:
+    return not r.smembers("churnbot:{digest:cs-east}:open")
+
+
+def test_a_worker_whose_scheduler_thread_stops_exits_with_an_error(
+    own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(worker_cli, "WATCHDOG_SECONDS", 0.05)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    with SlackEmulator() as emulator:
+        for name, value in environment(emulator, own_redis).items():
+            monkeypatch.setenv(name, value)
+
+        def stop_the_scheduler_thread() -> None:
+            poll(lambda: "churnbot" in scheduler._workers, "the worker to start")
+            with scheduler._workers_lock:
+                worker = scheduler._workers["churnbot"]
+            poll(lambda: worker.health() is None and worker._firing, "the worker to fire")
+            worker.scheduler.shutdown(wait=False)  # the thread ends; the process does not
+
+        killer = threading.Thread(target=stop_the_scheduler_thread, daemon=True)
+        killer.start()
+        try:
+            code = main(["worker"])
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        killer.join(timeout=TIMEOUT_S)
+    assert code != 0
+    assert "the scheduler thread died; the worker exits so that it is restarted" in (
+        capsys.readouterr().err
+    )
