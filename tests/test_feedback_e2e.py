@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from bot.emulator import view_problems
 from bot.feedback import feedback_store
 from bot.feedback.store import FeedbackStore
-from bot.render import DigestContent, digest_messages
+from bot.render import DigestContent, FeedbackRef, digest_messages
 from bot.state import SnapshotMeta
 from tests.slack_harness import BOOK, CSM, Harness, publish
 
@@ -264,6 +264,48 @@ def test_an_unreadable_button_is_refused_plainly_and_stores_nothing(
     assert list(store.events()) == []
 
 
+def test_a_button_carries_a_short_key_and_a_click_stores_the_score_it_showed(
+    harness: Harness, digest: Digest, store: FeedbackStore
+) -> None:
+    value = digest.value("ACC-000003")
+    assert value == f"d|{digest.meta.snapshot_id}"
+    click(harness, "feedback_helpful", value, digest=digest, account_id="ACC-000003")
+    [event] = list(store.events())
+    assert event.ref == FeedbackRef(
+        "ACC-000003", digest.meta.snapshot_id, "20261123-abcdef0123", 0.35, "usage-drop", "digest"
+    )
+
+
+def test_buttons_posted_before_short_keys_still_count(
+    harness: Harness, digest: Digest, store: FeedbackStore
+) -> None:
+    old = FeedbackRef(
+        "ACC-000002", digest.meta.snapshot_id, "20261116-0ld0ld0ld0", 0.4, "renewal-prep", "digest"
+    )
+    response = click(
+        harness, "feedback_action_done", old.to_value(), digest=digest, account_id="ACC-000002"
+    )
+    assert response.status_code == 200
+    [event] = list(store.events())
+    assert (event.kind, event.ref) == ("action_done", old)
+    harness.emulator.wait_for("chat.update")
+
+
+def test_a_button_whose_scores_are_no_longer_kept_says_so_and_stores_nothing(
+    harness: Harness, digest: Digest, store: FeedbackStore
+) -> None:
+    url = harness.emulator.response_url("gone")
+    response = click(
+        harness, "feedback_helpful", "d|20251101T060000-gone00", digest=digest, response_url=url
+    )
+    assert response.status_code == 200
+    [call] = harness.emulator.wait_for("response_url")
+    assert "no longer kept" in call.body["text"]
+    assert "`/churn ACC-000001`" in call.body["text"]
+    assert call.body["replace_original"] is False
+    assert list(store.events()) == []
+
+
 # --- the correction modal ---------------------------------------------------------------------
 
 
@@ -325,7 +367,10 @@ def test_correct_opens_loading_at_once_then_the_form_from_the_card(
     assert actions[0] == "renewal-at-risk-ebr"
     assert actions[-1] == "default-check-in"
     assert {"better_action_text", "note"} <= set(blocks)
-    assert "Acme Corp" in json.dumps(view["blocks"], ensure_ascii=False)
+    shown = view["blocks"][0]["text"]["text"]
+    assert "Acme Corp" in shown
+    assert "recommended action: Invite the team to an enablement webinar" in shown
+    assert "usage-drop" not in shown, "the rule's internal name means nothing to a CSM"
 
 
 def test_an_expired_trigger_tells_the_user_to_click_again(harness: Harness, digest: Digest) -> None:
