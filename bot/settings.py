@@ -89,6 +89,12 @@ class Settings:
     def paths(self) -> Paths:
         return Paths(self.env.var_dir)
 
+    @property
+    def segments(self) -> tuple[str, ...]:
+        """The values of the schema's segment column (empty without one, or when any value
+        is allowed)."""
+        return _segments(self.schema) or ()
+
 
 def load_env(environ: Mapping[str, str]) -> EnvSettings:
     try:

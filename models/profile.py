@@ -26,7 +26,10 @@ MAX_LEVEL_SHARE = 0.05
 SKEWED = 2.0
 #: Numeric columns with more empty cells than this share also get a "was it empty" feature.
 MISSING_FLAG_SHARE = 0.05
-DATE_FORMAT = "%Y-%m-%d"
+#: Names for role columns an export lacks (filled by a constant, or from the id column).
+NO_NAME = "display_name"
+NO_DATE = "snapshot_date"
+NO_OWNER = "account_owner"
 
 _ID = re.compile(r"(^|_)(id|key|uuid|number|no)$|^(customer|account|user|client)(_?id)?$")
 _DATE = re.compile(r"(^|_)(as_of|asof|snapshot|observ\w*|date|day|month|period|week)($|_)")
@@ -183,55 +186,60 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
     newest: dt.date | None = None
     horizon: int | None = None
 
-    schema["account_id"] = {"type": "string", "role": "id", "description": "Account id"}
-    targets = ["account_id"]
+    # Role columns keep the export's own names (snake_cased); where the export has none, the
+    # column is filled by a constant or from the id, under a name of our choosing.
+    id_name = by_name[id_column].name
+    schema[id_name] = {"type": "string", "role": "id", "description": "Account id"}
+    name_name = by_name[name_column].name if name_column else NO_NAME
     if name_column is None:
-        targets.append("account_name")
+        mapping[by_name[id_column].source] = [id_name, name_name]
         notes.append("account name: none found, the id is shown instead")
-        checks.append("map a column with the account's name to account_name, if the export has one")
-    mapping[by_name[id_column].source] = targets[0] if len(targets) == 1 else targets
-    schema["account_name"] = {"type": "string", "role": "name", "description": "Account name"}
-    if name_column is not None:
-        mapping[by_name[name_column].source] = "account_name"
+        checks.append(
+            "map a column with the account's name to the name column, if the export has one"
+        )
+    else:
+        mapping[by_name[id_column].source] = id_name
+        mapping[by_name[name_column].source] = name_name
         notes.append(f"account name: {by_name[name_column].source}")
         taken.add(name_column)
+    schema[name_name] = {"type": "string", "role": "name", "description": "Account name"}
 
     if date_column is None:
-        constants["as_of"] = today.isoformat()
+        date_name = NO_DATE
+        constants[date_name] = today.isoformat()
         newest = today
         notes.append(
             f"as-of date: none found, so the export is one snapshot dated {today} (constants."
-            "as_of in sources.yaml); it is evaluated by cross-validation"
+            f"{date_name} in sources.yaml); it is evaluated by cross-validation"
         )
-        checks.append("set constants.as_of in sources.yaml to the day the export describes")
+        checks.append(f"set constants.{date_name} in sources.yaml to the day the export describes")
     else:
-        mapping[by_name[date_column].source] = "as_of"
+        date_name = by_name[date_column].name
+        mapping[by_name[date_column].source] = date_name
         dates = pd.to_datetime(raw[by_name[date_column].source], errors="coerce", format="ISO8601")
         newest = dates.max().date() if dates.notna().any() else None
         notes.append(
             f"as-of date: {by_name[date_column].source} ({dates.nunique():,} distinct dates, "
             f"newest {newest})"
         )
-    schema["as_of"] = {"type": "date", "role": "date", "description": "Date the row describes"}
+    schema[date_name] = {"type": "date", "role": "date", "description": "Date the row describes"}
 
     if owner_column is None:
-        constants["owner_csm"] = "unassigned"
+        owner_name = NO_OWNER
+        constants[owner_name] = "unassigned"
         notes.append("owner: none found, every account is owned by 'unassigned'")
-        checks.append("map the column naming each account's CSM to owner_csm, if there is one")
+        checks.append(f"map the column naming each account's CSM to {owner_name}, if there is one")
     else:
-        mapping[by_name[owner_column].source] = "owner_csm"
+        owner_name = by_name[owner_column].name
+        mapping[by_name[owner_column].source] = owner_name
         owner_values = raw[by_name[owner_column].source].astype("string").str.strip().dropna()
         owners = sorted(str(v) for v in owner_values.unique() if v)[:MAX_LEVELS]
         notes.append(f"owner: {by_name[owner_column].source} ({len(owners)} owners)")
         taken.add(owner_column)
-    schema["owner_csm"] = {"type": "string", "role": "owner", "description": "Owner CSM"}
+    schema[owner_name] = {"type": "string", "role": "owner", "description": "Owner CSM"}
 
     label_type = "date" if label.kind == "date" else "bool"
-    mapping[label.source] = (
-        ("churn_date" if label_type == "date" else "churned")
-        if label.kind in ("date", "bool")
-        else _label_map(raw, label)
-    )
+    mapping[label.source] = label.name if label.kind in ("date", "bool") else _label_map(raw, label)
     if label_type == "date":
         notes.append(f"label: {label.source}, the date an account churned")
     else:
@@ -249,8 +257,7 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
             "check horizon_days in product.yaml: the window the label means (e.g. 30 for "
             "'churned within a month')"
         )
-    label_name = "churn_date" if label_type == "date" else "churned"
-    schema[label_name] = {
+    schema[label.name] = {
         "type": label_type,
         "role": "label",
         "required": False,
@@ -338,7 +345,7 @@ def _label_map(raw: pd.DataFrame, label: ColumnProfile) -> dict[str, Any]:
     """A label written in words ("Churned"/"Active"): a value map the user must check."""
     values = sorted(raw[label.source].astype("string").dropna().str.strip().unique())
     return {
-        "to": "churned",
+        "to": label.name,
         "values": {str(v): bool(_LABEL.search(snake(str(v)))) for v in values if v},
     }
 

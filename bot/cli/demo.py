@@ -86,7 +86,7 @@ def demo_digest(settings: Settings, top: int) -> DigestConfig:
         channel="C0DEMO0001",
         title=f"Top {top} accounts at risk of churning in the next "
         f"{settings.spec.horizon_days} days",
-        segments=tuple(settings.schema.columns["segment"].allowed or ()),
+        segments=settings.segments,
         schedule="0 9 * * mon",
         timezone="UTC",
         max_accounts=top,

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 def targets(deps: Deps) -> Targets:
     """Target CSMs: the Slack users config/slack.yaml maps to an owner, with the segments in
     which the latest snapshot gives that owner accounts."""
-    segments = deps.settings.schema.columns["segment"].allowed or ()
+    segments = deps.settings.segments
     found = {}
     for user, owner in deps.settings.slack.owners.items():
         found[user] = frozenset(s for s in segments if deps.store.top(1, owner=owner, segment=s))
