@@ -5,8 +5,10 @@ then one JSON object per line (``time``, ``level``, ``logger``, ``message``, and
 when there is one), which a log pipeline parses without a regex and which a multi-line
 traceback cannot split. At a terminal a person reads plain lines instead.
 
-Either way a log line never carries a secret: Slack tokens and the passwords of URLs (e.g. a
-``REDIS_URL`` quoted in a library's error) are masked in the message and the traceback.
+gunicorn's own error and access logs go the same way (:class:`GunicornLogger`), so the web
+process writes one format. Either way a log line never carries a secret: Slack tokens and the
+passwords of URLs (e.g. a ``REDIS_URL`` quoted in a library's error) are masked in the message
+and the traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import json
 import logging
 import re
 import sys
-from typing import TextIO
+from typing import Any, TextIO
+
+from gunicorn.glogging import Logger
 
 #: Slack tokens: bot/user/app-level/refresh/config tokens all start like this.
 _SLACK_TOKEN = re.compile(r"\bx(?:ox[abposre]|app)-[A-Za-z0-9-]+")
@@ -92,3 +96,16 @@ def configure_logging(*, verbose: bool = False) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # One line per HTTP call would drown the output; failures still surface as errors.
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+class GunicornLogger(Logger):
+    """gunicorn's ``logger_class``: its error and access records go through the root logger's
+    handler (:func:`configure_logging`) instead of gunicorn's own plain-text handlers, so the
+    web process logs JSON lines off a terminal like every other churnbot process."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in [h for h in log.handlers if getattr(h, "_gunicorn", False)]:
+                log.removeHandler(handler)
+            log.propagate = True

@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gunicorn.config import Config
 
 from bot.cli import main
-from bot.logs import configure_logging
+from bot.logs import GunicornLogger, configure_logging
 from bot.state.store import _embedded_server
 
 TOKEN = "xoxb-1234567890-abcdefABCDEF"
@@ -34,13 +35,15 @@ class Terminal(io.StringIO):
 
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    """configure_logging changes the root logger: put back its handlers and level."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+    """configure_logging and gunicorn change loggers: put back their handlers and levels."""
+    loggers = [logging.getLogger(name) for name in ("", "gunicorn.error", "gunicorn.access")]
+    saved = [(list(log.handlers), log.level, log.propagate) for log in loggers]
     _embedded_server.cache_clear()
     yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    for log, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+        log.handlers[:] = handlers
+        log.setLevel(level)
+        log.propagate = propagate
     _embedded_server.cache_clear()
 
 
@@ -119,3 +122,25 @@ def test_configuring_twice_keeps_one_handler(monkeypatch: pytest.MonkeyPatch) ->
     logging.getLogger("churnbot.test").warning("once")
 
     assert [r["message"] for r in _json_lines(stderr.getvalue())] == ["once"]
+
+
+def test_gunicorn_logs_through_the_same_json_lines_and_nothing_on_stdout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    configure_logging()
+    config = Config()
+    config.set("accesslog", "-")  # as `churnbot serve` sets it
+
+    gunicorn = GunicornLogger(config)
+    gunicorn.info("Booting worker with pid: %s", 42)
+    gunicorn.access_log.info("POST /slack/events 200")
+
+    records = [(r["logger"], r["level"], r["message"]) for r in _json_lines(stderr.getvalue())]
+    assert records == [
+        ("gunicorn.error", "INFO", "Booting worker with pid: 42"),
+        ("gunicorn.access", "INFO", "POST /slack/events 200"),
+    ]
+    assert stdout.getvalue() == ""

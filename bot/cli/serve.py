@@ -57,6 +57,7 @@ def command(socket_mode: bool, workers: int, threads: int) -> None:
         "worker_class": "gthread",
         "timeout": 30,
         "accesslog": "-",
+        "logger_class": "bot.logs.GunicornLogger",  # JSON lines off a terminal, like our logs
     }
     _Gunicorn(build_wsgi(app, deps), options).run()
 
