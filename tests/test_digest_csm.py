@@ -14,6 +14,7 @@ from typing import Any
 from bot.emulator import block_kit_problems, message_rejection
 from bot.render.digest import MAX_BLOCKS_JSON, MAX_MESSAGE_BLOCKS
 from tests.slack_harness import ADMIN, CSM, NOW, Harness, make_card, publish
+from tests.test_e2e_churn import texts_of
 
 EAST = "C0CSEAST01"
 ENTERPRISE = "C0ENTERPR1"
@@ -68,18 +69,9 @@ def post_digest(h: Harness, name: str, channel: str) -> list[dict[str, Any]]:
     return h.emulator.history(channel)
 
 
-def mrkdwn_texts(node: object) -> list[str]:
-    if isinstance(node, dict):
-        own = [node["text"]] if node.get("type") == "mrkdwn" else []
-        return own + [text for value in node.values() for text in mrkdwn_texts(value)]
-    if isinstance(node, list):
-        return [text for item in node for text in mrkdwn_texts(item)]
-    return []
-
-
 def mrkdwn(node: object) -> str:
     """Every mrkdwn text in ``node``, one after the other on its own lines."""
-    return "\n".join(mrkdwn_texts(node))
+    return "\n".join(texts_of(node, "mrkdwn"))
 
 
 def size(blocks: list[dict[str, Any]]) -> int:

@@ -21,14 +21,24 @@ def blocks_text(blocks: list[dict]) -> str:
     return json.dumps(blocks, ensure_ascii=False)
 
 
+def texts_of(node: object, kind: str) -> list[str]:
+    """Every text object of ``kind`` (``mrkdwn`` or ``plain_text``) in blocks, in order."""
+    if isinstance(node, dict):
+        own = [node["text"]] if node.get("type") == kind else []
+        return own + [text for value in node.values() for text in texts_of(value, kind)]
+    if isinstance(node, list):
+        return [text for item in node for text in texts_of(item, kind)]
+    return []
+
+
 def mrkdwn_texts(node: object) -> str:
     """Every mrkdwn text in the blocks: the only place Slack turns <!channel> into a ping."""
-    if isinstance(node, dict):
-        own = [node["text"]] if node.get("type") == "mrkdwn" else []
-        return " ".join(own + [mrkdwn_texts(value) for value in node.values()])
-    if isinstance(node, list):
-        return " ".join(mrkdwn_texts(item) for item in node)
-    return ""
+    return " ".join(texts_of(node, "mrkdwn"))
+
+
+def plain_texts(node: object) -> list[str]:
+    """Every plain_text in the blocks (the banner is one, shown word for word)."""
+    return texts_of(node, "plain_text")
 
 
 def churn(h: Harness, text: str, user: str = CSM) -> dict:
@@ -106,16 +116,6 @@ def test_mine_uses_the_config_mapping_and_users_info(harness: Harness) -> None:
     omar = blocks_text(churn(harness, "mine", user="U0OMAR0001")["blocks"])
     assert "Beta Industries" in omar
     assert harness.emulator.calls("users.info"), "Omar is found by his profile email"
-
-
-def plain_texts(node: object) -> list[str]:
-    """Every plain_text in the blocks (the banner is one, shown word for word)."""
-    if isinstance(node, dict):
-        own = [node["text"]] if node.get("type") == "plain_text" else []
-        return own + [text for value in node.values() for text in plain_texts(value)]
-    if isinstance(node, list):
-        return [text for item in node for text in plain_texts(item)]
-    return []
 
 
 def home_view(h: Harness, user: str, count: int = 1) -> dict:
