@@ -78,8 +78,6 @@ def make_card(
         model_version="v3",
     )
     card = score.to_card()
-    # The keys the card's context fields were read from before they came from configuration.
-    card |= {"plan": "pro", "arr": 12_000.0 + i, "renewal_date": "2026-03-01"}
     card["change"] = change
     card["previous_risk"] = None if change is None else risk - change
     return card
