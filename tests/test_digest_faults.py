@@ -166,6 +166,34 @@ def test_a_dead_or_silent_scheduler_is_reported(rig: Rig) -> None:
         worker.stop(wait=True)
 
 
+def test_the_heartbeat_beats_while_every_digest_thread_is_busy(rig: Rig) -> None:
+    """Digests waiting out a Slack outage may fill the pool: that is not a dead scheduler."""
+    worker = worker_for(rig, "a")  # a pool of two threads
+    release, running = threading.Event(), threading.Semaphore(0)
+
+    def busy() -> None:
+        running.release()
+        release.wait(6 * POLL_TIMEOUT_S)  # longer than any wait below: released at the end
+
+    worker.start(paused=True)
+    try:
+        worker.start_firing()
+        for n in range(2):
+            worker.scheduler.add_job(busy, id=f"busy-{n}", jobstore="local")
+        for _ in range(2):
+            assert running.acquire(timeout=POLL_TIMEOUT_S), "both digest threads taken"
+        rig.redis.delete(heartbeat_key(rig.deps.prefix, worker.id))
+        worker.scheduler.modify_job(
+            "heartbeat", jobstore="local", next_run_time=dt.datetime.now(dt.UTC)
+        )
+        wait_until(
+            lambda: rig.redis.exists(heartbeat_key(rig.deps.prefix, worker.id)), "a heartbeat"
+        )
+    finally:
+        release.set()
+        worker.stop(wait=True)
+
+
 # --- 2. the kill switch at send time ----------------------------------------------------------
 
 

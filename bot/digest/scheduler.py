@@ -181,7 +181,9 @@ def build_scheduler(
 ) -> BackgroundScheduler:
     return StoppableScheduler(
         jobstores={"default": store, LOCAL: MemoryJobStore()},
-        executors={"default": ThreadPoolExecutor(threads)},
+        # The heartbeat has a thread of its own: digests waiting out a Slack outage may hold
+        # every thread of the pool, and that must not look like a dead scheduler.
+        executors={"default": ThreadPoolExecutor(threads), LOCAL: ThreadPoolExecutor(1)},
         job_defaults={
             "misfire_grace_time": channels.grace_seconds,
             "coalesce": True,
@@ -364,6 +366,7 @@ class DigestWorker:
             id=HEARTBEAT,
             name="scheduler heartbeat",
             jobstore=LOCAL,
+            executor=LOCAL,
             replace_existing=True,
             misfire_grace_time=None,
         )
