@@ -1,28 +1,69 @@
 """The Bolt app, built by a factory from its dependencies; nothing connects at import time.
 
 ``process_before_response=True``: listeners acknowledge inline (Bolt's default thread runner
-polls for the ack every 10 ms, a floor of 10 ms per request; PITFALLS.md), and anything slow
-is handed to a background executor after the ack.
+polls for the ack every 10 ms, a floor of 10 ms per request), and anything slow is handed to a
+background executor after the ack.
+
+Over HTTP, ``bot.web`` checks each request before Bolt sees it. In Socket Mode Slack's
+requests come over an authenticated socket: there is no signature to check, so no signing
+secret is needed, and the payload check runs as the first middleware instead.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
+import redis
 from slack_bolt import App, BoltResponse
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
 )
+from slack_sdk.webhook import WebhookClient
 
 from bot import middleware
 from bot.deps import Deps
 from bot.listeners import admin, churn, feedback, home
+from bot.state import StoreError
 from models.errors import ConfigError
 
 log = logging.getLogger(__name__)
+BOLT_LOGGER = "churnbot.bolt"
+
+UNREACHABLE = (
+    "⚠️ churnbot cannot reach its data right now; please try again in a minute. "
+    "The admins can see the details in the logs."
+)
+SOMETHING_WRONG = (
+    "Something went wrong on our side; please try again. The admins can see the details in "
+    "the logs."
+)
+
+
+class _QuietBolt(logging.Filter):
+    """Drops two Bolt log lines that mislead or leak.
+
+    "As you gave `client` as well, `token` will be unused": Bolt reads SLACK_BOT_TOKEN from the
+    environment by itself and warns at every start that the client churnbot built from that
+    same token wins. "Invalid request signature detected (... body: ...)": logged at INFO with
+    the whole body of a forged request; the web door refuses those first, in one line without
+    the body, so Bolt only meets one if a request is verified at the very edge of the window.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (
+            message == warning_client_prioritized_and_token_skipped()
+            or message.startswith("Invalid request signature detected")
+        )
+
+
+_QUIET_BOLT = _QuietBolt()
 
 
 def build_client(deps: Deps) -> WebClient:
@@ -40,34 +81,66 @@ def build_client(deps: Deps) -> WebClient:
     )
 
 
-def build_app(deps: Deps, *, client: WebClient | None = None) -> App:
+def build_app(deps: Deps, *, client: WebClient | None = None, socket_mode: bool = False) -> App:
     env = deps.settings.env
-    if env.slack_signing_secret is None:
+    if env.slack_signing_secret is None and not socket_mode:
         raise ConfigError(
             "environment: SLACK_SIGNING_SECRET is not set; the app must verify every Slack "
-            "request (find it under Basic Information in your Slack app's settings)"
+            "request (find it under Basic Information in your Slack app's settings), or run "
+            "`churnbot serve --socket-mode` with SLACK_APP_TOKEN"
         )
+    bolt_logger = logging.getLogger(BOLT_LOGGER)
+    bolt_logger.addFilter(_QUIET_BOLT)  # before App(): Bolt's own loggers copy its filters
     app = App(
         client=client or build_client(deps),
-        signing_secret=env.slack_signing_secret.get_secret_value(),
+        signing_secret=env.slack_signing_secret.get_secret_value()
+        if env.slack_signing_secret
+        else "",
         process_before_response=True,
         token_verification_enabled=False,
-        logger=logging.getLogger("churnbot.bolt"),
+        logger=bolt_logger,
     )
+    if socket_mode:
+        app.middleware(_payload_check)
     middleware.register(app, deps)
     for surface in (churn, admin, home, feedback):
         surface.register(app, deps)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
-        """One place for unexpected failures: log them, count them, answer plainly."""
+        """One place for failures no listener handled: a store out of reach gets the honest
+        answer, anything else is logged with its traceback and counted; either way the user
+        who is waiting is told (a command in its answer, a click through its response_url)."""
         label = middleware.handler_label(body)
-        deps.metrics.errors.labels(label).inc()
-        log.error("unhandled error in %s", label, exc_info=error)
-        return BoltResponse(
-            status=200,
-            body="Something went wrong on our side; please try again. The admins can see "
-            "the details in the logs.",
-        )
+        if isinstance(error, StoreError | redis.RedisError):
+            log.warning("%s could not answer: %s", label, error)
+            text = UNREACHABLE
+        else:
+            deps.metrics.errors.labels(label).inc()
+            log.error("unhandled error in %s", label, exc_info=error)
+            text = SOMETHING_WRONG
+        url = body.get("response_url") if body.get("type") == "block_actions" else None
+        if isinstance(url, str):
+            deps.background.submit(_tell, url, text)
+        return BoltResponse(status=200, body=text)
 
     return app
+
+
+def _payload_check(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse:
+    """Socket Mode's stand-in for the web door's shape check (see ``bot.middleware``)."""
+    checked = middleware.check_payload(body)
+    if checked.problem is not None:
+        log.warning("refused a Slack request (%d): %s", checked.status, checked.problem)
+        return BoltResponse(status=checked.status, body=checked.problem)
+    return next()
+
+
+def _tell(response_url: str, text: str) -> None:
+    """An ephemeral note to the person who clicked (their message is left alone)."""
+    try:
+        WebhookClient(response_url, timeout=5).send(
+            text=text, response_type="ephemeral", replace_original=False
+        )
+    except (SlackClientError, OSError, ValueError) as exc:
+        log.warning("could not tell the user through the response_url: %s", exc)

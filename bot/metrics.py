@@ -1,7 +1,9 @@
 """Prometheus metrics of the web process: requests, latencies and errors by handler.
 
 A registry per app (not prometheus_client's global one), so tests and several apps in one
-process never share counters.
+process never share counters. The ``handler`` label only takes values from
+``bot.middleware.LABELS``, a fixed set: a label computed from what a request says would let
+anyone on the internet add series without bound.
 """
 
 from __future__ import annotations
@@ -39,5 +41,12 @@ class Metrics:
             registry=self.registry,
         )
         self.killswitch = Gauge(
-            "churnbot_killswitch_on", "1 while the kill switch is on", registry=self.registry
+            "churnbot_killswitch_on",
+            "1 while the kill switch is on (last value read; see churnbot_redis_up)",
+            registry=self.registry,
+        )
+        self.redis_up = Gauge(
+            "churnbot_redis_up",
+            "1 if Redis answered this scrape within its time budget",
+            registry=self.registry,
         )

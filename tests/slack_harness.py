@@ -7,6 +7,10 @@ app calls goes out to the emulator, where the tests read it.
 from __future__ import annotations
 
 import datetime as dt
+import signal
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +26,7 @@ from bot.emulator import SlackEmulator, SlackUser
 from bot.emulator.sender import SlackSender
 from bot.loopback import LoopbackServer
 from bot.settings import load_settings
-from bot.state import SnapshotMeta
+from bot.state import SnapshotMeta, connect
 from bot.web import build_wsgi
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
@@ -142,3 +146,78 @@ def harness(real_redis: redis.Redis, emulator: SlackEmulator) -> Iterator[Harnes
     keys = list(real_redis.scan_iter(match=f"{prefix}:*", count=1000))
     if keys:
         real_redis.unlink(*keys)
+
+
+class RedisServer:
+    """A private ``redis-server`` on a free loopback port, which a test may freeze (SIGSTOP:
+    the kernel still accepts connections, nothing answers, exactly like a hung Redis), thaw,
+    or stop. Waits are bounded polls, never sleeps."""
+
+    def __init__(self, workdir: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        options = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
+        self._process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), *options],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self._answers():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server on port {self.port} did not start")
+
+    def _answers(self) -> bool:
+        probe = redis.Redis(port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2)
+        try:
+            return bool(probe.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            probe.close()
+
+    def freeze(self) -> None:
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self.thaw()
+            self._process.terminate()
+            self._process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_harness(redis_server: RedisServer, emulator: SlackEmulator) -> Iterator[Harness]:
+    """The real app on its own redis-server, opened by ``connect`` exactly as ``churnbot serve``
+    opens Redis (its timeouts and retries), so a test can freeze or stop that server."""
+    settings = load_settings(
+        {
+            "CHURNBOT_CONFIG": str(CONFIG),
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_BOT_TOKEN": emulator.token,
+            "SLACK_API_URL": emulator.base_url,
+            "REDIS_URL": redis_server.url,
+        }
+    )
+    client = connect(redis_server.url)
+    deps = build_deps(settings, client=client, clock=lambda: NOW)
+    with LoopbackServer(build_wsgi(build_app(deps), deps)) as server:
+        sender = SlackSender(server.url, SECRET)
+        yield Harness(deps, emulator, sender, server.url)
+        sender.close()
+        redis_server.thaw()
+    deps.background.shutdown(wait=True)
+    client.close()

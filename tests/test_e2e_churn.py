@@ -348,6 +348,7 @@ def test_retried_events_cause_no_duplicate_effects(harness: Harness) -> None:
     event = {"type": "app_home_opened", "user": CSM, "tab": "home"}
     harness.sender.event(event, event_id="Ev0RETRY001")
     harness.emulator.wait_for("views.publish")
+    harness.sender.clock = lambda: time.time() + 1  # Slack signs a retry when it sends it
     again = harness.sender.event(event, event_id="Ev0RETRY001", retry_num=1)
     assert again.status_code == 200
     harness.deps.background.submit(lambda: None).result(timeout=5)  # drain the executor
@@ -359,7 +360,7 @@ def test_healthz_and_metrics(harness: Harness) -> None:
     churn(harness, "acme corp")
     health = httpx.get(f"{harness.url}/healthz")
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "redis": True}
+    assert health.json() == {"status": "ok"}
     metrics = httpx.get(f"{harness.url}/metrics").text
     assert 'churnbot_requests_total{handler="command:/churn",outcome="ok"} 1.0' in metrics
     assert "churnbot_request_seconds_bucket" in metrics

@@ -27,6 +27,7 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
+from bot.state.deadline import DeadlineBackoff, with_deadlines
 from models.errors import ChurnbotError, ConfigError
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ def connect(redis_url: str | None, *, logger: logging.Logger = _log) -> redis.Re
             socket_timeout=SOCKET_TIMEOUT_S,
             socket_connect_timeout=SOCKET_TIMEOUT_S,
             health_check_interval=HEALTH_CHECK_INTERVAL_S,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), RETRIES),
+            retry=Retry(DeadlineBackoff(ExponentialWithJitterBackoff(base=0.05, cap=0.5)), RETRIES),
             protocol=2,
             decode_responses=True,
             client_name="churnbot",
@@ -188,6 +189,7 @@ def connect(redis_url: str | None, *, logger: logging.Logger = _log) -> redis.Re
             f"environment: REDIS_URL must be a redis://, rediss:// or unix:// URL; "
             f"got {mask_url(redis_url)!r} instead ({_scrub(str(exc), redis_url)})."
         ) from None
+    with_deadlines(client)  # a request's `deadline(...)` bounds every call it makes
     try:
         client.ping()
     except redis.RedisError as exc:
