@@ -6,17 +6,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackClientError
 
 from bot.deps import Deps
 from bot.listeners.churn import owner_of
 from bot.render import AdminStatus, home_view
+from bot.render.parts import section
 from bot.serving import current
+from bot.state.deadline import deadline
 from models.errors import ChurnbotError
 
 log = logging.getLogger(__name__)
+#: Redis time for one Home tab (published after the ack, but a user is waiting to see it).
+HOME_REDIS_BUDGET_S = 2.0
+OUTAGE = (
+    "⚠️ churnbot cannot reach its data right now, so your accounts cannot be shown. "
+    "Open this tab again in a minute."
+)
 
 
 def build_home(deps: Deps, client: WebClient, user_id: str) -> dict[str, Any]:
@@ -46,9 +55,17 @@ def build_home(deps: Deps, client: WebClient, user_id: str) -> dict[str, Any]:
 
 
 def publish_home(deps: Deps, client: WebClient, user_id: str) -> None:
+    """Publish the Home tab; with Redis out of reach (within a budget: someone is looking at
+    the tab), publish a one-line notice saying so rather than leave the tab blank."""
     try:
-        client.views_publish(user_id=user_id, view=build_home(deps, client, user_id))
-    except (SlackApiError, ChurnbotError) as exc:
+        with deadline(HOME_REDIS_BUDGET_S):
+            view = build_home(deps, client, user_id)
+    except (ChurnbotError, redis.RedisError) as exc:
+        log.warning("App Home for %s shows an outage notice: %s", user_id, exc)
+        view = {"type": "home", "blocks": [section(OUTAGE)]}
+    try:
+        client.views_publish(user_id=user_id, view=view)
+    except SlackClientError as exc:
         log.error("could not publish App Home for %s: %s", user_id, exc)
 
 
