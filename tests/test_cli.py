@@ -436,8 +436,9 @@ def test_demo_reuses_the_sample_book_and_shows_the_top_accounts(
     assert "Top 3 accounts at risk of churning" in live
     assert "1,500 accounts" in live
     assert live.count("why:") == 3, "one recommended action per account shown"
-    assert "Using last week's data" not in live
-    assert "Using last week's data" in paused
+    # The banner says how old the scores shown while paused are: from today, here.
+    assert "Using the last good scores, from this" not in live
+    assert "Using the last good scores, from this" in paused
     assert paused.count("why:") == 3, "the same accounts, from the last good snapshot"
 
 
