@@ -1,7 +1,8 @@
-"""Run the web process's WSGI callable on a loopback port, in a thread.
+"""Run the web process's WSGI callable on a threaded stdlib server, in a thread.
 
-For tests, benchmarks and the demo: the same callable gunicorn serves in production, on a
-threaded stdlib server bound to 127.0.0.1 and a free port.
+For tests, benchmarks and the demo: the same callable gunicorn serves in production, bound by
+default to 127.0.0.1 and a free port. Socket Mode serves its probes and metrics with it too
+(on ``--host`` and ``$PORT``): a few requests a minute need no gunicorn.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class LoopbackServer:
-    def __init__(self, application: WsgiApp) -> None:
+    def __init__(self, application: WsgiApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = make_server(
-            "127.0.0.1",
-            0,
+            host,
+            port,
             application,
             server_class=_ThreadingWSGIServer,
             handler_class=_QuietHandler,

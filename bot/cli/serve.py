@@ -9,7 +9,8 @@ from gunicorn.app.base import BaseApplication
 
 from bot.app import build_app
 from bot.cli.common import console, settings_from_environment
-from bot.deps import build_deps
+from bot.deps import Deps, build_deps
+from bot.loopback import LoopbackServer
 from bot.web import WsgiApp, build_wsgi
 from models.errors import ConfigError
 
@@ -32,26 +33,30 @@ class _Gunicorn(BaseApplication):
 
 @click.command("serve")
 @click.option("--socket-mode", is_flag=True, help="Connect out to Slack (needs SLACK_APP_TOKEN).")
+@click.option(
+    "--host",
+    default="0.0.0.0",
+    show_default=True,
+    help="Address to listen on (127.0.0.1: this machine only, e.g. behind a local proxy).",
+)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
-def command(socket_mode: bool, workers: int, threads: int) -> None:
-    """Serve Slack requests at POST /slack/events, with GET /healthz and GET /metrics.
+def command(socket_mode: bool, host: str, workers: int, threads: int) -> None:
+    """Serve Slack requests at POST /slack/events, with GET /healthz (liveness), GET /readyz
+    (readiness: Redis answers) and GET /metrics.
 
-    Listens on $PORT. With --socket-mode, no public URL is needed: the app connects to Slack.
+    Listens on --host and $PORT. With --socket-mode, no public URL is needed: the app connects
+    to Slack (SLACK_APP_TOKEN; no SLACK_SIGNING_SECRET), and only the probes and metrics are
+    served on $PORT.
     """
     settings = settings_from_environment()
     deps = build_deps(settings)
-    app = build_app(deps)
     if socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        if settings.env.slack_app_token is None:
-            raise ConfigError("environment: SLACK_APP_TOKEN is required for --socket-mode")
-        console.print("Connecting to Slack in Socket Mode")
-        SocketModeHandler(app, settings.env.slack_app_token.get_secret_value()).start()
+        serve_socket_mode(deps, host=host, port=settings.env.port)
         return
+    app = build_app(deps)
     options = {
-        "bind": f"0.0.0.0:{settings.env.port}",
+        "bind": f"{host}:{settings.env.port}",
         "workers": workers,
         "threads": threads,
         "worker_class": "gthread",
@@ -60,6 +65,23 @@ def command(socket_mode: bool, workers: int, threads: int) -> None:
         "logger_class": "bot.logs.GunicornLogger",  # JSON lines off a terminal, like our logs
     }
     _Gunicorn(build_wsgi(app, deps), options).run()
+
+
+def serve_socket_mode(deps: Deps, *, host: str, port: int) -> None:
+    """Slack's requests over the socket; the probes and metrics on ``host:port`` as in HTTP
+    mode, so a platform's health checks and scrapes work the same in both."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    token = deps.settings.env.slack_app_token
+    if token is None:
+        raise ConfigError(
+            "environment: SLACK_APP_TOKEN is required for --socket-mode (an app-level token, "
+            "xapp-..., with the connections:write scope, under Basic Information)"
+        )
+    app = build_app(deps, socket_mode=True)
+    with LoopbackServer(build_wsgi(None, deps), host=host, port=port) as probes:
+        console.print(f"Connecting to Slack in Socket Mode; probes and metrics at {probes.url}")
+        SocketModeHandler(app, token.get_secret_value()).start()
 
 
 def register(group: click.Group) -> None:
