@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -89,7 +91,7 @@ def test_two_worker_processes_resume_a_crashed_digest_once_and_keep_beating(
             r.delete(key)  # its lease ran out
         processes = [
             subprocess.Popen(
-                [CHURNBOT, "worker", "--heartbeat-seconds", "0.5"],
+                [CHURNBOT, "worker", "--heartbeat-seconds", "0.5", "--metrics-port", "0"],
                 env={**os.environ, **env},
                 stdout=(tmp_path / f"worker{n}.out").open("w"),
                 stderr=(tmp_path / f"worker{n}.err").open("w"),
@@ -109,6 +111,11 @@ def test_two_worker_processes_resume_a_crashed_digest_once_and_keep_beating(
             )
             assert [p.poll() for p in processes] == [None, None], "both workers still run"
             assert len(emulator.messages(EAST)) == 1, "the digest went out once"
+            for n in range(2):
+                metrics = scrape(tmp_path / f"worker{n}.err")
+                assert "churnbot_worker_scheduler_up 1.0" in metrics
+                assert 'churnbot_digests_total{outcome="posted"}' in metrics
+                assert "churnbot_freshness_sla_seconds 86400.0" in metrics
         finally:
             for process in processes:
                 process.send_signal(signal.SIGTERM)
@@ -117,6 +124,18 @@ def test_two_worker_processes_resume_a_crashed_digest_once_and_keep_beating(
         assert codes == [0, 0], errors
         assert "JobLookupError" not in errors
         assert "Traceback" not in errors
+
+
+def scrape(log: Path) -> str:
+    """The worker's /metrics, at the address its log names."""
+    urls: list[str] = []
+
+    def named() -> list[str]:
+        urls.extend(re.findall(r"Metrics on (http://\S+)", log.read_text()))
+        return urls
+
+    poll(named, "the metrics address in the log")
+    return httpx.get(urls[0], timeout=5).text
 
 
 def _closed(r: redis.Redis) -> bool:
