@@ -65,15 +65,20 @@ def _groups(prep: object) -> tuple[tuple[str, ...], list[np.ndarray]]:
         for column, lo, hi in zip(columns, offsets[:-1], offsets[1:], strict=True):
             names.append(column)
             groups.append(indices[lo:hi])
-    return tuple(names), groups
+    # In the order of the model's input table (a curved feature has a transformer of its own).
+    position = {str(name): i for i, name in enumerate(prep.feature_names_in_)}  # type: ignore[attr-defined]
+    order = sorted(range(len(names)), key=lambda i: position[names[i]])
+    return tuple(names[i] for i in order), [groups[i] for i in order]
 
 
 def _widths(transformer: object, n_columns: int) -> list[int]:
-    """Output columns per input column: one for a numeric column, one per kept level for a
-    one-hot column (levels pooled as infrequent share a single extra output)."""
+    """Output columns per input column: one for a scaled number, one per bin of a binned
+    term, one per kept level for a one-hot column (levels pooled as infrequent share a single
+    extra output)."""
     categories = getattr(transformer, "categories_", None)
     if categories is None:
-        return [1] * n_columns
+        # Scaled numbers give one column each, a binned term several: all of one feature.
+        return [len(transformer.get_feature_names_out()) // n_columns] * n_columns  # type: ignore[attr-defined]
     infrequent = getattr(transformer, "infrequent_categories_", None) or [None] * n_columns
     return [
         len(levels) if rare is None else len(levels) - len(rare) + 1

@@ -69,6 +69,11 @@ class FeatureDef(BaseModel):
     label: str | None = Field(default=None, min_length=1, max_length=80)
     clip: tuple[float, float] | None = None
     fill: float | None = None
+    #: ``line``: one weight (the default); ``bins``: one weight per quantile bin, for an effect
+    #: that bends or steps at a threshold (still one additive term, so its reason stays exact);
+    #: ``auto``: bins only where they rank the validation rows better than the line (training
+    #: reports both).
+    curve: Literal["line", "bins", "auto"] = "line"
 
     @model_validator(mode="after")
     def _check(self) -> FeatureDef:
@@ -89,6 +94,8 @@ class FeatureDef(BaseModel):
                 raise ValueError(f"clip: low {self.clip[0]} is above high {self.clip[1]}")
         if self.fill is not None and self.transform in ("missing", "category"):
             raise ValueError(f"fill does not apply to transform {self.transform}")
+        if self.curve != "line" and self.transform in ("missing", "yes_no", "category"):
+            raise ValueError(f"curve does not apply to transform {self.transform}")
         return self
 
     @property
@@ -187,6 +194,10 @@ class FeatureSet:
     def names(self) -> list[str]:
         """Numeric features first, then categorical: the model's column order."""
         return self.numeric + self.categorical
+
+    def curves(self, kind: str) -> list[str]:
+        """Numeric features whose ``curve`` is ``kind`` (line, bins or auto)."""
+        return [name for name in self.numeric if self.config.features[name].curve == kind]
 
     @property
     def source_columns(self) -> set[str]:

@@ -26,6 +26,8 @@ MAX_LEVEL_SHARE = 0.05
 SKEWED = 2.0
 #: Numeric columns with more empty cells than this share also get a "was it empty" feature.
 MISSING_FLAG_SHARE = 0.05
+#: A number with at least this many distinct values may be binned (``curve: auto``).
+MIN_CURVE_VALUES = 10
 #: Names for role columns an export lacks (filled by a constant, or from the id column).
 NO_NAME = "display_name"
 NO_DATE = "snapshot_date"
@@ -364,10 +366,13 @@ def _feature(
     if column.kind in ("int", "float"):
         if column.distinct <= 1:
             return None, None, "the same value in every row"
+        # Bins are tried where there are values enough to bend (kept only if they help).
+        curve = {"curve": "auto"} if column.distinct >= MIN_CURVE_VALUES else {}
         if column.skew is not None and column.skew > SKEWED and (column.minimum or 0) >= 0:
-            feature = {"transform": "log", "column": column.name, "label": label}
+            feature = {"transform": "log", "column": column.name, "label": label, **curve}
             return spec, feature, f"skewed (skew {column.skew:.1f}), so logged"
-        return spec, {"column": column.name, "label": label}, "a number, as it is"
+        feature = {"column": column.name, "label": label, **curve}
+        return spec, feature, "a number, as it is"
     if column.kind == "date":
         kind = "days_until" if _UNTIL.search(column.name) else "days_since"
         return spec, {"transform": kind, "column": column.name, "label": label}, f"a date: {kind}"

@@ -15,7 +15,7 @@ same calibrated pipeline) and the report says what that cannot check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +26,10 @@ from sklearn.compose import ColumnTransformer
 from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, StandardScaler
 
 from models.contract import AccountSchema
 from models.errors import DataContractError, ModelError
@@ -42,6 +43,9 @@ from models.spec import TrainingSettings
 DEFAULT_PARAMS: dict[str, Any] = {"C": 0.01, "max_iter": 1000}
 CALIBRATION_SHARE = 0.3  # the latest 30% of training as-of dates calibrate the probabilities
 CV_SEED = 0  # fixed folds: the same data gives the same model and report
+CURVE_BINS = 5
+#: A curve is adopted only if it improves the validation ROC AUC by at least this much.
+CURVE_MIN_GAIN = 0.002
 
 
 @dataclass(frozen=True)
@@ -61,22 +65,50 @@ class TrainResult:
     positives_eval: int
 
 
-def make_pipeline(params: dict[str, Any], features: FeatureSet) -> Pipeline:
+def make_pipeline(
+    params: dict[str, Any], features: FeatureSet, curved: Collection[str] = ()
+) -> Pipeline:
     """Fill empty numeric cells with the training median and scale them, one-hot the
     categoricals (rare levels pooled, a level never seen in training counted as that pool or
-    as none), then a logistic regression.
+    as none), then a logistic regression. A ``curved`` feature becomes a binned term of its
+    own (one weight per quantile bin), so its effect may bend or step at a threshold while
+    staying one additive term.
 
-    Every numeric feature stays one column and the one-hot output is dense, so the per-feature
-    contributions remain a plain matrix product.
+    The one-hot output is dense and each feature's columns are contiguous, so the per-feature
+    contributions remain a plain matrix product summed by feature.
     """
-    numeric = Pipeline([("fill", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    fill = ("fill", SimpleImputer(strategy="median"))
+    numeric = Pipeline([fill, ("scale", StandardScaler())])
     categorical = OneHotEncoder(
         handle_unknown="infrequent_if_exist",
         min_frequency=features.config.rare_level_share or None,
         sparse_output=False,
     )
+    straight = [name for name in features.numeric if name not in curved]
+    binned = [
+        (
+            f"curve_{name}",
+            Pipeline(
+                [
+                    fill,
+                    (
+                        "bins",
+                        KBinsDiscretizer(
+                            n_bins=CURVE_BINS,
+                            encode="onehot-dense",
+                            strategy="quantile",
+                            quantile_method="averaged_inverted_cdf",
+                        ),
+                    ),
+                ]
+            ),
+            [name],
+        )
+        for name in features.numeric
+        if name in curved
+    ]
     preprocess = ColumnTransformer(
-        [("num", numeric, features.numeric), ("cat", categorical, features.categorical)]
+        [("num", numeric, straight), *binned, ("cat", categorical, features.categorical)]
     )
     return Pipeline([("preprocess", preprocess), ("model", LogisticRegression(**params))])
 
@@ -116,13 +148,25 @@ def train_model(
             x_train, y_train, weights, model_params, features, settings, report
         )
         x_eval, y_eval = x_train, make_labels(rows.evaluate, schema, horizon_days).to_numpy()
+        curves: dict[str, Any] = {}
     else:
-        estimator = _fit_time_split(
+        estimator, straight, curves = _fit_time_split(
             rows.train, x_train, y_train, weights, schema, model_params, features, report
         )
         x_eval, y_eval = _examples(rows.evaluate, schema, features, horizon_days)
         report(f"scoring {len(y_eval):,} evaluation rows")
         p_eval = estimator.predict_proba(x_eval)[:, 1]
+        if straight is not None and y_eval.any() and not y_eval.all():
+            # Both figures on the held-out period: with the adopted curves and without.
+            curves = {
+                "tried": curves,
+                "eval_roc_auc_with_curves": round(float(roc_auc_score(y_eval, p_eval)), 4),
+                "eval_roc_auc_straight_lines": round(
+                    float(roc_auc_score(y_eval, straight.predict_proba(x_eval)[:, 1])), 4
+                ),
+            }
+        elif curves:
+            curves = {"tried": curves}
     pipeline = estimator.calibrated_classifiers_[0].estimator
     pipeline = getattr(pipeline, "estimator", pipeline)
     return TrainResult(
@@ -142,6 +186,8 @@ def train_model(
                 else {"eval_days": settings.eval_days, "calibration_share": CALIBRATION_SHARE}
             ),
             "calibration": "sigmoid",
+            "curves": _curved(pipeline),
+            **({"curve_trials": curves} if curves else {}),
         },
         n_train=len(y_train),
         n_eval=len(y_eval),
@@ -159,8 +205,12 @@ def _fit_time_split(
     params: dict[str, Any],
     features: FeatureSet,
     report: Callable[[str], None],
-) -> CalibratedClassifierCV:
-    """Fit on the earlier training dates, calibrate on the later ones."""
+) -> tuple[CalibratedClassifierCV, CalibratedClassifierCV | None, dict[str, Any]]:
+    """Fit on the earlier training dates, calibrate on the later ones.
+
+    Returns the model, the same model with straight lines where curves were adopted (None
+    when none was), and the validation figures of every curve tried.
+    """
     calibrating = _calibration_rows(train, schema)
     fit = ~calibrating
     for name, labels in (("fitting", y_train[fit]), ("calibration", y_train[calibrating])):
@@ -170,15 +220,60 @@ def _fit_time_split(
                 f"{'churned' if labels.any() else 'retained'} accounts "
                 f"({len(labels)} rows); both outcomes are needed"
             )
-    report(f"fitting on {int(fit.sum()):,} rows")
-    pipeline = make_pipeline(params, features).fit(
-        x_train[fit],
-        y_train[fit],
-        model__sample_weight=None if weights is None else weights[fit],
+    w_fit = None if weights is None else weights[fit]
+    curved, curves = _choose_curves(
+        (x_train[fit], y_train[fit], w_fit),
+        (x_train[calibrating], y_train[calibrating]),
+        params,
+        features,
+        report,
     )
-    report(f"calibrating on {int(calibrating.sum()):,} rows")
-    estimator = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
-    return estimator.fit(x_train[calibrating], y_train[calibrating])
+    report(f"fitting on {int(fit.sum()):,} rows")
+    estimators = []
+    for variant in [curved] if curved == features.curves("bins") else [curved, None]:
+        chosen = features.curves("bins") if variant is None else variant
+        pipeline = make_pipeline(params, features, chosen).fit(
+            x_train[fit], y_train[fit], model__sample_weight=w_fit
+        )
+        calibrated = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
+        estimators.append(calibrated.fit(x_train[calibrating], y_train[calibrating]))
+    report(f"calibrated on {int(calibrating.sum()):,} rows")
+    return estimators[0], estimators[1] if len(estimators) > 1 else None, curves
+
+
+def _choose_curves(
+    fitting: tuple[pd.DataFrame, np.ndarray, np.ndarray | None],
+    validation: tuple[pd.DataFrame, np.ndarray],
+    params: dict[str, Any],
+    features: FeatureSet,
+    report: Callable[[str], None],
+) -> tuple[list[str], dict[str, Any]]:
+    """Curves for the ``curve: auto`` features, one at a time, each kept only where it ranks
+    the validation rows (the calibration dates, never the evaluation period) better than the
+    straight line by CURVE_MIN_GAIN. Returns the curved features and what each try gave."""
+    chosen = features.curves("bins")
+    x_fit, y_fit, w_fit = fitting
+    # Bins need distinct quantile edges: a feature that is mostly one value cannot bend.
+    candidates = [name for name in features.curves("auto") if _binnable(x_fit[name])]
+    if not candidates:
+        return chosen, {}
+    x_val, y_val = validation
+
+    def validation_auc(curved: list[str]) -> float:
+        pipeline = make_pipeline(params, features, curved)
+        pipeline.fit(x_fit, y_fit, model__sample_weight=w_fit)
+        return float(roc_auc_score(y_val, pipeline.decision_function(x_val)))
+
+    report(f"trying curves for {len(candidates)} feature(s)")
+    best = validation_auc(chosen)
+    tried: dict[str, Any] = {}
+    for name in candidates:
+        curved = validation_auc([*chosen, name])
+        adopted = curved >= best + CURVE_MIN_GAIN
+        tried[name] = {"line": round(best, 4), "curve": round(curved, 4), "adopted": adopted}
+        if adopted:
+            chosen, best = [*chosen, name], curved
+    return chosen, tried
 
 
 def _fit_cross_validated(
@@ -192,6 +287,8 @@ def _fit_cross_validated(
 ) -> tuple[CalibratedClassifierCV, np.ndarray]:
     """One snapshot: out-of-fold probabilities for the report, then the final model on all rows.
 
+    There is no validation period to choose curves on, so ``curve: auto`` stays a line here.
+
     ``ensemble=False`` calibrates one pipeline on out-of-fold decision values, so the final
     model is a single linear pipeline and its reasons stay exact.
     """
@@ -199,7 +296,10 @@ def _fit_cross_validated(
     # The calibrator's own folds are a plain count (stratified, in row order): the artifact
     # keeps only types the registry trusts, and the shuffled folds above judge the model.
     calibrated = CalibratedClassifierCV(
-        make_pipeline(params, features), method="sigmoid", cv=settings.cv_folds, ensemble=False
+        make_pipeline(params, features, features.curves("bins")),
+        method="sigmoid",
+        cv=settings.cv_folds,
+        ensemble=False,
     )
     fit_params = {} if weights is None else {"sample_weight": weights}
     report(f"cross-validating on {len(y):,} rows ({settings.cv_folds} folds)")
@@ -208,6 +308,20 @@ def _fit_cross_validated(
     )[:, 1]
     report(f"fitting the final model on {len(y):,} rows")
     return calibrated.fit(x, y, **fit_params), p_eval
+
+
+def _binnable(values: pd.Series) -> bool:
+    edges = np.nanquantile(values.to_numpy(dtype="float64"), np.linspace(0, 1, CURVE_BINS + 1))
+    return bool(np.unique(edges).size == CURVE_BINS + 1)
+
+
+def _curved(pipeline: Pipeline) -> list[str]:
+    """The features the fitted pipeline models as curves."""
+    return [
+        str(columns[0])
+        for name, _, columns in pipeline[0].transformers_
+        if str(name).startswith("curve_")
+    ]
 
 
 def _check_empty_features(x: pd.DataFrame, features: FeatureSet) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from bot.cli.common import console, progress_bar, settings_from_environment
+from bot.cli.common import console, out, progress_bar, settings_from_environment
 from bot.cli.data_source import account_data_options, load_accounts
 from bot.deps import Deps, build_deps
 from bot.digest.sender import build_client
@@ -70,10 +70,10 @@ def tell_admins_of_trip(deps: Deps, result: RunResult) -> None:
 
 
 def report(result: RunResult) -> None:
-    console.print(health_table(result))
+    out.print(health_table(result))
     if result.snapshot:
         meta = result.snapshot
-        console.print(
+        out.print(
             f"Published snapshot {meta.snapshot_id}: {meta.n_accounts:,} accounts as of "
             f"{meta.as_of}, model {meta.model_version}"
             + ("" if meta.healthy else " (not trusted: the last good snapshot stays in use)")
@@ -104,7 +104,7 @@ def command(data: Path | None, source: str, shadow: str | None) -> None:
     redis = connect(settings.env.redis_url)
     if shadow is not None:
         loaded, _ = load_accounts(settings, data, source)
-        console.print(score_shadow(settings, redis, loaded.frame, shadow))
+        out.print(score_shadow(settings, redis, loaded.frame, shadow))
         return
     result = score_book(settings, SnapshotStore(redis), KillSwitch(redis), data=data, source=source)
     tell_admins_of_trip(build_deps(settings, client=redis), result)

@@ -8,7 +8,7 @@ from typing import cast
 
 import click
 
-from bot.cli.common import console, settings_from_environment, status
+from bot.cli.common import out, settings_from_environment, status
 from bot.cli.data_source import account_data_options, load_accounts
 from bot.feedback.training import training_feedback
 from bot.settings import Settings
@@ -21,20 +21,34 @@ from models.validate import LoadResult
 
 
 def print_outcome(outcome: TrainOutcome, settings: Settings) -> None:
+    """The evaluation report and the verdict: results, so on stdout."""
     sla = settings.spec.accuracy_sla
     card = outcome.card
     # train_and_register always fills the eval window of the card it returns.
     eval_window = cast("tuple[date, date]", card.eval_window)
-    console.print(format_report(outcome.report), markup=False, highlight=False)
-    console.print(
+    out.print(format_report(outcome.report), markup=False, highlight=False)
+    trials = card.params.get("curve_trials")
+    if trials:
+        adopted = ", ".join(card.params.get("curves") or []) or "none (lines ranked as well)"
+        line = (
+            f"Bins tried for {len(trials['tried'])} feature(s) on the validation dates; "
+            f"adopted for {adopted}"
+        )
+        if "eval_roc_auc_straight_lines" in trials:
+            line += (
+                f"; held-out ROC AUC {trials['eval_roc_auc_with_curves']:.3f} with them, "
+                f"{trials['eval_roc_auc_straight_lines']:.3f} with straight lines"
+            )
+        out.print(line, markup=False, highlight=False)
+    out.print(
         f"Model {card.version}: {sla.metric} {outcome.sla_value:.3f} "
         f"(target {sla.target}, floor {sla.floor}); trained on {card.training_window[0]} to "
         f"{card.training_window[1]}, evaluated on {eval_window[0]} to {eval_window[1]}"
     )
     if outcome.promoted:
-        console.print(f"[green]Promoted {card.version} to champion.[/]")
+        out.print(f"[green]Promoted {card.version} to champion.[/]")
     else:
-        console.print(
+        out.print(
             f"[yellow]Not promoted: {sla.metric} {outcome.sla_value:.3f} is below the floor "
             f"{sla.floor}, or --no-promote was given. Promote by hand with "
             f"`churnbot models promote {card.version}`.[/]"
@@ -95,7 +109,7 @@ def command(data: Path | None, source: str, promote: bool | None, with_feedback:
     outcome = run_training(settings, loaded, name, promote, feedback)
     print_outcome(outcome, settings)
     if feedback is not None:
-        console.print(
+        out.print(
             f"Feedback: {feedback.corrections} corrections, {len(feedback.used)} used "
             f"({feedback.flipped} labels changed, {len(feedback.weights)} rows weighted); "
             "see `notes.feedback` in `churnbot models show`."
