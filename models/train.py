@@ -45,7 +45,7 @@ CALIBRATION_SHARE = 0.3  # the latest 30% of training as-of dates calibrate the 
 CV_SEED = 0  # fixed folds: the same data gives the same model and report
 CURVE_BINS = 5
 #: A curve is adopted only if it improves the validation ROC AUC by at least this much.
-CURVE_MIN_GAIN = 0.002
+CURVE_MIN_GAIN = 0.005
 
 
 @dataclass(frozen=True)

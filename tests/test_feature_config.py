@@ -306,3 +306,37 @@ def test_an_empty_optional_column_stops_training_with_the_feature_named(
     assert "remove the feature(s) from features.yaml" in err
     assert "Input X contains NaN" not in err
     load_settings({"CHURNBOT_CONFIG": str(folder)})  # the config itself stays valid
+
+
+def test_a_curved_effect_gets_bins_where_they_help_and_both_figures_are_reported() -> None:
+    """Churn is high for the newest and the oldest members and low between: a line cannot
+    bend that way, bins can."""
+    rng = np.random.default_rng(4)
+    n = 6000
+    rows = table(n, seed=4, days=400)
+    logins = rng.integers(0, 40, n)
+    flat = rng.integers(0, 40, n)
+    u_shape = (logins < 8) | (logins >= 32)
+    risk = 1 / (1 + np.exp(-(-2.5 + 2.5 * u_shape + rng.normal(0, 0.3, n))))
+    rows = rows.assign(
+        posts=pd.array(logins, dtype="Int64"),
+        posts_before=flat,
+        left=pd.array(rng.random(n) < risk, dtype="boolean"),
+    )
+    features = feature_set(
+        posts={"column": "posts", "curve": "auto"},
+        noise={"column": "posts_before", "curve": "auto"},
+    )
+    settings = TrainingSettings(eval_days=120, min_train_positives=5, min_eval_positives=5)
+    result = train_model(rows, SCHEMA, features, horizon_days=30, settings=settings)
+    assert result.params["curves"] == ["posts"], result.params["curve_trials"]
+    trials = result.params["curve_trials"]
+    assert trials["tried"]["noise"]["adopted"] is False
+    assert trials["eval_roc_auc_with_curves"] > trials["eval_roc_auc_straight_lines"]
+    built = features.build(rows)
+    from models.explain import reference_point
+
+    contributions = explain(result.estimator, built, reference_point(result.estimator, built))
+    assert contributions.features == ("posts", "noise")
+    proba = result.estimator.predict_proba(built)
+    assert np.allclose(contributions.log_odds(), np.log(proba[:, 1] / proba[:, 0]), atol=1e-8)
