@@ -164,10 +164,12 @@ def parse_feedback_value(value: str) -> FeedbackRef:
             f"A feedback value must be a JSON object with keys {sorted(_KEYS)}. Got {found}."
         )
     for key in ("a", "s", "m", "act"):
-        if not isinstance(data[key], str) or not data[key].strip():
+        # Printable only: a control character (the store's field separator among them) in an
+        # id would spoil the "who answered what" line of the whole message.
+        if not isinstance(data[key], str) or not data[key].strip() or not data[key].isprintable():
             raise ValueError(
-                f"The '{key}' field of a feedback value must be a non-empty string. "
-                f"Got {data[key]!r} instead."
+                f"The '{key}' field of a feedback value must be a non-empty string of printable "
+                f"characters. Got {data[key]!r} instead."
             )
     risk = data["r"]
     if (
