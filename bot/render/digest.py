@@ -140,21 +140,20 @@ def _scope(content: DigestContent) -> tuple[str, list[object]]:
         return "{}", [content.channel_label]
     template, pieces = "", list[object]()
     if content.segments:
-        template += _and_list(len(content.segments)) + " "
+        template += _and_list(["{}"] * len(content.segments)) + " "
         pieces += [segment_words(segment) for segment in content.segments]
         pieces[0] = str(pieces[0])[:1].upper() + str(pieces[0])[1:]
     template += "accounts"
     if content.owners:
         slots = [owner_slot(owner, content.owner_users) for owner in content.owners]
-        template += " of " + _and_list(len(slots), [slot for slot, _ in slots])
+        template += " of " + _and_list([slot for slot, _ in slots])
         pieces += [piece for _, owner_pieces in slots for piece in owner_pieces]
     return template[0].upper() + template[1:], pieces
 
 
-def _and_list(count: int, slots: Sequence[str] | None = None) -> str:
-    """ "{}", "{} and {}", "{}, {} and {}": a template joining ``count`` slots."""
-    slots = list(slots) if slots is not None else ["{}"] * count
-    return slots[0] if count == 1 else ", ".join(slots[:-1]) + " and " + slots[-1]
+def _and_list(slots: Sequence[str]) -> str:
+    """Template fragments joined as words are: "a", "a and b", "a, b and c"."""
+    return slots[0] if len(slots) == 1 else ", ".join(slots[:-1]) + " and " + slots[-1]
 
 
 def segment_words(segment: str) -> str:
