@@ -75,6 +75,8 @@ def _widths(transformer: object, n_columns: int) -> list[int]:
     """Output columns per input column: one for a scaled number, one per bin of a binned
     term, one per kept level for a one-hot column (levels pooled as infrequent share a single
     extra output)."""
+    if n_columns == 0:
+        return []  # a transformer given no columns (a model with no categories) is not fitted
     categories = getattr(transformer, "categories_", None)
     if categories is None:
         # Scaled numbers give one column each, a binned term several: all of one feature.
