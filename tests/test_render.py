@@ -560,6 +560,8 @@ def test_buttons_posted_before_short_keys_still_resolve() -> None:
         ({"value": f"d|{SNAPSHOT}"}, "block_id must be 'fb:'"),
         ({"value": f"d|{SNAPSHOT}", "block_id": "fb:"}, "block_id must be 'fb:'"),
         ({"value": f"d|{SNAPSHOT}", "block_id": "other"}, "block_id must be 'fb:'"),
+        ({"value": f"d|{SNAPSHOT}", "block_id": "fb:A1\x1fhelpful"}, "printable characters"),
+        ({"value": f"d|{SNAPSHOT}", "block_id": "fb:" + "A" * 129}, "1 to 128 printable"),
         ({"value": '{"a":"x"}', "block_id": "fb:A1"}, "JSON object with keys"),
     ],
 )

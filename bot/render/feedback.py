@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from bot.render.parts import account_id_of, button
+from bot.render.parts import MAX_ACCOUNT_ID, account_id_of, button
 
 Surface = Literal["digest", "card"]
 
@@ -138,10 +138,15 @@ def parse_feedback_action(action: Mapping[str, Any]) -> FeedbackKey | FeedbackRe
         )
     block_id = action.get("block_id")
     account_id = block_id[len(ACTIONS_PREFIX) :] if isinstance(block_id, str) else ""
-    if not isinstance(block_id, str) or not block_id.startswith(ACTIONS_PREFIX) or not account_id:
+    if (
+        not isinstance(block_id, str)
+        or not block_id.startswith(ACTIONS_PREFIX)
+        or not 0 < len(account_id) <= MAX_ACCOUNT_ID
+        or not account_id.isprintable()
+    ):
         raise ValueError(
-            f"A feedback button's block_id must be '{ACTIONS_PREFIX}' and the account id. "
-            f"Got {str(block_id)[:80]!r} instead."
+            f"A feedback button's block_id must be '{ACTIONS_PREFIX}' and an account id of 1 to "
+            f"{MAX_ACCOUNT_ID} printable characters. Got {str(block_id)[:80]!r} instead."
         )
     return FeedbackKey(account_id, snapshot_id, _CODE_SURFACE[code])
 
