@@ -24,6 +24,7 @@ from models.playbook import Playbook, load_playbook
 from models.reasons import ReasonsConfig, load_reasons, reason_codes
 from models.sources_config import SourcesConfig, load_sources_config
 from models.spec import ProductSpec, load_spec
+from models.validate import sources_problems
 
 SLACK_DEFAULT_API_URL = "https://slack.com/api/"
 
@@ -158,6 +159,9 @@ def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str], list[s
                 columns=columns,
             ),
         )
+    sources = loaded.get("sources")
+    if isinstance(sources, SourcesConfig) and isinstance(schema, AccountSchema):
+        problems += sources_problems(sources, schema)
     spec = loaded.get("spec")
     if isinstance(spec, ProductSpec) and isinstance(feature_set, FeatureSet):
         numeric = feature_set.numeric

@@ -17,13 +17,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pandas as pd
 
 from models.contract import AccountSchema
 from models.errors import ConfigError, SourceError
-from models.sources_config import HttpSourceConfig, SourcesConfig
+from models.sources_config import DEFAULT_FILE, HttpSourceConfig, SourcesConfig
 from models.validate import LoadResult, validate_frame
 
 logger = logging.getLogger(__name__)
@@ -60,23 +61,23 @@ class HttpAccountSource:
         environ: Mapping[str, str],
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        source_file: Path = DEFAULT_FILE,
     ) -> None:
+        self._file = source_file
         try:
             url = httpx.URL(config.url)
         except httpx.InvalidURL as exc:
-            raise ConfigError(
-                f"config/sources.yaml: http.url: {exc} (got {config.url!r})"
-            ) from None
+            raise ConfigError(f"{source_file}: http.url: {exc} (got {config.url!r})") from None
         if url.scheme not in ("http", "https"):
             raise ConfigError(
-                f"config/sources.yaml: http.url: expected an http:// or https:// address "
+                f"{source_file}: http.url: expected an http:// or https:// address "
                 f"(got {config.url!r})"
             )
         token = environ.get(config.token_env, "").strip()
         if not token:
             raise SourceError(
                 f"the HTTP source needs a bearer token in the environment variable "
-                f"${config.token_env}, which is not set (config/sources.yaml: http.token_env)"
+                f"${config.token_env}, which is not set ({source_file}: http.token_env)"
             )
         self._config = config
         self._url = url
@@ -154,7 +155,7 @@ class HttpAccountSource:
                 raise SourceError(
                     f"{self.label}: page {page_number} repeats page {page_number - 1}; does the "
                     f"endpoint support the '{config.page_param}' parameter? "
-                    "(config/sources.yaml: http.page_param)"
+                    f"({self._file}: http.page_param)"
                 )
             records.extend(items)
             if len(items) < config.page_size:
@@ -201,7 +202,7 @@ class HttpAccountSource:
                 self._sleep(delay)
         raise SourceError(
             f"{where}: gave up after {attempts} attempt(s); last failure: {failure} "
-            "(retries are set by http.max_retries in config/sources.yaml)"
+            f"(retries are set by http.max_retries in {self._file})"
         )
 
     def _json(self, response: httpx.Response, where: str) -> dict:
@@ -225,7 +226,7 @@ class HttpAccountSource:
             keys = ", ".join(sorted(page)) or "none"
             raise SourceError(
                 f"{where}: no '{field}' list in the response (keys: {keys}); "
-                "set http.items_field in config/sources.yaml"
+                f"set http.items_field in {self._file}"
             )
         for index, item in enumerate(items):
             if not isinstance(item, dict):
@@ -243,7 +244,7 @@ class HttpAccountSource:
         elif response.status_code == 403:
             hint = f"the token in ${token_env} is not allowed to read this endpoint"
         elif response.status_code == 404:
-            hint = "check http.url in config/sources.yaml"
+            hint = f"check http.url in {self._file}"
         elif response.is_redirect:
             target = response.headers.get("Location", "?")
             hint = f"the endpoint redirects to {target}; set http.url to the final address"

@@ -389,3 +389,9 @@ def test_a_page_parameter_the_server_ignores_is_caught(api: FakeApi) -> None:
 def test_a_url_that_is_not_http_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"http\.url: expected an http:// or https:// address"):
         HttpAccountSource(HttpSourceConfig(url="ftp://example.com/x"), environ=ENV)
+
+
+def test_errors_name_the_sources_file_in_use() -> None:
+    config = HttpSourceConfig(url="ftp://example.com/accounts")
+    with pytest.raises(ConfigError, match=r"^their-config/sources\.yaml: http\.url: expected"):
+        HttpAccountSource(config, environ={}, source_file=Path("their-config/sources.yaml"))

@@ -47,7 +47,9 @@ def load_accounts(settings: Settings, data: Path | None, source: str) -> tuple[L
     if source == "http":
         if settings.sources.http is None:
             raise ConfigError(f"{settings.sources.file}: http: no HTTP source configured")
-        http = HttpAccountSource(settings.sources.http, environ=os.environ)
+        http = HttpAccountSource(
+            settings.sources.http, environ=os.environ, source_file=settings.sources.file
+        )
         name, stem = http.label, "http-source"
         read = partial(http.load, settings.schema, settings.sources)
     elif source == "sql":
