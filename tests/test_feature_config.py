@@ -340,3 +340,36 @@ def test_a_curved_effect_gets_bins_where_they_help_and_both_figures_are_reported
     assert contributions.features == ("posts", "noise")
     proba = result.estimator.predict_proba(built)
     assert np.allclose(contributions.log_odds(), np.log(proba[:, 1] / proba[:, 0]), atol=1e-8)
+
+
+def test_outcomes_from_a_yes_no_label_date_the_churn_after_the_first_yes_row() -> None:
+    from bot.feedback.outcomes import outcomes_from_accounts
+
+    frame = table(3).assign(
+        member=["a", "a", "b"],
+        seen_on=pd.to_datetime(["2026-01-01", "2026-02-01", "2026-01-15"]),
+        left=pd.array([False, True, False], dtype="boolean"),
+    )
+    outcomes = outcomes_from_accounts(frame, SCHEMA)
+    assert outcomes["a"].churn_date == dt.date(2026, 2, 2)
+    assert outcomes["a"].last_seen == dt.date(2026, 2, 1)
+    assert outcomes["b"].churn_date is None
+
+
+def test_the_report_has_a_table_per_segment_and_flags_thin_ones() -> None:
+    rng = np.random.default_rng(1)
+    y = np.r_[rng.random(900) < 0.2, [True, False, False, False]]
+    proba = np.clip(y * 0.3 + rng.random(904) * 0.6, 0, 1)
+    segments = np.r_[np.where(rng.random(900) < 0.5, "smb", "enterprise"), ["tiny"] * 4]
+    report = evaluate(y, proba, np.zeros(904), segments=segments)
+    rows = {row.segment: row for row in report.by_segment}
+    assert set(rows) == {"enterprise", "smb", "tiny"}
+    assert rows["tiny"].thin
+    assert (rows["tiny"].rows, rows["tiny"].churned) == (4, 1)
+    assert not rows["smb"].thin
+    assert rows["smb"].roc_auc is not None
+    assert rows["smb"].roc_auc > 0.7
+    assert "too thin to judge" in format_report(report)
+    from models.evaluation import EvaluationReport
+
+    assert EvaluationReport.from_dict(report.to_dict()) == report

@@ -24,9 +24,20 @@ class Outcome:
 
 
 def outcomes_from_accounts(frame: pd.DataFrame, schema: AccountSchema) -> dict[str, Outcome]:
-    """One outcome per account of a validated account table (all as-of dates)."""
-    grouped = frame.groupby(frame[schema.id_column].astype(str)).agg(
-        churn=(schema.label_column, "min"), seen=(schema.date_column, "max")
+    """One outcome per account of a validated account table (all as-of dates).
+
+    A yes/no label gives no churn date: an account's churn is dated the day after its first
+    row labelled yes (the label says it churned within the horizon after that row), the
+    earliest it can have happened.
+    """
+    churn = frame[schema.label_column]
+    if not schema.label_is_date:
+        positive = churn.astype("boolean").fillna(False).astype(bool)
+        churn = (frame[schema.date_column] + pd.Timedelta(days=1)).where(positive)
+    grouped = (
+        frame.assign(_churn=churn)
+        .groupby(frame[schema.id_column].astype(str))
+        .agg(churn=("_churn", "min"), seen=(schema.date_column, "max"))
     )
     return {
         account: Outcome(
