@@ -68,7 +68,7 @@ def poll(condition: Callable[[], object], what: str) -> None:
 
 def heartbeats(r: redis.Redis) -> dict[str, str]:
     keys = sorted(r.scan_iter(match="churnbot:{scheduler}:heartbeat:*"))
-    return {key: r.get(key) or "" for key in keys}
+    return {key: str(r.get(key) or "") for key in keys}
 
 
 def test_two_worker_processes_resume_a_crashed_digest_once_and_keep_beating(
