@@ -15,10 +15,10 @@ import sys
 import time
 import uuid
 
-from state_read import N_ACCOUNTS, cards
+from state_read import META, cards
 
 from bot.lookup import resolve
-from bot.state import SnapshotMeta, SnapshotStore, connect
+from bot.state import SnapshotStore, connect
 
 TEXTS = {
     "50 short words, no match": " ".join(f"q{i:02d}" for i in range(50)),
@@ -35,20 +35,11 @@ def main(argv: list[str]) -> None:
     client = connect(url)
     prefix = f"bench-{uuid.uuid4().hex}"
     store = SnapshotStore(client, prefix=prefix)
-    meta = SnapshotMeta(
-        snapshot_id="bench-1",
-        as_of="2026-05-01",
-        model_version="m-2026-05-01",
-        created_at="2026-05-01T06:00:00+00:00",
-        healthy=True,
-        n_accounts=N_ACCOUNTS,
-        health=[],
-    )
     try:
-        store.publish(meta, cards(random.Random(7)))
+        store.publish(META, cards(random.Random(7)))
         for name, text in TEXTS.items():
             start = time.perf_counter()
-            found = resolve(store, text, snapshot_id="bench-1")
+            found = resolve(store, text, snapshot_id=META.snapshot_id)
             elapsed = time.perf_counter() - start
             print(f"{name:<28} {len(text):4d} chars {elapsed:6.2f} s  -> {found.kind}")
     finally:

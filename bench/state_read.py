@@ -21,6 +21,15 @@ N_READS = 5_000
 OWNERS = [f"csm-{i:02d}" for i in range(40)]
 SEGMENTS = ["smb", "mid-market", "enterprise", "strategic"]
 WORDS = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Société", "Zürich", "Stark"]
+META = SnapshotMeta(
+    snapshot_id="bench-1",
+    as_of="2026-05-01",
+    model_version="m-2026-05-01",
+    created_at="2026-05-01T06:00:00+00:00",
+    healthy=True,
+    n_accounts=N_ACCOUNTS,
+    health=[],
+)
 
 
 def cards(rng: random.Random) -> Iterator[dict[str, Any]]:
@@ -54,18 +63,9 @@ def main(argv: list[str]) -> None:
     prefix = f"bench-{uuid.uuid4().hex}"
     rng = random.Random(7)
     store = SnapshotStore(client, prefix=prefix)
-    meta = SnapshotMeta(
-        snapshot_id="bench-1",
-        as_of="2026-05-01",
-        model_version="m-2026-05-01",
-        created_at="2026-05-01T06:00:00+00:00",
-        healthy=True,
-        n_accounts=N_ACCOUNTS,
-        health=[],
-    )
     try:
         start = time.perf_counter()
-        store.publish(meta, cards(rng))
+        store.publish(META, cards(rng))
         print(f"publish {N_ACCOUNTS:,} accounts: {time.perf_counter() - start:.2f} s")
         keys = list(client.scan_iter(match=f"{prefix}:*", count=1_000))
         used = sum(client.memory_usage(k, samples=0) or 0 for k in keys)
