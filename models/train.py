@@ -44,6 +44,7 @@ DEFAULT_PARAMS: dict[str, Any] = {"C": 0.01, "max_iter": 1000}
 CALIBRATION_SHARE = 0.3  # the latest 30% of training as-of dates calibrate the probabilities
 CV_SEED = 0  # fixed folds: the same data gives the same model and report
 CURVE_BINS = 5
+BIN_MIN_WIDTH = 1e-8  # KBinsDiscretizer drops (and warns about) narrower bins
 #: A curve is adopted only if it improves the validation ROC AUC by at least this much.
 CURVE_MIN_GAIN = 0.005
 
@@ -311,8 +312,14 @@ def _fit_cross_validated(
 
 
 def _binnable(values: pd.Series) -> bool:
-    edges = np.nanquantile(values.to_numpy(dtype="float64"), np.linspace(0, 1, CURVE_BINS + 1))
-    return bool(np.unique(edges).size == CURVE_BINS + 1)
+    """Whether the bins' quantile edges, computed as the model computes them (after the
+    median fill), are all distinct."""
+    filled = values.fillna(values.median()).to_numpy(dtype="float64")
+    if not filled.size:
+        return False
+    quantiles = np.linspace(0, 100, CURVE_BINS + 1)
+    edges = np.percentile(filled, quantiles, method="averaged_inverted_cdf")
+    return bool((np.diff(edges) > BIN_MIN_WIDTH).all())
 
 
 def _curved(pipeline: Pipeline) -> list[str]:
