@@ -373,3 +373,14 @@ def test_the_report_has_a_table_per_segment_and_flags_thin_ones() -> None:
     from models.evaluation import EvaluationReport
 
     assert EvaluationReport.from_dict(report.to_dict()) == report
+
+
+def test_check_config_prints_the_unused_columns_warning_on_stderr(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["check-config", "--config", str(folder)])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "configuration is valid" in out
+    assert "feed no feature" in " ".join(err.split())
+    assert "feed no feature" not in out

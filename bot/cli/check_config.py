@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 import yaml
 
-from bot.cli.common import out
-from bot.settings import config_problems, load_env, load_settings
+from bot.cli.common import console, out
+from bot.settings import check_config_folder, load_env, load_settings
 from models.errors import ConfigError
 
 
@@ -18,7 +18,9 @@ from models.errors import ConfigError
 def check_config(config_dir: Path | None) -> None:
     """Check every config file and report all problems in one pass."""
     folder = config_dir or load_env(os.environ).config_dir
-    problems = config_problems(folder)
+    problems, warnings = check_config_folder(folder)
+    for warning in warnings:
+        console.print(f"warning: {warning}", markup=False, highlight=False)
     if problems:
         raise ConfigError(f"{len(problems)} config file(s) have problems:\n" + "\n".join(problems))
     out.print(f"{folder}: configuration is valid")
