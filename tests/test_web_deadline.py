@@ -15,6 +15,7 @@ import uuid
 import httpx
 import pytest
 
+from bot.render.feedback import FeedbackKey
 from tests.slack_harness import BOOK, CSM, Harness, RedisServer, publish
 
 SLACK_WINDOW_S = 3.0
@@ -106,3 +107,30 @@ def test_probes_metrics_and_churn_with_redis_stopped(
     assert "churnbot_redis_up 0.0" in metrics.text
     answer = private_harness.sender.command("/churn", "acme")
     assert HONEST in answer.json()["text"]
+
+
+def test_a_feedback_click_with_redis_frozen_is_answered_in_time(
+    private_harness: Harness, redis_server: RedisServer
+) -> None:
+    """The click cannot be saved: Slack gets its answer in time and the user is told."""
+    meta = publish(private_harness.deps, BOOK)
+    private_harness.sender.http.timeout = httpx.Timeout(30)
+    redis_server.freeze()
+    url = private_harness.emulator.response_url("click")
+    key = FeedbackKey("ACC-000001", meta.snapshot_id, "digest")
+    payload = {
+        "type": "block_actions",
+        "user": {"id": CSM},
+        "team": {"id": "T0CHURNBOT"},
+        "response_url": url,
+        "container": {"type": "message", "channel_id": "C0GENERAL1", "message_ts": "1.2"},
+        "actions": [
+            {"action_id": "feedback_helpful", "block_id": "fb:ACC-000001", "value": key.to_value()}
+        ],
+    }
+    response = timed(
+        "feedback click, Redis frozen", lambda: private_harness.sender.interaction(payload)
+    )
+    assert response.status_code == 200
+    (call,) = private_harness.emulator.wait_for("response_url", timeout=15)
+    assert "saved" in call.body["text"]

@@ -24,6 +24,7 @@ from bot.feedback.store import FeedbackStore, MessageRef, Recorded
 from bot.render.feedback import FeedbackKey, FeedbackRef
 from bot.render.text import escape_mrkdwn
 from bot.state import SnapshotNotFound
+from bot.state.deadline import capped
 from models.errors import ChurnbotError
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,8 @@ class Recorder:
 
         future = self._executor.submit(write)
         try:
-            event, recorded = future.result(timeout=self._deadline_s)
+            # Within the request's own Redis budget too, when it has one (bot.web).
+            event, recorded = future.result(timeout=capped(self._deadline_s))
             return Saved("saved", recorded, event)
         except concurrent.futures.TimeoutError:
             log.warning("feedback write took longer than %.1f s; told the user", self._deadline_s)

@@ -49,6 +49,13 @@ def remaining() -> float | None:
     return left
 
 
+def capped(seconds: float) -> float:
+    """``seconds``, or less if the current budget ends sooner (0 once it is spent): for a wait
+    on work that talks to Redis in another thread, where the budget does not follow."""
+    end = _END.get()
+    return seconds if end is None else max(0.0, min(seconds, end - time.monotonic()))
+
+
 class DeadlineBackoff(AbstractBackoff):
     """Another backoff whose pauses never run past the current deadline."""
 
@@ -59,9 +66,7 @@ class DeadlineBackoff(AbstractBackoff):
         self._inner.reset()
 
     def compute(self, failures: int) -> float:
-        pause = self._inner.compute(failures)
-        end = _END.get()
-        return pause if end is None else max(0.0, min(pause, end - time.monotonic()))
+        return capped(self._inner.compute(failures))
 
 
 class _DeadlineConnection:
