@@ -6,6 +6,8 @@ emulator); each test reads the HTTP status, the log and /metrics as an operator 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import time
 from urllib.parse import urlencode
@@ -59,8 +61,6 @@ def form(**fields: str) -> str:
     return urlencode(fields)
 
 
-NOW_TS = str(int(time.time()))
-
 # (name, how it is sent, expected status); "signed" bodies carry a valid signature.
 MALFORMED = [
     ("no timestamp", {"unsigned": form(command="/churn"), "headers": {}}, 401),
@@ -105,6 +105,7 @@ MALFORMED = [
     ),
     ("event without event", {"signed": '{"type": "event_callback"}', "json": True}, 400),
     ("not utf-8", {"signed_bytes": b"command=/churn&text=\xff\xfe"}, 400),
+    ("over 1 MiB", {"signed": form(command="/churn", user_id=CSM, text="x" * (1 << 20))}, 413),
 ]
 
 
@@ -125,9 +126,6 @@ def test_every_malformed_request_gets_4xx_one_log_line_and_no_traceback(
         response = harness.sender.post(how["stale"], timestamp=str(int(time.time()) - 6 * 60))
     elif "signed_bytes" in how:
         ts = str(int(time.time()))
-        import hashlib
-        import hmac
-
         raw = how["signed_bytes"]
         digest = hmac.new(SECRET.encode(), b"v0:" + ts.encode() + b":" + raw, hashlib.sha256)
         response = httpx.post(
