@@ -118,9 +118,11 @@ class SlackDoor:
     def _refuse_replay(self, signature: str) -> None:
         """Remember every signature for as long as it could pass; refuse one seen before.
 
-        Slack signs each delivery, retries included, with the time it sends it, so only a copy
-        of an earlier request carries an earlier signature. If Redis cannot be asked, the request
-        goes on: every effect it could have needs Redis too, and its listener says so honestly.
+        Slack's own retries still pass: it retries an event up to 5 minutes after the first
+        try, which a receiver checking the 5-minute window (as Bolt does) only accepts with a
+        new timestamp, so a retry carries a new signature; the event id de-duplication
+        (``bot.middleware``) drops it. If Redis cannot be asked, the request goes on: every
+        effect it could have needs Redis too, and its listener says so honestly.
         """
         key = f"{self.deps.prefix}:seen-signature:{signature}"
         try:
