@@ -134,6 +134,8 @@ class Case:
     n_eval: int
     positives_eval: int
     columns: int
+    curves: tuple[str, ...]  # features churnbot modelled as binned curves
+    straight_roc_auc: float | None  # held-out ROC AUC with straight lines, when curves were adopted
     churnbot: Scores
     hand_lr: Scores
     boosted: Scores
@@ -270,6 +272,8 @@ def run_case(shape: str, config: str, seed: int, csv: Path, folder: Path, var: P
         len(y_eval),
         int(y_eval.sum()),
         x_train.shape[1],
+        tuple(result.params.get("curves") or ()),
+        result.params.get("curve_trials", {}).get("eval_roc_auc_straight_lines"),
         churnbot,
         hand_lr,
         boosted,
@@ -318,6 +322,13 @@ def render(case: Case) -> str:
             f"  {scores.model:<30} {scores.roc_auc:>8.4f} {scores.pr_auc:>8.4f} "
             f"{scores.lift:>9.2f} {scores.seconds:>7.1f}"
         )
+    if case.curves:
+        lines.append(
+            f"  churnbot curves adopted: {', '.join(case.curves)} "
+            f"(held-out ROC AUC with straight lines instead: {case.straight_roc_auc})"
+        )
+    else:
+        lines.append("  churnbot curves adopted: none")
     verdict = "met" if case.gap >= -TARGET_GAP else "MISSED"
     lines.append(
         f"  churnbot - hand LR, ROC AUC: {case.gap:+.4f} (target >= -{TARGET_GAP}: {verdict})"
@@ -325,12 +336,21 @@ def render(case: Case) -> str:
     return "\n".join(lines)
 
 
+def _label_note(cases: list[Case]) -> str:
+    """Configs of one export that disagree on the label measure different targets: say so."""
+    labels = {case.config: case.label for case in cases}
+    if len(set(labels.values())) < 2:
+        return ""
+    told = "; ".join(f"{config} config: {label}" for config, label in labels.items())
+    return f"NOTE {cases[0].shape}: the configs predict different labels ({told})\n\n"
+
+
 def summary(cases: list[Case]) -> str:
     """One line per shape and config: mean figures over seeds (the README table)."""
     lines = [
-        "| export | config | churnbot ROC AUC | hand LR ROC AUC | gap | HGB ROC AUC "
+        "| export | config | seeds | churnbot ROC AUC | hand LR ROC AUC | gap | HGB ROC AUC "
         "| churnbot PR AUC | hand LR PR AUC | churnbot lift | hand LR lift |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     keys = dict.fromkeys((case.shape, case.config) for case in cases)
     for shape, config in keys:
@@ -340,7 +360,7 @@ def summary(cases: list[Case]) -> str:
             return float(np.mean([pick(c) for c in group]))
 
         lines.append(
-            f"| {shape} | {config} | {mean(lambda c: c.churnbot.roc_auc):.3f} "
+            f"| {shape} | {config} | {len(group)} | {mean(lambda c: c.churnbot.roc_auc):.3f} "
             f"| {mean(lambda c: c.hand_lr.roc_auc):.3f} | {mean(lambda c: c.gap):+.3f} "
             f"| {mean(lambda c: c.boosted.roc_auc):.3f} | {mean(lambda c: c.churnbot.pr_auc):.3f} "
             f"| {mean(lambda c: c.hand_lr.pr_auc):.3f} | {mean(lambda c: c.churnbot.lift):.2f} "
@@ -364,9 +384,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for seed in range(args.seeds):
                 for shape in SHAPES:
-                    for case in cases_for(shape, seed, args.quick, Path(workdir)):
+                    shape_cases = cases_for(shape, seed, args.quick, Path(workdir))
+                    for case in shape_cases:
                         print(render(case), end="\n\n", flush=True)
-                        cases.append(case)
+                    print(_label_note(shape_cases), end="", flush=True)
+                    cases.extend(shape_cases)
         finally:
             if saved is None:
                 os.environ.pop("CHURNBOT_VAR", None)
