@@ -1,7 +1,7 @@
 """Model quality on any export: churnbot beside a logistic regression fit by hand.
 
-Usage: ``.venv/bin/python bench/byo_data.py [--seeds N] [--quick]`` (about 3 minutes for one
-seed on a 2-core machine; ``--quick`` under a minute).
+Usage: ``.venv/bin/python bench/byo_data.py [--seeds N] [--quick]`` (``--seeds 3`` took 2 min
+21 s on a quiet 2-core machine; ``--quick`` shrinks every export for a smoke run).
 
 Issue 12's target: on each export shape, churnbot's held-out ROC AUC is within 0.01 of a plain
 scikit-learn logistic regression fit by hand on the same rows and the same split, or better.
