@@ -35,7 +35,14 @@ NO_OWNER = "account_owner"
 
 _ID = re.compile(r"(^|_)(id|key|uuid|number|no)$|^(customer|account|user|client)(_?id)?$")
 _DATE = re.compile(r"(^|_)(as_of|asof|snapshot|observ\w*|date|day|month|period|week)($|_)")
-_LABEL = re.compile(r"churn|exited|attrit|cancel|lost|left|is_active|retained")
+#: Label names, strongest first: "churn" beats "left" (champion_left_90d is not the label).
+_LABELS = (
+    re.compile(r"churn|exited|attrit|cancel"),
+    re.compile(r"^(is_)?(lost|left|retained|active|renewed|stayed)$"),
+)
+#: A yes/no label that says the account stayed: read the other way round.
+_STAYED = re.compile(r"retain|active|renew|stayed")
+_CHURN_WORD = re.compile(r"churn|exit|attrit|cancel|lost|left|inactive|closed")
 _NAME = re.compile(r"(^|_)(name|company|organi[sz]ation|account_name|customer_name)($|_)")
 _OWNER = re.compile(r"(^|_)(owner|csm|manager|rep|am|success)($|_)")
 _SEGMENT = re.compile(r"(^|_)(segment|tier)($|_)")
@@ -164,9 +171,10 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
     taken.add(id_column)
     notes.append(f"account id: {by_name[id_column].source} ({_why_id(by_name[id_column], rows)})")
     date_column = pick(_DATE, ("date",), taken)
-    label_column = pick(_LABEL, ("bool", "date"), taken)
-    if label_column is None:
-        label_column = pick(_LABEL, ("int", "string"), taken)
+    label_column = None
+    for pattern in _LABELS:
+        for kinds in (("bool", "date"), ("int", "string")):
+            label_column = label_column or pick(pattern, kinds, taken)
     if label_column is None:
         raise ValueError(
             "no churn label found: name the column that says whether (or when) an account "
@@ -241,7 +249,17 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
     schema[owner_name] = {"type": "string", "role": "owner", "description": "Owner CSM"}
 
     label_type = "date" if label.kind == "date" else "bool"
-    mapping[label.source] = label.name if label.kind in ("date", "bool") else _label_map(raw, label)
+    inverted = label.kind == "bool" and bool(_STAYED.search(label.name))
+    mapping[label.source] = (
+        _label_map(raw, label, inverted=inverted)
+        if inverted or label.kind not in ("date", "bool")
+        else label.name
+    )
+    if inverted:
+        notes.append(
+            f"label: {label.source} says the account stayed, so it is read the other way "
+            "round (yes = stayed = not churned)"
+        )
     if label_type == "date":
         notes.append(f"label: {label.source}, the date an account churned")
     else:
@@ -343,13 +361,15 @@ def _why_id(column: ColumnProfile, rows: int) -> str:
     return f"{column.distinct:,} accounts over {rows:,} rows"
 
 
-def _label_map(raw: pd.DataFrame, label: ColumnProfile) -> dict[str, Any]:
-    """A label written in words ("Churned"/"Active"): a value map the user must check."""
+def _label_map(raw: pd.DataFrame, label: ColumnProfile, *, inverted: bool) -> dict[str, Any]:
+    """A value map for a label written in words ("Churned"/"Active"), or a yes/no label that
+    means "stayed" (``inverted``): the user must check it."""
     values = sorted(raw[label.source].astype("string").dropna().str.strip().unique())
-    return {
-        "to": label.name,
-        "values": {str(v): bool(_LABEL.search(snake(str(v)))) for v in values if v},
-    }
+    if inverted:
+        churned = {str(v): str(v).lower() in FALSE_TOKENS for v in values if v}
+    else:
+        churned = {str(v): bool(_CHURN_WORD.search(snake(str(v)))) for v in values if v}
+    return {"to": label.name, "values": churned}
 
 
 def _feature(

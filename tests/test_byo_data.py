@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import redis
+import yaml
 
 from bot.app import build_app
 from bot.cli import main
@@ -49,6 +50,8 @@ class Shape:
     #: Labels a generated reason may start with: the export's own column names.
     own_columns: tuple[str, ...]
     evaluation: str
+    #: The label column ``init`` must pick, as written in schema.yaml.
+    label: str
 
 
 def weekly_book() -> pd.DataFrame:
@@ -61,6 +64,7 @@ SHAPES = [
         weekly_book,
         ("active users", "logins", "seats", "escalations", "renewal", "nps", "tenure", "arr"),
         "time",
+        "churn_date",
     ),
     Shape(
         "subscriber-snapshot",
@@ -78,6 +82,7 @@ SHAPES = [
             "Partner",
         ),
         "cross_validation",
+        "churn",
     ),
     Shape(
         "usage-observations",
@@ -97,6 +102,7 @@ SHAPES = [
             "reply_rate_pct",
         ),
         "time",
+        "is_churn",
     ),
 ]
 
@@ -130,6 +136,8 @@ def trained(
     assert "Wrote " in out
     code, _, err = run("check-config", "--config", str(config))
     assert code == 0, err
+    columns = yaml.safe_load((config / "schema.yaml").read_text())["columns"]
+    assert [name for name, spec in columns.items() if spec.get("role") == "label"] == [shape.label]
     monkeypatch.setenv("CHURNBOT_CONFIG", str(config))
     code, out, err = run("train", "--data", str(export))
     assert code == 0, out + err
