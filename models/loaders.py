@@ -8,65 +8,331 @@ is exactly what the user sees in the file.
 
 from __future__ import annotations
 
+import codecs
+import csv
+import gzip
+import io
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from models.contract import AccountSchema
 from models.errors import SourceError
 from models.sources_config import SourcesConfig
-from models.validate import LoadResult, validate_frame
+from models.validate import LoadResult, Reject, validate_frame
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+# A quoted cell where a field starts, with its doubled quotes; dropped before counting commas.
+QUOTED_CELL = r'(^|,)"(?:[^"]|"")*"'
+# What only a quoted cell still open at the end of the file can swallow (see _lines_from).
+END_OF_FILE = "\x00end of file\x00"
+# Bytes checked for UTF-8 at a time (then on to the end of the line).
+DECODE_CHUNK = 1 << 20
+# A byte that is not UTF-8, as decoding with errors="surrogateescape" leaves it.
+BAD_BYTE = re.compile("[\udc80-\udcff]")
 
 
 def load_table(path: Path, schema: AccountSchema, sources: SourcesConfig) -> LoadResult:
     """Load and validate the account table at ``path``; the suffix picks the format."""
-    raw, first_record, label = read_raw(path)
+    raw = read_raw(path)
     return validate_frame(
-        raw,
+        raw.frame,
         schema,
         source=str(path),
         sources=sources,
-        first_record=first_record,
-        record_label=label,
+        records=raw.records,
+        record_label=raw.record_label,
+        unreadable=raw.unreadable,
     )
 
 
-def read_raw(path: Path) -> tuple[pd.DataFrame, int, str]:
-    """The table at ``path`` as read (CSV cells as text), the number of its first record and
-    what a user calls a record there ("line" for CSV, "record" for Parquet)."""
+@dataclass(frozen=True)
+class RawTable:
+    """A table as read, before any check.
+
+    ``frame`` has one row per record (CSV cells as text); ``records`` numbers them as a user
+    finds them (the editor's line for CSV, the 1-based record for Parquet); ``unreadable``
+    names the rows the reader could not split into the header's cells and why: their cells
+    in ``frame`` are what could be read, padded or cut to the header, for the rejects file.
+    """
+
+    frame: pd.DataFrame
+    records: np.ndarray
+    record_label: str
+    unreadable: tuple[Reject, ...] = ()
+
+
+def read_raw(path: Path) -> RawTable:
+    """The table at ``path`` as read; the suffix picks the format."""
     name = path.name.lower()
     if name.endswith(CSV_SUFFIXES):
-        return _read_csv(path), 2, "line"
+        return _read_csv(path)
     if name.endswith(PARQUET_SUFFIXES):
-        return _read_parquet(path), 1, "record"
+        frame = _read_parquet(path)
+        return RawTable(frame, np.arange(1, len(frame) + 1), "record")
     expected = ", ".join(CSV_SUFFIXES + PARQUET_SUFFIXES)
     raise SourceError(f"{path}: unknown file type; expected a name ending in {expected}")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    # Blank lines are kept (and skipped later by the validator) so row n stays line n + 1;
-    # utf-8-sig drops the byte-order mark spreadsheet programs put in front of the header.
+def _read_csv(path: Path) -> RawTable:
+    """Split the file into records ourselves, then let pandas' C parser cut the cells.
+
+    pandas pads a short line with empty cells, refuses the whole file for one long line or
+    one bad byte, and numbers rows rather than lines. So bad bytes are found line by line,
+    every line's fields are counted with Arrow's string kernels (no Python per line), and only
+    the lines that leave a quote open are followed with the csv module to their record's end.
+    Records that cannot be trusted reach pandas as empty lines, which keeps its rows aligned
+    with the records, and are set aside with their reason.
+    """
     _check_file(path)
     try:
-        return pd.read_csv(
-            path,
+        data = path.read_bytes()
+        if path.name.lower().endswith(".gz"):
+            data = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SourceError(f"{path}: cannot read as CSV: {exc}") from None
+    body, bad_bytes = _decode(data)
+    if not body.strip():
+        raise SourceError(f"{path}: the file is empty (expected a header line)")
+    lines = _lines(body)
+    split = _split_records(lines, quotes=b'"' in body)
+    header_end = int(split.ends[0])
+    problems = {**bad_bytes, **split.unclosed}
+    for index in sorted(problems):
+        if index < header_end:
+            raise SourceError(f"{path}: line {index + 1} (the header): {problems[index]}")
+    width = int(split.fields[0])
+    starts, ends, fields = split.starts[1:], split.ends[1:], split.fields[1:]
+    reasons = _unreadable_reasons(lines, starts, ends, fields, width, problems, split.unclosed)
+    positions = sorted(reasons)
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(_blank_out(body, lines, starts, ends, positions)),
             dtype=str,
             keep_default_na=False,
             skip_blank_lines=False,
-            encoding="utf-8-sig",
+            encoding="utf-8",
         )
-    except pd.errors.EmptyDataError:
-        raise SourceError(f"{path}: the file is empty (expected a header line)") from None
-    except UnicodeDecodeError as exc:
-        raise SourceError(
-            f"{path}: not UTF-8 text (byte {exc.start}); save the export as UTF-8 CSV"
-        ) from None
-    except (pd.errors.ParserError, OSError) as exc:
+    except pd.errors.ParserError as exc:
         raise SourceError(f"{path}: cannot read as CSV: {exc}") from None
+    if len(frame) != len(starts) or len(frame.columns) != width:
+        raise SourceError(
+            f"{path}: cannot read as CSV: {len(starts)} records of {width} fields found, but "
+            f"pandas read {len(frame)} rows of {len(frame.columns)} columns"
+        )
+    unreadable: list[Reject] = []
+    cells: list[list[str]] = []
+    for position in positions:
+        record = _text(lines, int(starts[position]), int(ends[position]))
+        cells.append(_cells(record, width))
+        line = int(starts[position]) + 1
+        unreadable.extend(Reject(line, None, record[0], why) for why in reasons[position])
+    if positions:  # at once: one write per column, however many rows
+        frame.iloc[positions] = np.array(cells, dtype=object)
+    return RawTable(frame, starts + 1, "line", tuple(unreadable))
+
+
+def _decode(data: bytes) -> tuple[bytes, dict[int, str]]:
+    """``data`` with LF line ends and no byte-order mark and, by 0-based line, why a line is
+    not UTF-8. Such lines are set aside, so pandas never reads them.
+
+    An editor ends a line at LF, CRLF or a lone CR, and so does this. The file is checked in
+    chunks of whole lines, and only a chunk that fails is searched for its bad bytes, so a
+    clean file costs one decode and a bad byte costs its chunk.
+    """
+    data = data.removeprefix(codecs.BOM_UTF8)  # spreadsheet programs put it before the header
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    bad: dict[int, str] = {}
+    line = start = 0
+    while start < len(data):
+        end = data.find(b"\n", start + DECODE_CHUNK) + 1 or len(data)
+        chunk = data[start:end]
+        try:
+            chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.update(_bad_bytes(chunk, line))
+        line += chunk.count(b"\n")
+        start = end
+    return data, bad
+
+
+def _bad_bytes(chunk: bytes, first_line: int) -> dict[int, str]:
+    """Why each line of ``chunk`` that holds a byte that is not UTF-8 fails: its first such
+    byte and the column it stands in, by 0-based line of the file."""
+    text = chunk.decode("utf-8", errors="surrogateescape")  # bad byte 0xNN -> U+DCNN
+    bad: dict[int, str] = {}
+    line, counted = first_line, 0
+    for match in BAD_BYTE.finditer(text):
+        at = match.start()
+        line += text.count("\n", counted, at)
+        counted = at
+        if line not in bad:
+            column = at - text.rfind("\n", 0, at)
+            byte = ord(match.group()) - 0xDC00
+            bad[line] = (
+                f"not UTF-8 (byte 0x{byte:02x} at column {column}); save the export as UTF-8"
+            )
+    return bad
+
+
+def _lines(body: bytes) -> pa.LargeBinaryArray:
+    """The lines of ``body`` (no newline of their own), without the empty one after the last
+    newline."""
+    lines = pc.split_pattern(pa.array([body], pa.large_binary()), b"\n").flatten()
+    return lines.slice(0, len(lines) - 1) if body.endswith(b"\n") else lines
+
+
+@dataclass(frozen=True)
+class _Records:
+    """Where each record starts and ends (0-based line indexes, end exclusive), its number of
+    fields, and the lines whose quote is never closed (each then read as a record alone)."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    fields: np.ndarray
+    unclosed: dict[int, str]
+
+
+def _split_records(lines: pa.LargeBinaryArray, *, quotes: bool) -> _Records:
+    """Cut ``lines`` into CSV records and count their fields.
+
+    A line without quotes has its commas plus one fields. In a line with quotes, each quoted
+    cell that starts a field is dropped before counting; a line with a quote left over (an
+    open quoted cell, or a stray quote) is read with the csv module from there, across as many
+    lines as its record takes. A record that would run to the end of the file is a quote never
+    closed: that line is set aside alone and reading goes on at the next one.
+    """
+    fields = pc.add(pc.count_substring(lines, ","), 1).to_numpy().copy()
+    is_start = np.ones(len(lines), dtype=bool)
+    ends = np.arange(1, len(lines) + 1)
+    unclosed: dict[int, str] = {}
+    quoted = np.flatnonzero(pc.match_substring(lines, '"').to_numpy(zero_copy_only=False))
+    if not quotes or not len(quoted):
+        return _Records(np.flatnonzero(is_start), ends, fields, unclosed)
+    rest = pc.replace_substring_regex(lines.take(quoted), QUOTED_CELL, r"\1")
+    fields[quoted] = pc.add(pc.count_substring(rest, ","), 1).to_numpy()
+    left_over = pc.match_substring(rest, '"').to_numpy(zero_copy_only=False)
+    resume = 0
+    for index in quoted[left_over].tolist():
+        if index < resume:
+            continue  # inside a record followed from an earlier line
+        reader = csv.reader(_lines_from(lines, index))
+        try:
+            row = next(reader)
+        except csv.Error as exc:  # a cell past csv.field_size_limit()
+            row, problem = [], f"cannot be read to its end ({exc})"
+        else:
+            problem = _never_closed(index, len(lines))
+        if not row or row[-1].endswith(END_OF_FILE):
+            unclosed[index] = f"a quoted cell opened on this line {problem}"
+            resume = index + 1
+            continue
+        resume = index + reader.line_num
+        fields[index] = len(row)
+        ends[index] = resume
+        is_start[index + 1 : resume] = False
+    starts = np.flatnonzero(is_start)
+    return _Records(starts, ends[starts], fields[starts], unclosed)
+
+
+def _never_closed(index: int, count: int) -> str:
+    """What an unclosed quote on 0-based line ``index`` of ``count`` lines would do."""
+    if index + 1 < count:
+        return (
+            f"is never closed (the rest of the file, lines {index + 1}-{count}, would be one cell)"
+        )
+    return "is never closed (the file ends first)"
+
+
+def _lines_from(lines: pa.LargeBinaryArray, start: int) -> Iterator[str]:
+    """``lines`` from ``start`` on as the csv module wants them, then a marker that only a
+    quoted cell still open at the end of the file can swallow."""
+    for index in range(start, len(lines)):
+        yield lines[index].as_py().decode("utf-8", errors="replace") + "\n"
+    yield END_OF_FILE
+
+
+def _text(lines: pa.LargeBinaryArray, start: int, end: int) -> list[str]:
+    """Lines ``start`` to ``end`` as text, a bad byte shown as U+FFFD."""
+    return [lines[index].as_py().decode("utf-8", errors="replace") for index in range(start, end)]
+
+
+def _unreadable_reasons(
+    lines: pa.LargeBinaryArray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    fields: np.ndarray,
+    width: int,
+    problems: dict[int, str],
+    unclosed: dict[int, str],
+) -> dict[int, list[str]]:
+    """Why each record that cannot be trusted is set aside, by its position among the rows.
+
+    ``problems`` are bad bytes and unclosed quotes by 0-based line, none of them in the header.
+    """
+    reasons: dict[int, list[str]] = {}
+    for position in np.flatnonzero(fields != width).tolist():
+        start, end = int(starts[position]), int(ends[position])
+        if start in unclosed or (end - start == 1 and not _text(lines, start, end)[0].strip()):
+            continue  # its own reason below; or a blank line, which the validator skips
+        count = int(fields[position])
+        reason = f"{count} field{'s' if count != 1 else ''}, the header has {width}"
+        if end - start > 1:
+            reason += (
+                f" (a quoted cell runs from line {start + 1} to line {end}: check the quotes "
+                f"on line {start + 1})"
+            )
+        reasons.setdefault(position, []).append(reason)
+    for index, problem in sorted(problems.items()):
+        reason = problem
+        if index in unclosed and index + 1 < len(lines):
+            reason += f"; the line is set aside and reading goes on at line {index + 2}"
+        position = int(np.searchsorted(starts, index, side="right")) - 1
+        if index != starts[position]:
+            reason = f"line {index + 1}: {reason}"
+        reasons.setdefault(position, []).append(reason)
+    return reasons
+
+
+def _blank_out(
+    body: bytes,
+    lines: pa.LargeBinaryArray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    positions: list[int],
+) -> bytes:
+    """The text for pandas: each record at ``positions`` becomes one empty line. The last
+    line ends in a newline, so a last line blanked out is still a row."""
+    if not positions:
+        return body if body.endswith(b"\n") else body + b"\n"
+    offsets = np.concatenate([[0], np.cumsum(pc.binary_length(lines).to_numpy() + 1)])
+    pieces, done = [], 0
+    for position in positions:
+        pieces += [body[done : offsets[starts[position]]], b"\n"]
+        done = int(offsets[ends[position]])
+    pieces.append(body[done:])
+    out = b"".join(pieces)
+    return out if out.endswith(b"\n") else out + b"\n"
+
+
+def _cells(record: list[str], width: int) -> list[str]:
+    """The cells of one set-aside record, as far as they can be read, padded or cut to
+    ``width``; its text in the first cell if even that fails."""
+    ended = [line + "\n" for line in record[:-1]] + record[-1:]
+    try:
+        row = next(csv.reader(ended), [])
+    except csv.Error:
+        row = ["\n".join(record)]
+    return (row + [""] * width)[:width]
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

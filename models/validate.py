@@ -21,7 +21,7 @@ than every row rejected.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -142,6 +142,8 @@ def validate_frame(
     sources: SourcesConfig | None = None,
     first_record: int = 1,
     record_label: str = "record",
+    records: np.ndarray | None = None,
+    unreadable: Sequence[Reject] = (),
 ) -> LoadResult:
     """Map, check and type ``raw``; raise :class:`DataContractError` if it cannot be used.
 
@@ -149,7 +151,11 @@ def validate_frame(
     Parquet, JSON values from the HTTP source or database values from SQL. ``sources`` gives
     the mapping, constants and reject limit (defaults when None) and names the real config
     files in messages. ``first_record`` is the number of its first row (2 for a CSV with a
-    header), ``record_label`` how a user calls those numbers ("line", "record" or "row").
+    header), ``record_label`` how a user calls those numbers ("line", "record" or "row");
+    ``records`` numbers every row instead, where the numbers skip (a CSV record spanning
+    lines). ``unreadable`` names rows (by number) that the reader could not split into cells
+    and why: each is rejected whole with that reason, its cells unchecked, and counts towards
+    the reject limit like any bad row.
     """
     sources = sources or SourcesConfig()
     problems = sources_problems(sources, schema)
@@ -157,7 +163,8 @@ def validate_frame(
         raise ConfigError("\n".join(problems))
     picked, warnings = _select_columns(raw, schema, source, sources)
     n_rows = len(raw)
-    records = np.arange(first_record, first_record + n_rows)
+    if records is None:
+        records = np.arange(first_record, first_record + n_rows)
 
     columns = {
         name: _convert(name, schema.columns[name], item, sources) for name, item in picked.items()
@@ -166,7 +173,15 @@ def validate_frame(
     filled = [~columns[name].empty for name, item in picked.items() if not item.constant]
     blank = ~_any(filled) if filled else np.zeros(n_rows, dtype=bool)
     failures = [failure for column in columns.values() for failure in column.failures]
-    failures.append(_duplicates(schema, columns, failures, blank, records, record_label))
+    aside = _set_aside(unreadable, records)
+    if aside is not None:
+        # One reason per unreadable row: its cells (padded, cut or shifted) prove nothing.
+        blank &= ~aside.mask
+        failures = [replace(f, mask=f.mask & ~aside.mask) for f in failures] + [aside]
+    duplicates = _duplicates(schema, columns, failures, blank, records, record_label)
+    if aside is not None:
+        duplicates = replace(duplicates, mask=duplicates.mask & ~aside.mask)
+    failures.append(duplicates)
     bad = _any([failure.mask for failure in failures]) & ~blank
     if blank.any():
         skipped = ", ".join(str(record) for record in records[blank][:PROBLEMS_SHOWN])
@@ -661,6 +676,29 @@ def _duplicates(
         return out
 
     return _Failure(None, duplicate, describe)
+
+
+def _set_aside(unreadable: Sequence[Reject], records: np.ndarray) -> _Failure | None:
+    """The rows the reader could not split, as one row-level failure (None if there are none);
+    several reasons for one row are joined."""
+    if not unreadable:
+        return None
+    found: dict[int, Reject] = {}
+    for reject in unreadable:
+        earlier = found.get(reject.record)
+        reason = f"{earlier.reason}; {reject.reason}" if earlier else reject.reason
+        found[reject.record] = replace(reject, reason=reason)
+    positions = pd.Index(records).get_indexer(list(found))
+    if (positions < 0).any():
+        raise ValueError(f"unreadable rows {sorted(found)} are not all among the records")
+    by_position = dict(zip(positions.tolist(), found.values(), strict=True))
+    mask = np.zeros(len(records), dtype=bool)
+    mask[positions] = True
+
+    def describe(at: np.ndarray) -> list[tuple[str, str]]:
+        return [(by_position[p].value, by_position[p].reason) for p in at.tolist()]
+
+    return _Failure(None, mask, describe)
 
 
 def _rejects(

@@ -13,7 +13,7 @@ from models.contract import canonical_dtypes, load_schema
 from models.errors import DataContractError, SourceError
 from models.loaders import load_table
 from models.sources_config import SourcesConfig, load_sources_config
-from models.validate import write_rejects
+from models.validate import LoadResult, write_rejects
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
@@ -210,8 +210,18 @@ def test_rejects_file_can_be_fixed_and_fed_back(tmp_path: Path) -> None:
     [
         ("accounts.xlsx", b"x", r"accounts\.xlsx: unknown file type; expected a name ending in"),
         ("accounts.csv", b"", r"accounts\.csv: the file is empty"),
-        ("accounts.csv", b"account_id\n\xff\xfe\n", r"accounts\.csv: not UTF-8 text"),
-        ("accounts.csv", b'a,b\n"1,2\n', r"accounts\.csv: cannot read as CSV"),
+        (
+            "accounts.csv",
+            b"account\xff_id\n",
+            r"accounts\.csv: line 1 \(the header\): not UTF-8 \(byte 0xff at column 8\)",
+        ),
+        (
+            "accounts.csv",
+            b'a,"b\n1,2\n',
+            r"accounts\.csv: line 1 \(the header\): a quoted cell opened on this line is never "
+            r"closed \(the rest of the file, lines 1-2, would be one cell\)",
+        ),
+        ("accounts.csv.gz", b"not gzip", r"accounts\.csv\.gz: cannot read as CSV"),
         ("accounts.parquet", b"not parquet", r"accounts\.parquet: cannot read as Parquet"),
     ],
 )
@@ -228,3 +238,157 @@ def test_unreadable_files_raise_a_source_error_naming_them(
 def test_a_missing_file_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"nope\.csv: file not found"):
         load_table(tmp_path / "nope.csv", SCHEMA, SourcesConfig())
+
+
+def line_of(row: dict[str, str]) -> str:
+    return ",".join(row.values())
+
+
+def write_lines(
+    path: Path, lines: list[str], encoding_errors: dict[int, bytes] | None = None
+) -> Path:
+    """Write ``lines`` (header first) as UTF-8; ``encoding_errors`` swaps a line for raw bytes."""
+    raw = [line.encode("utf-8") for line in lines]
+    for index, data in (encoding_errors or {}).items():
+        raw[index] = data
+    path.write_bytes(b"\n".join(raw) + b"\n")
+    return path
+
+
+def rejects_of(result: LoadResult) -> list[tuple[int, str | None, str]]:
+    return [(r.record, r.column, r.reason) for r in result.rejects]
+
+
+def rejects_file(result: LoadResult, path: Path) -> list[tuple[str, str, str]]:
+    """(line, reasons, account_id) of each row of the rejects file ``write_rejects`` writes."""
+    write_rejects(result, path)
+    written = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return list(
+        zip(written["reject_line"], written["reject_reasons"], written["account_id"], strict=True)
+    )
+
+
+HEADER = ",".join(good_rows()[0])
+WIDTH = len(good_rows()[0])
+
+
+def test_a_short_line_is_rejected_not_read_as_not_churned(tmp_path: Path) -> None:
+    a, b, c = good_rows()
+    assert c["churn_date"] == "2024-08-20"  # A-003 churned; its line loses the last two cells
+    short = line_of(c).rsplit(",", 2)[0]
+    path = write_lines(tmp_path / "accounts.csv", [HEADER, line_of(a), line_of(b), short])
+
+    result = load_table(path, SCHEMA, LENIENT)
+
+    reason = f"{WIDTH - 2} fields, the header has {WIDTH}"
+    assert rejects_of(result) == [(4, None, reason)]
+    assert result.frame["account_id"].tolist() == ["A-001", "A-002"]
+    assert result.total_rows == 3
+    assert rejects_file(result, tmp_path / "rejects.csv") == [("4", f"row: {reason}", "A-003")]
+
+
+def test_a_long_line_is_rejected_and_the_good_rows_go_on(tmp_path: Path) -> None:
+    a, b, c = good_rows()
+    lines = [HEADER, line_of(a), line_of(b) + ",extra,cells", line_of(c)]
+    path = write_lines(tmp_path / "accounts.csv", lines)
+
+    result = load_table(path, SCHEMA, LENIENT)
+
+    reason = f"{WIDTH + 2} fields, the header has {WIDTH}"
+    assert rejects_of(result) == [(3, None, reason)]
+    assert result.frame["account_id"].tolist() == ["A-001", "A-003"]
+    assert rejects_file(result, tmp_path / "rejects.csv") == [("3", f"row: {reason}", "A-002")]
+
+
+def test_a_non_utf8_byte_rejects_only_its_line(tmp_path: Path) -> None:
+    a, b, c = good_rows()
+    latin1 = line_of(changed(b, account_name="Glob\xe9x")).encode("latin-1")
+    lines = [HEADER, line_of(a), "", line_of(c)]
+    path = write_lines(tmp_path / "accounts.csv", lines, encoding_errors={2: latin1})
+
+    result = load_table(path, SCHEMA, LENIENT)
+
+    # "A-002,Glob" is 10 characters: the bad byte is the 11th.
+    reason = "not UTF-8 (byte 0xe9 at column 11); save the export as UTF-8"
+    assert rejects_of(result) == [(3, None, reason)]
+    assert result.frame["account_id"].tolist() == ["A-001", "A-003"]
+    assert rejects_file(result, tmp_path / "rejects.csv") == [("3", f"row: {reason}", "A-002")]
+
+
+def test_a_quoted_newline_keeps_the_editors_line_numbers(tmp_path: Path) -> None:
+    a, b, c = good_rows()
+    lines = [
+        HEADER,
+        line_of(changed(a, account_name='"Acme\nCorp, Inc"')),  # lines 2-3
+        line_of(changed(b, arr="abc")),  # line 4
+        line_of(c),  # line 5
+    ]
+    path = write_lines(tmp_path / "accounts.csv", lines)
+
+    result = load_table(path, SCHEMA, LENIENT)
+
+    assert rejects_of(result) == [(4, "arr", "'abc' is not a number")]
+    assert result.frame["account_name"].tolist() == ["Acme\nCorp, Inc", "Initech"]
+
+
+def test_an_unclosed_quote_sets_its_line_aside_and_reading_goes_on(tmp_path: Path) -> None:
+    a, b, c = good_rows()
+    lines = [
+        HEADER,
+        line_of(a),
+        line_of(changed(b, account_name='"Globex')),
+        line_of(c),
+        line_of(a),
+    ]
+    path = write_lines(tmp_path / "accounts.csv", lines)
+
+    result = load_table(path, SCHEMA, LENIENT)
+
+    reason = (
+        "a quoted cell opened on this line is never closed (the rest of the file, lines 3-5, "
+        "would be one cell); the line is set aside and reading goes on at line 4"
+    )
+    assert rejects_of(result) == [
+        (3, None, reason),
+        (5, None, "duplicate of line 2 (same account_id and as_of)"),
+    ]
+    assert result.frame["account_id"].tolist() == ["A-001", "A-003"]
+
+
+def test_a_quote_closed_lines_later_rejects_the_lines_it_joined(tmp_path: Path) -> None:
+    a, b, c = good_rows()
+    lines = [
+        HEADER,
+        line_of(changed(a, account_name='"Acme')),  # opens a quote ...
+        line_of(b),
+        line_of(changed(c, account_id='A-003"')),  # ... closed here: lines 2-4 one record
+        line_of(changed(a, account_id="A-004")),  # line 5
+    ]
+    path = write_lines(tmp_path / "accounts.csv", lines)
+
+    result = load_table(path, SCHEMA, LENIENT)
+
+    assert rejects_of(result) == [
+        (
+            2,
+            None,
+            f"{WIDTH + 1} fields, the header has {WIDTH} (a quoted cell runs from line 2 "
+            "to line 4: check the quotes on line 2)",
+        )
+    ]
+    assert result.frame["account_id"].tolist() == ["A-004"]
+
+
+def test_unreadable_lines_count_towards_the_reject_limit(tmp_path: Path) -> None:
+    a, b, c = good_rows()
+    lines = [HEADER, line_of(a), line_of(b) + ",x", line_of(c)]
+    path = write_lines(tmp_path / "accounts.csv", lines)
+
+    with pytest.raises(
+        DataContractError,
+        match=(
+            rf"1 of 3 rows \(33\.3%\) rejected, over the 10\.0% limit .*; first problems: "
+            rf"line 3: {WIDTH + 1} fields, the header has {WIDTH}$"
+        ),
+    ):
+        load_table(path, SCHEMA, SourcesConfig(max_reject_share=0.1))

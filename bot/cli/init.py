@@ -56,7 +56,7 @@ def command(data: Path, config_dir: Path | None, force: bool) -> None:
     and `churnbot score --data FILE` then work with no edits on a clean export.
     """
     folder = config_dir or load_env(os.environ).config_dir
-    raw, _, _ = read_raw(data)
+    raw = read_raw(data).frame
     if raw.empty:
         raise DataContractError(f"{data}: no rows to profile")
     existing = sorted(p.name for p in folder.glob("*.yaml")) if folder.is_dir() else []
