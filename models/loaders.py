@@ -3,7 +3,10 @@
 The loader only turns a file into a raw frame; every rule lives in :mod:`models.validate`, so a
 CSV export from another company and churnbot's own Parquet meet the same contract. CSV cells are
 read as plain text with pandas' "NA means missing" guessing off, so what the validator reports
-is exactly what the user sees in the file.
+is exactly what the user sees in the file, and numbered by the line an editor shows. A line
+that cannot be split into the header's cells (too few or too many fields, a byte that is not
+UTF-8, a quote never closed) is not padded, guessed at or allowed to refuse the whole file: it
+goes to the validator as a rejected row with its reason, and the good rows go on.
 """
 
 from __future__ import annotations
@@ -215,9 +218,9 @@ def _split_records(lines: pa.LargeBinaryArray, *, quotes: bool) -> _Records:
     is_start = np.ones(len(lines), dtype=bool)
     ends = np.arange(1, len(lines) + 1)
     unclosed: dict[int, str] = {}
-    quoted = np.flatnonzero(pc.match_substring(lines, '"').to_numpy(zero_copy_only=False))
-    if not quotes or not len(quoted):
+    if not quotes:
         return _Records(np.flatnonzero(is_start), ends, fields, unclosed)
+    quoted = np.flatnonzero(pc.match_substring(lines, '"').to_numpy(zero_copy_only=False))
     rest = pc.replace_substring_regex(lines.take(quoted), QUOTED_CELL, r"\1")
     fields[quoted] = pc.add(pc.count_substring(rest, ","), 1).to_numpy()
     left_over = pc.match_substring(rest, '"').to_numpy(zero_copy_only=False)
