@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import CalibratedClassifierCV
 
 from models.errors import ModelError
 
@@ -35,6 +34,10 @@ class Contributions:
 
 def _unwrap(estimator: object) -> tuple[object, object, float, float]:
     """The fitted preprocessing, the linear model and the sigmoid's a and b."""
+    # Imported here: the web process reads reason codes from this module but never explains,
+    # and scikit-learn alone would triple its start-up time.
+    from sklearn.calibration import CalibratedClassifierCV
+
     if not isinstance(estimator, CalibratedClassifierCV):
         raise ModelError(f"explanations need a calibrated model, got {type(estimator).__name__}")
     if len(estimator.calibrated_classifiers_) != 1:
