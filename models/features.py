@@ -15,6 +15,7 @@ same value fills it at scoring time.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -121,11 +122,21 @@ class ContextItem(BaseModel):
 
 
 class CardConfig(BaseModel):
-    """What a card shows besides the score: the context line's columns, in order."""
+    """What a card shows besides the score: the context line's columns, in order, and where
+    the account's CRM record is (a URL template over the row's columns, e.g.
+    ``https://crm.example.com/accounts/{account_id}``), for a schema without a url column."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     context: tuple[str | ContextItem, ...] = Field(default=(), max_length=9)
+    crm_url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=500)
+
+    @property
+    def url_fields(self) -> tuple[str, ...]:
+        """The columns the CRM URL template reads."""
+        if self.crm_url is None:
+            return ()
+        return tuple(f for _, f, _, _ in string.Formatter().parse(self.crm_url) if f)
 
     @property
     def items(self) -> tuple[ContextItem, ...]:
@@ -339,6 +350,12 @@ def check_features(
                 f"{source}: card.context: '{column}' is neither a column of schema.yaml nor "
                 "a feature"
             )
+    unknown = [f for f in config.card.url_fields if f not in schema.columns]
+    if unknown:
+        problems.append(
+            f"{source}: card.crm_url: {{{unknown[0]}}} is not a column of schema.yaml; the "
+            "template may use the account's columns, e.g. {" + schema.id_column + "}"
+        )
     used = {c for f in config.features.values() for c in f.sources}
     special = {name for name, spec in schema.columns.items() if spec.role != "feature"}
     unused = [name for name in schema.columns if name not in used | special | set(context)]

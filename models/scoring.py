@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -145,7 +146,7 @@ class Scorer:
         values = rows[list(dict.fromkeys([id_column, name_column, owner_column]))].to_dict("list")
         n = len(rows)
         segment = _optional_texts(rows, self.schema.optional_column("segment"), n)
-        url = _optional_texts(rows, self.schema.optional_column("url"), n)
+        url = _urls(self.features, self.schema, rows)
         context = _context_lines(self.features, rows, features)
         version = self.model.card.version
         return [
@@ -240,6 +241,23 @@ def _optional_texts(rows: pd.DataFrame, column: str | None, n: int) -> list[str 
         return [None] * n
     values = rows[column].astype("object")
     return [None if pd.isna(v) else str(v) for v in values.where(values.notna(), None).tolist()]
+
+
+def _urls(features: FeatureSet, schema: AccountSchema, rows: pd.DataFrame) -> list[str | None]:
+    """Each account's CRM link: the schema's url column, else the card's URL template filled
+    with the row's values (None where a value it needs is empty)."""
+    column = schema.optional_column("url")
+    template = features.config.card.crm_url
+    if column is not None or template is None:
+        return _optional_texts(rows, column, len(rows))
+    fields = features.config.card.url_fields
+    values = rows[list(dict.fromkeys(fields))].astype("object").to_dict("records")
+    return [
+        None
+        if any(pd.isna(v) for v in record.values())
+        else template.format_map({k: quote(str(v), safe="") for k, v in record.items()})
+        for record in values
+    ]
 
 
 def _context_lines(

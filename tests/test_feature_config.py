@@ -384,3 +384,31 @@ def test_check_config_prints_the_unused_columns_warning_on_stderr(
     assert "configuration is valid" in out
     assert "feed no feature" in " ".join(err.split())
     assert "feed no feature" not in out
+
+
+def test_a_crm_url_template_links_each_account_and_names_unknown_columns(folder: Path) -> None:
+    from models.scoring import _urls
+
+    features = FeatureSet(
+        FeaturesConfig.model_validate(
+            {
+                "features": {"posts": {"column": "posts"}},
+                "card": {"crm_url": "https://crm.example.com/members/{member}?h={handle}"},
+            }
+        ),
+        "seen_on",
+    )
+    rows = table(3).assign(member=["m 1", "m/2", None], handle=["A&B", "x", "y"])
+    assert _urls(features, SCHEMA, rows) == [
+        "https://crm.example.com/members/m%201?h=A%26B",
+        "https://crm.example.com/members/m%2F2?h=x",
+        None,
+    ]
+    edit(
+        folder / "features.yaml",
+        lambda d: d["card"].update(crm_url="https://crm.example.com/a/{acount_id}"),
+    )
+    problems, _ = check_config_folder(folder)
+    assert any("card.crm_url: {acount_id} is not a column of schema.yaml" in p for p in problems), (
+        problems
+    )
