@@ -255,7 +255,7 @@ def _urls(features: FeatureSet, schema: AccountSchema, rows: pd.DataFrame) -> li
     return [
         None
         if any(pd.isna(v) for v in record.values())
-        else template.format_map({k: quote(str(v), safe="") for k, v in record.items()})
+        else template.format_map({str(k): quote(str(v), safe="") for k, v in record.items()})
         for record in values
     ]
 
