@@ -42,7 +42,6 @@ from models.generator import generate_accounts
 from models.pipeline import train_and_register
 from models.registry import Registry
 from models.validate import validate_frame
-from tests import sample_config
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 SECRET = "bench-signing-secret"
@@ -137,7 +136,7 @@ def main() -> None:
         train_and_register(
             book,
             settings.schema,
-            sample_config.features(),
+            settings.features,
             settings.spec,
             registry,
             data_source="bench",

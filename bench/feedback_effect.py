@@ -28,14 +28,21 @@ import numpy as np
 import pandas as pd
 
 from models.contract import AccountSchema, load_schema
+from models.features import FeatureSet, load_features
 from models.feedback_labels import feedback_labels
 from models.generator import generate_accounts
 from models.labels import make_labels, time_split
 from models.metrics import brier, pr_auc, roc_auc, top_decile
 from models.train import train_model
-from tests import sample_config
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
+
+
+def sample_features() -> FeatureSet:
+    """The shipped config's features (the sample book's 18)."""
+    return load_features(CONFIG / "features.yaml", load_schema(CONFIG / "schema.yaml"))[0]
+
+
 HORIZON = 90
 DIGEST_SIZE = 10
 
@@ -101,7 +108,7 @@ def held_out(estimator: object, truth: pd.DataFrame, schema: AccountSchema) -> d
     """Metrics on the held-out weeks, against the true outcomes."""
     rows = time_split(truth, schema, HORIZON).evaluate
     y = make_labels(rows, schema, HORIZON).to_numpy(dtype=bool)
-    p = estimator.predict_proba(sample_config.features().build(rows))[:, 1]  # type: ignore[attr-defined]
+    p = estimator.predict_proba(sample_features().build(rows))[:, 1]  # type: ignore[attr-defined]
     decile = top_decile(y, p)
     return {
         "roc_auc": roc_auc(y, p),
@@ -117,9 +124,9 @@ def run(seed: int, args: argparse.Namespace, schema: AccountSchema) -> dict[str,
     truth = generate_accounts(args.accounts, args.weeks, seed=seed, end=dt.date(2026, 11, 16))
     truth_frame = truth.accounts
     crm = hide_churns(truth_frame, rng, args.missing_smb, args.missing_other)
-    plain = train_model(crm, schema, sample_config.features(), horizon_days=HORIZON)
+    plain = train_model(crm, schema, sample_features(), horizon_days=HORIZON)
     train_rows = time_split(crm, schema, HORIZON).train
-    deployed = plain.estimator.predict_proba(sample_config.features().build(train_rows))[:, 1]
+    deployed = plain.estimator.predict_proba(sample_features().build(train_rows))[:, 1]
     events = csm_answers(
         truth_frame, crm, schema, deployed, rng, answer_rate=args.answer_rate, noise=args.noise
     )
@@ -129,12 +136,12 @@ def run(seed: int, args: argparse.Namespace, schema: AccountSchema) -> dict[str,
     corrected = train_model(
         crm,
         schema,
-        sample_config.features(),
+        sample_features(),
         horizon_days=HORIZON,
         label_overrides=feedback.labels,
         sample_weight=feedback.weights,
     )
-    oracle = train_model(truth_frame, schema, sample_config.features(), horizon_days=HORIZON)
+    oracle = train_model(truth_frame, schema, sample_features(), horizon_days=HORIZON)
     missing = int(
         (make_labels(train_rows, schema, HORIZON) != make_labels(
             truth_frame.loc[train_rows.index], schema, HORIZON

@@ -39,8 +39,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tests import sample_config
-
 REPO = Path(__file__).resolve().parent.parent
 END = dt.date(2026, 11, 16)
 BASE_ACCOUNTS = 20_000
@@ -96,7 +94,7 @@ def train_champion(registry_root: Path) -> str:
     outcome = train_and_register(
         book,
         settings.schema,
-        sample_config.features(),
+        settings.features,
         settings.spec,
         Registry(registry_root),
         data_source="bench",
@@ -138,7 +136,7 @@ def run_case(case: str, rows_path: Path, registry_root: Path, chunk_size: int) -
     n = len(rows)
 
     # Warm up both paths (lazy imports, first-call caches) outside the timing.
-    predict_risk(model.estimator, sample_config.features(), rows.head(WARM_UP_ROWS))
+    predict_risk(model.estimator, settings.features, rows.head(WARM_UP_ROWS))
     for chunk in scorer.score_chunks(rows.head(WARM_UP_ROWS)):
         [account.to_card() for account in chunk]
     _reset_peak_rss()
@@ -149,7 +147,7 @@ def run_case(case: str, rows_path: Path, registry_root: Path, chunk_size: int) -
         if case == "bare":
             predict_risk(
                 model.estimator,
-                sample_config.features(),
+                settings.features,
                 rows,
                 chunk_size=chunk_size,
                 progress=progress,
