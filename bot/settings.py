@@ -164,13 +164,9 @@ def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str], list[s
         problems += sources_problems(sources, schema)
     spec = loaded.get("spec")
     if isinstance(spec, ProductSpec) and isinstance(feature_set, FeatureSet):
-        numeric = feature_set.numeric
-        problems += [
-            f"{config_dir / 'product.yaml'}: health.drift_features: '{name}' is not a numeric "
-            f"feature of features.yaml (known: {', '.join(numeric)})"
-            for name in spec.health.drift_features
-            if name not in numeric
-        ]
+        problems += feature_set.drift_problems(
+            spec.health.drift_features, str(config_dir / "product.yaml")
+        )
     return loaded, problems, warnings
 
 

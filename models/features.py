@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -213,6 +213,15 @@ class FeatureSet:
     @property
     def source_columns(self) -> set[str]:
         return {column for f in self.config.features.values() for column in f.sources}
+
+    def drift_problems(self, names: Sequence[str], source: str) -> list[str]:
+        """One line per drift feature (product.yaml) that is not a numeric feature here."""
+        return [
+            f"{source}: health.drift_features: '{name}' is not a numeric feature of "
+            f"features.yaml (known: {', '.join(self.numeric)})"
+            for name in names
+            if name not in self.numeric
+        ]
 
     def label(self, name: str) -> str:
         return feature_label(name, self.config.features[name])

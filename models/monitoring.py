@@ -74,7 +74,6 @@ def drift_checks(
     results = [check_drift("risk score", expected, proportions(risk, edges), threshold)]
     for name in names:
         bins = reference[name]
-        values = features[name].to_numpy(dtype=float)
-        current = proportions(values[~np.isnan(values)], np.asarray(bins["edges"]))
+        current = proportions(features[name].to_numpy(dtype=float), np.asarray(bins["edges"]))
         results.append(check_drift(name, np.asarray(bins["proportions"]), current, threshold))
     return results

@@ -42,16 +42,10 @@ def drift_reference(
 ) -> dict[str, dict[str, list[float]]]:
     """Bins and shares of the key features (training rows) and of the risk (evaluation rows).
 
-    Stored on the model card so every scoring run measures drift against the same bins.
+    Stored on the model card so every scoring run measures drift against the same bins (the
+    binning leaves empty cells out).
     """
-    numeric = [name for name in features.columns if pd.api.types.is_numeric_dtype(features[name])]
-    unknown = sorted(set(drift_features) - set(numeric))
-    if unknown:
-        raise ConfigError(
-            f"product.yaml: health.drift_features: {', '.join(unknown)} is not a numeric "
-            f"feature of features.yaml; known: {', '.join(numeric)}"
-        )
-    columns = {name: _present(features[name].to_numpy(dtype=float)) for name in drift_features}
+    columns = {name: features[name].to_numpy(dtype=float) for name in drift_features}
     columns["risk"] = eval_risk
     reference = {}
     for name, values in columns.items():
@@ -61,11 +55,6 @@ def drift_reference(
             "proportions": proportions(values, edges).tolist(),
         }
     return reference
-
-
-def _present(values: np.ndarray) -> np.ndarray:
-    """The values that are there: an empty cell has no bin (the model's imputer fills it)."""
-    return values[~np.isnan(values)]
 
 
 def train_and_register(
@@ -87,6 +76,9 @@ def train_and_register(
     ``feedback`` (CSM corrections as labels and weights) is used in training and recorded in
     the card's ``notes["feedback"]``: how many corrections, and which were used.
     """
+    drift = features.drift_problems(spec.health.drift_features, "product.yaml")
+    if drift:  # before the training, not after it
+        raise ConfigError("\n".join(drift))
     result = train_model(
         frame,
         schema,
