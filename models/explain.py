@@ -13,6 +13,7 @@ the model's own output, which is what makes the reasons trustworthy: a test chec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,9 +50,16 @@ def _unwrap(estimator: object) -> tuple[object, object, float, float]:
     calibrator = calibrated.calibrators[0]
     if not hasattr(calibrator, "a_"):
         raise ModelError("explanations need sigmoid calibration (isotonic is not additive)")
-    pipeline = getattr(calibrated.estimator, "estimator", calibrated.estimator)
+    pipeline = fitted_pipeline(estimator)
     prep, linear = pipeline[0], pipeline[-1]
     return prep, linear, float(calibrator.a_), float(calibrator.b_)
+
+
+def fitted_pipeline(estimator: Any) -> Any:
+    """The fitted preprocessing + linear pipeline inside a calibrated model (time-split models
+    wrap it in a FrozenEstimator, cross-validated ones do not)."""
+    inner = estimator.calibrated_classifiers_[0].estimator
+    return getattr(inner, "estimator", inner)
 
 
 def _groups(prep: object) -> tuple[tuple[str, ...], list[np.ndarray]]:

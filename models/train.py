@@ -33,6 +33,7 @@ from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, StandardScale
 
 from models.contract import AccountSchema
 from models.errors import DataContractError, ModelError
+from models.explain import fitted_pipeline
 from models.features import FeatureSet
 from models.labels import TimeSplit, make_labels, split
 from models.spec import TrainingSettings
@@ -146,11 +147,16 @@ def train_model(
 
     report("splitting the rows for training and evaluation")
     rows = split(frame, schema, horizon_days, settings)
+    calibrating = (
+        np.zeros(len(rows.train), dtype=bool)
+        if rows.method == "cross_validation"
+        else _calibration_rows(rows.train, schema)
+    )
     if "C" not in model_params:
         if rows.method == "cross_validation":
             n_fit = len(rows.train) * (settings.cv_folds - 1) // settings.cv_folds
         else:
-            n_fit = int((~_calibration_rows(rows.train, schema)).sum())
+            n_fit = int((~calibrating).sum())
         model_params["C"] = PENALTY_ROWS / max(n_fit, 1)
     report("building features")
     x_train, y_train = _examples(rows.train, schema, features, horizon_days, label_overrides)
@@ -164,7 +170,7 @@ def train_model(
         curves: dict[str, Any] = {}
     else:
         estimator, straight, curves = _fit_time_split(
-            rows.train, x_train, y_train, weights, schema, model_params, features, report
+            x_train, y_train, weights, calibrating, model_params, features, report
         )
         x_eval, y_eval = _examples(rows.evaluate, schema, features, horizon_days)
         report(f"scoring {len(y_eval):,} evaluation rows")
@@ -180,8 +186,7 @@ def train_model(
             }
         elif curves:
             curves = {"tried": curves}
-    pipeline = estimator.calibrated_classifiers_[0].estimator
-    pipeline = getattr(pipeline, "estimator", pipeline)
+    pipeline = fitted_pipeline(estimator)
     return TrainResult(
         estimator=estimator,
         split=rows,
@@ -210,21 +215,19 @@ def train_model(
 
 
 def _fit_time_split(
-    train: pd.DataFrame,
     x_train: pd.DataFrame,
     y_train: np.ndarray,
     weights: np.ndarray | None,
-    schema: AccountSchema,
+    calibrating: np.ndarray,
     params: dict[str, Any],
     features: FeatureSet,
     report: Callable[[str], None],
 ) -> tuple[CalibratedClassifierCV, CalibratedClassifierCV | None, dict[str, Any]]:
-    """Fit on the earlier training dates, calibrate on the later ones.
+    """Fit on the earlier training dates, calibrate on the later ones (``calibrating``).
 
     Returns the model, the same model with straight lines where curves were adopted (None
     when none was), and the validation figures of every curve tried.
     """
-    calibrating = _calibration_rows(train, schema)
     fit = ~calibrating
     for name, labels in (("fitting", y_train[fit]), ("calibration", y_train[calibrating])):
         if labels.all() or not labels.any():
@@ -233,60 +236,61 @@ def _fit_time_split(
                 f"{'churned' if labels.any() else 'retained'} accounts "
                 f"({len(labels)} rows); both outcomes are needed"
             )
+    x_cal, y_cal = x_train[calibrating], y_train[calibrating]
     w_fit = None if weights is None else weights[fit]
-    curved, curves = _choose_curves(
-        (x_train[fit], y_train[fit], w_fit),
-        (x_train[calibrating], y_train[calibrating]),
-        params,
-        features,
-        report,
-    )
     report(f"fitting on {int(fit.sum()):,} rows")
-    estimators = []
-    for variant in [curved] if curved == features.curves("bins") else [curved, None]:
-        chosen = features.curves("bins") if variant is None else variant
-        pipeline = make_pipeline(params, features, chosen).fit(
-            x_train[fit], y_train[fit], model__sample_weight=w_fit
-        )
-        calibrated = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
-        estimators.append(calibrated.fit(x_train[calibrating], y_train[calibrating]))
-    report(f"calibrated on {int(calibrating.sum()):,} rows")
-    return estimators[0], estimators[1] if len(estimators) > 1 else None, curves
+    pipeline, straight, curves = _fit_with_curves(
+        (x_train[fit], y_train[fit], w_fit), (x_cal, y_cal), params, features, report
+    )
+
+    def calibrated(fitted: Pipeline) -> CalibratedClassifierCV:
+        return CalibratedClassifierCV(FrozenEstimator(fitted), method="sigmoid").fit(x_cal, y_cal)
+
+    report(f"calibrating on {int(calibrating.sum()):,} rows")
+    return calibrated(pipeline), None if straight is None else calibrated(straight), curves
 
 
-def _choose_curves(
+def _fit_with_curves(
     fitting: tuple[pd.DataFrame, np.ndarray, np.ndarray | None],
     validation: tuple[pd.DataFrame, np.ndarray],
     params: dict[str, Any],
     features: FeatureSet,
     report: Callable[[str], None],
-) -> tuple[list[str], dict[str, Any]]:
-    """Curves for the ``curve: auto`` features, one at a time, each kept only where it ranks
-    the validation rows (the calibration dates, never the evaluation period) better than the
-    straight line by CURVE_MIN_GAIN. Returns the curved features and what each try gave."""
-    chosen = features.curves("bins")
+) -> tuple[Pipeline, Pipeline | None, dict[str, Any]]:
+    """The fitted pipeline, with bins for the ``curve: auto`` features that earn them.
+
+    Each candidate is tried one at a time and kept only where it ranks the validation rows
+    (the calibration dates, never the evaluation period) better than the straight line by
+    CURVE_MIN_GAIN. Returns the chosen pipeline, the straight-line one when it differs (None
+    otherwise), and what each try gave; every pipeline is fitted once.
+    """
     x_fit, y_fit, w_fit = fitting
+    x_val, y_val = validation
+
+    def fitted(curved: list[str]) -> Pipeline:
+        pipeline = make_pipeline(params, features, curved)
+        return pipeline.fit(x_fit, y_fit, model__sample_weight=w_fit)
+
+    def validation_auc(pipeline: Pipeline) -> float:
+        return float(roc_auc_score(y_val, pipeline.decision_function(x_val)))
+
+    chosen = features.curves("bins")
+    straight = best = fitted(chosen)
     # Bins need distinct quantile edges: a feature that is mostly one value cannot bend.
     candidates = [name for name in features.curves("auto") if _binnable(x_fit[name])]
     if not candidates:
-        return chosen, {}
-    x_val, y_val = validation
-
-    def validation_auc(curved: list[str]) -> float:
-        pipeline = make_pipeline(params, features, curved)
-        pipeline.fit(x_fit, y_fit, model__sample_weight=w_fit)
-        return float(roc_auc_score(y_val, pipeline.decision_function(x_val)))
-
+        return straight, None, {}
     report(f"trying curves for {len(candidates)} feature(s)")
-    best = validation_auc(chosen)
+    best_auc = validation_auc(straight)
     tried: dict[str, Any] = {}
     for name in candidates:
-        curved = validation_auc([*chosen, name])
-        adopted = curved >= best + CURVE_MIN_GAIN
-        tried[name] = {"line": round(best, 4), "curve": round(curved, 4), "adopted": adopted}
+        trial = fitted([*chosen, name])
+        trial_auc = validation_auc(trial)
+        adopted = trial_auc >= best_auc + CURVE_MIN_GAIN
+        tried[name] = {"line": round(best_auc, 4), "curve": round(trial_auc, 4), "adopted": adopted}
         if adopted:
-            chosen, best = [*chosen, name], curved
-    return chosen, tried
+            chosen, best, best_auc = [*chosen, name], trial, trial_auc
+    return best, None if best is straight else straight, tried
 
 
 def _fit_cross_validated(
