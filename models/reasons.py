@@ -248,7 +248,7 @@ class _Generated:
         return f"{self.prefix}{self.label}: {shown} (accounts that stayed: median {stayed})"
 
     def _number(self, value: object) -> str:
-        if value is None or value is BLANK or _is_missing(value):
+        if _is_missing(value):
             return "not recorded"
         number = float(cast("float", value))
         kind = self.feature.transform
@@ -261,7 +261,7 @@ class _Generated:
         return f"{number:,.2f}"
 
     def _level(self, value: object) -> str:
-        if value is None or value is BLANK or _is_missing(value):
+        if _is_missing(value):
             return f"{self.label}: not recorded"
         level = _level_name(value)
         rates = {_level_name(k): v for k, v in self.reference.get("rates", {}).items()}
@@ -286,6 +286,9 @@ def _level_name(value: object) -> str:
 
 
 def _is_missing(value: object) -> bool:
+    """An empty cell, whatever spells it: None, NaN, NA, NaT, or a template's BLANK."""
+    if value is BLANK:
+        return True
     try:
         return bool(pd.isna(value))  # type: ignore[call-overload]
     except (TypeError, ValueError):
@@ -503,7 +506,7 @@ class _TemplateValues:
                 records[i][name] = value
         for record in records:
             for name, value in record.items():
-                if value is None or _is_missing(value):
+                if _is_missing(value):
                     record[name] = BLANK
         return records
 
