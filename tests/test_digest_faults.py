@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +30,7 @@ from bot.publish import RunResult
 from bot.state import SnapshotMeta, SnapshotStore, connect
 from models.errors import ChurnbotError
 from models.health import CheckResult
+from tests.polling import wait_until
 from tests.slack_harness import ADMIN, publish
 from tests.test_digest_posting import (
     DUE,
@@ -83,14 +83,6 @@ def sample(metrics: WorkerMetrics, name: str, **labels: str) -> float | None:
     return metrics.registry.get_sample_value(name, labels)
 
 
-def wait_until(condition: Any, what: str) -> None:
-    deadline = time.monotonic() + POLL_TIMEOUT_S
-    while not condition():  # bounded polling on work done by other threads
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 # --- 1. two schedulers on one job store -------------------------------------------------------
 
 
@@ -111,7 +103,11 @@ def test_two_schedulers_resuming_one_slot_both_keep_firing(rig: Rig, round_: int
         for worker in workers:
             worker.start_firing()
         rig.emulator.wait_for(lambda c: c.method == "chat.postMessage" and c.ok, count=2)
-        wait_until(lambda: not rig.poster.open_slots(rig.digest()), "the slot to close")
+        wait_until(
+            lambda: not rig.poster.open_slots(rig.digest()),
+            "the slot to close",
+            timeout=POLL_TIMEOUT_S,
+        )
         assert [job.id for job in workers[0].scheduler.get_jobs(jobstore="default")] == [
             job.id for job in workers[1].scheduler.get_jobs(jobstore="default")
         ]
@@ -127,6 +123,7 @@ def test_two_schedulers_resuming_one_slot_both_keep_firing(rig: Rig, round_: int
             wait_until(
                 lambda w=worker: rig.redis.exists(heartbeat_key(rig.deps.prefix, w.id)),
                 f"a heartbeat from worker {worker.key}",
+                timeout=POLL_TIMEOUT_S,
             )
     finally:
         for worker in workers:
@@ -187,7 +184,9 @@ def test_the_heartbeat_beats_while_every_digest_thread_is_busy(rig: Rig) -> None
             "heartbeat", jobstore="local", next_run_time=dt.datetime.now(dt.UTC)
         )
         wait_until(
-            lambda: rig.redis.exists(heartbeat_key(rig.deps.prefix, worker.id)), "a heartbeat"
+            lambda: rig.redis.exists(heartbeat_key(rig.deps.prefix, worker.id)),
+            "a heartbeat",
+            timeout=POLL_TIMEOUT_S,
         )
     finally:
         release.set()

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from bot.digest.sender import DigestSender
 from bot.emulator import SlackEmulator
 from bot.settings import load_settings
 from bot.state import connect
+from tests.polling import wait_until
 from tests.slack_harness import CONFIG, publish
 from tests.test_digest_posting import EAST, DyingClient, WorkerKilled, maria_book
 from tests.test_feedback_outage import RedisServer
@@ -59,11 +59,7 @@ def environment(emulator: SlackEmulator, server: RedisServer) -> dict[str, str]:
 
 
 def poll(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {TIMEOUT_S}s waiting for {what}")
-        time.sleep(0.05)
+    wait_until(condition, what, timeout=TIMEOUT_S, interval=0.05)
 
 
 def heartbeats(r: redis.Redis) -> dict[str, str]:
