@@ -80,7 +80,6 @@ class Proposal:
     features: dict[str, dict[str, Any]]
     segment_levels: list[str]
     owners: list[str]  # the owner column's values (at most MAX_LEVELS), for a first digest
-    single_snapshot: bool
     newest: dt.date | None
     horizon_days: int | None  # for a yes/no label over a history: the observation cadence
     notes: list[str] = field(default_factory=list)  # what was guessed and why
@@ -293,7 +292,7 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
     for column in columns:
         if column.name in taken - ({segment_column} if segment_column else set()):
             continue
-        spec, feature, why = _feature(column, rows, date_column is not None)
+        spec, feature, why = _feature(column, rows)
         if spec is None:
             notes.append(f"skipped {column.source}: {why}")
             continue
@@ -328,7 +327,6 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
         features=features,
         segment_levels=segment_levels,
         owners=owners,
-        single_snapshot=date_column is None,
         newest=newest,
         horizon_days=horizon,
         notes=notes,
@@ -373,7 +371,7 @@ def _label_map(raw: pd.DataFrame, label: ColumnProfile, *, inverted: bool) -> di
 
 
 def _feature(
-    column: ColumnProfile, rows: int, has_dates: bool
+    column: ColumnProfile, rows: int
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str]:
     """The schema entry and feature for a data column, and why (None: skipped)."""
     required = column.missing_share == 0
