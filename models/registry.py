@@ -27,6 +27,7 @@ import shutil
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +107,9 @@ class LoadedModel:
     card: ModelCard
     warnings: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def features(self) -> FeatureSet:
-        """The features the model was trained on, as recorded on its card."""
+        """The features the model was trained on, as recorded on its card (parsed once)."""
         spec = self.card.notes.get("feature_set")
         if not isinstance(spec, dict):
             raise ModelError(

@@ -84,7 +84,7 @@ class Scorer:
     playbook: Playbook
     bands: RiskBands
 
-    @property
+    @cached_property
     def features(self) -> FeatureSet:
         return self.model.features
 
@@ -239,8 +239,7 @@ def _optional_texts(rows: pd.DataFrame, column: str | None, n: int) -> list[str 
     """An optional role's column as text per row (None where empty or not configured)."""
     if column is None:
         return [None] * n
-    values = rows[column].astype("object")
-    return [None if pd.isna(v) else str(v) for v in values.where(values.notna(), None).tolist()]
+    return [None if pd.isna(v) else str(v) for v in rows[column].tolist()]
 
 
 def _urls(features: FeatureSet, schema: AccountSchema, rows: pd.DataFrame) -> list[str | None]:
