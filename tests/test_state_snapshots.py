@@ -430,3 +430,18 @@ def test_staged_keys_expire_until_the_flip_and_an_expired_one_blocks_it(
     leftovers = [k for k in keys_of(redis_client, key_prefix) if ":snap:new:" in k]
     assert leftovers
     assert all(0 < redis_client.ttl(k) <= STAGING_TTL_S for k in leftovers)
+
+
+def test_iter_cards_reads_every_card_of_a_snapshot(
+    redis_client: redis.Redis, key_prefix: str
+) -> None:
+    store = SnapshotStore(redis_client, prefix=key_prefix, batch_size=7)
+    assert list(store.iter_cards()) == []
+    store.publish(make_meta("s1", 25), make_cards("s1", 25))
+    store.publish(make_meta("s2", 25), make_cards("s2", 25, shift=0.1))
+    latest = {card["account_id"]: card["risk"] for card in store.iter_cards()}
+    older = {card["account_id"]: card["risk"] for card in store.iter_cards(snapshot_id="s1")}
+    assert len(latest) == len(older) == 25
+    assert latest != older
+    with pytest.raises(SnapshotNotFound):
+        list(store.iter_cards(snapshot_id="nope"))

@@ -41,7 +41,7 @@ import math
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -430,6 +430,22 @@ class SnapshotStore:
         if found is None:
             return []
         return [json.loads(card) for card in found[1] if card is not None]
+
+    def iter_cards(self, *, snapshot_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every card of the latest (or given) snapshot, in no particular order, a batch at a
+        time (exports and bulk reads; memory stays flat in the size of the book)."""
+        meta = self._meta(self._latest) if snapshot_id is None else None
+        sid = snapshot_id or (meta.snapshot_id if meta else None)
+        if sid is None:
+            return
+        with translate_errors(self._r):
+            if not self._r.exists(self._snap + sid + ":meta"):
+                raise SnapshotNotFound(
+                    f"snapshot {sid!r} of {self._root[:-1]} is not stored; "
+                    f"stored: {self.list_ids()}."
+                )
+            for _, card in self._r.hscan_iter(self._snap + sid + ":cards", count=_CHUNK):
+                yield json.loads(card)
 
     def history(self, account_id: str, n: int = 8) -> list[tuple[SnapshotMeta, float]]:
         """(snapshot, risk) for the last ``n`` retained snapshots holding the account, oldest
