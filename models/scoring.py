@@ -18,6 +18,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from models.cards import CardCodec, ScoredChunk
 from models.contract import AccountSchema
 from models.explain import explain
 from models.features import FeatureSet
@@ -206,6 +207,29 @@ class Scorer:
             yield self.score(chunk)
             if progress:
                 progress(start + len(chunk), total)
+
+    def codec(self) -> CardCodec:
+        """How this run's records read back as cards (stored once per snapshot)."""
+        return CardCodec()
+
+    def column_chunks(
+        self,
+        rows: pd.DataFrame,
+        *,
+        chunk_size: int = DEFAULT_CHUNK,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[ScoredChunk]:
+        """The book scored chunk by chunk as columns plus one record per account."""
+        for accounts in self.score_chunks(rows, chunk_size=chunk_size, progress=progress):
+            cards = [account.to_card() for account in accounts]
+            yield ScoredChunk(
+                account_id=[a.account_id for a in accounts],
+                account_name=[a.account_name for a in accounts],
+                owner=[a.owner for a in accounts],
+                segment=[a.segment or "" for a in accounts],
+                risk=np.array([a.risk for a in accounts], dtype=float),
+                records=[CardCodec.encode(card) for card in cards],
+            )
 
 
 @contextmanager
