@@ -90,6 +90,33 @@ class TrainingSettings(BaseModel):
     cv_folds: int = Field(default=5, ge=2, le=20)
 
 
+class AbstainSettings(BaseModel):
+    """When an account's data is too thin to score: it is shown as "not enough data to
+    score", with what is missing, rather than as a confident percentage.
+
+    ``max_missing_share``: above this share of the model's input columns empty, the account
+    is not scored (columns whose emptiness is itself a signal, read by a ``missing`` feature
+    or given a ``fill:``, do not count). ``min_history_days``: an account first seen fewer
+    days before its row than this has not lived long enough for the features that compare
+    with an earlier value (``change``); 0 turns the check off.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_missing_share: float = Field(default=0.5, gt=0, le=1)
+    min_history_days: int = Field(default=0, ge=0, le=3650)
+
+
+class TrackRecordSettings(BaseModel):
+    """The track record CSMs see (digest line, ``/churn`` card): below ``min_outcomes``
+    known outcomes it says there are too few rather than a number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_outcomes: int = Field(default=30, ge=1)
+    sample_size: int = Field(default=2000, ge=100, le=100_000)
+
+
 class ProductSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -107,6 +134,8 @@ class ProductSpec(BaseModel):
     feedback_signal: tuple[FeedbackSignal, ...]
     health: HealthThresholds = HealthThresholds()
     training: TrainingSettings = TrainingSettings()
+    abstain: AbstainSettings = AbstainSettings()
+    track_record: TrackRecordSettings = TrackRecordSettings()
 
     @field_validator("feedback_signal")
     @classmethod

@@ -1,0 +1,142 @@
+"""Abstaining when the data is thin: which accounts are not scored, and what they lack.
+
+A model fills an empty cell with the training median and still answers with a percentage;
+for an account whose row is mostly empty, or too new for the features that compare with an
+earlier value, that percentage says more about the medians than about the account. Such an
+account is shown as "not enough data to score", with what is missing, so a CSM knows what to
+fix instead of trusting a number.
+
+Pure: takes account rows, the model's feature set and the settings of config/product.yaml
+(``abstain:``); returns, per row, None (enough data) or the list of what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from models.features import FeatureSet
+from models.spec import AbstainSettings
+
+#: Transforms that compare a value with an earlier one: they need the account's history.
+HISTORY_TRANSFORMS = ("change",)
+
+
+@dataclass(frozen=True)
+class InputColumns:
+    """The columns whose emptiness counts as missing data, and the features reading each.
+
+    A column read by a ``missing`` feature, or by a feature with a ``fill:``, is left out:
+    there an empty cell is itself information (never surveyed, no open escalation).
+    """
+
+    columns: tuple[str, ...]
+    readers: dict[str, tuple[str, ...]]  # column -> labels of the features that read it
+    history: tuple[str, ...]  # labels of the features that need history
+
+    @classmethod
+    def of(cls, features: FeatureSet) -> InputColumns:
+        meaningful = {
+            column
+            for feature in features.config.features.values()
+            if feature.transform == "missing" or feature.fill is not None
+            for column in feature.sources
+        }
+        readers: dict[str, list[str]] = {}
+        for name, feature in features.config.features.items():
+            for column in feature.sources:
+                if column not in meaningful:
+                    readers.setdefault(column, []).append(features.label(name))
+        history = tuple(
+            features.label(name)
+            for name, feature in features.config.features.items()
+            if feature.transform in HISTORY_TRANSFORMS
+        )
+        return cls(
+            columns=tuple(readers),
+            readers={column: tuple(labels) for column, labels in readers.items()},
+            history=history,
+        )
+
+
+def thin_rows(
+    rows: pd.DataFrame,
+    features: FeatureSet,
+    settings: AbstainSettings,
+    *,
+    first_seen: pd.Series | None = None,
+) -> list[list[str] | None]:
+    """For each row of ``rows`` (in order): None when there is enough data to score it, else
+    what is missing, in words a CSM reads.
+
+    ``first_seen`` (same index as ``rows``) is the date each account first appears in the
+    data; without it (a single snapshot says nothing about age) the history check is skipped.
+    """
+    inputs = InputColumns.of(features)
+    n = len(rows)
+    empty = (
+        rows[list(inputs.columns)].isna().to_numpy()
+        if inputs.columns
+        else np.zeros((n, 0), dtype=bool)
+    )
+    share = empty.mean(axis=1) if inputs.columns else np.zeros(n)
+    too_empty = share > settings.max_missing_share
+    age = _age_days(rows, features.date_column, first_seen)
+    too_new = (
+        (age < settings.min_history_days)
+        if age is not None and inputs.history and settings.min_history_days
+        else np.zeros(n, dtype=bool)
+    )
+    result: list[list[str] | None] = []
+    for i in range(n):
+        if not (too_empty[i] or too_new[i]):
+            result.append(None)
+            continue
+        missing: list[str] = []
+        if too_empty[i]:
+            columns = [c for c, gone in zip(inputs.columns, empty[i], strict=True) if gone]
+            missing += _labels(columns, inputs)
+        if too_new[i]:
+            assert age is not None
+            missing.append(
+                f"history: first seen {int(age[i])} days ago "
+                f"({settings.min_history_days} days needed for {_join(inputs.history)})"
+            )
+        result.append(missing)
+    return result
+
+
+def _age_days(
+    rows: pd.DataFrame, date_column: str, first_seen: pd.Series | None
+) -> np.ndarray | None:
+    if first_seen is None:
+        return None
+    days = (rows[date_column] - first_seen.reindex(rows.index)).dt.days
+    return days.fillna(0).to_numpy(dtype=float)
+
+
+def _labels(columns: Sequence[str], inputs: InputColumns) -> list[str]:
+    """Each empty column once, as the label of the first feature reading it (a CSM knows
+    "Seats used", not ``seats_active``)."""
+    return list(dict.fromkeys(inputs.readers[column][0] for column in columns))
+
+
+def _join(labels: Sequence[str]) -> str:
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+def first_seen(
+    live: pd.DataFrame, history: pd.DataFrame, *, id_column: str, date_column: str
+) -> pd.Series | None:
+    """The date each account of ``live`` first appears in ``history`` (same index as
+    ``live``); None when ``history`` has a single as-of date, which says nothing of age."""
+    dates = history[date_column]
+    if dates.nunique() < 2:
+        return None
+    first = dates.groupby(history[id_column].astype(str)).min()
+    return pd.Series(
+        live[id_column].astype(str).map(first).to_numpy(), index=live.index, name=date_column
+    )
