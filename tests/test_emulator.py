@@ -10,6 +10,8 @@ import contextlib
 import json
 import random
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -646,3 +648,102 @@ def test_bad_settings_are_refused_with_the_parameter_named() -> None:
         SlackEmulator().fail_next("chat.postMessage", times=0)
     with pytest.raises(ValueError, match=r"'probability' .* Got 1.5 instead"):
         SlackEmulator().fail_randomly("chat.postMessage", 1.5)
+
+
+# -- files and direct messages -------------------------------------------------------------------
+
+REPORTS = "C0REPORTS01"  # a real-length id: completeUploadExternal checks the pattern
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+
+
+def test_files_upload_v2_takes_the_external_flow_and_shares_with_alt_text(
+    emulator: SlackEmulator, client: WebClient
+) -> None:
+    emulator.add_channel(REPORTS, "reports")
+
+    answer = client.files_upload_v2(
+        channel=REPORTS,
+        file=PNG,
+        filename="calibration.png",
+        title="Calibration",
+        alt_txt="Predicted against observed churn",
+        initial_comment="Weekly report",
+    )
+
+    methods = [c.method for c in emulator.calls()]
+    assert methods == ["files.getUploadURLExternal", "upload_url", "files.completeUploadExternal"]
+    announce, upload, complete = emulator.calls()
+    assert announce.response["upload_url"].startswith(emulator.url + "/upload/v1/")
+    assert upload.body == {"file_id": announce.response["file_id"], "length": len(PNG)}
+    assert complete.body["channel_id"] == REPORTS
+    assert answer["file"]["id"] == announce.response["file_id"]
+    [stored] = emulator.files(REPORTS)
+    assert (stored.data, stored.alt_txt, stored.title) == (
+        PNG,
+        "Predicted against observed churn",
+        "Calibration",
+    )
+    [share] = emulator.history(REPORTS)
+    assert share["text"] == "Weekly report"
+    assert share["files"][0]["alt_txt"] == "Predicted against observed churn"
+    assert emulator.files(DIGEST) == []
+
+
+def test_complete_refuses_unknown_files_bytes_not_received_and_user_ids(
+    emulator: SlackEmulator, client: WebClient
+) -> None:
+    emulator.add_channel(REPORTS, "reports")
+    unknown = slack_error(
+        lambda: client.files_completeUploadExternal(files=[{"id": "F0NOPE"}], channel_id=REPORTS)
+    )
+    announced = client.files_getUploadURLExternal(filename="a.png", length=len(PNG))
+    early = slack_error(
+        lambda: client.files_completeUploadExternal(
+            files=[{"id": announced["file_id"]}], channel_id=REPORTS
+        )
+    )
+    assert (unknown.response["error"], early.response["error"]) == ("file_not_found",) * 2
+
+    client.files_upload_v2(channel=REPORTS, file=PNG, filename="b.png")  # works on a channel
+    to_a_user = slack_error(
+        lambda: client.files_upload_v2(channel=ADMIN.id, file=PNG, filename="c.png")
+    )
+    assert to_a_user.response["error"] == "invalid_arguments"
+    assert "[json-pointer:/channel_id]" in to_a_user.response["response_metadata"]["messages"][0]
+    assert [f.name for f in emulator.files()] == ["b.png"]
+
+
+def test_the_upload_url_wants_the_announced_length_and_a_known_file(
+    emulator: SlackEmulator, client: WebClient
+) -> None:
+    announced = client.files_getUploadURLExternal(filename="a.png", length=10)
+    for url, data, status in [
+        (announced["upload_url"], b"short", 400),
+        (emulator.url + "/upload/v1/F0UNKNOWN", b"0123456789", 404),
+    ]:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST"))
+        assert refused.value.code == status
+    assert [c.status for c in emulator.calls("upload_url")] == [400, 404]
+
+
+def test_conversations_open_gives_one_dm_id_per_user_that_posts_and_shares(
+    emulator: SlackEmulator, client: WebClient
+) -> None:
+    first = client.conversations_open(users=ADMIN.id)
+    again = client.conversations_open(users=ADMIN.id)
+    missing = slack_error(lambda: client.conversations_open(users="U0NOBODY"))
+
+    dm = first["channel"]["id"]
+    assert dm.startswith("D")
+    assert first["channel"]["user"] == ADMIN.id
+    assert (again["channel"]["id"], again["already_open"], first["already_open"]) == (
+        dm,
+        True,
+        False,
+    )
+    assert missing.response["error"] == "user_not_found"
+    client.chat_postMessage(channel=dm, text="Acme jumped to 81%")
+    client.files_upload_v2(channel=dm, file=PNG, filename="d.png", alt_txt="chart")
+    assert [m["text"] for m in emulator.history(dm)] == ["Acme jumped to 81%", ""]
+    assert emulator.files(dm)[0].alt_txt == "chart"

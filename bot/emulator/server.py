@@ -3,11 +3,15 @@
 Why a server and not a mock: the app's WebClient, its retry handlers and Bolt's ``auth.test``
 all run unchanged against ``base_url``, exactly as production runs against ``SLACK_API_URL``,
 so tests exercise encoding, auth headers, HTTP status codes and Retry-After handling for real.
-Every call is recorded; faults (429, 5xx, slow answers) are injected on demand.
+Every call is recorded; faults (429, 5xx, slow answers) are injected on demand. Files take the
+external upload flow: ``files.getUploadURLExternal`` hands out an upload URL on this same
+server, the bytes are POSTed there (recorded as ``upload_url`` calls), and
+``files.completeUploadExternal`` shares them.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import random
@@ -23,12 +27,14 @@ from typing import Any, Self, cast
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from bot.emulator.blockkit import message_rejection
-from bot.emulator.workspace import Reply, SlackUser, Workspace, decode_json_fields
+from bot.emulator.workspace import Reply, SlackUser, StoredFile, Workspace, decode_json_fields
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOKEN = "xoxb-churnbot-emulator"
 RESPONSE_URL_METHOD = "response_url"
+UPLOAD_URL_METHOD = "upload_url"
+UPLOAD_PATH = "/upload/v1/"
 RESPONSE_URL_MAX_USES = 5
 RESPONSE_URL_LIFETIME = 30 * 60.0
 RECORDED_HEADERS = ("content-type", "authorization", "user-agent")
@@ -111,6 +117,7 @@ class _Request:
     token: str | None = None
     problem: Reply | None = None
     response_url_name: str | None = None
+    raw: bytes = b""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -203,6 +210,8 @@ class SlackEmulator:
         if self._server is not None:
             raise RuntimeError("SlackEmulator is already started")
         self._server = _Server(self)
+        with self._lock:
+            self._workspace.upload_base = self.url + UPLOAD_PATH
         # A short poll interval only bounds how long stop() waits for the loop to notice.
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -349,6 +358,16 @@ class SlackEmulator:
         with self._lock:
             return list(self._workspace.home_views.get(user_id, []))
 
+    def files(self, channel: str | None = None) -> list[StoredFile]:
+        """Completed uploads (bytes, alt text, title), oldest first, optionally only those
+        shared in ``channel``. Copies: changing them changes nothing in the workspace."""
+        with self._lock:
+            return [
+                copy.deepcopy(f)
+                for f in self._workspace.files.values()
+                if f.completed and (channel is None or channel in f.channels)
+            ]
+
     def clear(self) -> None:
         """Forget the recorded calls; the workspace (messages, views) and faults stay."""
         with self._lock:
@@ -430,6 +449,10 @@ class SlackEmulator:
         if split.path.startswith("/api/"):
             request.method = split.path.removeprefix("/api/")
             _parse_api_body(request, split.query, raw_body)
+        elif split.path.startswith(UPLOAD_PATH):
+            request.method = UPLOAD_URL_METHOD
+            request.params = {"file_id": split.path.removeprefix(UPLOAD_PATH), "length": length}
+            request.raw = raw_body
         elif split.path.startswith("/response_url/"):
             request.method = RESPONSE_URL_METHOD
             request.response_url_name = unquote(split.path.removeprefix("/response_url/"))
@@ -458,6 +481,9 @@ class SlackEmulator:
         try:
             if request.response_url_name is not None:
                 return self._answer_response_url(request)
+            if request.method == UPLOAD_URL_METHOD:
+                with self._lock:
+                    return self._workspace.receive_upload(request.params["file_id"], request.raw)
             if request.token is None:
                 return Reply(200, {"ok": False, "error": "not_authed"})
             if request.token != self.token:

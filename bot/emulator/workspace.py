@@ -1,4 +1,4 @@
-"""The emulated workspace: channels, users, messages and views, and the Web API methods on them.
+"""The emulated workspace: channels, users, messages, views and files, and the Web API methods.
 
 Why apart from the HTTP server: these rules (which channel exists, which ``ts`` can be edited,
 what views.update needs) are what the app's tests depend on, and they read best without sockets
@@ -12,6 +12,7 @@ import contextlib
 import copy
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +21,11 @@ from typing import Any
 
 from bot.emulator.blockkit import message_rejection, view_problems
 
-JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "files")
 HISTORY_MAX_LIMIT = 999
+#: files.completeUploadExternal shares into conversation ids only: a user id (U...) is refused,
+#: so a DM needs conversations.open first (Slack answers with this very pattern).
+SHARE_CHANNEL_ID = re.compile(r"^[CGDZ][A-Z0-9]{8,}$")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,35 @@ class SlackUser:
                 "display_name": self.name,
                 "email": self.email,
             },
+        }
+
+
+@dataclass
+class StoredFile:
+    """A file of the external upload flow: announced (getUploadURLExternal), its bytes
+    received at the upload URL, then completed (completeUploadExternal) and maybe shared."""
+
+    id: str
+    name: str
+    length: int
+    alt_txt: str = ""
+    snippet_type: str | None = None
+    data: bytes | None = None
+    title: str = ""
+    completed: bool = False
+    channels: list[str] = field(default_factory=list)
+
+    def to_api(self) -> dict[str, Any]:
+        """The file object as a message's ``files`` list carries it (no bytes)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "title": self.title or self.name,
+            "size": len(self.data or b""),
+            "alt_txt": self.alt_txt,
+            "mode": "hosted",
+            "is_external": False,
+            "channels": list(self.channels),
         }
 
 
@@ -161,6 +194,10 @@ class Workspace:
         self._triggers_used: set[str] = set()
         self.expired_triggers: set[str] = set()
         self.home_views: dict[str, list[dict[str, Any]]] = {}
+        #: Where upload URLs point (the emulator's own ``/upload/v1/``); set by the server.
+        self.upload_base = "http://127.0.0.1/upload/v1/"
+        self.files: dict[str, StoredFile] = {}
+        self._ims: dict[tuple[str, ...], str] = {}
         self._methods: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
@@ -170,6 +207,9 @@ class Workspace:
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "conversations.info": self._conversations_info,
+            "conversations.open": self._conversations_open,
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
             "users.info": self._users_info,
             "views.open": self._views_open,
             "views.update": self._views_update,
@@ -270,11 +310,8 @@ class Workspace:
             "is_enterprise_install": False,
         }
 
-    def _chat_post_message(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        channel = self._channel(params, must_be_member=True)
-        self._throttle(channel.id)
-        text, blocks = self._content(params)
-        message: dict[str, Any] = {
+    def _new_message(self, text: str | None) -> dict[str, Any]:
+        return {
             "type": "message",
             "user": self.bot_user_id,
             "bot_id": self.bot_id,
@@ -282,6 +319,12 @@ class Workspace:
             "text": text or "",
             "ts": self._next_ts(),
         }
+
+    def _chat_post_message(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        channel = self._channel(params, must_be_member=True)
+        self._throttle(channel.id)
+        text, blocks = self._content(params)
+        message = self._new_message(text)
         if blocks:
             message["blocks"] = blocks
         if params.get("thread_ts"):
@@ -380,11 +423,115 @@ class Workspace:
             }
         }
 
+    def _conversations_open(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A direct message with one user (D...) or several (G...), the same id every time."""
+        if params.get("channel"):
+            channel = self._channel(params)
+            return {"channel": {"id": channel.id}, "no_op": True, "already_open": True}
+        users = tuple(sorted(u.strip() for u in str(params.get("users", "")).split(",") if u))
+        if not users:
+            raise ApiError("users_list_not_supplied")
+        if any(user not in self._users for user in users):
+            raise ApiError("user_not_found")
+        opened_before = users in self._ims
+        if not opened_before:
+            self._ims[users] = f"{'D' if len(users) == 1 else 'G'}{len(self._ims) + 1:09d}"
+            self.add_channel(self._ims[users], self._ims[users])
+        opened: dict[str, Any] = {"id": self._ims[users]}
+        if len(users) == 1:
+            opened.update(is_im=True, user=users[0])
+        else:
+            opened.update(is_mpim=True)
+        return {"channel": opened, "no_op": opened_before, "already_open": opened_before}
+
     def _users_info(self, params: Mapping[str, Any]) -> dict[str, Any]:
         user = self._users.get(params.get("user", ""))
         if user is None:
             raise ApiError("user_not_found")
         return {"user": user.to_api(self.team_id)}
+
+    # -- files (the external upload flow) ------------------------------------------------------
+
+    def _files_get_upload_url_external(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Step 1: announce a file (name, exact length, alt text); get where to send bytes."""
+        filename = params.get("filename")
+        if not filename:
+            raise _missing("filename")
+        try:
+            length = int(params.get("length", ""))
+        except ValueError:
+            raise _missing("length") from None
+        if length < 1:
+            raise ApiError("invalid_arguments", messages=["[ERROR] length must be at least 1"])
+        file_id = f"F{len(self.files) + 1:010d}"
+        self.files[file_id] = StoredFile(
+            id=file_id,
+            name=str(filename),
+            length=length,
+            alt_txt=str(params.get("alt_txt") or ""),
+            snippet_type=params.get("snippet_type") or None,
+        )
+        return {"upload_url": f"{self.upload_base}{file_id}", "file_id": file_id}
+
+    def receive_upload(self, file_id: str, data: bytes) -> Reply:
+        """Step 2, at the upload URL (no token: the URL itself is the credential). The bytes
+        must be as long as announced; a completed or unknown file is not found."""
+        stored = self.files.get(file_id)
+        if stored is None or stored.completed:
+            return Reply(404, {"ok": False, "error": "file_not_found"})
+        if len(data) != stored.length:
+            return Reply(
+                400,
+                {
+                    "ok": False,
+                    "error": "invalid_length",
+                    "detail": f"announced {stored.length} bytes, received {len(data)}",
+                },
+            )
+        stored.data = data
+        return Reply(200, {"ok": True, "detail": f"OK - {len(data)}"})
+
+    def _share_targets(self, params: Mapping[str, Any]) -> list[_Channel]:
+        wanted = [params["channel_id"]] if params.get("channel_id") else []
+        wanted += [c for c in str(params.get("channels") or "").split(",") if c]
+        targets = []
+        for channel_id in wanted:
+            if not SHARE_CHANNEL_ID.fullmatch(str(channel_id)):
+                raise ApiError(
+                    "invalid_arguments",
+                    messages=[
+                        f"[ERROR] input must match regex pattern: {SHARE_CHANNEL_ID.pattern} "
+                        "[json-pointer:/channel_id]"
+                    ],
+                )
+            targets.append(self._channel({"channel": channel_id}, must_be_member=True))
+        return targets
+
+    def _files_complete_upload_external(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Step 3: finish the files whose bytes arrived and share them, with the initial
+        comment, in one message per channel (no channel: the files stay private)."""
+        files = params.get("files")
+        if not isinstance(files, list) or not files:
+            raise _missing("files")
+        found = []
+        for item in files:
+            stored = self.files.get(item.get("id", "")) if isinstance(item, Mapping) else None
+            if stored is None or stored.completed or stored.data is None:
+                raise ApiError("file_not_found")
+            found.append((stored, item))
+        targets = self._share_targets(params)
+        for stored, item in found:
+            stored.completed = True
+            stored.title = str(item.get("title") or stored.name)
+            stored.channels += [channel.id for channel in targets]
+        for channel in targets:
+            message = self._new_message(params.get("initial_comment"))
+            message["upload"] = True
+            message["files"] = [stored.to_api() for stored, _ in found]
+            if params.get("thread_ts"):
+                message["thread_ts"] = str(params["thread_ts"])
+            channel.messages.append(message)
+        return {"files": [{"id": stored.id, "title": stored.title} for stored, _ in found]}
 
     # -- views ---------------------------------------------------------------------------------
 
