@@ -18,15 +18,17 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.config_files import load_yaml_model
 from models.contract import AccountSchema, ColumnType
 from models.errors import ConfigError, DataContractError
+
+if TYPE_CHECKING:  # numpy and pandas where features are built, not where settings are read
+    import numpy as np
+    import pandas as pd
 
 Transform = Literal[
     "as_is",
@@ -237,6 +239,8 @@ class FeatureSet:
 
     def build(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The model's input columns (``names`` order), same index as ``frame``."""
+        import pandas as pd
+
         missing = sorted(self.source_columns - set(frame.columns))
         if missing:
             users = [n for n, f in self.config.features.items() if set(f.sources) & set(missing)]
@@ -257,6 +261,9 @@ class FeatureSet:
         return column
 
     def _numeric(self, name: str, frame: pd.DataFrame) -> pd.Series:
+        import numpy as np
+        import pandas as pd
+
         feature = self.config.features[name]
         kind = feature.transform
         if kind in TWO_COLUMNS:
@@ -284,6 +291,8 @@ class FeatureSet:
     def baseline(self, frame: pd.DataFrame) -> np.ndarray:
         """The configured baseline rule's score (higher = riskier); zeros when none is set,
         which ranks every account alike (ROC AUC 0.5)."""
+        import numpy as np
+
         rule = self.config.baseline
         if rule is None:
             return np.zeros(len(frame))

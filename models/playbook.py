@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.config_files import format_validation_error, read_yaml
 from models.errors import ConfigError
+
+if TYPE_CHECKING:  # pandas where rules are applied, not where settings are read
+    import pandas as pd
 
 TOP_REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 
@@ -91,6 +94,8 @@ class Playbook:
         ``book`` needs reason_1..reason_3 (risk-raising reason codes, strongest first, empty
         when fewer), band, and every name in :attr:`columns`.
         """
+        import pandas as pd
+
         chosen = np.full(len(book), self.default.name, dtype=object)
         open_rows = np.ones(len(book), dtype=bool)
         for rule in self.rules:

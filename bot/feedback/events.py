@@ -17,11 +17,12 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from bot.render.feedback import FeedbackRef, Surface
+
+if TYPE_CHECKING:  # pandas only for the analytics, never in the web process
+    import pandas as pd
 
 Kind = Literal["helpful", "not_helpful", "correction", "action_done"]
 RealState = Literal["at_risk", "not_at_risk", "churned", "renewed"]
@@ -200,6 +201,8 @@ def _literal(value: str, kind: Any) -> Any:
 
 def events_table(events: Iterable[FeedbackEvent]) -> pd.DataFrame:
     """Events as a frame with :data:`COLUMNS` (``at`` as UTC timestamps), empty or not."""
+    import pandas as pd
+
     frame = pd.DataFrame([event.to_record() for event in events], columns=list(COLUMNS))
     frame["at"] = pd.to_datetime(frame["at"], utc=True)
     frame["risk"] = frame["risk"].astype(float)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from models.contract import AccountSchema
+
+if TYPE_CHECKING:  # pandas only where outcomes are computed, never in the web process
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ def outcomes_from_accounts(frame: pd.DataFrame, schema: AccountSchema) -> dict[s
     row labelled yes (the label says it churned within the horizon after that row), the
     earliest it can have happened.
     """
+    import pandas as pd
+
     churn = frame[schema.label_column]
     if not schema.label_is_date:
         positive = churn.astype("boolean").fillna(False).astype(bool)
