@@ -17,14 +17,19 @@ How the book evolves, one week at a time (vectorised over accounts, looping over
   strongly timed by the renewal date, plus an unexplained component; churned accounts leave
   and are replaced by new ones (tenure 0), so the book stays the same size;
 * for every churned account, ``truth`` records the drivers that contributed most to its
-  hazard at churn time, so explanations can later be checked against what really happened.
+  hazard at churn time, so explanations can later be checked against what really happened;
+* optionally (:class:`ActionEffect`, off by default), CSMs act: each week a script sees the
+  book as a CSM would be shown it and says which actions were done on which accounts; the
+  right action done on an account whose risk that cause really drives lowers its churn
+  hazard by a known share for a while, any other action does nothing. That planted effect is
+  the known answer the save-rate benchmark (bench/save_rate.py) must find.
 """
 
 from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -135,6 +140,48 @@ MAX_CAUSES = 3
 
 
 @dataclass(frozen=True)
+class WeekView:
+    """What the CSM script of an :class:`ActionEffect` sees in one emitted week.
+
+    ``hazard`` is the true weekly churn hazard (an oracle's risk score) and ``top_cause`` the
+    driver that contributes most to it, or "unexplained" when none reaches
+    ``CAUSE_THRESHOLD`` (what a perfect explanation would show as the top reason).
+    """
+
+    day: datetime.date
+    account_id: np.ndarray  # "ACC-000123", as in the accounts frame
+    segment: np.ndarray  # segment names
+    hazard: np.ndarray
+    top_cause: np.ndarray
+
+
+@dataclass(frozen=True)
+class ActionEffect:
+    """A planted effect of one playbook action, and the script of what CSMs did.
+
+    ``done(view)`` returns the actions done that week (account id -> action name). Doing
+    ``action`` on an account whose ``cause`` contribution is at least ``CAUSE_THRESHOLD`` that
+    week multiplies its churn hazard by ``1 - share`` for ``weeks`` weeks (counted from that
+    week; doing it again restarts the count). Other actions, or the right action for another
+    cause, change nothing.
+    """
+
+    action: str
+    cause: str
+    share: float
+    done: Callable[[WeekView], Mapping[str, str]]
+    weeks: int = 13
+
+    def __post_init__(self) -> None:
+        if self.cause not in DRIVERS:
+            raise ValueError(f"ActionEffect cause must be one of {DRIVERS}, got {self.cause!r}")
+        if not 0.0 <= self.share <= 1.0:
+            raise ValueError(f"ActionEffect share must be within 0 and 1, got {self.share}")
+        if self.weeks < 1:
+            raise ValueError(f"ActionEffect weeks must be at least 1, got {self.weeks}")
+
+
+@dataclass(frozen=True)
 class SampleData:
     """The generated book: ``accounts`` follows config/schema.yaml, ``truth`` says why each
     churned account churned (one row per churned account that appears in ``accounts``)."""
@@ -207,11 +254,13 @@ def generate_accounts(
     seed: int,
     end: datetime.date,
     progress: Callable[[int, int], None] | None = None,
+    action_effect: ActionEffect | None = None,
 ) -> SampleData:
     """Simulate ``n_accounts`` accounts for ``n_weeks`` weekly snapshots ending on ``end``.
 
     The same arguments always give identical frames. Churned accounts are replaced by new ones
-    (tenure 0), so every snapshot holds ``n_accounts`` accounts.
+    (tenure 0), so every snapshot holds ``n_accounts`` accounts. Without ``action_effect``
+    nothing acts on the book (the sample data); with it, its script runs every emitted week.
     """
     if n_accounts < 1:
         raise ValueError(f"n_accounts must be at least 1, got {n_accounts}")
@@ -227,6 +276,7 @@ def generate_accounts(
     traits = _new_traits(rng, n_accounts)
     book = _new_book(rng, traits, np.arange(n_accounts), first_day, joining=False)
     churn_day = np.full(n_accounts, -1, dtype=np.int64)
+    relief_until = np.full(n_accounts, -1, dtype=np.int64)  # day an action's effect ends
     snapshots: list[dict[str, np.ndarray]] = []
     truth_rows: list[tuple[int, int, str, str]] = []
 
@@ -237,8 +287,15 @@ def generate_accounts(
         if emitting:
             snapshots.append(_observe(rng, book, traits, today))
         # No churn after the last snapshot: its date would lie in the future of the data.
+        if action_effect is not None and emitting:
+            _act(action_effect, book, traits, today, relief_until)
         if week < total_weeks - 1:
-            book, accounts, days, truth = _churn(rng, book, traits, today)
+            relief = None
+            if action_effect is not None:
+                relief = np.where(
+                    relief_until[book.account] > today, 1.0 - action_effect.share, 1.0
+                )
+            book, accounts, days, truth = _churn(rng, book, traits, today, relief)
             churn_day[accounts] = days
             if emitting:
                 truth_rows.extend(truth)
@@ -246,6 +303,7 @@ def generate_accounts(
             first_new = len(traits.segment)
             traits = _concat_traits(traits, _new_traits(rng, n_new))
             churn_day = np.concatenate([churn_day, np.full(n_new, -1, dtype=np.int64)])
+            relief_until = np.concatenate([relief_until, np.full(n_new, -1, dtype=np.int64)])
             new_ids = np.arange(first_new, first_new + n_new)
             book = book.extend(_new_book(rng, traits, new_ids, today + 7, joining=True))
         if emitting and progress:
@@ -515,22 +573,73 @@ def _contributions(book: _Book, traits: _Traits, today: np.int64) -> np.ndarray:
     return np.column_stack([columns[name] for name in DRIVERS])
 
 
+def _hazards(
+    book: _Book, traits: _Traits, today: np.int64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(driver contributions, explained hazard, unexplained hazard) of this week."""
+    contributions = _contributions(book, traits, today)
+    seg = traits.segment[book.account]
+    log_risk = traits.frailty[book.account] + contributions.sum(axis=1)
+    explained = np.asarray(BASE_HAZARD)[seg] * np.exp(log_risk)
+    return contributions, explained, np.asarray(UNEXPLAINED_HAZARD)[seg]
+
+
+def _top_causes(contributions: np.ndarray) -> np.ndarray:
+    """Per account, the driver contributing most if it reaches the threshold, else
+    "unexplained" (the same rule as the truth table's primary cause)."""
+    top = contributions.argmax(axis=1)
+    strong = contributions[np.arange(len(top)), top] >= CAUSE_THRESHOLD
+    return np.where(strong, np.asarray(DRIVERS, dtype=object)[top], "unexplained")
+
+
+def _act(
+    effect: ActionEffect,
+    book: _Book,
+    traits: _Traits,
+    today: np.int64,
+    relief_until: np.ndarray,
+) -> None:
+    """Run the CSM script for this week and start the relief where the right action met
+    the right cause (``relief_until`` is updated in place, by account number)."""
+    contributions, explained, unexplained = _hazards(book, traits, today)
+    ids = np.asarray([f"ACC-{a:06d}" for a in book.account], dtype=object)
+    view = WeekView(
+        day=np.datetime64(int(today), "D").astype(datetime.date),
+        account_id=ids,
+        segment=np.asarray(SEGMENTS, dtype=object)[traits.segment[book.account]],
+        hazard=explained + unexplained,
+        top_cause=_top_causes(contributions),
+    )
+    done = effect.done(view)
+    row_of = {account_id: row for row, account_id in enumerate(ids)}
+    cause = contributions[:, DRIVERS.index(effect.cause)]
+    for account_id, action in done.items():
+        row = row_of.get(account_id)
+        if row is not None and action == effect.action and cause[row] >= CAUSE_THRESHOLD:
+            relief_until[book.account[row]] = today + 7 * effect.weeks
+
+
 def _churn(
-    rng: np.random.Generator, book: _Book, traits: _Traits, today: np.int64
+    rng: np.random.Generator,
+    book: _Book,
+    traits: _Traits,
+    today: np.int64,
+    relief: np.ndarray | None = None,
 ) -> tuple[_Book, np.ndarray, np.ndarray, list[tuple[int, int, str, str]]]:
     """Draw this week's churn: the book without the churned accounts, who left, when, and why.
 
     Each churn is attributed to the explained or the unexplained part of the hazard in
     proportion to their sizes (competing risks). A customer whose renewal falls within the
-    week leaves on the renewal date.
+    week leaves on the renewal date. ``relief`` (per account, default none) multiplies both
+    parts of the hazard: an action's planted effect.
     """
-    contributions = _contributions(book, traits, today)
+    contributions, explained, unexplained = _hazards(book, traits, today)
     seg = traits.segment[book.account]
-    log_risk = traits.frailty[book.account] + contributions.sum(axis=1)
-    explained = np.asarray(BASE_HAZARD)[seg] * np.exp(log_risk)
-    unexplained = np.asarray(UNEXPLAINED_HAZARD)[seg]
+    blind_share = unexplained / (explained + unexplained)  # the same with relief or not
+    if relief is not None:
+        explained, unexplained = explained * relief, unexplained * relief
     churned = rng.random(len(seg)) < -np.expm1(-(explained + unexplained))
-    blind = rng.random(len(seg)) < unexplained / (explained + unexplained)
+    blind = rng.random(len(seg)) < blind_share
     renews = book.renewal_day - today <= 7
     days = np.where(renews, book.renewal_day, today + rng.integers(1, 8, len(seg)))[churned]
     accounts = book.account[churned]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,15 @@ import pandas as pd
 import pytest
 
 from models.contract import AccountSchema, canonical_dtypes, load_schema
-from models.generator import CAUSES, PLAN_MIX, PLANS, SEGMENTS, generate_accounts
+from models.generator import (
+    CAUSES,
+    PLAN_MIX,
+    PLANS,
+    SEGMENTS,
+    ActionEffect,
+    WeekView,
+    generate_accounts,
+)
 
 END = datetime.date(2026, 6, 28)
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
@@ -187,3 +197,62 @@ def test_progress_reports_every_week():
 def test_rejects_an_empty_book(n_accounts, n_weeks, named):
     with pytest.raises(ValueError, match=named):
         generate_accounts(n_accounts, n_weeks, seed=1, end=END)
+
+
+# --- the optional action effect ---------------------------------------------------------------
+
+#: sha256 of pd.util.hash_pandas_object of generate_accounts(600, 30, seed=11, end=END), taken
+#: before the action effect existed: the sample book must not change when it is off.
+SAMPLE_ACCOUNTS_SHA = "f283e4916f462e30e76ffcfe516eba8aed12dd4830acb2ba74fb37c3dba17dc8"
+SAMPLE_TRUTH_SHA = "8c0f9b92ffb5ad0c491a2b6f9fc4aaf6ef9a345867f376e78e275794b91a1c68"
+
+
+def frame_sha(frame: pd.DataFrame) -> str:
+    return hashlib.sha256(
+        pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
+    ).hexdigest()
+
+
+def everyone_does(action: str) -> Callable[[WeekView], dict[str, str]]:
+    return lambda view: dict.fromkeys(view.account_id, action)
+
+
+def test_without_an_action_effect_the_sample_book_is_unchanged():
+    book = generate_accounts(600, 30, seed=11, end=END)
+    assert frame_sha(book.accounts) == SAMPLE_ACCOUNTS_SHA
+    assert frame_sha(book.truth) == SAMPLE_TRUTH_SHA
+
+
+def test_the_wrong_action_changes_nothing():
+    wrong = ActionEffect(
+        action="escalations", cause="escalations", share=0.9, done=everyone_does("usage-drop")
+    )
+    book = generate_accounts(600, 30, seed=11, end=END, action_effect=wrong)
+    assert frame_sha(book.accounts) == SAMPLE_ACCOUNTS_SHA
+
+
+def test_the_right_action_for_the_right_cause_saves_accounts():
+    seen: list[WeekView] = []
+
+    def done(view: WeekView) -> dict[str, str]:
+        seen.append(view)
+        return dict.fromkeys(view.account_id, "escalations")
+
+    right = ActionEffect(action="escalations", cause="escalations", share=1.0, done=done)
+    plain = generate_accounts(3000, 30, seed=11, end=END)
+    acted = generate_accounts(3000, 30, seed=11, end=END, action_effect=right)
+    assert len(seen) == 30
+    assert seen[-1].day == END
+    assert set(seen[0].top_cause) <= {*CAUSES}
+    escalation_churns = (plain.truth["causes"].str.contains("escalations")).sum()
+    assert escalation_churns > 0
+    # every account whose escalations drove its risk is protected: none churns for them now
+    assert not acted.truth["causes"].str.contains("escalations").any()
+    assert len(acted.truth) < len(plain.truth)
+
+
+def test_an_action_effect_is_checked():
+    with pytest.raises(ValueError, match="cause must be one of"):
+        ActionEffect(action="x", cause="weather", share=0.5, done=everyone_does("x"))
+    with pytest.raises(ValueError, match="share must be within 0 and 1"):
+        ActionEffect(action="x", cause="renewal", share=1.5, done=everyone_does("x"))
