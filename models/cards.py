@@ -75,7 +75,7 @@ class CardCodec:
             "account_name": account_name,
             "owner": owner,
             "segment": segment,
-            "risk": risk,
+            "risk": round(risk, 6),
         }
         card.update(json.loads(record))
         card["previous_risk"] = previous_risk
