@@ -206,6 +206,7 @@ class RiskLevel:
     source: Literal["live", "evaluation", "none"]
     live_known: int
     min_outcomes: int
+    horizon_days: int
 
 
 def risk_levels(
@@ -229,11 +230,13 @@ def risk_levels(
     for band in BANDS:
         rate, known = live[band], live[band].known
         if known >= min_outcomes:
-            levels[band] = RiskLevel(band, rate, "live", known, min_outcomes)
+            levels[band] = RiskLevel(band, rate, "live", known, min_outcomes, horizon_days)
         elif band in evaluation and evaluation[band].known >= min_outcomes:
-            levels[band] = RiskLevel(band, evaluation[band], "evaluation", known, min_outcomes)
+            levels[band] = RiskLevel(
+                band, evaluation[band], "evaluation", known, min_outcomes, horizon_days
+            )
         else:
-            levels[band] = RiskLevel(band, None, "none", known, min_outcomes)
+            levels[band] = RiskLevel(band, None, "none", known, min_outcomes, horizon_days)
     return levels
 
 

@@ -32,7 +32,7 @@ from bot.render import (
     parse_feedback_action,
     parse_feedback_value,
     pick_list_blocks,
-    sparkline,
+    trend_words,
 )
 from bot.render.text import MAX_SECTION_TEXT, SHORTENED, json_cost, plural, scores_age
 from bot.state.killswitch import KillSwitchState
@@ -182,9 +182,9 @@ def test_account_card_is_accepted_and_mirrors_the_terminal(
         assert expected in text
     assert "Model" not in text, "the model version is for admins, not on a CSM's card"
     if len(history) > 1:
-        assert f"Trend: {sparkline(history)} (last {len(history)} scores)" in text
+        assert "Trend: risk 50% → 60% → 82% over the last 3 scores" in text
     elif history:
-        assert "Trend: no trend yet (this is the first score)" in text
+        assert "Trend: risk 80%, no trend yet (this is the first score)" in text
     else:
         assert "Trend: no history yet" in text
     assert blocks[-1]["block_id"] == "fb:A00000"
@@ -483,23 +483,25 @@ def test_shortening_never_splits_an_entity() -> None:
     assert f"&amp;{SHORTENED}" in text
 
 
-# --- sparkline and labels -------------------------------------------------------------------
+# --- trend and labels -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("values", "expected"),
+    ("values", "span", "expected"),
     [
-        ([], ""),
-        ([0.4], "▄"),
-        ([0.3, 0.3, 0.3], "▄▄▄"),
-        ([0.0, 1.0], "▁█"),
-        ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], "▁▂▃▄▅▆▇█"),
-        ([0.9, 0.5, 0.1], "█▅▁"),
-        ([0.2, float("nan"), 0.4], "▁█"),
+        ([], None, "no history yet"),
+        ([0.4], 7, "risk 40%, no trend yet (this is the first score)"),
+        ([0.42, 0.61, 0.78], 21, "risk 42% → 61% → 78% over 3 weeks"),
+        ([0.42, 0.61, 0.78], None, "risk 42% → 61% → 78% over the last 3 scores"),
+        ([0.3, 0.3], 0, "risk 30% → 30% over the last 2 scores"),
+        ([0.2, 0.25], 1, "risk 20% → 25% over 1 day"),
+        ([0.2, 0.25, 0.3], 6, "risk 20% → 25% → 30% over 6 days"),
+        ([0.9, 0.1], 120, "risk 90% → 10% over 4 months"),
+        ([0.2, float("nan"), 0.4], 14, "risk 20% → 40% over 2 weeks"),
     ],
 )
-def test_sparkline(values: list[float], expected: str) -> None:
-    assert sparkline(values) == expected
+def test_the_trend_reads_as_words(values: list[float], span: int | None, expected: str) -> None:
+    assert trend_words(values, span) == expected
 
 
 @pytest.mark.parametrize(

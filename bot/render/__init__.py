@@ -26,7 +26,7 @@ from bot.render.text import (
     escape_mrkdwn,
     fallback_banner,
     no_data_message,
-    sparkline,
+    trend_words,
 )
 
 __all__ = [
@@ -51,5 +51,5 @@ __all__ = [
     "parse_feedback_action",
     "parse_feedback_value",
     "pick_list_blocks",
-    "sparkline",
+    "trend_words",
 ]

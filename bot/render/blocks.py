@@ -6,7 +6,6 @@ terminal shows what a CSM sees in Slack.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from bot.render.parts import (
     capped,
     context,
     header,
+    list_lines,
     mrkdwn,
     name_slot,
     reason_lines,
@@ -25,7 +25,9 @@ from bot.render.parts import (
     section,
     show_button,
 )
-from bot.render.text import change_label, fit_mrkdwn, plural, sparkline
+from bot.render.text import change_label, fit_mrkdwn, trend_words
+from bot.render.track_record import risk_level_line
+from models.track_record import RiskLevel
 
 #: Most matches a pick list shows (the snapshot store's ``find`` returns 10 by default).
 MAX_PICK = 10
@@ -48,16 +50,28 @@ def account_card_blocks(
     snapshot_id: str,
     banner: str | None,
     freshness: str,
+    span_days: int | None = None,
+    risk_level: RiskLevel | None = None,
 ) -> list[dict[str, Any]]:
     """The ephemeral ``/churn ACCOUNT`` answer: everything known about one account, and the
     feedback buttons.
 
-    ``history`` is the account's risk in past snapshots, oldest first (the trend); the header
-    may cut a long name, so the first section always carries it in full.
+    ``history`` is the account's risk in past snapshots, oldest first, ``span_days`` apart
+    from first to last (the trend); ``risk_level`` says how often accounts at the card's band
+    churned. The header may cut a long name, so the first section always carries it in full.
+    A card whose data is too thin (``abstain``) says so and what is missing, instead of a
+    percentage that would only echo the training medians.
     """
     blocks = [banner_block(banner)] if banner else []
     blocks.append(header(card["account_name"]))
-    blocks.append(section(_risk_text(card, history)))
+    if card.get("abstain"):
+        blocks.append(section(_abstain_text(card)))
+        blocks.append({"type": "section", "fields": [mrkdwn(t) for t in _fact_fields(card)]})
+        blocks.append(context(fit_mrkdwn("{}", freshness, limit=CARD_CONTEXT_TEXT)))
+        return blocks
+    blocks.append(section(_risk_text(card, history, span_days)))
+    if risk_level is not None:
+        blocks.append(context(fit_mrkdwn("{}", risk_level_line(risk_level))))
     blocks.append({"type": "section", "fields": [mrkdwn(text) for text in _fact_fields(card)]})
     blocks.append(section(_reasons_text(card)))
     action = card["action"]
@@ -77,7 +91,7 @@ def account_card_blocks(
     return blocks
 
 
-def _risk_text(card: Mapping[str, Any], history: Sequence[float]) -> str:
+def _risk_text(card: Mapping[str, Any], history: Sequence[float], span_days: int | None) -> str:
     return fit_mrkdwn(
         name_slot(card) + " · `{}`\n{} *{}* risk · {} band · change since last snapshot: {}\n"
         "Trend: {}",
@@ -85,19 +99,24 @@ def _risk_text(card: Mapping[str, Any], history: Sequence[float]) -> str:
         card["account_id"],
         *risk_label(card),
         change_label(card.get("change")),
-        trend_text(history),
+        trend_words(history, span_days),
         limit=CARD_RISK_TEXT,
     )
 
 
-def trend_text(history: Sequence[float]) -> str:
-    """The trend line's words: a sparkline once there are two scores to compare."""
-    points = [risk for risk in history if math.isfinite(risk)]
-    if len(points) >= 2:
-        return f"{sparkline(points)} (last {plural(len(points), 'score')})"
-    if points:
-        return "no trend yet (this is the first score)"
-    return "no history yet"
+def _abstain_text(card: Mapping[str, Any]) -> str:
+    """ "Not enough data to score", and what is missing (see ``models.abstain``)."""
+    template, pieces = list_lines("• {}", [(item,) for item in card["abstain"]["missing"]])
+    return fit_mrkdwn(
+        name_slot(card)
+        + " · `{}`\n*Not enough data to score* — what is missing:\n"
+        + template
+        + "\n_Once the account data has these, it is scored like any other._",
+        card["account_name"],
+        card["account_id"],
+        *pieces,
+        limit=CARD_RISK_TEXT + CARD_REASONS_TEXT,
+    )
 
 
 def _fact_fields(card: Mapping[str, Any]) -> list[str]:

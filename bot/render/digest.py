@@ -25,6 +25,8 @@ from bot.render.parts import (
     section,
 )
 from bot.render.text import fit_mrkdwn, plural
+from bot.render.track_record import TRACK_MARK, track_record_line
+from models.track_record import TrackRecord
 
 #: Slack's block limit for a message.
 MAX_MESSAGE_BLOCKS = 50
@@ -44,6 +46,8 @@ class DigestContent:
     scheduled digest names at least one); ``channel_label`` describes a hand-built digest
     that names neither. ``owner_users`` maps an owner, as written in the data, to their Slack
     user id, so the digest mentions them (``<@U…>``) instead of showing an email.
+    ``track_record`` is what happened to the accounts flagged one horizon ago: the line that
+    tells a CSM how far to trust the red dots.
     """
 
     title: str
@@ -57,6 +61,7 @@ class DigestContent:
     owners: Sequence[str] = ()
     segments: Sequence[str] = ()
     owner_users: Mapping[str, str] = field(default_factory=dict)
+    track_record: TrackRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,9 @@ def _opening(content: DigestContent) -> list[dict[str, Any]]:
     blocks = [header(content.title), context(fit_mrkdwn(template, *pieces))]
     if content.banner:
         blocks.append(banner_block(content.banner))
+    if content.track_record is not None:
+        line = track_record_line(content.track_record)
+        blocks.append(context(fit_mrkdwn(TRACK_MARK + "{}", line)))
     return blocks
 
 

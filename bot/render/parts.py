@@ -102,8 +102,15 @@ def show_button(card: Mapping[str, Any]) -> dict[str, Any]:
     return button("Show", "show_account", account_id_of(card))
 
 
+#: What lists show instead of a risk for an account whose data is too thin to score.
+NOT_SCORED = ("⚪", "not enough data", "to score")
+
+
 def risk_label(card: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(band emoji, risk %, band) of a card, e.g. ("🔴", "82%", "high")."""
+    """(band emoji, risk %, band) of a card, e.g. ("🔴", "82%", "high"); for an account not
+    scored for lack of data (``abstain``), words that say so instead of a percentage."""
+    if card.get("abstain"):
+        return NOT_SCORED
     return band_emoji(card["band"]), f"{card['risk']:.0%}", card["band"]
 
 
@@ -169,18 +176,24 @@ def account_summary(
     change, and the owner when given (an :func:`owner_slot`); then ``reasons`` top reasons,
     → the action and, with ``why``, the playbook's reason for it; at most ``limit``
     characters of JSON."""
-    reason_template, reason_texts = reason_lines(card, reasons)
+    abstain = card.get("abstain")
+    if abstain:
+        reason_template, reason_texts = list_lines(
+            "• missing: {}", [(item,) for item in abstain["missing"]], reasons
+        )
+    else:
+        reason_template, reason_texts = reason_lines(card, reasons)
     action = card["action"]
-    template = "{}" + name_slot(card) + "  {} {} {} ({})"
-    pieces: list[object] = [
-        marks,
-        card["account_name"],
-        *risk_label(card),
-        change_label(card.get("change")),
-    ]
+    template = "{}" + name_slot(card) + "  {} {} {}"
+    pieces: list[object] = [marks, card["account_name"], *risk_label(card)]
+    if not abstain:
+        template += " ({})"
+        pieces.append(change_label(card.get("change")))
     if owner is not None:
         template += " · " + owner[0]
         pieces += owner[1]
+    if abstain:
+        return fit_mrkdwn(template + "\n" + reason_template, *pieces, *reason_texts, limit=limit)
     if reason_template:
         template += "\n" + reason_template
         pieces += reason_texts

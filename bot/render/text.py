@@ -26,8 +26,6 @@ MAX_BANNER = 1000
 
 BAND_EMOJI = {"high": "🔴", "medium": "🟠", "low": "🟢"}
 _UNKNOWN_BAND = "⚪"
-_BARS = "▁▂▃▄▅▆▇█"
-_FLAT_BAR = _BARS[len(_BARS) // 2 - 1]  # "▄": half height, neither up nor down
 _LAST_WEEK = "Using last week's data (scores as of {day})"
 _LAST_GOOD = "Using the last good scores, from {when}"
 _NO_DATA = (
@@ -125,21 +123,28 @@ def band_emoji(band: str) -> str:
     return BAND_EMOJI.get(band, _UNKNOWN_BAND)
 
 
-def sparkline(values: Sequence[float]) -> str:
-    """One bar per value, scaled between the series' own min and max.
-
-    A flat series (or a single value) gets middle bars: nothing moved, so nothing should
-    look high or low. Non-finite values are skipped rather than breaking the scale.
-    """
-    points = [float(v) for v in values if math.isfinite(v)]
+def trend_words(history: Sequence[float], span_days: int | None = None) -> str:
+    """The risk's trend in words a screen reader and a skimming CSM both read: "risk 42% →
+    61% → 78% over 3 weeks" (``span_days`` from the first score to the last; without it,
+    "over the last 3 scores"). Non-finite values are skipped."""
+    points = [float(v) for v in history if math.isfinite(v)]
     if not points:
-        return ""
-    low, high = min(points), max(points)
-    if high == low:
-        return _FLAT_BAR * len(points)
-    top = len(_BARS) - 1
-    # Half up, not Python's half-to-even, so equal steps always map to equal bars.
-    return "".join(_BARS[math.floor((v - low) / (high - low) * top + 0.5)] for v in points)
+        return "no history yet"
+    if len(points) == 1:
+        return f"risk {points[0]:.0%}, no trend yet (this is the first score)"
+    path = " → ".join(f"{v:.0%}" for v in points)
+    if span_days is None or span_days < 1:
+        return f"risk {path} over the last {plural(len(points), 'score')}"
+    return f"risk {path} over {_span(span_days)}"
+
+
+def _span(days: int) -> str:
+    """A span as people say it: "5 days", "3 weeks", "4 months"."""
+    if days < 14:
+        return plural(days, "day")
+    if days < 63:
+        return plural(round(days / 7), "week")
+    return plural(round(days / 30.44), "month")
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:
