@@ -42,6 +42,7 @@ class AdminReply:
     notify_admins: str | None = None  # a notice for the other admins, when state changed
     preview: tuple[Message, ...] = ()  # digest parts shown to the admin only
     post_digest: str | None = None  # a digest the listener posts after the ack
+    charts_to: str | None = None  # an admin the listener sends the stats charts to, after the ack
 
 
 def handle(deps: Deps, user_id: str, text: str) -> AdminReply:
@@ -84,6 +85,10 @@ def handle(deps: Deps, user_id: str, text: str) -> AdminReply:
     if what == "digest now":
         return digest_now(deps, user_id, words[2:])
     answer = handle_admin(deps, user_id, words)
+    if answer is not None and what == "stats":
+        return AdminReply(
+            f"{answer}\n_Charts follow in your direct messages with churnbot._", charts_to=user_id
+        )
     if answer is not None:
         return AdminReply(answer)
     return AdminReply(USAGE + "\n" + FEEDBACK_USAGE)

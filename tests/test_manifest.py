@@ -30,7 +30,11 @@ SCOPES: dict[str, set[str]] = {
     # Digests go to public and private channels.
     "conversations.history": {"channels:history", "groups:history"},
     "conversations.info": {"channels:read", "groups:read"},
+    # Alerts and the admins' charts go to a direct message, opened first (files need its id).
+    "conversations.open": {"im:write"},
     "conversations.replies": {"channels:history", "groups:history"},
+    # slack_sdk's files_upload_v2: files.getUploadURLExternal + files.completeUploadExternal.
+    "files.upload_v2": {"files:write"},
     # `/churn mine` reads the profile's email (bot/listeners/churn.py, owner_of), which
     # users.info returns only with users:read.email.
     "users.info": {"users:read", "users:read.email"},

@@ -1,4 +1,5 @@
-"""The weekly summary to the admins: last week's feedback figures, next to the week before.
+"""The weekly summary to the admins: last week's feedback figures, next to the week before,
+then the report's charts (``bot.feedback.report_charts``) in the same place.
 
 A module of its own because it speaks to Slack (through ``notify_admins``) while the figures
 themselves (``bot.feedback.stats``) are also needed by `/churn-admin`, which must not import
@@ -15,7 +16,8 @@ from slack_sdk import WebClient
 from bot.deps import Deps
 from bot.feedback import feedback_store
 from bot.feedback.metrics import WeekFigures, answered, rates_line, week_start
-from bot.feedback.stats import figures
+from bot.feedback.report_charts import send_weekly_charts
+from bot.feedback.stats import figures, last_weeks
 from bot.listeners.admin import notify_admins
 from models.errors import ChurnbotError
 
@@ -40,9 +42,10 @@ def summary_text(this: WeekFigures, before: WeekFigures) -> str:
 
 
 def weekly_summary(deps: Deps, client: WebClient) -> None:
-    """Post last week's figures to the admins, once per week however often it is called (a
-    fence in Redis, so a second scheduler or a rerun sends nothing), and trim events past the
-    retention window. For the worker's scheduler: errors are logged, never raised."""
+    """Post last week's figures and the charts of the weeks up to it to the admins, once per
+    week however often it is called (a fence in Redis, so a second scheduler or a rerun sends
+    nothing), and trim events past the retention window. For the worker's scheduler: errors
+    are logged, never raised."""
     try:
         store = feedback_store(deps)
         store.trim()
@@ -55,3 +58,4 @@ def weekly_summary(deps: Deps, client: WebClient) -> None:
         log.error("weekly feedback summary not sent: %s", exc)
         return
     notify_admins(deps, client, summary_text(this, before))
+    send_weekly_charts(deps, client, store, last_weeks(last_monday, store.config.stats_weeks))

@@ -3,6 +3,7 @@
 `digest now` posts after the acknowledgement (a digest may take seconds: several parts, one
 per second per channel) and reports the outcome through the command's response_url; a preview
 shows its first part in the acknowledgement itself and the rest through the response_url.
+`stats` answers in the acknowledgement and draws and uploads its charts after it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from bot import admin
 from bot.deps import Deps
 from bot.digest.poster import DigestPoster, Outcome, build_poster
 from bot.digest.sender import DigestSender, build_client
+from bot.feedback import feedback_store
+from bot.feedback.report_charts import send_stats_charts
 from bot.notify import notify_admins
 from bot.render import Message
 from models.errors import ChurnbotError
@@ -47,6 +50,10 @@ def register(app: App, deps: Deps) -> None:
             deps.background.submit(notify_admins, deps, client, reply.notify_admins, skip=user)
         if len(reply.preview) > 1:
             deps.background.submit(show_rest, respond, reply.preview[1:])
+        if reply.charts_to:
+            deps.background.submit(
+                send_stats_charts, deps, client, feedback_store(deps), reply.charts_to
+            )
         if reply.post_digest:
             deps.background.submit(post_now, deps, poster, respond, reply.post_digest, user)
 
