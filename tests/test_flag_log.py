@@ -1,0 +1,132 @@
+"""The flag log in Redis (bot/state/flag_log.py) and the track record gathered from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from bot.deps import build_deps
+from bot.feedback import feedback_store
+from bot.feedback.outcomes import Outcome
+from bot.feedback.track_record import TrackSummary, track_summary
+from bot.settings import load_settings
+from bot.state.flag_log import ABSTAINED, FlagLog
+from bot.state.snapshots import SnapshotMeta
+from models.track_record import Rate
+from tests.redis_fixtures import key_prefix, redis_client  # noqa: F401 - fixtures
+from tests.sample_config import CONFIG, spec
+
+DAY = dt.date(2026, 8, 10)
+CALIBRATION = [
+    {"count": 500, "mean_predicted": 0.05, "observed_rate": 0.04},
+    {"count": 200, "mean_predicted": 0.2, "observed_rate": 0.18},
+    {"count": 100, "mean_predicted": 0.6, "observed_rate": 0.55},
+]
+
+
+def meta(day: dt.date, *, healthy: bool = True, n: int = 100) -> SnapshotMeta:
+    return SnapshotMeta(
+        snapshot_id=f"{day:%Y%m%d}T060000-v1",
+        as_of=day.isoformat(),
+        model_version="v1",
+        created_at=f"{day.isoformat()}T06:00:00+00:00",
+        healthy=healthy,
+        n_accounts=n,
+        health=[],
+    )
+
+
+def cards(n: int = 100) -> list[dict[str, object]]:
+    """Accounts A0..A(n-1): the first 20 high, the next 30 medium, one abstained, the rest low."""
+    out: list[dict[str, object]] = []
+    for i in range(n):
+        band = "high" if i < 20 else "medium" if i < 50 else "low"
+        card: dict[str, object] = {"account_id": f"A{i}", "band": band, "risk": 0.5}
+        if i == 99:
+            card["abstain"] = {"missing": ["Seats used"]}
+        out.append(card)
+    return out
+
+
+def test_a_published_snapshot_leaves_its_flags(
+    redis_client: redis.Redis,  # noqa: F811
+    key_prefix: str,  # noqa: F811
+) -> None:
+    log = FlagLog(redis_client, prefix=key_prefix)
+    entry = log.record_snapshot(meta(DAY), iter(cards()), spec=spec(), calibration=CALIBRATION)
+    assert entry is not None
+    assert entry.bands == {"high": 20, "medium": 30, "low": 49, ABSTAINED: 1}
+    assert entry.flagged == tuple(sorted(f"A{i}" for i in range(20)))
+    assert len(entry.sample) == 100, "a book smaller than the sample is kept whole"
+    assert entry.evaluation == {
+        "high": Rate(55, 100),
+        "medium": Rate(36, 200),
+        "low": Rate(20, 500),
+    }
+    assert log.entries(DAY, DAY) == [entry]
+    assert log.latest() == entry
+    unhealthy = meta(DAY + dt.timedelta(days=1), healthy=False)
+    assert log.record_snapshot(unhealthy, iter(cards()), spec=spec()) is None, "never served"
+    assert log.latest() == entry
+
+
+def test_entries_older_than_three_horizons_are_dropped(
+    redis_client: redis.Redis,  # noqa: F811
+    key_prefix: str,  # noqa: F811
+) -> None:
+    log = FlagLog(redis_client, prefix=key_prefix)
+    old = DAY - dt.timedelta(days=271)
+    log.record_snapshot(meta(old), iter(cards()), spec=spec())
+    log.record_snapshot(meta(DAY - dt.timedelta(days=270)), iter(cards()), spec=spec())
+    assert len(log.entries(old, DAY)) == 2
+    log.record_snapshot(meta(DAY), iter(cards()), spec=spec())
+    assert [e.as_of for e in log.entries(old, DAY)] == [DAY - dt.timedelta(days=270), DAY]
+    assert not redis_client.exists(f"{key_prefix}:{{default}}:flags:{meta(old).snapshot_id}")
+
+
+@pytest.fixture
+def real_prefix(real_redis: redis.Redis) -> Iterator[str]:
+    """A prefix of this test's own on the real server, its keys removed afterwards."""
+    prefix = f"test-{uuid.uuid4().hex}"
+    yield prefix
+    keys = list(real_redis.scan_iter(match=f"{prefix}:*", count=1_000))
+    if keys:
+        real_redis.unlink(*keys)
+
+
+def test_the_track_summary_counts_real_outcomes_and_is_cached(
+    real_redis: redis.Redis, real_prefix: str
+) -> None:
+    today = DAY + dt.timedelta(days=100)
+    settings = load_settings({"CHURNBOT_CONFIG": str(CONFIG)})
+    deps = build_deps(
+        settings,
+        client=real_redis,
+        prefix=real_prefix,
+        clock=lambda: dt.datetime.combine(today, dt.time(9), tzinfo=dt.UTC),
+    )
+    FlagLog(real_redis, prefix=real_prefix).record_snapshot(
+        meta(DAY), iter(cards()), spec=settings.spec, calibration=CALIBRATION
+    )
+    seen = DAY + dt.timedelta(days=95)
+    churned = DAY + dt.timedelta(days=30)
+    outcomes = {f"A{i}": Outcome(churned if i < 8 or i == 60 else None, seen) for i in range(100)}
+    feedback_store(deps).set_outcomes(outcomes)
+
+    summary = track_summary(deps)
+
+    assert summary.record.flagged == 20
+    assert summary.record.flagged_rate == Rate(8, 20)
+    assert summary.record.base_rate == Rate(9, 100)
+    assert not summary.record.enough, "20 flagged outcomes are below the 30 needed"
+    assert summary.levels["low"].source == "live"
+    assert summary.levels["low"].rate == Rate(1, 49)
+    assert summary.levels["high"].source == "evaluation"
+    assert summary.levels["high"].rate == Rate(55, 100)
+    assert TrackSummary.from_json(summary.to_json()) == summary
+    feedback_store(deps).set_outcomes({})
+    assert track_summary(deps) == summary, "the day's summary is reused for an hour"
