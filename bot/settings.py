@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -21,10 +22,11 @@ from models.contract import AccountSchema, load_schema
 from models.errors import ChurnbotError, ConfigError
 from models.features import FeatureSet, load_features
 from models.playbook import Playbook, load_playbook
-from models.reasons import ReasonsConfig, load_reasons, reason_codes
 from models.sources_config import SourcesConfig, load_sources_config
 from models.spec import ProductSpec, load_spec
-from models.validate import sources_problems
+
+if TYPE_CHECKING:
+    from models.reasons import ReasonsConfig
 
 SLACK_DEFAULT_API_URL = "https://slack.com/api/"
 
@@ -112,6 +114,10 @@ def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str], list[s
     playbooks.yaml check segment values against the schema's segment column when it has one.
     Returns what loaded, the problems and the warnings.
     """
+    # Both modules import pandas: not at import time of the web process's modules.
+    from models.reasons import ReasonsConfig, load_reasons, reason_codes
+    from models.validate import sources_problems
+
     loaded: dict[str, object] = {}
     problems: list[str] = []
     warnings: list[str] = []

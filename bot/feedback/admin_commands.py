@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from bot.deps import Deps
 from bot.feedback import feedback_store
-from bot.feedback.stats import stats_answer
 
 USAGE = (
     "• `stats`: feedback by week, segment and action (adoption, acceptance, corrections, "
@@ -23,10 +22,12 @@ def handle_admin(deps: Deps, user_id: str, words: list[str]) -> str | None:
 
     May raise a ChurnbotError when Redis is unreachable (the caller answers that plainly).
     """
-    # shadow and promote read the model registry (scikit-learn, skops): imported when asked,
-    # so the web process does not load them to serve /churn.
+    # stats (pandas), shadow and promote (the model registry: scikit-learn, skops) are
+    # imported when asked, so the web process does not load them to serve /churn.
     command = words[0].lower() if words else ""
     if command == "stats" and len(words) == 1:
+        from bot.feedback.stats import stats_answer
+
         return stats_answer(deps, feedback_store(deps))
     if command == "shadow" and len(words) == 1:
         from bot.feedback.shadow import shadow_report

@@ -23,10 +23,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from bot.feedback.outcomes import Outcome, churned_within
+
+if TYPE_CHECKING:  # pandas where the figures are computed, not in the web process's imports
+    import pandas as pd
 
 ALL = "all"
 
@@ -101,6 +103,8 @@ def week_start(day: dt.date) -> dt.date:
 
 
 def _weeks(at: pd.Series) -> pd.Series:
+    import pandas as pd
+
     days = at.dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize()
     return (days - pd.to_timedelta(days.dt.day_of_week, unit="D")).dt.date
 
@@ -112,6 +116,8 @@ def _outcome_labels(
     horizon: dt.timedelta,
 ) -> pd.Series:
     """Per flagged account-week: True churned, False did not, None unknown yet."""
+    import pandas as pd
+
     reported = (
         corrections.sort_values("at")
         .drop_duplicates(["account_id", "week"], keep="last")
