@@ -20,8 +20,9 @@ How the book evolves, one week at a time (vectorised over accounts, looping over
   hazard at churn time, so explanations can later be checked against what really happened;
 * optionally (:class:`ActionEffect`, off by default), CSMs act: each week a script sees the
   book as a CSM would be shown it and says which actions were done on which accounts; the
-  right action done on an account whose risk that cause really drives lowers its churn
-  hazard by a known share for a while, any other action does nothing. That planted effect is
+  right action done on an account whose risk that cause really drives saves it with a known
+  probability (no churn for a while), so its churn hazard drops by that share on average;
+  any other action does nothing. That planted effect is
   the known answer the save-rate benchmark (bench/save_rate.py) must find.
 """
 
@@ -161,9 +162,13 @@ class ActionEffect:
 
     ``done(view)`` returns the actions done that week (account id -> action name). Doing
     ``action`` on an account whose ``cause`` contribution is at least ``CAUSE_THRESHOLD`` that
-    week multiplies its churn hazard by ``1 - share`` for ``weeks`` weeks (counted from that
-    week; doing it again restarts the count). Other actions, or the right action for another
-    cause, change nothing.
+    week saves it with probability ``share``: a saved account does not churn for ``weeks``
+    weeks (counted from that week; doing it again draws again). Averaged over the accounts
+    acted on, the churn hazard of those weeks drops by ``share``, and so does the chance to
+    churn within them whatever the hazard's shape (renewal spikes included): exactly the
+    quantity a save rate estimates. Other actions, or the right action for another cause,
+    change nothing. The draws come from their own generator (seeded from ``seed``), so the
+    book's own random stream is the one the sample data uses.
     """
 
     action: str
@@ -276,7 +281,8 @@ def generate_accounts(
     traits = _new_traits(rng, n_accounts)
     book = _new_book(rng, traits, np.arange(n_accounts), first_day, joining=False)
     churn_day = np.full(n_accounts, -1, dtype=np.int64)
-    relief_until = np.full(n_accounts, -1, dtype=np.int64)  # day an action's effect ends
+    relief_until = np.full(n_accounts, -1, dtype=np.int64)  # day a save ends
+    saves = np.random.default_rng([seed, 1])
     snapshots: list[dict[str, np.ndarray]] = []
     truth_rows: list[tuple[int, int, str, str]] = []
 
@@ -288,13 +294,11 @@ def generate_accounts(
             snapshots.append(_observe(rng, book, traits, today))
         # No churn after the last snapshot: its date would lie in the future of the data.
         if action_effect is not None and emitting:
-            _act(action_effect, book, traits, today, relief_until)
+            _act(action_effect, saves, book, traits, today, relief_until)
         if week < total_weeks - 1:
             relief = None
             if action_effect is not None:
-                relief = np.where(
-                    relief_until[book.account] > today, 1.0 - action_effect.share, 1.0
-                )
+                relief = np.where(relief_until[book.account] > today, 0.0, 1.0)
             book, accounts, days, truth = _churn(rng, book, traits, today, relief)
             churn_day[accounts] = days
             if emitting:
@@ -594,12 +598,13 @@ def _top_causes(contributions: np.ndarray) -> np.ndarray:
 
 def _act(
     effect: ActionEffect,
+    saves: np.random.Generator,
     book: _Book,
     traits: _Traits,
     today: np.int64,
     relief_until: np.ndarray,
 ) -> None:
-    """Run the CSM script for this week and start the relief where the right action met
+    """Run the CSM script for this week and draw the saves where the right action met
     the right cause (``relief_until`` is updated in place, by account number)."""
     contributions, explained, unexplained = _hazards(book, traits, today)
     ids = np.asarray([f"ACC-{a:06d}" for a in book.account], dtype=object)
@@ -615,7 +620,9 @@ def _act(
     cause = contributions[:, DRIVERS.index(effect.cause)]
     for account_id, action in done.items():
         row = row_of.get(account_id)
-        if row is not None and action == effect.action and cause[row] >= CAUSE_THRESHOLD:
+        if row is None or action != effect.action or cause[row] < CAUSE_THRESHOLD:
+            continue
+        if saves.random() < effect.share:
             relief_until[book.account[row]] = today + 7 * effect.weeks
 
 
@@ -631,7 +638,7 @@ def _churn(
     Each churn is attributed to the explained or the unexplained part of the hazard in
     proportion to their sizes (competing risks). A customer whose renewal falls within the
     week leaves on the renewal date. ``relief`` (per account, default none) multiplies both
-    parts of the hazard: an action's planted effect.
+    parts of the hazard: 0 for an account an action saved.
     """
     contributions, explained, unexplained = _hazards(book, traits, today)
     seg = traits.segment[book.account]
