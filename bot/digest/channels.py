@@ -94,6 +94,21 @@ class ScoringConfig(BaseModel):
         return f"{self.schedule} {self.timezone}"
 
 
+class AlertsConfig(BaseModel):
+    """When an account's owner gets a direct message between digests (the ``alerts:``
+    section): after a scoring run, a risk rise of at least ``jump_points`` since the previous
+    run, or an entry into the high band; once per account per week (bot/digest/alerts.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    jump_points: float = Field(default=20.0, gt=0, le=100)
+
+    @property
+    def jump(self) -> float:
+        return self.jump_points / 100
+
+
 class DigestConfig(BaseModel):
     """One scheduled digest: a channel, whose accounts, when, and how many."""
 
@@ -144,6 +159,8 @@ class ChannelsConfig(BaseModel):
     moved_sharply_points: float = Field(default=10.0, gt=0, le=100)
     #: When the worker scores the book, so scores stay within the freshness SLA.
     scoring: ScoringConfig = ScoringConfig()
+    #: Direct messages to an account's owner when it jumps between digests.
+    alerts: AlertsConfig = AlertsConfig()
     digests: tuple[DigestConfig, ...] = ()
 
     @property
@@ -178,6 +195,7 @@ class _File(BaseModel):
     grace_minutes: Any = None
     moved_sharply_points: Any = None
     scoring: Any = None
+    alerts: Any = None
     digests: list[Any] = Field(default_factory=list)
 
 

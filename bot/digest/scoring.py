@@ -6,7 +6,8 @@ job store is shared), so each period is fenced by a claim in Redis: ``SET NX`` o
 ``<prefix>:{scoring}:period:<period>`` (the scheduled time in the schedule's zone, as for
 digests). The first worker to claim a period scores; the others count it as skipped. A claim
 whose holder died expires after ``lease``; the run is not repeated in that period (the next
-one comes; the snapshot-age metric shows the gap).
+one comes; the snapshot-age metric shows the gap). After a healthy publish, the owners of the
+accounts that jumped are alerted (``bot.digest.alerts``, which fences each alert itself).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 
 import redis
 
+from bot.digest.alerts import OwnerAlerts
 from bot.digest.channels import ScoringConfig
 from bot.digest.metrics import WorkerMetrics
 from bot.digest.slots import due_fire_time, period_key
@@ -44,6 +46,7 @@ class ScheduledScoring:
         metrics: WorkerMetrics,
         lease: dt.timedelta = dt.timedelta(hours=2),
         keep: dt.timedelta = dt.timedelta(days=7),
+        alerts: OwnerAlerts | None = None,
     ) -> None:
         self.config = config
         self._r = redis
@@ -54,6 +57,7 @@ class ScheduledScoring:
         self._metrics = metrics
         self._lease_s = int(lease.total_seconds())
         self._keep_s = int(keep.total_seconds())
+        self._alerts = alerts
         metrics.scoring_last_success.set_function(self._last_success_timestamp)
 
     def fire(self) -> str:
@@ -89,6 +93,8 @@ class ScheduledScoring:
             with translate_errors(self._r):
                 self._r.set(self._root + "last_success", self._clock().isoformat())
             log.info("scoring run of %s published snapshot %s", period, snapshot)
+            if self._alerts is not None and snapshot is not None:
+                self._alerts.run(snapshot)
         else:
             log.error(
                 "scoring run of %s failed its health checks: %s",

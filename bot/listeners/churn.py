@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.deps import Deps
+from bot.digest.alerts import AlertMutes
 from bot.feedback.preferences import set_preference
 from bot.lookup import resolve
 from bot.render import (
@@ -90,6 +91,9 @@ def answer(deps: Deps, client: WebClient, text: str, user_id: str) -> Answer:
         return "How to use /churn", help_blocks()
     if query.lower() in ("optout", "optin"):
         return text_answer(set_preference(deps, user_id, opted_out=query.lower() == "optout"))
+    if query.lower() in ("alerts off", "alerts on"):
+        mutes = AlertMutes(deps.redis, prefix=deps.prefix)
+        return text_answer(mutes.choose(user_id, muted=query.lower() == "alerts off"))
     serving = current(deps.store, deps.switch, deps.settings.spec, deps.clock())
     if serving.meta is None:
         return text_answer(f"⚠️ {serving.unavailable}")

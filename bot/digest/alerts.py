@@ -1,0 +1,263 @@
+"""Alerts that reach the owner: a direct message when an account jumps between digests.
+
+After each scoring run publishes, every card is compared with the previous run (the card's
+``previous_risk``): a rise of at least ``alerts.jump_points`` (config/channels.yaml), or an
+entry into the high band, earns the account's owner one direct message. The rules:
+
+* **at most once per account per week** (Monday to Sunday, UTC, from the injected clock) and
+  **exactly once across workers and restarts**: each send is fenced by ``SET NX`` on
+  ``<prefix>:{alerts}:sent:<monday>:<account_id>``; the winner opens the DM
+  (``conversations.open``), posts, and records the message's ``ts`` in the same key. A post
+  Slack refused releases the claim (nothing was posted, a later run may try again); a post
+  whose answer was lost keeps it, so an alert may be lost but is never doubled;
+* **never while the kill switch is on**: the scores may be wrong, and an alert is the one
+  message nobody asked for;
+* **muted on request**: ``/churn alerts off`` puts the Slack user in
+  ``<prefix>:{alerts}:muted``; ``/churn alerts on`` takes them out;
+* owners are emails in the data; the Slack user comes from config/slack.yaml's ``owners``,
+  as for the digest's mentions. An owner with no Slack user gets no alert (counted, logged).
+
+The card reading (``SnapshotStore.iter_cards``) is the store's public bulk read, so the store's
+internals may change under it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import redis
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.digest.channels import AlertsConfig
+from bot.render.text import escape_mrkdwn
+from bot.state.killswitch import KillSwitch
+from bot.state.replies import text_set
+from bot.state.snapshots import SnapshotStore
+from bot.state.store import translate_errors
+from models.errors import ChurnbotError
+
+if TYPE_CHECKING:
+    from bot.deps import Deps
+
+log = logging.getLogger(__name__)
+
+ALERT_EVENT = "churnbot_alert"
+HIGH = "high"
+#: How long a week's "sent" record is kept: past the week, so a late run cannot resend.
+KEEP = dt.timedelta(days=14)
+
+MUTED = (
+    "Alerts are off: churnbot will not send you direct messages when one of your accounts "
+    "jumps. Your digests are unchanged. `/churn alerts on` turns them back on."
+)
+UNMUTED = (
+    "Alerts are on: when one of your accounts jumps sharply or enters the high band between "
+    "digests, churnbot sends you one direct message (at most once per account and week). "
+    "`/churn alerts off` stops them."
+)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One account that moved enough to tell its owner."""
+
+    account_id: str
+    account_name: str
+    owner: str
+    risk: float
+    previous_risk: float
+    entered_high: bool
+    reason: str | None
+    action: str | None
+
+
+def alerts_in(
+    cards: Iterable[Mapping[str, Any]], *, jump: float, band_of: Callable[[float], str]
+) -> Iterator[Alert]:
+    """The cards that rose by at least ``jump`` since the previous run or entered the high
+    band. A card without a previous risk (new account) or without a risk (not scored) is
+    not a jump."""
+    for card in cards:
+        risk, previous = card.get("risk"), card.get("previous_risk")
+        if risk is None or previous is None:
+            continue
+        entered_high = card.get("band") == HIGH and band_of(previous) != HIGH
+        if risk - previous < jump and not entered_high:
+            continue
+        reasons = card.get("reasons") or []
+        action = card.get("action") or {}
+        yield Alert(
+            account_id=str(card["account_id"]),
+            account_name=str(card.get("account_name") or card["account_id"]),
+            owner=str(card.get("owner") or ""),
+            risk=float(risk),
+            previous_risk=float(previous),
+            entered_high=entered_high,
+            reason=reasons[0].get("text") if reasons else None,
+            action=action.get("action"),
+        )
+
+
+def alert_text(alert: Alert) -> str:
+    """The direct message: what moved, why, what to do, and how to stop these messages."""
+    name = escape_mrkdwn(alert.account_name)
+    moved = (
+        f"entered the high band: churn risk {alert.previous_risk:.0%} → {alert.risk:.0%}"
+        if alert.entered_high
+        else f"jumped from {alert.previous_risk:.0%} to {alert.risk:.0%} churn risk"
+    )
+    lines = [f"⚡ *{name}* {moved} since the previous scoring run."]
+    if alert.reason:
+        lines.append(f"Main reason: {escape_mrkdwn(alert.reason)}")
+    if alert.action:
+        lines.append(f"Suggested next step: {escape_mrkdwn(alert.action)}")
+    lines.append(
+        f"`/churn {escape_mrkdwn(alert.account_id)}` shows the card · "
+        "`/churn alerts off` stops these messages."
+    )
+    return "\n".join(lines)
+
+
+def week_of(moment: dt.datetime) -> dt.date:
+    """The Monday (UTC) of ``moment``'s week: the unit of "once per account per week"."""
+    day = moment.astimezone(dt.UTC).date()
+    return day - dt.timedelta(days=day.weekday())
+
+
+class AlertMutes:
+    """Who turned alerts off (``/churn alerts off``): a Redis set of Slack user ids."""
+
+    def __init__(self, r: redis.Redis, *, prefix: str) -> None:
+        self._r = r
+        self._key = f"{prefix}:{{alerts}}:muted"
+
+    def choose(self, user: str, *, muted: bool) -> str:
+        """Record the choice and say what it means."""
+        with translate_errors(self._r):
+            if muted:
+                self._r.sadd(self._key, user)
+            else:
+                self._r.srem(self._key, user)
+        return MUTED if muted else UNMUTED
+
+    def muted(self) -> set[str]:
+        with translate_errors(self._r):
+            return text_set(self._r.smembers(self._key))
+
+
+class OwnerAlerts:
+    """Finds the accounts that jumped in a published snapshot and tells each owner once."""
+
+    def __init__(
+        self,
+        *,
+        redis: redis.Redis,
+        prefix: str,
+        store: SnapshotStore,
+        switch: KillSwitch,
+        config: AlertsConfig,
+        band_of: Callable[[float], str],
+        owner_users: Mapping[str, str],
+        client: WebClient,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.config = config
+        self._r = redis
+        self._root = f"{prefix}:{{alerts}}:"
+        self._store = store
+        self._switch = switch
+        self._band_of = band_of
+        self._owner_users = owner_users
+        self._client = client
+        self._clock = clock
+        self._mutes = AlertMutes(redis, prefix=prefix)
+
+    def run(self, snapshot_id: str | None = None) -> Counter[str]:
+        """Alert the owners of the accounts that jumped in ``snapshot_id`` (default: the
+        latest). Returns how many alerts ended how (``sent``, ``already_sent``, ``muted``,
+        ``no_slack_user``, ``failed``; ``switch_on`` or ``disabled`` when nothing was looked
+        at). For the scheduler: errors are logged, never raised."""
+        outcomes: Counter[str] = Counter()
+        if not self.config.enabled:
+            outcomes["disabled"] += 1
+            return outcomes
+        try:
+            if self._switch.state().on:
+                log.info("owner alerts skipped: the kill switch is on")
+                outcomes["switch_on"] += 1
+                return outcomes
+            muted = self._mutes.muted()
+            week = week_of(self._clock())
+            cards = self._store.iter_cards(snapshot_id=snapshot_id)
+            for alert in alerts_in(cards, jump=self.config.jump, band_of=self._band_of):
+                user = self._owner_users.get(alert.owner)
+                if user is None:
+                    log.info(
+                        "no alert for %s: owner %r has no Slack user", alert.account_id, alert.owner
+                    )
+                    outcomes["no_slack_user"] += 1
+                elif user in muted:
+                    outcomes["muted"] += 1
+                else:
+                    outcomes[self._send_once(alert, user, week)] += 1
+        except ChurnbotError as exc:
+            log.error("owner alerts stopped: %s", exc)
+            outcomes["failed"] += 1
+        if outcomes:
+            log.info("owner alerts: %s", dict(outcomes))
+        return outcomes
+
+    def _send_once(self, alert: Alert, user: str, week: dt.date) -> str:
+        key = f"{self._root}sent:{week}:{alert.account_id}"
+        claim = {"state": "claimed", "user": user, "at": self._clock().isoformat()}
+        keep = int(KEEP.total_seconds())
+        with translate_errors(self._r):
+            if not self._r.set(key, json.dumps(claim), nx=True, ex=keep):
+                return "already_sent"
+        try:
+            channel = str(self._client.conversations_open(users=user)["channel"]["id"])
+            posted = self._client.chat_postMessage(
+                channel=channel,
+                text=alert_text(alert),
+                metadata={
+                    "event_type": ALERT_EVENT,
+                    "event_payload": {"account_id": alert.account_id, "week": str(week)},
+                },
+            )
+        except SlackApiError as exc:  # Slack answered: nothing was posted, a later run may
+            log.error(
+                "alert for %s to %s refused: %s", alert.account_id, user, exc.response.get("error")
+            )
+            with translate_errors(self._r):
+                self._r.delete(key)
+            return "failed"
+        except OSError as exc:  # no answer: it may have been posted, so the claim stays
+            log.error("alert for %s to %s may not have arrived: %s", alert.account_id, user, exc)
+            return "failed"
+        sent = {**claim, "state": "sent", "channel": channel, "ts": posted.get("ts")}
+        with translate_errors(self._r):
+            self._r.set(key, json.dumps(sent), ex=keep)
+        return "sent"
+
+
+def build_alerts(deps: Deps, client: WebClient) -> OwnerAlerts:
+    """The owner alerts of ``deps``' settings, store, switch and clock."""
+    settings = deps.settings
+    return OwnerAlerts(
+        redis=deps.redis,
+        prefix=deps.prefix,
+        store=deps.store,
+        switch=deps.switch,
+        config=settings.channels.alerts,
+        band_of=settings.spec.risk_bands.band,
+        owner_users=settings.slack.owner_users,
+        client=client,
+        clock=deps.clock,
+    )

@@ -1,0 +1,195 @@
+"""Alerts that reach the owner: one direct message when a scored account jumps, through the
+Web API emulator and the real Redis; exactly once across racing runs and restarts, never
+while the kill switch is on, muted by `/churn alerts off`, once per account per week."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+
+from bot.deps import Deps
+from bot.digest.alerts import OwnerAlerts, alerts_in, build_alerts
+from bot.digest.channels import ScoringConfig, load_channels
+from bot.digest.metrics import WorkerMetrics
+from bot.digest.scoring import ScheduledScoring
+from bot.publish import RunResult
+from models.errors import ConfigError
+from models.spec import RiskBands
+from tests.slack_harness import ADMIN, CSM, NOW, Harness, make_card, publish
+
+pytestmark = pytest.mark.clock
+
+BANDS = RiskBands(high=0.3, medium=0.12)
+
+
+def moved(account_id: str, name: str, before: float, after: float, **extra: Any) -> dict:
+    return make_card(
+        account_id, name, after, previous_risk=before, change=round(after - before, 6), **extra
+    )
+
+
+#: The scoring run after the book of tests/slack_harness.py: Acme Labs (Maria's) jumps 39
+#: points, Acme Corp barely moves, Beta Industries (Omar's: no Slack user mapped) jumps too.
+JUMPED = [
+    moved("ACC-000001", "Acme Corp", 0.78, 0.81),
+    moved("ACC-000002", "Acme Labs", 0.42, 0.81),
+    moved("ACC-000004", "Beta Industries", 0.20, 0.45, owner="omar.haddad@example.com"),
+    make_card("ACC-000007", "New Account Ltd", 0.90),  # no previous run: not a jump
+]
+
+
+class Clock:
+    """A clock a test moves by hand."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def alerts(h: Harness, clock: Clock | None = None) -> OwnerAlerts:
+    """Owner alerts as one worker builds them: its own WebClient on the emulator."""
+    deps = h.deps if clock is None else dataclasses.replace(h.deps, clock=clock)
+    return build_alerts(deps, WebClient(token=h.emulator.token, base_url=h.emulator.base_url))
+
+
+def dms_to(h: Harness, user: str) -> list[str]:
+    """The texts of the direct messages ``user`` received (their DM is opened first)."""
+    opened = {
+        c.response["channel"]["id"]
+        for c in h.emulator.calls("conversations.open")
+        if c.ok and c.body.get("users") == user
+    }
+    return [c.body["text"] for c in h.emulator.messages() if c.body["channel"] in opened]
+
+
+def test_alerts_in_finds_jumps_and_entries_into_the_high_band_only() -> None:
+    cards = [
+        moved("A", "Jumped", 0.10, 0.31),
+        moved("B", "Entered high", 0.27, 0.31),
+        moved("C", "Rose a little, medium", 0.13, 0.25),
+        moved("D", "Fell", 0.90, 0.40),
+        moved("E", "High already, small rise", 0.50, 0.60),
+        make_card("F", "New", 0.95),
+    ]
+
+    found = list(alerts_in(cards, jump=0.2, band_of=BANDS.band))
+
+    assert [(a.account_id, a.entered_high) for a in found] == [("A", True), ("B", True)]
+    assert [a.account_id for a in alerts_in(cards, jump=0.05, band_of=BANDS.band)] == [
+        "A",
+        "B",
+        "C",
+        "E",
+    ]
+
+
+def test_an_owner_gets_exactly_one_dm_when_two_runs_race(harness: Harness) -> None:
+    publish(harness.deps, JUMPED)
+    workers = [alerts(harness), alerts(harness)]
+    start = threading.Barrier(len(workers))
+    results: list[Counter[str]] = []
+
+    def run(worker: OwnerAlerts) -> None:
+        start.wait(timeout=5)
+        results.append(worker.run())
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    [text] = dms_to(harness, CSM)
+    assert "⚡ *Acme Labs* jumped from 42% to 81% churn risk" in text
+    assert "Main reason: Logins down 48%" in text
+    assert "`/churn alerts off` stops these messages" in text
+    total = sum(results, Counter())
+    assert (total["sent"], total["already_sent"], total["no_slack_user"]) == (1, 1, 2)
+
+    restarted = alerts(harness).run()  # a restarted worker, the same week
+    assert restarted["already_sent"] == 1
+    assert len(dms_to(harness, CSM)) == 1
+    assert len(harness.emulator.messages()) == 1  # Omar has no Slack user: nothing to anyone
+
+
+def test_no_alert_while_the_kill_switch_is_on(harness: Harness) -> None:
+    publish(harness.deps, JUMPED)
+    harness.deps.switch.trip("input data is late", who=ADMIN, source="admin")
+
+    assert alerts(harness).run() == Counter(switch_on=1)
+    assert harness.emulator.calls("chat.postMessage") == []
+
+    harness.deps.switch.reset(who=ADMIN)
+    assert alerts(harness).run()["sent"] == 1  # the switch was the only thing in the way
+
+
+def test_churn_alerts_off_mutes_and_on_unmutes(harness: Harness) -> None:
+    publish(harness.deps, JUMPED)
+
+    off = harness.sender.command("/churn", "alerts off", user_id=CSM).json()
+    assert "Alerts are off" in off["text"]
+    assert alerts(harness).run()["muted"] == 1
+    assert dms_to(harness, CSM) == []
+
+    on = harness.sender.command("/churn", "alerts  ON", user_id=CSM).json()
+    assert "Alerts are on" in on["text"]
+    assert alerts(harness).run()["sent"] == 1
+    assert len(dms_to(harness, CSM)) == 1
+
+
+def test_at_most_one_alert_per_account_per_week(harness: Harness) -> None:
+    clock = Clock(NOW)  # a Monday
+    publish(harness.deps, JUMPED)
+    assert alerts(harness, clock).run()["sent"] == 1
+
+    clock.now = NOW + dt.timedelta(days=6, hours=14)  # Sunday night: the same week
+    publish(harness.deps, [moved("ACC-000002", "Acme Labs", 0.50, 0.95)], created=clock.now)
+    assert alerts(harness, clock).run()["already_sent"] == 1
+
+    clock.now = NOW + dt.timedelta(days=7)  # next Monday
+    assert alerts(harness, clock).run()["sent"] == 1
+    texts = dms_to(harness, CSM)
+    assert len(texts) == 2
+    assert "jumped from 50% to 95%" in texts[1]
+
+
+def test_the_workers_scheduled_scoring_alerts_after_it_publishes(harness: Harness) -> None:
+    deps: Deps = harness.deps
+    fired_at = NOW.replace(hour=5, minute=1)  # config/channels.yaml scores at 05:00 UTC
+
+    def run() -> RunResult:
+        return RunResult(checks=(), snapshot=publish(deps, JUMPED), tripped=False)
+
+    scoring = ScheduledScoring(
+        redis=deps.redis,
+        prefix=deps.prefix,
+        config=ScoringConfig(),
+        run=run,
+        clock=lambda: fired_at,
+        grace=dt.timedelta(minutes=120),
+        metrics=WorkerMetrics(),
+        alerts=alerts(harness),
+    )
+
+    assert scoring.fire() == "healthy"
+    [text] = dms_to(harness, CSM)
+    assert "Acme Labs" in text
+
+
+def test_the_alert_threshold_is_validated_where_it_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "channels.yaml"
+    path.write_text("alerts:\n  jump_points: 0\n")
+    with pytest.raises(ConfigError, match=r"channels.yaml: alerts.jump_points: .*greater than 0"):
+        load_channels(path)
+    path.write_text("alerts:\n  jump_points: 15\n  enabled: false\n")
+    loaded = load_channels(path).alerts
+    assert (loaded.jump, loaded.enabled) == (0.15, False)
