@@ -24,6 +24,7 @@ from bot.app import build_app
 from bot.deps import Deps, build_deps
 from bot.emulator import SlackEmulator, SlackUser
 from bot.emulator.sender import SlackSender
+from bot.feedback.refresh import running_drain
 from bot.loopback import LoopbackServer
 from bot.settings import load_settings
 from bot.state import SnapshotMeta, connect
@@ -138,7 +139,8 @@ def harness(real_redis: redis.Redis, emulator: SlackEmulator) -> Iterator[Harnes
     )
     clock = lambda: NOW  # noqa: E731 - a fixed clock for the whole test
     deps = build_deps(settings, client=real_redis, prefix=prefix, clock=clock)
-    with LoopbackServer(build_wsgi(build_app(deps), deps)) as server:
+    # No worker runs beside the app here: an in-process drain draws the feedback refreshes.
+    with LoopbackServer(build_wsgi(build_app(deps), deps)) as server, running_drain(deps):
         sender = SlackSender(server.url, SECRET)
         yield Harness(deps, emulator, sender, server.url)
         sender.close()

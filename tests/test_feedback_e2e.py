@@ -23,6 +23,7 @@ from bot.feedback import feedback_store
 from bot.feedback.store import FeedbackStore
 from bot.render import DigestContent, FeedbackRef, digest_messages
 from bot.state import SnapshotMeta
+from tests.polling import wait_until
 from tests.slack_harness import BOOK, CSM, Harness, publish
 
 OMAR = "U0OMAR0001"
@@ -125,7 +126,10 @@ def click(
 
 
 def drain(h: Harness) -> None:
-    """Wait for the work queued after the acks (bounded: the executor is FIFO)."""
+    """Wait for the work queued after the acks: the refreshes the harness's drain thread
+    draws from Redis, and the notes left on the executor (FIFO), both bounded."""
+    stream = feedback_store(h.deps).refresh_stream
+    wait_until(lambda: h.deps.redis.xlen(stream) == 0, "the refresh queue to empty", timeout=10)
     h.deps.background.submit(lambda: None).result(timeout=10)
 
 

@@ -38,6 +38,7 @@ from bot.digest.poster import build_poster
 from bot.digest.sender import DigestSender, build_client
 from bot.emulator import SlackEmulator
 from bot.emulator.sender import SlackSender
+from bot.feedback.refresh import running_drain
 from bot.loopback import LoopbackServer
 from bot.publish import build_scorer
 from bot.serving import Serving, current
@@ -140,7 +141,8 @@ def show_in_slack(settings: Settings, redis: Redis, digest: DigestConfig) -> Non
         )
         deps = build_deps(replace(settings, env=env), client=redis)
         top = deps.store.top(1)
-        with LoopbackServer(build_wsgi(build_app(deps), deps)) as server:
+        # No worker here: an in-process drain redraws messages after feedback clicks.
+        with LoopbackServer(build_wsgi(build_app(deps), deps)) as server, running_drain(deps):
             if top:
                 name = top[0]["account_name"]
                 answer = SlackSender(server.url, DEMO_SECRET).command("/churn", name).json()

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from bot.deps import Deps
 from bot.feedback.events import Correction, FeedbackEvent, Kind, idempotency_key
+from bot.feedback.refresh import Redraw
 from bot.feedback.store import FeedbackStore, MessageRef, Recorded
 from bot.render.feedback import FeedbackKey, FeedbackRef
 from bot.render.text import escape_mrkdwn
@@ -136,12 +137,20 @@ class Recorder:
         build: Callable[[], FeedbackEvent],
         user: str,
         message: MessageRef | None,
+        redraw: Redraw | None = None,
     ) -> Saved:
-        """Build (which may read the snapshot) and record the event, within the deadline."""
+        """Build (which may read the snapshot) and record the event, within the deadline;
+        with ``redraw``, the message's refresh is queued in the same step (nothing is left
+        to do in this process once the click is acknowledged)."""
+        body = redraw.body() if redraw else ""
 
         def write() -> tuple[FeedbackEvent, Recorded]:
             event = build()
-            return event, self._store.record(event, user=user, message=message)
+            job = redraw.job(event, message).encode() if redraw else ""
+            recorded = self._store.record(
+                event, user=user, message=message, refresh=job, message_body=body
+            )
+            return event, recorded
 
         future = self._executor.submit(write)
         try:

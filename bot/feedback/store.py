@@ -13,6 +13,10 @@ Why a stream with a claim, written by one Lua script:
   field, so a reader can drop a duplicate whatever wrote it.
 * **Nothing half-written.** A script runs whole or not at all from other clients' point of
   view; with Redis away nothing is written and the caller gets :class:`StoreUnavailable`.
+* **The refresh queued with the answer.** The same script appends the message's refresh to
+  ``F:refresh`` (and keeps the message as the click showed it), so once a click is
+  acknowledged its refresh is queued too, whatever happens to the web process next; the
+  worker draws it (``bot.feedback.refresh``).
 * **Privacy decided at the write.** Whether the user opted out is read inside the same
   script, so the stored event is anonymous exactly when the user was opted out at that moment.
 * **Retention on every write.** ``XADD ... MINID`` drops entries older than the retention
@@ -28,7 +32,10 @@ Key layout (``F`` = ``<prefix>:{<book>}:feedback``, one hash tag with the book's
     F:optout              set     Slack user ids whose feedback is stored without identity
     F:shown:<channel>:<ts>  hash  "<account>\\x1f<kind>\\x1f<user or ~entry>" -> entry id: who
                                   answered what on one message (its context lines); expires
-    F:modal:<view_id>     string  the message a "Correct…" modal came from, until it is saved
+    F:message:<channel>:<ts>  string  the message as Slack last sent it with a click (its
+                                  text and blocks): what a refresh redraws; expires
+    F:refresh             stream  messages to redraw after a click (``bot.feedback.refresh``),
+                                  appended by the same script as the click's event
     F:outcomes            hash    account_id -> {"churn_date", "last_seen"} from account data
     F:once:<name>         string  a run fence (e.g. the weekly summary of one week)
     F:rewrite, F:rewrite:lock     the copy and the lock of a running ``forget``
@@ -44,6 +51,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 
 import redis
 
@@ -56,20 +64,24 @@ from bot.state.store import RELEASE_LOCK, StoreError, book_root, translate_error
 _SEP = "\x1f"
 _CHUNK = 1_000
 REWRITE_LOCK_S = 3_600
-MODAL_TTL_S = 3_600
 #: How far back a reader looks for a repeated ``idem``: far more entries than a retried write
 #: can land behind its original.
 DEDUPE_WINDOW = 10_000
+#: Refreshes kept queued at most (Redis trims the oldest beyond, roughly): a bound for a web
+#: process running with no worker to draw them, far above any real backlog.
+REFRESH_QUEUE_MAX = 100_000
 
 _RECORD = """
 local stream, claim, optout, shown = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local refresh, message = KEYS[5], KEYS[6]
 local user, claim_ttl, shown_ttl, shown_field = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local job, body, queue_max = ARGV[7], ARGV[8], ARGV[9]
 local anonymous = user == '' or redis.call('SISMEMBER', optout, user) == 1
 local id = redis.call('GET', claim)
 local fresh = 0
 if not id then
   local fields = {}
-  for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+  for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
   table.insert(fields, 'user')
   table.insert(fields, anonymous and '' or user)
   table.insert(fields, 'consent')
@@ -87,6 +99,11 @@ if shown_field ~= '' then
   if anonymous then who = '~' .. id end
   redis.call('HSET', shown, shown_field .. who, id)
   redis.call('EXPIRE', shown, shown_ttl)
+end
+if body ~= '' then redis.call('SET', message, body, 'EX', shown_ttl) end
+if job ~= '' then
+  redis.call('XADD', refresh, 'MAXLEN', '~', queue_max, '*',
+             'job', job, 'anonymous', anonymous and '1' or '0')
 end
 return {fresh, id, anonymous and 1 or 0}
 """
@@ -171,6 +188,7 @@ class FeedbackStore:
         self.stream = root + "events"
         self._optout = root + "optout"
         self._outcomes = root + "outcomes"
+        self.refresh_stream = root + "refresh"
         self._rewrite = root + "rewrite"
         self._record = client.register_script(_RECORD)
         self._finish = client.register_script(_FINISH_REWRITE)
@@ -186,15 +204,27 @@ class FeedbackStore:
     def _shown_key(self, message: MessageRef) -> str:
         return f"{self._root}shown:{message.channel}:{message.ts}"
 
+    def _message_key(self, message: MessageRef) -> str:
+        return f"{self._root}message:{message.channel}:{message.ts}"
+
     # --- writing ------------------------------------------------------------------------
 
     def record(
-        self, event: FeedbackEvent, *, user: str | None, message: MessageRef | None = None
+        self,
+        event: FeedbackEvent,
+        *,
+        user: str | None,
+        message: MessageRef | None = None,
+        refresh: str = "",
+        message_body: str = "",
     ) -> Recorded:
         """Append ``event`` once per idempotency key; anonymous if ``user`` opted out.
 
         ``message`` also records who answered what on that message, for its context lines
         (a repeat records it too, so a click that only reached the store still shows up).
+        ``refresh`` (an encoded ``bot.feedback.refresh.RefreshJob``) is queued in the same
+        step, with whether the answer was stored anonymously; ``message_body`` (JSON text and
+        blocks, as the click showed them) is kept for that refresh to redraw.
         """
         shown_field = f"{event.ref.account_id}{_SEP}{event.kind}{_SEP}" if message else ""
         fields = [part for pair in event.to_fields().items() for part in pair]
@@ -205,6 +235,8 @@ class FeedbackStore:
                     self._root + "claim:" + event.idem,
                     self._optout,
                     self._shown_key(message) if message else self._root + "shown:-",
+                    self.refresh_stream,
+                    self._message_key(message) if message else self._root + "message:-",
                 ],
                 args=[
                     user or "",
@@ -213,6 +245,9 @@ class FeedbackStore:
                     shown_field,
                     self._min_id(),
                     _ms(event.at),
+                    refresh,
+                    message_body if message else "",
+                    REFRESH_QUEUE_MAX,
                     *fields,
                 ],
             )
@@ -242,18 +277,20 @@ class FeedbackStore:
                 self._r.set(self._root + "once:" + name, "1", nx=True, ex=int(ttl.total_seconds()))
             )
 
-    def stash_message(self, view_id: str, message: Mapping[str, object]) -> None:
-        """Keep the message a modal was opened from (its text and blocks) for an hour, so the
-        submission can put the correction's line on it: a view submission does not carry the
-        message, and reading it back would need a history scope the app does not ask for."""
+    def keep_message(self, message: MessageRef, body: str) -> None:
+        """Keep ``message`` as Slack showed it (``body``: JSON text and blocks) for its
+        refreshes: a modal's submission does not carry the message it was opened from, and
+        reading it back would need a history scope the app does not ask for."""
         with translate_errors(self._r):
-            self._r.set(self._root + "modal:" + view_id, json.dumps(message), ex=MODAL_TTL_S)
+            self._r.set(
+                self._message_key(message), body, ex=self._config.message_state_days * 86_400
+            )
 
-    def take_message(self, view_id: str) -> dict[str, object] | None:
-        """The message stashed for ``view_id`` (and forget it); None if there is none."""
+    def message_body(self, message: MessageRef) -> dict[str, Any] | None:
+        """The text and blocks last kept for ``message`` (None if none are)."""
         with translate_errors(self._r):
-            stashed = self._r.getdel(self._root + "modal:" + view_id)
-        return json.loads(stashed) if stashed else None
+            kept = self._r.get(self._message_key(message))
+        return json.loads(kept) if kept else None
 
     def set_outcomes(self, outcomes: Mapping[str, Outcome]) -> None:
         """Replace the known outcomes with ``outcomes`` (staged, then renamed into place)."""

@@ -1,17 +1,16 @@
 """The feedback buttons under every account, and the "Correct…" modal.
 
-A click is saved first (within a deadline, see ``bot.feedback.capture``), acknowledged, and
-only then shown: after the ack, the message gets a line saying who answered what (a digest
-keeps its buttons for everyone else), or the user is told plainly that nothing was saved.
-Work after the ack runs on ``deps.background``; losing it with the process loses only the
-display, never the answer.
+A click is saved first (within a deadline, see ``bot.feedback.capture``), and in the same
+step the message's refresh is queued in Redis; then it is acknowledged. The worker draws the
+message again (a line saying who answered what; a digest keeps its buttons for everyone else),
+see ``bot.feedback.refresh``, so nothing after the ack is left in this process's memory but
+telling a user plainly that nothing was saved (on ``deps.background``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -32,20 +31,19 @@ from bot.feedback.correction import (
     read_submission,
     reason_codes,
 )
-from bot.feedback.events import BUTTON_KINDS, Kind, MessageRef, idempotency_secret
-from bot.feedback.render import broken_button_text, failure_text, recorded_text, with_choices
+from bot.feedback.events import BUTTON_KINDS, MessageRef, idempotency_secret
+from bot.feedback.refresh import Redraw, message_body
+from bot.feedback.render import broken_button_text, failure_text
 from bot.feedback.stats import register_collector
 from bot.feedback.store import FeedbackStore
-from bot.listeners.churn import card_answer
 from bot.render import parse_feedback_action
 from bot.render.feedback import FeedbackKey, FeedbackRef
-from bot.serving import current
 from models.errors import ChurnbotError, ConfigError
 
 log = logging.getLogger(__name__)
 BUTTONS = re.compile("^(" + "|".join(BUTTON_KINDS) + ")$")
-#: Writes run here, apart from ``deps.background``: a Slack call sleeping on a 429 there must
-#: never delay a save.
+#: Writes run here, apart from ``deps.background``: a Slack call waiting there must never delay
+#: a save.
 WRITERS = 8
 
 
@@ -56,16 +54,6 @@ def _message_of(body: Mapping[str, Any]) -> tuple[MessageRef | None, bool]:
     ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
     message = MessageRef(channel, ts) if channel and ts else None
     return message, bool(container.get("is_ephemeral"))
-
-
-def _fresh_card_blocks(deps: Deps, ref: FeedbackRef) -> list[dict[str, Any]] | None:
-    """The ``/churn`` card of ``ref`` rendered again, when the snapshot it came from is still
-    the one served (a click on an ephemeral message may come without the message's blocks)."""
-    serving = current(deps.store, deps.switch, deps.settings.spec, deps.clock())
-    if serving.meta is None or serving.meta.snapshot_id != ref.snapshot_id:
-        return None
-    card = deps.store.card(ref.account_id, snapshot_id=ref.snapshot_id)
-    return card_answer(deps, card, serving)[1] if card else None
 
 
 def _reply(url: str | None, text: str) -> None:
@@ -87,74 +75,6 @@ def _tell(response_url: str | None, saved: Saved) -> None:
     """The click was not (or not surely) saved: say so, and what to do instead."""
     if saved.status != "saved":
         _reply(response_url, _not_saved_text(saved, "click the button"))
-
-
-def _refresh(
-    deps: Deps,
-    store: FeedbackStore,
-    client: WebClient,
-    *,
-    ref: FeedbackRef,
-    kind: Kind,
-    saved: Saved,
-    message: MessageRef | None,
-    ephemeral: bool,
-    original: Mapping[str, Any] | None,
-    response_url: str | None,
-) -> None:
-    """Put the current "who answered what" lines on the message (read from Redis when this
-    runs, so one refresh shows every answer so far), or confirm in a new ephemeral message
-    when the message cannot be rebuilt. Failures are logged: the answer is already safe."""
-    try:
-        blocks = (original or {}).get("blocks")
-        if ephemeral and not blocks:
-            blocks = _fresh_card_blocks(deps, ref)
-        if message is None or not blocks:
-            anonymous = saved.recorded is not None and saved.recorded.anonymous
-            _reply(response_url, recorded_text(kind, anonymous=anonymous))
-            return
-        updated = with_choices(blocks, store.choices(message))
-        text = str((original or {}).get("text") or f"Feedback on {ref.account_id}")
-        if ephemeral:
-            if response_url:
-                WebhookClient(response_url).send(
-                    text=text, blocks=updated, response_type="ephemeral", replace_original=True
-                )
-        else:
-            client.chat_update(channel=message.channel, ts=message.ts, text=text, blocks=updated)
-    except SlackApiError as exc:
-        log.warning("could not show a feedback answer: %s", exc.response.get("error"))
-    except ChurnbotError as exc:
-        log.warning("could not show a feedback answer: %s", exc)
-
-
-class Refreshes:
-    """At most one queued refresh per message.
-
-    A burst of clicks on one digest would otherwise cost one ``chat.update`` each (Slack
-    allows about 50 a minute); since a refresh reads every answer from Redis when it runs, a
-    refresh already waiting in the queue will show the newer clicks too, so they need no
-    refresh of their own.
-    """
-
-    def __init__(self, deps: Deps) -> None:
-        self._deps = deps
-        self._lock = threading.Lock()
-        self._queued: set[MessageRef] = set()
-
-    def request(self, message: MessageRef | None, **kwargs: Any) -> None:
-        if message is not None:
-            with self._lock:
-                if message in self._queued:
-                    return
-                self._queued.add(message)
-        _later(self._deps, self._run, message=message, **kwargs)
-
-    def _run(self, *, message: MessageRef | None, **kwargs: Any) -> None:
-        if message is not None:
-            with self._lock:
-                self._queued.discard(message)
-        _refresh(self._deps, message=message, **kwargs)
 
 
 def _later(deps: Deps, task: Callable[..., None], *args: Any, **kwargs: Any) -> None:
@@ -187,10 +107,9 @@ def register(app: App, deps: Deps) -> None:
         executor=ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="feedback-write"),
     )
     register_collector(deps, store)
-    refreshes = Refreshes(deps)
 
     @app.action(BUTTONS)
-    def answer(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def answer(ack: Ack, body: dict[str, Any]) -> None:
         action = body["actions"][0]
         user = body["user"]["id"]
         response_url = body.get("response_url")
@@ -203,24 +122,17 @@ def register(app: App, deps: Deps) -> None:
             return
         kind = BUTTON_KINDS[action["action_id"]]
         message, ephemeral = _message_of(body)
-        saved = recorder.save(lambda: recorder.button_event(kind, button, user), user, message)
-        ack()
-        if saved.recorded is None or saved.event is None:
-            _later(deps, _tell, response_url, saved)
-            return
-        if not saved.recorded.fresh:
-            deps.metrics.duplicates.labels(f"action:{action['action_id']}").inc()
-        refreshes.request(
+        saved = recorder.save(
+            lambda: recorder.button_event(kind, button, user),
+            user,
             message,
-            store=store,
-            client=client,
-            ref=saved.event.ref,
-            kind=kind,
-            saved=saved,
-            ephemeral=ephemeral,
-            original=body.get("message"),
-            response_url=response_url,
+            Redraw(ephemeral, response_url, body.get("message")),
         )
+        ack()
+        if saved.recorded is None:
+            _later(deps, _tell, response_url, saved)
+        elif not saved.recorded.fresh:
+            deps.metrics.duplicates.labels(f"action:{action['action_id']}").inc()
 
     @app.action("feedback_correct")
     def open_correction(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
@@ -249,9 +161,7 @@ def register(app: App, deps: Deps) -> None:
         _later(deps, _fill_modal, deps, store, client, view, button, body)
 
     @app.view(CALLBACK_ID)
-    def save_correction(
-        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
-    ) -> None:
+    def save_correction(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
         try:
             context = ModalContext.from_metadata(view.get("private_metadata") or "")
@@ -284,6 +194,7 @@ def register(app: App, deps: Deps) -> None:
             ),
             user,
             context.message,
+            Redraw(context.ephemeral, context.response_url),
         )
         if saved.status != "saved":
             ack(
@@ -292,7 +203,6 @@ def register(app: App, deps: Deps) -> None:
             )
             return
         ack()
-        _later(deps, _after_correction, refreshes, store, client, context, saved, view["id"])
 
 
 def _fill_modal(
@@ -307,11 +217,9 @@ def _fill_modal(
     message, ephemeral = _message_of(body)
     try:
         ref, card = resolve_button(deps, button)
-        original = body.get("message")
-        if original and original.get("blocks"):
-            store.stash_message(
-                view["id"], {"text": original.get("text", ""), "blocks": original["blocks"]}
-            )
+        kept = message_body(body.get("message"))
+        if message and kept:  # for the correction's refresh: a submission has no message
+            store.keep_message(message, kept)
         context = ModalContext(
             ref=ref,
             reason_codes=reason_codes(card),
@@ -342,30 +250,3 @@ def _notice_view(text: str) -> dict[str, Any]:
     view = loading_view()
     view["blocks"] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     return view
-
-
-def _after_correction(
-    refreshes: Refreshes,
-    store: FeedbackStore,
-    client: WebClient,
-    context: ModalContext,
-    saved: Saved,
-    view_id: str,
-) -> None:
-    """Put the correction's line on the message the modal came from."""
-    try:
-        original = store.take_message(view_id)
-    except ChurnbotError as exc:
-        log.warning("could not read the corrected message back: %s", exc)
-        original = None
-    refreshes.request(
-        context.message,
-        store=store,
-        client=client,
-        ref=context.ref,
-        kind="correction",
-        saved=saved,
-        ephemeral=context.ephemeral,
-        original=original,
-        response_url=context.response_url,
-    )
