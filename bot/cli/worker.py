@@ -25,6 +25,7 @@ from bot.digest.scheduler import (
 )
 from bot.digest.scoring import ScheduledScoring
 from bot.digest.sender import DigestSender, build_client
+from bot.feedback.refresh import DrainThread, build_drain
 from bot.feedback.summary import weekly_summary
 from bot.publish import RunResult
 from models.errors import ConfigError
@@ -118,6 +119,7 @@ def command(metrics_port: int | None, metrics_host: str, heartbeat_seconds: floa
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     worker.start()
+    refreshes = DrainThread(build_drain(deps, client)).start()  # messages redrawn after clicks
     console.print(f"Scheduling {len(settings.channels.digests)} digest(s); Ctrl-C to stop")
     for label, when in deps.next_digests():
         console.print(f"  {label}: next at {when}")
@@ -131,6 +133,7 @@ def command(metrics_port: int | None, metrics_host: str, heartbeat_seconds: floa
             raise WorkerError(f"{problem}; the worker exits so that it is restarted")
     console.print("Stopping: finishing the digests being posted")
     worker.stop(wait=True)
+    refreshes.stop()
 
 
 def register(group: click.Group) -> None:
