@@ -19,8 +19,9 @@ from bot.feedback.events import FeedbackEvent, Kind
 from bot.feedback.outcomes import Outcome
 from bot.feedback.report_charts import MIN_KNOWN_OUTCOMES, SAVE_RATE_PENDING
 from bot.feedback.summary import weekly_summary
-from bot.render.charts import ActionSaveRate, save_rate_chart
+from bot.render.charts import save_rate_chart
 from bot.render.feedback import FeedbackRef
+from models.save_rate import SaveRate
 from tests.slack_harness import ADMIN, CSM, NOW, Harness
 
 pytestmark = pytest.mark.clock
@@ -141,16 +142,39 @@ def test_stats_from_someone_else_draws_nothing(harness: Harness) -> None:
     assert harness.emulator.calls("files.getUploadURLExternal") == []
 
 
-def test_save_rate_chart_shows_each_interval_and_says_what_it_is() -> None:
+def save_rate(
+    action: str, estimate: float | None, low: float | None, high: float | None
+) -> SaveRate:
+    return SaveRate(
+        action=action,
+        segment="all",
+        model_version="all",
+        control="not_done",
+        done=80,
+        done_churned=8,
+        control_units=240,
+        control_churned=40,
+        control_rate=0.17,
+        estimate=estimate,
+        low=low,
+        high=high,
+    )
+
+
+def test_save_rate_chart_draws_models_save_rate_and_says_what_it_is() -> None:
     rates = [
-        ActionSaveRate("fix-escalations", 0.12, 0.05, 0.19, n_done=80, n_control=240),
-        ActionSaveRate("webinar", -0.01, -0.08, 0.06, n_done=60, n_control=200),
-        ActionSaveRate("exec-call", None, None, None, n_done=3, n_control=9),
+        save_rate("fix-escalations", 0.4, 0.15, 0.58),
+        save_rate("webinar", -0.05, -0.3, 0.15),
+        save_rate("exec-call", None, None, None),
     ]
 
     chart = save_rate_chart(rates)
 
     decodes_as_png(chart.png)
     assert "observational comparison, not an experiment" in chart.alt_text
-    assert "fix-escalations: 12% (interval 5% to 19%; 80 done, 240 not)" in chart.alt_text
-    assert "exec-call: not enough data yet (3 done, 9 not)" in chart.alt_text
+    assert (
+        "fix-escalations: 40% (95% interval 15% to 58%; 80 done, 240 comparable not)"
+        in chart.alt_text
+    )
+    assert "webinar: -5% (95% interval -30% to 15%" in chart.alt_text
+    assert "exec-call: not enough data yet (80 done, 240 comparable not)" in chart.alt_text

@@ -5,8 +5,9 @@ draw them (``bot.render.charts``), share them through Slack's external upload fl
   answered on whose outcome is now known (the accounts people looked at, not the whole book;
   the chart says so). Below :data:`MIN_KNOWN_OUTCOMES` it is left out and the report says why.
 * **adoption and acceptance**: the weekly figures of ``bot.feedback.stats``.
-* **save rate per action**: drawn from ``models.save_rate`` once that estimator exists; until
-  then the report says it is not computed yet rather than showing a made-up figure.
+* **save rate per action**: ``models.save_rate``'s per-action estimates with their intervals,
+  drawn by ``bot.render.charts.save_rate_chart``; until the bot gathers that estimator's input
+  from the stored feedback, the report says it is not computed yet rather than show a figure.
 
 Files can only be shared into a conversation id, so an admin without an admin channel gets
 the charts in the direct message ``conversations.open`` gives (a user id is refused). pandas
@@ -27,7 +28,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.feedback.outcomes import Outcome, churned_within
-from bot.render.charts import ActionSaveRate, Chart, adoption_chart, calibration_chart
+from bot.render.charts import Chart, adoption_chart, calibration_chart
 from models.errors import ChurnbotError
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from bot.deps import Deps
     from bot.feedback.store import FeedbackStore
     from models.metrics import CalibrationRow
+    from models.save_rate import SaveRate
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ def gather(deps: Deps, store: FeedbackStore, weeks: Sequence[dt.date]) -> Report
     return ReportCharts(tuple(charts), tuple(notes))
 
 
-def save_rates() -> list[ActionSaveRate] | None:
+def save_rates() -> list[SaveRate] | None:
     """Per-action save rates with their intervals; None while no estimator is available."""
     return None
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # types only: importing this module costs nothing in the web 
 
     from bot.feedback.metrics import WeekFigures
     from models.metrics import CalibrationRow
+    from models.save_rate import SaveRate
 
 #: Slack shows at most this much alt text for a file; longer text is cut with an ellipsis.
 MAX_ALT_TEXT = 1000
@@ -37,20 +38,6 @@ class Chart:
     title: str
     alt_text: str
     png: bytes
-
-
-@dataclass(frozen=True)
-class ActionSaveRate:
-    """Save rate of one playbook action: churn among comparable flagged accounts where the
-    action was not done minus churn where it was, with its interval; None when there is not
-    enough data. The chart's own shape, filled from whatever estimates the save rate."""
-
-    action: str
-    estimate: float | None
-    low: float | None
-    high: float | None
-    n_done: int
-    n_control: int
 
 
 def _pct(value: float | None) -> str:
@@ -147,14 +134,13 @@ def adoption_chart(weeks: Sequence[WeekFigures]) -> Chart:
     return Chart("adoption.png", title, _alt(f"{title}. {per_week}."), _png(draw))
 
 
-def save_rate_chart(rates: Sequence[ActionSaveRate]) -> Chart:
-    """Save rate per action with its interval, zero marked: an interval across zero means no
-    evidence the action helps. Observational, and the title says so."""
+def save_rate_chart(rates: Sequence[SaveRate]) -> Chart:
+    """Save rate per action (``models.save_rate``: the share of comparable churn that did not
+    happen where the action was done) with its interval, zero marked: an interval across zero
+    means no evidence the action helps. Observational, and the title says so."""
     title = "Save rate per action (observational comparison, not an experiment)"
-    known = [r for r in rates if r.estimate is not None and r.low is not None]
 
     def draw(axes: Axes) -> None:
-        names = [r.action for r in rates]
         axes.axvline(0, color="#636363", linewidth=1)
         for position, rate in enumerate(rates):
             if rate.estimate is None or rate.low is None or rate.high is None:
@@ -168,20 +154,20 @@ def save_rate_chart(rates: Sequence[ActionSaveRate]) -> Chart:
                 color="#08519c",
                 capsize=4,
             )
-        axes.set_yticks(range(len(names)), names)
+        axes.set_yticks(range(len(rates)), [rate.action for rate in rates])
         axes.invert_yaxis()
-        axes.set_xlabel("churn avoided: control churn rate minus churn rate when done")
+        axes.set_xlabel("share of comparable churn avoided where the action was done")
         _percent_axis(axes, "x")
         axes.set_title(title, fontsize=10)
 
-    per_action = "; ".join(
-        f"{r.action}: "
-        + (
-            f"{_pct(r.estimate)} (interval {_pct(r.low)} to {_pct(r.high)}; "
-            f"{r.n_done} done, {r.n_control} not)"
-            if r in known
-            else f"not enough data yet ({r.n_done} done, {r.n_control} not)"
+    def line(rate: SaveRate) -> str:
+        counts = f"{rate.done} done, {rate.control_units} comparable not"
+        if rate.estimate is None:
+            return f"{rate.action}: not enough data yet ({counts})"
+        return (
+            f"{rate.action}: {_pct(rate.estimate)} ({rate.confidence:.0%} interval "
+            f"{_pct(rate.low)} to {_pct(rate.high)}; {counts})"
         )
-        for r in rates
-    )
+
+    per_action = "; ".join(line(rate) for rate in rates)
     return Chart("save-rate.png", title, _alt(f"{title}. {per_action}."), _png(draw))
