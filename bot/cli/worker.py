@@ -10,10 +10,12 @@ from types import FrameType
 
 import click
 from prometheus_client import start_http_server
+from slack_sdk import WebClient
 
 from bot.cli.common import console, settings_from_environment
 from bot.cli.score import score_book, tell_admins_of_trip
 from bot.deps import Deps, build_deps
+from bot.digest.alerts import build_alerts
 from bot.digest.metrics import WorkerMetrics
 from bot.digest.poster import build_poster
 from bot.digest.scheduler import (
@@ -36,9 +38,12 @@ log = logging.getLogger(__name__)
 WATCHDOG_SECONDS = 5.0
 
 
-def scheduled_scoring(deps: Deps, metrics: WorkerMetrics) -> ScheduledScoring | None:
+def scheduled_scoring(
+    deps: Deps, metrics: WorkerMetrics, client: WebClient | None = None
+) -> ScheduledScoring | None:
     """The scoring job of config/channels.yaml's ``scoring:`` section (None when disabled):
-    the very run ``churnbot score`` makes, admins told when it trips the kill switch."""
+    the very run ``churnbot score`` makes, admins told when it trips the kill switch, and,
+    given a ``client``, owners alerted of the accounts that jumped."""
     settings = deps.settings
     if not settings.channels.scoring.enabled:
         return None
@@ -56,6 +61,7 @@ def scheduled_scoring(deps: Deps, metrics: WorkerMetrics) -> ScheduledScoring | 
         clock=deps.clock,
         grace=dt.timedelta(seconds=settings.channels.grace_seconds),
         metrics=metrics,
+        alerts=None if client is None else build_alerts(deps, client),
     )
 
 
@@ -104,7 +110,7 @@ def command(metrics_port: int | None, metrics_host: str, heartbeat_seconds: floa
         prefix=deps.prefix,
         clock=deps.clock,
         weekly=lambda: weekly_summary(deps, client),
-        scoring=scheduled_scoring(deps, metrics),
+        scoring=scheduled_scoring(deps, metrics, client),
         metrics=metrics,
         heartbeat_seconds=heartbeat_seconds,
     )
