@@ -107,6 +107,9 @@ def command(socket_mode: bool, host: str, workers: int | None, threads: int) -> 
         "timeout": 30,
         "accesslog": "-",
         "logger_class": "bot.logs.GunicornLogger",  # JSON lines off a terminal, like our logs
+        # gunicorn's control socket has one path per user ($HOME/.gunicorn/gunicorn.ctl), so
+        # two web processes on one machine would take it from each other; churnbot needs none.
+        "control_socket_disable": True,
     }
     _Gunicorn(lambda: web_app(settings), options).run()
 

@@ -1,0 +1,148 @@
+"""How long `churnbot serve` takes to answer its first `/healthz`, against a bare Bolt app.
+
+Both run as production would, in their own process group started by this script: `churnbot
+serve` (gunicorn, gthread, --workers N), and the floor, `bench/bare_bolt.py` (a Bolt app with
+one listener that only acknowledges, on the same gunicorn with the same worker and thread
+counts). The time is from starting the process to the first `GET /healthz` answered 200,
+polled every 5 ms; the two alternate, --runs times each. Then the import time of `bot.web`
+against `slack_bolt` (`python -X importtime`, cumulative microseconds of the top module),
+alternating as well. Prints min and median of each and the ratios (targets: ready <= 2x the
+bare app, `import bot.web` < 0.5 s).
+
+churnbot needs a Redis that answers (REDIS_URL, default the local one); it writes nothing.
+
+Usage: .venv/bin/python bench/serve_ready.py [--runs 5] [--workers 2] [--redis-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+POLL_S = 0.005
+TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def healthy(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def time_to_healthy(command: list[str], env: dict[str, str], port: int) -> float:
+    """Seconds from starting ``command`` to its first healthy /healthz; then stop it."""
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        while not healthy(port):
+            if server.poll() is not None:
+                err = server.stderr.read().decode() if server.stderr else ""
+                raise SystemExit(f"{command[1]} exited before answering:\n{err[-2000:]}")
+            if time.perf_counter() - started > TIMEOUT_S:
+                raise SystemExit(f"{command[1]} did not answer /healthz in {TIMEOUT_S:g} s")
+            time.sleep(POLL_S)  # the polling interval of a bounded wait
+        return time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+
+def import_seconds(module: str) -> float:
+    """Cumulative import time of ``module`` in a fresh interpreter (``-X importtime``)."""
+    done = subprocess.run(
+        [PYTHON, "-X", "importtime", "-c", f"import {module}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for line in reversed(done.stderr.splitlines()):
+        fields = [field.strip() for field in line.removeprefix("import time:").split("|")]
+        if len(fields) == 3 and fields[2] == module:
+            return int(fields[1]) / 1e6
+    raise SystemExit(f"no import time for {module} in:\n{done.stderr[-2000:]}")
+
+
+def summary(values: list[float]) -> tuple[float, float]:
+    return min(values), statistics.median(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="alternating runs of each (>= 3)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, both apps")
+    parser.add_argument("--threads", type=int, default=8, help="gthread threads, both apps")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    args = parser.parse_args()
+    base_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CHURNBOT_"))},
+        "REDIS_URL": args.redis_url,
+        "SLACK_SIGNING_SECRET": "bench-signing-secret",
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",  # never called: nothing here posts
+        "CHURNBOT_CONFIG": str(ROOT / "config"),
+    }
+    churnbot = str(Path(PYTHON).with_name("churnbot"))
+    threads = str(args.threads)
+    ready: dict[str, list[float]] = {"bare Bolt app on gunicorn": [], "churnbot serve": []}
+    for run in range(args.runs):
+        for label in ready:
+            port = free_port()
+            env = {**base_env, "PORT": str(port)}
+            if label == "churnbot serve":
+                command = [churnbot, "serve", "--host", "127.0.0.1",
+                           "--workers", str(args.workers), "--threads", threads]  # fmt: skip
+            else:
+                command = [PYTHON, "-m", "gunicorn", "--chdir", str(ROOT / "bench"),
+                           "-k", "gthread", "-w", str(args.workers), "--threads", threads,
+                           "--no-control-socket", "-b", f"127.0.0.1:{port}",
+                           "bare_bolt:app"]  # fmt: skip
+            ready[label].append(time_to_healthy(command, env, port))
+            print(f"run {run + 1}: {label}: {ready[label][-1]:.3f} s", file=sys.stderr)
+    imports: dict[str, list[float]] = {"slack_bolt": [], "bot.web": []}
+    for _ in range(args.runs):
+        for module in imports:
+            imports[module].append(import_seconds(module))
+
+    print(f"start to first healthy /healthz, {args.workers} gunicorn workers, {args.runs} runs:")
+    bare_min, bare_median = summary(ready["bare Bolt app on gunicorn"])
+    ours_min, ours_median = summary(ready["churnbot serve"])
+    print(f"  bare Bolt app on gunicorn (floor)  min {bare_min:.3f} s  median {bare_median:.3f} s")
+    print(f"  churnbot serve                     min {ours_min:.3f} s  median {ours_median:.3f} s")
+    print(f"  ratio  min {ours_min / bare_min:.2f}x  median {ours_median / bare_median:.2f}x"
+          "  (target <= 2x)")  # fmt: skip
+    print("import time (python -X importtime, cumulative):")
+    bolt_min, bolt_median = summary(imports["slack_bolt"])
+    web_min, web_median = summary(imports["bot.web"])
+    print(f"  import slack_bolt (floor)  min {bolt_min:.3f} s  median {bolt_median:.3f} s")
+    print(f"  import bot.web             min {web_min:.3f} s  median {web_median:.3f} s"
+          "  (target < 0.5 s)")  # fmt: skip
+    print(f"  ratio  min {web_min / bolt_min:.2f}x  median {web_median / bolt_median:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
