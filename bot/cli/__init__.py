@@ -33,6 +33,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Generate (or reuse) the sample book, train, score, and show the digest (then the same "
         "digest with the kill switch on).",
     ),
+    "export": (
+        "export",
+        "group",
+        "Send the scores out of Slack: to a file or a SQL table, for BI and CRM sync.",
+    ),
     "feedback": (
         "feedback",
         "group",
