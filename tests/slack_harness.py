@@ -24,7 +24,7 @@ from bot.app import build_app
 from bot.deps import Deps, build_deps
 from bot.emulator import SlackEmulator, SlackUser
 from bot.emulator.sender import SlackSender
-from bot.feedback.refresh import running_drain
+from bot.feedback.refresh import DrainThread, running_drain
 from bot.loopback import LoopbackServer
 from bot.settings import load_settings
 from bot.state import SnapshotMeta, connect
@@ -101,7 +101,7 @@ def publish(
         n_accounts=len(cards),
         health=[{"name": "freshness", "ok": healthy, "message": "ok" if healthy else "stale"}],
     )
-    deps.store.publish(meta, cards)
+    deps.store.publish_cards(meta, cards)
     return meta
 
 
@@ -111,6 +111,8 @@ class Harness:
     emulator: SlackEmulator
     sender: SlackSender
     url: str
+    #: The in-process drain of feedback refreshes (a test may stop it and step its own).
+    refreshes: DrainThread | None = None
 
 
 @pytest.fixture
@@ -140,9 +142,9 @@ def harness(real_redis: redis.Redis, emulator: SlackEmulator) -> Iterator[Harnes
     clock = lambda: NOW  # noqa: E731 - a fixed clock for the whole test
     deps = build_deps(settings, client=real_redis, prefix=prefix, clock=clock)
     # No worker runs beside the app here: an in-process drain draws the feedback refreshes.
-    with LoopbackServer(build_wsgi(build_app(deps), deps)) as server, running_drain(deps):
+    with LoopbackServer(build_wsgi(build_app(deps), deps)) as server, running_drain(deps) as drain:
         sender = SlackSender(server.url, SECRET)
-        yield Harness(deps, emulator, sender, server.url)
+        yield Harness(deps, emulator, sender, server.url, drain)
         sender.close()
     deps.background.shutdown(wait=True)
     keys = list(real_redis.scan_iter(match=f"{prefix}:*", count=1000))
