@@ -230,7 +230,7 @@ def test_card_trend_words(harness: Harness) -> None:
     assert "scores)" not in first
     publish(harness.deps, [dict(card, risk=0.9) for card in BOOK])
     second = mrkdwn_texts(churn(harness, "acme corp")["blocks"])
-    assert "Trend: ▁█ (last 2 scores)" in second
+    assert "Trend: risk 81% → 90% over the last 2 scores" in second
     assert "20261123-abcdef0123" not in second, "the model version is for admins"
     assert "_why: Falling usage comes before churn_" in second
 

@@ -184,7 +184,7 @@ def test_account_card_is_accepted_and_mirrors_the_terminal(
     if len(history) > 1:
         assert "Trend: risk 50% → 60% → 82% over the last 3 scores" in text
     elif history:
-        assert "Trend: risk 80%, no trend yet (this is the first score)" in text
+        assert "Trend: no trend yet (this is the first score)" in text
     else:
         assert "Trend: no history yet" in text
     assert blocks[-1]["block_id"] == "fb:A00000"
@@ -490,7 +490,7 @@ def test_shortening_never_splits_an_entity() -> None:
     ("values", "span", "expected"),
     [
         ([], None, "no history yet"),
-        ([0.4], 7, "risk 40%, no trend yet (this is the first score)"),
+        ([0.4], 7, "no trend yet (this is the first score)"),
         ([0.42, 0.61, 0.78], 21, "risk 42% → 61% → 78% over 3 weeks"),
         ([0.42, 0.61, 0.78], None, "risk 42% → 61% → 78% over the last 3 scores"),
         ([0.3, 0.3], 0, "risk 30% → 30% over the last 2 scores"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,3 +92,11 @@ def track_summary(deps: Deps) -> TrackSummary:
     )
     log.cache(key, summary.to_json())
     return summary
+
+
+def card_risk_level(deps: Deps, card: Mapping[str, Any]) -> RiskLevel | None:
+    """How often accounts at the card's band churned; None for an account not scored for
+    lack of data (it has no band to speak of)."""
+    if card.get("abstain"):
+        return None
+    return track_summary(deps).levels.get(str(card["band"]))

@@ -131,7 +131,7 @@ def trend_words(history: Sequence[float], span_days: int | None = None) -> str:
     if not points:
         return "no history yet"
     if len(points) == 1:
-        return f"risk {points[0]:.0%}, no trend yet (this is the first score)"
+        return "no trend yet (this is the first score)"
     path = " → ".join(f"{v:.0%}" for v in points)
     if span_days is None or span_days < 1:
         return f"risk {path} over the last {plural(len(points), 'score')}"
