@@ -44,6 +44,7 @@ import redis
 from redis.typing import EncodableT
 
 from bot.digest.compose import DigestPlan
+from bot.digest.exposures import Exposure
 from bot.digest.slots import Slot
 from bot.render import Message
 from bot.state.replies import text_hash, text_set
@@ -405,6 +406,7 @@ def _plan_json(plan: DigestPlan) -> str:
             "shown": dict(plan.shown),
             "banner": plan.banner,
             "paused": plan.paused,
+            "exposures": [asdict(exposure) for exposure in plan.exposures],
         },
         separators=(",", ":"),
         ensure_ascii=False,
@@ -419,4 +421,5 @@ def _plan_from_json(text: str) -> DigestPlan:
         shown=data["shown"],
         banner=data["banner"],
         paused=data.get("paused", False),
+        exposures=tuple(Exposure(**exposure) for exposure in data.get("exposures", [])),
     )

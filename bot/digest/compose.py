@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.digest.channels import DigestConfig
+from bot.digest.exposures import Exposure
+from bot.digest.holdout import NO_HOLDOUT, Holdout
 from bot.render import DigestContent, Message, digest_messages
 from bot.render.digest import MAX_FALLBACK_TEXT
 from bot.render.parts import header, section
@@ -36,6 +38,9 @@ class DigestPlan:
     #: Made while the kill switch was on. A plan made with it off is re-made, with the banner,
     #: if the switch goes on before its last part is out (every part checks when it is sent).
     paused: bool = False
+    #: What the save rates learn from: each shown account, and each one the holdout kept out
+    #: (recorded by the poster when the digest is out; empty in a plan stored before).
+    exposures: tuple[Exposure, ...] = ()
 
 
 def select_cards(
@@ -45,13 +50,24 @@ def select_cards(
 
     Each index answers its own top-N, so the merge of their top-Ns holds the overall top-N.
     """
+    return held_back(store, digest, snapshot_id)[0]
+
+
+def held_back(
+    store: SnapshotStore, digest: DigestConfig, snapshot_id: str, holdout: Holdout = NO_HOLDOUT
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(shown, held out): the top-N without the accounts the holdout keeps back, and those
+    of them that the top-N would have shown (the control group, ``bot.digest.holdout``)."""
+    wanted = digest.max_accounts
+    if holdout.share > 0:  # each index answers enough to refill the held-out places
+        wanted = min(4 * wanted, int(wanted / (1 - holdout.share)) + 5)
     owners: Sequence[str | None] = digest.owners or (None,)
     segments: Sequence[str | None] = digest.segments or (None,)
     merged: dict[str, dict[str, Any]] = {}
     for owner in owners:
         for segment in segments:
             for card in store.top(
-                digest.max_accounts,
+                wanted,
                 owner=owner,
                 segment=segment,
                 snapshot_id=snapshot_id,
@@ -59,7 +75,9 @@ def select_cards(
             ):
                 merged[card["account_id"]] = card
     ranked = sorted(merged.values(), key=lambda card: (-card["risk"], card["account_id"]))
-    return ranked[: digest.max_accounts]
+    held = [card for card in ranked[: digest.max_accounts] if holdout.holds(card["account_id"])]
+    shown = [card for card in ranked if not holdout.holds(card["account_id"])]
+    return shown[: digest.max_accounts], held
 
 
 def marks(
@@ -129,17 +147,23 @@ def plan_digest(
     max_blocks: int = 50,
     max_chars: int = 12_000,
     owner_users: Mapping[str, str] | None = None,
+    holdout: Holdout = NO_HOLDOUT,
 ) -> DigestPlan:
     """Everything a run posts, split within Slack's limits by :func:`digest_messages`."""
     if serving.meta is None:
         why = serving.unavailable or "no scores to show"
         return DigestPlan((unavailable_message(digest, why),), None, {}, None, serving.switch.on)
-    cards = select_cards(store, digest, serving.meta.snapshot_id)
+    sid = serving.meta.snapshot_id
+    cards, held = held_back(store, digest, sid, holdout)
     content = digest_content(digest, serving, cards, previous, moved_sharply, owner_users)
     messages = digest_messages(content, max_blocks=max_blocks, max_chars=max_chars)
     shown = {card["account_id"]: float(card["risk"]) for card in cards}
+    exposures = tuple(
+        [Exposure.from_card(card, snapshot_id=sid) for card in cards]
+        + [Exposure.from_card(card, snapshot_id=sid, held_out=True) for card in held]
+    )
     return DigestPlan(
-        tuple(messages), serving.meta.snapshot_id, shown, serving.banner, serving.switch.on
+        tuple(messages), sid, shown, serving.banner, serving.switch.on, exposures=exposures
     )
 
 
@@ -155,9 +179,11 @@ def plan_now(
     max_blocks: int = 50,
     max_chars: int = 12_000,
     owner_users: Mapping[str, str] | None = None,
+    holdout: Holdout = NO_HOLDOUT,
 ) -> DigestPlan:
     """The digest as it would go out at ``now``: live scores, or the last good ones with the
-    banner while the kill switch is on, or the honest "nothing to show"."""
+    banner while the kill switch is on, or the honest "nothing to show"; ``holdout`` keeps
+    its share of accounts out."""
     return plan_digest(
         store,
         digest,
@@ -167,4 +193,5 @@ def plan_now(
         max_blocks=max_blocks,
         max_chars=max_chars,
         owner_users=owner_users,
+        holdout=holdout,
     )

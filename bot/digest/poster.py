@@ -39,6 +39,8 @@ from bot.deps import Deps
 from bot.digest.channels import ChannelsConfig, DigestConfig
 from bot.digest.claims import ClaimLost, SlotClaims, SlotRecord
 from bot.digest.compose import DigestPlan, plan_now
+from bot.digest.exposures import ExposureLog
+from bot.digest.holdout import NO_HOLDOUT, Holdout, current_holdout
 from bot.digest.metrics import WorkerMetrics
 from bot.digest.sender import (
     ChannelUnavailable,
@@ -93,8 +95,11 @@ class DigestPoster:
         notify: Callable[[str], None],
         metrics: WorkerMetrics | None = None,
         owner_users: Mapping[str, str] | None = None,
+        holdout: Callable[[], Holdout] = lambda: NO_HOLDOUT,
+        exposures: ExposureLog | None = None,
     ) -> None:
         self._owner_users = owner_users or {}
+        self._holdout, self._exposures = holdout, exposures
         self._claims = claims
         self._sender = sender
         self._store = store
@@ -216,6 +221,8 @@ class DigestPoster:
             plan = self._plan(digest)
             self._claims.save_plan(slot, token, plan, at=now, who=who)
         plan, ts = self._post_parts(digest, slot, token, plan, record)
+        if self._exposures is not None:  # before finishing: a resumed run records them again
+            self._exposures.record(digest.name, plan.exposures, at=self._clock())
         self._claims.finish(slot, token, state="done", at=self._clock(), shown=plan)
         log.info("digest %s posted to %s (%s part(s))", digest.name, digest.channel, len(ts))
         self._count("posted")
@@ -243,6 +250,7 @@ class DigestPoster:
             moved_sharply=self._channels.moved_sharply,
             now=self._clock(),
             owner_users=self._owner_users,
+            holdout=self._holdout(),
         )
 
     def _post_parts(
@@ -487,4 +495,6 @@ def build_poster(
         notify=lambda text: notify_admins(deps, sender.client, text),
         metrics=metrics,
         owner_users=settings.slack.owner_users,
+        holdout=lambda: current_holdout(deps),
+        exposures=ExposureLog(deps.redis, prefix=deps.prefix),
     )

@@ -1,4 +1,5 @@
-"""The feedback loop's `/churn-admin` commands: ``stats``, ``shadow`` and ``promote VERSION``.
+"""The feedback loop's `/churn-admin` commands: ``stats``, ``shadow``, ``promote VERSION`` and
+``holdout SHARE|off``.
 
 ``bot.admin`` checks admin rights and audits refusals before it calls :func:`handle_admin`,
 so this module only answers; it returns None for words that are not its own.
@@ -11,9 +12,12 @@ from bot.feedback import feedback_store
 
 USAGE = (
     "• `stats`: feedback by week, segment and action (adoption, acceptance, corrections, "
-    "actions done, precision of flagged accounts)\n"
+    "actions done, precision of flagged accounts), save rates per action, and the champion's "
+    "release record beside the previous version and the shadow candidate\n"
     "• `shadow`: how the candidate model in shadow mode differs from the champion\n"
-    "• `promote VERSION`: make a model the champion (audited)"
+    "• `promote VERSION`: make a model the champion (audited)\n"
+    "• `holdout SHARE`: keep a share of flagged accounts (e.g. `0.05`) out of the digests as "
+    "the save rates' control group; `holdout off` to stop, `holdout` alone to see it (audited)"
 )
 
 
@@ -42,4 +46,23 @@ def handle_admin(deps: Deps, user_id: str, words: list[str]) -> str | None:
                 "(see `churnbot models list`)."
             )
         return promote(deps, user_id, words[1])
+    if command == "holdout" and len(words) <= 2:
+        return holdout_answer(deps, user_id, words[1:])
     return None
+
+
+def holdout_answer(deps: Deps, user_id: str, args: list[str]) -> str:
+    """`/churn-admin holdout [SHARE|off]`: show or change the holdout (a change is audited)."""
+    from bot.digest.holdout import HoldoutStore, load_holdout_config, set_holdout
+
+    config = load_holdout_config(deps.settings.env.config_dir)
+    store = HoldoutStore(deps.redis, prefix=deps.prefix)
+    if not args:
+        current = store.current(config)
+        since = f" (set by {current.who}{f' on {current.when[:16]}' if current.when else ''})"
+        state = f"ON at {current.share:.0%}" if current.share > 0 else "OFF"
+        return (
+            f"Holdout {state}{since}. Change it with `/churn-admin holdout SHARE` "
+            f"(at most {config.max_share:.0%}) or `/churn-admin holdout off`."
+        )
+    return set_holdout(store, deps.audit, config, user_id=user_id, word=args[0], now=deps.clock())

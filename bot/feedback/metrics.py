@@ -164,6 +164,36 @@ def _adoption(frame: pd.DataFrame, targets: set[str]) -> Adoption:
     return Adoption(active=len(active), targets=len(targets))
 
 
+def _labelled(
+    events: pd.DataFrame, outcomes: Mapping[str, Outcome], high_risk: float, horizon_days: int
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The events with their week and segment, and the outcome labels of the flagged ones."""
+    frame = events.assign(week=_weeks(events["at"]), segment=events["segment"].fillna("unknown"))
+    flagged = frame[frame["risk"] >= high_risk]
+    labels = _outcome_labels(
+        flagged,
+        frame[frame["kind"] == "correction"],
+        outcomes,
+        dt.timedelta(days=horizon_days),
+    )
+    return frame, labels
+
+
+def period_figures(
+    events: pd.DataFrame,
+    *,
+    targets: Targets,
+    outcomes: Mapping[str, Outcome],
+    high_risk: float,
+    horizon_days: int,
+) -> tuple[Rates, Adoption]:
+    """All of ``events`` as one slice, e.g. the answers to one model version's scores over
+    its whole time in service (a release record): rates as :func:`weekly_figures` defines
+    them, adoption as the target CSMs who answered at least once in the period."""
+    frame, labels = _labelled(events, outcomes, high_risk, horizon_days)
+    return _rates(frame, labels), _adoption(frame, set(targets.segments_of))
+
+
 def weekly_figures(
     events: pd.DataFrame,
     *,
@@ -175,14 +205,7 @@ def weekly_figures(
 ) -> list[WeekFigures]:
     """Figures for each week in ``weeks`` (Mondays), in that order; a week without events
     gets zero counts, so a silent week shows up as such instead of disappearing."""
-    frame = events.assign(week=_weeks(events["at"]), segment=events["segment"].fillna("unknown"))
-    flagged = frame[frame["risk"] >= high_risk]
-    labels = _outcome_labels(
-        flagged,
-        frame[frame["kind"] == "correction"],
-        outcomes,
-        dt.timedelta(days=horizon_days),
-    )
+    frame, labels = _labelled(events, outcomes, high_risk, horizon_days)
     everyone = set(targets.segments_of)
     figures = []
     for week in weeks:

@@ -1,0 +1,117 @@
+"""What each posted digest showed (and held out), kept long enough to learn whether acting
+helped.
+
+A digest's slot record and the snapshots it read are gone after a few weeks, but whether an
+account churned is known only a horizon (a quarter) later. So when a digest is posted, each
+account it showed is recorded with what the CSM saw (risk band, segment, recommended action,
+model version, as-of date), and so is each account the holdout kept out of it
+(``held_out``), the control group of the save rates (``bot.feedback.save_rates``).
+
+Key layout (``E`` = ``<prefix>:{<book>}:exposures``, one hash tag with the book's feedback)::
+
+    E             zset   week (its Monday, ISO) -> that Monday as days since 1970-01-01
+    E:<monday>    hash   "<account>\\x1f<digest>" -> Exposure as JSON; expires after ``keep``
+
+An account shown by several digests in one week has one field per digest; a digest posted
+twice in a week (a `digest now`) overwrites its own fields, so nothing counts twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+
+from bot.state.replies import as_fields, members, text_hash
+from bot.state.store import book_root, translate_errors
+
+_SEP = "\x1f"
+_EPOCH = dt.date(1970, 1, 1)
+#: A year of retention plus a horizon: the last exposures of the year get their outcome.
+DEFAULT_KEEP = dt.timedelta(days=365 + 120)
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One account as one digest showed it (or, ``held_out``, would have shown it)."""
+
+    account_id: str
+    segment: str
+    band: str
+    risk: float
+    action: str
+    model_version: str
+    as_of: str
+    snapshot_id: str
+    held_out: bool = False
+
+    @classmethod
+    def from_card(
+        cls, card: Mapping[str, Any], *, snapshot_id: str, held_out: bool = False
+    ) -> Exposure:
+        return cls(
+            account_id=str(card["account_id"]),
+            segment=str(card.get("segment") or "unknown"),
+            band=str(card.get("band") or "unknown"),
+            risk=float(card["risk"]),
+            action=str((card.get("action") or {}).get("rule") or "unknown"),
+            model_version=str(card.get("model_version") or "unknown"),
+            as_of=str(card.get("as_of") or ""),
+            snapshot_id=snapshot_id,
+            held_out=held_out,
+        )
+
+
+def monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+class ExposureLog:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "churnbot",
+        book: str = "default",
+        keep: dt.timedelta = DEFAULT_KEEP,
+    ) -> None:
+        self._r = client
+        self._key = book_root(prefix, book, owner="ExposureLog") + "exposures"
+        self._keep = keep
+
+    def record(self, digest: str, exposures: Iterable[Exposure], *, at: dt.datetime) -> None:
+        """Record what ``digest`` showed at ``at``, in one transaction; weeks older than
+        ``keep`` are dropped from the index as new ones arrive (their hashes expire)."""
+        week = monday(at.astimezone(dt.UTC).date())
+        fields = {
+            f"{e.account_id}{_SEP}{digest}": json.dumps(asdict(e), separators=(",", ":"))
+            for e in exposures
+        }
+        if not fields:
+            return
+        key = f"{self._key}:{week.isoformat()}"
+        oldest = (week - _EPOCH).days - self._keep.days
+        with translate_errors(self._r):
+            pipe = self._r.pipeline(transaction=True)
+            pipe.hset(key, mapping=as_fields(fields))
+            pipe.expire(key, int(self._keep.total_seconds()))
+            pipe.zadd(self._key, {week.isoformat(): (week - _EPOCH).days})
+            pipe.zremrangebyscore(self._key, "-inf", f"({oldest}")
+            pipe.execute()
+
+    def weeks(self) -> list[dt.date]:
+        with translate_errors(self._r):
+            return [dt.date.fromisoformat(w) for w in members(self._r.zrange(self._key, 0, -1))]
+
+    def read(self) -> Iterator[tuple[dt.date, str, Exposure]]:
+        """(week, digest, exposure) of every recorded week, oldest first."""
+        for week in self.weeks():
+            with translate_errors(self._r):
+                stored = text_hash(self._r.hgetall(f"{self._key}:{week.isoformat()}"))
+            for field, value in sorted(stored.items()):
+                digest = field.split(_SEP, 1)[1]
+                yield week, digest, Exposure(**json.loads(value))

@@ -1,0 +1,127 @@
+"""The optional holdout: deterministic by account id, off by default, set by an admin through
+a signed `/churn-admin holdout` (audited), applied to a real digest, and recorded as the
+control group with what the digest showed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.digest.exposures import ExposureLog
+from bot.digest.holdout import (
+    DEFAULT_SALT,
+    HoldoutConfig,
+    HoldoutStore,
+    is_held_out,
+    load_holdout_config,
+)
+from models.errors import ConfigError
+from tests.slack_harness import ADMIN, CONFIG, CSM, NOW, Harness, make_card, publish
+
+pytestmark = pytest.mark.clock
+
+EAST = "C0CSEAST01"
+IDS = [f"ACC-{n:06d}" for n in range(10_000)]
+
+
+def admin_command(h: Harness, text: str, user: str = ADMIN) -> str:
+    response = h.sender.command(
+        "/churn-admin", text, user_id=user, response_url=h.emulator.response_url("admin")
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["text"])
+
+
+def test_held_out_is_a_stable_hash_of_the_account_id() -> None:
+    held = {account for account in IDS if is_held_out(account, 0.1)}
+    assert 0.09 < len(held) / len(IDS) < 0.11
+    assert held == {account for account in IDS if is_held_out(account, 0.1)}  # every week
+    smaller = {account for account in IDS if is_held_out(account, 0.05)}
+    assert smaller < held  # raising the share only adds accounts
+    assert not any(is_held_out(account, 0.0) for account in IDS)
+    other = {account for account in IDS if is_held_out(account, 0.1, salt="another draw")}
+    assert len(other & held) < len(held) / 2
+    # Pinned: a change of the hash would silently swap the control group between releases.
+    assert [a for a in IDS[:60] if is_held_out(a, 0.1, DEFAULT_SALT)] == PINNED
+
+
+PINNED = [
+    "ACC-000006",
+    "ACC-000008",
+    "ACC-000014",
+    "ACC-000015",
+    "ACC-000018",
+    "ACC-000031",
+    "ACC-000057",
+]
+
+
+def test_the_shipped_config_has_it_off_and_wrong_keys_are_named(tmp_path: Path) -> None:
+    assert load_holdout_config(CONFIG) == HoldoutConfig()
+    assert HoldoutConfig().share == 0
+    assert load_holdout_config(tmp_path) == HoldoutConfig()  # no file: off
+    (tmp_path / "holdout.yaml").write_text("shar: 0.1\n")
+    with pytest.raises(ConfigError, match=r"holdout\.yaml: shar: unknown key"):
+        load_holdout_config(tmp_path)
+    (tmp_path / "holdout.yaml").write_text("share: 0.3\nmax_share: 0.2\n")
+    with pytest.raises(ConfigError, match=r"share \(0\.3\) must not exceed max_share \(0\.2\)"):
+        load_holdout_config(tmp_path)
+
+
+def test_an_admin_sets_it_audited_and_others_cannot(harness: Harness) -> None:
+    assert "Holdout OFF" in admin_command(harness, "holdout")
+    refused = admin_command(harness, "holdout 0.1", user=CSM)
+    assert "admins only" in refused
+    assert "Holdout ON at 10% (was 0%)" in admin_command(harness, "holdout 10%")
+    entry = harness.deps.audit.recent(1)[0]
+    assert (entry.who, entry.what, entry.why, entry.outcome) == (ADMIN, "holdout", "10%", "done")
+    assert entry.detail == {"share": 0.1, "previous": 0.0, "salt": DEFAULT_SALT}
+    assert entry.when == NOW.isoformat()
+    shown = admin_command(harness, "holdout")
+    assert f"ON at 10% (set by {ADMIN} on 2026-11-23T09:00)" in shown
+    assert "at most 20%" in admin_command(harness, "holdout 0.5")
+    assert harness.deps.audit.recent(1)[0].outcome == "refused"
+    assert "Holdout OFF (was 10%)" in admin_command(harness, "holdout off")
+    config = load_holdout_config(CONFIG)
+    assert HoldoutStore(harness.deps.redis, prefix=harness.deps.prefix).current(config).share == 0
+
+
+def test_a_digest_leaves_the_held_out_accounts_out_and_records_them(harness: Harness) -> None:
+    cards = [
+        make_card(f"ACC-{n:06d}", f"Account {n:04d}", 0.9 - n / 100, segment="smb")
+        for n in range(30)
+    ]
+    publish(harness.deps, cards)
+    admin_command(harness, "holdout 0.2")
+    top10 = [card["account_id"] for card in cards[:10]]
+    held = [account for account in top10 if is_held_out(account, 0.2)]
+    assert held, "the test book must hold some of its top 10 out"
+    admin_command(harness, "digest now cs-east")
+    [post] = harness.emulator.wait_for(
+        lambda c: c.method == "chat.postMessage" and c.body.get("channel") == EAST
+    )
+    [_report] = harness.emulator.wait_for("response_url")
+    posted = json.dumps(post.body["blocks"])
+    for account in held:
+        assert f"Account {int(account[4:]):04d}" not in posted
+    expected = [c["account_id"] for c in cards if not is_held_out(c["account_id"], 0.2)][:10]
+    for account in expected:
+        assert f"Account {int(account[4:]):04d}" in posted
+    recorded = list(ExposureLog(harness.deps.redis, prefix=harness.deps.prefix).read())
+    assert {e.account_id for _, _, e in recorded if e.held_out} == set(held)
+    assert {e.account_id for _, _, e in recorded if not e.held_out} == set(expected)
+    week, digest, first = recorded[0]
+    assert (week.isoformat(), digest) == ("2026-11-23", "cs-east")
+    assert (first.action, first.band, first.segment) == ("usage-drop", "high", "smb")
+
+
+def test_without_a_holdout_a_digest_records_what_it_showed(harness: Harness) -> None:
+    cards = [make_card(f"ACC-{n:06d}", f"Account {n:04d}", 0.5) for n in range(3)]
+    publish(harness.deps, cards)
+    admin_command(harness, "digest now cs-east")
+    harness.emulator.wait_for("response_url")
+    recorded = list(ExposureLog(harness.deps.redis, prefix=harness.deps.prefix).read())
+    assert sorted(e.account_id for _, _, e in recorded) == [c["account_id"] for c in cards]
+    assert not any(e.held_out for _, _, e in recorded)
