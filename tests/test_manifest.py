@@ -27,8 +27,9 @@ SCOPES: dict[str, set[str]] = {
     "chat.postEphemeral": {"chat:write"},
     "chat.postMessage": {"chat:write"},
     "chat.update": {"chat:write"},
-    # Digests go to public and private channels.
-    "conversations.history": {"channels:history", "groups:history"},
+    # Digests go to public and private channels; an owner alert whose answer was lost is
+    # looked up in the owner's DM (bot/digest/alerts.py).
+    "conversations.history": {"channels:history", "groups:history", "im:history"},
     "conversations.info": {"channels:read", "groups:read"},
     # Alerts and the admins' charts go to a direct message, opened first (files need its id).
     "conversations.open": {"im:write"},

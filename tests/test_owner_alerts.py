@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import socket
 import threading
 from collections import Counter
 from pathlib import Path
@@ -15,11 +16,12 @@ import pytest
 from slack_sdk import WebClient
 
 from bot.deps import Deps
-from bot.digest.alerts import OwnerAlerts, alerts_in, build_alerts
+from bot.digest.alerts import LEASE, OwnerAlerts, alerts_in, build_alerts
 from bot.digest.channels import ScoringConfig, load_channels
 from bot.digest.metrics import WorkerMetrics
 from bot.digest.scoring import ScheduledScoring
 from bot.publish import RunResult
+from bot.state import SnapshotMeta
 from models.errors import ConfigError
 from models.spec import RiskBands
 from tests.slack_harness import ADMIN, CSM, NOW, Harness, make_card, publish
@@ -35,14 +37,27 @@ def moved(account_id: str, name: str, before: float, after: float, **extra: Any)
     )
 
 
-#: The scoring run after the book of tests/slack_harness.py: Acme Labs (Maria's) jumps 39
-#: points, Acme Corp barely moves, Beta Industries (Omar's: no Slack user mapped) jumps too.
+#: Two scoring runs: Acme Labs (Maria's) jumps 39 points, Acme Corp barely moves, Beta
+#: Industries (Omar's: no Slack user mapped) jumps too, New Account Ltd is new.
+BEFORE = [
+    make_card("ACC-000001", "Acme Corp", 0.78),
+    make_card("ACC-000002", "Acme Labs", 0.42),
+    make_card("ACC-000004", "Beta Industries", 0.20, owner="omar.haddad@example.com"),
+]
 JUMPED = [
     moved("ACC-000001", "Acme Corp", 0.78, 0.81),
     moved("ACC-000002", "Acme Labs", 0.42, 0.81),
     moved("ACC-000004", "Beta Industries", 0.20, 0.45, owner="omar.haddad@example.com"),
     make_card("ACC-000007", "New Account Ltd", 0.90),  # no previous run: not a jump
 ]
+
+
+def publish_runs(
+    deps: Deps, before: list[dict], after: list[dict], at: dt.datetime = NOW
+) -> SnapshotMeta:
+    """Publish two scoring runs a day apart; the store works out each card's change."""
+    publish(deps, before, created=at - dt.timedelta(days=1))
+    return publish(deps, after, created=at)
 
 
 class Clock:
@@ -55,10 +70,11 @@ class Clock:
         return self.now
 
 
-def alerts(h: Harness, clock: Clock | None = None) -> OwnerAlerts:
+def alerts(h: Harness, clock: Clock | None = None, client: WebClient | None = None) -> OwnerAlerts:
     """Owner alerts as one worker builds them: its own WebClient on the emulator."""
     deps = h.deps if clock is None else dataclasses.replace(h.deps, clock=clock)
-    return build_alerts(deps, WebClient(token=h.emulator.token, base_url=h.emulator.base_url))
+    client = client or WebClient(token=h.emulator.token, base_url=h.emulator.base_url)
+    return build_alerts(deps, client)
 
 
 def dms_to(h: Harness, user: str) -> list[str]:
@@ -93,7 +109,7 @@ def test_alerts_in_finds_jumps_and_entries_into_the_high_band_only() -> None:
 
 
 def test_an_owner_gets_exactly_one_dm_when_two_runs_race(harness: Harness) -> None:
-    publish(harness.deps, JUMPED)
+    publish_runs(harness.deps, BEFORE, JUMPED)
     workers = [alerts(harness), alerts(harness)]
     start = threading.Barrier(len(workers))
     results: list[Counter[str]] = []
@@ -122,7 +138,7 @@ def test_an_owner_gets_exactly_one_dm_when_two_runs_race(harness: Harness) -> No
 
 
 def test_no_alert_while_the_kill_switch_is_on(harness: Harness) -> None:
-    publish(harness.deps, JUMPED)
+    publish_runs(harness.deps, BEFORE, JUMPED)
     harness.deps.switch.trip("input data is late", who=ADMIN, source="admin")
 
     assert alerts(harness).run() == Counter(switch_on=1)
@@ -133,7 +149,7 @@ def test_no_alert_while_the_kill_switch_is_on(harness: Harness) -> None:
 
 
 def test_churn_alerts_off_mutes_and_on_unmutes(harness: Harness) -> None:
-    publish(harness.deps, JUMPED)
+    publish_runs(harness.deps, BEFORE, JUMPED)
 
     off = harness.sender.command("/churn", "alerts off", user_id=CSM).json()
     assert "Alerts are off" in off["text"]
@@ -148,11 +164,16 @@ def test_churn_alerts_off_mutes_and_on_unmutes(harness: Harness) -> None:
 
 def test_at_most_one_alert_per_account_per_week(harness: Harness) -> None:
     clock = Clock(NOW)  # a Monday
-    publish(harness.deps, JUMPED)
+    publish_runs(harness.deps, BEFORE, JUMPED)
     assert alerts(harness, clock).run()["sent"] == 1
 
     clock.now = NOW + dt.timedelta(days=6, hours=14)  # Sunday night: the same week
-    publish(harness.deps, [moved("ACC-000002", "Acme Labs", 0.50, 0.95)], created=clock.now)
+    publish_runs(
+        harness.deps,
+        [make_card("ACC-000002", "Acme Labs", 0.50)],
+        [moved("ACC-000002", "Acme Labs", 0.50, 0.95)],
+        at=clock.now,
+    )
     assert alerts(harness, clock).run()["already_sent"] == 1
 
     clock.now = NOW + dt.timedelta(days=7)  # next Monday
@@ -162,12 +183,48 @@ def test_at_most_one_alert_per_account_per_week(harness: Harness) -> None:
     assert "jumped from 50% to 95%" in texts[1]
 
 
+def test_a_claim_whose_sender_could_not_reach_slack_is_taken_over_after_the_lease(
+    harness: Harness,
+) -> None:
+    clock = Clock(NOW)
+    publish_runs(harness.deps, BEFORE, JUMPED)
+    with socket.socket() as closed:  # a port nothing listens on: Slack unreachable
+        closed.bind(("127.0.0.1", 0))
+        unreachable = WebClient(
+            token="xoxb-x", base_url=f"http://127.0.0.1:{closed.getsockname()[1]}/"
+        )
+    assert alerts(harness, clock, unreachable).run()["failed"] == 1
+
+    assert alerts(harness, clock).run()["already_sent"] == 1  # within the lease: hands off
+    clock.now = NOW + LEASE
+    assert alerts(harness, clock).run()["sent"] == 1
+    assert len(dms_to(harness, CSM)) == 1
+
+
+def test_a_post_whose_answer_was_lost_is_found_not_sent_again(harness: Harness) -> None:
+    clock = Clock(NOW)
+    publish_runs(harness.deps, BEFORE, JUMPED)
+    harness.emulator.fail_next("chat.postMessage", delay=2.0)  # posted, answered too late
+    impatient = WebClient(
+        token=harness.emulator.token, base_url=harness.emulator.base_url, timeout=1
+    )
+    assert alerts(harness, clock, impatient).run()["failed"] == 1
+
+    clock.now = NOW + LEASE
+    assert alerts(harness, clock).run()["reconciled"] == 1
+    assert alerts(harness, clock).run()["already_sent"] == 1
+    [dm] = {c.response["channel"]["id"] for c in harness.emulator.calls("conversations.open")}
+    [alert] = harness.emulator.history(dm)  # what Slack holds, whatever answers got lost
+    assert "Acme Labs" in alert["text"]
+    harness.emulator.wait_for("chat.postMessage")  # let the slow answer finish
+
+
 def test_the_workers_scheduled_scoring_alerts_after_it_publishes(harness: Harness) -> None:
     deps: Deps = harness.deps
     fired_at = NOW.replace(hour=5, minute=1)  # config/channels.yaml scores at 05:00 UTC
 
     def run() -> RunResult:
-        return RunResult(checks=(), snapshot=publish(deps, JUMPED), tripped=False)
+        return RunResult(checks=(), snapshot=publish_runs(deps, BEFORE, JUMPED), tripped=False)
 
     scoring = ScheduledScoring(
         redis=deps.redis,

@@ -7,9 +7,11 @@ entry into the high band, earns the account's owner one direct message. The rule
 * **at most once per account per week** (Monday to Sunday, UTC, from the injected clock) and
   **exactly once across workers and restarts**: each send is fenced by ``SET NX`` on
   ``<prefix>:{alerts}:sent:<monday>:<account_id>``; the winner opens the DM
-  (``conversations.open``), posts, and records the message's ``ts`` in the same key. A post
-  Slack refused releases the claim (nothing was posted, a later run may try again); a post
-  whose answer was lost keeps it, so an alert may be lost but is never doubled;
+  (``conversations.open``), posts with the account and week in the message's metadata, and
+  records the message's ``ts`` in the same key. A post Slack refused releases the claim
+  (nothing was posted). A claim left without a ``ts`` for :data:`LEASE` (the sender died, or
+  the post's answer was lost) is taken over by one later run (compare-and-set), which looks
+  for the alert in the DM's history first and posts only if it is not there;
 * **never while the kill switch is on**: the scores may be wrong, and an alert is the one
   message nobody asked for;
 * **muted on request**: ``/churn alerts off`` puts the Slack user in
@@ -52,6 +54,18 @@ ALERT_EVENT = "churnbot_alert"
 HIGH = "high"
 #: How long a week's "sent" record is kept: past the week, so a late run cannot resend.
 KEEP = dt.timedelta(days=14)
+#: A claim older than this without a recorded send is taken over by the next run.
+LEASE = dt.timedelta(minutes=10)
+#: How many recent messages of a DM are searched for an alert whose answer was lost.
+HISTORY_LOOKBACK = 200
+# Replaces a stale claim only if it is still the one read (two workers cannot both take over).
+_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
 
 MUTED = (
     "Alerts are off: churnbot will not send you direct messages when one of your accounts "
@@ -178,6 +192,7 @@ class OwnerAlerts:
         self._client = client
         self._clock = clock
         self._mutes = AlertMutes(redis, prefix=prefix)
+        self._take_over = redis.register_script(_TAKE_OVER)
 
     def run(self, snapshot_id: str | None = None) -> Counter[str]:
         """Alert the owners of the accounts that jumped in ``snapshot_id`` (default: the
@@ -215,22 +230,30 @@ class OwnerAlerts:
         return outcomes
 
     def _send_once(self, alert: Alert, user: str, week: dt.date) -> str:
+        """Claim, post, record; or take over a claim whose sender died (see the module)."""
         key = f"{self._root}sent:{week}:{alert.account_id}"
-        claim = {"state": "claimed", "user": user, "at": self._clock().isoformat()}
+        now = self._clock()
+        claim = json.dumps({"state": "claimed", "user": user, "at": now.isoformat()})
         keep = int(KEEP.total_seconds())
         with translate_errors(self._r):
-            if not self._r.set(key, json.dumps(claim), nx=True, ex=keep):
+            claimed = bool(self._r.set(key, claim, nx=True, ex=keep))
+            held = None if claimed else self._r.get(key)
+        if held is not None:
+            if not _stale(held, now):
                 return "already_sent"
+            with translate_errors(self._r):
+                if not self._take_over(keys=[key], args=[held, claim, keep]):
+                    return "already_sent"  # another worker took it over first
         try:
             channel = str(self._client.conversations_open(users=user)["channel"]["id"])
-            posted = self._client.chat_postMessage(
-                channel=channel,
-                text=alert_text(alert),
-                metadata={
-                    "event_type": ALERT_EVENT,
-                    "event_payload": {"account_id": alert.account_id, "week": str(week)},
-                },
-            )
+            ts = None if held is None else self._posted_ts(channel, alert, week)
+            outcome = "sent" if ts is None else "reconciled"
+            if ts is None:
+                ts = self._client.chat_postMessage(
+                    channel=channel,
+                    text=alert_text(alert),
+                    metadata={"event_type": ALERT_EVENT, "event_payload": _payload(alert, week)},
+                ).get("ts")
         except SlackApiError as exc:  # Slack answered: nothing was posted, a later run may
             log.error(
                 "alert for %s to %s refused: %s", alert.account_id, user, exc.response.get("error")
@@ -238,13 +261,41 @@ class OwnerAlerts:
             with translate_errors(self._r):
                 self._r.delete(key)
             return "failed"
-        except OSError as exc:  # no answer: it may have been posted, so the claim stays
+        except OSError as exc:  # no answer: it may have been posted; the claim goes stale
             log.error("alert for %s to %s may not have arrived: %s", alert.account_id, user, exc)
             return "failed"
-        sent = {**claim, "state": "sent", "channel": channel, "ts": posted.get("ts")}
+        sent = {**json.loads(claim), "state": "sent", "channel": channel, "ts": ts}
         with translate_errors(self._r):
             self._r.set(key, json.dumps(sent), ex=keep)
-        return "sent"
+        return outcome
+
+    def _posted_ts(self, channel: str, alert: Alert, week: dt.date) -> str | None:
+        """The ts of this week's alert for ``alert``'s account if an earlier attempt posted it
+        (its answer lost), read from the DM's recent history by the message's metadata."""
+        history = self._client.conversations_history(
+            channel=channel, include_all_metadata=True, limit=HISTORY_LOOKBACK
+        )
+        wanted = _payload(alert, week)
+        for message in history.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == ALERT_EVENT and (
+                metadata.get("event_payload") == wanted
+            ):
+                return str(message["ts"])
+        return None
+
+
+def _payload(alert: Alert, week: dt.date) -> dict[str, str]:
+    """What an alert message carries in its metadata: which account, which week."""
+    return {"account_id": alert.account_id, "week": str(week)}
+
+
+def _stale(held: bytes | str, now: dt.datetime) -> bool:
+    """A claim never turned into "sent" within :data:`LEASE`: its sender died, or its post's
+    answer was lost."""
+    record = json.loads(held)
+    claimed_at = dt.datetime.fromisoformat(record["at"])
+    return record.get("state") == "claimed" and now - claimed_at >= LEASE
 
 
 def build_alerts(deps: Deps, client: WebClient) -> OwnerAlerts:
