@@ -15,6 +15,7 @@ from bot.emulator import block_kit_problems, message_rejection
 from bot.render.digest import MAX_BLOCKS_JSON, MAX_MESSAGE_BLOCKS
 from tests.slack_harness import ADMIN, CSM, NOW, Harness, make_card, publish
 from tests.test_e2e_churn import texts_of
+from tests.test_track_record_e2e import old_flags
 
 EAST = "C0CSEAST01"
 ENTERPRISE = "C0ENTERPR1"
@@ -147,3 +148,30 @@ def test_a_digest_on_last_weeks_scores_says_so_in_the_channel_and_the_notificati
     )
     assert banner in [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
     assert banner in message["text"]
+
+
+# --- the track record ------------------------------------------------------------------------
+
+
+def test_a_digest_carries_the_track_record_line(harness: Harness) -> None:
+    old_flags(harness)
+    publish(harness.deps, realistic_book(harness, 12))
+
+    [message] = post_digest(harness, "cs-east", EAST)
+
+    assert mrkdwn(message["blocks"][2]) == (
+        "📈 Track record: of 40 accounts flagged high 90 to 180 days ago, 35% churned within "
+        "90 days; 8% of all accounts did."
+    )
+
+
+def test_with_few_outcomes_the_digest_says_so_instead_of_a_number(harness: Harness) -> None:
+    old_flags(harness, n=40, flagged=10, churners=3)
+    publish(harness.deps, realistic_book(harness, 3))
+
+    [message] = post_digest(harness, "cs-east", EAST)
+
+    assert mrkdwn(message["blocks"][2]) == (
+        "📈 Track record: too few known outcomes yet to say how often accounts flagged high "
+        "90 to 180 days ago churned (10 of the 30 needed)."
+    )

@@ -24,6 +24,7 @@ from bot.render.text import fit_mrkdwn
 from bot.serving import Serving, current
 from bot.state import KillSwitch, SnapshotStore
 from models.spec import ProductSpec
+from models.track_record import TrackRecord
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,11 @@ def digest_content(
     previous: Mapping[str, float] | None,
     moved_sharply: float,
     owner_users: Mapping[str, str] | None = None,
+    track_record: TrackRecord | None = None,
 ) -> DigestContent:
     """The renderer's input for a digest with something to show (``serving.meta`` set);
-    ``owner_users`` (owner -> Slack user id) lets it mention owners instead of emails."""
+    ``owner_users`` (owner -> Slack user id) lets it mention owners instead of emails;
+    ``track_record`` is the line on how often flagged accounts churned."""
     assert serving.meta is not None
     new, moved = marks(cards, previous, moved_sharply)
     return DigestContent(
@@ -126,6 +129,7 @@ def digest_content(
         snapshot_id=serving.meta.snapshot_id,
         new_ids=new,
         moved_ids=moved,
+        track_record=track_record,
     )
 
 
@@ -148,6 +152,7 @@ def plan_digest(
     max_chars: int = 12_000,
     owner_users: Mapping[str, str] | None = None,
     holdout: Holdout = NO_HOLDOUT,
+    track_record: TrackRecord | None = None,
 ) -> DigestPlan:
     """Everything a run posts, split within Slack's limits by :func:`digest_messages`."""
     if serving.meta is None:
@@ -155,7 +160,9 @@ def plan_digest(
         return DigestPlan((unavailable_message(digest, why),), None, {}, None, serving.switch.on)
     sid = serving.meta.snapshot_id
     cards, held = held_back(store, digest, sid, holdout)
-    content = digest_content(digest, serving, cards, previous, moved_sharply, owner_users)
+    content = digest_content(
+        digest, serving, cards, previous, moved_sharply, owner_users, track_record
+    )
     messages = digest_messages(content, max_blocks=max_blocks, max_chars=max_chars)
     shown = {card["account_id"]: float(card["risk"]) for card in cards}
     exposures = tuple(
@@ -180,6 +187,7 @@ def plan_now(
     max_chars: int = 12_000,
     owner_users: Mapping[str, str] | None = None,
     holdout: Holdout = NO_HOLDOUT,
+    track_record: TrackRecord | None = None,
 ) -> DigestPlan:
     """The digest as it would go out at ``now``: live scores, or the last good ones with the
     banner while the kill switch is on, or the honest "nothing to show"; ``holdout`` keeps
@@ -194,4 +202,5 @@ def plan_now(
         max_chars=max_chars,
         owner_users=owner_users,
         holdout=holdout,
+        track_record=track_record,
     )

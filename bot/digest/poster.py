@@ -50,11 +50,13 @@ from bot.digest.sender import (
     SendGaveUp,
 )
 from bot.digest.slots import Slot, due_fire_time, manual_slot, next_fire_time, scheduled_slot
+from bot.feedback.track_record import track_summary
 from bot.notify import notify_admins
 from bot.state import KillSwitch, SnapshotStore
 from bot.state.audit import AuditLog
 from models.errors import ChurnbotError
 from models.spec import ProductSpec
+from models.track_record import TrackRecord
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +97,12 @@ class DigestPoster:
         notify: Callable[[str], None],
         metrics: WorkerMetrics | None = None,
         owner_users: Mapping[str, str] | None = None,
+        track_record: Callable[[], TrackRecord | None] | None = None,
         holdout: Callable[[], Holdout] = lambda: NO_HOLDOUT,
         exposures: ExposureLog | None = None,
     ) -> None:
         self._owner_users = owner_users or {}
+        self._track_record = track_record
         self._holdout, self._exposures = holdout, exposures
         self._claims = claims
         self._sender = sender
@@ -251,6 +255,7 @@ class DigestPoster:
             now=self._clock(),
             owner_users=self._owner_users,
             holdout=self._holdout(),
+            track_record=self._track_record() if self._track_record else None,
         )
 
     def _post_parts(
@@ -496,5 +501,6 @@ def build_poster(
         metrics=metrics,
         owner_users=settings.slack.owner_users,
         holdout=lambda: current_holdout(deps),
+        track_record=lambda: track_summary(deps).record,
         exposures=ExposureLog(deps.redis, prefix=deps.prefix),
     )
