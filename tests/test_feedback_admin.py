@@ -12,15 +12,21 @@ import pandas as pd
 import pytest
 from slack_sdk import WebClient
 
+from bot.app import build_app
 from bot.deps import Deps
+from bot.digest.exposures import Exposure, ExposureLog
+from bot.emulator.sender import SlackSender
 from bot.feedback import feedback_store
 from bot.feedback.admin_commands import handle_admin
 from bot.feedback.events import Correction, FeedbackEvent, Kind
 from bot.feedback.outcomes import Outcome
 from bot.feedback.shadow import ShadowStore, run_shadow
 from bot.feedback.summary import weekly_summary
+from bot.loopback import LoopbackServer
+from bot.metrics import Metrics
 from bot.render.feedback import FeedbackRef
 from bot.settings import load_settings
+from bot.web import build_wsgi
 from models.generator import generate_accounts
 from models.pipeline import train_and_register
 from models.registry import Registry
@@ -160,3 +166,87 @@ def test_shadow_report_and_promote(deps: Deps, models: Models) -> None:
     assert latest.detail == {"previous": models.champion}
     assert failed.outcome == "failed"
     registry.promote(models.champion)
+
+
+# --- save rates and release records, through a signed `/churn-admin stats` --------------------
+
+SHOWN_WEEK = dt.datetime(2026, 8, 3, 14, 0, tzinfo=dt.UTC)  # a Monday, a quarter before NOW
+PREVIOUS = "20261001-0123456789"  # answered by CSMs, no longer in the registry
+
+
+def seed_save_rates(deps: Deps, champion: str) -> None:
+    """80 accounts shown with `escalations` by the champion: 40 done (4 churned), 40 not
+    (16 churned); 5 shown with `usage-drop`, never done; one answer to the previous model."""
+    cards = [
+        {
+            "account_id": f"ACC-9{n:05d}",
+            "segment": "smb",
+            "band": "high",
+            "risk": 0.6,
+            "action": {"rule": "escalations" if n < 80 else "usage-drop"},
+            "model_version": champion,
+            "as_of": "2026-08-03",
+        }
+        for n in range(85)
+    ]
+    exposures = [Exposure.from_card(card, snapshot_id="snap-aug") for card in cards]
+    ExposureLog(deps.redis, prefix=deps.prefix).record("cs-east", exposures, at=SHOWN_WEEK)
+    store = feedback_store(deps)
+    outcomes = {}
+    for n, card in enumerate(cards):
+        churned = n < 4 or 40 <= n < 56
+        outcomes[card["account_id"]] = Outcome(
+            dt.date(2026, 9, 1) if churned else None,
+            dt.date(2026, 9, 1) if churned else dt.date(2026, 11, 20),
+        )
+        if n < 40:
+            ref = FeedbackRef(
+                card["account_id"], "snap-aug", champion, 0.6, "escalations", "digest"
+            )
+            at = SHOWN_WEEK + dt.timedelta(days=2)
+            event = FeedbackEvent(uuid.uuid4().hex, uuid.uuid4().hex, "action_done", ref, at, "smb")
+            store.record(event, user=CSM)
+    store.set_outcomes(outcomes)
+    ref = FeedbackRef("ACC-1", "snap-old", PREVIOUS, 0.2, "usage-drop", "digest")
+    old = FeedbackEvent(uuid.uuid4().hex, uuid.uuid4().hex, "helpful", ref, SHOWN_WEEK, "smb")
+    store.record(old, user=CSM)
+
+
+def test_stats_show_save_rates_and_release_records_to_a_signed_request(
+    deps: Deps, harness: Harness, models: Models
+) -> None:
+    seed_save_rates(deps, models.champion)
+    record_, risks = run_shadow(
+        deps.settings,
+        Registry(models.var / "registry"),
+        models.book,
+        models.candidate,
+        now=NOW,
+        top_n=20,
+    )
+    ShadowStore(deps.redis, prefix=deps.prefix).save(record_, risks)
+    app_deps = dataclasses.replace(deps, metrics=Metrics())  # the harness's app has its own
+    with LoopbackServer(build_wsgi(build_app(app_deps), app_deps)) as server:
+        sender = SlackSender(server.url, SECRET)
+        response = sender.command(
+            "/churn-admin", "stats", user_id=ADMIN, response_url=harness.emulator.response_url()
+        )
+        sender.close()
+    assert response.status_code == 200, response.text
+    text = response.json()["text"]
+    assert "*Save rate by recommended action* (observational comparison, not an experiment)" in text
+    # 4/40 vs 16/40 in one stratum: RR 0.25, var(log RR) = 1/4 - 1/40 + 1/16 - 1/40
+    assert (
+        "• `escalations`: save rate 75% (95% CI 32% to 91%) · churned 4/40 10% where done vs "
+        "16/40 (40% weighted) comparable not done"
+    ) in text
+    assert "• `usage-drop`: not enough data yet: 0 done and 0 comparable not-done" in text
+    assert "*Release records*" in text
+    assert f"• champion `{models.champion}`: offline ROC AUC 0." in text
+    assert "live: 40 answers on 40 accounts · adoption 1/1 100%" in text
+    assert "actions done 40/40 100%" in text
+    assert "save rates: `escalations` 75% (95% CI 32% to 91%, n=40+40)" in text
+    assert f"• previous `{PREVIOUS}`: offline no offline metrics on record" in text
+    assert "live: 1 answer on 1 account" in text
+    assert f"• shadow candidate `{models.candidate}`: offline ROC AUC 0." in text
+    assert "live: never shown to CSMs (shadow run 2026-11-23: top 20 overlap" in text

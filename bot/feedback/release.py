@@ -18,7 +18,14 @@ from typing import Any
 
 import pandas as pd
 
-from bot.feedback.metrics import Adoption, Rates, Targets, period_figures, rates_line
+from bot.feedback.metrics import (
+    Adoption,
+    Rates,
+    Targets,
+    answered,
+    period_figures,
+    rates_line,
+)
 from bot.feedback.outcomes import Outcome
 from models.errors import ModelError
 from models.registry import ModelCard, Registry
@@ -171,7 +178,7 @@ def release_lines(records: Sequence[ReleaseRecord]) -> list[str]:
             else "n/a"
         )
         lines.append(
-            f"{head}\n    live: {record.rates.events} answers · adoption {active} · "
+            f"{head}\n    live: {answered(record.rates)} · adoption {active} · "
             f"{rates_line(record.rates)}\n    save rates: {_save_rates_text(record.save_rates)}"
             f"{record.note}"
         )
