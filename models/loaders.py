@@ -18,6 +18,7 @@ import io
 import re
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +26,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from models.contract import AccountSchema
 from models.errors import SourceError
+from models.scoring_rows import ScoringRows, rows_of, validate_needed
 from models.sources_config import SourcesConfig
-from models.validate import LoadResult, Reject, validate_frame
+from models.validate import LoadResult, Reject, key_columns, validate_frame
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -43,9 +46,34 @@ DECODE_CHUNK = 1 << 20
 BAD_BYTE = re.compile("[\udc80-\udcff]")
 
 
-def load_table(path: Path, schema: AccountSchema, sources: SourcesConfig) -> LoadResult:
-    """Load and validate the account table at ``path``; the suffix picks the format."""
+def load_table(
+    path: Path,
+    schema: AccountSchema,
+    sources: SourcesConfig,
+    *,
+    rows: ScoringRows | None = None,
+) -> LoadResult:
+    """Load and validate the account table at ``path``; the suffix picks the format.
+
+    With ``rows``, only the rows a scoring run needs are validated (see
+    :mod:`models.scoring_rows`); from Parquet only those rows are read, after the id and
+    date columns.
+    """
+    if rows is not None and _is_parquet(path):
+        return _load_parquet_rows(path, schema, sources, rows)
     raw = read_raw(path)
+    if rows is not None:
+        return validate_needed(
+            raw.frame,
+            rows_of(raw.frame),
+            rows,
+            schema,
+            source=str(path),
+            sources=sources,
+            records=raw.records,
+            record_label=raw.record_label,
+            unreadable=raw.unreadable,
+        )
     return validate_frame(
         raw.frame,
         schema,
@@ -78,7 +106,7 @@ def read_raw(path: Path) -> RawTable:
     name = path.name.lower()
     if name.endswith(CSV_SUFFIXES):
         return _read_csv(path)
-    if name.endswith(PARQUET_SUFFIXES):
+    if _is_parquet(path):
         frame = _read_parquet(path)
         return RawTable(frame, np.arange(1, len(frame) + 1), "record")
     expected = ", ".join(CSV_SUFFIXES + PARQUET_SUFFIXES)
@@ -338,14 +366,70 @@ def _cells(record: list[str], width: int) -> list[str]:
     return (row + [""] * width)[:width]
 
 
+def _is_parquet(path: Path) -> bool:
+    return path.name.lower().endswith(PARQUET_SUFFIXES)
+
+
+def _load_parquet_rows(
+    path: Path, schema: AccountSchema, sources: SourcesConfig, need: ScoringRows
+) -> LoadResult:
+    """Read the id and date columns, then only the row groups holding needed rows, and of
+    those only the needed rows: a weekly export written week by week skips its old weeks'
+    row groups entirely, and one written account by account still holds only the needed
+    rows in memory."""
+    _check_file(path)
+    with _parquet_errors(path):
+        file = pq.ParquetFile(path)
+    columns = key_columns(file.schema_arrow.names, schema, sources)
+    if columns is None:  # repeated column names: read it whole, as without ``need``
+        return load_table(path, schema, sources)
+    with _parquet_errors(path):
+        keys = file.read(columns=columns).to_pandas()
+    starts = np.cumsum([0] + [group.num_rows for group in _row_groups(file)])
+
+    def read(positions: np.ndarray) -> pd.DataFrame:
+        pieces = []
+        group_of = np.searchsorted(starts, positions, side="right") - 1
+        with _parquet_errors(path):
+            for group in np.unique(group_of).tolist():
+                table = file.read_row_group(group)
+                local = positions[group_of == group] - starts[group]
+                pieces.append(table if len(local) == table.num_rows else table.take(local))
+            if not pieces:
+                return file.schema_arrow.empty_table().to_pandas()
+            return pa.concat_tables(pieces).to_pandas()
+
+    return validate_needed(
+        keys,
+        read,
+        need,
+        schema,
+        source=str(path),
+        sources=sources,
+        records=np.arange(1, int(starts[-1]) + 1),
+        record_label="record",
+    )
+
+
+def _row_groups(file: pq.ParquetFile) -> list[pq.RowGroupMetaData]:
+    return [file.metadata.row_group(index) for index in range(file.num_row_groups)]
+
+
+@contextmanager
+def _parquet_errors(path: Path) -> Iterator[None]:
+    """A file pyarrow cannot read is the user's problem to fix: say so, without a trace."""
+    try:
+        yield
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise SourceError(f"{path}: cannot read as Parquet: {exc}") from None
+
+
 def _read_parquet(path: Path) -> pd.DataFrame:
     # Typed columns are handed over as they are: the validator skips text parsing for columns
     # already in the right dtype, which keeps churnbot's own Parquet fast.
     _check_file(path)
-    try:
+    with _parquet_errors(path):
         return pd.read_parquet(path)
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        raise SourceError(f"{path}: cannot read as Parquet: {exc}") from None
 
 
 def _check_file(path: Path) -> None:

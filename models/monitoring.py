@@ -34,17 +34,40 @@ def known_outcome_rows(
     is an honest, current check of the accuracy SLA. A week of dates, not one date, so
     accounts observed on their own days are judged together like one weekly snapshot.
     """
-    dates = frame[schema.date_column]
-    cutoff = dates.max() - pd.Timedelta(days=horizon_days)
-    known = dates[dates <= cutoff]
-    if known.empty:
+    dates = frame[schema.date_column].to_numpy(dtype="datetime64[ns]")
+    window = known_window(dates, horizon_days)
+    if window is None:
         return frame.iloc[0:0], np.zeros(0, dtype=bool)
-    newest = known.max()
-    rows = frame[(dates <= newest) & (dates > newest - pd.Timedelta(days=KNOWN_WINDOW_DAYS))]
+    rows = frame[in_window(dates, window)]
     if schema.label_is_date:
         churned = rows[schema.label_column]
         rows = rows[churned.isna() | (churned > rows[schema.date_column])]
     return rows, make_labels(rows, schema, horizon_days).to_numpy(dtype=bool)
+
+
+def known_window(
+    dates: np.ndarray, horizon_days: int
+) -> tuple[np.datetime64, np.datetime64] | None:
+    """The dates of :func:`known_outcome_rows`, as (first excluded, last included), or None
+    when no row's outcome is known yet. NaT dates are ignored.
+
+    Shared with the loader, which reads only these rows (and each account's newest) for a
+    scoring run, so the window it reads is the window the accuracy check judges.
+    """
+    dates = dates[~np.isnat(dates)]
+    if not dates.size:
+        return None
+    known = dates[dates <= dates.max() - np.timedelta64(horizon_days, "D")]
+    if not known.size:
+        return None
+    newest = known.max()
+    return newest - np.timedelta64(KNOWN_WINDOW_DAYS, "D"), newest
+
+
+def in_window(dates: np.ndarray, window: tuple[np.datetime64, np.datetime64]) -> np.ndarray:
+    """Which ``dates`` fall in a :func:`known_window`."""
+    after, last = window
+    return (dates > after) & (dates <= last)
 
 
 def sla_metric(metric: str, labels: np.ndarray, risk: np.ndarray) -> float | None:

@@ -339,22 +339,7 @@ def _select_columns(
             f"{file}: constants: {source} has its own column(s) {_names(doubled)}; remove the "
             "constant, or the column from the export (a constant is for a column the data lacks)"
         )
-    picked: dict[str, _Picked] = {}
-    unknown: list[str] = []
-    shadowed: list[str] = []
-    for position, name in enumerate(found):
-        if name in mapping:
-            for key, rule in _rule_keys(name, mapping[name]):
-                picked[rule.to] = _Picked(raw.iloc[:, position], rule, key)
-        elif name in mapped_targets:
-            shadowed.append(name)
-        elif name not in schema.columns or name in picked:
-            unknown.append(name)
-        else:
-            picked[name] = _Picked(raw.iloc[:, position])
-    for name, value in sources.constants.items():
-        every_row = pd.Series([value] * len(raw), dtype=object)
-        picked[name] = _Picked(every_row, key=f"constants.{name}", constant=True)
+    picked, shadowed, unknown = _match_columns(raw, schema, sources)
     if shadowed:
         warnings.append(
             f"{source}: ignoring column(s) {_names(shadowed)}: the mapping in {file} "
@@ -384,6 +369,80 @@ def _select_columns(
             f"{source}: missing required column(s) {_names(missing)}. {where}{suggestion}"
         )
     return picked, warnings
+
+
+def _match_columns(
+    raw: pd.DataFrame, schema: AccountSchema, sources: SourcesConfig
+) -> tuple[dict[str, _Picked], list[str], list[str]]:
+    """Our columns by where they come from, then the user's columns that the mapping shadows
+    and those the schema does not know; no checks."""
+    mapping = sources.mapping
+    found = [str(column).strip() for column in raw.columns]
+    mapped_targets = {rule.to for name in found for rule in mapping.get(name, ())}
+    picked: dict[str, _Picked] = {}
+    unknown: list[str] = []
+    shadowed: list[str] = []
+    for position, name in enumerate(found):
+        if name in mapping:
+            for key, rule in _rule_keys(name, mapping[name]):
+                picked[rule.to] = _Picked(raw.iloc[:, position], rule, key)
+        elif name in mapped_targets:
+            shadowed.append(name)
+        elif name not in schema.columns or name in picked:
+            unknown.append(name)
+        else:
+            picked[name] = _Picked(raw.iloc[:, position])
+    for name, value in sources.constants.items():
+        every_row = pd.Series([value] * len(raw), dtype=object)
+        picked[name] = _Picked(every_row, key=f"constants.{name}", constant=True)
+    return picked, shadowed, unknown
+
+
+@dataclass(frozen=True)
+class RowKeys:
+    """Each row's account id, as-of date and label as validation will read them: missing
+    (None, NaT, NA) where the cell would be rejected or is empty."""
+
+    ids: pd.Series
+    dates: np.ndarray
+    labels: pd.Series
+
+
+def key_columns(
+    columns: Sequence[str], schema: AccountSchema, sources: SourcesConfig
+) -> list[str] | None:
+    """Which of a table's ``columns`` hold the id, as-of date and label (after the mapping),
+    for a reader that reads those first: none for a constant; None when a name repeats, since
+    a name then does not tell one column from another."""
+    names = [str(column) for column in columns]
+    if len(set(names)) < len(names):
+        return None
+    picked, _, _ = _match_columns(pd.DataFrame(columns=names), schema, sources)
+    keys = [picked.get(name) for name in _key_names(schema)]
+    return [str(item.raw.name) for item in keys if item is not None and not item.constant]
+
+
+def row_keys(raw: pd.DataFrame, schema: AccountSchema, sources: SourcesConfig) -> RowKeys | None:
+    """The id, as-of date and label of every row of ``raw`` (which needs only the columns
+    :func:`key_columns` names), parsed and mapped exactly as :func:`validate_frame` does;
+    None when the table lacks one of them, which :func:`validate_frame` then reports."""
+    picked, _, _ = _match_columns(raw, schema, sources)
+    if schema.label_column not in picked:  # an optional label: no row says churned
+        empty = pd.Series([None] * len(raw), dtype=object)
+        picked[schema.label_column] = _Picked(empty, constant=True)
+    keys = []
+    for name in _key_names(schema):
+        if name not in picked:
+            return None
+        column = _convert(name, schema.columns[name], picked[name], sources)
+        bad = _any([column.empty, *(failure.mask for failure in column.failures)])
+        keys.append(column.values.mask(bad) if bad.any() else column.values)
+    ids, dates, labels = keys
+    return RowKeys(ids, dates.to_numpy(dtype="datetime64[ns]"), labels)
+
+
+def _key_names(schema: AccountSchema) -> tuple[str, str, str]:
+    return schema.id_column, schema.date_column, schema.label_column
 
 
 def _convert(name: str, spec: ColumnSpec, picked: _Picked, sources: SourcesConfig) -> _Column:
@@ -455,6 +514,9 @@ def _numbers(name: str, spec: ColumnSpec, raw: pd.Series, scale: float | None) -
     if _is_number(raw.dtype):
         empty = raw.isna().to_numpy()
         if spec.type == "int" and scale is None and pd.api.types.is_signed_integer_dtype(raw.dtype):
+            if not empty.any():  # compared as they are: no nullable copy, no float copy
+                values = raw.astype("int64")
+                return _Column(values, empty, _ranges(name, spec, raw, values.to_numpy()))
             values = raw.astype("Int64")
             number = values.to_numpy(dtype="float64", na_value=np.nan)
             return _Column(values, empty, _ranges(name, spec, raw, number))
@@ -633,11 +695,14 @@ def _strings(name: str, spec: ColumnSpec, raw: pd.Series) -> _Column:
     if spec.allowed is None:
         return _Column(text.mask(empty), empty, [])
     spelling = {value.lower(): value for value in spec.allowed}
-    values = text.str.lower().map(spelling)
+    # One Arrow lookup in the few allowed spellings, not a pandas map over every cell.
+    lower = pc.utf8_lower(pa.array(text.array, type=pa.large_string()))
+    position = pc.index_in(lower, value_set=pa.array(list(spelling), pa.large_string()))
+    values = pc.take(pa.array(list(spelling.values()), pa.large_string()), position)
     choices = ", ".join(spec.allowed)
-    unknown = ~empty & values.isna().to_numpy()
+    unknown = ~empty & position.is_null().to_numpy(zero_copy_only=False)
     failures = [_failure(name, unknown, raw, lambda v: f"{_quote(v)} is not one of {choices}")]
-    return _Column(values.astype("str"), empty, failures)
+    return _Column(pd.Series(values, dtype="str"), empty, failures)
 
 
 def _duplicates(
@@ -650,16 +715,20 @@ def _duplicates(
 ) -> _Failure:
     """Later rows repeating an (id, as-of) pair; the first row that is otherwise good wins."""
     ids, dates = columns[schema.id_column].values, columns[schema.date_column].values
-    keys = pd.DataFrame({"id": ids.to_numpy(), "date": dates.to_numpy()})
     keyed = (ids.notna() & dates.notna()).to_numpy() & ~blank
-    repeated = keyed & keys.duplicated(keep=False).to_numpy()
-    duplicate = np.zeros(len(keys), dtype=bool)
-    first_of = np.zeros(len(keys), dtype="int64")
+    # One integer per (id, date) pair, the same for equal pairs: hashing integers is cheaper
+    # than pairs of strings. Pairs with a missing half are negative, and not keyed anyway.
+    id_codes, _ = pd.factorize(ids)
+    date_codes, seen = pd.factorize(dates)
+    pair = id_codes * (len(seen) + 1) + date_codes
+    repeated = keyed & pd.Series(pair).duplicated(keep=False).to_numpy()
+    duplicate = np.zeros(len(pair), dtype=bool)
+    first_of = np.zeros(len(pair), dtype="int64")
     if repeated.any():
         bad = _any([failure.mask for failure in failures])
-        candidates = keys[repeated].assign(position=np.flatnonzero(repeated))
-        firsts = candidates[~bad[repeated]].drop_duplicates(["id", "date"])
-        matched = candidates.merge(firsts, on=["id", "date"], how="inner", suffixes=("", "_first"))
+        candidates = pd.DataFrame({"pair": pair[repeated], "position": np.flatnonzero(repeated)})
+        firsts = candidates[~bad[repeated]].drop_duplicates("pair")
+        matched = candidates.merge(firsts, on="pair", how="inner", suffixes=("", "_first"))
         later = matched[matched["position"] > matched["position_first"]]
         duplicate[later["position"].to_numpy()] = True
         first_of[later["position"].to_numpy()] = later["position_first"].to_numpy()
@@ -729,15 +798,21 @@ def _rejects(
 def _good_frame(
     schema: AccountSchema, columns: dict[str, _Column], good: np.ndarray
 ) -> pd.DataFrame:
-    """The kept rows in schema order and exactly the canonical dtypes."""
+    """The kept rows in schema order and exactly the canonical dtypes.
+
+    Columns stay separate arrays (no copy into one 2-D block per dtype, which for a million
+    rows costs more than checking them), and a column with every row kept is not copied.
+    """
     count = int(good.sum())
+    every = count == len(good)
     data = {}
     for name, dtype in canonical_dtypes(schema).items():
         if name in columns:
-            data[name] = pd.Series(columns[name].values.array[good]).astype(dtype)
+            values = columns[name].values.array
+            data[name] = pd.Series(values if every else values[good], copy=False).astype(dtype)
         else:
             data[name] = pd.Series([None] * count, dtype=dtype)
-    return pd.DataFrame(data)
+    return pd.DataFrame(data, copy=False)
 
 
 def _failure(name: str, mask: np.ndarray, raw: pd.Series, reason: ReasonFor) -> _Failure:

@@ -1,0 +1,138 @@
+"""The rows a scoring run needs: each account's newest, and the accuracy check's known outcomes.
+
+A weekly export keeps every week of every account, so a year of a million accounts is fifty
+million rows, while a scoring run scores one row per account (the newest) and judges accuracy
+on one week of rows whose outcomes are known by now (:func:`models.monitoring.known_window`).
+Reading, checking and holding the other weeks is most of the cost of a run and tells it
+nothing, so a loader asked for :class:`ScoringRows` reads the id and date of every row first,
+picks the rows needed here, and validates only those.
+
+"Newest" is per account, as in :func:`models.scoring.latest_rows`: accounts observed on their
+own dates keep their own newest row. A row whose id or date cannot be read is always kept, so
+validation still reports it. When validation rejects an account's newest row, the account's
+next-newest row is read and checked too, as it would have been had every row been read: the
+account is scored on its last good row, not dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from models.contract import AccountSchema
+from models.monitoring import in_window, known_window
+from models.sources_config import SourcesConfig
+from models.validate import LoadResult, Reject, RowKeys, row_keys, validate_frame
+
+ReadRows = Callable[[np.ndarray], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class ScoringRows:
+    """Ask a loader for what a scoring run reads, not the whole history."""
+
+    horizon_days: int
+
+
+class _Picker:
+    """Picks the rows of :class:`ScoringRows` from every row's keys; the ids are hashed once,
+    however often rows are picked again after rejections."""
+
+    def __init__(self, need: ScoringRows, keys: RowKeys, schema: AccountSchema) -> None:
+        self._need = need
+        self._dates = keys.dates
+        self._readable = keys.ids.notna().to_numpy() & ~np.isnat(keys.dates)
+        where = np.flatnonzero(self._readable)
+        self._where = where
+        ids = keys.ids if len(where) == len(keys.dates) else keys.ids.iloc[where]
+        self._codes, uniques = pd.factorize(ids)
+        self._accounts = len(uniques)
+        readable_dates = keys.dates[where]
+        last = readable_dates.max() if len(where) else np.datetime64("NaT")
+        self._churned = _churned(keys, schema, last)
+
+    def pick(self, usable: np.ndarray) -> np.ndarray:
+        """Rows at their account's newest usable date unless that row says the account has
+        churned, rows of the known-outcome window of the usable rows, and rows whose id or
+        date cannot be read. ``usable`` leaves out rows already rejected, so an account whose
+        newest row failed gets its next one."""
+        counted = usable[self._where]
+        where, codes = self._where[counted], self._codes[counted]
+        day = self._dates.view("int64")
+        newest = np.full(self._accounts, np.iinfo(np.int64).min)
+        np.maximum.at(newest, codes, day[where])
+        keep = ~self._readable
+        keep[where] = (day[where] == newest[codes]) & ~self._churned[where]
+        window = known_window(self._dates[where], self._need.horizon_days)
+        if window is not None:
+            keep |= self._readable & in_window(self._dates, window)
+        return keep
+
+
+def _churned(keys: RowKeys, schema: AccountSchema, last: np.datetime64) -> np.ndarray:
+    """Rows that say their account had churned by ``last``, the newest date of the data: as
+    a newest row, such an account is not live (:func:`models.scoring.latest_rows`), so it is
+    not scored."""
+    if schema.label_is_date:
+        churn = keys.labels.to_numpy(dtype="datetime64[ns]")
+        return ~np.isnat(churn) & (churn <= last)
+    return keys.labels.astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
+def rows_of(frame: pd.DataFrame) -> ReadRows:
+    """The reader of :func:`validate_needed` for a table already in memory."""
+
+    def read(positions: np.ndarray) -> pd.DataFrame:
+        return frame if len(positions) == len(frame) else frame.iloc[positions]
+
+    return read
+
+
+def validate_needed(
+    keys: pd.DataFrame,
+    read: ReadRows,
+    need: ScoringRows,
+    schema: AccountSchema,
+    *,
+    source: str,
+    sources: SourcesConfig,
+    records: np.ndarray,
+    record_label: str,
+    unreadable: Sequence[Reject] = (),
+) -> LoadResult:
+    """Validate only the rows ``need`` picks, like :func:`validate_frame` on the whole table.
+
+    ``keys`` holds at least the id and date columns of every row (as read, before the
+    mapping); ``read(positions)`` returns the raw rows at 0-based ``positions``, in order;
+    ``records`` numbers every row. Rows ``unreadable`` names are always read. Reject counts
+    and the reject limit then apply to the rows read.
+    """
+    parsed = row_keys(keys, schema, sources)
+    every = np.ones(len(records), dtype=bool)
+    picker = None if parsed is None else _Picker(need, parsed, schema)
+    # Without a key column every row is read, and validation says which column is missing.
+    keep = every.copy() if picker is None else picker.pick(every)
+    keep[np.isin(records, [reject.record for reject in unreadable])] = True
+    rejected = np.zeros(len(records), dtype=bool)
+    while True:
+        positions = np.flatnonzero(keep)
+        kept = {int(record) for record in records[positions]}
+        result = validate_frame(
+            read(positions),
+            schema,
+            source=source,
+            sources=sources,
+            records=records[positions],
+            record_label=record_label,
+            unreadable=[reject for reject in unreadable if reject.record in kept],
+        )
+        if picker is None or result.rejected_rows.empty:
+            return result
+        rejected[positions] = np.isin(records[positions], result.rejected_rows.index.to_numpy())
+        more = picker.pick(~rejected) & ~keep
+        if not more.any():
+            return result
+        keep |= more
