@@ -122,7 +122,7 @@ def main() -> None:
                 healthy=True,
                 n_accounts=args.channels * ACCOUNTS_PER_CHANNEL,
             )
-            deps.store.publish(meta, cards(args.channels))
+            deps.store.publish_cards(meta, cards(args.channels))
             claims = SlotClaims(client, prefix=prefix)
             expected = {
                 d.channel: len(

@@ -239,7 +239,7 @@ def main() -> None:
             healthy=True,
             n_accounts=len(cards),
         )
-        deps.store.publish(meta, cards)
+        deps.store.publish_cards(meta, cards)
         message = digest_messages(
             DigestContent("Churn risk", "#bench", "today", None, cards[:10], meta.snapshot_id)
         )[0]

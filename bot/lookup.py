@@ -1,9 +1,13 @@
 """Resolve `/churn ACCOUNT` text to one account, a pick list, or the closest names.
 
 Kept apart from the listener so the matching rules are tested without Slack: an id (in any
-case) or an exact (case- and accent-insensitive) name wins; several partial matches give a
-pick list, riskiest first, that says how many it leaves out; none gives the names closest to
-what was typed.
+case) or an exact (case- and accent-insensitive) name wins; several names with a word starting
+with the text give a pick list, riskiest first, that says how many it leaves out; none gives
+the names closest to what was typed.
+
+Everything comes from one ``SnapshotStore.lookup`` call (one Redis round trip, kill switch and
+trend included), and its work is bounded whatever the size of the book: one lexicographic
+lookup per probe in the name index and a few small blocks after it.
 """
 
 from __future__ import annotations
@@ -12,15 +16,14 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bot.state import SnapshotStore
-from bot.state.snapshots import normalize_name
+from bot.state import SnapshotMeta, SnapshotStore
+from bot.state.snapshots import Row, normalize_name
 
 MAX_QUERY = 200
-#: Bounded work per `/churn`, whatever the text: a query longer than any name is refused before
-#: any lookup, and at most MAX_PROBES probes look for suggestions (each may scan the whole name
-#: index, about 0.1 s per 100,000 names); 50 short words used to cost 150 scans.
+#: A query with more words than any name is refused before any lookup.
 MAX_WORDS = 12
-MAX_PROBES = 2
+#: Word prefixes probed for "did you mean" when nothing matches (each one bounded read).
+MAX_PROBES = 6
 PICK_LIMIT = 10
 #: Most partial matches read to rank a pick list by risk and count what it leaves out: a
 #: query matching more shows the riskiest of the best-matching names and says "at least".
@@ -37,67 +40,80 @@ class Lookup:
     suggestions: list[str] = field(default_factory=list)
     more: int = 0  # partial matches left out of ``matches``
     at_least: bool = False  # ``more`` is a lower bound: the candidates were capped
+    #: The snapshot looked in (None: nothing to show) and the kill switch record that chose it.
+    meta: SnapshotMeta | None = None
+    switch: dict[str, str] = field(default_factory=dict)
+    #: The card's trend points when they came with the lookup (None: read them separately).
+    history: list[tuple[SnapshotMeta, float]] | None = None
 
 
-def resolve(store: SnapshotStore, query: str, *, snapshot_id: str) -> Lookup:
+def resolve(
+    store: SnapshotStore, query: str, *, snapshot_id: str | None = None, switch_key: str = ""
+) -> Lookup:
+    """Look ``query`` up in ``snapshot_id``, or in the snapshot the kill switch at
+    ``switch_key`` points readers to (then ``meta`` and ``switch`` say which it was)."""
     query = " ".join(query.split())
     if len(query) > MAX_QUERY or query.count(" ") >= MAX_WORDS:
         return Lookup("too_long", query[:MAX_QUERY])
     wanted = normalize_name(query)
-    # Most queries are an id or a whole name: the cheap prefix lookup settles those.
-    quick = store.find(query, limit=PICK_LIMIT + 1, snapshot_id=snapshot_id, substring=False)
-    exact = [card for card in quick if _is_exact(card, query, wanted)]
-    if len(exact) == 1:
-        return Lookup("card", query, card=exact[0])
-    by_id = _other_case_id(store, query, snapshot_id=snapshot_id)
-    if by_id is not None:
-        return Lookup("card", query, card=by_id)
-    matches = store.find(query, limit=PICK_CANDIDATES + 1, snapshot_id=snapshot_id)
-    if len(matches) == 1:
-        return Lookup("card", query, card=matches[0])
-    if matches:
-        candidates = matches[:PICK_CANDIDATES]
-        ranked = sorted(candidates, key=lambda card: (-card["risk"], card["account_name"]))
+    found = store.lookup(
+        query,
+        limit=PICK_CANDIDATES + 1,
+        snapshot_id=snapshot_id,
+        switch_key=switch_key,
+        probes=probes(wanted),
+        probe_limit=SUGGESTIONS * 2,
+    )
+    rows = ([found.by_id] if found.by_id else []) + found.matches
+    exact = [row for row in rows if _is_exact(row, query, wanted)]
+    chosen = exact[0] if len(exact) == 1 else found.by_id or (rows[0] if len(rows) == 1 else None)
+    if chosen is not None:
+        history = found.history if found.history_of == chosen.account_id else None
+        return Lookup(
+            "card",
+            query,
+            card=chosen.card(),
+            history=history,
+            meta=found.meta,
+            switch=found.switch,
+        )
+    if rows:
+        candidates = rows[:PICK_CANDIDATES]
+        ranked = sorted(candidates, key=lambda row: (-row.risk, row.account_name))
         return Lookup(
             "pick",
             query,
-            matches=ranked[:PICK_LIMIT],
+            matches=[row.card() for row in ranked[:PICK_LIMIT]],
             more=max(0, len(candidates) - PICK_LIMIT),
-            at_least=len(matches) > PICK_CANDIDATES,
+            at_least=len(rows) > PICK_CANDIDATES or found.more,
+            meta=found.meta,
+            switch=found.switch,
         )
-    return Lookup("none", query, suggestions=suggest(store, wanted, snapshot_id=snapshot_id))
-
-
-def _is_exact(card: dict[str, Any], query: str, wanted: str) -> bool:
-    return (
-        card["account_id"].casefold() == query.casefold()
-        or normalize_name(card["account_name"]) == wanted
+    return Lookup(
+        "none",
+        query,
+        suggestions=_closest(wanted, found.close),
+        meta=found.meta,
+        switch=found.switch,
     )
 
 
-def _other_case_id(store: SnapshotStore, query: str, *, snapshot_id: str) -> dict[str, Any] | None:
-    """The account whose id is ``query`` in upper or lower case ("acc-000443" finds
-    ACC-000443): ids are stored as the data writes them, and people type them either way.
-    At most two direct reads; mixed-case ids must be typed as written."""
-    for variant in dict.fromkeys((query.upper(), query.lower())):
-        if variant != query:
-            card = store.card(variant, snapshot_id=snapshot_id)
-            if card is not None:
-                return card
-    return None
+def _is_exact(row: Row, query: str, wanted: str) -> bool:
+    return (
+        row.account_id.casefold() == query.casefold() or normalize_name(row.account_name) == wanted
+    )
 
 
-def suggest(store: SnapshotStore, wanted: str, *, snapshot_id: str) -> list[str]:
-    """Names sharing a word, or a word's first letters, with the query, closest first."""
-    candidates: dict[str, None] = {}
+def probes(wanted: str) -> list[str]:
+    """Word prefixes to suggest names from: each word of three letters or more, then its
+    first four and three letters ("Gama Logistic" -> gama, logistic, logi, gam, log)."""
     words = [word for word in wanted.split() if len(word) >= 3]
-    probes = dict.fromkeys([*words, *(word[:4] for word in words), *(word[:3] for word in words)])
-    for probe in list(probes)[:MAX_PROBES]:
-        for card in store.find(probe, limit=SUGGESTIONS * 2, snapshot_id=snapshot_id):
-            candidates.setdefault(card["account_name"], None)
-        if len(candidates) >= SUGGESTIONS * 2:
-            break
-    names = list(candidates)
-    by_normal = {normalize_name(name): name for name in names}
+    found = dict.fromkeys([*words, *(word[:4] for word in words), *(word[:3] for word in words)])
+    return list(found)[:MAX_PROBES]
+
+
+def _closest(wanted: str, rows: list[Row]) -> list[str]:
+    """The names closest to what was typed, closest first."""
+    by_normal = {normalize_name(row.account_name): row.account_name for row in rows}
     close = difflib.get_close_matches(wanted, list(by_normal), n=SUGGESTIONS, cutoff=0.0)
     return [by_normal[name] for name in close]

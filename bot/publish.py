@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from bot.settings import Settings
@@ -105,14 +104,14 @@ def run_scoring(
     checks.append(check_freshness(as_of, now.date(), spec.health.max_data_age_days))
 
     previous = store.latest()
-    ids = live[settings.schema.id_column].astype(str).tolist()
-    before = store.previous_risks(ids, snapshot_id=previous.snapshot_id) if previous else {}
+    # The previous book's risks for the drift check: 8 bytes an account, no card read.
+    before = store.risks(previous.snapshot_id) if previous else None
     risk = predict_risk(model.estimator, scorer.features, live)
     checks += drift_checks(
         model.card.notes["drift_reference"],
         scorer.features.build(live),
         risk,
-        np.fromiter(before.values(), dtype=float) if before else None,
+        before if before is not None and len(before) else None,
         names=spec.health.drift_features,
         threshold=spec.health.psi_threshold,
     )
@@ -128,7 +127,8 @@ def run_scoring(
         n_accounts=len(live),
         health=[check.to_dict() for check in checks],
     )
-    store.publish(meta, _cards(scorer, live, before, progress))
+    # The store adds each account's previous risk ("change") from the previous snapshot.
+    store.publish(meta, scorer.codec().spec(), scorer.column_chunks(live, progress=progress))
     if not healthy:
         return _trip(switch, checks, meta)
     return RunResult(tuple(checks), meta, tripped=False)
@@ -139,19 +139,3 @@ def _accuracy(settings: Settings, scorer: Scorer, frame: pd.DataFrame) -> CheckR
     rows, labels = known_outcome_rows(frame, settings.schema, settings.spec.horizon_days)
     value = sla_metric(sla.metric, labels, scorer.predict(rows)) if len(rows) else None
     return check_accuracy_floor(sla.metric, value, sla.floor, len(rows))
-
-
-def _cards(
-    scorer: Scorer,
-    live: pd.DataFrame,
-    before: dict[str, float],
-    progress: Callable[[int, int], None] | None,
-) -> Iterator[dict[str, object]]:
-    """Cards with the change since the previous snapshot, one chunk in memory at a time."""
-    for chunk in scorer.score_chunks(live, progress=progress):
-        for account in chunk:
-            card = account.to_card()
-            previous = before.get(account.account_id)
-            card["previous_risk"] = previous
-            card["change"] = None if previous is None else round(account.risk - previous, 6)
-            yield card

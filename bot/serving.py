@@ -29,7 +29,16 @@ class Serving:
 def current(
     store: SnapshotStore, switch: KillSwitch, spec: ProductSpec, now: dt.datetime
 ) -> Serving:
+    """What readers see now (one Redis call: the switch and the snapshot it points to)."""
     meta, state = serving_snapshot(store, switch)
+    return serving_of(meta, state, spec, now)
+
+
+def serving_of(
+    meta: SnapshotMeta | None, state: KillSwitchState, spec: ProductSpec, now: dt.datetime
+) -> Serving:
+    """The banner and freshness line for ``meta`` as chosen by the switch in ``state`` (for
+    a caller that read both along with its own data, such as `/churn`)."""
     if meta is None:
         why = state.reason if state.on else "no scores have been published yet"
         return Serving(

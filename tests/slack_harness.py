@@ -101,7 +101,7 @@ def publish(
         n_accounts=len(cards),
         health=[{"name": "freshness", "ok": healthy, "message": "ok" if healthy else "stale"}],
     )
-    deps.store.publish(meta, cards)
+    deps.store.publish_cards(meta, cards)
     return meta
 
 

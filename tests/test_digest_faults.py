@@ -298,7 +298,7 @@ def test_a_publish_cut_off_half_way_leaves_only_keys_that_expire(
     """Before: the second batch's keys were written and their EXPIRE never arrived."""
     prefix = f"test-{uuid.uuid4().hex}"
     kwargs = real_redis.connection_pool.connection_kwargs
-    cutter = Cutter((kwargs["host"], kwargs["port"]), marker=b"ACC-000002", then=b"EXPIRE")
+    cutter = Cutter((kwargs["host"], kwargs["port"]), marker=b"HSET", then=b"EXPIRE")
     client = connect(f"redis://127.0.0.1:{cutter.port}/{kwargs.get('db', 0)}")
     store = SnapshotStore(client, prefix=prefix, batch_size=2)
     cards = [
@@ -317,7 +317,7 @@ def test_a_publish_cut_off_half_way_leaves_only_keys_that_expire(
     )  # fmt: skip
     try:
         with pytest.raises(ChurnbotError, match="Redis"):
-            store.publish(meta, iter(cards))
+            store.publish_cards(meta, iter(cards))
         assert cutter.cut.is_set(), "the publish was cut off in its second batch"
         keys = sorted(real_redis.scan_iter(match=f"{prefix}:*"))
         assert keys, "the first batch was staged"

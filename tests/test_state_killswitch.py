@@ -132,15 +132,15 @@ def test_serving_snapshot_follows_the_switch(redis_client: redis.Redis, key_pref
     switch = KillSwitch(redis_client, prefix=key_prefix)
     assert serving_snapshot(store, switch) == (None, switch.state())
 
-    store.publish(meta("bad-only", healthy=False), [card()])
+    store.publish_cards(meta("bad-only", healthy=False), [card()])
     switch.trip("drift", who="health-check", source="health_check")
     shown, state = serving_snapshot(store, switch)
     assert shown is None  # no good snapshot yet: the caller says so honestly
     assert state.on
 
     switch.reset(who="U1")
-    store.publish(meta("good", healthy=True), [card()])
-    store.publish(meta("bad", healthy=False), [card()])
+    store.publish_cards(meta("good", healthy=True), [card()])
+    store.publish_cards(meta("bad", healthy=False), [card()])
     assert serving_snapshot(store, switch) == (meta("bad", healthy=False), switch.state())
 
     switch.trip("drift", who="health-check", source="health_check")

@@ -24,6 +24,7 @@ from bot.state import (
     connect,
     ping,
 )
+from bot.state.snapshot_format import BLOCK
 from bot.state.snapshots import STAGING_TTL_S
 from models.errors import ConfigError, DataContractError
 
@@ -58,6 +59,12 @@ def make_cards(sid: str, n: int, *, shift: float = 0.0) -> list[dict[str, Any]]:
     ]
 
 
+def as_read(card: dict[str, Any], previous: float | None = None) -> dict[str, Any]:
+    """A published card as the store reads it back: with the change since ``previous``."""
+    change = None if previous is None else round(card["risk"] - previous, 6)
+    return {**card, "previous_risk": previous, "change": change}
+
+
 def keys_of(client: redis.Redis, prefix: str) -> list[str]:
     return sorted(client.scan_iter(match=f"{prefix}:*", count=1_000))
 
@@ -74,20 +81,20 @@ def test_publish_then_read_card(redis_client: redis.Redis, key_prefix: str) -> N
 
     cards = make_cards("s1", 10)
     meta = make_meta("s1", 10)
-    store.publish(meta, iter(cards))
+    store.publish_cards(meta, iter(cards))
 
     assert store.latest() == meta
     assert store.last_good() == meta
     assert store.list_ids() == ["s1"]
-    assert store.card("acc-00003") == cards[3]
-    assert store.card("acc-00003", snapshot_id="s1") == cards[3]
+    assert store.card("acc-00003") == as_read(cards[3])
+    assert store.card("acc-00003", snapshot_id="s1") == as_read(cards[3])
     assert store.card("nope") is None
 
 
 def test_top_n_with_owner_and_segment_filters(redis_client: redis.Redis, key_prefix: str) -> None:
     store = SnapshotStore(redis_client, prefix=key_prefix)
     cards = make_cards("s1", 300)
-    store.publish(make_meta("s1", 300), cards)
+    store.publish_cards(make_meta("s1", 300), cards)
 
     def expected(n: int, keep: Any = lambda c: True, min_risk: float = 0.0) -> list[float]:
         chosen = [c["risk"] for c in cards if keep(c) and c["risk"] >= min_risk]
@@ -115,7 +122,7 @@ def test_readers_see_the_old_or_the_new_snapshot_never_a_mix(
     redis_client: redis.Redis, key_prefix: str
 ) -> None:
     store = SnapshotStore(redis_client, prefix=key_prefix, batch_size=100)
-    store.publish(make_meta("old", 2_000), make_cards("old", 2_000))
+    store.publish_cards(make_meta("old", 2_000), make_cards("old", 2_000))
     new_n, new_only = 3_000, "acc-02500"
     mid_publish, reader_checked, published = threading.Event(), threading.Event(), threading.Event()
     errors: list[BaseException] = []
@@ -130,7 +137,7 @@ def test_readers_see_the_old_or_the_new_snapshot_never_a_mix(
 
     def publisher() -> None:
         try:
-            store.publish(make_meta("new", new_n), new_cards())
+            store.publish_cards(make_meta("new", new_n), new_cards())
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -177,7 +184,7 @@ def test_readers_see_the_old_or_the_new_snapshot_never_a_mix(
     assert seen[-1] == "new"
     first_new = seen.index("new")
     assert set(seen[first_new:]) == {"new"}, "a reader went back to the old snapshot"
-    assert store.card(new_only) == make_cards("new", new_n, shift=0.2)[2_500]
+    assert store.card(new_only) == as_read(make_cards("new", new_n, shift=0.2)[2_500])
 
 
 def test_retention_keeps_the_window_and_deletes_older_keys(
@@ -185,31 +192,32 @@ def test_retention_keeps_the_window_and_deletes_older_keys(
 ) -> None:
     store = SnapshotStore(redis_client, prefix=key_prefix, retention=3, batch_size=7)
     for k in range(5):
-        store.publish(make_meta(f"s{k}", 40), make_cards(f"s{k}", 40))
+        store.publish_cards(make_meta(f"s{k}", 40), make_cards(f"s{k}", 40))
 
     assert store.list_ids() == ["s2", "s3", "s4"]
     assert snapshot_ids_in_keys(redis_client, key_prefix) == {"s2", "s3", "s4"}
     assert all(redis_client.ttl(k) == -1 for k in keys_of(redis_client, key_prefix))
     with pytest.raises(SnapshotNotFound, match=r"snapshot 's0' .* stored: \['s2', 's3', 's4'\]"):
         store.card("acc-00001", snapshot_id="s0")
-    assert store.card("acc-00001", snapshot_id="s2") == make_cards("s2", 40)[1]
+    card = make_cards("s2", 40)[1]
+    assert store.card("acc-00001", snapshot_id="s2") == as_read(card, previous=card["risk"])
 
 
 def test_unhealthy_publishes_move_latest_only_and_last_good_is_never_deleted(
     redis_client: redis.Redis, key_prefix: str
 ) -> None:
     store = SnapshotStore(redis_client, prefix=key_prefix, retention=2)
-    store.publish(make_meta("a", 5), make_cards("a", 5))
+    store.publish_cards(make_meta("a", 5), make_cards("a", 5))
     for sid in ("b", "c", "d"):
-        store.publish(make_meta(sid, 5, healthy=False), make_cards(sid, 5))
+        store.publish_cards(make_meta(sid, 5, healthy=False), make_cards(sid, 5))
 
     assert store.latest() == make_meta("d", 5, healthy=False)
     assert store.last_good() == make_meta("a", 5)
     assert store.list_ids() == ["c", "d"]
     assert snapshot_ids_in_keys(redis_client, key_prefix) == {"a", "c", "d"}
-    assert store.card("acc-00002", snapshot_id="a") == make_cards("a", 5)[2]
+    assert store.card("acc-00002", snapshot_id="a") == as_read(make_cards("a", 5)[2])
 
-    store.publish(make_meta("e", 5), make_cards("e", 5))
+    store.publish_cards(make_meta("e", 5), make_cards("e", 5))
     assert store.last_good() == make_meta("e", 5)
     assert snapshot_ids_in_keys(redis_client, key_prefix) == {"d", "e"}
 
@@ -218,12 +226,12 @@ def test_publishing_an_id_twice_is_refused_and_changes_nothing(
     redis_client: redis.Redis, key_prefix: str
 ) -> None:
     store = SnapshotStore(redis_client, prefix=key_prefix)
-    store.publish(make_meta("s1", 3), make_cards("s1", 3))
+    store.publish_cards(make_meta("s1", 3), make_cards("s1", 3))
     with pytest.raises(SnapshotExists, match=r"snapshot 's1' .* already published"):
-        store.publish(make_meta("s1", 4, healthy=False), make_cards("other", 4))
+        store.publish_cards(make_meta("s1", 4, healthy=False), make_cards("other", 4))
     assert store.list_ids() == ["s1"]
     assert store.latest() == make_meta("s1", 3)
-    assert store.card("acc-00000") == make_cards("s1", 3)[0]
+    assert store.card("acc-00000") == as_read(make_cards("s1", 3)[0])
     assert store.card("acc-00003") is None
 
 
@@ -261,9 +269,9 @@ def test_a_refused_publish_keeps_readers_on_the_old_snapshot_and_leaves_no_keys(
     match: str,
 ) -> None:
     store = SnapshotStore(redis_client, prefix=key_prefix, batch_size=2)
-    store.publish(make_meta("old", 2), make_cards("old", 2))
+    store.publish_cards(make_meta("old", 2), make_cards("old", 2))
     with pytest.raises(error, match=match):
-        store.publish(make_meta("bad", n_accounts), cards)
+        store.publish_cards(make_meta("bad", n_accounts), cards)
     assert store.latest() == make_meta("old", 2)
     assert snapshot_ids_in_keys(redis_client, key_prefix) == {"old"}
 
@@ -278,12 +286,12 @@ def test_a_publish_that_dies_half_way_can_be_retried(
         raise OSError("scoring worker lost its input")
 
     with pytest.raises(OSError, match="lost its input"):
-        store.publish(make_meta("s1", 30), dying())
+        store.publish_cards(make_meta("s1", 30), dying())
     assert store.latest() is None
     assert keys_of(redis_client, key_prefix) == []
 
-    store.publish(make_meta("s1", 30), make_cards("s1", 30))
-    assert store.card("acc-00029") == make_cards("s1", 30)[29]
+    store.publish_cards(make_meta("s1", 30), make_cards("s1", 30))
+    assert store.card("acc-00029") == as_read(make_cards("s1", 30)[29])
 
 
 def test_history_gives_the_trend_oldest_first(redis_client: redis.Redis, key_prefix: str) -> None:
@@ -295,7 +303,7 @@ def test_history_gives_the_trend_oldest_first(redis_client: redis.Redis, key_pre
             cards = cards[1:]  # the account is missing from this snapshot
         else:
             cards[0]["risk"] = risk
-        store.publish(make_meta(sid, len(cards)), cards)
+        store.publish_cards(make_meta(sid, len(cards)), cards)
 
     points = store.history("acc-00000")
     assert [(meta.snapshot_id, risk) for meta, risk in points] == [("s1", 0.2), ("s3", 0.4)]
@@ -320,7 +328,7 @@ def test_find_by_id_and_by_partial_accent_and_case_insensitive_name(
         {"account_id": a, "account_name": n, "owner": "ana", "segment": "smb", "risk": 0.5}
         for a, n in names.items()
     ]
-    store.publish(make_meta("s1", len(cards)), cards)
+    store.publish_cards(make_meta("s1", len(cards)), cards)
 
     def ids(query: str, **kwargs: Any) -> list[str]:
         return [c["account_id"] for c in store.find(query, **kwargs)]
@@ -343,7 +351,7 @@ def test_previous_risks_in_bulk(redis_client: redis.Redis, key_prefix: str) -> N
     store = SnapshotStore(redis_client, prefix=key_prefix, batch_size=2)
     cards = make_cards("s1", 5)
     cards[0]["risk"] = 0.0
-    store.publish(make_meta("s1", 5), cards)
+    store.publish_cards(make_meta("s1", 5), cards)
 
     risks = store.previous_risks(
         (f"acc-{i:05d}" for i in range(7)), snapshot_id="s1"
@@ -416,16 +424,17 @@ def test_staged_keys_expire_until_the_flip_and_an_expired_one_blocks_it(
     redis_client: redis.Redis, key_prefix: str
 ) -> None:
     store = SnapshotStore(redis_client, prefix=key_prefix, batch_size=5)
-    store.publish(make_meta("old", 2), make_cards("old", 2))
-    staged = f"{key_prefix}:{{default}}:snap:new:by:owner:ana"
+    store.publish_cards(make_meta("old", 2), make_cards("old", 2))
+    staged = f"{key_prefix}:{{default}}:snap:new:k:0"  # the first block, written mid-stream
+    n = BLOCK + 10
 
     def cards_then_lose_a_key() -> Iterator[dict[str, Any]]:
-        yield from make_cards("new", 12)
+        yield from make_cards("new", n)
         assert 0 < redis_client.ttl(staged) <= STAGING_TTL_S
         redis_client.unlink(staged)  # as if the staging TTL had run out
 
     with pytest.raises(StoreError, match=r"snapshot 'new' was not published .*STAGING_EXPIRED"):
-        store.publish(make_meta("new", 12), cards_then_lose_a_key())
+        store.publish_cards(make_meta("new", n), cards_then_lose_a_key())
     assert store.latest() == make_meta("old", 2)
     leftovers = [k for k in keys_of(redis_client, key_prefix) if ":snap:new:" in k]
     assert leftovers
@@ -437,8 +446,8 @@ def test_iter_cards_reads_every_card_of_a_snapshot(
 ) -> None:
     store = SnapshotStore(redis_client, prefix=key_prefix, batch_size=7)
     assert list(store.iter_cards()) == []
-    store.publish(make_meta("s1", 25), make_cards("s1", 25))
-    store.publish(make_meta("s2", 25), make_cards("s2", 25, shift=0.1))
+    store.publish_cards(make_meta("s1", 25), make_cards("s1", 25))
+    store.publish_cards(make_meta("s2", 25), make_cards("s2", 25, shift=0.1))
     latest = {card["account_id"]: card["risk"] for card in store.iter_cards()}
     older = {card["account_id"]: card["risk"] for card in store.iter_cards(snapshot_id="s1")}
     assert len(latest) == len(older) == 25

@@ -1,57 +1,103 @@
-"""One `/churn` text costs a bounded number of scans of the name index, whatever its length.
+"""One `/churn` text costs one Redis round trip and a bounded amount of work, whatever its
+length and whatever the size of the book.
 
-Counted on a private redis-server (its command statistics are this test's alone), not timed:
-before the bound, 50 short words that match nothing cost about 150 full scans (15-50 s on a
-100,000-account book, bench/churn_text.py).
+Counted, not timed, on a private redis-server (its command statistics are this test's alone):
+round trips by the client's connection, work by the server's command counts (commands a Lua
+script runs count too). Before the name index, a text that matched nothing scanned the whole
+name index up to three times: 156 round trips and 677 ms on a 100,000-name book.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 import redis
 
-from bot.lookup import MAX_PROBES, resolve
-from bot.state import SnapshotMeta, SnapshotStore, connect
+from bot.lookup import MAX_PROBES, PICK_CANDIDATES, resolve
+from bot.state import KillSwitch, SnapshotMeta, SnapshotStore
 from tests.slack_harness import RedisServer, make_card
 
+#: Commands the server may run for one text: pointers, meta, shape, id hashes, the name index
+#: (per probe: two lookups in its block index and a few blocks), the card and its trend ...
+MOST_COMMANDS = 20 + 8 * MAX_PROBES
+#: ... plus five reads per candidate row of a pick list.
+ROW_COMMANDS = 5
 
-def index_scans(client: redis.Redis) -> int:
+
+class CountingConnection(redis.Connection):
+    """A connection that counts the requests it sends (a pipeline is one)."""
+
+    sent = 0
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sent += 1
+        super().send_packed_command(command, check_health)
+
+
+def commands_run(client: redis.Redis) -> int:
     stats = client.info("commandstats")
-    return int(stats.get("cmdstat_zscan", {}).get("calls", 0))
+    return sum(
+        int(value["calls"])
+        for name, value in stats.items()
+        if not name.startswith(("cmdstat_info", "cmdstat_config"))
+    )
 
 
 @pytest.fixture
-def client(redis_server: RedisServer) -> redis.Redis:
-    client = connect(redis_server.url)
-    book = [make_card(f"ACC-{i:06d}", f"Company {i} Holdings", 0.5) for i in range(500)]
-    meta = SnapshotMeta(
-        snapshot_id="s1",
-        as_of="2026-11-23",
-        model_version="20261123-abcdef0123",
-        created_at="2026-11-23T09:00:00+00:00",
-        healthy=True,
-        n_accounts=len(book),
-        health=[],
+def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    pool = redis.ConnectionPool.from_url(
+        redis_server.url, connection_class=CountingConnection, decode_responses=True, protocol=2
     )
-    SnapshotStore(client, prefix="bounds").publish(meta, book)
-    return client
+    client = redis.Redis(connection_pool=pool)
+    for book, size in (("small", 500), ("large", 5_000)):
+        cards = [make_card(f"ACC-{i:06d}", f"Company {i} Holdings", 0.5) for i in range(size)]
+        cards += [make_card("ACC-X1", "Gamma Logistics", 0.4)]
+        meta = SnapshotMeta(
+            snapshot_id="s1",
+            as_of="2026-11-23",
+            model_version="20261123-abcdef0123",
+            created_at="2026-11-23T09:00:00+00:00",
+            healthy=True,
+            n_accounts=len(cards),
+            health=[],
+        )
+        SnapshotStore(client, prefix="bounds", book=book).publish_cards(meta, cards)
+    yield client
+    client.close()
 
 
+@pytest.mark.parametrize("book", ["small", "large"])
 @pytest.mark.parametrize(
-    ("text", "most"),
+    ("text", "kind", "trips"),
     [
-        (" ".join(f"q{i:02d}" for i in range(50)), 0),  # more words than any name: refused
-        (" ".join(f"zz{i:02d}" for i in range(12)), 1 + MAX_PROBES),
-        ("z" * 200, 1 + MAX_PROBES),
-        ("nothing like it", 1 + MAX_PROBES),
+        (" ".join(f"q{i:02d}" for i in range(50)), "too_long", 0),  # more words than any name
+        (" ".join(f"zz{i:02d}" for i in range(12)), "none", 1),
+        ("z" * 200, "none", 1),
+        ("nothing like it", "none", 1),
+        ("Gama Logistic", "none", 1),
+        ("gamma logistics", "card", 1),
+        ("acc-000042", "card", 1),
+        ("company 4", "pick", 1),
     ],
 )
-def test_one_text_costs_a_bounded_number_of_index_scans(
-    client: redis.Redis, text: str, most: int
+def test_one_text_costs_one_round_trip_and_bounded_work(
+    client: redis.Redis, book: str, text: str, kind: str, trips: int
 ) -> None:
-    before = index_scans(client)
-    found = resolve(SnapshotStore(client, prefix="bounds"), text, snapshot_id="s1")
-    scans = index_scans(client) - before
-    print(f"{len(text.split())} words, {len(text)} chars: {scans} index scans -> {found.kind}")
-    assert found.kind in ("none", "too_long")
-    assert scans <= most
+    store = SnapshotStore(client, prefix="bounds", book=book)
+    switch = KillSwitch(client, prefix="bounds", book=book)
+    store.latest()  # the snapshot's layout is read once per process, not per text
+    before, sent = commands_run(client), CountingConnection.sent
+    found = resolve(store, text, switch_key=switch.key)
+    sent = CountingConnection.sent - sent
+    work = commands_run(client) - before
+    print(f"{book}: {text[:30]!r}: {sent} round trips, {work} commands -> {found.kind}")
+    assert found.kind == kind
+    assert sent == trips
+    rows = PICK_CANDIDATES + 1 if kind == "pick" else 0
+    assert work <= MOST_COMMANDS + ROW_COMMANDS * rows
+    if kind == "card":
+        assert found.history is not None, "the card's trend came with the lookup"
+    if text == "Gama Logistic":
+        assert "Gamma Logistics" in found.suggestions

@@ -1,7 +1,7 @@
 """`/churn` for everyone: an account's card, your own book, or help.
 
 The answer goes back in the acknowledgement itself (an ephemeral response), so the user sees
-it in one round trip; everything it needs is a few Redis reads.
+it in one round trip; an account's card costs one Redis call (bot/lookup.py).
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from bot.render import (
     pick_list_blocks,
 )
 from bot.render.text import plural
-from bot.serving import Serving, current
+from bot.serving import Serving, current, serving_of
 from bot.state import SnapshotMeta
+from bot.state.killswitch import state_from
 from models.errors import ChurnbotError
 
 log = logging.getLogger(__name__)
@@ -43,20 +44,29 @@ def text_answer(text: str) -> Answer:
     return safe, [{"type": "section", "text": {"type": "mrkdwn", "text": safe}}]
 
 
-def trend(deps: Deps, account_id: str, serving: Serving) -> list[tuple[SnapshotMeta, float]]:
-    """(snapshot, risk) over the trusted snapshots up to the one being served, oldest first."""
+def trend(
+    deps: Deps,
+    account_id: str,
+    serving: Serving,
+    history: list[tuple[SnapshotMeta, float]] | None = None,
+) -> list[tuple[SnapshotMeta, float]]:
+    """(snapshot, risk) over the trusted snapshots up to the one being served, oldest first,
+    from ``history`` when the caller read it along with the card, else read now."""
     assert serving.meta is not None
     cutoff = serving.meta.created_at
-    return [
-        (meta, risk)
-        for meta, risk in deps.store.history(account_id)
-        if meta.healthy and meta.created_at <= cutoff
-    ]
+    if history is None:
+        history = deps.store.history(account_id)
+    return [(meta, risk) for meta, risk in history if meta.healthy and meta.created_at <= cutoff]
 
 
-def card_answer(deps: Deps, card: dict[str, Any], serving: Serving) -> Answer:
+def card_answer(
+    deps: Deps,
+    card: dict[str, Any],
+    serving: Serving,
+    history: list[tuple[SnapshotMeta, float]] | None = None,
+) -> Answer:
     assert serving.meta is not None
-    points = trend(deps, card["account_id"], serving)
+    points = trend(deps, card["account_id"], serving, history)
     span = (
         (dt.date.fromisoformat(points[-1][0].as_of) - dt.date.fromisoformat(points[0][0].as_of))
         if points
@@ -107,21 +117,27 @@ def answer(deps: Deps, client: WebClient, text: str, user_id: str) -> Answer:
     if query.lower() in ("alerts off", "alerts on"):
         mutes = AlertMutes(deps.redis, prefix=deps.prefix)
         return text_answer(mutes.choose(user_id, muted=query.lower() == "alerts off"))
-    serving = current(deps.store, deps.switch, deps.settings.spec, deps.clock())
-    if serving.meta is None:
-        return text_answer(f"⚠️ {serving.unavailable}")
-    sid = serving.meta.snapshot_id
     if query.lower() == "mine":
+        serving = current(deps.store, deps.switch, deps.settings.spec, deps.clock())
+        if serving.meta is None:
+            return text_answer(f"⚠️ {serving.unavailable}")
         owner = owner_of(deps, client, user_id)
         if owner is None:
             return text_answer(NOT_MAPPED)
+        sid = serving.meta.snapshot_id
         cards = deps.store.top(deps.settings.slack.digest_size, owner=owner, snapshot_id=sid)
         return notification(
             f"Your {plural(len(cards), 'account')} most at risk", serving
         ), mine_blocks(owner, cards, banner=serving.banner, freshness=serving.freshness)
-    found = resolve(deps.store, query, snapshot_id=sid)
+    # One Redis call: the kill switch, the snapshot it points to, the lookup and the trend.
+    found = resolve(deps.store, query, switch_key=deps.switch.key)
+    if found.kind == "too_long":
+        return text_answer("That is a very long account name: try a shorter part of it.")
+    serving = serving_of(found.meta, state_from(found.switch), deps.settings.spec, deps.clock())
+    if serving.meta is None:
+        return text_answer(f"⚠️ {serving.unavailable}")
     if found.kind == "card" and found.card is not None:
-        return card_answer(deps, found.card, serving)
+        return card_answer(deps, found.card, serving, found.history)
     if found.kind == "pick":
         return notification("Several accounts match, riskiest first", serving), pick_list_blocks(
             found.query,
@@ -130,8 +146,6 @@ def answer(deps: Deps, client: WebClient, text: str, user_id: str) -> Answer:
             at_least=found.at_least,
             banner=serving.banner,
         )
-    if found.kind == "too_long":
-        return text_answer("That is a very long account name: try a shorter part of it.")
     return "No account matches", no_match_blocks(found.query, found.suggestions)
 
 

@@ -70,10 +70,15 @@ class KillSwitch:
         self._clock = clock
         self._trip = redis.register_script(_TRIP)
 
+    @property
+    def key(self) -> str:
+        """The record's key, for reads that take the switch and a snapshot in one call."""
+        return self._key
+
     def state(self) -> KillSwitchState:
         """The current record; off and never set if nobody touched the switch."""
         with translate_errors(self._r):
-            return _parse(text_hash(self._r.hgetall(self._key)))
+            return state_from(text_hash(self._r.hgetall(self._key)))
 
     def trip(
         self, reason: str, *, who: str, source: Literal["admin", "health_check"]
@@ -85,7 +90,7 @@ class KillSwitch:
         _check_source(source, "trip")
         with translate_errors(self._r):
             reply = self._trip(keys=[self._key], args=[reason, who, self._now(), source])
-        return _parse(dict(zip(reply[::2], reply[1::2], strict=True)))
+        return state_from(dict(zip(reply[::2], reply[1::2], strict=True)))
 
     def reset(
         self, *, who: str, source: Literal["admin", "health_check"] = "admin"
@@ -96,7 +101,7 @@ class KillSwitch:
         record = {"on": "0", "reason": "", "who": who, "when": self._now(), "source": source}
         with translate_errors(self._r):
             self._r.hset(self._key, mapping=as_fields(record))
-        return _parse(record)
+        return state_from(record)
 
     def _now(self) -> str:
         now = self._clock()
@@ -107,7 +112,8 @@ class KillSwitch:
         return now.astimezone(UTC).isoformat()
 
 
-def _parse(record: dict[str, str]) -> KillSwitchState:
+def state_from(record: dict[str, str]) -> KillSwitchState:
+    """The switch as its stored record says (empty: off and never set)."""
     if not record:
         return _NEVER_SET
     return KillSwitchState(
@@ -142,7 +148,8 @@ def serving_snapshot(
     """The snapshot readers must be shown, with the switch state that chose it.
 
     Off: the latest. On: the last known good, which may be None; the caller then says
-    honestly that no trustworthy scores exist yet instead of showing untrusted ones.
+    honestly that no trustworthy scores exist yet instead of showing untrusted ones. One
+    Redis call reads both, so the choice and the snapshot always agree.
     """
-    state = switch.state()
-    return (store.last_good() if state.on else store.latest()), state
+    record, meta = store.serving(switch.key)
+    return meta, state_from(record)

@@ -1,37 +1,42 @@
-"""Scored snapshots of a book in Redis: published atomically, kept for trends, read fast.
+"""Scored snapshots of a book in Redis: compact, published atomically, kept for trends, read in
+one call.
 
 Why it is built this way:
 
-* **Atomic publish.** A snapshot's keys are written first (pipelined batches, memory flat in
-  the size of the book), then one Lua script flips the pointers. Readers resolve the pointer
-  and read in the same Lua call, so they see the old snapshot or the new one, never a mix, and
-  never one that retention is deleting (a snapshot is readable while its ``meta`` key exists;
-  deletion removes ``meta`` first).
+* **Compact.** A snapshot is a handful of keys per thousand accounts, not one JSON document and
+  five sorted-set entries per account: rows packed in blocks, ids in small listpack hashes, a
+  word index of names, and each channel filter's top list precomputed (the layout is in
+  :mod:`bot.state.snapshot_format`). The card text is not stored: each row keeps the scoring
+  codec's record and the snapshot keeps the codec's spec once, so a card is rendered when read.
+* **Atomic publish.** A snapshot's keys are written first (pipelined batches, each a
+  MULTI/EXEC with the keys' staging TTL), then one Lua script checks they all still exist,
+  makes them permanent and flips the pointers. Readers resolve the pointer and read in the same
+  Lua call, so they see the old snapshot or the new one, never a mix, and never one that
+  retention is deleting (a snapshot is readable while its ``meta`` key exists; deletion removes
+  ``meta`` first).
 * **History and fallback.** The last ``retention`` publishes are kept for trends; the last
   known good one is pinned even when it falls out of that window, because the kill switch
-  serves it. An unhealthy publish moves ``latest`` only.
-* **Nothing leaks.** Every data key of a snapshot is listed in its ``keys`` set; staged keys
-  carry a TTL until the flip, so a publisher killed half-way leaves nothing for long.
+  serves it. An unhealthy publish moves ``latest`` only. "Change since the last snapshot" is
+  computed here, from the previous snapshot's risks, while publishing.
+* **One round trip per answer.** A read script can also read the kill switch and pick the
+  snapshot it points readers to (``switch_key``), so `/churn` costs one call: switch, snapshot,
+  lookup, card and trend.
 * **Cluster ready.** Every key of a book shares the hash tag ``{book}``, so scripts and
   pipelines stay in one slot. A book is therefore served by one node; books spread.
 
-Key layout (``P`` = ``<prefix>:{<book>}``)::
+Key layout (``P`` = ``<prefix>:{<book>}``, ``S`` = ``P:snap:<id>``)::
 
-    P:history             list    snapshot ids, oldest -> newest (the retention window)
-    P:latest              string  id of the newest snapshot
-    P:last_good           string  id of the newest healthy snapshot
-    P:published           set     ids whose keys exist (window + pinned last good + not yet deleted)
-    P:snap:<id>:meta      string  SnapshotMeta as JSON; written by the flip, deleted first
-    P:snap:<id>:keys      set     every data key below, for PERSIST at the flip and UNLINK later
-    P:snap:<id>:cards     hash    account_id -> card JSON
-    P:snap:<id>:risk      zset    account_id -> risk (top-N of the whole book)
-    P:snap:<id>:by:owner:<owner>                          zset  account_id -> risk
-    P:snap:<id>:by:segment:<segment>                      zset  account_id -> risk
-    P:snap:<id>:by:owner+segment:<len(owner)>:<owner>:<segment>  zset  account_id -> risk
-    P:snap:<id>:names     zset    "<normalized name>\\x1f<account_id>", score 0
-
-A channel's filter (owner, segment, or both) is answered by one of the ``by:`` sets: top-N is
-``O(log N + n)`` whatever the size of the book.
+    P:history        list    snapshot ids, oldest -> newest (the retention window)
+    P:latest         string  id of the newest snapshot
+    P:last_good      string  id of the newest healthy snapshot
+    P:published      set     ids whose keys exist (window + pinned last good + not yet deleted)
+    S:meta           string  SnapshotMeta as JSON; written by the flip, deleted first
+    S:shape          string  "block accounts id_hashes position_width name_blocks"
+    S:layout         string  JSON: the codec spec, owners and segments (rows hold indexes)
+    S:k:<i>, S:d:<i> string  key and data blocks of accounts [i*block, (i+1)*block)
+    S:i:<b>          hash    account_id -> position (small: listpack)
+    S:top            hash    filter -> the riskiest positions (u32), at most MAX_TOP
+    S:nf, S:n:<i>    zset, string  the name index: block fences, sorted entry blocks
 """
 
 from __future__ import annotations
@@ -39,88 +44,48 @@ from __future__ import annotations
 import json
 import math
 import re
-import unicodedata
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from itertools import islice
 from typing import Any
 
+import numpy as np
 import redis
-from redis.typing import EncodableT
+from redis.client import NEVER_DECODE
+from redis.commands.core import Script
 
-from bot.state.replies import as_fields, texts
+from bot.state import card_json
+from bot.state import snapshot_format as fmt
+from bot.state.snapshot_format import normalize_name
+from bot.state.snapshot_scripts import FLIP, READ
 from bot.state.store import StoreError, book_root, translate_errors
+from models.cards import ScoredChunk
 from models.errors import DataContractError
+
+__all__ = [
+    "MAX_TOP",
+    "STAGING_TTL_S",
+    "Found",
+    "Row",
+    "SnapshotExists",
+    "SnapshotMeta",
+    "SnapshotNotFound",
+    "SnapshotStore",
+    "normalize_name",
+]
 
 #: Staged keys live this long unless the flip makes them permanent.
 STAGING_TTL_S = 86_400
-#: Upper bound of ``top(n)``: a digest shows a handful; larger exports should stream instead.
+#: Upper bound of ``top(n)``, and the length of every precomputed top list: digests, App Home
+#: and `/churn mine` show a handful; larger exports stream with ``iter_cards``.
 MAX_TOP = 1_000
-_SEP = "\x1f"
-_CHUNK = 1_000
 _REQUIRED = ("account_id", "account_name", "owner", "segment", "risk")
 _ID_RE = re.compile(r"[^\s{}\x00-\x1f]{1,128}")
-_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
-
-# Makes a staged snapshot visible. Idempotent for the same id, so a retry after a lost reply
-# neither pushes twice nor loses the ids to delete (they are recomputed from P:published).
-# Keys derived from ARGV[1] share the book's hash tag, hence KEYS[1]'s slot.
-_FLIP = """
-local history, latest, last_good, published = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local base, id = ARGV[1], ARGV[2]
-if not redis.call('LPOS', history, id) then
-  local staged = redis.call('SMEMBERS', base .. id .. ':keys')
-  for _, key in ipairs(staged) do
-    if redis.call('EXISTS', key) == 0 then
-      return redis.error_reply('STAGING_EXPIRED staged key ' .. key .. ' expired before the flip')
-    end
-  end
-  for _, key in ipairs(staged) do redis.call('PERSIST', key) end
-  redis.call('PERSIST', base .. id .. ':keys')
-  redis.call('SET', base .. id .. ':meta', ARGV[3])
-  redis.call('SADD', published, id)
-  redis.call('RPUSH', history, id)
-  redis.call('SET', latest, id)
-  if ARGV[4] == '1' then redis.call('SET', last_good, id) end
-  local excess = redis.call('LLEN', history) - tonumber(ARGV[5])
-  if excess > 0 then redis.call('LTRIM', history, excess, -1) end
-end
-local keep = {}
-for _, kept in ipairs(redis.call('LRANGE', history, 0, -1)) do keep[kept] = true end
-local good = redis.call('GET', last_good)
-if good then keep[good] = true end
-local dropped = {}
-for _, old in ipairs(redis.call('SMEMBERS', published)) do
-  if not keep[old] then table.insert(dropped, old) end
-end
-return dropped
-"""
-
-# Resolves a snapshot (pointer KEYS[1], or the explicit id ARGV[2]) and reads from it in one
-# atomic step. Reply: {} if the pointer is unset, {id} if the snapshot is gone,
-# {id, 'ok', ...result} otherwise.
-_READ = """
-local id = ARGV[2]
-if id == '' then
-  id = redis.call('GET', KEYS[1])
-  if not id then return {} end
-end
-local base = ARGV[1] .. id .. ':'
-local meta = redis.call('GET', base .. 'meta')
-if not meta then return {id} end
-local op = ARGV[3]
-if op == 'meta' then return {id, 'ok', meta} end
-if op == 'card' then return {id, 'ok', redis.call('HGET', base .. 'cards', ARGV[4])} end
-local ids = redis.call('ZREVRANGEBYSCORE', base .. ARGV[4], '+inf', ARGV[5], 'LIMIT', 0, ARGV[6])
-if #ids == 0 then return {id, 'ok'} end
-local reply = redis.call('HMGET', base .. 'cards', unpack(ids))
-table.insert(reply, 1, 'ok')
-table.insert(reply, 1, id)
-return reply
-"""
+_CONTROL = re.compile(r"[\x00-\x1f]")
+_READ_BATCH = 64  # whole blocks per pipeline in bulk reads
+_LAYOUTS_KEPT = 8
 
 
 class SnapshotExists(StoreError):
@@ -163,15 +128,63 @@ class SnapshotMeta:
         return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str) -> SnapshotMeta:
+    def from_json(cls, text: str | bytes) -> SnapshotMeta:
         return cls(**json.loads(text))
 
 
-def normalize_name(name: str) -> str:
-    """Case-, accent- and spacing-insensitive form of an account name ("Société" -> "societe")."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    kept = "".join(c for c in decomposed if unicodedata.category(c) not in ("Mn", "Cc"))
-    return " ".join(kept.casefold().split())
+@dataclass(frozen=True)
+class _Layout:
+    """What decoding a snapshot's rows needs (stored once per snapshot, cached per id)."""
+
+    codec: card_json.Decoder
+    owners: list[str]
+    segments: list[str]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One account as read, before its card is rendered (ranking a pick list needs only the
+    name and the risk; only the cards shown are decoded)."""
+
+    account_id: str
+    account_name: str
+    risk: float
+    _raw: tuple[bytes, bytes, bytes] = field(repr=False, compare=False)
+    _layout: _Layout = field(repr=False, compare=False)
+
+    def card(self) -> dict[str, Any]:
+        previous, owner, segment, name, record = fmt.unpack_row(self._raw[2])
+        return self._layout.codec.decode(
+            record,
+            account_id=self.account_id,
+            account_name=name,
+            owner=self._layout.owners[owner],
+            segment=self._layout.segments[segment],
+            risk=self.risk,
+            previous_risk=previous,
+        )
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one `/churn` text finds, read in one call (``SnapshotStore.lookup``)."""
+
+    switch: dict[str, str]  # the kill switch record the snapshot was chosen by ({} if not asked)
+    meta: SnapshotMeta | None  # None: nothing to show (nothing published, or no good one)
+    by_id: Row | None = None
+    matches: list[Row] = field(default_factory=list)  # best match first, by_id left out
+    more: bool = False  # more names match than were read
+    close: list[Row] = field(default_factory=list)  # names near the text, when nothing matched
+    history_of: str | None = None  # whose trend ``history`` is
+    history: list[tuple[SnapshotMeta, float]] = field(default_factory=list)
+
+
+@dataclass
+class _Reply:
+    switch: dict[str, str]
+    meta: SnapshotMeta | None
+    layout: _Layout | None
+    results: list[Any]
 
 
 def _checked(card: Mapping[str, Any], position: int) -> tuple[str, str, str, str, float]:
@@ -188,12 +201,7 @@ def _checked(card: Mapping[str, Any], position: int) -> tuple[str, str, str, str
             raise DataContractError(
                 f"card #{position}: '{key}' must be a string; got {value!r} instead."
             )
-    if not account_id or _SEP in account_id:
-        raise DataContractError(
-            f"card #{position}: 'account_id' must be non-empty without control characters; "
-            f"got {account_id!r} instead."
-        )
-    if not isinstance(risk, int | float) or not math.isfinite(risk):
+    if not isinstance(risk, int | float):
         raise DataContractError(
             f"card #{position} (account_id={account_id!r}): 'risk' must be a finite number; "
             f"got {risk!r} instead."
@@ -201,19 +209,80 @@ def _checked(card: Mapping[str, Any], position: int) -> tuple[str, str, str, str
     return account_id, str(name), owner, segment, float(risk)
 
 
-def _indexes(owner: str, segment: str) -> tuple[str, ...]:
-    """Every index a card with this owner and segment belongs to."""
-    return tuple(_index_suffix(o, s) for o in (owner, None) for s in (segment, None))
+def cards_as_chunks(cards: Iterable[Mapping[str, Any]], size: int) -> Iterator[ScoredChunk]:
+    """Card dicts (fixtures, demos, hand-written books) as the scored chunks ``publish`` takes,
+    ``size`` at a time, with JSON records (:mod:`bot.state.card_json`)."""
+    iterator = iter(cards)
+    done = 0
+    while batch := list(islice(iterator, size)):
+        fields = [_checked(card, done + i) for i, card in enumerate(batch)]
+        ids, names, owners, segments, risks = (list(column) for column in zip(*fields, strict=True))
+        yield ScoredChunk(
+            account_id=ids,
+            account_name=names,
+            owner=owners,
+            segment=segments,
+            risk=np.array(risks, dtype=float),
+            records=[card_json.encode(card) for card in batch],
+        )
+        done += len(batch)
 
 
-def _index_suffix(owner: str | None, segment: str | None) -> str:
-    if owner is not None and segment is not None:
-        return f"by:owner+segment:{len(owner)}:{owner}:{segment}"
-    if owner is not None:
-        return f"by:owner:{owner}"
-    if segment is not None:
-        return f"by:segment:{segment}"
-    return "risk"
+def _check_chunk(chunk: ScoredChunk, first: int) -> None:
+    """Refuse a chunk that would store something unreadable, naming the card and the field."""
+    n = len(chunk)
+    for name in ("account_name", "owner", "segment", "records"):
+        if len(getattr(chunk, name)) != n:
+            raise DataContractError(
+                f"chunk starting at card #{first}: {n} account ids but "
+                f"{len(getattr(chunk, name))} values of '{name}'."
+            )
+    risk = np.asarray(chunk.risk, dtype=float)
+    if risk.shape != (n,):
+        raise DataContractError(
+            f"chunk starting at card #{first}: 'risk' must have one value per account; got "
+            f"shape {risk.shape} for {n} accounts."
+        )
+    bad = np.flatnonzero(~np.isfinite(risk))
+    if len(bad):
+        i = int(bad[0])
+        raise DataContractError(
+            f"card #{first + i} (account_id={chunk.account_id[i]!r}): 'risk' must be a finite "
+            f"number; got {float(risk[i])!r} instead."
+        )
+    if n and (min(map(len, chunk.account_id)) == 0 or _CONTROL.search("".join(chunk.account_id))):
+        i = next(i for i, a in enumerate(chunk.account_id) if not a or _CONTROL.search(a))
+        raise DataContractError(
+            f"card #{first + i}: 'account_id' must be non-empty without control characters; "
+            f"got {chunk.account_id[i]!r} instead."
+        )
+
+
+class _Staging:
+    """One publish's columns in flight: the current block, and what the end of the stream
+    needs (risk and group codes for the top lists, normalized names for the name index)."""
+
+    def __init__(self, n_expected: int) -> None:
+        self.buckets = fmt.buckets_for(n_expected)
+        self.owners: dict[str, int] = {}
+        self.segments: dict[str, int] = {}
+        self.risk: list[np.ndarray] = []
+        self.owner: list[np.ndarray] = []
+        self.segment: list[np.ndarray] = []
+        self.names: list[str] = []  # normalized, by position
+        self.ids: list[str] = []  # by position
+        self.bucket: list[np.ndarray] = []
+        self.streamed = 0
+        self.distinct = 0
+        self.written: set[str] = set()  # every key this publish created (cleanup on failure)
+
+    def codes(self, values: Sequence[str], table: dict[str, int], what: str) -> np.ndarray:
+        out = np.fromiter((table.setdefault(v, len(table)) for v in values), np.int64, len(values))
+        if len(table) > 65_535:
+            raise DataContractError(
+                f"a snapshot holds at most 65,535 distinct {what}s; this book has more."
+            )
+        return out
 
 
 class SnapshotStore:
@@ -246,19 +315,28 @@ class SnapshotStore:
         self._latest = self._root + "latest"
         self._last_good = self._root + "last_good"
         self._published = self._root + "published"
-        self._flip = redis.register_script(_FLIP)
-        self._read_script = redis.register_script(_READ)
+        self._flip = redis.register_script(FLIP)
+        self._read_script = redis.register_script(READ)
+        self._layouts: dict[str, _Layout] = {}
 
     # --- publishing -------------------------------------------------------------------------
 
-    def publish(self, meta: SnapshotMeta, cards: Iterable[Mapping[str, Any]]) -> None:
-        """Store ``cards`` as snapshot ``meta.snapshot_id`` and make it the latest, atomically.
+    def publish_cards(self, meta: SnapshotMeta, cards: Iterable[Mapping[str, Any]]) -> None:
+        """``publish`` for card dicts (fixtures, demos): each card's fields beyond the indexed
+        ones are kept as JSON, and read back with ``previous_risk`` and ``change`` added."""
+        self.publish(meta, card_json.SPEC, cards_as_chunks(cards, self._batch_size))
 
-        ``cards`` may be a generator: it is consumed in batches, so memory stays flat for a
-        book of millions. Refuses (SnapshotExists) an id already published, an empty snapshot,
-        and a count that disagrees with ``meta.n_accounts`` (duplicate ids, truncated input);
-        on any refusal readers keep the previous snapshot. Snapshots that fall out of the
-        retention window are deleted afterwards (never the last known good one).
+    def publish(self, meta: SnapshotMeta, codec_spec: str, chunks: Iterable[ScoredChunk]) -> None:
+        """Store the scored ``chunks`` as snapshot ``meta.snapshot_id`` and make it the latest,
+        atomically. ``codec_spec`` is how the chunks' records decode (stored once).
+
+        ``chunks`` may be a generator: it is consumed a chunk at a time and written in
+        pipelined batches, so memory holds one block of rows plus a few numbers and the
+        normalized name per account. Each account's previous risk ("change") is looked up in
+        the latest snapshot. Refuses (SnapshotExists) an id already published, an empty
+        snapshot, and a count that disagrees with ``meta.n_accounts`` (duplicate ids, truncated
+        input); on any refusal readers keep the previous snapshot. Snapshots that fall out of
+        the retention window are deleted afterwards (never the last known good one).
         """
         sid = meta.snapshot_id
         with translate_errors(self._r):
@@ -267,25 +345,14 @@ class SnapshotStore:
                     f"snapshot {sid!r} of {self._root[:-1]} is already published; "
                     "publish under a new id."
                 )
-            # Leftovers of an earlier attempt at this id that died half-way would mix in.
-            self._unlink_data(sid)
+            previous = self._latest_id()
+            before = self._risk_table(previous) if previous else None
+            staging = _Staging(meta.n_accounts)
             try:
-                streamed = self._stage(sid, cards)
-                stored = self._r.hlen(self._snap + sid + ":cards")
-                if stored == 0:
-                    raise DataContractError(
-                        f"snapshot {sid!r} has no cards; an empty book is refused rather than "
-                        "shown to users as one without risk."
-                    )
-                if stored != meta.n_accounts:
-                    raise DataContractError(
-                        f"snapshot {sid!r}: meta.n_accounts is {meta.n_accounts} but "
-                        f"{stored} distinct accounts were stored ({streamed} cards streamed; "
-                        "duplicate account_id or truncated input?)."
-                    )
+                self._stage(sid, meta, codec_spec, chunks, before, staging)
             except Exception:
                 with suppress(redis.RedisError):  # if Redis is away, the staging TTL cleans up
-                    self._unlink_data(sid)
+                    self._unlink(sorted(staging.written))
                 raise
             # No cleanup if the flip fails: it may have run before the reply was lost, and
             # staged keys that never flipped expire on their own.
@@ -308,102 +375,247 @@ class SnapshotStore:
             for old in sorted(dropped):
                 self._delete_snapshot(old)
 
-    def _stage(self, sid: str, cards: Iterable[Mapping[str, Any]]) -> int:
-        """Write the snapshot's keys in pipelined batches; return how many cards were streamed."""
-        base = self._snap + sid + ":"
-        keyset = base + "keys"
-        known: set[str] = set()
-        streamed = 0
-        iterator = iter(cards)
-        while batch := list(islice(iterator, self._batch_size)):
-            payload: dict[str, str] = {}
-            names: dict[str, float] = {}
-            by_key: defaultdict[str, dict[str, float]] = defaultdict(dict)
-            for card in batch:
-                account_id, name, owner, segment, risk = _checked(card, streamed)
-                streamed += 1
-                try:
-                    payload[account_id] = json.dumps(
-                        card, separators=(",", ":"), ensure_ascii=False
-                    )
-                except (TypeError, ValueError) as exc:
-                    raise DataContractError(
-                        f"card #{streamed - 1} (account_id={account_id!r}) is not JSON: {exc}"
-                    ) from None
-                names[f"{normalize_name(name)}{_SEP}{account_id}"] = 0
-                for index in _indexes(owner, segment):
-                    by_key[base + index][account_id] = risk
-            # MULTI/EXEC: a batch's writes and the expiry of every key it creates apply
-            # together or not at all. Without it, a publisher killed (or cut off) half-way
-            # through sending a batch leaves keys Redis wrote but never got the EXPIRE for:
-            # a snapshot's worth of memory kept forever under ``noeviction``. Later writes
-            # (HSET, ZADD) keep a key's TTL. All keys share the book's hash tag: one slot.
-            pipe = self._r.pipeline(transaction=True)
-            pipe.hset(base + "cards", mapping=as_fields(payload))
-            pipe.zadd(base + "names", names)
-            for key, members in by_key.items():
-                pipe.zadd(key, members)
-            new = {base + "cards", base + "names", *by_key} - known
-            if new:
-                pipe.sadd(keyset, *new)
-                pipe.expire(keyset, STAGING_TTL_S)
-                for key in new:
-                    pipe.expire(key, STAGING_TTL_S)
-            pipe.execute()
-            known |= new
-        return streamed
+    def _stage(
+        self,
+        sid: str,
+        meta: SnapshotMeta,
+        codec_spec: str,
+        chunks: Iterable[ScoredChunk],
+        before: tuple[np.ndarray, np.ndarray] | None,
+        staging: _Staging,
+    ) -> None:
+        S = self._snap + sid + ":"
+        block: list[ScoredChunk] = []  # rows not yet written, in order
+        pending = 0
+        for chunk in chunks:
+            _check_chunk(chunk, staging.streamed)
+            for start in range(0, len(chunk), self._batch_size):
+                part = _slice(chunk, start, start + self._batch_size)
+                block.append(part)
+                pending += len(part)
+                self._index_batch(part, staging)
+                while pending >= fmt.BLOCK:
+                    block, pending = self._write_block(S, block, pending, before, staging)
+        if pending:
+            self._write_block(S, block, pending, before, staging)
+        if staging.streamed:
+            self._write_ids(S, staging)
+        if staging.streamed == 0:
+            raise DataContractError(
+                f"snapshot {sid!r} has no cards; an empty book is refused rather than "
+                "shown to users as one without risk."
+            )
+        if staging.distinct != meta.n_accounts or staging.streamed != staging.distinct:
+            raise DataContractError(
+                f"snapshot {sid!r}: meta.n_accounts is {meta.n_accounts} but "
+                f"{staging.distinct} distinct accounts were stored ({staging.streamed} cards "
+                "streamed; duplicate account_id or truncated input?)."
+            )
+        self._finish(S, codec_spec, staging)
 
-    def _unlink_data(self, sid: str) -> None:
-        """UNLINK (freed in the background) every data key of ``sid`` and its key list."""
-        keyset = self._snap + sid + ":keys"
-        keys = sorted(self._r.smembers(keyset))
-        for start in range(0, len(keys), _CHUNK):
-            self._r.unlink(*keys[start : start + _CHUNK])
-        self._r.unlink(keyset)
+    def _index_batch(self, part: ScoredChunk, staging: _Staging) -> None:
+        """Keep what the end of the stream needs of a batch (the id hashes are written once
+        each at the end: one HSET per hash, not one per batch it appears in)."""
+        staging.ids.extend(part.account_id)
+        staging.bucket.append(fmt.buckets_of(part.account_id, staging.buckets))
+        staging.risk.append(np.asarray(part.risk, dtype=float))
+        staging.owner.append(staging.codes(part.owner, staging.owners, "owner"))
+        staging.segment.append(staging.codes(part.segment, staging.segments, "segment"))
+        staging.names.extend(normalize_name(name) for name in part.account_name)
+        staging.streamed += len(part)
+
+    def _write_ids(self, S: str, staging: _Staging) -> None:
+        """Write every ``account_id -> position`` hash (a leftover of an earlier attempt at
+        this id is dropped first); count the distinct ids."""
+        bucket = np.concatenate(staging.bucket)
+        order = np.argsort(bucket, kind="stable")
+        bounds = np.searchsorted(bucket[order], np.arange(staging.buckets + 1))
+        ids = staging.ids
+        for start in range(0, staging.buckets, 512):
+            pipe = self._r.pipeline(transaction=True)
+            counts = []
+            for b in range(start, min(start + 512, staging.buckets)):
+                key = f"{S}i:{b}"
+                positions = order[bounds[b] : bounds[b + 1]].tolist()
+                # A hash no account fell in still exists (the flip checks every key).
+                mapping = {ids[p]: p for p in positions} or {"": ""}
+                pipe.unlink(key)
+                if positions:
+                    counts.append(len(pipe))
+                pipe.hset(key, mapping=mapping)
+                pipe.expire(key, STAGING_TTL_S)
+                staging.written.add(key)
+            replies = pipe.execute()
+            staging.distinct += sum(replies[i] for i in counts)  # HSET counts new fields
+
+    def _write_block(
+        self,
+        S: str,
+        block: list[ScoredChunk],
+        pending: int,
+        before: tuple[np.ndarray, np.ndarray] | None,
+        staging: _Staging,
+    ) -> tuple[list[ScoredChunk], int]:
+        """Write the first ``BLOCK`` pending rows (or all, at the end) as one key and one data
+        block; return what is left."""
+        rows = _concat(block)
+        take = min(fmt.BLOCK, pending)
+        head, rest = _slice(rows, 0, take), _slice(rows, take, pending)
+        k = (staging.streamed - pending) // fmt.BLOCK
+        ids = [a.encode() for a in head.account_id]
+        owner = staging.codes(head.owner, staging.owners, "owner")
+        segment = staging.codes(head.segment, staging.segments, "segment")
+        pipe = self._r.pipeline(transaction=True)
+        pipe.set(f"{S}k:{k}", fmt.pack_keys(head.risk, ids), ex=STAGING_TTL_S)
+        pipe.set(
+            f"{S}d:{k}",
+            fmt.pack_data(
+                _previous(before, ids),
+                owner,
+                segment,
+                [name.encode() for name in head.account_name],
+                head.records,
+            ),
+            ex=STAGING_TTL_S,
+        )
+        pipe.execute()
+        staging.written.update((f"{S}k:{k}", f"{S}d:{k}"))
+        return ([rest] if len(rest) else []), pending - take
+
+    def _finish(self, S: str, codec_spec: str, staging: _Staging) -> None:
+        """The name index, the top lists, the layout, and last the shape (the flip checks
+        that every key the shape implies exists)."""
+        n = staging.streamed
+        width = fmt.pos_width(n)
+        entries = [
+            entry
+            for position, name in enumerate(staging.names)
+            for entry in fmt.index_entries(name, position, width)
+        ]
+        blocks, fences = fmt.name_blocks(entries)
+        risk = np.concatenate(staging.risk)
+        owner, segment = np.concatenate(staging.owner), np.concatenate(staging.segment)
+        owners, segments = list(staging.owners), list(staging.segments)
+        top: dict[str, bytes] = {"": fmt.top_positions(risk, np.zeros(n, np.int64), MAX_TOP)[0]}
+        for code, packed in fmt.top_positions(risk, owner, MAX_TOP).items():
+            top[f"o:{owners[code]}"] = packed
+        for code, packed in fmt.top_positions(risk, segment, MAX_TOP).items():
+            top[f"s:{segments[code]}"] = packed
+        pairs = owner * len(segments) + segment
+        for code, packed in fmt.top_positions(risk, pairs, MAX_TOP).items():
+            top[_pair_field(owners[code // len(segments)], segments[code % len(segments)])] = packed
+        layout = json.dumps(
+            {"codec": codec_spec, "owners": owners, "segments": segments}, ensure_ascii=False
+        )
+        shape = f"{fmt.BLOCK} {n} {staging.buckets} {width} {len(blocks)}"
+        for start in range(0, max(len(blocks), 1), 256):
+            pipe = self._r.pipeline(transaction=True)
+            for k in range(start, min(start + 256, len(blocks))):
+                pipe.set(f"{S}n:{k}", blocks[k], ex=STAGING_TTL_S)
+                staging.written.add(f"{S}n:{k}")
+            pipe.execute()
+        pipe = self._r.pipeline(transaction=True)
+        for key in (f"{S}nf", f"{S}top"):
+            pipe.unlink(key)
+        if fences:
+            pipe.zadd(f"{S}nf", fences)
+            pipe.expire(f"{S}nf", STAGING_TTL_S)
+        pipe.hset(f"{S}top", mapping=top)  # type: ignore[arg-type]
+        pipe.expire(f"{S}top", STAGING_TTL_S)
+        pipe.set(f"{S}layout", layout, ex=STAGING_TTL_S)
+        pipe.set(f"{S}shape", shape, ex=STAGING_TTL_S)
+        staging.written.update([f"{S}nf", f"{S}top", f"{S}layout", f"{S}shape"])
+        pipe.execute()
+
+    def _data_keys(self, sid: str) -> list[str]:
+        """Every key of a snapshot but ``meta``, from its shape (none if it has no shape)."""
+        S = self._snap + sid + ":"
+        shape = self._r.get(S + "shape")
+        if shape is None:
+            return []
+        block, n, buckets, _, name_blocks = (int(x) for x in str(shape).split())
+        keys = [S + "shape", S + "layout", S + "top", S + "nf"]
+        keys += [f"{S}{kind}:{k}" for k in range(math.ceil(n / block)) for kind in "kd"]
+        keys += [f"{S}i:{b}" for b in range(buckets)]
+        keys += [f"{S}n:{k}" for k in range(name_blocks)]
+        return keys
+
+    def _unlink(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1_000):
+            self._r.unlink(*keys[start : start + 1_000])
 
     def _delete_snapshot(self, sid: str) -> None:
         """Delete an old snapshot: meta first (readers then see it as gone), the id last."""
         self._r.unlink(self._snap + sid + ":meta")
-        self._unlink_data(sid)
+        self._unlink(self._data_keys(sid))
         self._r.srem(self._published, sid)
+        self._layouts.pop(sid, None)
 
     # --- reading ----------------------------------------------------------------------------
 
-    def _read(
-        self, pointer: str, snapshot_id: str | None, op: str, *args: EncodableT
-    ) -> tuple[str, list[Any]] | None:
-        """Run ``op`` on the pointed (or given) snapshot; None if nothing is published yet."""
+    def _latest_id(self) -> str | None:
+        found = self._r.get(self._latest)
+        return None if found is None else str(found)
+
+    def _call(
+        self, mode: str, snapshot_id: str | None, op: str, *args: Any, switch_key: str = ""
+    ) -> _Reply:
+        """Run ``op`` on the snapshot ``mode`` points to (``latest``, ``last_good``, the one
+        the kill switch at ``switch_key`` says readers see, or ``snapshot_id``)."""
+        if snapshot_id is not None:
+            mode = "id"
+        elif switch_key:
+            mode = "serving"
+        held = " ".join(list(self._layouts)[-_LAYOUTS_KEPT:])
+        keys = [self._latest, self._last_good, switch_key or self._latest, self._history]
+        argv = [self._snap, mode, snapshot_id or "", held, op, *args]
         with translate_errors(self._r):
-            reply = self._read_script(
-                keys=[pointer], args=[self._snap, snapshot_id or "", op, *args]
-            )
-        if not reply:
-            return None
+            reply = _evalsha(self._r, self._read_script, keys, argv)
+        switch = {
+            k.decode(): v.decode() for k, v in zip(reply[0][::2], reply[0][1::2], strict=True)
+        }
         if len(reply) == 1:
+            return _Reply(switch, None, None, [])
+        sid = reply[1].decode()
+        if len(reply) == 2:
             raise SnapshotNotFound(
-                f"snapshot {reply[0]!r} of {self._root[:-1]} is not stored (never published or "
+                f"snapshot {sid!r} of {self._root[:-1]} is not stored (never published or "
                 f"deleted by retention); stored: {self.list_ids()}."
             )
-        return reply[0], reply[2:]
+        if reply[3] is not None:
+            spec = json.loads(reply[3])
+            self._layouts.pop(sid, None)
+            self._layouts[sid] = _Layout(
+                card_json.codec_for(spec["codec"]), spec["owners"], spec["segments"]
+            )
+            while len(self._layouts) > _LAYOUTS_KEPT:
+                del self._layouts[next(iter(self._layouts))]
+        layout = self._layouts.get(sid)
+        if layout is None:  # evicted by another thread since the call: read it again
+            self._layouts.clear()
+            return self._call(mode, snapshot_id, op, *args, switch_key=switch_key)
+        return _Reply(switch, SnapshotMeta.from_json(reply[2]), layout, reply[4:])
 
-    def _meta(self, pointer: str) -> SnapshotMeta | None:
-        found = self._read(pointer, None, "meta")
-        return None if found is None else SnapshotMeta.from_json(found[1][0])
+    def serving(self, switch_key: str) -> tuple[dict[str, str], SnapshotMeta | None]:
+        """The kill switch record at ``switch_key`` and the snapshot it points readers to
+        (the last good one while it is on), in one call."""
+        reply = self._call("serving", None, "meta", switch_key=switch_key)
+        return reply.switch, reply.meta
 
     def latest(self) -> SnapshotMeta | None:
         """The newest snapshot, healthy or not; None before the first publish."""
-        return self._meta(self._latest)
+        return self._call("latest", None, "meta").meta
 
     def last_good(self) -> SnapshotMeta | None:
         """The newest healthy snapshot (what the kill switch serves); None if there is none."""
-        return self._meta(self._last_good)
+        return self._call("last_good", None, "meta").meta
 
     def card(self, account_id: str, *, snapshot_id: str | None = None) -> dict[str, Any] | None:
         """One account's card in the latest (or given) snapshot; None if absent."""
-        found = self._read(self._latest, snapshot_id, "card", account_id)
-        if found is None or found[1][0] is None:
+        reply = self._call("latest", snapshot_id, "card", account_id, 0)
+        if reply.layout is None or reply.results[0] is None:
             return None
-        return json.loads(found[1][0])
+        return _row(reply.results[0], reply.layout).card()
 
     def top(
         self,
@@ -416,7 +628,7 @@ class SnapshotStore:
     ) -> list[dict[str, Any]]:
         """The ``n`` riskiest cards (risk >= ``min_risk``), highest first, optionally filtered.
 
-        A channel's book is an owner, a segment, or both; each combination has its own index.
+        A channel's book is an owner, a segment, or both; each has its own precomputed list.
         """
         if not 0 <= n <= MAX_TOP:
             raise ValueError(
@@ -425,126 +637,254 @@ class SnapshotStore:
             )
         if n == 0:
             return []
-        suffix = _index_suffix(owner, segment)
-        found = self._read(self._latest, snapshot_id, "top", suffix, repr(float(min_risk)), n)
-        if found is None:
+        if owner is not None and segment is not None:
+            name = _pair_field(owner, segment)
+        else:
+            name = f"o:{owner}" if owner is not None else "" if segment is None else f"s:{segment}"
+        reply = self._call("latest", snapshot_id, "top", name, n)
+        if reply.layout is None:
             return []
-        return [json.loads(card) for card in found[1] if card is not None]
+        rows = [_row(raw, reply.layout) for raw in reply.results[0]]
+        return [row.card() for row in rows if row.risk >= min_risk]
 
     def iter_cards(self, *, snapshot_id: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every card of the latest (or given) snapshot, in no particular order, a batch at a
+        """Every card of the latest (or given) snapshot, in position order, a block at a
         time (exports and bulk reads; memory stays flat in the size of the book)."""
-        meta = self._meta(self._latest) if snapshot_id is None else None
-        sid = snapshot_id or (meta.snapshot_id if meta else None)
-        if sid is None:
+        reply = self._call("latest", snapshot_id, "meta")
+        if reply.meta is None or reply.layout is None:
             return
+        layout = reply.layout
+        for keys, data in self._blocks(reply.meta.snapshot_id, with_data=True):
+            risk, ids = fmt.unpack_keys(keys)
+            for r, account_id, row in zip(risk.tolist(), ids, fmt.unpack_rows(data), strict=True):
+                yield _decode(layout, account_id.decode(), r, row)
+
+    def _blocks(self, sid: str, *, with_data: bool) -> Iterator[tuple[bytes, bytes]]:
+        """Whole key (and data) blocks of a snapshot, in order, a few per round trip."""
         with translate_errors(self._r):
-            if not self._r.exists(self._snap + sid + ":meta"):
+            shape = self._r.get(self._snap + sid + ":shape")
+            if shape is None or not self._r.exists(self._snap + sid + ":meta"):
                 raise SnapshotNotFound(
                     f"snapshot {sid!r} of {self._root[:-1]} is not stored; "
                     f"stored: {self.list_ids()}."
                 )
-            for _, card in self._r.hscan_iter(self._snap + sid + ":cards", count=_CHUNK):
-                yield json.loads(card)
+            block, n = (int(x) for x in str(shape).split()[:2])
+            count = math.ceil(n / block)
+            for start in range(0, count, _READ_BATCH):
+                pipe = self._r.pipeline(transaction=False)
+                for k in range(start, min(start + _READ_BATCH, count)):
+                    pipe.execute_command("GET", f"{self._snap}{sid}:k:{k}", **{NEVER_DECODE: True})
+                    if with_data:
+                        pipe.execute_command(
+                            "GET", f"{self._snap}{sid}:d:{k}", **{NEVER_DECODE: True}
+                        )
+                replies = pipe.execute()
+                if with_data:
+                    yield from zip(replies[::2], replies[1::2], strict=True)
+                else:
+                    yield from ((keys, b"") for keys in replies)
+
+    def risks(self, snapshot_id: str) -> np.ndarray:
+        """Every risk of a snapshot, in position order (a drift check's previous scores):
+        8 bytes an account read, no card decoded."""
+        parts = [fmt.unpack_keys(keys)[0] for keys, _ in self._blocks(snapshot_id, with_data=False)]
+        return np.concatenate(parts) if parts else np.empty(0)
+
+    def _risk_table(self, sid: str) -> tuple[np.ndarray, np.ndarray]:
+        """(account ids sorted, their risks) of a snapshot, for bulk lookups by id."""
+        ids: list[bytes] = []
+        risks = []
+        for keys, _ in self._blocks(sid, with_data=False):
+            risk, block_ids = fmt.unpack_keys(keys)
+            ids += block_ids
+            risks.append(risk)
+        table = np.array(ids, dtype=bytes)
+        order = np.argsort(table, kind="stable")
+        return table[order], np.concatenate(risks)[order]
 
     def history(self, account_id: str, n: int = 8) -> list[tuple[SnapshotMeta, float]]:
         """(snapshot, risk) for the last ``n`` retained snapshots holding the account, oldest
         first: the points of a trend or sparkline."""
-        with translate_errors(self._r):
-            ids = texts(self._r.lrange(self._history, -n, -1)) if n > 0 else []
-            pipe = self._r.pipeline(transaction=False)
-            for sid in ids:
-                pipe.get(self._snap + sid + ":meta")
-                pipe.zscore(self._snap + sid + ":risk", account_id)
-            replies = pipe.execute()
-        points = []
-        for meta, risk in zip(replies[::2], replies[1::2], strict=True):
-            # A snapshot deleted since LRANGE, or one without the account, has no point.
-            if meta is not None and risk is not None:
-                points.append((SnapshotMeta.from_json(meta), float(risk)))
-        return points
+        reply = self._call("latest", None, "history", account_id, n)
+        return _points(reply.results[0]) if reply.meta is not None else []
 
     def find(
+        self, query: str, *, limit: int = 10, snapshot_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Cards matching ``query`` for ``/churn NAME``: the account with that exact id first,
+        then names with a word starting with it, ignoring case and accents (exact name,
+        prefix, start of a later word, after punctuation; then alphabetical).
+
+        Bounded whatever the size of the book: one lexicographic lookup in the name index and
+        the few blocks after it (``lookup`` says when more names match than were read).
+        """
+        found = self.lookup(query, limit=limit, snapshot_id=snapshot_id, id_variants=False)
+        rows = ([found.by_id] if found.by_id else []) + found.matches
+        return [row.card() for row in rows[:limit]]
+
+    def lookup(
         self,
         query: str,
         *,
-        limit: int = 10,
+        limit: int,
         snapshot_id: str | None = None,
-        substring: bool = True,
-    ) -> list[dict[str, Any]]:
-        """Cards matching ``query`` for ``/churn NAME``: the account with that exact id first,
-        then names containing it, ignoring case and accents (exact name, prefix, word start,
-        elsewhere; then alphabetical).
-
-        Names starting with the query come from a lexicographic range of the name index
-        (ZRANGEBYLEX: logarithmic). Only when those do not fill ``limit`` and ``substring``
-        is true does the search scan the whole index on the server (ZSCAN MATCH), about
-        0.1-0.15 s per 100k names (bench/state_read.py).
-        """
+        switch_key: str = "",
+        id_variants: bool = True,
+        probes: Sequence[str] = (),
+        probe_limit: int = 10,
+        history: int = 8,
+    ) -> Found:
+        """Everything one `/churn` text needs, in one call: the snapshot (the given one, or
+        the one the kill switch at ``switch_key`` points to, else the latest), the account
+        whose id is ``query`` (as typed, upper or lower case with ``id_variants``), up to
+        ``limit`` names matching it (best first), and when nothing matches, up to
+        ``probe_limit`` names per probe (word prefixes to suggest from); plus the trend of the
+        account the answer most likely shows."""
         raw = query.strip()
         wanted = normalize_name(raw)
         if not raw or limit < 1:
-            return []
-        found = self._read(self._latest, snapshot_id, "card", raw)
-        if found is None:
-            return []
-        sid, (exact,) = found
-        results = [json.loads(exact)] if exact is not None else []
-        names_key = self._snap + sid + ":names"
-        with translate_errors(self._r):
-            members = texts(
-                self._r.zrangebylex(
-                    names_key, f"[{wanted}", f"[{wanted}\U0010ffff", start=0, num=limit + 1
-                )
-            )
-            if substring and len(members) < limit:
-                pattern = "*" + _GLOB_SPECIAL.sub(r"\\\1", wanted) + "*" + _SEP + "*"
-                members = [
-                    member
-                    for member, _ in self._r.zscan_iter(names_key, match=pattern, count=5_000)
-                ]
-            matches = []
-            for member in set(members):
-                name, _, account_id = member.rpartition(_SEP)
-                if account_id != raw:
-                    matches.append((_rank(name, wanted), name, account_id))
-            ranked = [account_id for *_, account_id in sorted(matches)]
-            wanted_ids = ranked[: limit - len(results)]
-            cards = self._r.hmget(self._snap + sid + ":cards", wanted_ids) if wanted_ids else []
-        results += [json.loads(card) for card in cards if card is not None]
-        return results[:limit]
+            return Found({}, None)
+        variants = list(dict.fromkeys([raw, raw.upper(), raw.lower()] if id_variants else [raw]))
+        probe_args = [normalize_name(p)[: fmt.SUFFIX_CHARS] for p in probes]
+        reply = self._call(
+            "latest",
+            snapshot_id,
+            "find",
+            len(variants),
+            *variants,
+            wanted[: fmt.SUFFIX_CHARS],
+            limit,
+            history,
+            probe_limit,
+            len(probe_args),
+            *probe_args,
+            switch_key=switch_key,
+        )
+        if reply.meta is None or reply.layout is None:
+            return Found(reply.switch, reply.meta)
+        layout = reply.layout
+        by_id_raw, match_raw, more, close_raw, target, points = reply.results
+        by_id = _row(by_id_raw, layout) if by_id_raw else None
+        ranked = []
+        for raw_row in match_raw:
+            row = _row(raw_row, layout)
+            name = normalize_name(row.account_name)
+            rank = _rank(name, wanted)
+            if rank is not None:
+                ranked.append((rank, name, row.account_id, row))
+        ranked.sort(key=lambda item: item[:3])
+        return Found(
+            reply.switch,
+            reply.meta,
+            by_id,
+            [item[3] for item in ranked],
+            bool(more),
+            [_row(raw_row, layout) for raw_row in close_raw],
+            target.decode() if target else None,
+            _points(points),
+        )
 
     def previous_risks(self, account_ids: Iterable[str], *, snapshot_id: str) -> dict[str, float]:
         """Risk of each given account in ``snapshot_id`` (absent accounts are left out), in
-        bulk: the "change vs last snapshot" of a whole book without one call per account."""
-        risk_key = self._snap + snapshot_id + ":risk"
-        risks: dict[str, float] = {}
-        with translate_errors(self._r):
-            if not self._r.exists(self._snap + snapshot_id + ":meta"):
-                raise SnapshotNotFound(
-                    f"snapshot {snapshot_id!r} of {self._root[:-1]} is not stored; "
-                    f"stored: {self.list_ids()}."
-                )
-            iterator = iter(account_ids)
-            while chunk := list(islice(iterator, self._batch_size)):
-                scores = self._r.zmscore(risk_key, chunk)
-                risks.update(
-                    (a, float(s)) for a, s in zip(chunk, scores, strict=True) if s is not None
-                )
-        return risks
+        bulk: one read of the snapshot's key blocks, whatever the number of ids."""
+        table = self._risk_table(snapshot_id)
+        ids = [a.encode() for a in account_ids]
+        return {
+            a.decode(): r
+            for a, r in zip(ids, _previous(table, ids).tolist(), strict=True)
+            if r == r  # NaN: not in that snapshot
+        }
 
     def list_ids(self) -> list[str]:
         """Ids in the retention window, oldest first (the pinned last good one may be older)."""
         with translate_errors(self._r):
-            return texts(self._r.lrange(self._history, 0, -1))
+            return [str(sid) for sid in self._r.lrange(self._history, 0, -1)]
 
 
-def _rank(name: str, wanted: str) -> int:
-    """How well ``name`` matches: 0 exact, 1 prefix, 2 start of a word, 3 elsewhere."""
+def _evalsha(r: redis.Redis, script: Script, keys: list[str], argv: list[Any]) -> Any:
+    """Run a registered script with binary replies (rows are packed bytes, which the client's
+    ``decode_responses`` would refuse), loading it first if the server does not know it."""
+    command = ("EVALSHA", script.sha, len(keys), *keys, *argv)
+    try:
+        return r.execute_command(*command, **{NEVER_DECODE: True})
+    except redis.exceptions.NoScriptError:
+        r.script_load(script.script)
+        return r.execute_command(*command, **{NEVER_DECODE: True})
+
+
+def _row(raw: list[bytes], layout: _Layout) -> Row:
+    risk, account_id, data = raw
+    _, _, _, name, _ = fmt.unpack_row(data)
+    return Row(account_id.decode(), name, fmt.unpack_risk(risk), (risk, account_id, data), layout)
+
+
+def _decode(layout: _Layout, account_id: str, risk: float, data: bytes) -> dict[str, Any]:
+    previous, owner, segment, name, record = fmt.unpack_row(data)
+    return layout.codec.decode(
+        record,
+        account_id=account_id,
+        account_name=name,
+        owner=layout.owners[owner],
+        segment=layout.segments[segment],
+        risk=risk,
+        previous_risk=previous,
+    )
+
+
+def _points(raw: list[list[bytes]]) -> list[tuple[SnapshotMeta, float]]:
+    return [(SnapshotMeta.from_json(meta), fmt.unpack_risk(risk)) for meta, risk in raw]
+
+
+def _previous(table: tuple[np.ndarray, np.ndarray] | None, ids: list[bytes]) -> np.ndarray:
+    """Each id's risk in ``table`` (sorted ids, risks), NaN where absent."""
+    out = np.full(len(ids), np.nan)
+    if table is None or not len(table[0]) or not ids:
+        return out
+    sorted_ids, risks = table
+    wanted = np.array(ids, dtype=bytes)
+    at = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
+    hit = sorted_ids[at] == wanted
+    out[hit] = risks[at[hit]]
+    return out
+
+
+def _pair_field(owner: str, segment: str) -> str:
+    return f"os:{len(owner)}:{owner}:{segment}"
+
+
+def _slice(chunk: ScoredChunk, start: int, stop: int) -> ScoredChunk:
+    return ScoredChunk(
+        chunk.account_id[start:stop],
+        chunk.account_name[start:stop],
+        chunk.owner[start:stop],
+        chunk.segment[start:stop],
+        np.asarray(chunk.risk, dtype=float)[start:stop],
+        chunk.records[start:stop],
+    )
+
+
+def _concat(parts: list[ScoredChunk]) -> ScoredChunk:
+    if len(parts) == 1:
+        return parts[0]
+    return ScoredChunk(
+        [a for p in parts for a in p.account_id],
+        [a for p in parts for a in p.account_name],
+        [a for p in parts for a in p.owner],
+        [a for p in parts for a in p.segment],
+        np.concatenate([p.risk for p in parts]),
+        [r for p in parts for r in p.records],
+    )
+
+
+def _rank(name: str, wanted: str) -> int | None:
+    """How well ``name`` matches: 0 exact, 1 prefix, 2 start of a later word, 3 after
+    punctuation inside a word; None if no word of it starts with ``wanted``."""
     if name == wanted:
         return 0
     if name.startswith(wanted):
         return 1
     if f" {wanted}" in f" {name}":
         return 2
-    return 3
+    if any(name.startswith(wanted, start) for start in fmt.word_starts(name)):
+        return 3
+    return None

@@ -1,0 +1,222 @@
+"""How one snapshot's accounts are packed into a few Redis values, and unpacked again.
+
+Pure functions (no Redis): the store writes what these produce and its Lua scripts read the
+same bytes, so every layout detail the scripts rely on is defined here once, next to the
+Python that parses it.
+
+* **Rows in blocks.** Accounts get a position (the order they were streamed). Positions
+  ``[k*BLOCK, (k+1)*BLOCK)`` live in two strings: the *key block* (risk and account id, what
+  trends, "change" and drift read in bulk) and the *data block* (previous risk, owner and
+  segment as indexes into the snapshot's dictionary, name, and the codec's record). Each has an
+  offsets table, so a script reads one account with a few ``GETRANGE`` calls.
+* **Ids in small hashes.** ``account_id -> position`` in ``ceil(n / BUCKET_SIZE)`` hashes, each
+  small enough to stay listpack-encoded under Redis' default ``hash-max-listpack-entries`` (128)
+  and ``-value`` (64): about 15 bytes an account instead of a hashtable's ~80. The bucket of an
+  id is a hash the Lua scripts compute the same way (:func:`bucket_of`).
+* **Names by word.** Every suffix of a normalized name that starts a word (after a space or at
+  a punctuation boundary), cut to ``SUFFIX_CHARS``, with the account's position; sorted and cut
+  into blocks whose first entries form a small lexicographic index. A prefix of any word is one
+  ``ZRANGEBYLEX`` and a block or two, whatever the size of the book.
+"""
+
+from __future__ import annotations
+
+import struct
+import unicodedata
+from collections.abc import Sequence
+from itertools import pairwise
+
+import numpy as np
+
+#: Accounts per key/data block: a block is read whole only by bulk readers.
+BLOCK = 1_024
+#: Mean accounts per id hash; the largest of ~20,000 buckets stays well under 128 entries.
+BUCKET_SIZE = 48
+#: Name index entries per block (one GET of a few kilobytes per probe).
+NAME_BLOCK = 128
+#: Indexed characters of a name suffix; a longer query is matched on its first ones, then
+#: checked against the whole name.
+SUFFIX_CHARS = 24
+#: Marks an index entry that starts at the name's first character (exact or prefix match).
+WHOLE = "\x1e"
+#: Marks an entry that starts at a later word of the name.
+LATER = "\x1f"
+#: Separates a name block's first entry from its number in the block index.
+FENCE = "\x1d"
+DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz+/"
+HASH_MOD = 2_147_483_647  # fits the Lua scripts' doubles exactly: h * 31 + 255 < 2**53
+_U32 = struct.Struct(">I")
+_ROW = struct.Struct(">dHHH")  # previous risk, owner, segment, name length
+
+
+def normalize_name(name: str) -> str:
+    """Case-, accent- and spacing-insensitive form of an account name ("Société" -> "societe")."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    kept = "".join(c for c in decomposed if unicodedata.category(c) not in ("Mn", "Cc"))
+    return " ".join(kept.casefold().split())
+
+
+def buckets_for(n: int) -> int:
+    return max(1, -(-n // BUCKET_SIZE))
+
+
+def bucket_of(account_id: str, buckets: int) -> int:
+    """The id hash an account lives in (the Lua scripts compute the same)."""
+    h = 0
+    for byte in account_id.encode():
+        h = (h * 31 + byte) % HASH_MOD
+    return h % buckets
+
+
+def buckets_of(account_ids: Sequence[str], buckets: int) -> np.ndarray:
+    """:func:`bucket_of` for many ids at once (numpy, one pass per character)."""
+    raw = np.array([a.encode() for a in account_ids], dtype=bytes)
+    width = raw.dtype.itemsize
+    codes = raw.view(np.uint8).reshape(len(raw), width).astype(np.int64)
+    lengths = np.char.str_len(raw)
+    h = np.zeros(len(raw), dtype=np.int64)
+    for i in range(width):
+        live = i < lengths  # ids are NUL-padded; a NUL inside an id is refused upstream
+        h = np.where(live, (h * 31 + codes[:, i]) % HASH_MOD, h)
+    return h % buckets
+
+
+def pos_width(n: int) -> int:
+    """Characters a position takes in the name index (base 64)."""
+    width = 1
+    while 64**width < n:
+        width += 1
+    return width
+
+
+def pos_text(position: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        position, digit = divmod(position, 64)
+        digits.append(DIGITS[digit])
+    return "".join(reversed(digits))
+
+
+def pos_of_text(text: str) -> int:
+    position = 0
+    for char in text:
+        position = position * 64 + DIGITS.index(char)
+    return position
+
+
+def word_starts(name: str) -> list[int]:
+    """Where the words of a normalized name start: after a space, and where a run of letters
+    and digits meets punctuation ("star*wars [fan]" -> star, *wars, wars, [fan], fan])."""
+    starts = []
+    for i, char in enumerate(name):
+        if char == " ":
+            continue
+        before = name[i - 1] if i else " "
+        if before == " " or before.isalnum() != char.isalnum():
+            starts.append(i)
+    return starts
+
+
+def index_entries(name: str, position: int, width: int) -> list[str]:
+    """The name index entries of one account (normalized ``name``)."""
+    code = pos_text(position, width)
+    return [
+        name[start : start + SUFFIX_CHARS] + (WHOLE if start == 0 else LATER) + code
+        for start in word_starts(name)
+    ]
+
+
+def name_blocks(entries: list[str]) -> tuple[list[str], dict[str, int]]:
+    """Sorted index entries cut into blocks (newline-joined) and the block index (the first
+    entry of each block plus its number, all with score 0 for ZRANGEBYLEX)."""
+    entries.sort(key=str.encode)  # byte order, as ZRANGEBYLEX compares
+    blocks, fences = [], {}
+    for k, start in enumerate(range(0, len(entries), NAME_BLOCK)):
+        part = entries[start : start + NAME_BLOCK]
+        blocks.append("\n".join(part))
+        fences[f"{part[0]}{FENCE}{k}"] = 0
+    return blocks, fences
+
+
+def pack_keys(risk: np.ndarray, ids: Sequence[bytes]) -> bytes:
+    """Key block: ``u32 count | f64 risk * c | u32 id offsets * (c+1) | ids``."""
+    offsets = np.zeros(len(ids) + 1, dtype=">u4")
+    np.cumsum([len(i) for i in ids], out=offsets[1:])
+    return b"".join(
+        (
+            _U32.pack(len(ids)),
+            np.asarray(risk, dtype=">f8").tobytes(),
+            offsets.tobytes(),
+            *ids,
+        )
+    )
+
+
+def pack_data(
+    previous: np.ndarray,
+    owner: np.ndarray,
+    segment: np.ndarray,
+    names: Sequence[bytes],
+    records: Sequence[bytes],
+) -> bytes:
+    """Data block: ``u32 count | u32 row offsets * (c+1) | rows``; a row is ``f64 previous
+    risk (NaN: none) | u16 owner | u16 segment | u16 name length | name | record``."""
+    rows = [
+        _ROW.pack(p, o, s, len(name)) + name + record
+        for p, o, s, name, record in zip(
+            previous.tolist(), owner.tolist(), segment.tolist(), names, records, strict=True
+        )
+    ]
+    offsets = np.zeros(len(rows) + 1, dtype=">u4")
+    np.cumsum([len(r) for r in rows], out=offsets[1:])
+    return b"".join((_U32.pack(len(rows)), offsets.tobytes(), *rows))
+
+
+def unpack_keys(block: bytes) -> tuple[np.ndarray, list[bytes]]:
+    """Risks and account ids (UTF-8) of a whole key block."""
+    (count,) = _U32.unpack_from(block)
+    risk = np.frombuffer(block, dtype=">f8", count=count, offset=4).astype(float)
+    start = 4 + 8 * count
+    offsets = np.frombuffer(block, dtype=">u4", count=count + 1, offset=start).tolist()
+    base = start + 4 * (count + 1)
+    ids = [block[base + a : base + b] for a, b in pairwise(offsets)]
+    return risk, ids
+
+
+def unpack_rows(block: bytes) -> list[bytes]:
+    """Every row of a whole data block."""
+    (count,) = _U32.unpack_from(block)
+    offsets = np.frombuffer(block, dtype=">u4", count=count + 1, offset=4).tolist()
+    base = 4 + 4 * (count + 1)
+    return [block[base + a : base + b] for a, b in pairwise(offsets)]
+
+
+def unpack_row(row: bytes) -> tuple[float | None, int, int, str, bytes]:
+    """(previous risk, owner index, segment index, name, record) of one data row."""
+    previous, owner, segment, length = _ROW.unpack_from(row)
+    start = _ROW.size
+    name = row[start : start + length].decode()
+    return (
+        None if previous != previous else previous,  # NaN: no previous snapshot held it
+        owner,
+        segment,
+        name,
+        row[start + length :],
+    )
+
+
+def unpack_risk(raw: bytes) -> float:
+    return float(struct.unpack(">d", raw)[0])
+
+
+def top_positions(risk: np.ndarray, codes: np.ndarray, keep: int) -> dict[int, bytes]:
+    """Per group code, the ``keep`` riskiest positions of the group, riskiest first (ties by
+    position), packed as big-endian u32: one channel filter's top list each."""
+    positions = np.arange(len(risk))
+    order = np.lexsort((positions, -risk, codes))
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    return {
+        int(codes[part[0]]): part[:keep].astype(">u4").tobytes()
+        for part in np.split(order, bounds)
+        if len(part)
+    }
