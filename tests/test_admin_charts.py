@@ -12,12 +12,13 @@ from PIL import Image
 from slack_sdk import WebClient
 
 from bot.deps import Deps
+from bot.digest.exposures import Exposure, ExposureLog
 from bot.emulator import SlackEmulator
 from bot.emulator.workspace import StoredFile
 from bot.feedback import feedback_store
 from bot.feedback.events import FeedbackEvent, Kind
 from bot.feedback.outcomes import Outcome
-from bot.feedback.report_charts import MIN_KNOWN_OUTCOMES, SAVE_RATE_PENDING
+from bot.feedback.report_charts import MIN_KNOWN_OUTCOMES, NO_SAVE_RATES
 from bot.feedback.summary import weekly_summary
 from bot.render.charts import save_rate_chart
 from bot.render.feedback import FeedbackRef
@@ -96,7 +97,7 @@ def test_the_weekly_report_reaches_the_admin_with_its_charts(harness: Harness) -
     assert "week of 2026-11-16: adoption 100% (1 of 1 CSMs), acceptance 50%" in adoption
     [share] = [m for m in emulator.history(dm) if m.get("files")]
     assert share["text"].startswith("*churnbot charts, week of 2026-11-16*")
-    assert SAVE_RATE_PENDING in share["text"]
+    assert NO_SAVE_RATES in share["text"]
     assert [f["alt_txt"] for f in share["files"]] == [calibration, adoption]
 
 
@@ -114,9 +115,45 @@ def test_without_enough_known_outcomes_the_report_says_so_instead_of_a_chart(
     assert "Calibration: 5 answered account(s) with a known outcome so far" in share["text"]
 
 
+SHOWN_WEEK = dt.datetime(2026, 8, 3, 14, 0, tzinfo=dt.UTC)  # a Monday, a quarter before NOW
+
+
+def shown_with_escalations(deps: Deps) -> None:
+    """80 accounts shown in a digest with `escalations`: done on 40 (4 churned), not on 40
+    (16 churned), outcomes known: a save rate of 75% (the figure of tests/test_feedback_admin)."""
+    cards = [
+        {
+            "account_id": f"ACC-9{n:05d}",
+            "segment": "smb",
+            "band": "high",
+            "risk": 0.6,
+            "action": {"rule": "escalations"},
+            "model_version": "m1",
+            "as_of": "2026-08-03",
+        }
+        for n in range(80)
+    ]
+    exposures = [Exposure.from_card(card, snapshot_id="snap-aug") for card in cards]
+    ExposureLog(deps.redis, prefix=deps.prefix).record("cs-east", exposures, at=SHOWN_WEEK)
+    outcomes = {}
+    for n, card in enumerate(cards):
+        churned = n < 4 or 40 <= n < 56
+        outcomes[card["account_id"]] = Outcome(
+            dt.date(2026, 9, 1) if churned else None,
+            dt.date(2026, 9, 1) if churned else dt.date(2026, 11, 20),
+        )
+        if n < 40:
+            ref = FeedbackRef(card["account_id"], "snap-aug", "m1", 0.6, "escalations", "digest")
+            at = SHOWN_WEEK + dt.timedelta(days=2)
+            event = FeedbackEvent(uuid.uuid4().hex, uuid.uuid4().hex, "action_done", ref, at, "smb")
+            feedback_store(deps).record(event, user=CSM)
+    feedback_store(deps).set_outcomes(outcomes)
+
+
 def test_churn_admin_stats_attaches_charts_in_the_admins_direct_messages(
     harness: Harness,
 ) -> None:
+    shown_with_escalations(harness.deps)
     record(harness.deps, "helpful", "ACC-1", NOW, risk=0.8)
     response = harness.sender.command(
         "/churn-admin", "stats", user_id=ADMIN, response_url=harness.emulator.response_url()
@@ -129,9 +166,17 @@ def test_churn_admin_stats_attaches_charts_in_the_admins_direct_messages(
     assert complete.ok
     dm = admin_dm(harness.emulator)
     assert complete.body["channel_id"] == dm
-    [chart] = harness.emulator.files(dm)
-    decodes_as_png(chart.data or b"")
-    assert "week of 2026-11-23: adoption 100% (1 of 1 CSMs), acceptance 100%" in chart.alt_txt
+    files = by_name(harness.emulator.files(dm))
+    assert set(files) == {"adoption.png", "save-rate.png"}
+    for chart in files.values():
+        decodes_as_png(chart.data or b"")
+    adoption = files["adoption.png"].alt_txt
+    assert "week of 2026-11-23: adoption 100% (1 of 1 CSMs), acceptance 100%" in adoption
+    save_rates = files["save-rate.png"].alt_txt
+    assert "observational comparison, not an experiment" in save_rates
+    assert "escalations: 75% (95% interval 32% to 91%; 40 done, 40 comparable not)" in save_rates
+    [share] = [m for m in harness.emulator.history(dm) if m.get("files")]
+    assert "Calibration: 40 answered account(s) with a known outcome so far" in share["text"]
 
 
 def test_stats_from_someone_else_draws_nothing(harness: Harness) -> None:

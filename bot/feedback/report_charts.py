@@ -5,9 +5,9 @@ draw them (``bot.render.charts``), share them through Slack's external upload fl
   answered on whose outcome is now known (the accounts people looked at, not the whole book;
   the chart says so). Below :data:`MIN_KNOWN_OUTCOMES` it is left out and the report says why.
 * **adoption and acceptance**: the weekly figures of ``bot.feedback.stats``.
-* **save rate per action**: ``models.save_rate``'s per-action estimates with their intervals,
-  drawn by ``bot.render.charts.save_rate_chart``; until the bot gathers that estimator's input
-  from the stored feedback, the report says it is not computed yet rather than show a figure.
+* **save rate per action**: each action's save rate with its interval, or "not enough data
+  yet" (``bot.feedback.save_rates.current_save_rates``, the figures `/churn-admin stats`
+  lists); without any action shown yet, a note instead of an empty chart.
 
 Files can only be shared into a conversation id, so an admin without an admin channel gets
 the charts in the direct message ``conversations.open`` gives (a user id is refused). pandas
@@ -28,7 +28,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.feedback.outcomes import Outcome, churned_within
-from bot.render.charts import Chart, adoption_chart, calibration_chart
+from bot.render.charts import Chart, adoption_chart, calibration_chart, save_rate_chart
 from models.errors import ChurnbotError
 
 if TYPE_CHECKING:
@@ -37,17 +37,13 @@ if TYPE_CHECKING:
     from bot.deps import Deps
     from bot.feedback.store import FeedbackStore
     from models.metrics import CalibrationRow
-    from models.save_rate import SaveRate
 
 log = logging.getLogger(__name__)
 
 #: Fewer known outcomes than this make deciles of a handful of accounts: no chart, a note.
 MIN_KNOWN_OUTCOMES = 50
 CALIBRATION_SOURCE = "accounts CSMs answered on, whose outcome is known"
-SAVE_RATE_PENDING = (
-    "Save rate per action: not computed yet (the per-action estimate is not available in "
-    "this version)."
-)
+NO_SAVE_RATES = "Save rate per action: no recommended action has been shown in a digest yet."
 
 
 @dataclass(frozen=True)
@@ -92,6 +88,7 @@ def calibration_rows(
 def gather(deps: Deps, store: FeedbackStore, weeks: Sequence[dt.date]) -> ReportCharts:
     """Draw the charts for ``weeks`` (Mondays, oldest first) from the stored feedback."""
     from bot.feedback.events import events_table
+    from bot.feedback.save_rates import current_save_rates
     from bot.feedback.stats import figures
 
     notes: list[str] = []
@@ -106,15 +103,12 @@ def gather(deps: Deps, store: FeedbackStore, weeks: Sequence[dt.date]) -> Report
             f"Calibration: {known} answered account(s) with a known outcome so far; the chart "
             f"needs at least {MIN_KNOWN_OUTCOMES}."
         )
-    rates = save_rates()
-    if rates is None:
-        notes.append(SAVE_RATE_PENDING)
+    rates = current_save_rates(deps, store)
+    if rates:
+        charts.append(save_rate_chart(rates))
+    else:
+        notes.append(NO_SAVE_RATES)
     return ReportCharts(tuple(charts), tuple(notes))
-
-
-def save_rates() -> list[SaveRate] | None:
-    """Per-action save rates with their intervals; None while no estimator is available."""
-    return None
 
 
 def share(client: WebClient, channel: str, report: ReportCharts, comment: str) -> bool:
