@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from bot.deps import Deps
+from bot.feedback.events import events_table
 from bot.feedback.metrics import (
     Adoption,
     Rates,
@@ -27,9 +29,12 @@ from bot.feedback.metrics import (
     rates_line,
 )
 from bot.feedback.outcomes import Outcome
+from bot.feedback.save_rates import load_save_rate_config, save_rate_lines, save_rate_units
+from bot.feedback.stats import targets
+from bot.feedback.store import FeedbackStore
 from models.errors import ModelError
 from models.registry import ModelCard, Registry
-from models.save_rate import LABEL, SaveRate, SaveRateConfig, save_rate
+from models.save_rate import LABEL, SaveRate, SaveRateConfig, per_action, save_rate
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +133,65 @@ def card_or_none(registry: Registry, version: str) -> ModelCard | None:
     except ModelError as exc:
         log.warning("no card for model %s: %s", version, exc)
         return None
+
+
+def product_lines(deps: Deps, store: FeedbackStore) -> list[str]:
+    """Did acting help, and is this release better: save rates, then release records."""
+    config = load_save_rate_config(deps.settings.env.config_dir)
+    events = events_table(store.events())
+    units = save_rate_units(deps, store, config, events)
+    return save_rate_lines(per_action(units, config.estimator())) + release_lines(
+        release_records(deps, store, events, units, config.estimator())
+    )
+
+
+def release_records(
+    deps: Deps,
+    store: FeedbackStore,
+    events: pd.DataFrame,
+    units: pd.DataFrame,
+    config: SaveRateConfig,
+) -> list[ReleaseRecord]:
+    """The champion's record, then the previous version's and the shadow candidate's (those
+    that exist), over every stored answer (``events``)."""
+    from bot.feedback.shadow import ShadowStore
+
+    registry = Registry(deps.settings.paths.registry)
+    champion = registry.champion_version()
+    flagged = events[events["risk"] >= deps.settings.spec.risk_bands.high]
+    who, outcomes = targets(deps), store.outcomes(sorted(set(flagged["account_id"])))
+
+    def record(version: str, role: str, *, shown: bool = True, note: str = "") -> ReleaseRecord:
+        return build_record(
+            version,
+            role,
+            card=card_or_none(registry, version),
+            events=events,
+            units=units,
+            targets=who,
+            outcomes=outcomes,
+            high_risk=deps.settings.spec.risk_bands.high,
+            horizon_days=deps.settings.spec.horizon_days,
+            config=config,
+            shown=shown,
+            note=note,
+        )
+
+    records = []
+    if champion is not None:
+        records.append(record(champion, "champion"))
+        previous = previous_version(champion, events, registry.list())
+        if previous is not None:
+            records.append(record(previous, "previous"))
+    shadow = ShadowStore(deps.redis, prefix=deps.prefix).latest()
+    if shadow is not None and shadow.candidate_version != champion:
+        version = shadow.candidate_version
+        note = (
+            f" (shadow run {shadow.created_at[:10]}: top {shadow.live.top_n} overlap "
+            f"{shadow.live.overlap_share:.0%}; see `/churn-admin shadow`)"
+        )
+        records.append(record(version, "shadow candidate", shown=False, note=note))
+    return records
 
 
 # --- text -------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-import pandas as pd
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -30,18 +29,8 @@ from bot.feedback.metrics import (
     week_start,
     weekly_figures,
 )
-from bot.feedback.release import (
-    ReleaseRecord,
-    build_record,
-    card_or_none,
-    previous_version,
-    release_lines,
-)
-from bot.feedback.save_rates import load_save_rate_config, save_rate_lines, save_rate_units
 from bot.feedback.store import FeedbackStore
 from models.errors import ChurnbotError
-from models.registry import Registry
-from models.save_rate import SaveRateConfig, per_action
 
 log = logging.getLogger(__name__)
 
@@ -80,67 +69,11 @@ def last_weeks(today: dt.date, count: int) -> list[dt.date]:
 def stats_answer(deps: Deps, store: FeedbackStore) -> str:
     """The `/churn-admin stats` text: the weekly figures, the save rates per action, and the
     release records of the champion, the previous version and the shadow candidate."""
+    # pandas and the model registry are imported when asked, not by the web process's imports
+    from bot.feedback.release import product_lines
+
     weeks = last_weeks(deps.clock().date(), store.config.stats_weeks)
     return "\n".join([stats_text(figures(deps, store, weeks)), *product_lines(deps, store)])
-
-
-def product_lines(deps: Deps, store: FeedbackStore) -> list[str]:
-    """Did acting help, and is this release better: save rates, then release records."""
-    config = load_save_rate_config(deps.settings.env.config_dir)
-    events = events_table(store.events())
-    units = save_rate_units(deps, store, config, events)
-    return save_rate_lines(per_action(units, config.estimator())) + release_lines(
-        release_records(deps, store, events, units, config.estimator())
-    )
-
-
-def release_records(
-    deps: Deps,
-    store: FeedbackStore,
-    events: pd.DataFrame,
-    units: pd.DataFrame,
-    config: SaveRateConfig,
-) -> list[ReleaseRecord]:
-    """The champion's record, then the previous version's and the shadow candidate's (those
-    that exist), over every stored answer (``events``)."""
-    from bot.feedback.shadow import ShadowStore
-
-    registry = Registry(deps.settings.paths.registry)
-    champion = registry.champion_version()
-    flagged = events[events["risk"] >= deps.settings.spec.risk_bands.high]
-    who, outcomes = targets(deps), store.outcomes(sorted(set(flagged["account_id"])))
-
-    def record(version: str, role: str, *, shown: bool = True, note: str = "") -> ReleaseRecord:
-        return build_record(
-            version,
-            role,
-            card=card_or_none(registry, version),
-            events=events,
-            units=units,
-            targets=who,
-            outcomes=outcomes,
-            high_risk=deps.settings.spec.risk_bands.high,
-            horizon_days=deps.settings.spec.horizon_days,
-            config=config,
-            shown=shown,
-            note=note,
-        )
-
-    records = []
-    if champion is not None:
-        records.append(record(champion, "champion"))
-        previous = previous_version(champion, events, registry.list())
-        if previous is not None:
-            records.append(record(previous, "previous"))
-    shadow = ShadowStore(deps.redis, prefix=deps.prefix).latest()
-    if shadow is not None and shadow.candidate_version != champion:
-        version = shadow.candidate_version
-        note = (
-            f" (shadow run {shadow.created_at[:10]}: top {shadow.live.top_n} overlap "
-            f"{shadow.live.overlap_share:.0%}; see `/churn-admin shadow`)"
-        )
-        records.append(record(version, "shadow candidate", shown=False, note=note))
-    return records
 
 
 # --- Prometheus -------------------------------------------------------------------------------
