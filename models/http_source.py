@@ -24,8 +24,9 @@ import pandas as pd
 
 from models.contract import AccountSchema
 from models.errors import ConfigError, SourceError
+from models.scoring_rows import ScoringRows, validate_table
 from models.sources_config import DEFAULT_FILE, HttpSourceConfig, SourcesConfig
-from models.validate import LoadResult, validate_frame
+from models.validate import LoadResult
 
 logger = logging.getLogger(__name__)
 
@@ -107,20 +108,23 @@ class HttpAccountSource:
                 self._follow_pages(client, records)
         return records
 
-    def load(self, schema: AccountSchema, sources: SourcesConfig) -> LoadResult:
-        """Fetch all records and validate them; record numbers count from 1 across pages."""
+    def load(
+        self, schema: AccountSchema, sources: SourcesConfig, *, rows: ScoringRows | None = None
+    ) -> LoadResult:
+        """Fetch all records and validate them (with ``rows``, only those a scoring run
+        needs); record numbers count from 1 across pages."""
         records = self.fetch_records()
         if not records:
             raise SourceError(f"{self.label}: the endpoint returned no account records")
-        return validate_frame(
+        return validate_table(
             # Object cells keep JSON values as sent (42, not 42.0 from a column with nulls;
             # big integers exact); the validator parses them like CSV text.
             pd.DataFrame(records, dtype=object),
             schema,
             source=self.label,
             sources=sources,
-            first_record=1,
             record_label="record",
+            need=rows,
         )
 
     def _follow_cursor(self, client: httpx.Client, records: list[dict]) -> None:

@@ -30,9 +30,9 @@ import pyarrow.parquet as pq
 
 from models.contract import AccountSchema
 from models.errors import SourceError
-from models.scoring_rows import ScoringRows, rows_of, validate_needed
+from models.scoring_rows import ScoringRows, validate_needed, validate_table
 from models.sources_config import SourcesConfig
-from models.validate import LoadResult, Reject, key_columns, validate_frame
+from models.validate import LoadResult, Reject, key_columns
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -62,19 +62,7 @@ def load_table(
     if rows is not None and _is_parquet(path):
         return _load_parquet_rows(path, schema, sources, rows)
     raw = read_raw(path)
-    if rows is not None:
-        return validate_needed(
-            raw.frame,
-            rows_of(raw.frame),
-            rows,
-            schema,
-            source=str(path),
-            sources=sources,
-            records=raw.records,
-            record_label=raw.record_label,
-            unreadable=raw.unreadable,
-        )
-    return validate_frame(
+    return validate_table(
         raw.frame,
         schema,
         source=str(path),
@@ -82,6 +70,7 @@ def load_table(
         records=raw.records,
         record_label=raw.record_label,
         unreadable=raw.unreadable,
+        need=rows,
     )
 
 

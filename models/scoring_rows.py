@@ -82,13 +82,46 @@ def _churned(keys: RowKeys, schema: AccountSchema, last: np.datetime64) -> np.nd
     return keys.labels.astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 
-def rows_of(frame: pd.DataFrame) -> ReadRows:
-    """The reader of :func:`validate_needed` for a table already in memory."""
+def validate_table(
+    raw: pd.DataFrame,
+    schema: AccountSchema,
+    *,
+    source: str,
+    sources: SourcesConfig,
+    record_label: str,
+    records: np.ndarray | None = None,
+    unreadable: Sequence[Reject] = (),
+    need: ScoringRows | None = None,
+) -> LoadResult:
+    """:func:`validate_frame` for a table read whole (CSV, HTTP, SQL): every row, or with
+    ``need`` only the rows it picks. ``records`` numbers the rows (default 1, 2, ...)."""
+    if records is None:
+        records = np.arange(1, len(raw) + 1)
+    if need is None:
+        return validate_frame(
+            raw,
+            schema,
+            source=source,
+            sources=sources,
+            records=records,
+            record_label=record_label,
+            unreadable=unreadable,
+        )
 
     def read(positions: np.ndarray) -> pd.DataFrame:
-        return frame if len(positions) == len(frame) else frame.iloc[positions]
+        return raw if len(positions) == len(raw) else raw.iloc[positions]
 
-    return read
+    return validate_needed(
+        raw,
+        read,
+        need,
+        schema,
+        source=source,
+        sources=sources,
+        records=records,
+        record_label=record_label,
+        unreadable=unreadable,
+    )
 
 
 def validate_needed(

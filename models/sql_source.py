@@ -26,8 +26,9 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from models.contract import AccountSchema
 from models.errors import ConfigError, SourceError
+from models.scoring_rows import ScoringRows, validate_table
 from models.sources_config import SourcesConfig
-from models.validate import LoadResult, validate_frame
+from models.validate import LoadResult
 
 QUERY_WORDS_SHOWN = 6
 QUERY_CHARS_SHOWN = 60
@@ -91,18 +92,19 @@ class SqlAccountSource:
         frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
         return _typed_timestamps(frame)
 
-    def load(self, schema: AccountSchema) -> LoadResult:
-        """Run the query and validate its rows; record numbers are the result's row numbers."""
+    def load(self, schema: AccountSchema, *, rows: ScoringRows | None = None) -> LoadResult:
+        """Run the query and validate its rows (with ``rows``, only those a scoring run
+        needs); record numbers are the result's row numbers."""
         frame = self.read_frame()
         if frame.empty:
             raise SourceError(self._failure("the query returned no account rows"))
-        return validate_frame(
+        return validate_table(
             frame,
             schema,
             source=f"SQL {self._env}",
             sources=self._sources,
-            first_record=1,
             record_label="row",
+            need=rows,
         )
 
     @contextmanager

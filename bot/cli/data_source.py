@@ -16,6 +16,7 @@ from bot.settings import Settings
 from models.errors import ConfigError
 from models.http_source import HttpAccountSource
 from models.loaders import load_table
+from models.scoring_rows import ScoringRows
 from models.sql_source import SqlAccountSource
 from models.validate import LoadResult, RejectLimitError, write_rejects
 
@@ -37,8 +38,11 @@ def account_data_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def load_accounts(settings: Settings, data: Path | None, source: str) -> tuple[LoadResult, str]:
-    """Return the validated rows and a name for where they came from.
+def load_accounts(
+    settings: Settings, data: Path | None, source: str, *, rows: ScoringRows | None = None
+) -> tuple[LoadResult, str]:
+    """Return the validated rows and a name for where they came from; with ``rows``, only
+    the rows a scoring run needs (each account's newest and the accuracy window).
 
     Rejected rows are written to var/rejects/ even when there are too many of them and the
     run stops, so the user has the file to fix.
@@ -51,15 +55,15 @@ def load_accounts(settings: Settings, data: Path | None, source: str) -> tuple[L
             settings.sources.http, environ=os.environ, source_file=settings.sources.file
         )
         name, stem = http.label, "http-source"
-        read = partial(http.load, settings.schema, settings.sources)
+        read = partial(http.load, settings.schema, settings.sources, rows=rows)
     elif source == "sql":
         sql = SqlAccountSource(settings.sources, environ=os.environ)
         name, stem = sql.label, "sql-source"
-        read = partial(sql.load, settings.schema)
+        read = partial(sql.load, settings.schema, rows=rows)
     else:
         path = data or settings.paths.accounts
         name, stem = str(path), path.name.split(".")[0]
-        read = partial(load_table, path, settings.schema, settings.sources)
+        read = partial(load_table, path, settings.schema, settings.sources, rows=rows)
     rejects_path = settings.paths.rejects / f"{stem}.rejects.csv"
     try:
         result = read()

@@ -19,6 +19,7 @@ from bot.settings import Settings
 from bot.state import KillSwitch, SnapshotStore, connect
 from models.errors import ChurnbotError
 from models.registry import Registry
+from models.scoring_rows import ScoringRows
 
 
 class UntrustedScores(ChurnbotError):
@@ -40,10 +41,16 @@ def score_book(
             store=store,
             switch=switch,
             registry=Registry(settings.paths.registry),
-            load=lambda: load_accounts(settings, data, source)[0],
+            load=lambda: load_accounts(settings, data, source, rows=scoring_rows(settings))[0],
             now=dt.datetime.now(dt.UTC),
             progress=progress,
         )
+
+
+def scoring_rows(settings: Settings) -> ScoringRows:
+    """What a scoring run reads of the book: each account's newest row and the rows whose
+    outcomes the accuracy check judges, not the whole history."""
+    return ScoringRows(settings.spec.horizon_days)
 
 
 def health_table(result: RunResult) -> Table:
@@ -103,7 +110,7 @@ def command(data: Path | None, source: str, shadow: str | None) -> None:
     settings = settings_from_environment()
     redis = connect(settings.env.redis_url)
     if shadow is not None:
-        loaded, _ = load_accounts(settings, data, source)
+        loaded, _ = load_accounts(settings, data, source, rows=scoring_rows(settings))
         out.print(score_shadow(settings, redis, loaded.frame, shadow))
         return
     result = score_book(settings, SnapshotStore(redis), KillSwitch(redis), data=data, source=source)

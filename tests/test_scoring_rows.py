@@ -1,0 +1,165 @@
+"""Reading only what a scoring run needs gives the run exactly what reading everything gives.
+
+Each test loads the same book twice, whole and with :class:`ScoringRows`, and compares what
+scoring takes from it: each live account's newest row (``latest_rows``) and the known-outcome
+rows the accuracy check judges (``known_outcome_rows``), with their labels.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from models.contract import load_schema
+from models.errors import DataContractError
+from models.generator import generate_accounts
+from models.loaders import load_table
+from models.monitoring import known_outcome_rows
+from models.scoring import latest_rows
+from models.scoring_rows import ScoringRows
+from models.sources_config import SourcesConfig
+from models.validate import LoadResult
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = load_schema(ROOT / "config" / "schema.yaml")
+LENIENT = SourcesConfig(max_reject_share=1.0)
+HORIZON = 90
+NEED = ScoringRows(HORIZON)
+END = dt.date(2026, 11, 16)
+
+
+@pytest.fixture(scope="module")
+def book() -> pd.DataFrame:
+    """300 accounts a week for 20 weeks, churners leaving and new accounts joining."""
+    return generate_accounts(300, 20, seed=5, end=END).accounts
+
+
+def by_key(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["account_id", "as_of"]).reset_index(drop=True)
+
+
+def assert_same_for_scoring(whole: LoadResult, needed: LoadResult) -> None:
+    pd.testing.assert_frame_equal(
+        by_key(latest_rows(needed.frame, SCHEMA)), by_key(latest_rows(whole.frame, SCHEMA))
+    )
+    rows, labels = known_outcome_rows(needed.frame, SCHEMA, HORIZON)
+    whole_rows, whole_labels = known_outcome_rows(whole.frame, SCHEMA, HORIZON)
+    assert len(rows) > 0
+    order, whole_order = rows["account_id"].argsort(), whole_rows["account_id"].argsort()
+    pd.testing.assert_frame_equal(by_key(rows), by_key(whole_rows))
+    assert labels[order].tolist() == whole_labels[whole_order].tolist()
+
+
+def write_parquet(frame: pd.DataFrame, path: Path, *, row_group_size: int) -> Path:
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_size
+    )
+    return path
+
+
+@pytest.mark.parametrize("order", ["as_of", "account_id"])
+def test_parquet_reads_only_the_needed_rows_and_scoring_sees_the_same(
+    book: pd.DataFrame, tmp_path: Path, order: str
+) -> None:
+    # Written week by week (old weeks' row groups skipped) or account by account (every row
+    # group holds needed rows).
+    path = write_parquet(
+        book.sort_values([order, "as_of"], kind="stable"),
+        tmp_path / "b.parquet",
+        row_group_size=500,
+    )
+
+    whole = load_table(path, SCHEMA, LENIENT)
+    needed = load_table(path, SCHEMA, LENIENT, rows=NEED)
+
+    assert_same_for_scoring(whole, needed)
+    assert needed.total_rows < len(book) / 4
+    assert needed.frame.dtypes.to_dict() == whole.frame.dtypes.to_dict()
+
+
+def test_accounts_on_their_own_dates_keep_their_newest_row(
+    book: pd.DataFrame, tmp_path: Path
+) -> None:
+    # Each account observed on its own weekday; a few accounts stop appearing without a churn
+    # date, so their newest row is weeks older than the rest and still live.
+    own = book.copy()
+    number = own["account_id"].str.extract(r"(\d+)$", expand=False).astype(int)
+    own["as_of"] = own["as_of"] - pd.to_timedelta(number % 7, unit="D")
+    quiet = latest_rows(book, SCHEMA)["account_id"].head(5).tolist()
+    gone = own["account_id"].isin(quiet)
+    own = own[~gone | (own["as_of"] < own["as_of"].max() - pd.Timedelta(days=30))]
+    path = write_parquet(own, tmp_path / "own.parquet", row_group_size=700)
+
+    whole = load_table(path, SCHEMA, LENIENT)
+    needed = load_table(path, SCHEMA, LENIENT, rows=NEED)
+
+    assert_same_for_scoring(whole, needed)
+    assert set(quiet) <= set(latest_rows(needed.frame, SCHEMA)["account_id"])
+
+
+def test_a_rejected_newest_row_falls_back_to_the_accounts_previous_row(
+    book: pd.DataFrame, tmp_path: Path
+) -> None:
+    bad = book.copy()
+    newest = np.flatnonzero((bad["as_of"] == bad["as_of"].max()).to_numpy())[:3]
+    bad.iloc[newest, bad.columns.get_loc("arr")] = -5.0
+    path = write_parquet(bad, tmp_path / "bad.parquet", row_group_size=1000)
+
+    whole = load_table(path, SCHEMA, LENIENT)
+    needed = load_table(path, SCHEMA, LENIENT, rows=NEED)
+
+    assert_same_for_scoring(whole, needed)
+    assert [(r.record, r.column, r.value) for r in needed.rejects] == [
+        (int(position) + 1, "arr", "-5.0") for position in newest
+    ]
+    fallen_back = latest_rows(needed.frame, SCHEMA).set_index("account_id")
+    for account in bad["account_id"].iloc[newest]:
+        assert fallen_back.loc[account, "as_of"] == bad["as_of"].max() - pd.Timedelta(days=7)
+
+
+def test_csv_rejects_keep_their_line_numbers_and_unreadable_lines_are_reported(
+    book: pd.DataFrame, tmp_path: Path
+) -> None:
+    lines = book.to_csv(index=False, date_format="%Y-%m-%d").splitlines()
+    newest_line = max(range(1, len(lines)), key=lambda index: (lines[index].split(",")[2], -index))
+    lines[newest_line] = lines[newest_line].rsplit(",", 2)[0]  # a short line
+    lines[5] = lines[5].replace(lines[5].split(",")[2], "someday", 1)  # an old week, bad date
+    path = tmp_path / "book.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    whole = load_table(path, SCHEMA, LENIENT)
+    needed = load_table(path, SCHEMA, LENIENT, rows=NEED)
+
+    assert_same_for_scoring(whole, needed)
+    reported = [(r.record, r.column) for r in needed.rejects]
+    assert reported == [(6, "as_of"), (newest_line + 1, None)]
+    assert reported == [(r.record, r.column) for r in whole.rejects]
+
+
+def test_a_missing_key_column_is_reported_as_without_it(book: pd.DataFrame, tmp_path: Path) -> None:
+    path = write_parquet(
+        book.drop(columns="as_of"), tmp_path / "no-date.parquet", row_group_size=1000
+    )
+
+    with pytest.raises(DataContractError, match="missing required column"):
+        load_table(path, SCHEMA, LENIENT, rows=NEED)
+
+
+def test_a_mapped_export_is_picked_through_its_mapping(book: pd.DataFrame, tmp_path: Path) -> None:
+    theirs = book.rename(columns={"account_id": "Customer ID", "as_of": "Snapshot"})
+    path = write_parquet(theirs, tmp_path / "theirs.parquet", row_group_size=1000)
+    sources = SourcesConfig.model_validate(
+        {"mapping": {"Customer ID": "account_id", "Snapshot": "as_of"}, "max_reject_share": 1.0}
+    )
+
+    whole = load_table(path, SCHEMA, sources)
+    needed = load_table(path, SCHEMA, sources, rows=NEED)
+
+    assert_same_for_scoring(whole, needed)
+    assert needed.total_rows < len(book) / 4
