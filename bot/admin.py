@@ -14,6 +14,7 @@ from bot.deps import Deps
 from bot.digest.channels import DigestConfig
 from bot.digest.claims import SlotClaims
 from bot.digest.compose import plan_now
+from bot.digest.holdout import current_holdout
 from bot.feedback.admin_commands import USAGE as FEEDBACK_USAGE
 from bot.feedback.admin_commands import handle_admin
 from bot.render import Message
@@ -144,6 +145,7 @@ def preview_messages(deps: Deps, digest: DigestConfig) -> tuple[Message, ...]:
         max_blocks=_PREVIEW_BLOCKS,
         max_chars=_PREVIEW_CHARS,
         owner_users=deps.settings.slack.owner_users,
+        holdout=current_holdout(deps),
     )
     note = context(
         fit_mrkdwn(

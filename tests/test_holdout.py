@@ -125,3 +125,19 @@ def test_without_a_holdout_a_digest_records_what_it_showed(harness: Harness) -> 
     recorded = list(ExposureLog(harness.deps.redis, prefix=harness.deps.prefix).read())
     assert sorted(e.account_id for _, _, e in recorded) == [c["account_id"] for c in cards]
     assert not any(e.held_out for _, _, e in recorded)
+
+
+def test_a_preview_leaves_the_held_out_accounts_out_too(harness: Harness) -> None:
+    cards = [make_card(f"ACC-{n:06d}", f"Account {n:04d}", 0.9 - n / 100) for n in range(12)]
+    publish(harness.deps, cards)
+    admin_command(harness, "holdout 0.2")
+    response = harness.sender.command(
+        "/churn-admin",
+        "digest now cs-east preview",
+        user_id=ADMIN,
+        response_url=harness.emulator.response_url("admin"),
+    )
+    previewed = json.dumps(response.json()["blocks"])
+    assert "Account 0006" not in previewed  # ACC-000006 is held out at 20%
+    assert "Account 0005" in previewed
+    assert list(ExposureLog(harness.deps.redis, prefix=harness.deps.prefix).read()) == []
