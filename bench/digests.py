@@ -1,49 +1,64 @@
-"""Posting digests for 500 channels of 10 accounts through the Slack emulator.
+"""Posting digests for 500 channels of 10 accounts, against a bare poster on the same emulator.
 
-Every call takes 50 ms (emulator latency), 10% of ``chat.postMessage`` calls are answered 429
-with ``Retry-After: 1``, and the emulator also enforces one message per second per channel.
-Digests run through the real path (claims in Redis, compose from a published snapshot, the
-sender's pacing and retries) on a bounded thread pool: Slack's limit is per channel, so
-channels go in parallel while each channel's parts wait for one another.
+The Slack emulator runs in a process of its own: every call takes 50 ms, 10% of
+``chat.postMessage`` calls are answered 429 with ``Retry-After: 1``, and it allows one message
+per second per channel. Two posters take turns, each on a fresh emulator, --runs times each:
 
-Usage: ``.venv/bin/python bench/digests.py [--channels 500] [--threads 100] [REDIS_URL]``
-(default redis://127.0.0.1:6379/0). Prints wall time, messages posted, lost and duplicated
-(both must be 0) beside the floors set by the per-channel rule and by the latency. Works under
-a unique key prefix and deletes its keys afterwards.
+* **the floor**, a bare poster: a plain slack_sdk ``WebClient`` posting the same messages (the
+  same parts, the first in the channel and the rest in its thread) on the same number of
+  threads, one channel per task, waiting exactly ``Retry-After`` after a 429. No Redis, no
+  claims, no composing: what any poster pays for the latency and the 429s.
+* **churnbot**: the real path (claims in Redis, compose from a published snapshot, the
+  sender's pacing and retries, the record of every part), one ``DigestPoster.run`` per channel.
+
+The emulator counts what reached each channel: messages posted, lost and doubled (both must be
+0). Prints min and median wall time of each and churnbot's ratio to the floor (target <= 1.2x).
+
+Usage: ``.venv/bin/python bench/digests.py [--channels 500] [--threads 100] [--runs 3]
+[REDIS_URL]`` (default redis://127.0.0.1:6379/0). Works under a unique key prefix per run and
+deletes its keys afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
-import math
+import multiprocessing
+import statistics
+import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
+import redis
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
-from bot.deps import build_deps
+from bot.deps import Deps, build_deps
 from bot.digest.channels import ChannelsConfig, DigestConfig
 from bot.digest.claims import SlotClaims
 from bot.digest.compose import plan_now
 from bot.digest.poster import build_poster
-from bot.digest.sender import DIGEST_EVENT, DigestSender
+from bot.digest.sender import DIGEST_EVENT, DigestSender, PartMarker
 from bot.emulator import SlackEmulator
+from bot.render import Message
 from bot.settings import Settings, load_settings
 from bot.state import SnapshotMeta, connect
 
 ACCOUNTS_PER_CHANNEL = 10
 LATENCY_S = 0.05
 RATE_LIMITED_SHARE = 0.10
-PER_CHANNEL_INTERVAL_S = 1.0
+PER_CHANNEL_RATE = 1.0  # messages per second per channel, as Slack allows
 #: redis-py 8's pool refuses a 101st connection ("Too many connections").
 MAX_THREADS = 100
+TOKEN = "xoxb-bench"
 
 
 def digests(n: int) -> tuple[DigestConfig, ...]:
@@ -90,82 +105,38 @@ def cards(n_channels: int) -> Iterator[dict[str, Any]]:
             }
 
 
-def bench_settings(emulator: SlackEmulator, n: int) -> Settings:
-    settings = load_settings(
-        {"SLACK_BOT_TOKEN": emulator.token, "SLACK_API_URL": emulator.base_url}
-    )
-    channels = ChannelsConfig(digests=digests(n))
-    return dataclasses.replace(settings, channels=channels)
+def bench_settings(n: int) -> Settings:
+    settings = load_settings({"SLACK_BOT_TOKEN": TOKEN})
+    return dataclasses.replace(settings, channels=ChannelsConfig(digests=digests(n)))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("redis_url", nargs="?", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--channels", type=int, default=500)
-    parser.add_argument("--threads", type=int, default=100)
-    args = parser.parse_args()
-
-    if not 0 < args.threads <= MAX_THREADS:
-        parser.error(f"--threads must be 1-{MAX_THREADS}: redis-py's pool holds 100 connections")
-    client = connect(args.redis_url)
-    prefix = f"bench-{uuid.uuid4().hex}"
-    now = dt.datetime.now(dt.UTC)
-    try:
-        with SlackEmulator(latency=LATENCY_S, rate_limit_per_channel=1.0) as emulator:
-            settings = bench_settings(emulator, args.channels)
-            deps = build_deps(settings, client=client, prefix=prefix)
-            meta = SnapshotMeta(
-                snapshot_id="bench-1",
-                as_of=now.date().isoformat(),
-                model_version="bench-model",
-                created_at=now.isoformat(),
-                healthy=True,
-                n_accounts=args.channels * ACCOUNTS_PER_CHANNEL,
-            )
-            deps.store.publish_cards(meta, cards(args.channels))
-            claims = SlotClaims(client, prefix=prefix)
-            expected = {
-                d.channel: len(
-                    plan_now(
-                        deps.store,
-                        deps.switch,
-                        settings.spec,
-                        d,
-                        claims.previous(d.name),
-                        moved_sharply=settings.channels.moved_sharply,
-                        now=now,
-                    ).messages
-                )
-                for d in settings.channels.digests
-            }
-            emulator.fail_randomly("chat.postMessage", RATE_LIMITED_SHARE, retry_after=1, seed=7)
-            web = WebClient(
-                token=emulator.token, base_url=emulator.base_url, retry_handlers=[], timeout=30
-            )
-            poster = build_poster(deps, DigestSender(web))
-
-            start, cpu = time.perf_counter(), time.process_time()
-            with ThreadPoolExecutor(args.threads) as pool:
-                outcomes = list(pool.map(lambda d: poster.run(d, now), settings.channels.digests))
-            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-            report(emulator, expected, outcomes, Timing(wall, cpu, args.threads))
-    finally:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1_000))
-        for chunk in range(0, len(keys), 1_000):
-            client.unlink(*keys[chunk : chunk + 1_000])
+# --- the emulator, in its own process ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Timing:
-    wall: float
-    cpu: float  # this process: the sender, Redis client, and the emulator itself
-    threads: int
+class Counted:
+    """What reached the channels, counted by the emulator."""
+
+    posted: int
+    lost: int
+    doubled: int
+    post_calls: int
+    answered_429: int
+    lookups: int
 
 
-def report(
-    emulator: SlackEmulator, expected: dict[str, int], outcomes: list[Any], timing: Timing
-) -> None:
-    lost = duplicated = posted = 0
+def _serve_emulator(conn: Connection, seed: int) -> None:
+    with SlackEmulator(
+        token=TOKEN, latency=LATENCY_S, rate_limit_per_channel=PER_CHANNEL_RATE
+    ) as emulator:
+        emulator.fail_randomly("chat.postMessage", RATE_LIMITED_SHARE, retry_after=1, seed=seed)
+        conn.send(emulator.base_url)
+        expected: dict[str, int] = conn.recv()
+        conn.send(_count(emulator, expected))
+
+
+def _count(emulator: SlackEmulator, expected: dict[str, int]) -> Counted:
+    posted = lost = doubled = 0
     for channel, parts in expected.items():
         seen = Counter(
             m["metadata"]["event_payload"]["part"]
@@ -174,39 +145,211 @@ def report(
         )
         posted += sum(seen.values())
         lost += sum(1 for part in range(1, parts + 1) if part not in seen)
-        duplicated += sum(count - 1 for count in seen.values())
+        doubled += sum(count - 1 for count in seen.values())
     calls = emulator.calls("chat.postMessage")
-    answered_429 = sum(1 for call in calls if call.status == 429)
     lookups = len(emulator.calls("conversations.history")) + len(
         emulator.calls("conversations.replies")
     )
-    max_parts = max(expected.values())
-    waves = math.ceil(len(expected) / timing.threads)
-    rows = [
-        ("channels", f"{len(expected)}"),
-        ("messages expected", f"{sum(expected.values())}  ({max_parts} part(s) per digest)"),
-        ("messages posted", f"{posted}"),
-        ("lost", f"{lost}"),
-        ("duplicated", f"{duplicated}"),
-        ("chat.postMessage calls", f"{len(calls)}  ({answered_429} answered 429)"),
-        ("lookups before re-posting", f"{lookups}"),
-        ("outcomes", f"{dict(Counter(outcome.status for outcome in outcomes))}"),
-        ("wall time", f"{timing.wall:.2f} s  ({timing.threads} threads)"),
-        ("CPU time, this process", f"{timing.cpu:.2f} s  (sender, Redis client and emulator)"),
-        (
-            "floor: 1 msg/s per channel",
-            f"{(max_parts - 1) * PER_CHANNEL_INTERVAL_S:.2f} s with every channel in parallel; "
-            f"{waves * (max_parts - 1) * PER_CHANNEL_INTERVAL_S:.2f} s in {waves} waves "
-            f"of {timing.threads}",
-        ),
-        (
-            "floor: latency",
-            f"{posted * LATENCY_S:.2f} s sequential ({posted} x {LATENCY_S * 1000:.0f} ms); "
-            f"{posted * LATENCY_S / timing.threads:.2f} s over {timing.threads} threads",
-        ),
-    ]
-    for label, value in rows:
-        print(f"{label:<28}{value}")
+    return Counted(
+        posted, lost, doubled, len(calls), sum(1 for c in calls if c.status == 429), lookups
+    )
+
+
+@contextlib.contextmanager
+def emulator_process(seed: int) -> Iterator[tuple[str, Callable[[dict[str, int]], Counted]]]:
+    """A fresh emulator in a child process: its base URL, and a function that ends it and
+    returns what it counted."""
+    parent, child = multiprocessing.Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve_emulator, args=(child, seed), daemon=True
+    )
+    process.start()
+    try:
+        base_url: str = parent.recv()
+
+        def finish(expected: dict[str, int]) -> Counted:
+            parent.send(expected)
+            counted: Counted = parent.recv()
+            return counted
+
+        yield base_url, finish
+    finally:
+        process.join(timeout=30)
+        if process.is_alive():
+            process.terminate()
+
+
+# --- the two posters --------------------------------------------------------------------------
+
+
+def bare_post(web: WebClient, plans: dict[str, tuple[Message, ...]], threads: int) -> None:
+    """The floor: each channel's parts in order, the rest in the first one's thread; after a
+    429, wait exactly what Slack asks and post again."""
+
+    def post(channel: str, message: Message, marker: PartMarker, thread_ts: str | None) -> str:
+        while True:
+            try:
+                response = web.chat_postMessage(
+                    channel=channel,
+                    text=message.text,
+                    blocks=message.blocks,
+                    thread_ts=thread_ts,
+                    metadata=marker.metadata(),
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+                return str(response["ts"])
+            except SlackApiError as exc:
+                if exc.response.status_code != 429:
+                    raise
+                time.sleep(float(exc.response.headers.get("Retry-After", 1)))
+
+    def channel_task(channel: str) -> None:
+        messages = plans[channel]
+        first: str | None = None
+        for part, message in enumerate(messages, start=1):
+            ts = post(channel, message, PartMarker("bare", part, len(messages)), first)
+            first = first or ts
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(channel_task, plans))
+
+
+def churnbot_post(
+    web: WebClient, client: redis.Redis, settings: Settings, threads: int, now: dt.datetime
+) -> float:
+    """churnbot's digest run for every channel on a fresh snapshot; the posting's wall time."""
+    prefix = f"bench-{uuid.uuid4().hex}"
+    try:
+        deps = publish_book(client, settings, prefix, now)
+        poster = build_poster(deps, DigestSender(web))
+        started = time.perf_counter()
+        with ThreadPoolExecutor(threads) as pool:
+            outcomes = list(pool.map(lambda d: poster.run(d, now), settings.channels.digests))
+        wall = time.perf_counter() - started
+        statuses = Counter(outcome.status for outcome in outcomes)
+        if statuses != {"posted": len(outcomes)}:
+            raise SystemExit(f"churnbot's runs ended {dict(statuses)}, not all posted")
+        return wall
+    finally:
+        delete_keys(client, prefix)
+
+
+def publish_book(client: redis.Redis, settings: Settings, prefix: str, now: dt.datetime) -> Deps:
+    """The app's state under ``prefix``, with a snapshot of every channel's accounts."""
+    deps = build_deps(settings, client=client, prefix=prefix)
+    n_channels = len(settings.channels.digests)
+    meta = SnapshotMeta(
+        snapshot_id="bench-1",
+        as_of=now.date().isoformat(),
+        model_version="bench-model",
+        created_at=now.isoformat(),
+        healthy=True,
+        n_accounts=n_channels * ACCOUNTS_PER_CHANNEL,
+    )
+    deps.store.publish_cards(meta, cards(n_channels))
+    return deps
+
+
+def planned_messages(
+    client: redis.Redis, settings: Settings, now: dt.datetime
+) -> dict[str, tuple[Message, ...]]:
+    """The messages churnbot composes for each channel (what the bare poster posts too)."""
+    prefix = f"bench-{uuid.uuid4().hex}"
+    try:
+        deps = publish_book(client, settings, prefix, now)
+        claims = SlotClaims(client, prefix=prefix)
+        return {
+            d.channel: plan_now(
+                deps.store,
+                deps.switch,
+                settings.spec,
+                d,
+                claims.previous(d.name),
+                moved_sharply=settings.channels.moved_sharply,
+                now=now,
+            ).messages
+            for d in settings.channels.digests
+        }
+    finally:
+        delete_keys(client, prefix)
+
+
+def delete_keys(client: redis.Redis, prefix: str) -> None:
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1_000))
+    for chunk in range(0, len(keys), 1_000):
+        client.unlink(*keys[chunk : chunk + 1_000])
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("redis_url", nargs="?", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--channels", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=3, help="alternating runs of each (>= 3)")
+    args = parser.parse_args()
+    if not 0 < args.threads <= MAX_THREADS:
+        parser.error(f"--threads must be 1-{MAX_THREADS}: redis-py's pool holds 100 connections")
+
+    client = connect(args.redis_url)
+    now = dt.datetime.now(dt.UTC)
+    settings = bench_settings(args.channels)
+    plans = planned_messages(client, settings, now)
+    expected = {channel: len(messages) for channel, messages in plans.items()}
+    walls: dict[str, list[float]] = {"bare poster": [], "churnbot": []}
+    counted: dict[str, list[Counted]] = {"bare poster": [], "churnbot": []}
+    for run in range(args.runs):
+        for label in walls:
+            with emulator_process(seed=7 + run) as (base_url, finish):
+                web = WebClient(token=TOKEN, base_url=base_url, retry_handlers=[], timeout=30)
+                if label == "bare poster":
+                    started = time.perf_counter()
+                    bare_post(web, plans, args.threads)
+                    wall = time.perf_counter() - started
+                else:
+                    wall = churnbot_post(web, client, settings, args.threads, now)
+                counted[label].append(finish(expected))
+            walls[label].append(wall)
+            got = counted[label][-1]
+            print(
+                f"run {run + 1}: {label}: {wall:.2f} s, {got.posted} posted, {got.lost} lost, "
+                f"{got.doubled} doubled, {got.answered_429} answered 429",
+                file=sys.stderr,
+                flush=True,
+            )
+    report(args, expected, walls, counted)
+
+
+def report(
+    args: argparse.Namespace,
+    expected: dict[str, int],
+    walls: dict[str, list[float]],
+    counted: dict[str, list[Counted]],
+) -> None:
+    parts = sum(expected.values())
+    print(
+        f"{len(expected)} channels x {ACCOUNTS_PER_CHANNEL} accounts: {parts} messages "
+        f"({max(expected.values())} part(s) per digest); {LATENCY_S * 1000:.0f} ms per call, "
+        f"{RATE_LIMITED_SHARE:.0%} of posts answered 429 (Retry-After 1 s), "
+        f"{PER_CHANNEL_RATE:g} message/s per channel; {args.threads} threads; {args.runs} runs"
+    )
+    for label in walls:
+        runs = counted[label]
+        print(
+            f"  {label:<12} wall min {min(walls[label]):.2f} s  median "
+            f"{statistics.median(walls[label]):.2f} s;  posted {[c.posted for c in runs]}, "
+            f"lost {sum(c.lost for c in runs)}, doubled {sum(c.doubled for c in runs)}, "
+            f"429s {[c.answered_429 for c in runs]}, look-ups {sum(c.lookups for c in runs)}"
+        )
+    bare, ours = walls["bare poster"], walls["churnbot"]
+    print(
+        f"  churnbot / bare poster: min {min(ours) / min(bare):.2f}x  median "
+        f"{statistics.median(ours) / statistics.median(bare):.2f}x  (target <= 1.2x; "
+        "0 lost, 0 doubled)"
+    )
 
 
 if __name__ == "__main__":

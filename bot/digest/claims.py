@@ -401,7 +401,8 @@ class SlotClaims:
 def _plan_json(plan: DigestPlan) -> str:
     return json.dumps(
         {
-            "messages": [asdict(message) for message in plan.messages],
+            # vars, not asdict: asdict deep-copies every block before json copies it again
+            "messages": [vars(message) for message in plan.messages],
             "snapshot_id": plan.snapshot_id,
             "shown": dict(plan.shown),
             "banner": plan.banner,
