@@ -9,10 +9,19 @@ import pandas as pd
 import pytest
 
 from bot.feedback.events import Correction, FeedbackEvent, Kind, events_table
-from bot.feedback.metrics import Targets, stats_text, weekly_figures
+from bot.feedback.metrics import (
+    Adoption,
+    Rates,
+    Targets,
+    period_figures,
+    stats_text,
+    weekly_figures,
+)
 from bot.feedback.outcomes import Outcome, churned_within, outcomes_from_accounts
+from bot.feedback.release import ReleaseRecord, offline_metrics, previous_version, release_lines
 from bot.render.feedback import FeedbackRef
 from models.contract import load_schema
+from models.registry import ModelCard
 from tests.slack_harness import CONFIG
 
 MONDAY = dt.date(2026, 11, 16)
@@ -148,3 +157,79 @@ def test_outcomes_from_account_data() -> None:
     assert churned_within(known["A"], dt.date(2026, 1, 5), horizon) is True
     assert churned_within(known["B"], dt.date(2026, 1, 5), horizon) is None
     assert churned_within(None, dt.date(2026, 1, 5), horizon) is None
+
+
+# --- a model version's whole period, and its release record ---------------------------------
+
+
+def test_period_figures_take_all_events_as_one_slice() -> None:
+    events = [
+        ev("helpful", "A", "U1", risk=0.8),
+        ev("action_done", "A", "U1", at=AT + dt.timedelta(days=7)),  # next week: another unit
+        ev("not_helpful", "B", "U2"),
+    ]
+    outcomes = {"A": Outcome(dt.date(2026, 12, 1), dt.date(2026, 12, 1))}
+    rates, adoption = period_figures(
+        events_table(events),
+        targets=Targets({"U1": frozenset({"smb"}), "U3": frozenset({"smb"})}),
+        outcomes=outcomes,
+        high_risk=0.3,
+        horizon_days=90,
+    )
+    assert (rates.events, rates.account_weeks, rates.done) == (3, 3, 1)
+    assert rates.acceptance == 0.5
+    # A's two account-weeks churned within the horizon; B's outcome is not known yet
+    assert (rates.flagged_known, rates.flagged_churned) == (2, 2)
+    assert (adoption.active, adoption.targets) == (1, 2)
+
+
+def card(version: str, day: int) -> ModelCard:
+    return ModelCard(
+        version=version,
+        created_at=dt.datetime(2026, 11, day, tzinfo=dt.UTC),
+        model_class="LogisticRegression",
+        artifact_sha256="0" * 64,
+        data_fingerprint="f",
+        data_source="test",
+        training_window=(dt.date(2025, 1, 1), dt.date(2026, 1, 1)),
+        eval_window=None,
+        horizon_days=90,
+        features=["x"],
+        params={},
+        metrics={"model": {"roc_auc": 0.81, "pr_auc": 0.3, "top_decile_precision": 0.25}},
+        n_train=10,
+        n_eval=0,
+        library_versions={},
+    )
+
+
+def test_the_previous_version_is_the_last_other_one_answered_else_the_older_card() -> None:
+    cards = [card("20261101-aaaaaaaaaa", 1), card("20261110-bbbbbbbbbb", 10)]
+    cards.append(card("20261120-cccccccccc", 20))
+    champion = "20261110-bbbbbbbbbb"
+    none = events_table([])
+    assert previous_version(champion, none, cards) == "20261101-aaaaaaaaaa"
+    assert previous_version("20261101-aaaaaaaaaa", none, cards) is None
+    answered = events_table([ev("helpful", "A", "U1")])  # model "m1"
+    assert previous_version(champion, answered, cards) == "m1"
+
+
+def test_a_release_record_reads_offline_and_live_figures() -> None:
+    record = ReleaseRecord(
+        version="20261110-bbbbbbbbbb",
+        role="champion",
+        offline=offline_metrics(card("20261110-bbbbbbbbbb", 10)),
+        rates=Rates(events=4, account_weeks=3, helpful=2, not_helpful=1, done=1),
+        adoption=Adoption(active=1, targets=2),
+    )
+    shadow = ReleaseRecord("x", "shadow candidate", offline_metrics(None), None, None)
+    lines = release_lines([record, shadow])
+    assert "observational comparison, not an experiment" in lines[0]
+    assert lines[1].startswith(
+        "• champion `20261110-bbbbbbbbbb`: offline ROC AUC 0.810 · PR AUC 0.300 · top decile 25%"
+    )
+    assert "live: 4 answers on 3 accounts · adoption 1/2 50% · acceptance 2/3 67%" in lines[1]
+    assert "save rates: no shown account with a known outcome yet" in lines[1]
+    assert lines[2] == (
+        "• shadow candidate `x`: offline no offline metrics on record · live: never shown to CSMs"
+    )
