@@ -240,6 +240,7 @@ def test_stats_show_save_rates_and_release_records_to_a_signed_request(
         "• `escalations`: save rate 75% (95% CI 32% to 91%) · churned 4/40 10% where done vs "
         "16/40 (40% weighted) comparable not done"
     ) in text
+    assert "    ◦ smb: save rate 75% (95% CI 32% to 91%)" in text
     assert "• `usage-drop`: not enough data yet: 0 done and 0 comparable not-done" in text
     assert "*Release records*" in text
     assert f"• champion `{models.champion}`: offline ROC AUC 0." in text

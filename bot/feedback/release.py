@@ -34,7 +34,7 @@ from bot.feedback.stats import targets
 from bot.feedback.store import FeedbackStore
 from models.errors import ModelError
 from models.registry import ModelCard, Registry
-from models.save_rate import LABEL, SaveRate, SaveRateConfig, per_action, save_rate
+from models.save_rate import LABEL, SaveRate, SaveRateConfig, breakdown, save_rate
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def product_lines(deps: Deps, store: FeedbackStore) -> list[str]:
     config = load_save_rate_config(deps.settings.env.config_dir)
     events = events_table(store.events())
     units = save_rate_units(deps, store, config, events)
-    return save_rate_lines(per_action(units, config.estimator())) + release_lines(
+    return save_rate_lines(breakdown(units, config.estimator())) + release_lines(
         release_records(deps, store, events, units, config.estimator())
     )
 

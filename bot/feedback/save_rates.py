@@ -27,6 +27,7 @@ from bot.feedback.outcomes import churned_within
 from bot.feedback.store import FeedbackStore
 from models.config_files import load_yaml_model
 from models.save_rate import (
+    ALL,
     DONE_COLUMNS,
     EXPOSURE_COLUMNS,
     LABEL,
@@ -113,9 +114,15 @@ def current_save_rates(deps: Deps, store: FeedbackStore) -> list[SaveRate]:
 
 
 def save_rate_lines(rates: list[SaveRate]) -> list[str]:
-    """The stats section: one line per action, headed by what the figure is and is not."""
+    """The stats section: one line per action (``models.save_rate.breakdown`` order: overall,
+    then its segments that have both groups), headed by what the figure is and is not. Per
+    model version: the release records."""
     lines = [f"*Save rate by recommended action* ({LABEL})"]
-    lines += [f"• `{rate.action}`: {describe(rate)}" for rate in rates]
+    for rate in rates:
+        if rate.segment == ALL and rate.model_version == ALL:
+            lines.append(f"• `{rate.action}`: {describe(rate)}")
+        elif rate.segment != ALL and rate.done and rate.control_units:
+            lines.append(f"    ◦ {rate.segment}: {describe(rate)}")
     if not rates:
         lines.append(
             "• no digest has shown an account whose outcome is known yet (outcomes come from "
