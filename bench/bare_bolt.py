@@ -13,9 +13,14 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
 
 bolt = App(
-    token=os.environ["SLACK_BOT_TOKEN"],
+    # Bolt calls auth.test on the first request: SLACK_API_URL, as churnbot reads it.
+    client=WebClient(
+        token=os.environ["SLACK_BOT_TOKEN"],
+        base_url=os.environ.get("SLACK_API_URL", "https://slack.com/api/"),
+    ),
     signing_secret=os.environ["SLACK_SIGNING_SECRET"],
     process_before_response=True,
     token_verification_enabled=False,

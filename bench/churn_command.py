@@ -1,209 +1,266 @@
-"""`/churn ACCOUNT` end to end over loopback: signed request in, ephemeral card out.
+"""`/churn ACCOUNT` as production serves it, against the bare Bolt app that only acknowledges.
 
-Scores a generated 5,000-account book into the real Redis (under a throwaway prefix), serves
-the real app and, as the floor, a bare Bolt app whose listener only acknowledges — both on the
-same loopback WSGI server, both with request verification on. Sends a steady 50 requests/s
-(open loop: a slow answer does not delay the next send) and then a burst, and prints p50/p99
-latency and throughput side by side with the floor.
+Both servers run as production would, each in its own process group started here, on the same
+gunicorn (gthread, same workers and threads): `churnbot serve`, and the floor
+`bench/bare_bolt.py` (same request verification, one listener that only acks). This process is
+only the load generator. A private redis-server holds a scored book of --accounts accounts
+(``bench/score.py``'s tiled book, scored by a champion trained as `churnbot train` would).
 
-Usage: .venv/bin/python bench/churn_command.py [--rate 50] [--seconds 10] [--burst 200]
+* **Round trips per hit.** With MONITOR on the private Redis, --hits sequential `/churn NAME`
+  requests for exact names (each answered with the account's card): the commands churnbot's
+  connections sent per request (a Lua script's own commands are not round trips; MONITOR marks
+  them ``lua``). Target: at most 2.
+* **Latency under a burst.** 16 clients, each sending --per-client requests back to back (an
+  exact name, a pick list or a name that matches nothing, one in three each); p50 and p99 of
+  each server, alternating churnbot and the floor --runs times; min and median over the runs
+  and the ratios (target: p99 at most 2x the bare app).
+
+Usage: .venv/bin/python bench/churn_command.py [--accounts 100000] [--runs 3]
+[--per-client 40] [--workers 2] [--threads 8] [--hits 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
+import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pandas as pd
-from slack_bolt import App
-from slack_sdk import WebClient
+import redis
+from score import END, REPO, make_rows, train_champion
+from serve_ready import free_port, healthy
 
-from bot.app import build_app
-from bot.cli.sample_data import last_monday
-from bot.deps import build_deps
 from bot.emulator import SlackEmulator
 from bot.emulator.sender import SlackSender
-from bot.loopback import LoopbackServer
-from bot.publish import run_scoring
+from bot.publish import build_scorer
 from bot.settings import load_settings
-from bot.state import connect
-from bot.web import build_wsgi
-from models.generator import generate_accounts
-from models.pipeline import train_and_register
+from bot.state import SnapshotMeta, SnapshotStore, connect
 from models.registry import Registry
-from models.validate import validate_frame
 
-CONFIG = Path(__file__).resolve().parent.parent / "config"
+PYTHON = sys.executable
 SECRET = "bench-signing-secret"
+CLIENTS = 16
 
 
-def percentile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100)[q - 1]
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
-def steady(sender: SlackSender, names: list[str], rate: float, seconds: float) -> list[float]:
-    """Open-loop load: request i is sent at start + i/rate, whatever happened before."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    total = int(rate * seconds)
+class Server:
+    """A server process group on a free loopback port, stopped on exit."""
 
-    def one(name: str) -> None:
-        started = time.perf_counter()
-        response = sender.command("/churn", name)
-        elapsed = time.perf_counter() - started
-        if response.status_code != 200:
-            raise RuntimeError(f"/churn answered {response.status_code}: {response.text[:200]}")
-        with lock:
-            latencies.append(elapsed)
+    def __init__(self, command: list[str], env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not self.ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                self.stop()
+                raise SystemExit(f"{command[:3]} did not start:\n{err[-2000:]}")
+            time.sleep(0.01)  # the polling interval of a bounded wait
 
-    with ThreadPoolExecutor(max_workers=32) as pool:
-        start = time.perf_counter()
-        futures = []
-        for i in range(total):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)  # pacing the load generator, not synchronising a test
-            futures.append(pool.submit(one, random.choice(names)))
-        for future in futures:
-            future.result()
-    return latencies
+    def ready(self) -> bool:
+        return healthy(self.port)
 
-
-def burst(sender: SlackSender, names: list[str], count: int) -> tuple[list[float], float]:
-    latencies: list[float] = []
-
-    def one(name: str) -> float:
-        started = time.perf_counter()
-        sender.command("/churn", name).raise_for_status()
-        return time.perf_counter() - started
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        started = time.perf_counter()
-        latencies = list(pool.map(one, [random.choice(names) for _ in range(count)]))
-        wall = time.perf_counter() - started
-    return latencies, count / wall
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            self.process.communicate(timeout=30)
 
 
-def bare_app(client: WebClient) -> App:
-    """The framework's floor: same verification, a listener that only acknowledges."""
-    app = App(
-        signing_secret=SECRET,
-        process_before_response=True,
-        token_verification_enabled=False,
-        client=client,
+class RedisServer(Server):
+    def ready(self) -> bool:
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=0.2).ping())
+        except redis.RedisError:
+            return False
+
+
+def publish_book(url: str, accounts: int, registry: Path) -> list[str]:
+    """Score and publish the book where `churnbot serve` reads it; return its names."""
+    settings = load_settings({"CHURNBOT_CONFIG": str(REPO / "config")})
+    scorer = build_scorer(settings, Registry(registry).load())
+    rows = make_rows(accounts)
+    chunks = list(scorer.column_chunks(rows))
+    now = dt.datetime.now(dt.UTC)
+    meta = SnapshotMeta(
+        snapshot_id=f"{now:%Y%m%dT%H%M%S}-bench",
+        as_of=END.isoformat(),
+        model_version="bench",
+        created_at=now.isoformat(),
+        healthy=True,
+        n_accounts=accounts,
+        health=[],
     )
+    client = connect(url)
+    SnapshotStore(client).publish(meta, scorer.codec().spec(), chunks)
+    client.close()
+    return [name for chunk in chunks for name in chunk.account_name]
 
-    @app.command("/churn")
-    def ack_only(ack) -> None:
-        ack()
 
-    return app
+def texts(names: list[str], count: int, rng: random.Random) -> list[str]:
+    """Exact names, first words (pick lists) and misspellings (no match), one in three each."""
+    out = []
+    for i in range(count):
+        name = rng.choice(names)
+        out.append([name, name.split()[0], name.replace("a", "q")[:-1] + "zx"][i % 3])
+    return out
+
+
+def round_trips(url: str, server: str, names: list[str], hits: int) -> dict[str, float]:
+    """Commands churnbot's connections sent per `/churn NAME` hit, by command (MONITOR)."""
+    client = redis.Redis.from_url(url, decode_responses=True)
+    seen: list[dict[str, str]] = []
+    started, marker = threading.Event(), f"bench-done-{random.random()}"
+
+    def watch() -> None:
+        with client.monitor() as monitor:
+            started.set()
+            while True:
+                command = monitor.next_command()
+                if marker in command["command"]:
+                    return
+                seen.append(command)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    started.wait(10)
+    with httpx.Client(timeout=10) as http:
+        sender = SlackSender(server, SECRET, client=http)
+        for name in names[:hits]:
+            answer = sender.command("/churn", name).json()
+            if "churn risk" not in answer.get("text", ""):
+                raise SystemExit(f"/churn {name!r} did not answer with a card: {answer}")
+    redis.Redis.from_url(url).echo(marker)
+    watcher.join(30)
+    counts: dict[str, float] = {}
+    for command in seen:
+        if command["client_type"] == "lua":
+            continue
+        verb = command["command"].split()[0].strip('"').upper()
+        counts[verb] = counts.get(verb, 0) + 1 / hits
+    return counts
+
+
+def burst(server: str, load: list[list[str]]) -> list[float]:
+    """CLIENTS clients, each sending its texts back to back; every request's latency."""
+
+    def client(mine: list[str]) -> list[float]:
+        with httpx.Client(timeout=10) as http:
+            sender = SlackSender(server, SECRET, client=http)
+            out = []
+            for text in mine:
+                started = time.perf_counter()
+                sender.command("/churn", text).raise_for_status()
+                out.append(time.perf_counter() - started)
+            return out
+
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        return [t for part in pool.map(client, load) for t in part]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=50)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3, help="alternating runs of each (>= 3)")
+    parser.add_argument("--per-client", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--hits", type=int, default=20)
     args = parser.parse_args()
-    random.seed(7)
-
-    redis = connect("redis://127.0.0.1:6379/0")
-    prefix = f"bench-{uuid.uuid4().hex}"
-    with SlackEmulator() as emulator, tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(
-            {
-                "CHURNBOT_CONFIG": str(CONFIG),
-                "CHURNBOT_VAR": tmp,
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory() as tmp, SlackEmulator() as emulator:
+        redis_port = free_port()
+        store = RedisServer(
+            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", tmp],
+            dict(os.environ), redis_port,
+        )  # fmt: skip
+        url = f"redis://127.0.0.1:{redis_port}/0"
+        servers: dict[str, Server] = {}
+        try:
+            say("training the champion, scoring and publishing the book")
+            train_champion(Path(tmp))
+            names = publish_book(url, args.accounts, Path(tmp))
+            env = {
+                **{
+                    k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CHURNBOT_"))
+                },
+                "REDIS_URL": url,
                 "SLACK_SIGNING_SECRET": SECRET,
                 "SLACK_BOT_TOKEN": emulator.token,
                 "SLACK_API_URL": emulator.base_url,
+                "CHURNBOT_CONFIG": str(REPO / "config"),
             }
-        )
-        print("preparing: generating, training and scoring a 5,000-account book ...", flush=True)
-        book = generate_accounts(5000, 52, seed=7, end=last_monday(dt.date.today())).accounts
-        registry = Registry(Path(tmp) / "registry")
-        train_and_register(
-            book,
-            settings.schema,
-            settings.features,
-            settings.spec,
-            registry,
-            data_source="bench",
-        )
-        raw = book.to_csv(index=False, date_format="%Y-%m-%d")
-        loaded = validate_frame(
-            pd.read_csv(io.StringIO(raw), dtype=str, keep_default_na=False),
-            settings.schema,
-            source="bench",
-        )
-        deps = build_deps(settings, client=redis, prefix=prefix)
-        run_scoring(
-            settings,
-            store=deps.store,
-            switch=deps.switch,
-            registry=registry,
-            load=lambda: loaded,
-            now=dt.datetime.now(dt.UTC),
-        )
-        names = [card["account_name"] for card in deps.store.top(1000)]
-        results = {}
-        try:
-            for label, app in (
-                (
-                    "bare Bolt app (floor)",
-                    bare_app(WebClient(token=emulator.token, base_url=emulator.base_url)),
-                ),
-                ("churnbot /churn", build_app(deps)),
-            ):
-                wsgi = build_wsgi(app, deps) if label.startswith("churnbot") else _plain(app)
-                with LoopbackServer(wsgi) as server, httpx.Client(timeout=10) as http:
-                    sender = SlackSender(server.url, SECRET, client=http)
-                    steady(sender, names, args.rate, 1)  # warm-up
-                    lat = steady(sender, names, args.rate, args.seconds)
-                    blat, throughput = burst(sender, names, args.burst)
-                    results[label] = (lat, blat, throughput)
+            port = free_port()
+            churnbot = str(Path(PYTHON).with_name("churnbot"))
+            servers["churnbot serve"] = Server(
+                [churnbot, "serve", "--host", "127.0.0.1", "--workers", str(args.workers),
+                 "--threads", str(args.threads)],
+                {**env, "PORT": str(port)}, port,
+            )  # fmt: skip
+            port = free_port()
+            servers["bare Bolt app (floor)"] = Server(
+                [PYTHON, "-m", "gunicorn", "--chdir", str(REPO / "bench"), "-k", "gthread",
+                 "-w", str(args.workers), "--threads", str(args.threads),
+                 "--no-control-socket", "-b", f"127.0.0.1:{port}", "bare_bolt:app"],
+                env, port,
+            )  # fmt: skip
+            warm = [texts(names, args.per_client, rng) for _ in range(CLIENTS)]
+            for server in servers.values():
+                burst(server.url, warm)
+            trips = round_trips(
+                url, servers["churnbot serve"].url, rng.sample(names, args.hits), args.hits
+            )
+            p50: dict[str, list[float]] = {label: [] for label in servers}
+            p99: dict[str, list[float]] = {label: [] for label in servers}
+            for run in range(args.runs):
+                load = [texts(names, args.per_client, rng) for _ in range(CLIENTS)]
+                for label, server in servers.items():
+                    latencies = burst(server.url, load)
+                    q = statistics.quantiles(latencies, n=100)
+                    p50[label].append(q[49] * 1e3)
+                    p99[label].append(q[98] * 1e3)
+                    say(
+                        f"run {run + 1}: {label}: p50 {q[49] * 1e3:.1f} ms p99 {q[98] * 1e3:.1f} ms"
+                    )
         finally:
-            keys = list(redis.scan_iter(match=f"{prefix}*", count=1000))
-            if keys:
-                redis.unlink(*keys)
+            for server in servers.values():
+                server.stop()
+            store.stop()
 
-    print(
-        f"\n/churn ACCOUNT over loopback: {args.rate:g} req/s for {args.seconds:g} s, "
-        f"then a burst of {args.burst} (16 clients)"
-    )
-    print(
-        f"{'app':<24} {'p50 ms':>8} {'p99 ms':>8} {'burst p50':>10} {'burst p99':>10} "
-        f"{'burst req/s':>12}"
-    )
-    for label, (lat, blat, throughput) in results.items():
-        print(
-            f"{label:<24} {percentile(lat, 50) * 1e3:8.2f} {percentile(lat, 99) * 1e3:8.2f} "
-            f"{percentile(blat, 50) * 1e3:10.2f} {percentile(blat, 99) * 1e3:10.2f} "
-            f"{throughput:12.0f}"
-        )
-    bare, real = results["bare Bolt app (floor)"], results["churnbot /churn"]
-    print(
-        f"ratio churnbot / floor: p50 {percentile(real[0], 50) / percentile(bare[0], 50):.2f}x, "
-        f"p99 {percentile(real[0], 99) / percentile(bare[0], 99):.2f}x "
-        "(targets: p99 under 100 ms at 50 req/s, within 2x of the bare app)"
-    )
-
-
-def _plain(app: App):
-    from slack_bolt.adapter.wsgi import SlackRequestHandler
-
-    return SlackRequestHandler(app)
+    print(f"\n/churn on {args.accounts:,} accounts, {args.workers} gunicorn workers x "
+          f"{args.threads} threads, private redis-server")  # fmt: skip
+    total = sum(trips.values())
+    detail = ", ".join(f"{verb} {count:.2f}" for verb, count in sorted(trips.items()))
+    print(f"Redis round trips per /churn hit (MONITOR, {args.hits} exact names): {total:.2f}"
+          f" ({detail})  target <= 2")  # fmt: skip
+    print(f"burst of {CLIENTS} clients x {args.per_client} requests (exact name, pick list, no "
+          f"match), {args.runs} alternating runs:")  # fmt: skip
+    for label in servers:
+        low, mid = min(p50[label]), statistics.median(p50[label])
+        top, top_mid = min(p99[label]), statistics.median(p99[label])
+        print(f"  {label:<24} p50 min {low:6.1f} median {mid:6.1f} ms"
+              f"   p99 min {top:6.1f} median {top_mid:6.1f} ms")  # fmt: skip
+    ours, floor = "churnbot serve", "bare Bolt app (floor)"
+    for name, values in (("p50", p50), ("p99", p99)):
+        ratios = [a / b for a, b in zip(values[ours], values[floor], strict=True)]
+        print(f"  ratio {name}: min {min(ratios):.2f}x  median {statistics.median(ratios):.2f}x"
+              + ("  (target <= 2x)" if name == "p99" else ""))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,98 +1,186 @@
-"""Read latency of the snapshot store against a real Redis, for a 100,000-account book.
+"""The snapshot store on a realistic book: Redis bytes per account, publish time, reads.
 
-Usage: ``.venv/bin/python bench/state_read.py [REDIS_URL]`` (default redis://127.0.0.1:6379/0).
-Prints p50/p99 per read; works under a unique prefix and deletes its keys afterwards.
+For each size N (default 100,000 and 1,000,000) a champion trained as `churnbot train` would
+scores N live accounts (``bench/score.py``'s tiled book) into scored chunks, exactly what a
+scoring run hands the store; then, against a real Redis, under a throwaway prefix:
+
+* publishes two snapshots (the second sees the first for "change") and prints the Redis memory
+  of the second: ``MEMORY USAGE`` of every key of that snapshot (``SAMPLES 0``: exact) over N,
+  with the share of each kind of key and of the codec's records (target: <= 300 B/account);
+* times reads against a floor measured in the same run, alternating (min and median of
+  --runs rounds): a single ``GET`` round trip (the floor) against ``card``, ``top(10, owner)``,
+  and `/churn` lookups (``bot.lookup.resolve`` with the kill switch: an exact name, a pick
+  list, and texts that match nothing, with their "did you mean" suggestions).
+
+Usage: ``.venv/bin/python bench/state_read.py [--sizes 100000,1000000] [--runs 3]
+[--redis-url URL]``. Progress goes to stderr, figures to stdout. Run it on a quiet machine.
 """
 
 from __future__ import annotations
 
-import random
+import argparse
+import os
 import statistics
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
-from bot.state import SnapshotMeta, SnapshotStore, connect
+import numpy as np
+import redis
+from score import REPO, make_rows, train_champion
 
-N_ACCOUNTS = 100_000
-N_READS = 5_000
-OWNERS = [f"csm-{i:02d}" for i in range(40)]
-SEGMENTS = ["smb", "mid-market", "enterprise", "strategic"]
-WORDS = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Société", "Zürich", "Stark"]
-META = SnapshotMeta(
-    snapshot_id="bench-1",
-    as_of="2026-05-01",
-    model_version="m-2026-05-01",
-    created_at="2026-05-01T06:00:00+00:00",
-    healthy=True,
-    n_accounts=N_ACCOUNTS,
-    health=[],
-)
+from bot.lookup import resolve
+from bot.publish import build_scorer
+from bot.settings import load_settings
+from bot.state import KillSwitch, SnapshotMeta, SnapshotStore, connect
+from models.cards import ScoredChunk
+from models.registry import Registry
 
-
-def cards(rng: random.Random) -> Iterator[dict[str, Any]]:
-    for i in range(N_ACCOUNTS):
-        yield {
-            "account_id": f"acc-{i:07d}",
-            "account_name": f"{rng.choice(WORDS)} {rng.choice(WORDS)} {i}",
-            "owner": rng.choice(OWNERS),
-            "segment": rng.choice(SEGMENTS),
-            "risk": rng.random(),
-            "band": "high",
-            "reasons": [{"feature": "logins_30d", "text": "logins down 60% in 30 days"}] * 3,
-            "action": "Book an executive business review",
-            "model_version": "m-2026-05-01",
-        }
+CALLS = 200  # per read per round
+NO_MATCH = ["Gama Logistc Holdngs", "zzqx", "nothing like it", "z" * 200]
 
 
-def measure(name: str, call: Callable[[], object]) -> None:
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def meta(sid: str, n: int) -> SnapshotMeta:
+    return SnapshotMeta(
+        snapshot_id=sid,
+        as_of="2026-11-16",
+        model_version="bench",
+        created_at="2026-11-16T06:00:00+00:00",
+        healthy=True,
+        n_accounts=n,
+        health=[],
+    )
+
+
+def snapshot_memory(client: redis.Redis, prefix: str, sid: str) -> Counter[str]:
+    """Bytes per kind of key of one snapshot (``MEMORY USAGE ... SAMPLES 0``)."""
+    kinds: Counter[str] = Counter()
+    pattern = f"{prefix}:{{default}}:snap:{sid}:*"
+    for key in client.scan_iter(match=pattern, count=5_000):
+        kind = key.rsplit(":", 2)[1] if key.count(":") > 4 else key.rsplit(":", 1)[1]
+        kinds[kind] += client.memory_usage(key, samples=0) or 0
+    return kinds
+
+
+def per_call_ms(call: Callable[[], object]) -> float:
+    """Median milliseconds of one call over CALLS calls."""
     timings = []
-    for _ in range(N_READS):
+    for _ in range(CALLS):
         start = time.perf_counter()
         call()
-        timings.append((time.perf_counter() - start) * 1_000)
-    q = statistics.quantiles(timings, n=100)
-    print(f"{name:<34} p50 {q[49]:6.3f} ms   p99 {q[98]:6.3f} ms   ({N_READS} calls)")
+        timings.append(time.perf_counter() - start)
+    return statistics.median(timings) * 1_000
 
 
-def main(argv: list[str]) -> None:
-    url = argv[0] if argv else "redis://127.0.0.1:6379/0"
-    client = connect(url)
+def bench_size(n: int, client: redis.Redis, registry: Path, runs: int) -> None:
+    settings = load_settings({"CHURNBOT_CONFIG": str(REPO / "config")})
+    scorer = build_scorer(settings, Registry(registry).load())
+    say(f"{n:,} accounts: building and scoring the book")
+    rows = make_rows(n)
+    start = time.perf_counter()
+    chunks = list(scorer.column_chunks(rows))
+    say(f"  scored in {time.perf_counter() - start:.1f} s")
+    spec = scorer.codec().spec()
+    record_bytes = sum(len(r) for chunk in chunks for r in chunk.records)
     prefix = f"bench-{uuid.uuid4().hex}"
-    rng = random.Random(7)
     store = SnapshotStore(client, prefix=prefix)
+    switch = KillSwitch(client, prefix=prefix)
+    rng = np.random.default_rng(3)
     try:
         start = time.perf_counter()
-        store.publish(META, cards(rng))
-        print(f"publish {N_ACCOUNTS:,} accounts: {time.perf_counter() - start:.2f} s")
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1_000))
-        used = sum(client.memory_usage(k, samples=0) or 0 for k in keys)
-        per_account = used / N_ACCOUNTS
-        print(f"Redis memory, one snapshot: {used / 2**20:.1f} MiB ({per_account:.0f} B/account)")
-
-        ids = [f"acc-{rng.randrange(N_ACCOUNTS):07d}" for _ in range(N_READS)]
-        it = iter(ids)
-        measure("card(account_id)", lambda: store.card(next(it)))
-        measure("top(10, owner=...)", lambda: store.top(10, owner=rng.choice(OWNERS)))
-        measure(
-            "top(10, owner=..., segment=...)",
-            lambda: store.top(10, owner=rng.choice(OWNERS), segment=rng.choice(SEGMENTS)),
-        )
-        measure("top(10)", lambda: store.top(10))
-        measure("latest()", store.latest)
+        store.publish(meta("s1", n), spec, chunks)
+        first = time.perf_counter() - start
+        moved = [
+            replace(c, risk=np.clip(c.risk + rng.normal(0, 0.02, len(c)), 0, 1)) for c in chunks
+        ]
         start = time.perf_counter()
-        found = store.find("zurich acme", limit=10)
-        print(
-            f"find('zurich acme') full name scan: {(time.perf_counter() - start) * 1e3:.1f} ms "
-            f"({len(found)} shown)"
-        )
+        store.publish(meta("s2", n), spec, moved)
+        second = time.perf_counter() - start
+        del moved
+        kinds = snapshot_memory(client, prefix, "s2")
+        total = sum(kinds.values())
+        print(f"\n{n:,} accounts, one snapshot in Redis (MEMORY USAGE, SAMPLES 0):")
+        print(f"  {total / n:.0f} B/account ({total / 2**20:.1f} MiB)  target <= 300 B/account")
+        print(f"  codec records alone: {record_bytes / n:.0f} B/account")
+        names = {"k": "risk + id blocks", "d": "data blocks (records, names, previous risk)",
+                 "i": "id hashes", "n": "name index blocks", "nf": "name index fences",
+                 "top": "top lists"}  # fmt: skip
+        for kind, used in kinds.most_common():
+            print(f"    {names.get(kind, kind):<44} {used / n:6.1f} B/account")
+        print(f"  publish: {first:.1f} s (first), {second:.1f} s (with change from the first)")
+        reads(store, switch, chunks, client, runs)
     finally:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1_000))
-        if keys:
-            client.unlink(*keys)
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=5_000))
+        for start in range(0, len(keys), 5_000):
+            client.unlink(*keys[start : start + 5_000])
+
+
+def reads(
+    store: SnapshotStore,
+    switch: KillSwitch,
+    chunks: list[ScoredChunk],
+    client: redis.Redis,
+    runs: int,
+) -> None:
+    pick = np.random.default_rng(5)
+    ids = [a for c in chunks[:1] for a in c.account_id]
+    names = [a for c in chunks[:1] for a in c.account_name]
+    owner = chunks[0].owner[0]
+    cases: dict[str, Callable[[], object]] = {
+        "GET round trip (floor)": lambda: client.get("bench:nothing"),
+        "card(account_id)": lambda: store.card(ids[pick.integers(len(ids))]),
+        "top(10, owner=...)": lambda: store.top(10, owner=owner),
+        "/churn exact name": lambda: resolve(
+            store, names[pick.integers(len(names))], switch_key=switch.key
+        ),
+        "/churn pick list (first word)": lambda: resolve(
+            store, names[pick.integers(len(names))].split()[0], switch_key=switch.key
+        ),
+    }
+    for text in NO_MATCH:
+        cases[f"/churn no match {text[:20]!r}"] = lambda text=text: resolve(
+            store, text, switch_key=switch.key
+        )
+    for text in NO_MATCH:
+        assert resolve(store, text, switch_key=switch.key).kind == "none", text
+    medians: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(runs):  # alternate: every case once per round
+        for name, call in cases.items():
+            medians[name].append(per_call_ms(call))
+    floor = medians["GET round trip (floor)"]
+    print(f"  reads, median ms per call over {CALLS} calls, {runs} alternating rounds:")
+    for name, values in medians.items():
+        ratio = [v / f for v, f in zip(values, floor, strict=True)]
+        print(
+            f"    {name:<36} min {min(values):7.3f}  median {statistics.median(values):7.3f} ms"
+            f"   x floor: min {min(ratio):5.1f}  median {statistics.median(ratio):5.1f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    args = parser.parse_args()
+    client = connect(args.redis_url)
+    with tempfile.TemporaryDirectory() as tmp:
+        say("training the champion")
+        train_champion(Path(tmp))
+        for n in (int(s) for s in args.sizes.split(",")):
+            bench_size(n, client, Path(tmp), args.runs)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
