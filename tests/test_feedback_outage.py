@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -260,20 +259,19 @@ def test_a_store_too_slow_for_slack_is_reported_unconfirmed_and_a_retry_counts_o
     settings = load_settings({"CHURNBOT_CONFIG": str(CONFIG)})
     deps = build_deps(settings, client=client, clock=lambda: NOW)
     store = feedback_store(deps)
-    with ThreadPoolExecutor(max_workers=2) as writers:
-        recorder = Recorder(deps, store, b"secret", executor=writers, deadline_s=0.2)
-        ref = FeedbackRef("ACC-000001", "snap-1", "m1", 0.8, "usage-drop", "digest")
+    recorder = Recorder(deps, store, b"secret", deadline_s=0.2)
+    ref = FeedbackRef("ACC-000001", "snap-1", "m1", 0.8, "usage-drop", "digest")
 
-        def build() -> FeedbackEvent:
-            return recorder.event("helpful", ref, CSM, card=None)
+    def build() -> FeedbackEvent:
+        return recorder.event("helpful", ref, CSM, card=None)
 
-        redis.Redis(port=server.port).execute_command("CLIENT", "PAUSE", 800, "WRITE")
-        assert recorder.save(build, CSM, None).status == "unconfirmed"
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while client.xlen(store.stream) == 0:  # bounded polling: the paused write lands
-            assert time.monotonic() < deadline, "the paused write never landed"
-            time.sleep(0.02)
-        again = recorder.save(build, CSM, None)
+    redis.Redis(port=server.port).execute_command("CLIENT", "PAUSE", 800, "WRITE")
+    assert recorder.save(build, CSM, None).status == "unconfirmed"
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while client.xlen(store.stream) == 0:  # bounded polling: the paused write lands
+        assert time.monotonic() < deadline, "the paused write never landed"
+        time.sleep(0.02)
+    again = recorder.save(build, CSM, None)
     assert again.status == "saved"
     assert again.recorded is not None
     assert not again.recorded.fresh

@@ -97,6 +97,40 @@ def test_an_event_is_stored_once_and_read_back_whole(store: FeedbackStore) -> No
     assert stored.at == NOW
 
 
+def test_any_text_survives_the_write_unchanged(store: FeedbackStore) -> None:
+    """The fields travel to the script as one JSON argument: quotes, escapes, emoji outside
+    the basic plane, other scripts and control characters come back as they went in."""
+    note = 'Said "no" \\ twice;\nnext: 🙂🚀 Ünïcödé 日本語 \t\x01 end'
+    correction = Correction("not_at_risk", (), "", 'Call "the" CFO 📞', note)
+    store.record(event("U0CSM00001", "correction", correction=correction), user="U0CSM00001")
+    [stored] = list(store.events())
+    assert stored.correction == correction
+
+
+def test_a_click_queues_its_refresh_and_keeps_its_message_in_the_same_write(
+    store: FeedbackStore, redis_client: redis.Redis
+) -> None:
+    message = MessageRef("C1", "1.2")
+    body = '{"text":"digest","blocks":[{"type":"divider"}]}'
+    store.set_opted_out("U0OMAR0001", True)
+    store.record(
+        event("U0CSM00001"), user="U0CSM00001", message=message, refresh="job-1", message_body=body
+    )
+    store.record(event("U0OMAR0001"), user="U0OMAR0001", message=message, refresh="job-2")
+    store.record(event("U0OMAR0001"), user="U0OMAR0001", message=message, refresh="job-3")
+    store.record(event("U0CSM00001", "action_done"), user="U0CSM00001", message=message)
+    queued = [fields for _, fields in redis_client.xrange(store.refresh_stream)]
+    assert queued == [
+        {"job": "job-1", "anonymous": "0"},
+        {"job": "job-2", "anonymous": "1"},
+        {"job": "job-3", "anonymous": "1"},  # a repeat is shown again too
+    ]
+    assert store.message_body(message) == {"text": "digest", "blocks": [{"type": "divider"}]}
+    assert store.message_body(MessageRef("C1", "9.9")) is None
+    store.keep_message(MessageRef("C1", "9.9"), body)
+    assert store.message_body(MessageRef("C1", "9.9")) == store.message_body(message)
+
+
 def test_racing_clicks_write_one_entry(store: FeedbackStore, redis_client: redis.Redis) -> None:
     start = threading.Barrier(16)
 

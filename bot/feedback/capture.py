@@ -1,20 +1,27 @@
 """Saving one answer within Slack's 3 s, and saying honestly when it could not be saved.
 
 Why a deadline around the write: a Redis that refuses connections fails fast, but one that
-stops answering makes each attempt wait for the socket timeout, and redis-py retries; inline,
+stops answering makes each attempt wait for the socket timeout, and redis-py retries; unbounded,
 the click would miss Slack's 3 s and the user would see Slack's own error instead of ours. The
-write runs on a small pool and the listener waits at most :data:`DEADLINE_S`; past that the
-user is told the save is unconfirmed and that clicking again is safe (the idempotency key
-makes a repeat count once, whether or not the first write landed).
+write runs in the request's thread within :data:`DEADLINE_S` (``bot.state.deadline`` bounds
+every Redis call in it); a write that found no answer in that time is reported unconfirmed and
+tried again after the answer, and the user is told that clicking again is safe (the
+idempotency key makes a repeat count once, whether or not the first write landed).
+
+Why the click costs so little: the card a button refers to is read once per process and kept
+(:class:`Cards`; a snapshot never changes once published), and the message a click came from
+is kept in Redis once per process and message (:class:`KeptMessages`), so a click usually
+costs one Redis call: the script that stores it and queues its refresh.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,12 +32,16 @@ from bot.feedback.store import FeedbackStore, MessageRef, Recorded
 from bot.render.feedback import FeedbackKey, FeedbackRef
 from bot.render.text import escape_mrkdwn
 from bot.state import SnapshotNotFound
-from bot.state.deadline import capped
+from bot.state.deadline import capped, deadline
 from models.errors import ChurnbotError
 
 log = logging.getLogger(__name__)
 #: How long a click waits for its write: well inside Slack's 3 s, with room for the answer.
 DEADLINE_S = 2.0
+#: Cards kept per process (about 1 KB each).
+CARDS_KEPT = 2_048
+#: How long a process trusts that a message it kept is still kept (Redis keeps it for days).
+KEEP_MESSAGE_S = 3_600.0
 
 
 @dataclass(frozen=True)
@@ -49,16 +60,68 @@ class ScoreGone(ChurnbotError):
     """A button's snapshot, or its account in it, is no longer stored (retention deleted it)."""
 
 
-def stored_card(deps: Deps, ref: FeedbackRef | FeedbackKey) -> dict[str, Any] | None:
-    """The card the CSM saw, if its snapshot is still stored."""
-    try:
-        return deps.store.card(ref.account_id, snapshot_id=ref.snapshot_id)
-    except SnapshotNotFound:
-        return None
+class Cards:
+    """The cards buttons refer to, read from the snapshot store once and then kept (the most
+    recent :data:`CARDS_KEPT`): a snapshot never changes once published, and a digest's
+    accounts are clicked by a whole channel. A card that is not stored is never kept."""
+
+    def __init__(self, deps: Deps, size: int = CARDS_KEPT) -> None:
+        self._deps = deps
+        self._size = size
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+
+    def get(self, ref: FeedbackRef | FeedbackKey) -> dict[str, Any] | None:
+        """The card the CSM saw, if its snapshot is still stored."""
+        key = (ref.account_id, ref.snapshot_id)
+        with self._lock:
+            card = self._kept.get(key)
+            if card is not None:
+                self._kept.move_to_end(key)
+                return card
+        try:
+            card = self._deps.store.card(ref.account_id, snapshot_id=ref.snapshot_id)
+        except SnapshotNotFound:
+            return None
+        if card is not None:
+            with self._lock:
+                self._kept[key] = card
+                while len(self._kept) > self._size:
+                    self._kept.popitem(last=False)
+        return card
+
+
+class KeptMessages:
+    """Which messages this process kept in Redis lately (for their refreshes), so the next
+    click on one does not send the same message again."""
+
+    def __init__(
+        self, *, for_s: float = KEEP_MESSAGE_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._for_s = for_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._at: dict[MessageRef, float] = {}
+
+    def recent(self, message: MessageRef | None) -> bool:
+        if message is None:
+            return False
+        with self._lock:
+            at = self._at.get(message)
+        return at is not None and self._clock() - at < self._for_s
+
+    def add(self, message: MessageRef | None) -> None:
+        if message is None:
+            return
+        now = self._clock()
+        with self._lock:
+            self._at[message] = now
+            for old in [m for m, at in self._at.items() if now - at >= self._for_s]:
+                del self._at[old]
 
 
 def resolve_button(
-    deps: Deps, button: FeedbackKey | FeedbackRef
+    cards: Cards, button: FeedbackKey | FeedbackRef
 ) -> tuple[FeedbackRef, dict[str, Any] | None]:
     """The score a clicked button refers to, and the card the CSM saw.
 
@@ -67,8 +130,8 @@ def resolve_button(
     on its own; its card may be gone (None).
     """
     if isinstance(button, FeedbackRef):
-        return button, stored_card(deps, button)
-    card = stored_card(deps, button)
+        return button, cards.get(button)
+    card = cards.get(button)
     if card is None:
         account, snapshot = escape_mrkdwn(button.account_id), escape_mrkdwn(button.snapshot_id)
         raise ScoreGone(
@@ -89,14 +152,14 @@ class Recorder:
         store: FeedbackStore,
         secret: bytes,
         *,
-        executor: ThreadPoolExecutor,
         deadline_s: float = DEADLINE_S,
     ) -> None:
         self._deps = deps
         self._store = store
         self._secret = secret
-        self._executor = executor
         self._deadline_s = deadline_s
+        self.cards = Cards(deps)
+        self._kept = KeptMessages()
 
     def event(
         self,
@@ -129,7 +192,7 @@ class Recorder:
     ) -> FeedbackEvent:
         """The event of ``user``'s click on ``button``, its score read back from the
         snapshot (ScoreGone when that is no longer stored)."""
-        ref, card = resolve_button(self._deps, button)
+        ref, card = resolve_button(self.cards, button)
         return self.event(kind, ref, user, card=card)
 
     def save(
@@ -142,7 +205,7 @@ class Recorder:
         """Build (which may read the snapshot) and record the event, within the deadline;
         with ``redraw``, the message's refresh is queued in the same step (nothing is left
         to do in this process once the click is acknowledged)."""
-        body = redraw.body() if redraw else ""
+        body = redraw.body() if redraw and not self._kept.recent(message) else ""
 
         def write() -> tuple[FeedbackEvent, Recorded]:
             event = build()
@@ -152,17 +215,31 @@ class Recorder:
             )
             return event, recorded
 
-        future = self._executor.submit(write)
+        budget = capped(self._deadline_s)  # within the request's own Redis budget (bot.web)
+        started = time.monotonic()
         try:
-            # Within the request's own Redis budget too, when it has one (bot.web).
-            event, recorded = future.result(timeout=capped(self._deadline_s))
-            return Saved("saved", recorded, event)
-        except concurrent.futures.TimeoutError:
-            log.warning("feedback write took longer than %.1f s; told the user", self._deadline_s)
-            return Saved("unconfirmed")
+            with deadline(budget):
+                event, recorded = write()
         except ScoreGone as exc:
             log.info("feedback on a score no longer stored: %s", exc)
             return Saved("gone", detail=str(exc))
         except ChurnbotError as exc:
-            log.warning("feedback not saved: %s", exc)
-            return Saved("not_saved")
+            if time.monotonic() - started < budget:
+                log.warning("feedback not saved: %s", exc)
+                return Saved("not_saved")
+            # No answer in time: the user hears so now, and the write is tried again after
+            # the answer, without the deadline (the idempotency key keeps it to one event).
+            log.warning("feedback write took longer than %.1f s; told the user", budget)
+            self._deps.background.submit(_write_late, write)
+            return Saved("unconfirmed")
+        if body:
+            self._kept.add(message)
+        return Saved("saved", recorded, event)
+
+
+def _write_late(write: Callable[[], object]) -> None:
+    """A write that did not answer within a click's deadline, tried again after the answer."""
+    try:
+        write()
+    except ChurnbotError as exc:
+        log.warning("a feedback write that ran out of time failed again: %s", exc)

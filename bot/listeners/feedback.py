@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -22,7 +21,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.deps import Deps
 from bot.feedback import feedback_store
-from bot.feedback.capture import Recorder, Saved, ScoreGone, resolve_button, stored_card
+from bot.feedback.capture import Cards, Recorder, Saved, ScoreGone, resolve_button
 from bot.feedback.correction import (
     CALLBACK_ID,
     ModalContext,
@@ -42,9 +41,6 @@ from models.errors import ChurnbotError, ConfigError
 
 log = logging.getLogger(__name__)
 BUTTONS = re.compile("^(" + "|".join(BUTTON_KINDS) + ")$")
-#: Writes run here, apart from ``deps.background``: a Slack call waiting there must never delay
-#: a save.
-WRITERS = 8
 
 
 def _message_of(body: Mapping[str, Any]) -> tuple[MessageRef | None, bool]:
@@ -100,12 +96,7 @@ def register(app: App, deps: Deps) -> None:
         )
     store = feedback_store(deps)
     config = store.config
-    recorder = Recorder(
-        deps,
-        store,
-        idempotency_secret(shared.get_secret_value()),
-        executor=ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="feedback-write"),
-    )
+    recorder = Recorder(deps, store, idempotency_secret(shared.get_secret_value()))
     register_collector(deps, store)
 
     @app.action(BUTTONS)
@@ -158,7 +149,7 @@ def register(app: App, deps: Deps) -> None:
             )
             return
         ack()
-        _later(deps, _fill_modal, deps, store, client, view, button, body)
+        _later(deps, _fill_modal, deps, store, recorder.cards, client, view, button, body)
 
     @app.view(CALLBACK_ID)
     def save_correction(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -188,7 +179,7 @@ def register(app: App, deps: Deps) -> None:
                 "correction",
                 context.ref,
                 user,
-                card=stored_card(deps, context.ref),
+                card=recorder.cards.get(context.ref),
                 correction=result,
                 once_per=(view["id"],),
             ),
@@ -208,6 +199,7 @@ def register(app: App, deps: Deps) -> None:
 def _fill_modal(
     deps: Deps,
     store: FeedbackStore,
+    cards: Cards,
     client: WebClient,
     view: Mapping[str, Any],
     button: FeedbackKey | FeedbackRef,
@@ -216,7 +208,7 @@ def _fill_modal(
     """Replace "Loading…" with the form, built from the card the CSM saw."""
     message, ephemeral = _message_of(body)
     try:
-        ref, card = resolve_button(deps, button)
+        ref, card = resolve_button(cards, button)
         kept = message_body(body.get("message"))
         if message and kept:  # for the correction's refresh: a submission has no message
             store.keep_message(message, kept)
