@@ -13,6 +13,7 @@ number that one account more would swing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -132,21 +133,22 @@ def window(today: dt.date, horizon_days: int) -> tuple[dt.date, dt.date]:
 
 
 def _first_seen(
-    entries: Sequence[FlagEntry], today: dt.date, horizon_days: int, accounts: str
-) -> dict[str, tuple[dt.date, str]]:
-    """Each account's first appearance in the window: (as_of, band) from ``flagged`` (all
-    high) or ``sample`` (a sample of every band)."""
+    entries: Sequence[FlagEntry], today: dt.date, horizon_days: int
+) -> tuple[dict[str, tuple[dt.date, str]], dict[str, tuple[dt.date, str]]]:
+    """Each account's first appearance in the window, (as_of, band), among the flagged
+    accounts (all high) and among the book's sample (every band), in one pass."""
     since, until = window(today, horizon_days)
-    first: dict[str, tuple[dt.date, str]] = {}
+    flagged: dict[str, tuple[dt.date, str]] = {}
+    sample: dict[str, tuple[dt.date, str]] = {}
     for entry in sorted(entries, key=lambda e: e.as_of):
         if not since < entry.as_of <= until:
             continue
-        pairs = (
-            ((a, "high") for a in entry.flagged) if accounts == "flagged" else entry.sample.items()
-        )
-        for account_id, band in pairs:
-            first.setdefault(account_id, (entry.as_of, band))
-    return first
+        seen = (entry.as_of, "high")
+        for account_id in entry.flagged:
+            flagged.setdefault(account_id, seen)
+        for account_id, band in entry.sample.items():
+            sample.setdefault(account_id, (entry.as_of, band))
+    return flagged, sample
 
 
 def _rate(first: Mapping[str, tuple[dt.date, str]], churned: Churned) -> Rate:
@@ -172,30 +174,6 @@ class TrackRecord:
         return min(self.flagged_rate.known, self.base_rate.known) >= self.min_outcomes
 
 
-def track_record(
-    entries: Sequence[FlagEntry],
-    churned: Churned,
-    *,
-    today: dt.date,
-    horizon_days: int,
-    min_outcomes: int,
-) -> TrackRecord:
-    """The track record as of ``today``: each account counted once, at its first flag in the
-    window (an account flagged every week for a month is one account, not four)."""
-    flagged = _first_seen(entries, today, horizon_days, "flagged")
-    book = _first_seen(entries, today, horizon_days, "sample")
-    since, until = window(today, horizon_days)
-    return TrackRecord(
-        since=since,
-        until=until,
-        horizon_days=horizon_days,
-        flagged=len(flagged),
-        flagged_rate=_rate(flagged, churned),
-        base_rate=_rate(book, churned),
-        min_outcomes=min_outcomes,
-    )
-
-
 @dataclass(frozen=True)
 class RiskLevel:
     """How often accounts of one band churned: from live outcomes once there are enough,
@@ -209,22 +187,36 @@ class RiskLevel:
     horizon_days: int
 
 
-def risk_levels(
+def summarise(
     entries: Sequence[FlagEntry],
     churned: Churned,
     *,
     today: dt.date,
     horizon_days: int,
     min_outcomes: int,
-) -> dict[str, RiskLevel]:
-    """Per band, the churn rate a ``/churn`` card quotes. High counts every flagged account;
-    the other bands count the book's sample. The evaluation figures are the newest entry's
-    (the model being served)."""
-    flagged = _rate(_first_seen(entries, today, horizon_days, "flagged"), churned)
-    sample = _first_seen(entries, today, horizon_days, "sample")
-    live = {"high": flagged}
+) -> tuple[TrackRecord, dict[str, RiskLevel]]:
+    """The track record and the churn rate per band, from one pass over the entries (each
+    outcome looked up once).
+
+    Risk levels: high counts every flagged account, the other bands the book's sample; below
+    ``min_outcomes`` live outcomes a band falls back on the model's held-out evaluation, from
+    the newest entry (the model being served)."""
+    flagged, sample = _first_seen(entries, today, horizon_days)
+    lookup = functools.cache(churned)
+    since, until = window(today, horizon_days)
+    flagged_rate = _rate(flagged, lookup)
+    record = TrackRecord(
+        since=since,
+        until=until,
+        horizon_days=horizon_days,
+        flagged=len(flagged),
+        flagged_rate=flagged_rate,
+        base_rate=_rate(sample, lookup),
+        min_outcomes=min_outcomes,
+    )
+    live = {"high": flagged_rate}
     for band in BANDS[1:]:
-        live[band] = _rate({a: seen for a, seen in sample.items() if seen[1] == band}, churned)
+        live[band] = _rate({a: seen for a, seen in sample.items() if seen[1] == band}, lookup)
     evaluation = max(entries, key=lambda e: e.as_of).evaluation if entries else {}
     levels = {}
     for band in BANDS:
@@ -237,7 +229,7 @@ def risk_levels(
             )
         else:
             levels[band] = RiskLevel(band, None, "none", known, min_outcomes, horizon_days)
-    return levels
+    return record, levels
 
 
 def evaluation_rates(calibration: Iterable[Mapping[str, Any]], bands: RiskBands) -> dict[str, Rate]:

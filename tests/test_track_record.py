@@ -10,8 +10,7 @@ from models.track_record import (
     Rate,
     evaluation_rates,
     flag_entry,
-    risk_levels,
-    track_record,
+    summarise,
 )
 
 TODAY = dt.date(2026, 11, 23)
@@ -65,14 +64,14 @@ def test_flagged_accounts_are_counted_once_at_their_first_flag_in_the_window() -
         seen.append((account_id, as_of))
         return None if account_id == "A9" else churned[account_id]
 
-    record = track_record(entries, lookup, today=TODAY, horizon_days=HORIZON, min_outcomes=5)
+    record, _ = summarise(entries, lookup, today=TODAY, horizon_days=HORIZON, min_outcomes=5)
     assert record.flagged == 10
     assert record.flagged_rate == Rate(churned=4, known=9), "A9's outcome is not known yet"
     assert record.base_rate == Rate(churned=5, known=99), "A50 churned, unflagged back then"
     assert ("A0", old) in seen, "each account at its first flag"
     assert ("A0", later) not in seen
     assert record.enough
-    thin = track_record(entries, lookup, today=TODAY, horizon_days=HORIZON, min_outcomes=10)
+    thin, _ = summarise(entries, lookup, today=TODAY, horizon_days=HORIZON, min_outcomes=10)
     assert not thin.enough
 
 
@@ -82,7 +81,7 @@ def test_a_risk_level_comes_from_live_outcomes_once_there_are_enough() -> None:
     evaluation = {"high": Rate(30, 100), "medium": Rate(10, 200), "low": Rate(2, 10)}
     entries = [entry(old, accounts, evaluation=evaluation)]
     churned = book({f"A{i}" for i in range(12)})
-    levels = risk_levels(
+    _, levels = summarise(
         entries,
         lambda a, _: churned[a],
         today=TODAY,
@@ -96,7 +95,7 @@ def test_a_risk_level_comes_from_live_outcomes_once_there_are_enough() -> None:
     assert levels["medium"].live_known == 10
     assert levels["low"].source == "live"
     assert levels["low"].rate == Rate(0, 50)
-    no_eval = risk_levels(
+    _, no_eval = summarise(
         [entry(old, accounts)],
         lambda a, _: None,
         today=TODAY,

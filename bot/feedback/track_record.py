@@ -19,7 +19,7 @@ from bot.deps import Deps
 from bot.feedback import feedback_store
 from bot.feedback.outcomes import churned_within
 from bot.state.flag_log import FlagLog
-from models.track_record import Rate, RiskLevel, TrackRecord, risk_levels, track_record, window
+from models.track_record import Rate, RiskLevel, TrackRecord, summarise, window
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,11 @@ def track_summary(deps: Deps) -> TrackSummary:
     spec = deps.settings.spec
     today = deps.clock().date()
     log = flag_log(deps)
-    newest = log.latest()
-    key = f"{today.isoformat()}:{newest.snapshot_id if newest else '-'}"
+    key = f"{today.isoformat()}:{log.latest_id() or '-'}"
     cached = log.cached(key)
     if cached is not None:
         return TrackSummary.from_json(cached)
+    newest = log.latest()
     since, until = window(today, spec.horizon_days)
     entries = log.entries(since, until)
     accounts = sorted({a for e in entries for a in (*e.flagged, *e.sample)})
@@ -78,17 +78,17 @@ def track_summary(deps: Deps) -> TrackSummary:
     def churned(account_id: str, as_of: dt.date) -> bool | None:
         return churned_within(outcomes.get(account_id), as_of, horizon)
 
-    minimum = spec.track_record.min_outcomes
     # The serving model's evaluation figures come with the newest entry, outside the window.
     ids = {entry.snapshot_id for entry in entries}
     with_newest = [*entries, newest] if newest and newest.snapshot_id not in ids else entries
     summary = TrackSummary(
-        track_record(
-            entries, churned, today=today, horizon_days=spec.horizon_days, min_outcomes=minimum
-        ),
-        risk_levels(
-            with_newest, churned, today=today, horizon_days=spec.horizon_days, min_outcomes=minimum
-        ),
+        *summarise(
+            with_newest,
+            churned,
+            today=today,
+            horizon_days=spec.horizon_days,
+            min_outcomes=spec.track_record.min_outcomes,
+        )
     )
     log.cache(key, summary.to_json())
     return summary

@@ -111,11 +111,17 @@ class FlagLog:
             blobs = self._r.mget([f"{self._key}:{sid}" for sid in ids]) if ids else []
         return [_unpack(text(blob)) for blob in blobs if blob]
 
-    def latest(self) -> FlagEntry | None:
-        """The newest entry (the serving model's evaluation figures), if any."""
+    def latest_id(self) -> str | None:
+        """The snapshot id of the newest entry (one cheap call: what a cache is keyed on)."""
         with translate_errors(self._r):
             newest = members(self._r.zrange(self._key, -1, -1))
-            blob = maybe_text(self._r.get(f"{self._key}:{newest[0]}")) if newest else None
+        return newest[0] if newest else None
+
+    def latest(self) -> FlagEntry | None:
+        """The newest entry (the serving model's evaluation figures), if any."""
+        newest = self.latest_id()
+        with translate_errors(self._r):
+            blob = maybe_text(self._r.get(f"{self._key}:{newest}")) if newest else None
         return _unpack(blob) if blob else None
 
     def cached(self, key: str) -> str | None:
