@@ -154,7 +154,8 @@ def validate_needed(
         positions = np.flatnonzero(keep)
         kept = {int(record) for record in records[positions]}
         result = validate_frame(
-            read(positions),
+            # Numbered 0, 1, ... like a table read whole: cells are matched by position.
+            read(positions).reset_index(drop=True),
             schema,
             source=source,
             sources=sources,

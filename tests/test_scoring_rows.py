@@ -44,10 +44,14 @@ def by_key(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["account_id", "as_of"]).reset_index(drop=True)
 
 
-def assert_same_for_scoring(whole: LoadResult, needed: LoadResult) -> None:
+def assert_same_for_scoring(
+    whole: LoadResult, needed: LoadResult, *, outcomes: bool = True
+) -> None:
     pd.testing.assert_frame_equal(
         by_key(latest_rows(needed.frame, SCHEMA)), by_key(latest_rows(whole.frame, SCHEMA))
     )
+    if not outcomes:  # a one-off snapshot has none yet
+        return
     rows, labels = known_outcome_rows(needed.frame, SCHEMA, HORIZON)
     whole_rows, whole_labels = known_outcome_rows(whole.frame, SCHEMA, HORIZON)
     assert len(rows) > 0
@@ -163,3 +167,19 @@ def test_a_mapped_export_is_picked_through_its_mapping(book: pd.DataFrame, tmp_p
 
     assert_same_for_scoring(whole, needed)
     assert needed.total_rows < len(book) / 4
+
+
+def test_a_one_off_export_with_a_constant_date_reads_its_live_accounts(
+    book: pd.DataFrame, tmp_path: Path
+) -> None:
+    # Every account once, churned ones with their churn date: those need not be read.
+    snapshot = book.drop_duplicates("account_id", keep="last").drop(columns="as_of")
+    path = tmp_path / "snapshot.csv"
+    snapshot.to_csv(path, index=False, date_format="%Y-%m-%d")
+    sources = SourcesConfig(constants={"as_of": str(END)}, max_reject_share=1.0)
+
+    whole = load_table(path, SCHEMA, sources)
+    needed = load_table(path, SCHEMA, sources, rows=NEED)
+
+    assert_same_for_scoring(whole, needed, outcomes=False)
+    assert len(needed.frame) == snapshot["churn_date"].isna().sum() < len(snapshot)
