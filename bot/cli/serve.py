@@ -18,6 +18,7 @@ from gunicorn.app.base import BaseApplication
 from bot.app import build_app, require_bot_token, require_signing_secret
 from bot.cli.common import console, settings_from_environment
 from bot.deps import Deps, build_deps
+from bot.feedback.refresh import running_drain
 from bot.loopback import LoopbackServer
 from bot.settings import Settings
 from bot.state import connect
@@ -126,7 +127,11 @@ def serve_socket_mode(deps: Deps, *, host: str, port: int) -> None:
             "xapp-..., with the connections:write scope, under Basic Information)"
         )
     app = build_app(deps, socket_mode=True)
-    with LoopbackServer(build_wsgi(None, deps), host=host, port=port) as probes:
+    # Often run with no worker beside it: messages are redrawn after clicks here too.
+    with (
+        LoopbackServer(build_wsgi(None, deps), host=host, port=port) as probes,
+        running_drain(deps),
+    ):
         console.print(f"Connecting to Slack in Socket Mode; probes and metrics at {probes.url}")
         SocketModeHandler(app, token.get_secret_value()).start()
 
