@@ -196,18 +196,15 @@ class OwnerAlerts:
 
     def run(self, snapshot_id: str | None = None) -> Counter[str]:
         """Alert the owners of the accounts that jumped in ``snapshot_id`` (default: the
-        latest). Returns how many alerts ended how (``sent``, ``already_sent``, ``muted``,
-        ``no_slack_user``, ``failed``; ``switch_on`` or ``disabled`` when nothing was looked
-        at). For the scheduler: errors are logged, never raised."""
+        latest). Returns how many alerts ended how (``sent``, ``reconciled``, ``already_sent``,
+        ``muted``, ``no_slack_user``, ``failed``; ``switch_on`` once when the kill switch
+        stopped the run, ``disabled`` when alerts are off). For the scheduler: errors are
+        logged, never raised."""
         outcomes: Counter[str] = Counter()
         if not self.config.enabled:
             outcomes["disabled"] += 1
             return outcomes
         try:
-            if self._switch.state().on:
-                log.info("owner alerts skipped: the kill switch is on")
-                outcomes["switch_on"] += 1
-                return outcomes
             muted = self._mutes.muted()
             week = week_of(self._clock())
             cards = self._store.iter_cards(snapshot_id=snapshot_id)
@@ -220,6 +217,10 @@ class OwnerAlerts:
                     outcomes["no_slack_user"] += 1
                 elif user in muted:
                     outcomes["muted"] += 1
+                elif self._switch.state().on:  # read before every send, as for digest parts
+                    log.info("owner alerts stopped: the kill switch is on")
+                    outcomes["switch_on"] += 1
+                    break
                 else:
                     outcomes[self._send_once(alert, user, week)] += 1
         except ChurnbotError as exc:
