@@ -96,6 +96,23 @@ def test_serve_socket_mode_asks_for_the_app_token_not_the_signing_secret(
     assert "SLACK_SIGNING_SECRET" not in err
 
 
+def test_serve_checks_the_bot_token_and_redis_before_it_starts_workers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The workers build the app after the fork; what can be wrong is said before it, in one
+    line, rather than as a worker that fails to boot."""
+    monkeypatch.setenv("CHURNBOT_CONFIG", str(CONFIG))
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    assert main(["serve"]) == 2
+    assert "SLACK_BOT_TOKEN is not set" in capsys.readouterr().err
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert "is not reachable" in err
+    assert "Traceback" not in err
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
