@@ -144,7 +144,14 @@ def save_rate_chart(rates: Sequence[SaveRate]) -> Chart:
         axes.axvline(0, color="#636363", linewidth=1)
         for position, rate in enumerate(rates):
             if rate.estimate is None or rate.low is None or rate.high is None:
-                axes.annotate("not enough data yet", (0, position), ha="left", va="center")
+                axes.annotate(
+                    "not enough data yet",
+                    (0, position),
+                    xytext=(6, 0),
+                    textcoords="offset points",
+                    va="center",
+                    color="#636363",
+                )
                 continue
             axes.errorbar(
                 rate.estimate,
