@@ -1,14 +1,22 @@
-"""2,000 signed feedback clicks (10% of them repeats) at 200 per second into the real app.
+"""Feedback clicks at 200 per second: churnbot's ack latency as a ratio to a bare Bolt app.
 
-The web process as production runs it (`churnbot serve`: gunicorn, gthread workers) on a
-loopback port, a redis-server of its own (AOF on, fsync every second), and the Slack emulator
-for the Web API in this process. 1,800 distinct clicks (30 CSMs x 20 accounts x 3 answers, half on
-a channel digest, the rest on ephemeral cards) plus 200 repeats of earlier ones (double clicks,
-Slack retries, a second tab; some sent in the same instant as their original) are sent open
-loop: click i leaves at start + i/200 s whatever happened before. Prints the acknowledgement
-latency (p50/p90/p99/max) and checks that exactly 1,800 events were stored.
+Four processes: this one generates the load (signed clicks, sent open loop: click i leaves at
+start + i/rate whatever happened before) and measures each answer; the web server under test
+(gunicorn, gthread workers: the bare Bolt app of :func:`floor`, or ``churnbot serve``); a
+redis-server of its own (AOF on, fsync every second); and Slack's side, :func:`slack_side`
+(the Web API emulator, plus the refresh drain ``churnbot worker`` runs, drawing the messages
+after the clicks). Both servers stay up; each round sends the same bodies to the floor, then
+to churnbot, and the rounds alternate that way at least three times.
 
-Usage: .venv/bin/python bench/feedback.py [--rate 200] [--clicks 2000] [--workers 2]
+Each round's clicks are new (their own 30 CSMs x 20 accounts x 3 answers, half on a channel
+digest, half on ephemeral ``/churn`` cards), 10% of them sent again (a double click, a Slack
+retry, a second tab; some in the same instant as their original). After every churnbot round
+the stored events are counted: exactly one per distinct click. Printed: p50 and p99 of the ack
+latency per run, their ratios to the floor of the same round (min and median over rounds), and
+how many message updates the drain made for how many clicks.
+
+Usage: .venv/bin/python bench/feedback.py [--rate 200] [--clicks 2000] [--rounds 3]
+       [--workers 2]
 """
 
 from __future__ import annotations
@@ -39,11 +47,13 @@ import redis
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
+from slack_sdk.web import SlackResponse
 
-from bot.deps import build_deps
+from bot.deps import Deps, build_deps
 from bot.emulator import SlackEmulator
 from bot.emulator.sender import SlackSender
 from bot.feedback import feedback_store
+from bot.feedback.refresh import DrainThread, build_drain
 from bot.render import DigestContent, FeedbackRef, digest_messages
 from bot.settings import load_settings
 from bot.state import SnapshotMeta, connect, ping
@@ -52,6 +62,8 @@ CONFIG = Path(__file__).resolve().parent.parent / "config"
 SECRET = "bench-signing-secret"
 CHANNEL = "C0BENCH001"
 KINDS = ("feedback_helpful", "feedback_not_helpful", "feedback_action_done")
+USERS = 30
+ACCOUNTS = 20
 
 
 def card(i: int) -> dict[str, Any]:
@@ -80,15 +92,15 @@ def card(i: int) -> dict[str, Any]:
     }
 
 
-def payload(click: dict[str, Any], emulator: SlackEmulator, digest: dict[str, Any]) -> str:
-    """The signed body of one click, as Slack would send it."""
+def payload(click: dict[str, Any], response_url: str, digest: dict[str, Any]) -> str:
+    """The body of one click, as Slack would send it (signed when sent)."""
     body: dict[str, Any] = {
         "type": "block_actions",
         "team": {"id": "T0CHURNBOT", "domain": "example"},
         "user": {"id": click["user"], "username": click["user"].lower(), "team_id": "T0CHURNBOT"},
         "api_app_id": "A0CHURNBOT",
         "trigger_id": f"trig.{uuid.uuid4().hex}",
-        "response_url": emulator.response_url(uuid.uuid4().hex),
+        "response_url": response_url,
         "actions": [
             {
                 "type": "button",
@@ -111,7 +123,7 @@ def payload(click: dict[str, Any], emulator: SlackEmulator, digest: dict[str, An
     else:
         body["container"] = {  # each user's /churn card is a message of its own
             "type": "message",
-            "message_ts": f"{1_795_000_000 + int(click['user'][-4:])}.{click['account'][-6:]}",
+            "message_ts": f"{1_795_000_000 + int(click['user'][-6:])}.{click['account'][-6:]}",
             "channel_id": "C0GENERAL1",
             "is_ephemeral": True,
         }
@@ -125,15 +137,15 @@ def percentile(values: list[float], q: int) -> float:
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        return int(probe.getsockname()[1])
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Bounded polling for a process to come up."""
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Bounded polling for a process to come up or a queue to empty."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise SystemExit(f"{what} did not come up within {timeout:g} s")
+            raise SystemExit(f"{what}: not within {timeout:g} s")
         time.sleep(0.05)
 
 
@@ -199,19 +211,72 @@ def floor() -> Callable[..., Any]:
     return wsgi
 
 
+def slack_side(redis_url: str, response_urls: int) -> None:
+    """Slack's side, in a process of its own: the Web API emulator (whose URL is the first
+    line printed) with ``response_urls`` response URLs issued (``r0``, ``r1``, ...), and the
+    refresh drain of ``churnbot worker``. When stdin closes, prints what reached the emulator
+    as one JSON line and exits."""
+    with SlackEmulator() as emulator:
+        for i in range(response_urls):
+            emulator.response_url(f"r{i}")
+        env = {
+            "CHURNBOT_CONFIG": str(CONFIG),
+            "SLACK_BOT_TOKEN": emulator.token,
+            "SLACK_API_URL": emulator.base_url,
+            "REDIS_URL": redis_url,
+        }
+        deps = build_deps(load_settings(env), client=connect(redis_url))
+        drain = DrainThread(build_drain(deps)).start()
+        print(emulator.url, flush=True)
+        sys.stdin.read()
+        drain.stop()
+        calls = emulator.calls()
+        print(
+            json.dumps(
+                {
+                    "chat.update": sum(1 for c in calls if c.method == "chat.update" and c.ok),
+                    "response_url": sum(1 for c in calls if c.method == "response_url" and c.ok),
+                    "refused": sum(1 for c in calls if not c.ok),
+                }
+            ),
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200)
-    parser.add_argument("--clicks", type=int, default=2000)
+    parser.add_argument("--clicks", type=int, default=2000, help="per run")
+    parser.add_argument("--rounds", type=int, default=3, help="floor-then-churnbot pairs")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--slack-side", metavar="REDIS_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--response-urls", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.slack_side:
+        slack_side(args.slack_side, args.response_urls)
+        return
+    if args.rounds < 3:
+        parser.error("--rounds must be at least 3 (min and median of alternating runs)")
+    bench(args)
+
+
+def bench(args: argparse.Namespace) -> None:
     rng = random.Random(7)
     bench_dir = Path(__file__).resolve().parent
-    with (
-        SlackEmulator() as emulator,
-        tempfile.TemporaryDirectory() as tmp,
-        redis_server(Path(tmp)) as redis_url,
-    ):
+    total = args.clicks * args.rounds
+    with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as redis_url:
+        side = subprocess.Popen(
+            [sys.executable, __file__, "--slack-side", redis_url, "--response-urls", str(total)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert side.stdin is not None
+        assert side.stdout is not None
+        slack_url = side.stdout.readline().strip()
+        if not slack_url:
+            raise SystemExit("the Slack side did not start")
+        emulator_token = SlackEmulator().token
         env = {
             **{
                 k: v
@@ -220,86 +285,139 @@ def main() -> None:
             },
             "REDIS_URL": redis_url,
             "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_BOT_TOKEN": emulator.token,
-            "SLACK_API_URL": emulator.base_url,
+            "SLACK_BOT_TOKEN": emulator_token,
+            "SLACK_API_URL": f"{slack_url}/api/",
             "CHURNBOT_CONFIG": str(CONFIG),
             "CHURNBOT_VAR": str(Path(tmp) / "var"),
-            "PORT": str(free_port()),
         }
         client = connect(redis_url)
-        settings = load_settings({"CHURNBOT_CONFIG": str(CONFIG)})
-        deps = build_deps(settings, client=client)  # the web process's prefix and book
-        now = dt.datetime.now(dt.UTC)
-        cards = [card(i) for i in range(20)]
-        meta = SnapshotMeta(
-            snapshot_id=f"{now:%Y%m%dT%H%M%S}-bench",
-            as_of="2026-11-16",
-            model_version="20261116-abcdef0123",
-            created_at=now.isoformat(),
-            healthy=True,
-            n_accounts=len(cards),
-        )
-        deps.store.publish_cards(meta, cards)
-        message = digest_messages(
-            DigestContent("Churn risk", "#bench", "today", None, cards[:10], meta.snapshot_id)
-        )[0]
-        web = WebClient(token=emulator.token, base_url=emulator.base_url)
-        posted = web.chat_postMessage(channel=CHANNEL, text=message.text, blocks=message.blocks)
-        sequence, distinct = clicks(rng, cards, meta, message.blocks, args.clicks)
-        bodies = [payload(click, emulator, posted["message"]) for click in sequence]
+        deps = build_deps(load_settings({"CHURNBOT_CONFIG": str(CONFIG)}), client=client)
+        meta, posted = seed(deps, emulator_token, f"{slack_url}/api/")
+        rounds = []
+        for r in range(args.rounds):
+            sequence, distinct = clicks(rng, r, meta, posted["message"]["blocks"], args.clicks)
+            first = r * args.clicks
+            bodies = [
+                payload(click, f"{slack_url}/response_url/r{first + i}", posted["message"])
+                for i, click in enumerate(sequence)
+            ]
+            rounds.append((bodies, distinct))
         gunicorn = [sys.executable, "-m", "gunicorn", "--chdir", str(bench_dir), "-k", "gthread"]
+        floor_env = {**env, "PORT": str(free_port())}
+        churnbot_env = {**env, "PORT": str(free_port())}
         floor_command = [*gunicorn, "-w", str(args.workers), "--threads", "16",
-                         "-b", f"127.0.0.1:{env['PORT']}", "feedback:floor()"]  # fmt: skip
-        with web_process(floor_command, env) as url:
-            print("the floor: a bare Bolt app that only acknowledges", flush=True)
-            bare, _, _ = send_all(url, bodies, args.rate)
-        serve = [str(Path(sys.executable).with_name("churnbot")), "serve",
+                         "-b", f"127.0.0.1:{floor_env['PORT']}", "feedback:floor()"]  # fmt: skip
+        serve = [str(Path(sys.executable).with_name("churnbot")), "serve", "--host", "127.0.0.1",
                  "--workers", str(args.workers), "--threads", "16"]  # fmt: skip
-        with web_process(serve, env) as url:
-            print("churnbot serve", flush=True)
-            latencies, failures, wall = send_all(url, bodies, args.rate)
         store = feedback_store(deps)
-        stored = client.xlen(store.stream)
+        results: list[tuple[list[float], list[float]]] = []
+        with (
+            web_process(floor_command, floor_env) as floor_url,
+            web_process(serve, churnbot_env) as churnbot_url,
+        ):
+            for r, (bodies, distinct) in enumerate(rounds, 1):
+                print(f"round {r}: the bare Bolt app (floor)", file=sys.stderr, flush=True)
+                bare, bare_failures = send_all(floor_url, bodies, args.rate)
+                print(f"round {r}: churnbot serve", file=sys.stderr, flush=True)
+                before = client.xlen(store.stream)
+                latencies, failures = send_all(churnbot_url, bodies, args.rate)
+                stored = client.xlen(store.stream) - before
+                if failures or bare_failures:
+                    raise SystemExit(f"FAILED: non-200 answers: {(failures + bare_failures)[:3]}")
+                if stored != distinct:
+                    raise SystemExit(
+                        f"FAILED: round {r} stored {stored:,} events for {distinct:,} distinct "
+                        "clicks"
+                    )
+                results.append((bare, latencies))
+            queue = store.refresh_stream
+            wait_until(lambda: client.xlen(queue) == 0, "the drain to draw every refresh", 600)
+        side.stdin.close()
+        drawn = json.loads(side.stdout.readline())
+        side.wait(timeout=30)
         readable = sum(1 for _ in store.events())
-        deps.background.shutdown(wait=True)
-        updates = len(emulator.calls("chat.update")) + len(emulator.calls("response_url"))
+        report(args, rounds, results, readable, drawn)
 
-    print(
-        f"\n{len(sequence):,} feedback clicks ({distinct:,} distinct, "
-        f"{len(sequence) - distinct:,} repeats) at {args.rate:g}/s over loopback, gunicorn "
-        f"{args.workers} workers x 16 threads; churnbot's run took {wall:.1f} s "
-        f"({len(sequence) / wall:.0f}/s)"
+
+def seed(deps: Deps, token: str, api_url: str) -> tuple[SnapshotMeta, SlackResponse]:
+    """A published snapshot of 20 accounts and a digest of the first 10 posted to Slack."""
+    now = dt.datetime.now(dt.UTC)
+    cards = [card(i) for i in range(ACCOUNTS)]
+    meta = SnapshotMeta(
+        snapshot_id=f"{now:%Y%m%dT%H%M%S}-bench",
+        as_of="2026-11-16",
+        model_version="20261116-abcdef0123",
+        created_at=now.isoformat(),
+        healthy=True,
+        n_accounts=len(cards),
     )
-    for label, values in (("bare Bolt app (floor)", bare), ("churnbot serve", latencies)):
+    deps.store.publish_cards(meta, cards)
+    message = digest_messages(
+        DigestContent("Churn risk", "#bench", "today", None, cards[:10], meta.snapshot_id)
+    )[0]
+    web = WebClient(token=token, base_url=api_url)
+    posted = web.chat_postMessage(channel=CHANNEL, text=message.text, blocks=message.blocks)
+    return meta, posted
+
+
+def report(
+    args: argparse.Namespace,
+    rounds: list[tuple[list[str], int]],
+    results: list[tuple[list[float], list[float]]],
+    readable: int,
+    drawn: dict[str, int],
+) -> None:
+    sent = sum(len(bodies) for bodies, _ in rounds)
+    distinct = sum(d for _, d in rounds)
+    print(
+        f"{args.clicks:,} signed feedback clicks per run at {args.rate:g}/s "
+        f"({rounds[0][1]:,} distinct, {args.clicks - rounds[0][1]:,} repeats), gunicorn "
+        f"{args.workers} workers x 16 threads, {args.rounds} rounds floor/churnbot"
+    )
+    print("round  floor p50   floor p99   churnbot p50   churnbot p99   p50 ratio   p99 ratio")
+    p50s, p99s = [], []
+    for r, (bare, ours) in enumerate(results, 1):
+        b50, b99, o50, o99 = (percentile(v, q) * 1e3 for v in (bare, ours) for q in (50, 99))
+        p50s.append(o50 / b50)
+        p99s.append(o99 / b99)
         print(
-            f"{label:<22} ack p50 {percentile(values, 50) * 1e3:7.2f} ms · p90 "
-            f"{percentile(values, 90) * 1e3:7.2f} ms · p99 {percentile(values, 99) * 1e3:7.2f} ms "
-            f"· max {max(values) * 1e3:7.2f} ms"
+            f"{r:>5}  {b50:6.2f} ms   {b99:6.2f} ms   {o50:9.2f} ms   {o99:9.2f} ms   "
+            f"{p50s[-1]:8.2f}x   {p99s[-1]:8.2f}x"
         )
-    print(f"non-200 answers: {len(failures)}" + (f" (first: {failures[0]})" if failures else ""))
-    print(f"events stored: {stored:,} (readable: {readable:,}); expected exactly {distinct:,}")
-    print(f"message updates after the acks (coalesced per message): {updates:,}")
-    if stored != distinct or failures:
+    print(
+        f"ack p50 ratio: min {min(p50s):.2f}x, median {statistics.median(p50s):.2f}x "
+        "(target <= 1.5x)"
+    )
+    print(
+        f"ack p99 ratio: min {min(p99s):.2f}x, median {statistics.median(p99s):.2f}x (target <= 2x)"
+    )
+    print(f"events stored: {readable:,} for {distinct:,} distinct clicks ({sent:,} sent)")
+    print(
+        f"drawn by the drain after the acks: {drawn['chat.update']:,} chat.update, "
+        f"{drawn['response_url']:,} response_url posts ({drawn['refused']:,} refused)"
+    )
+    if readable != distinct:
         raise SystemExit("FAILED: the stored count is not the number of distinct clicks")
 
 
 def clicks(
     rng: random.Random,
-    cards: list[dict[str, Any]],
+    round_number: int,
     meta: SnapshotMeta,
     digest_blocks: list[dict[str, Any]],
     total: int,
 ) -> tuple[list[dict[str, Any]], int]:
-    """The clicks in sending order: 90% distinct, 10% repeats placed after their original
-    (right after it, or later), and the number of distinct ones."""
+    """One round's clicks in sending order, by users of that round only: 90% distinct, 10%
+    repeats placed after their original (right after it, or later); and how many distinct."""
     values = {
         block["block_id"][3:]: block["elements"][0]["value"]
         for block in digest_blocks
         if str(block.get("block_id", "")).startswith("fb:")
     }
     unique = []
-    for u in range(30):
-        for c in cards:
+    for u in range(USERS):
+        for i in range(ACCOUNTS):
+            c = card(i)
             for kind in KINDS:
                 surface = "digest" if c["account_id"] in values else "card"
                 ref = FeedbackRef(
@@ -308,14 +426,14 @@ def clicks(
                 )  # fmt: skip
                 unique.append(
                     {
-                        "user": f"U0BENCH{u:04d}",
+                        "user": f"U0B{round_number:02d}{u:04d}",
                         "account": c["account_id"],
                         "kind": kind,
                         "surface": surface,
                         "value": values[c["account_id"]] if surface == "digest" else ref.to_value(),
                     }
                 )
-    distinct = total * 9 // 10
+    distinct = min(total * 9 // 10, len(unique))
     unique = rng.sample(unique, distinct)
     sequence = list(unique)
     for _ in range(total - distinct):
@@ -324,7 +442,7 @@ def clicks(
     return sequence, distinct
 
 
-def send_all(url: str, bodies: list[str], rate: float) -> tuple[list[float], list[str], float]:
+def send_all(url: str, bodies: list[str], rate: float) -> tuple[list[float], list[str]]:
     """Open loop: body i leaves at start + i/rate, whatever happened to the ones before."""
     latencies: list[float] = []
     failures: list[str] = []
@@ -344,7 +462,6 @@ def send_all(url: str, bodies: list[str], rate: float) -> tuple[list[float], lis
                 if response.status_code != 200:
                     failures.append(f"{response.status_code} {response.text[:100]}")
 
-        print(f"sending {len(bodies):,} clicks at {rate:g}/s ...", flush=True)
         with ThreadPoolExecutor(max_workers=64) as pool:
             start = time.perf_counter()
             futures = []
@@ -355,8 +472,7 @@ def send_all(url: str, bodies: list[str], rate: float) -> tuple[list[float], lis
                 futures.append(pool.submit(send, body))
             for future in futures:
                 future.result()
-            wall = time.perf_counter() - start
-    return latencies, failures, wall
+    return latencies, failures
 
 
 if __name__ == "__main__":
