@@ -25,7 +25,7 @@ from bot.emulator import SlackEmulator
 from bot.emulator.sender import SlackSender
 from bot.emulator.server import Call
 from bot.feedback import feedback_store
-from bot.feedback.refresh import GROUP, RefreshDrain, build_drain
+from bot.feedback.refresh import GROUP, RETRY_S, RefreshDrain, build_drain
 from bot.loopback import LoopbackServer
 from bot.settings import load_settings
 from bot.state import connect
@@ -219,6 +219,37 @@ def test_a_rate_limited_update_waits_for_retry_after_while_other_messages_go_on(
     assert updates(rig)[-1].ok
     assert shown(rig, waiting) == {"ACC-000001": f"👍 <@{CSM}>"}
     assert queued(rig) == 0
+
+
+def test_an_update_slack_refuses_is_dropped_and_a_server_error_tried_again(
+    rig: Harness,
+) -> None:
+    gone, flaky = post_digest(rig), post_digest(rig)
+    click(rig, "feedback_helpful", gone.value("ACC-000001"), digest=gone)
+    clock = Clock()
+    refreshes = drain(rig, clock)
+    rig.emulator.fail_next("chat.update", error="message_not_found")
+    assert refreshes.step() == 1
+    assert (queued(rig), pending(rig)) == (0, 0), "nothing to retry: the message is gone"
+
+    click(rig, "feedback_helpful", flaky.value("ACC-000001"), digest=flaky)
+    rig.emulator.fail_next("chat.update", status=503)
+    assert refreshes.step() == 0
+    assert queued(rig) == 1
+    clock.now += RETRY_S
+    assert refreshes.step() == 1
+    assert updates(rig)[-1].ok
+    assert shown(rig, flaky.ts) == {"ACC-000001": f"👍 <@{CSM}>"}
+
+
+def test_a_drain_starts_again_when_its_queue_was_deleted(rig: Harness, digest: Digest) -> None:
+    refreshes = drain(rig, Clock())
+    assert refreshes.step() == 0  # the group exists now
+    rig.deps.redis.delete(feedback_store(rig.deps).refresh_stream)
+    click(rig, "feedback_helpful", digest.value("ACC-000001"), digest=digest)
+    assert refreshes.step() == 0, "its group went with the stream"
+    assert refreshes.step() == 1, "made again, from the start of the queue"
+    assert shown(rig, digest.ts) == {"ACC-000001": f"👍 <@{CSM}>"}
 
 
 @pytest.fixture

@@ -293,12 +293,12 @@ class RefreshDrain:
         """Take new entries (and, every :data:`CLAIM_EVERY_S`, idle ones of dead drains)
         into this drain's hold; return how many were taken."""
         self._ensure_group()
-        taken = 0
         now = self.clock()
-        if self._next_claim is None or now >= self._next_claim:
-            self._next_claim = now + CLAIM_EVERY_S
-            taken += self._claim_idle()
         try:
+            claimed: list[Entry] = []
+            if self._next_claim is None or now >= self._next_claim:
+                self._next_claim = now + CLAIM_EVERY_S
+                claimed = self._claim_idle()
             with translate_errors(self.redis):
                 read = self.redis.xreadgroup(
                     GROUP,
@@ -311,7 +311,8 @@ class RefreshDrain:
             if "NOGROUP" not in str(exc):
                 raise
             self._grouped = False  # the stream was deleted (or Redis lost it): start again
-            return taken
+            return 0
+        taken = self._hold(claimed)
         for _, rows in cast("list[tuple[str, list[Entry]]]", read or []):
             taken += self._hold(rows)
         return taken
@@ -328,18 +329,23 @@ class RefreshDrain:
                 self.painter.draw(pending.job, anonymous=pending.anonymous)
             except RetryLater as later:
                 pending.attempts += 1
-                if later.seconds is None and pending.attempts >= MAX_ATTEMPTS:
-                    log.warning("gave up showing feedback on %s: %s", key, later)
-                else:
+                if later.seconds is not None or pending.attempts < MAX_ATTEMPTS:
                     pending.due = now + (RETRY_S if later.seconds is None else later.seconds)
                     log.info(
                         "feedback on %s shown again in %.0f s: %s", key, pending.due - now, later
                     )
                     continue
+                log.warning("gave up showing feedback on %s: %s", key, later)
             except ChurnbotError as exc:  # Redis: keep it held, try again after a pause
                 pending.due = now + RETRY_S
                 log.warning("could not read what to show on %s: %s", key, exc)
                 continue
+            except Exception:  # a bug drawing this one: the others still go
+                pending.attempts += 1
+                log.exception("could not show feedback on %s", key)
+                if pending.attempts < MAX_ATTEMPTS:
+                    pending.due = now + RETRY_S
+                    continue
             done.extend(pending.ids)
             del self._pending[key]
             self._drawn_at[key] = now
@@ -388,8 +394,8 @@ class RefreshDrain:
             taken += 1
         return taken
 
-    def _claim_idle(self) -> int:
-        """Take over entries that another drain read and never finished."""
+    def _claim_idle(self) -> list[Entry]:
+        """Entries that another drain read and never finished, now this one's."""
         idle_ms = int(self.claim_idle_s * 1000)
         with translate_errors(self.redis):
             _, rows, *_ = self.redis.xautoclaim(
@@ -404,7 +410,7 @@ class RefreshDrain:
                     and idle_s > FORGET_CONSUMER_S
                 ):
                     self.redis.xgroup_delconsumer(self.stream, GROUP, consumer["name"])
-        return self._hold(entries([row for row in rows if row and row[0] is not None]))
+        return entries([row for row in rows if row and row[0] is not None])
 
     def _acknowledge(self, ids: list[str]) -> None:
         if not ids:
