@@ -89,10 +89,7 @@ def main() -> None:
         meta = SnapshotMeta(
             SID, "2026-11-23", "bench", "2026-11-23T06:00:00+00:00", True, args.accounts, []
         )
-        # Card dicts go in through publish_cards in the columnar store (publish before it).
-        getattr(store, "publish_cards", store.publish)(
-            meta, (card(i) for i in range(args.accounts))
-        )
+        store.publish_cards(meta, (card(i) for i in range(args.accounts)))
         targets: dict[str, Callable[[Path], object]] = {
             "floor: read cards": lambda _: sum(1 for _ in store.iter_cards(snapshot_id=SID)),
             "parquet": lambda d: write_file(

@@ -72,10 +72,7 @@ def book(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
 
 
 def publish(cards: list[dict[str, Any]], snapshot_id: str, *, healthy: bool = True) -> None:
-    store = SnapshotStore(connect(None))
-    # Card dicts go in through publish_cards in the columnar store (publish before it).
-    write = getattr(store, "publish_cards", store.publish)
-    write(
+    SnapshotStore(connect(None)).publish_cards(
         SnapshotMeta(
             snapshot_id=snapshot_id,
             as_of="2026-11-23",
