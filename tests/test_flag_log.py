@@ -15,10 +15,11 @@ from bot.feedback.outcomes import Outcome
 from bot.feedback.track_record import TrackSummary, track_summary
 from bot.settings import load_settings
 from bot.state.flag_log import ABSTAINED, FlagLog
-from bot.state.snapshots import SnapshotMeta
+from bot.state.snapshots import SnapshotMeta, SnapshotStore
 from models.track_record import Rate
 from tests.redis_fixtures import key_prefix, redis_client  # noqa: F401 - fixtures
 from tests.sample_config import CONFIG, spec
+from tests.slack_harness import make_card
 
 DAY = dt.date(2026, 8, 10)
 CALIBRATION = [
@@ -130,3 +131,25 @@ def test_the_track_summary_counts_real_outcomes_and_is_cached(
     assert TrackSummary.from_json(summary.to_json()) == summary
     feedback_store(deps).set_outcomes({})
     assert track_summary(deps) == summary, "the day's summary is reused for an hour"
+
+
+def test_the_publish_hook_reads_the_published_snapshot(
+    real_redis: redis.Redis, real_prefix: str
+) -> None:
+    """What the hook at the end of a scoring run does: read the cards back from the store."""
+    store = SnapshotStore(real_redis, prefix=real_prefix)
+    book = [
+        make_card(f"A{i}", f"Account {i}", risk)
+        for i, risk in enumerate([0.8, 0.5, 0.31, 0.2, 0.05])
+    ]
+    book[1]["abstain"] = {"missing": ["Seats used"]}
+    published = meta(DAY, n=len(book))
+    store.publish_cards(published, book)
+
+    entry = FlagLog(real_redis, prefix=real_prefix).record_snapshot(
+        published, store.iter_cards(snapshot_id=published.snapshot_id), spec=spec()
+    )
+
+    assert entry is not None
+    assert entry.flagged == ("A0", "A2"), "abstained A1 is not flagged"
+    assert entry.bands == {"high": 2, "medium": 1, "low": 1, ABSTAINED: 1}
