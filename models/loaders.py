@@ -373,7 +373,7 @@ def _load_parquet_rows(
     if columns is None:  # repeated column names: read it whole, as without ``need``
         return load_table(path, schema, sources)
     with _parquet_errors(path):
-        keys = file.read(columns=columns).to_pandas()
+        keys = file.read(columns=columns).to_pandas(split_blocks=True)
     starts = np.cumsum([0] + [group.num_rows for group in _row_groups(file)])
 
     def read(positions: np.ndarray) -> pd.DataFrame:
@@ -386,7 +386,9 @@ def _load_parquet_rows(
                 pieces.append(table if len(local) == table.num_rows else table.take(local))
             if not pieces:
                 return file.schema_arrow.empty_table().to_pandas()
-            return pa.concat_tables(pieces).to_pandas()
+            # One block per column: stacking same-typed columns into 2-D blocks is a copy of
+            # every cell, and nothing downstream needs them stacked.
+            return pa.concat_tables(pieces).to_pandas(split_blocks=True)
 
     return validate_needed(
         keys,

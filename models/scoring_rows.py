@@ -44,14 +44,12 @@ class _Picker:
     def __init__(self, need: ScoringRows, keys: RowKeys, schema: AccountSchema) -> None:
         self._need = need
         self._dates = keys.dates
+        self._day = keys.dates.view("int64")
         self._readable = keys.ids.notna().to_numpy() & ~np.isnat(keys.dates)
-        where = np.flatnonzero(self._readable)
-        self._where = where
-        ids = keys.ids if len(where) == len(keys.dates) else keys.ids.iloc[where]
-        self._codes, uniques = pd.factorize(ids)
+        self._codes, uniques = pd.factorize(keys.ids)  # -1 for a missing id
         self._accounts = len(uniques)
-        readable_dates = keys.dates[where]
-        last = readable_dates.max() if len(where) else np.datetime64("NaT")
+        readable = keys.dates[self._readable]
+        last = readable.max() if len(readable) else np.datetime64("NaT")
         self._churned = _churned(keys, schema, last)
 
     def pick(self, usable: np.ndarray) -> np.ndarray:
@@ -59,14 +57,17 @@ class _Picker:
         churned, rows of the known-outcome window of the usable rows, and rows whose id or
         date cannot be read. ``usable`` leaves out rows already rejected, so an account whose
         newest row failed gets its next one."""
-        counted = usable[self._where]
-        where, codes = self._where[counted], self._codes[counted]
-        day = self._dates.view("int64")
-        newest = np.full(self._accounts, np.iinfo(np.int64).min)
-        np.maximum.at(newest, codes, day[where])
-        keep = ~self._readable
-        keep[where] = (day[where] == newest[codes]) & ~self._churned[where]
-        window = known_window(self._dates[where], self._need.horizon_days)
+        counted = self._readable & usable
+        every = bool(counted.all())
+        codes = self._codes if every else self._codes[counted]
+        day = self._day if every else self._day[counted]
+        newest = np.full(self._accounts + 1, np.iinfo(np.int64).min)  # the last for code -1
+        np.maximum.at(newest, codes, day)
+        at_newest = self._day == newest[self._codes]
+        keep = ~self._readable | (at_newest & counted & ~self._churned)
+        window = known_window(
+            self._dates if every else self._dates[counted], self._need.horizon_days
+        )
         if window is not None:
             keep |= self._readable & in_window(self._dates, window)
         return keep
@@ -152,7 +153,7 @@ def validate_needed(
     rejected = np.zeros(len(records), dtype=bool)
     while True:
         positions = np.flatnonzero(keep)
-        kept = {int(record) for record in records[positions]}
+        kept = set(records[positions].tolist()) if unreadable else set()
         result = validate_frame(
             # Numbered 0, 1, ... like a table read whole: cells are matched by position.
             read(positions).reset_index(drop=True),
