@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from bot.digest.channels import ChannelsConfig, load_channels
+from bot.digest.holdout import HoldoutConfig, load_holdout_config
 from bot.feedback.config import FeedbackConfig, load_feedback_config
+from bot.feedback.save_rate_config import SaveRateFile, load_save_rate_config
 from bot.slack_config import SlackConfig, load_slack_config
 from models.config_files import format_validation_error
 from models.contract import AccountSchema, load_schema
@@ -86,6 +88,8 @@ class Settings:
     reasons: ReasonsConfig
     playbook: Playbook
     channels: ChannelsConfig
+    holdout: HoldoutConfig
+    save_rate: SaveRateFile
     warnings: tuple[str, ...] = ()
 
     @property
@@ -133,6 +137,8 @@ def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str], list[s
     attempt("sources", lambda: load_sources_config(config_dir / "sources.yaml"))
     attempt("slack", lambda: load_slack_config(config_dir / "slack.yaml"))
     attempt("feedback", lambda: load_feedback_config(config_dir))
+    attempt("holdout", lambda: load_holdout_config(config_dir))
+    attempt("save_rate", lambda: load_save_rate_config(config_dir))
     schema = loaded.get("schema")
     segments = _segments(schema) if isinstance(schema, AccountSchema) else None
     attempt("channels", lambda: load_channels(config_dir / "channels.yaml", segments=segments))

@@ -5,6 +5,7 @@ control group with what the digest showed."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from bot.digest.holdout import (
     is_held_out,
     load_holdout_config,
 )
+from bot.settings import load_settings
 from models.errors import ConfigError
 from tests.slack_harness import ADMIN, CONFIG, CSM, NOW, Harness, make_card, publish
 
@@ -141,3 +143,18 @@ def test_a_preview_leaves_the_held_out_accounts_out_too(harness: Harness) -> Non
     assert "Account 0006" not in previewed  # ACC-000006 is held out at 20%
     assert "Account 0005" in previewed
     assert list(ExposureLog(harness.deps.redis, prefix=harness.deps.prefix).read()) == []
+
+
+def test_start_up_names_a_wrong_key_in_either_file(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    (config / "holdout.yaml").write_text("share: 0.05\nsalt_: x\n")
+    (config / "save_rate.yaml").write_text("min_unit: 5\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings({"CHURNBOT_CONFIG": str(config)})
+    assert "holdout.yaml: salt_: unknown key" in str(error.value)
+    assert "save_rate.yaml: min_unit: unknown key" in str(error.value)
+    (config / "holdout.yaml").write_text("share: 0.05\n")
+    (config / "save_rate.yaml").write_text("min_units: 5\n")
+    settings = load_settings({"CHURNBOT_CONFIG": str(config)})
+    assert (settings.holdout.share, settings.save_rate.min_units) == (0.05, 5)

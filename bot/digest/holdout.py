@@ -115,8 +115,7 @@ class HoldoutStore:
 
 def current_holdout(deps: Deps) -> Holdout:
     """The holdout every digest run applies now."""
-    config = load_holdout_config(deps.settings.env.config_dir)
-    return HoldoutStore(deps.redis, prefix=deps.prefix).current(config)
+    return HoldoutStore(deps.redis, prefix=deps.prefix).current(deps.settings.holdout)
 
 
 def parse_share(word: str, config: HoldoutConfig) -> float | str:

@@ -53,9 +53,9 @@ def handle_admin(deps: Deps, user_id: str, words: list[str]) -> str | None:
 
 def holdout_answer(deps: Deps, user_id: str, args: list[str]) -> str:
     """`/churn-admin holdout [SHARE|off]`: show or change the holdout (a change is audited)."""
-    from bot.digest.holdout import HoldoutStore, load_holdout_config, set_holdout
+    from bot.digest.holdout import HoldoutStore, set_holdout
 
-    config = load_holdout_config(deps.settings.env.config_dir)
+    config = deps.settings.holdout
     store = HoldoutStore(deps.redis, prefix=deps.prefix)
     if not args:
         current = store.current(config)

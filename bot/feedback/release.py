@@ -29,7 +29,7 @@ from bot.feedback.metrics import (
     rates_line,
 )
 from bot.feedback.outcomes import Outcome
-from bot.feedback.save_rates import load_save_rate_config, save_rate_lines, save_rate_units
+from bot.feedback.save_rates import save_rate_lines, save_rate_units
 from bot.feedback.stats import targets
 from bot.feedback.store import FeedbackStore
 from models.errors import ModelError
@@ -137,7 +137,7 @@ def card_or_none(registry: Registry, version: str) -> ModelCard | None:
 
 def product_lines(deps: Deps, store: FeedbackStore) -> list[str]:
     """Did acting help, and is this release better: save rates, then release records."""
-    config = load_save_rate_config(deps.settings.env.config_dir)
+    config = deps.settings.save_rate
     events = events_table(store.events())
     units = save_rate_units(deps, store, config, events)
     return save_rate_lines(breakdown(units, config.estimator())) + release_lines(

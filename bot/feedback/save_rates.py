@@ -8,57 +8,33 @@ Three stored things meet here and go to the pure ``models.save_rate``:
 * the known outcomes (`churnbot feedback outcomes`): an exposure churned if the account
   churned within the horizon of the as-of date it was shown with.
 
-Settings are config/save_rate.yaml (defaults without one). Every figure shown says it is an
-observational comparison, not an experiment (``models.save_rate.LABEL``).
+Settings are config/save_rate.yaml (``bot.feedback.save_rate_config``, read with the other
+settings at start-up). Every figure shown says it is an observational comparison, not an
+experiment (``models.save_rate.LABEL``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
 from bot.deps import Deps
 from bot.digest.exposures import ExposureLog
 from bot.feedback.events import events_table
 from bot.feedback.outcomes import churned_within
+from bot.feedback.save_rate_config import SaveRateFile
 from bot.feedback.store import FeedbackStore
-from models.config_files import load_yaml_model
 from models.save_rate import (
     ALL,
     DONE_COLUMNS,
     EXPOSURE_COLUMNS,
     LABEL,
     SaveRate,
-    SaveRateConfig,
     describe,
     per_action,
     units,
 )
-
-FILENAME = "save_rate.yaml"
-
-
-class SaveRateFile(BaseModel):
-    """config/save_rate.yaml."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    min_units: int = Field(default=30, ge=1, le=100_000)
-    min_churned: int = Field(default=10, ge=1, le=100_000)
-    done_within_days: int = Field(default=14, ge=0, le=365)
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
-
-    def estimator(self) -> SaveRateConfig:
-        return SaveRateConfig(**self.model_dump())
-
-
-def load_save_rate_config(config_dir: Path) -> SaveRateFile:
-    """The validated config/save_rate.yaml of ``config_dir``; the defaults without one."""
-    path = config_dir / FILENAME
-    return load_yaml_model(path, SaveRateFile) if path.is_file() else SaveRateFile()
 
 
 def exposures_table(deps: Deps, store: FeedbackStore) -> pd.DataFrame:
@@ -108,7 +84,7 @@ def save_rate_units(
 def current_save_rates(deps: Deps, store: FeedbackStore) -> list[SaveRate]:
     """Each action's save rate with its interval (or why there is none yet), by action name:
     what a chart of save rates draws."""
-    config = load_save_rate_config(deps.settings.env.config_dir)
+    config = deps.settings.save_rate
     events = events_table(store.events())
     return per_action(save_rate_units(deps, store, config, events), config.estimator())
 
