@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.digest.exposures import ExposureLog
+from bot.digest.claims import SlotClaims
+from bot.digest.compose import DigestPlan
+from bot.digest.exposures import Exposure, ExposureLog
 from bot.digest.holdout import (
     DEFAULT_SALT,
     HoldoutConfig,
@@ -18,6 +21,7 @@ from bot.digest.holdout import (
     is_held_out,
     load_holdout_config,
 )
+from bot.digest.slots import scheduled_slot
 from bot.settings import load_settings
 from models.errors import ConfigError
 from tests.slack_harness import ADMIN, CONFIG, CSM, NOW, Harness, make_card, publish
@@ -158,3 +162,18 @@ def test_start_up_names_a_wrong_key_in_either_file(tmp_path: Path) -> None:
     (config / "save_rate.yaml").write_text("min_units: 5\n")
     settings = load_settings({"CHURNBOT_CONFIG": str(config)})
     assert (settings.holdout.share, settings.save_rate.min_units) == (0.05, 5)
+
+
+def test_a_resumed_digest_still_has_its_exposures(harness: Harness) -> None:
+    """The stored plan keeps them, so a run that takes up a half-posted slot records them."""
+    claims = SlotClaims(harness.deps.redis, prefix=harness.deps.prefix)
+    slot = scheduled_slot("cs-east", EAST, ZoneInfo("UTC"), NOW)
+    shown = Exposure.from_card(make_card("ACC-000001", "A", 0.8), snapshot_id="s1")
+    held = Exposure.from_card(make_card("ACC-000006", "B", 0.7), snapshot_id="s1", held_out=True)
+    plan = DigestPlan((), "s1", {"ACC-000001": 0.8}, None, exposures=(shown, held))
+    claims.claim(slot, "token")
+    claims.save_plan(slot, "token", plan, at=NOW, who="scheduler")
+    stored = claims.record(slot)
+    assert stored is not None
+    assert stored.plan is not None
+    assert stored.plan.exposures == (shown, held)
