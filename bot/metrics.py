@@ -44,9 +44,11 @@ class Metrics:
             "churnbot_killswitch_on",
             "1 while the kill switch is on (last value read; see churnbot_redis_up)",
             registry=self.registry,
+            multiprocess_mode="mostrecent",  # several workers: the last one read
         )
         self.redis_up = Gauge(
             "churnbot_redis_up",
             "1 if Redis answered this scrape within its time budget",
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )

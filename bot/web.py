@@ -26,11 +26,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import make_wsgi_app
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.registry import Collector
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 
 from bot.deps import Deps
+from bot.metrics import Metrics
 from bot.middleware import check_payload
 from bot.state.deadline import deadline
 from bot.state.store import StoreError, ping, translate_errors
@@ -160,11 +163,43 @@ class SlackDoor:
         return request, checked.label
 
 
-def build_wsgi(app: App | None, deps: Deps) -> WsgiApp:
+class _ScrapeTime(Collector):
+    """The app's collectors that compute at scrape time (from Redis), without its counters,
+    histograms and gauges, which the multiprocess files hold for every worker."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._registry = metrics.registry
+        self._shared = {
+            family.name
+            for instrument in vars(metrics).values()
+            if isinstance(instrument, MetricWrapperBase)
+            for family in instrument.describe()
+        }
+
+    def collect(self) -> Iterable[Any]:
+        return (f for f in self._registry.collect() if f.name not in self._shared)
+
+
+def scrape_registry(metrics: Metrics, metrics_dir: str | None) -> CollectorRegistry:
+    """What ``/metrics`` shows: this process's registry, or with ``metrics_dir`` (several
+    gunicorn workers, prometheus_client's multiprocess mode) every worker's values added up,
+    whichever worker answers the scrape."""
+    if metrics_dir is None:
+        return metrics.registry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=metrics_dir)
+    registry.register(_ScrapeTime(metrics))
+    return registry
+
+
+def build_wsgi(app: App | None, deps: Deps, *, metrics_dir: str | None = None) -> WsgiApp:
     """The web process's WSGI callable; ``app`` None serves only the probes and metrics
-    (Socket Mode, where Slack's requests come over the socket instead)."""
+    (Socket Mode, where Slack's requests come over the socket instead). ``metrics_dir``: see
+    :func:`scrape_registry`."""
     metrics = deps.metrics
-    scrape = make_wsgi_app(metrics.registry)
+    scrape = make_wsgi_app(scrape_registry(metrics, metrics_dir))
     secret = deps.settings.env.slack_signing_secret
     door = SlackDoor(app, deps, secret.get_secret_value().encode()) if app and secret else None
 

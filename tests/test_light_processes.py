@@ -9,10 +9,13 @@ own Redis connection after the fork, and the parent keeps none.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -155,12 +158,9 @@ def _redis_sockets(pid: int, port: int) -> set[int]:
     return held & connected
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
-def test_serve_runs_two_workers_each_with_its_own_redis_connection() -> None:
-    """`churnbot serve` with no --workers: two gunicorn workers, each connected to Redis on
-    its own socket, made after the fork; the parent holds none (a connection made before the
-    fork would be one socket shared by both workers)."""
+@contextlib.contextmanager
+def serving() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A real `churnbot serve` (no --workers) on a free port, once it answers /readyz."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CHURNBOT_"))},
@@ -175,21 +175,36 @@ def test_serve_runs_two_workers_each_with_its_own_redis_connection() -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    redis_port = int(REDIS_URL.rsplit(":", 1)[1].split("/")[0])
+    url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
         assert server.poll() is None, server.stderr.read() if server.stderr else ""
         try:
-            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+            return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
         except httpx.TransportError:
             return False
 
-    def connected_workers() -> dict[int, set[int]]:
-        sockets = {child: _redis_sockets(child, redis_port) for child in _children(server.pid)}
-        return {child: held for child, held in sockets.items() if held}
-
     try:
         wait_until(ready, "churnbot serve to answer /readyz", timeout=60)
+        yield server, url
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+def test_serve_runs_two_workers_each_with_its_own_redis_connection() -> None:
+    """`churnbot serve` with no --workers: two gunicorn workers, each connected to Redis on
+    its own socket, made after the fork; the parent holds none (a connection made before the
+    fork would be one socket shared by both workers)."""
+    redis_port = int(REDIS_URL.rsplit(":", 1)[1].split("/")[0])
+    with serving() as (server, _):
+
+        def connected_workers() -> dict[int, set[int]]:
+            sockets = {child: _redis_sockets(child, redis_port) for child in _children(server.pid)}
+            return {child: held for child, held in sockets.items() if held}
+
         wait_until(
             lambda: len(connected_workers()) == 2, "two workers connected to Redis", timeout=30
         )
@@ -198,6 +213,23 @@ def test_serve_runs_two_workers_each_with_its_own_redis_connection() -> None:
         first, second = workers.values()
         assert not first & second
         assert _redis_sockets(server.pid, redis_port) == set()
-    finally:
-        server.terminate()
-        server.communicate(timeout=30)
+
+
+@pytest.mark.slow
+def test_two_workers_serve_one_set_of_metrics() -> None:
+    """Whichever worker answers a scrape, /metrics counts the requests of both (each worker
+    alone would show only its own share, and the counter would jump between scrapes)."""
+    with serving() as (_, url), httpx.Client(timeout=10) as http:
+        with ThreadPoolExecutor(16) as pool:
+            statuses = set(
+                pool.map(lambda _: http.post(f"{url}/slack/events", content=b"x").status_code,
+                         range(40))
+            )  # fmt: skip
+        assert statuses == {401}
+        counted = 'churnbot_requests_total{handler="unauthenticated",outcome="http_401"} 40.0'
+        for _ in range(8):
+            lines = http.get(f"{url}/metrics").text.splitlines()
+            assert counted in lines
+            assert [line for line in lines if line.startswith("churnbot_redis_up")] == [
+                "churnbot_redis_up 1.0"
+            ]

@@ -5,25 +5,36 @@ Over HTTP, gunicorn forks its workers and each worker builds its own app after t
 created in the parent and shared across processes. The parent only checks what can be checked
 before forking (the config folder, the signing secret, that Redis answers), so a mistake is a
 one-line message at start-up, not a worker that fails to boot.
+
+The workers' Prometheus metrics are one set, whichever worker a scrape reaches: prometheus_client's
+multiprocess mode, in a folder of this run (:func:`shared_metrics`). The mode is chosen when
+prometheus_client is first imported, so this module imports the app (which imports it) only
+once the folder is set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import click
 from gunicorn.app.base import BaseApplication
 
-from bot.app import build_app, require_bot_token, require_signing_secret
 from bot.cli.common import console, settings_from_environment
-from bot.deps import Deps, build_deps
-from bot.feedback.refresh import running_drain
-from bot.loopback import LoopbackServer
 from bot.settings import Settings
 from bot.state import connect
-from bot.web import WsgiApp, build_wsgi
 from models.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.web import WsgiApp
+
+#: Where prometheus_client's multiprocess mode keeps every process's values.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: Two worker processes by default: Python runs one thread at a time in a process, so a second
 #: process puts a second core to work on a burst of requests and keeps answering while the
@@ -50,10 +61,37 @@ class _Gunicorn(BaseApplication):
         return self.factory()
 
 
-def web_app(settings: Settings) -> WsgiApp:
-    """One worker's WSGI callable, with its own Redis connection and background threads."""
+def web_app(settings: Settings, *, metrics_dir: str | None = None) -> WsgiApp:
+    """One worker's WSGI callable, with its own Redis connection and background threads;
+    ``metrics_dir``: the folder of the workers' shared metrics, if any."""
+    from bot.app import build_app
+    from bot.deps import build_deps
+    from bot.web import build_wsgi
+
     deps = build_deps(settings)
-    return build_wsgi(build_app(deps), deps)
+    return build_wsgi(build_app(deps), deps, metrics_dir=metrics_dir)
+
+
+@contextmanager
+def shared_metrics() -> Iterator[str | None]:
+    """A folder for the workers' metrics (prometheus_client's multiprocess mode), removed when
+    the server stops; one given in PROMETHEUS_MULTIPROC_DIR is used and kept. None, and each
+    worker keeps its own, if prometheus_client was imported before (the mode cannot change
+    then: only in a process that already ran other code, such as a test)."""
+    given = os.environ.get(METRICS_DIR_ENV)  # prometheus_client's own variable, not a setting
+    if given:
+        yield given
+        return
+    if "prometheus_client" in sys.modules:
+        yield None
+        return
+    folder = tempfile.mkdtemp(prefix="churnbot-metrics-")
+    os.environ[METRICS_DIR_ENV] = folder
+    try:
+        yield folder
+    finally:
+        os.environ.pop(METRICS_DIR_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def worker_count(settings: Settings, workers: int | None) -> int:
@@ -93,16 +131,27 @@ def command(socket_mode: bool, host: str, workers: int | None, threads: int) -> 
     """
     settings = settings_from_environment()
     if socket_mode:
-        serve_socket_mode(build_deps(settings), host=host, port=settings.env.port)
+        serve_socket_mode(settings, host=host, port=settings.env.port)
         return
-    require_signing_secret(settings.env)
-    require_bot_token(settings.env)
     count = worker_count(settings, workers)
-    if settings.env.redis_url is not None:
-        connect(settings.env.redis_url).close()  # fail here if Redis does not answer
-    options = {
+    with shared_metrics() as metrics_dir:
+        from bot.app import require_bot_token, require_signing_secret
+
+        require_signing_secret(settings.env)
+        require_bot_token(settings.env)
+        if settings.env.redis_url is not None:
+            connect(settings.env.redis_url).close()  # fail here if Redis does not answer
+        _Gunicorn(
+            lambda: web_app(settings, metrics_dir=metrics_dir),
+            gunicorn_options(host, settings, count, threads),
+        ).run()
+
+
+def gunicorn_options(host: str, settings: Settings, workers: int, threads: int) -> dict[str, Any]:
+    """gunicorn's settings."""
+    return {
         "bind": f"{host}:{settings.env.port}",
-        "workers": count,
+        "workers": workers,
         "threads": threads,
         "worker_class": "gthread",
         "timeout": 30,
@@ -112,14 +161,20 @@ def command(socket_mode: bool, host: str, workers: int | None, threads: int) -> 
         # two web processes on one machine would take it from each other; churnbot needs none.
         "control_socket_disable": True,
     }
-    _Gunicorn(lambda: web_app(settings), options).run()
 
 
-def serve_socket_mode(deps: Deps, *, host: str, port: int) -> None:
+def serve_socket_mode(settings: Settings, *, host: str, port: int) -> None:
     """Slack's requests over the socket; the probes and metrics on ``host:port`` as in HTTP
     mode, so a platform's health checks and scrapes work the same in both."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+    from bot.app import build_app
+    from bot.deps import build_deps
+    from bot.feedback.refresh import running_drain
+    from bot.loopback import LoopbackServer
+    from bot.web import build_wsgi
+
+    deps = build_deps(settings)
     token = deps.settings.env.slack_app_token
     if token is None:
         raise ConfigError(
