@@ -69,6 +69,8 @@ RETRY_S = 5.0
 BLOCK_S = 0.1
 #: A drain thread's pause after Redis failed it.
 ERROR_PAUSE_S = 1.0
+#: How long a drain reuses a ``/churn`` card it drew again.
+CARD_KEEP_S = 30.0
 #: Consumers of dead drains, with nothing pending, are removed from the group after this.
 FORGET_CONSUMER_S = 24 * 3600.0
 
@@ -458,20 +460,46 @@ class DrainThread:
                 self._stop.wait(ERROR_PAUSE_S)
 
 
-def build_drain(deps: Deps, client: WebClient | None = None, **options: Any) -> RefreshDrain:
+class ServedCards:
+    """``/churn`` cards drawn again for their refresh, kept :data:`CARD_KEEP_S` per (account,
+    snapshot): a card answered by many CSMs (each one's card is a message of its own) is read
+    and rendered once, not once per click; a short while, so a banner (kill switch, stale
+    data) still shows up within seconds."""
+
+    def __init__(self, deps: Deps, clock: Callable[[], float]) -> None:
+        self._deps = deps
+        self._clock = clock
+        self._kept: dict[tuple[str, str], tuple[float, list[dict[str, Any]] | None]] = {}
+
+    def __call__(self, account_id: str, snapshot_id: str) -> list[dict[str, Any]] | None:
+        now = self._clock()
+        kept = self._kept.get((account_id, snapshot_id))
+        if kept is not None and now - kept[0] < CARD_KEEP_S:
+            return kept[1]
+        deps = self._deps
+        serving = current(deps.store, deps.switch, deps.settings.spec, deps.clock())
+        blocks = None
+        if serving.meta is not None and serving.meta.snapshot_id == snapshot_id:
+            card = deps.store.card(account_id, snapshot_id=snapshot_id)
+            blocks = card_answer(deps, card, serving)[1] if card else None
+        self._kept = {k: v for k, v in self._kept.items() if now - v[0] < CARD_KEEP_S}
+        self._kept[(account_id, snapshot_id)] = (now, blocks)
+        return blocks
+
+
+def build_drain(
+    deps: Deps,
+    client: WebClient | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    **options: Any,
+) -> RefreshDrain:
     """The drain of ``deps``' feedback queue, drawing through ``client`` (default: a Web API
     client with no automatic retries, so a 429 never sleeps in the drain)."""
-
-    def card_blocks(account_id: str, snapshot_id: str) -> list[dict[str, Any]] | None:
-        serving = current(deps.store, deps.switch, deps.settings.spec, deps.clock())
-        if serving.meta is None or serving.meta.snapshot_id != snapshot_id:
-            return None
-        card = deps.store.card(account_id, snapshot_id=snapshot_id)
-        return card_answer(deps, card, serving)[1] if card else None
-
     store = feedback_store(deps)
-    painter = Painter(store, client or build_client(deps.settings.env), card_blocks)
-    return RefreshDrain(deps.redis, store, painter, **options)
+    client = client or build_client(deps.settings.env)
+    painter = Painter(store, client, ServedCards(deps, clock))
+    return RefreshDrain(deps.redis, store, painter, clock=clock, **options)
 
 
 @contextlib.contextmanager
