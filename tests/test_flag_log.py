@@ -12,11 +12,12 @@ import redis
 from bot.deps import build_deps
 from bot.feedback import feedback_store
 from bot.feedback.outcomes import Outcome
-from bot.feedback.track_record import TrackSummary, track_summary
+from bot.feedback.track_record import TrackSummary, cached_summary, track_summary
 from bot.settings import load_settings
 from bot.state.flag_log import ABSTAINED, FlagLog
 from bot.state.snapshots import SnapshotMeta, SnapshotStore
 from models.track_record import Rate
+from tests.polling import wait_until
 from tests.redis_fixtures import key_prefix, redis_client  # noqa: F401 - fixtures
 from tests.sample_config import CONFIG, spec
 from tests.slack_harness import make_card
@@ -153,3 +154,23 @@ def test_the_publish_hook_reads_the_published_snapshot(
     assert entry is not None
     assert entry.flagged == ("A0", "A2"), "abstained A1 is not flagged"
     assert entry.bands == {"high": 2, "medium": 1, "low": 1, ABSTAINED: 1}
+
+
+def test_a_missing_summary_is_computed_once_after_the_answer(
+    real_redis: redis.Redis, real_prefix: str
+) -> None:
+    settings = load_settings({"CHURNBOT_CONFIG": str(CONFIG)})
+    moment = dt.datetime.combine(DAY + dt.timedelta(days=100), dt.time(9), tzinfo=dt.UTC)
+    deps = build_deps(settings, client=real_redis, prefix=real_prefix, clock=lambda: moment)
+    FlagLog(real_redis, prefix=real_prefix).record_snapshot(
+        meta(DAY), iter(cards()), spec=settings.spec
+    )
+    try:
+        assert cached_summary(deps) is None, "not computed on the answer's path"
+        assert not FlagLog(real_redis, prefix=real_prefix).claim_computing(
+            f"{deps.clock().date().isoformat()}:{meta(DAY).snapshot_id}"
+        ), "the first reader holds the claim: nobody computes it twice"
+        wait_until(lambda: cached_summary(deps), "the summary computed after", timeout=10)
+        assert cached_summary(deps) == track_summary(deps)
+    finally:
+        deps.background.shutdown(wait=True)

@@ -11,6 +11,7 @@ Key layout (``P`` = ``<prefix>:{<book>}:flags``, one hash tag with the book's sn
     P                  zset    snapshot id -> as-of date (days since 1970-01-01)
     P:<snapshot id>    string  the entry: zlib-compressed JSON
     P:summary:<key>    string  a computed summary, cached for SUMMARY_TTL_S
+    P:computing:<key>  string  the claim of the process computing that summary
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ from bot.state.store import book_root, translate_errors
 from models.spec import ProductSpec
 from models.track_record import FlagEntry, evaluation_rates, flag_entry
 
-#: How long a computed track record is reused: outcomes arrive daily at most.
-SUMMARY_TTL_S = 3_600
+#: How long a computed track record is reused (its key also names the day and the newest
+#: snapshot, so a new day or a new snapshot computes it again).
+SUMMARY_TTL_S = 26 * 3_600
+#: How long one process holds the claim to compute a missing summary.
+COMPUTING_TTL_S = 120
 #: Entries are kept this many horizons back (the track record reads two).
 KEEP_HORIZONS = 3
 _EPOCH = dt.date(1970, 1, 1)
@@ -127,6 +131,14 @@ class FlagLog:
     def cached(self, key: str) -> str | None:
         with translate_errors(self._r):
             return maybe_text(self._r.get(f"{self._key}:summary:{key}"))
+
+    def claim_computing(self, key: str) -> bool:
+        """True for the one caller that should compute the summary ``key`` (SET NX, expiring
+        so a process that dies while computing does not block the next one for long)."""
+        with translate_errors(self._r):
+            return bool(
+                self._r.set(f"{self._key}:computing:{key}", "1", nx=True, ex=COMPUTING_TTL_S)
+            )
 
     def cache(self, key: str, value: str) -> None:
         with translate_errors(self._r):
