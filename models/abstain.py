@@ -115,7 +115,7 @@ def _age_days(
     if first_seen is None:
         return None
     days = (rows[date_column] - first_seen.reindex(rows.index)).dt.days
-    return days.fillna(0).to_numpy(dtype=float)
+    return days.fillna(np.inf).to_numpy(dtype=float)  # age unknown: not judged
 
 
 def _labels(columns: Sequence[str], inputs: InputColumns) -> list[str]:
@@ -132,11 +132,16 @@ def first_seen(
     live: pd.DataFrame, history: pd.DataFrame, *, id_column: str, date_column: str
 ) -> pd.Series | None:
     """The date each account of ``live`` first appears in ``history`` (same index as
-    ``live``); None when ``history`` has a single as-of date, which says nothing of age."""
+    ``live``); None when ``history`` has a single as-of date, which says nothing of age.
+
+    An account already there on the data's first date may be far older than the data, so
+    its age is unknown (NaT) rather than counted from that date: a short export must not
+    make every account look new."""
     dates = history[date_column]
     if dates.nunique() < 2:
         return None
     first = dates.groupby(history[id_column].astype(str)).min()
+    first = first.where(first > dates.min())
     return pd.Series(
         live[id_column].astype(str).map(first).to_numpy(), index=live.index, name=date_column
     )

@@ -92,15 +92,23 @@ def test_an_account_too_new_for_its_history_features_abstains() -> None:
 def test_first_seen_comes_from_the_accounts_first_row() -> None:
     history = pd.DataFrame(
         {
-            "account_id": ["A", "A", "B"],
-            "as_of": [DAY - pd.Timedelta(days=14), DAY, DAY],
+            "account_id": ["OLD", "OLD", "A", "A", "B"],
+            "as_of": [DAY - pd.Timedelta(days=28), DAY, DAY - pd.Timedelta(days=14), DAY, DAY],
         }
     )
-    live = history.iloc[[1, 2]].reset_index(drop=True)
+    live = history.iloc[[1, 3, 4]].reset_index(drop=True)
     seen = first_seen(live, history, id_column="account_id", date_column="as_of")
     assert seen is not None
-    assert [d.date() for d in seen] == [dt.date(2026, 11, 9), dt.date(2026, 11, 23)]
-    single = history.iloc[[1, 2]]
+    assert pd.isna(seen[0]), "there from the data's first day: its age is unknown"
+    assert [d.date() for d in seen[1:]] == [dt.date(2026, 11, 9), dt.date(2026, 11, 23)]
+    frame = rows(account_id=["OLD", "A", "B"])
+    settings = AbstainSettings(min_history_days=28)
+    assert [bool(r) for r in thin_rows(frame, feature_set(), settings, first_seen=seen)] == [
+        False,
+        True,
+        True,
+    ]
+    single = history.iloc[[1, 3, 4]]
     assert first_seen(live, single, id_column="account_id", date_column="as_of") is None
 
 
