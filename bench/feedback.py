@@ -53,7 +53,7 @@ from bot.deps import Deps, build_deps
 from bot.emulator import SlackEmulator
 from bot.emulator.sender import SlackSender
 from bot.feedback import feedback_store
-from bot.feedback.refresh import DrainThread, build_drain
+from bot.feedback.drain import DrainThread, build_drain
 from bot.render import DigestContent, FeedbackRef, digest_messages
 from bot.settings import load_settings
 from bot.state import SnapshotMeta, connect, ping

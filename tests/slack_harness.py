@@ -24,7 +24,7 @@ from bot.app import build_app
 from bot.deps import Deps, build_deps
 from bot.emulator import SlackEmulator, SlackUser
 from bot.emulator.sender import SlackSender
-from bot.feedback.refresh import DrainThread, running_drain
+from bot.feedback.drain import DrainThread, running_drain
 from bot.loopback import LoopbackServer
 from bot.settings import load_settings
 from bot.state import SnapshotMeta, connect

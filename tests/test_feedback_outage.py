@@ -27,8 +27,8 @@ from bot.emulator import SlackEmulator
 from bot.emulator.sender import SlackSender
 from bot.feedback import feedback_store
 from bot.feedback.capture import Recorder
+from bot.feedback.drain import running_drain
 from bot.feedback.events import FeedbackEvent
-from bot.feedback.refresh import running_drain
 from bot.feedback.render import failure_text
 from bot.loopback import LoopbackServer
 from bot.render import FeedbackRef

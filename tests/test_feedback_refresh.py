@@ -25,7 +25,7 @@ from bot.emulator import SlackEmulator
 from bot.emulator.sender import SlackSender
 from bot.emulator.server import Call
 from bot.feedback import feedback_store
-from bot.feedback.refresh import GROUP, RETRY_S, RefreshDrain, build_drain
+from bot.feedback.drain import GROUP, RETRY_S, RefreshDrain, build_drain
 from bot.loopback import LoopbackServer
 from bot.settings import load_settings
 from bot.state import connect

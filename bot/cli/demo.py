@@ -38,7 +38,7 @@ from bot.digest.poster import build_poster
 from bot.digest.sender import DigestSender, build_client
 from bot.emulator import SlackEmulator
 from bot.emulator.sender import SlackSender
-from bot.feedback.refresh import running_drain
+from bot.feedback.drain import running_drain
 from bot.loopback import LoopbackServer
 from bot.publish import build_scorer
 from bot.serving import Serving, current

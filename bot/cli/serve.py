@@ -170,7 +170,7 @@ def serve_socket_mode(settings: Settings, *, host: str, port: int) -> None:
 
     from bot.app import build_app
     from bot.deps import build_deps
-    from bot.feedback.refresh import running_drain
+    from bot.feedback.drain import running_drain
     from bot.loopback import LoopbackServer
     from bot.web import build_wsgi
 

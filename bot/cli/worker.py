@@ -27,7 +27,7 @@ from bot.digest.scheduler import (
 )
 from bot.digest.scoring import ScheduledScoring
 from bot.digest.sender import DigestSender, build_client
-from bot.feedback.refresh import DrainThread, build_drain
+from bot.feedback.drain import DrainThread, build_drain
 from bot.feedback.summary import weekly_summary
 from bot.publish import RunResult
 from models.errors import ConfigError

@@ -16,7 +16,7 @@ Why a stream with a claim, written by one Lua script:
 * **The refresh queued with the answer.** The same script appends the message's refresh to
   ``F:refresh`` (and keeps the message as the click showed it), so once a click is
   acknowledged its refresh is queued too, whatever happens to the web process next; the
-  worker draws it (``bot.feedback.refresh``).
+  worker draws it (``bot.feedback.drain``).
 * **Privacy decided at the write.** Whether the user opted out is read inside the same
   script, so the stored event is anonymous exactly when the user was opted out at that moment.
 * **Retention on every write.** ``XADD ... MINID`` drops entries older than the retention

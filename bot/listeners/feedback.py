@@ -3,7 +3,7 @@
 A click is saved first (within a deadline, see ``bot.feedback.capture``), and in the same
 step the message's refresh is queued in Redis; then it is acknowledged. The worker draws the
 message again (a line saying who answered what; a digest keeps its buttons for everyone else),
-see ``bot.feedback.refresh``, so nothing after the ack is left in this process's memory but
+see ``bot.feedback.drain``, so nothing after the ack is left in this process's memory but
 telling a user plainly that nothing was saved (on ``deps.background``).
 """
 
