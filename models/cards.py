@@ -7,20 +7,73 @@ name, owner, segment, risk) itself and each account's remaining card data as an 
 ``spec`` is stored once per snapshot, so a reader decodes a snapshot with exactly the wording
 and playbook it was scored with.
 
-Interim version: the record is the card's JSON minus the indexed fields. The columnar,
-render-on-read record replaces it behind the same interface.
+A record holds numbers and a few values, never text the spec already has (little-endian):
+
+* header ``<iHBB``: as-of date (days since 1970-01-01), playbook rule index, risk band index,
+  and a count byte (low nibble: reasons shown; bit 7: a healthy reason follows);
+* one ``(feature index, impact x 10,000)`` slot per reason shown, then the healthy one: the
+  feature picks the wording and its reason code;
+* the values those wordings read, each field once, in the spec's field order;
+* one value per context item of the card, then the CRM link's values.
+
+A value is one tag byte and its payload (:data:`TAG_FORMATS`), so a figure costs what it
+needs: 2 bytes for a small count, 5 for a date, 9 for a float that needs all its digits.
+
+This module and :mod:`models.wording` are all a card reader imports: no pandas, no
+scikit-learn, so the web process starts fast.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
+from models.wording import BLANK, Wording, context_text, wording_from_spec
+
 #: The card fields the store keeps as columns of its own (and hands back to ``decode``).
 INDEXED = ("account_id", "account_name", "owner", "segment", "risk")
+
+CODEC = "columns-v1"
+BANDS = ("low", "medium", "high")
+#: Impacts are stored as whole ten-thousandths: the card shows them rounded to 4 places.
+IMPACT_SCALE = 10_000
+EPOCH = dt.datetime(1970, 1, 1)
+
+HEADER = struct.Struct("<iHBB")
+#: The header as a numpy record, for writing a whole chunk's headers at once.
+HEADER_ROW = np.dtype([("as_of", "<i4"), ("rule", "<u2"), ("band", "u1"), ("count", "u1")])
+HEALTHY_FLAG = 0x80
+SHOWN_MASK = 0x0F
+
+# Value tags. Integral floats keep their type (a template formats 3.0 and 3 differently).
+MISSING, FALSE, TRUE = 0, 1, 2
+INT8, INT16, INT32, INT64 = 3, 4, 5, 6
+FLOAT_I8, FLOAT_I16, FLOAT_I32, FLOAT32, FLOAT64 = 7, 8, 9, 10, 11
+DATE, DATETIME = 12, 13  # days; microseconds since 1970-01-01
+STR8, STR32 = 14, 15  # utf-8 with a 1- or 4-byte length
+TAG_FORMATS: dict[int, struct.Struct] = {
+    INT8: struct.Struct("<b"),
+    INT16: struct.Struct("<h"),
+    INT32: struct.Struct("<i"),
+    INT64: struct.Struct("<q"),
+    FLOAT_I8: struct.Struct("<b"),
+    FLOAT_I16: struct.Struct("<h"),
+    FLOAT_I32: struct.Struct("<i"),
+    FLOAT32: struct.Struct("<f"),
+    FLOAT64: struct.Struct("<d"),
+    DATE: struct.Struct("<i"),
+    DATETIME: struct.Struct("<q"),
+    STR8: struct.Struct("<B"),
+    STR32: struct.Struct("<I"),
+}
+_FLOATS = frozenset({FLOAT_I8, FLOAT_I16, FLOAT_I32, FLOAT32, FLOAT64})
 
 
 @dataclass(frozen=True)
@@ -39,23 +92,156 @@ class ScoredChunk:
         return len(self.account_id)
 
 
-class CardCodec:
-    """Turns a stored record back into the card dict the Slack side renders."""
+def read_value(record: bytes, at: int) -> tuple[object, int]:
+    """The tagged value at ``at`` and where the next one starts (a missing value reads as
+    :data:`BLANK`)."""
+    tag = record[at]
+    at += 1
+    if tag == MISSING:
+        return BLANK, at
+    if tag in (FALSE, TRUE):
+        return tag == TRUE, at
+    form = TAG_FORMATS[tag]
+    (number,) = form.unpack_from(record, at)
+    at += form.size
+    if tag in (STR8, STR32):
+        return record[at : at + number].decode(), at + number
+    if tag in _FLOATS:
+        return float(number), at
+    if tag == DATE:
+        return EPOCH + dt.timedelta(days=number), at
+    if tag == DATETIME:
+        return EPOCH + dt.timedelta(microseconds=number), at
+    return number, at
 
-    VERSION = "json-v0"
+
+def slot_format(n_features: int) -> struct.Struct:
+    """A reason slot: the feature whose wording it uses, and its impact x 10,000."""
+    return struct.Struct("<Bi" if n_features < 256 else "<Hi")
+
+
+def slot_row(n_features: int) -> np.dtype:
+    """:func:`slot_format` as a numpy record, for writing a chunk's slots at once."""
+    return np.dtype([("feature", "u1" if n_features < 256 else "<u2"), ("impact", "<i4")])
+
+
+class ReasonReader:
+    """Reads the reason slots and their values of a record and words them."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.codes: tuple[str, ...] = tuple(spec["codes"])
+        self.fields: tuple[str, ...] = tuple(spec["fields"])
+        self.slot = slot_format(len(self.codes))
+        self.risk = tuple(_wording(w) for w in spec["risk"])
+        self.healthy = tuple(_wording(w) for w in spec["healthy"])
+        position = {name: i for i, name in enumerate(self.fields)}
+        self._positions = {
+            kind: tuple(
+                frozenset(position[f] for f in w.fields) if w else frozenset() for w in wordings
+            )
+            for kind, wordings in (("risk", self.risk), ("healthy", self.healthy))
+        }
+
+    def read(
+        self, record: bytes, at: int, count: int
+    ) -> tuple[list[dict[str, object]], dict[str, object] | None, int]:
+        """The reasons (``count & SHOWN_MASK`` of them, then a healthy one if flagged) as the
+        card shows them, and where the record goes on."""
+        slots: list[tuple[tuple[Wording | None, ...], int, int]] = []
+        shown = count & SHOWN_MASK
+        for i in range(shown + bool(count & HEALTHY_FLAG)):
+            feature, impact = self.slot.unpack_from(record, at)
+            at += self.slot.size
+            slots.append((self.risk if i < shown else self.healthy, feature, impact))
+        needed = sorted(
+            set().union(
+                *(self._positions["risk" if w is self.risk else "healthy"][f] for w, f, _ in slots)
+            )
+        )
+        values: dict[str, object] = {}
+        for index in needed:
+            values[self.fields[index]], at = read_value(record, at)
+        worded = [
+            {
+                "code": self.codes[feature],
+                "text": wordings[feature].render(values),  # type: ignore[union-attr]
+                "impact": impact / IMPACT_SCALE,
+            }
+            for wordings, feature, impact in slots
+        ]
+        healthy = worded.pop() if count & HEALTHY_FLAG else None
+        return worded, healthy, at
+
+
+def _wording(spec: Mapping[str, Any] | None) -> Wording | None:
+    return None if spec is None else wording_from_spec(spec)
+
+
+class LinkReader:
+    """The CRM link of a card: the url column's value, else the card's URL template filled
+    with the row's values (none where one is empty).
+
+    The spec names the url ``column`` (or None), the ``template`` and its ``fields``, each
+    as ``[name, from_id]``: a field that is the account id is not stored again.
+    """
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.column: str | None = spec["column"]
+        self.template: str | None = spec["template"]
+        self.fields: tuple[tuple[str, bool], ...] = tuple(
+            (name, from_id) for name, from_id in spec["fields"]
+        )
+
+    def read(self, record: bytes, at: int, account_id: str) -> tuple[str | None, int]:
+        """The link and where the record goes on."""
+        if self.column is not None:
+            value, at = read_value(record, at)
+            return (None if value is BLANK else str(value)), at
+        if self.template is None:
+            return None, at
+        values: dict[str, str] = {}
+        empty = False
+        for name, from_id in self.fields:
+            if from_id:
+                values[name] = quote(account_id, safe="")
+                continue
+            value, at = read_value(record, at)
+            empty = empty or value is BLANK
+            values[name] = quote(str(value), safe="")
+        return (None if empty else self.template.format_map(values)), at
+
+
+class CardCodec:
+    """Turns a stored record back into the card dict the Slack side renders.
+
+    ``spec`` holds: each feature's reason code and risk/healthy wordings, the value fields,
+    the playbook's actions by rule index, the context items' labels and formats, the CRM link
+    and the model version.
+    """
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self._spec = dict(spec)
+        self.reasons = ReasonReader(spec["reasons"])
+        self.actions = tuple(
+            {"rule": rule, "action": action, "why": why, "owner": owner}
+            for rule, action, why, owner in spec["actions"]
+        )
+        self.context: tuple[tuple[str, str | None], ...] = tuple(
+            (label, form) for label, form in spec["context"]
+        )
+        self.link = LinkReader(spec["url"])
+        self.model_version: str = spec["model_version"]
 
     def spec(self) -> str:
         """Everything ``decode`` needs, as text stored once per snapshot."""
-        return json.dumps({"codec": self.VERSION})
+        return json.dumps(self._spec, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_spec(cls, spec: str) -> CardCodec:
-        return cls()
-
-    @staticmethod
-    def encode(card: dict[str, Any]) -> bytes:
-        rest = {k: v for k, v in card.items() if k not in INDEXED}
-        return json.dumps(rest, separators=(",", ":"), ensure_ascii=False).encode()
+        data = json.loads(spec)
+        if data.get("codec") != CODEC:
+            raise ValueError(f"cards coded as {data.get('codec')!r}; this reader knows {CODEC}")
+        return cls(data)
 
     def decode(
         self,
@@ -70,14 +256,47 @@ class CardCodec:
     ) -> dict[str, Any]:
         """The card exactly as the Slack side reads it, change since the previous snapshot
         included."""
-        card: dict[str, Any] = {
+        days, rule, band, count = HEADER.unpack_from(record)
+        reasons, healthy, at = self.reasons.read(record, HEADER.size, count)
+        context = []
+        for label, form in self.context:
+            value, at = read_value(record, at)
+            if value is not BLANK:
+                context.append([label, context_text(value, form)])
+        url, at = self.link.read(record, at, account_id)
+        return {
             "account_id": account_id,
             "account_name": account_name,
             "owner": owner,
             "segment": segment,
+            "url": url,
+            "context": context,
+            "as_of": (EPOCH + dt.timedelta(days=days)).date().isoformat(),
             "risk": round(risk, 6),
+            "band": BANDS[band],
+            "reasons": reasons,
+            "healthy": healthy,
+            "action": dict(self.actions[rule]),
+            "model_version": self.model_version,
+            "previous_risk": previous_risk,
+            "change": None if previous_risk is None else round(risk - previous_risk, 6),
         }
-        card.update(json.loads(record))
-        card["previous_risk"] = previous_risk
-        card["change"] = None if previous_risk is None else round(risk - previous_risk, 6)
-        return card
+
+
+def codec_spec(
+    *,
+    reasons: Mapping[str, Any],
+    actions: Sequence[Sequence[str]],
+    context: Sequence[tuple[str, str | None]],
+    link: Mapping[str, Any],
+    model_version: str,
+) -> dict[str, Any]:
+    """The spec a scorer writes (see :class:`CardCodec`; ``link``: :class:`LinkReader`)."""
+    return {
+        "codec": CODEC,
+        "reasons": dict(reasons),
+        "actions": [list(a) for a in actions],
+        "context": [list(c) for c in context],
+        "url": dict(link),
+        "model_version": model_version,
+    }

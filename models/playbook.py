@@ -88,21 +88,31 @@ class Playbook:
         """Every column or feature some rule reads (the book must carry them)."""
         return {name for rule in self.rules for name in rule.when.columns}
 
+    @property
+    def entries(self) -> tuple[Action, ...]:
+        """The rules in order, then the default: what :meth:`rule_indices` indexes."""
+        return (*self.rules, self.default)
+
     def recommend(self, book: pd.DataFrame) -> pd.Series:
-        """Name of the winning rule for every row.
+        """Name of the winning rule for every row (see :meth:`rule_indices`)."""
+        import pandas as pd
+
+        names = np.array([entry.name for entry in self.entries], dtype=object)
+        return pd.Series(names[self.rule_indices(book)], index=book.index, name="rule")
+
+    def rule_indices(self, book: pd.DataFrame) -> np.ndarray:
+        """Index in :attr:`entries` of the winning rule for every row.
 
         ``book`` needs reason_1..reason_3 (risk-raising reason codes, strongest first, empty
         when fewer), band, and every name in :attr:`columns`.
         """
-        import pandas as pd
-
-        chosen = np.full(len(book), self.default.name, dtype=object)
+        chosen = np.full(len(book), len(self.rules), dtype=np.intp)
         open_rows = np.ones(len(book), dtype=bool)
-        for rule in self.rules:
+        for index, rule in enumerate(self.rules):
             hits = open_rows & _matches(rule.when, book)
-            chosen[hits] = rule.name
+            chosen[hits] = index
             open_rows &= ~hits
-        return pd.Series(chosen, index=book.index, name="rule")
+        return chosen
 
     def action(self, rule_name: str) -> Recommendation:
         """The action text of one rule (or the default)."""
@@ -111,6 +121,9 @@ class Playbook:
 
 
 def _isin(series: pd.Series, values: Collection[str]) -> np.ndarray:
+    if series.dtype == "category":  # a lookup on the small codes (a scoring run's reasons)
+        wanted = np.isin(series.cat.categories.to_numpy(), list(values))
+        return np.append(wanted, False)[series.cat.codes.to_numpy()]  # code -1: empty
     return series.isin(list(values)).to_numpy(dtype=bool)
 
 

@@ -14,28 +14,32 @@ two-year)"), and its reason code is the feature's name.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.cards import IMPACT_SCALE, slot_row
 from models.config_files import load_yaml_model
 from models.contract import AccountSchema
 from models.errors import ConfigError
 from models.explain import Contributions
 from models.features import FeatureDef, FeatureSet
+from models.wording import Generated, Template, Wording, countable
+
+if TYPE_CHECKING:  # pandas where reasons are learnt and packed, not where settings are read
+    import pandas as pd
+
+    from models.packing import Records
 
 #: Levels (or yes/no values) seen in fewer training rows than this get no churn-rate comparison.
 MIN_LEVEL_ROWS = 30
-HEALTHY = "Healthy: "
-PLURAL = "plural:"
 
 
 class FeatureReason(BaseModel):
@@ -66,19 +70,6 @@ def reason_codes(config: ReasonsConfig, features: Sequence[str]) -> tuple[str, .
     return tuple(sorted({reason_code(config, name) for name in features}))
 
 
-@dataclass(frozen=True)
-class Reason:
-    code: str
-    text: str
-    impact: float  # log-odds this reason adds (negative: lowers risk)
-
-
-@dataclass(frozen=True)
-class Explained:
-    reasons: tuple[Reason, ...]
-    healthy: Reason | None
-
-
 def _sample_values(schema: AccountSchema, features: Sequence[str]) -> dict[str, object]:
     """A made-up row with a value of the right type for every placeholder a template may use."""
     by_type = {
@@ -87,7 +78,7 @@ def _sample_values(schema: AccountSchema, features: Sequence[str]) -> dict[str, 
         "int": 1,
         "float": 1.0,
         "bool": True,
-        "date": pd.Timestamp("2026-01-05"),
+        "date": dt.datetime(2026, 1, 5),
     }
     values: dict[str, object] = {name: by_type[spec.type] for name, spec in schema.columns.items()}
     for feature in features:
@@ -122,7 +113,7 @@ def load_reasons(path: Path, *, schema: AccountSchema, features: FeatureSet) -> 
                 )
                 continue
             try:
-                template.format_map(_countable(sample))
+                template.format_map(countable(sample))
             except (ValueError, TypeError, IndexError) as exc:
                 problems.append(f"{path}: features.{name}.{kind}: cannot render: {exc}")
     if problems:
@@ -139,6 +130,8 @@ def reason_reference(
     feature shows it as it is, else of the feature). Categories and yes/no: each level's
     churn rate, for levels seen often enough to say.
     """
+    import pandas as pd
+
     stayed = ~np.asarray(churned, dtype=bool)
     reference: dict[str, dict[str, Any]] = {}
     for name, feature in features.config.features.items():
@@ -160,153 +153,44 @@ def _shown_value(
 ) -> np.ndarray:
     """The figure a generated reason shows: the user's column for as_is/clip/log, else the
     feature."""
-    if feature.transform in ("as_is", "clip", "log") and feature.column is not None:
-        return rows[feature.column].astype("Float64").astype("float64").to_numpy()
+    if _shows_column(feature):
+        return rows[str(feature.column)].astype("Float64").astype("float64").to_numpy()
     return values[name].to_numpy(dtype="float64")
 
 
-class _Wording(Protocol):
-    """How one feature's reason reads: the names it needs and the sentence for one account."""
-
-    fields: tuple[str, ...]
-
-    def render(self, record: dict[str, object]) -> str: ...
+def _shows_column(feature: FeatureDef) -> bool:
+    """Whether a generated reason shows the user's own column (as_is, clip, log) rather than
+    the feature's value."""
+    return feature.transform in ("as_is", "clip", "log") and feature.column is not None
 
 
-class _Template:
-    """A sentence template of config/reasons.yaml."""
+@dataclass(frozen=True)
+class ChosenReasons:
+    """A chunk's reasons as arrays, before any text: per row, the top reason codes with their
+    impacts (the shown ones a prefix), the feature whose wording each uses, and the healthy
+    reason."""
 
-    def __init__(self, template: str) -> None:
-        self.template = template
-        self.fields = _template_fields(template)
+    order: np.ndarray  # rows x top_reasons: code indices, strongest first
+    impact: np.ndarray  # rows x top_reasons: log-odds each adds
+    shown: np.ndarray  # rows x top_reasons: bool, impact above min_impact
+    feature: np.ndarray  # rows x top_reasons: the code's strongest risk-raising feature
+    healthy_feature: np.ndarray  # rows: the strongest risk-lowering code's strongest feature
+    healthy_impact: np.ndarray  # rows
+    healthy_shown: np.ndarray  # rows: bool
 
-    def render(self, record: dict[str, object]) -> str:
-        return self.template.format_map(_countable(record))
-
-
-class _Count:
-    """A number in a template that can also say how many of something it counts:
-    ``{open_escalations:plural:open escalation}`` reads "1 open escalation", "5 open
-    escalations". Every other format spec formats the number as it is."""
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-    def __format__(self, spec: str) -> str:
-        if spec.startswith(PLURAL):
-            count = round(float(cast("float", self.value)))
-            return f"{count:,} {spec.removeprefix(PLURAL)}{'' if count == 1 else 's'}"
-        return format(self.value, spec)
-
-
-def _countable(record: Mapping[str, object]) -> dict[str, object]:
-    """``record`` with its plain numbers as :class:`_Count` (bools stay bools)."""
-    return {
-        name: _Count(value)
-        if isinstance(value, int | float | np.integer | np.floating)
-        and not isinstance(value, bool | np.bool_)
-        else value
-        for name, value in record.items()
-    }
-
-
-class _Generated:
-    """The sentence of a feature without a template: label, value, and the reference."""
-
-    def __init__(
-        self,
-        name: str,
-        feature: FeatureDef,
-        label: str,
-        reference: Mapping[str, Any],
-        *,
-        healthy: bool,
-    ) -> None:
-        self.name = name
-        self.feature = feature
-        self.label = label
-        self.reference = reference
-        self.prefix = HEALTHY if healthy else ""
-        shows_column = feature.transform in ("as_is", "clip", "log") and feature.column
-        # The feature's own value, even where a column has the same name (a date feature
-        # named after its column shows days, not the date).
-        self.field = str(feature.column) if shows_column else f"{name}_feature"
-        self.fields: tuple[str, ...] = (self.field,)
-
-    def render(self, record: dict[str, object]) -> str:
-        value = record.get(self.field)
-        kind = self.feature.transform
-        if kind == "missing":
-            return f"{self.prefix}{self.label}: {'recorded' if self.prefix else 'not recorded'}"
-        if kind in ("category", "yes_no"):
-            return self.prefix + self._level(value)
-        shown = self._number(value)
-        median = self.reference.get("median")
-        if median is None:
-            return f"{self.prefix}{self.label}: {shown}"
-        stayed = self._number(median)
-        return f"{self.prefix}{self.label}: {shown} (accounts that stayed: median {stayed})"
-
-    def _number(self, value: object) -> str:
-        if _is_missing(value):
-            return "not recorded"
-        number = float(cast("float", value))
-        kind = self.feature.transform
-        if kind == "change":
-            return f"{number:+.0%}"
-        if kind in ("days_until", "days_since"):
-            return f"{number:,.0f} day{'' if round(number) == 1 else 's'}"
-        if number.is_integer():
-            return f"{number:,.0f}"
-        return f"{number:,.2f}"
-
-    def _level(self, value: object) -> str:
-        if _is_missing(value):
-            return f"{self.label}: not recorded"
-        level = _level_name(value)
-        rates = {_level_name(k): v for k, v in self.reference.get("rates", {}).items()}
-        text = f"{self.label}: {level}"
-        rate = rates.get(level)
-        if rate is None or len(rates) < 2:
-            return text
-        other_level, other_rate = (min if not self.prefix else max)(
-            rates.items(), key=lambda item: item[1]
+    def counts(self) -> np.ndarray:
+        """The record's count byte: reasons shown, and 0x80 where a healthy one follows."""
+        return (self.shown.sum(axis=1) | (self.healthy_shown.astype(np.int64) << 7)).astype(
+            np.uint8
         )
-        if other_level == level or min(rate, other_rate) <= 0:
-            return text
-        times = rate / other_rate
-        return f"{text} (churns {times:.1f}x as often as {other_level})"
-
-
-def _level_name(value: object) -> str:
-    """A level as a CSM reads it: yes/no for booleans and 1.0/0.0 flags, else the text."""
-    if isinstance(value, bool | np.bool_) or value in (1.0, 0.0, "True", "False", "1.0", "0.0"):
-        return "yes" if value in (True, 1.0, "True", "1.0") else "no"
-    return str(value)
-
-
-def _is_missing(value: object) -> bool:
-    """An empty cell, whatever spells it: None, NaN, NA, NaT, or a template's BLANK."""
-    if value is BLANK:
-        return True
-    try:
-        return bool(pd.isna(value))  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return False
-
-
-class _Blank:
-    """An empty cell in a template: reads "not recorded" whatever the format asks for."""
-
-    def __format__(self, spec: str) -> str:
-        return "not recorded"
-
-
-BLANK = _Blank()
 
 
 class ReasonWriter:
-    """Turns a chunk's contributions into ranked, worded reasons for each account."""
+    """Ranks each account's reasons, and writes what their sentences need into its record.
+
+    The sentences themselves are rendered when a card is read, from :meth:`spec` (each
+    feature's reason code and wordings, and the value fields in record order).
+    """
 
     def __init__(
         self,
@@ -318,19 +202,30 @@ class ReasonWriter:
         self.features = tuple(features.names)
         self.codes = reason_codes(config, self.features)
         code_index = {code: i for i, code in enumerate(self.codes)}
-        self.membership = np.zeros((len(self.features), len(self.codes)))
-        for i, feature in enumerate(self.features):
-            self.membership[i, code_index[reason_code(config, feature)]] = 1.0
+        self.feature_codes = np.array(
+            [code_index[reason_code(config, feature)] for feature in self.features]
+        )
         # Parsed once, used for every chunk: each code's features, each feature's wording.
         self._code_features = tuple(
-            np.flatnonzero(self.membership[:, c]) for c in range(len(self.codes))
+            np.flatnonzero(self.feature_codes == c) for c in range(len(self.codes))
         )
-        self._risk: tuple[_Wording | None, ...] = tuple(
+        self._risk: tuple[Wording | None, ...] = tuple(
             self._wording(features, reference, name, healthy=False) for name in self.features
         )
         self._healthy = tuple(
             self._wording(features, reference, name, healthy=True) for name in self.features
         )
+        wordings = [w for w in (*self._risk, *self._healthy) if w is not None]
+        #: Every value a wording reads, in the order a record holds them.
+        self.fields = tuple(dict.fromkeys(f for w in wordings for f in w.fields))
+        self._reads = {
+            kind: np.array(
+                [[w is not None and field in w.fields for w in wordings] for field in self.fields],
+                dtype=bool,
+            ).reshape(len(self.fields), len(self.features))
+            for kind, wordings in (("risk", self._risk), ("healthy", self._healthy))
+        }
+        self._slot = slot_row(len(self.features))
 
     def _wording(
         self,
@@ -339,56 +234,81 @@ class ReasonWriter:
         name: str,
         *,
         healthy: bool,
-    ) -> _Wording | None:
+    ) -> Wording | None:
         entry = self.config.features.get(name)
         if entry is not None:
             template = entry.healthy if healthy else entry.risk
-            return None if template is None else _Template(template)
+            return None if template is None else Template(template)
         feature = features.config.features[name]
         if healthy and feature.transform == "missing":
             return None
-        return _Generated(
-            name, feature, features.label(name), reference.get(name, {}), healthy=healthy
+        return Generated(
+            label=features.label(name),
+            transform=feature.transform,
+            # The feature's own value, even where a column has the same name (a date feature
+            # named after its column shows days, not the date).
+            field=str(feature.column) if _shows_column(feature) else f"{name}_feature",
+            reference=reference.get(name, {}),
+            healthy=healthy,
         )
 
+    def spec(self) -> dict[str, Any]:
+        """What a card reader needs to word the reasons (see :class:`models.cards.ReasonReader`)."""
+        return {
+            "codes": [self.codes[c] for c in self.feature_codes],
+            "fields": list(self.fields),
+            "risk": [None if w is None else w.to_spec() for w in self._risk],
+            "healthy": [None if w is None else w.to_spec() for w in self._healthy],
+        }
+
     def code_impacts(self, contributions: Contributions) -> np.ndarray:
-        """Rows x reason codes: the log-odds each reason adds to each account."""
+        """Rows x reason codes: the log-odds each reason adds to each account (its features'
+        contributions summed, in feature order)."""
         self._check(contributions)
-        return contributions.values @ self.membership
+        values = contributions.values
+        impacts = np.empty((len(values), len(self.codes)))
+        for c, members in enumerate(self._code_features):
+            impacts[:, c] = values[:, members[0]]
+            for member in members[1:]:
+                impacts[:, c] += values[:, member]
+        return impacts
 
     def _top(self, impacts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rows x top_reasons: code indices by impact, their impacts, and which are shown."""
+        """Rows x top_reasons: code indices by impact, their impacts, and which are shown.
+
+        Ties go to the lower code index (a stable sort's order): with finite impacts, picking
+        the largest k times gives exactly that, in k passes instead of a sort.
+        """
         k = min(self.config.top_reasons, len(self.codes))
-        order = np.argsort(-impacts, axis=1, kind="stable")[:, :k]
+        if np.isfinite(impacts).all():
+            order = np.empty((len(impacts), k), dtype=np.intp)
+            left = impacts.copy()
+            everyone = np.arange(len(impacts))
+            for j in range(k):
+                order[:, j] = np.argmax(left, axis=1)
+                left[everyone, order[:, j]] = -np.inf
+        else:
+            order = np.argsort(-impacts, axis=1, kind="stable")[:, :k]
         chosen = np.take_along_axis(impacts, order, axis=1)
         return order, chosen, ~(chosen <= self.config.min_impact)
 
     def top_codes(self, contributions: Contributions) -> np.ndarray:
         """Rows x top_reasons code names ("" where fewer reasons pass min_impact)."""
         order, _, shown = self._top(self.code_impacts(contributions))
+        return self.code_names(order, shown)
+
+    def code_names(self, order: np.ndarray, shown: np.ndarray) -> np.ndarray:
+        """Code indices as names, "" where not shown."""
         names = np.asarray(self.codes, dtype=object)[order]
         names[~shown] = ""
         return names
 
-    def explain(
-        self, contributions: Contributions, rows: pd.DataFrame, features: pd.DataFrame
-    ) -> list[Explained]:
-        """Reasons for every row of ``rows`` (raw columns) with their ``features``.
-
-        Column-wise rather than row by row: a value becomes a Python object only where a
-        template that is actually shown reads it (about 3 placeholders of 4 sentences per
-        account instead of every column of every row), which keeps explaining a large book
-        within a small multiple of bare prediction.
-        """
+    def choose(self, contributions: Contributions) -> ChosenReasons:
+        """Each row's top reasons and healthy reason, as arrays."""
         impacts = self.code_impacts(contributions)
-        n = len(impacts)
         order, chosen, shown = self._top(impacts)
         strongest_up, strongest_down = self._strongest(contributions.values)
-        table = _TemplateValues(rows, features, self.features)
-
-        risk_texts = table.render(self._risk, np.take_along_axis(strongest_up, order, 1), shown)
-
-        everyone = np.arange(n)
+        everyone = np.arange(len(impacts))
         healthy_code = np.argmin(impacts, axis=1)
         healthy_impact = impacts[everyone, healthy_code]
         healthy_feature = strongest_down[everyone, healthy_code]
@@ -396,40 +316,60 @@ class ReasonWriter:
         healthy_shown = (
             ~(healthy_impact > -self.config.healthy_min_impact) & has_template[healthy_feature]
         )
-        healthy_texts = table.render(self._healthy, healthy_feature, healthy_shown)
+        return ChosenReasons(
+            order=order,
+            impact=chosen,
+            shown=shown,
+            feature=np.take_along_axis(strongest_up, order, 1),
+            healthy_feature=healthy_feature,
+            healthy_impact=healthy_impact,
+            healthy_shown=healthy_shown,
+        )
 
-        codes = self.codes
-        out = []
-        for order_row, chosen_row, shown_row, texts_row, h_shown, h_code, h_impact, h_text in zip(
-            order.tolist(),
-            chosen.tolist(),
-            shown.tolist(),
-            risk_texts.tolist(),
-            healthy_shown.tolist(),
-            healthy_code.tolist(),
-            healthy_impact.tolist(),
-            healthy_texts.tolist(),
-            strict=True,
-        ):
-            reasons = tuple(
-                Reason(codes[c], text, round(impact, 4))
-                for c, impact, show, text in zip(
-                    order_row, chosen_row, shown_row, texts_row, strict=True
-                )
-                if show
-            )
-            healthy = Reason(codes[h_code], h_text, round(h_impact, 4)) if h_shown else None
-            out.append(Explained(reasons, healthy))
-        return out
+    def pack(
+        self, chosen: ChosenReasons, rows: pd.DataFrame, features: pd.DataFrame, out: Records
+    ) -> None:
+        """Write each row's reason slots, then the values their wordings read, into ``out``
+        (the layout :class:`models.cards.ReasonReader` reads)."""
+        slots = [
+            (chosen.shown[:, s], chosen.feature[:, s], chosen.impact[:, s])
+            for s in range(chosen.shown.shape[1])
+        ]
+        slots.append((chosen.healthy_shown, chosen.healthy_feature, chosen.healthy_impact))
+        for shown, feature, impact in slots:
+            where = np.flatnonzero(shown)
+            slot = np.empty(len(where), dtype=self._slot)
+            slot["feature"] = feature[where]
+            slot["impact"] = ten_thousandths(impact[where])
+            out.add_fixed(where, slot.view(np.uint8).reshape(len(where), self._slot.itemsize))
+        values = _TemplateValues(rows, features, self.features)
+        for name, needed in zip(self.fields, self._needed(chosen), strict=True):
+            for where, column in values.parts(name, np.flatnonzero(needed)):
+                out.add_values(where, column)
+
+    def _needed(self, chosen: ChosenReasons) -> np.ndarray:
+        """Fields x rows: whether a wording the row shows reads the field."""
+        risk, healthy = self._reads["risk"], self._reads["healthy"]
+        needed = healthy[:, chosen.healthy_feature] & chosen.healthy_shown
+        for s in range(chosen.shown.shape[1]):
+            needed |= risk[:, chosen.feature[:, s]] & chosen.shown[:, s]
+        return needed
 
     def _strongest(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows x codes: the feature that carries each code most strongly, up and down."""
-        up = np.zeros((len(values), len(self.codes)), dtype=np.intp)
-        down = np.zeros_like(up)
+        """Rows x codes: the feature that carries each code most strongly, up and down (a
+        code of one feature needs no search)."""
+        up = np.empty((len(values), len(self.codes)), dtype=np.intp)
+        down = np.empty_like(up)
+        argmax, argmin = (
+            (np.nanargmax, np.nanargmin) if np.isnan(values).any() else (np.argmax, np.argmin)
+        )
         for c, members in enumerate(self._code_features):
+            if len(members) == 1:
+                up[:, c] = down[:, c] = members[0]
+                continue
             block = values[:, members]
-            up[:, c] = members[np.nanargmax(block, axis=1)]
-            down[:, c] = members[np.nanargmin(block, axis=1)]
+            up[:, c] = members[argmax(block, axis=1)]
+            down[:, c] = members[argmin(block, axis=1)]
         return up, down
 
     def _check(self, contributions: Contributions) -> None:
@@ -440,15 +380,15 @@ class ReasonWriter:
             )
 
 
-def _template_fields(template: str) -> tuple[str, ...]:
-    """The names a template reads, nested format specs ("{x:{width}}") included."""
-    names: list[str] = []
-    for _, field, spec, _ in string.Formatter().parse(template):
-        if field:
-            names.append(re.split(r"[.\[]", field, maxsplit=1)[0])
-        if spec:
-            names.extend(_template_fields(spec))
-    return tuple(dict.fromkeys(names))
+def ten_thousandths(impact: np.ndarray) -> np.ndarray:
+    """``round(x, 4) * 10_000`` as integers, exactly as Python's ``round`` would give it
+    (the few values within a hair of a tie are rounded by Python itself)."""
+    scaled = impact * IMPACT_SCALE
+    out = np.rint(scaled)
+    near_tie = np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) < 1e-6
+    for i in np.flatnonzero(near_tie).tolist():
+        out[i] = round(round(float(impact[i]), 4) * IMPACT_SCALE)
+    return out.astype(np.int32)
 
 
 class _TemplateValues:
@@ -457,17 +397,16 @@ class _TemplateValues:
 
     A name resolves as in ``rows.join(features, suffixes=("", "_feature"))`` plus the
     ``_abs`` columns: the user's own figure reads best ("120 days late", not a clipped 90), and
-    where the row has none the model's feature value stands in. Values are boxed by
-    ``DataFrame.to_dict``, so a template sees exactly the Python objects it always saw.
+    where the row's cell of a feature's name is empty the model's feature value stands in.
     """
 
     def __init__(self, rows: pd.DataFrame, features: pd.DataFrame, names: Sequence[str]) -> None:
+        from pandas.api.types import is_numeric_dtype
+
         self.rows = rows
         self.features = features
         self.names = frozenset(names)
-        self.absolute = {
-            f"{name}_abs": name for name in names if pd.api.types.is_numeric_dtype(features[name])
-        }
+        self.absolute = {f"{name}_abs": name for name in names if is_numeric_dtype(features[name])}
 
     def column(self, name: str) -> pd.Series | None:
         if name in self.absolute:
@@ -481,47 +420,21 @@ class _TemplateValues:
             return self.features[name]
         return None
 
-    def _records(self, fields: tuple[str, ...], positions: np.ndarray) -> list[dict[str, object]]:
-        columns = {}
-        for name in fields:
-            column = self.column(name)
-            if column is not None:
-                columns[name] = column.iloc[positions].reset_index(drop=True)
-        frame = pd.DataFrame(columns, index=pd.RangeIndex(len(positions)))
-        # The column labels are the str field names (pandas-stubs types them as Hashable).
-        records = cast("list[dict[str, object]]", frame.to_dict("records"))
-        for name in fields:
-            if name not in self.names or name not in columns:
-                continue
-            missing = np.flatnonzero(columns[name].isna().to_numpy())
-            if not missing.size:
-                continue
-            fill = self.column(f"{name}_feature")
-            if fill is None:
-                stand_ins: list[object] = [None] * missing.size
-            else:
-                picked = fill.iloc[positions[missing]].reset_index(drop=True)
-                stand_ins = [r[name] for r in pd.DataFrame({name: picked}).to_dict("records")]
-            for i, value in zip(missing.tolist(), stand_ins, strict=True):
-                records[i][name] = value
-        for record in records:
-            for name, value in record.items():
-                if _is_missing(value):
-                    record[name] = BLANK
-        return records
+    def parts(self, name: str, positions: np.ndarray) -> list[tuple[np.ndarray, pd.Series]]:
+        """``name``'s values at ``positions``: (positions, values) pairs covering them all."""
+        column = self.column(name)
+        if column is None:  # read as empty ("not recorded")
+            import pandas as pd
 
-    def render(
-        self, wordings: Sequence[_Wording | None], feature: np.ndarray, shown: np.ndarray
-    ) -> np.ndarray:
-        """Texts shaped like ``feature``: ``wordings[feature]`` rendered where ``shown``."""
-        out = np.full(feature.shape, None, dtype=object)
-        for index in np.unique(feature[shown]).tolist():
-            wording = wordings[index]
-            if wording is None:
-                continue
-            where = np.nonzero(shown & (feature == index))
-            records = self._records(wording.fields, where[0])
-            texts = np.empty(len(records), dtype=object)
-            texts[:] = [wording.render(record) for record in records]
-            out[where] = texts
-        return out
+            return [(positions, pd.Series([None] * len(positions), dtype=object))]
+        values = column.iloc[positions]
+        fill = self.column(f"{name}_feature") if name in self.names else None
+        if fill is None:
+            return [(positions, values)]
+        missing = values.isna().to_numpy()
+        if not missing.any():
+            return [(positions, values)]
+        return [
+            (positions[~missing], values[~missing]),
+            (positions[missing], fill.iloc[positions[missing]]),
+        ]

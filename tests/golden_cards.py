@@ -8,8 +8,10 @@ a registry of its own and its live accounts are scored. The golden file holds ev
 scoring code of the day produced for them; tests/test_cards.py scores the same books with the
 current code and compares card by card, so what a CSM reads cannot change by accident.
 
-Regenerate (only when a change of wording or scoring is intended):
-``.venv/bin/python -m tests.golden_cards``
+The committed file was written by the per-account scoring path (``AccountScore.to_card`` at
+commit d3146ed) before cards were rendered on read. Regenerate it (only when a change of
+wording or scoring is intended) with ``.venv/bin/python -m tests.golden_cards``, which now
+decodes the columnar records.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from bot.cli.init import starter_files
 from bot.publish import build_scorer
 from bot.settings import load_settings
+from models.cards import CardCodec
 from models.generator import generate_accounts
 from models.loaders import load_table, read_raw
 from models.pipeline import train_and_register
@@ -91,12 +95,30 @@ def scored_books(tmp: Path) -> Iterator[tuple[str, Scorer, pd.DataFrame]]:
         yield book.name, scorer, latest_rows(frame, settings.schema)
 
 
-def write_golden(cards: dict[str, list[dict[str, object]]]) -> None:
+def decoded_cards(scorer: Scorer, rows: pd.DataFrame, chunk_size: int) -> list[dict[str, Any]]:
+    """Every card of the book as a reader gets it (no previous snapshot)."""
+    codec = CardCodec.from_spec(scorer.codec().spec())
+    return [
+        codec.decode(
+            chunk.records[i],
+            account_id=chunk.account_id[i],
+            account_name=chunk.account_name[i],
+            owner=chunk.owner[i],
+            segment=chunk.segment[i],
+            risk=float(chunk.risk[i]),
+            previous_risk=None,
+        )
+        for chunk in scorer.column_chunks(rows, chunk_size=chunk_size)
+        for i in range(len(chunk))
+    ]
+
+
+def write_golden(cards: dict[str, list[dict[str, Any]]]) -> None:
     text = json.dumps(cards, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     GOLDEN.write_bytes(gzip.compress(text.encode(), mtime=0))
 
 
-def read_golden() -> dict[str, list[dict[str, object]]]:
+def read_golden() -> dict[str, list[dict[str, Any]]]:
     return json.loads(gzip.decompress(GOLDEN.read_bytes()))
 
 
@@ -106,9 +128,9 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         golden = {
             name: [
-                {**account.to_card(), "model_version": MODEL}
-                for chunk in scorer.score_chunks(rows)
-                for account in chunk
+                {**card, "model_version": MODEL}
+                for card in decoded_cards(scorer, rows, 50_000)
+                if card.pop("previous_risk") is None and card.pop("change") is None
             ]
             for name, scorer, rows in scored_books(Path(tmp))
         }

@@ -8,51 +8,153 @@ reader of a snapshot does, and every card must equal its golden twin.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from pathlib import Path
-from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from models.cards import CardCodec, ScoredChunk
-from tests.golden_cards import MODEL, read_golden, scored_books
-
-pytestmark = pytest.mark.slow
-
-
-def _decoded(codec: CardCodec, chunk: ScoredChunk, i: int, previous: float | None) -> Any:
-    return codec.decode(
-        chunk.records[i],
-        account_id=chunk.account_id[i],
-        account_name=chunk.account_name[i],
-        owner=chunk.owner[i],
-        segment=chunk.segment[i],
-        risk=float(chunk.risk[i]),
-        previous_risk=previous,
-    )
+from models.cards import (
+    BANDS,
+    CODEC,
+    HEADER,
+    HEADER_ROW,
+    CardCodec,
+    codec_spec,
+    read_value,
+    slot_format,
+    slot_row,
+)
+from models.packing import Records, encode_value
+from models.wording import BLANK
+from tests.golden_cards import MODEL, decoded_cards, read_golden, scored_books
 
 
+@pytest.mark.slow
 def test_decoded_cards_equal_the_golden_cards(tmp_path: Path) -> None:
     golden = read_golden()
     seen = set()
     for name, scorer, rows in scored_books(tmp_path):
         seen.add(name)
-        codec = CardCodec.from_spec(scorer.codec().spec())
-        cards = []
         # Chunks smaller than the book, so a book spans several (and the last is partial).
-        for chunk in scorer.column_chunks(rows, chunk_size=700):
-            assert len(chunk.records) == len(chunk) == len(chunk.risk)
-            for i in range(len(chunk)):
-                card = _decoded(codec, chunk, i, None)
-                assert card.pop("previous_risk") is None
-                assert card.pop("change") is None
-                assert card["model_version"] == scorer.model.card.version
-                cards.append({**card, "model_version": MODEL})
-            # The change since the previous snapshot is the reader's: from the risk given.
-            changed = _decoded(codec, chunk, 0, 0.25)
-            assert changed["previous_risk"] == 0.25
-            assert changed["change"] == round(float(chunk.risk[0]) - 0.25, 6)
+        cards = decoded_cards(scorer, rows, chunk_size=700)
         expected = golden[name]
         assert len(cards) == len(expected), name
         for card, want in zip(cards, expected, strict=True):
-            assert card == want, name
+            assert card.pop("previous_risk") is None
+            assert card.pop("change") is None
+            assert card["model_version"] == scorer.model.card.version
+            assert {**card, "model_version": MODEL} == want, name
     assert seen == set(golden)
+
+
+def test_change_is_the_readers_from_the_previous_risk() -> None:
+    codec = CardCodec(
+        codec_spec(
+            reasons={"codes": [], "fields": [], "risk": [], "healthy": []},
+            actions=[("default", "Call them", "why not", "CSM")],
+            context=[],
+            link={"column": None, "template": None, "fields": []},
+            model_version="v1",
+        )
+    )
+    record = HEADER.pack(20_000, 0, 1, 0)
+    card = codec.decode(
+        record,
+        account_id="A1",
+        account_name="Acme",
+        owner="jo@example.com",
+        segment="",
+        risk=0.4000004,
+        previous_risk=0.25,
+    )
+    assert card["previous_risk"] == 0.25
+    assert card["change"] == round(0.4000004 - 0.25, 6)
+    assert card["risk"] == 0.4
+    assert card["band"] == "medium"
+    assert card["as_of"] == "2024-10-04"
+    assert card["reasons"] == []
+    assert card["healthy"] is None
+
+
+COLUMNS = {
+    "small ints": pd.Series([0, -128, 127, 5], dtype="int64"),
+    "wide ints": pd.Series([128, -40_000, 2**31, -(2**40)], dtype="int64"),
+    "nullable ints": pd.Series([1, None, 300, 70_000], dtype="Int64"),
+    "whole floats": pd.Series([3.0, -0.0, 1e6, 2.0**40]),
+    "floats": pd.Series([0.25, 0.1, math.nan, -1234.5678]),
+    "flags": pd.Series([True, False, True, False]),
+    "nullable flags": pd.Series([True, None, False, True], dtype="boolean"),
+    "dates": pd.Series(
+        pd.to_datetime(
+            pd.Series(["2026-01-05", None, "1969-12-31", "2026-01-05 10:30"]), format="ISO8601"
+        )
+    ),
+    "text": pd.Series(["smb", None, "é" * 300, ""], dtype="str"),
+    "categories": pd.Series(["a", "b", None, "a"], dtype="category"),
+    "objects": pd.Series([7, 2.5, "x", None], dtype=object),
+}
+
+
+def _plain(value: object) -> object:
+    """What a template saw of a cell: None, NaN, NA and NaT all read as BLANK."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return BLANK
+    if isinstance(value, float) and math.isnan(value):
+        return BLANK
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+@pytest.mark.parametrize("name", list(COLUMNS))
+def test_every_kind_of_value_reads_back_as_it_was(name: str) -> None:
+    column = COLUMNS[name]
+    records = Records(len(column))
+    everyone = np.arange(len(column))
+    records.add_values(everyone, column)
+    records.add_values(everyone[::-1], column)  # a second part, in another row order
+    for i, record in enumerate(records.to_list()):
+        first, at = read_value(record, 0)
+        second, end = read_value(record, at)
+        assert end == len(record)
+        for got, want in ((first, column.iloc[i]), (second, column.iloc[len(column) - 1 - i])):
+            want = _plain(want.item() if isinstance(want, np.generic) else want)
+            assert got == want or got is want, (name, i, got, want)
+            assert type(got) is type(want), (name, i, got, want)
+            if isinstance(want, float):
+                assert math.copysign(1, got) == math.copysign(1, want)  # type: ignore[arg-type]
+
+
+def test_one_value_encodes_as_its_column_does() -> None:
+    for name, column in COLUMNS.items():
+        records = Records(len(column))
+        records.add_values(np.arange(len(column)), column)
+        singles = [encode_value(value) for value in column.tolist()]
+        assert records.to_list() == singles, name
+
+
+def test_a_small_value_takes_few_bytes() -> None:
+    assert len(encode_value(3)) == 2
+    assert len(encode_value(3.0)) == 2
+    assert len(encode_value(0.25)) == 5  # exact in single precision
+    assert len(encode_value(0.1)) == 9
+    assert len(encode_value(dt.datetime(2026, 1, 5))) == 5
+    assert len(encode_value(None)) == 1
+
+
+def test_the_numpy_layouts_are_the_struct_layouts() -> None:
+    header = np.array([(-3, 513, 2, 0x83)], dtype=HEADER_ROW)
+    assert header.tobytes() == HEADER.pack(-3, 513, 2, 0x83)
+    for n_features in (3, 300):
+        slot = np.array([(254, -12_345)], dtype=slot_row(n_features))
+        assert slot.tobytes() == slot_format(n_features).pack(254, -12_345)
+
+
+def test_a_spec_of_another_codec_is_refused() -> None:
+    with pytest.raises(ValueError, match="json-v0"):
+        CardCodec.from_spec('{"codec": "json-v0"}')
+    assert CODEC != "json-v0"
+    assert BANDS == ("low", "medium", "high")

@@ -14,12 +14,14 @@ import yaml
 
 from bot.cli import main
 from bot.settings import check_config_folder, load_settings
+from models.cards import ReasonReader
 from models.contract import AccountSchema
 from models.errors import DataContractError
 from models.evaluation import evaluate, format_report
 from models.explain import explain
 from models.features import FeaturesConfig, FeatureSet
 from models.labels import make_labels, split
+from models.packing import Records
 from models.reasons import ReasonsConfig, ReasonWriter, reason_reference
 from models.scoring import latest_rows
 from models.spec import TrainingSettings
@@ -145,7 +147,15 @@ def test_generated_reasons_read_with_the_export_words_and_a_reference() -> None:
     from models.explain import reference_point
 
     contributions = explain(result.estimator, built, reference_point(result.estimator, built))
-    texts = [r.text for e in writer.explain(contributions, rows, built) for r in e.reasons]
+    chosen = writer.choose(contributions)
+    records = Records(len(rows))
+    writer.pack(chosen, rows, built, records)
+    reader = ReasonReader(writer.spec())
+    texts = [
+        str(reason["text"])
+        for record, count in zip(records.to_list(), chosen.counts().tolist(), strict=True)
+        for reason in reader.read(record, 0, count)[0]
+    ]
     assert any(
         t.startswith("Posts this month: ") and "(accounts that stayed: median " in t for t in texts
     )
@@ -387,7 +397,8 @@ def test_check_config_prints_the_unused_columns_warning_on_stderr(
 
 
 def test_a_crm_url_template_links_each_account_and_names_unknown_columns(folder: Path) -> None:
-    from models.scoring import _urls
+    from models.cards import LinkReader
+    from models.scoring import link_spec, pack_link
 
     features = FeatureSet(
         FeaturesConfig.model_validate(
@@ -398,8 +409,14 @@ def test_a_crm_url_template_links_each_account_and_names_unknown_columns(folder:
         ),
         "seen_on",
     )
-    rows = table(3).assign(member=["m 1", "m/2", None], handle=["A&B", "x", "y"])
-    assert _urls(features, SCHEMA, rows) == [
+    rows = table(3).assign(member=["m 1", "m/2", "m3"], handle=pd.Series(["A&B", "x", None]))
+    link = link_spec(features, SCHEMA)
+    records = Records(len(rows))
+    pack_link(link, rows, records)
+    reader = LinkReader(link)
+    ids = rows["member"].tolist()
+    # The id is the reader's own (the store keeps it); other values are in the record.
+    assert [reader.read(r, 0, i)[0] for r, i in zip(records.to_list(), ids, strict=True)] == [
         "https://crm.example.com/members/m%201?h=A%26B",
         "https://crm.example.com/members/m%2F2?h=x",
         None,

@@ -37,9 +37,8 @@ from bot.render import (
 from bot.render.text import MAX_SECTION_TEXT, SHORTENED, json_cost, plural, scores_age
 from bot.state.killswitch import KillSwitchState
 from bot.state.snapshots import SnapshotMeta
-from models.playbook import Recommendation
-from models.reasons import Reason
-from models.scoring import AccountScore
+from models.cards import HEADER, HEALTHY_FLAG, CardCodec, codec_spec, slot_format
+from models.packing import encode_value
 
 SNAPSHOT = "20260105T060000-v3"
 #: The clock of these tests, and when the last good scores of the banners were computed (the
@@ -58,29 +57,41 @@ def make_card(
     risk: float = 0.82,
     change: float | None = 0.05,
 ) -> dict[str, Any]:
-    """A stored card exactly as the publisher writes it (to_card + change keys)."""
+    """A stored card exactly as a reader gets it: a record decoded by the scoring codec."""
     arr = f"${12_000 + i:,}"
-    score = AccountScore(
+    codes = [f"r{k}" for k in range(len(reason_texts))] + ["nps"]
+    codec = CardCodec(
+        codec_spec(
+            reasons={
+                "codes": codes,
+                "fields": [],
+                "risk": [{"template": text} for text in reason_texts] + [None],
+                "healthy": [None] * len(reason_texts) + [{"template": "NPS is up"}],
+            },
+            actions=[("exec_call", "Book an exec sponsor call", "usage fell", "CSM")],
+            context=[("Segment", None), ("Plan", None), ("ARR", None), ("Renewal", None)],
+            link={"column": None, "template": None, "fields": []},
+            model_version="v3",
+        )
+    )
+    slot = slot_format(len(codes))
+    band = 2 if risk >= 0.6 else 1 if risk >= 0.3 else 0
+    as_of = (date(2026, 1, 5) - date(1970, 1, 1)).days
+    record = (
+        HEADER.pack(as_of, 0, band, len(reason_texts) | HEALTHY_FLAG)
+        + b"".join(slot.pack(k, 5_000) for k in range(len(reason_texts)))
+        + slot.pack(len(reason_texts), -4_000)
+        + b"".join(encode_value(v) for v in ("smb", "pro", arr, "2026-03-01"))
+    )
+    return codec.decode(
+        record,
         account_id=f"A{i:05d}",
         account_name=name or f"Account {i}",
         owner="jane@example.com",
         segment="smb",
-        url=None,
-        context=(("Segment", "smb"), ("Plan", "pro"), ("ARR", arr), ("Renewal", "2026-03-01")),
-        as_of=date(2026, 1, 5),
         risk=risk,
-        band="high" if risk >= 0.6 else "medium" if risk >= 0.3 else "low",
-        reasons=tuple(Reason(f"r{k}", text, 0.5) for k, text in enumerate(reason_texts)),
-        healthy=Reason("nps", "NPS is up", -0.4),
-        action=Recommendation(
-            rule="exec_call", action="Book an exec sponsor call", why="usage fell", owner="CSM"
-        ),
-        model_version="v3",
-    )
-    card = score.to_card()
-    card["change"] = change
-    card["previous_risk"] = None if change is None else risk - change
-    return card
+        previous_risk=None if change is None else risk - change,
+    ) | {"change": change}
 
 
 def digest(cards: list[dict[str, Any]], **overrides: Any) -> DigestContent:

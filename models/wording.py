@@ -1,0 +1,205 @@
+"""How one reason, and one card's context line, read for one account: the sentence logic that
+start-up checks render against a made-up row and the card codec renders when a card is read.
+
+Plain Python on plain values (int, float, bool, str, datetime, :data:`BLANK`): the web process
+renders cards with it and must not pay for pandas or scikit-learn at start-up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import string
+from collections.abc import Mapping
+from typing import Any, Protocol, cast
+
+HEALTHY = "Healthy: "
+PLURAL = "plural:"
+
+
+class Wording(Protocol):
+    """How one feature's reason reads: the names it needs and the sentence for one account."""
+
+    fields: tuple[str, ...]
+
+    def render(self, record: Mapping[str, object]) -> str: ...
+
+    def to_spec(self) -> dict[str, Any]: ...
+
+
+class Template:
+    """A sentence template of config/reasons.yaml."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self.fields = template_fields(template)
+
+    def render(self, record: Mapping[str, object]) -> str:
+        return self.template.format_map(countable(record))
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"template": self.template}
+
+
+class Count:
+    """A number in a template that can also say how many of something it counts:
+    ``{open_escalations:plural:open escalation}`` reads "1 open escalation", "5 open
+    escalations". Every other format spec formats the number as it is."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        if spec.startswith(PLURAL):
+            count = round(float(cast("float", self.value)))
+            return f"{count:,} {spec.removeprefix(PLURAL)}{'' if count == 1 else 's'}"
+        return format(self.value, spec)
+
+
+def countable(record: Mapping[str, object]) -> dict[str, object]:
+    """``record`` with its plain numbers as :class:`Count` (bools stay bools)."""
+    return {
+        name: Count(value)
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else value
+        for name, value in record.items()
+    }
+
+
+class Generated:
+    """The sentence of a feature without a template: label, value, and the reference learned
+    from the training rows (a median among accounts that stayed, or each level's churn rate).
+
+    ``field`` is the value shown: the user's column for as_is/clip/log, else the feature's own
+    value (``<name>_feature``: a date feature named after its column shows days, not the date).
+    """
+
+    def __init__(
+        self,
+        *,
+        label: str,
+        transform: str,
+        field: str,
+        reference: Mapping[str, Any],
+        healthy: bool,
+    ) -> None:
+        self.label = label
+        self.transform = transform
+        self.field = field
+        self.reference = reference
+        self.healthy = healthy
+        self.prefix = HEALTHY if healthy else ""
+        self.fields: tuple[str, ...] = (field,)
+
+    def to_spec(self) -> dict[str, Any]:
+        return {
+            "generated": {
+                "label": self.label,
+                "transform": self.transform,
+                "field": self.field,
+                "reference": dict(self.reference),
+                "healthy": self.healthy,
+            }
+        }
+
+    def render(self, record: Mapping[str, object]) -> str:
+        value = record.get(self.field)
+        kind = self.transform
+        if kind == "missing":
+            return f"{self.prefix}{self.label}: {'recorded' if self.prefix else 'not recorded'}"
+        if kind in ("category", "yes_no"):
+            return self.prefix + self._level(value)
+        shown = self._number(value)
+        median = self.reference.get("median")
+        if median is None:
+            return f"{self.prefix}{self.label}: {shown}"
+        stayed = self._number(median)
+        return f"{self.prefix}{self.label}: {shown} (accounts that stayed: median {stayed})"
+
+    def _number(self, value: object) -> str:
+        if is_missing(value):
+            return "not recorded"
+        number = float(cast("float", value))
+        kind = self.transform
+        if kind == "change":
+            return f"{number:+.0%}"
+        if kind in ("days_until", "days_since"):
+            return f"{number:,.0f} day{'' if round(number) == 1 else 's'}"
+        if number.is_integer():
+            return f"{number:,.0f}"
+        return f"{number:,.2f}"
+
+    def _level(self, value: object) -> str:
+        if is_missing(value):
+            return f"{self.label}: not recorded"
+        level = level_name(value)
+        rates = {level_name(k): v for k, v in self.reference.get("rates", {}).items()}
+        text = f"{self.label}: {level}"
+        rate = rates.get(level)
+        if rate is None or len(rates) < 2:
+            return text
+        other_level, other_rate = (min if not self.prefix else max)(
+            rates.items(), key=lambda item: item[1]
+        )
+        if other_level == level or min(rate, other_rate) <= 0:
+            return text
+        times = rate / other_rate
+        return f"{text} (churns {times:.1f}x as often as {other_level})"
+
+
+def wording_from_spec(spec: Mapping[str, Any]) -> Wording:
+    """The wording a :meth:`Wording.to_spec` describes."""
+    if "template" in spec:
+        return Template(spec["template"])
+    return Generated(**spec["generated"])
+
+
+def level_name(value: object) -> str:
+    """A level as a CSM reads it: yes/no for booleans and 1.0/0.0 flags, else the text."""
+    if isinstance(value, bool) or value in (1.0, 0.0, "True", "False", "1.0", "0.0"):
+        return "yes" if value in (True, 1.0, "True", "1.0") else "no"
+    return str(value)
+
+
+def is_missing(value: object) -> bool:
+    """An empty cell: None, NaN or a template's BLANK (the values a card is rendered from)."""
+    return value is None or value is BLANK or (isinstance(value, float) and math.isnan(value))
+
+
+class _Blank:
+    """An empty cell in a template: reads "not recorded" whatever the format asks for."""
+
+    def __format__(self, spec: str) -> str:
+        return "not recorded"
+
+
+BLANK = _Blank()
+
+
+def template_fields(template: str) -> tuple[str, ...]:
+    """The names a template reads, nested format specs ("{x:{width}}") included."""
+    names: list[str] = []
+    for _, field, spec, _ in string.Formatter().parse(template):
+        if field:
+            names.append(re.split(r"[.\[]", field, maxsplit=1)[0])
+        if spec:
+            names.extend(template_fields(spec))
+    return tuple(dict.fromkeys(names))
+
+
+def context_text(value: object, template: str | None) -> str:
+    """One value of a card's context line as shown: the configured format where it fits,
+    else yes/no, a date, or a number rounded for reading."""
+    if template is not None:
+        try:
+            return template.format(value=value)
+        except (ValueError, TypeError):
+            pass  # a value the format does not fit (text in a number format): shown plainly
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.datetime):
+        return f"{value:%b %d, %Y}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+    return str(value)
