@@ -6,10 +6,10 @@ created in the parent and shared across processes. The parent only checks what c
 before forking (the config folder, the signing secret, that Redis answers), so a mistake is a
 one-line message at start-up, not a worker that fails to boot.
 
-The workers' Prometheus metrics are one set, whichever worker a scrape reaches: prometheus_client's
-multiprocess mode, in a folder of this run (:func:`shared_metrics`). The mode is chosen when
-prometheus_client is first imported, so this module imports the app (which imports it) only
-once the folder is set.
+The workers' Prometheus metrics are one set, whichever worker a scrape reaches: the
+multiprocess mode of prometheus_client, in a folder of this run (:func:`shared_metrics`). The
+mode is chosen when prometheus_client is first imported, so this module imports the app (which
+imports it) only once the folder is set.
 """
 
 from __future__ import annotations
