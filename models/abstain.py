@@ -90,11 +90,8 @@ def thin_rows(
         if age is not None and inputs.history and settings.min_history_days
         else np.zeros(n, dtype=bool)
     )
-    result: list[list[str] | None] = []
-    for i in range(n):
-        if not (too_empty[i] or too_new[i]):
-            result.append(None)
-            continue
+    result: list[list[str] | None] = [None] * n
+    for i in np.flatnonzero(too_empty | too_new).tolist():  # few rows: words only for them
         missing: list[str] = []
         if too_empty[i]:
             columns = [c for c, gone in zip(inputs.columns, empty[i], strict=True) if gone]
@@ -105,7 +102,7 @@ def thin_rows(
                 f"history: first seen {int(age[i])} days ago "
                 f"({settings.min_history_days} days needed for {_join(inputs.history)})"
             )
-        result.append(missing)
+        result[i] = missing
     return result
 
 
