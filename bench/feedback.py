@@ -6,7 +6,10 @@ start + i/rate whatever happened before) and measures each answer; the web serve
 redis-server of its own (AOF on, fsync every second); and Slack's side, :func:`slack_side`
 (the Web API emulator, plus the refresh drain ``churnbot worker`` runs, drawing the messages
 after the clicks). Both servers stay up; each round sends the same bodies to the floor, then
-to churnbot, and the rounds alternate that way at least three times.
+to churnbot, and the rounds alternate that way at least three times. ``--drain during`` (the
+default) lets the drain draw while churnbot is measured, on the same cores; ``--drain between``
+runs it only between runs, as a worker on a machine of its own would not take the web
+process's CPU (every refresh is drawn either way).
 
 Each round's clicks are new (their own 30 CSMs x 20 accounts x 3 answers, half on a channel
 digest, half on ephemeral ``/churn`` cards), 10% of them sent again (a double click, a Slack
@@ -16,7 +19,7 @@ latency per run, their ratios to the floor of the same round (min and median ove
 how many message updates the drain made for how many clicks.
 
 Usage: .venv/bin/python bench/feedback.py [--rate 200] [--clicks 2000] [--rounds 3]
-       [--workers 2]
+       [--workers 2] [--drain during|between]
 """
 
 from __future__ import annotations
@@ -214,8 +217,8 @@ def floor() -> Callable[..., Any]:
 def slack_side(redis_url: str, response_urls: int) -> None:
     """Slack's side, in a process of its own: the Web API emulator (whose URL is the first
     line printed) with ``response_urls`` response URLs issued (``r0``, ``r1``, ...), and the
-    refresh drain of ``churnbot worker``. When stdin closes, prints what reached the emulator
-    as one JSON line and exits."""
+    refresh drain of ``churnbot worker``, run between a ``start`` and a ``stop`` line on
+    stdin. When stdin closes, prints what reached the emulator as one JSON line and exits."""
     with SlackEmulator() as emulator:
         for i in range(response_urls):
             emulator.response_url(f"r{i}")
@@ -226,10 +229,16 @@ def slack_side(redis_url: str, response_urls: int) -> None:
             "REDIS_URL": redis_url,
         }
         deps = build_deps(load_settings(env), client=connect(redis_url))
-        drain = DrainThread(build_drain(deps)).start()
         print(emulator.url, flush=True)
-        sys.stdin.read()
-        drain.stop()
+        drain: DrainThread | None = None
+        for line in sys.stdin:
+            if line.strip() == "start" and drain is None:
+                drain = DrainThread(build_drain(deps)).start()
+            elif line.strip() == "stop" and drain is not None:
+                drain.stop()
+                drain = None
+        if drain is not None:
+            drain.stop()
         calls = emulator.calls()
         print(
             json.dumps(
@@ -249,6 +258,13 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=2000, help="per run")
     parser.add_argument("--rounds", type=int, default=3, help="floor-then-churnbot pairs")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument(
+        "--drain",
+        choices=("during", "between"),
+        default="during",
+        help="the refresh drain draws while churnbot is measured (on the same cores), or only "
+        "between runs (as a worker on a machine of its own would)",
+    )
     parser.add_argument("--slack-side", metavar="REDIS_URL", help=argparse.SUPPRESS)
     parser.add_argument("--response-urls", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -311,10 +327,19 @@ def bench(args: argparse.Namespace) -> None:
                  "--workers", str(args.workers), "--threads", "16"]  # fmt: skip
         store = feedback_store(deps)
         results: list[tuple[list[float], list[float]]] = []
+        queue = store.refresh_stream
+
+        def drain(command: str) -> None:
+            assert side.stdin is not None
+            side.stdin.write(command + "\n")
+            side.stdin.flush()
+
         with (
             web_process(floor_command, floor_env) as floor_url,
             web_process(serve, churnbot_env) as churnbot_url,
         ):
+            if args.drain == "during":
+                drain("start")
             for r, (bodies, distinct) in enumerate(rounds, 1):
                 print(f"round {r}: the bare Bolt app (floor)", file=sys.stderr, flush=True)
                 bare, bare_failures = send_all(floor_url, bodies, args.rate)
@@ -330,7 +355,10 @@ def bench(args: argparse.Namespace) -> None:
                         "clicks"
                     )
                 results.append((bare, latencies))
-            queue = store.refresh_stream
+                if args.drain == "between":
+                    drain("start")
+                    wait_until(lambda: client.xlen(queue) == 0, "the drain to draw them", 600)
+                    drain("stop")
             wait_until(lambda: client.xlen(queue) == 0, "the drain to draw every refresh", 600)
         side.stdin.close()
         drawn = json.loads(side.stdout.readline())
@@ -372,7 +400,8 @@ def report(
     print(
         f"{args.clicks:,} signed feedback clicks per run at {args.rate:g}/s "
         f"({rounds[0][1]:,} distinct, {args.clicks - rounds[0][1]:,} repeats), gunicorn "
-        f"{args.workers} workers x 16 threads, {args.rounds} rounds floor/churnbot"
+        f"{args.workers} workers x 16 threads, {args.rounds} rounds floor/churnbot, the "
+        f"refresh drain drawing {args.drain} churnbot's runs"
     )
     print("round  floor p50   floor p99   churnbot p50   churnbot p99   p50 ratio   p99 ratio")
     p50s, p99s = [], []
