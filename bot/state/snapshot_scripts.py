@@ -245,3 +245,31 @@ end
 return reply
 """
 )
+
+# Writes a batch of a staged snapshot's id hashes, each with the staging TTL, atomically (so a
+# hash never exists without its TTL). KEYS: the hashes (a leftover of an earlier attempt is
+# dropped first); ARGV[1]: the TTL; ARGV[i + 1]: KEYS[i]'s entries as "id\31position\30"...
+# A hash no account fell in gets a placeholder field (the flip checks every hash exists).
+# Reply: how many fields were added (the distinct ids).
+WRITE_IDS = """
+local added = 0
+for i, key in ipairs(KEYS) do
+  redis.call('UNLINK', key)
+  local fields = {}
+  for id, pos in string.gmatch(ARGV[i + 1], '([^\\31]+)\\31(%d+)\\30') do
+    fields[#fields + 1] = id
+    fields[#fields + 1] = pos
+    if #fields == 200 then
+      added = added + redis.call('HSET', key, unpack(fields))
+      fields = {}
+    end
+  end
+  if #fields > 0 then
+    added = added + redis.call('HSET', key, unpack(fields))
+  elseif redis.call('EXISTS', key) == 0 then
+    redis.call('HSET', key, '', '')
+  end
+  redis.call('EXPIRE', key, ARGV[1])
+end
+return added
+"""

@@ -41,11 +41,12 @@ Key layout (``P`` = ``<prefix>:{<book>}``, ``S`` = ``P:snap:<id>``)::
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from itertools import islice
@@ -59,7 +60,7 @@ from redis.commands.core import Script
 from bot.state import card_json
 from bot.state import snapshot_format as fmt
 from bot.state.snapshot_format import normalize_name
-from bot.state.snapshot_scripts import FLIP, READ
+from bot.state.snapshot_scripts import FLIP, READ, WRITE_IDS
 from bot.state.store import StoreError, book_root, translate_errors
 from models.cards import ScoredChunk
 from models.errors import DataContractError
@@ -267,8 +268,8 @@ class _Staging:
         self.owners: dict[str, int] = {}
         self.segments: dict[str, int] = {}
         self.risk: list[np.ndarray] = []
-        self.owner: list[np.ndarray] = []
-        self.segment: list[np.ndarray] = []
+        self.owner: list[int] = []  # owner index, by position
+        self.segment: list[int] = []
         self.names: list[str] = []  # normalized, by position
         self.ids: list[str] = []  # by position
         self.bucket: list[np.ndarray] = []
@@ -276,8 +277,8 @@ class _Staging:
         self.distinct = 0
         self.written: set[str] = set()  # every key this publish created (cleanup on failure)
 
-    def codes(self, values: Sequence[str], table: dict[str, int], what: str) -> np.ndarray:
-        out = np.fromiter((table.setdefault(v, len(table)) for v in values), np.int64, len(values))
+    def codes(self, values: Sequence[str], table: dict[str, int], what: str) -> list[int]:
+        out = [table.setdefault(v, len(table)) for v in values]
         if len(table) > 65_535:
             raise DataContractError(
                 f"a snapshot holds at most 65,535 distinct {what}s; this book has more."
@@ -317,6 +318,7 @@ class SnapshotStore:
         self._published = self._root + "published"
         self._flip = redis.register_script(FLIP)
         self._read_script = redis.register_script(READ)
+        self._write_ids_script = redis.register_script(WRITE_IDS)
         self._layouts: dict[str, _Layout] = {}
 
     # --- publishing -------------------------------------------------------------------------
@@ -349,7 +351,8 @@ class SnapshotStore:
             before = self._risk_table(previous) if previous else None
             staging = _Staging(meta.n_accounts)
             try:
-                self._stage(sid, meta, codec_spec, chunks, before, staging)
+                with _cyclic_gc_paused():
+                    self._stage(sid, meta, codec_spec, chunks, before, staging)
             except Exception:
                 with suppress(redis.RedisError):  # if Redis is away, the staging TTL cleans up
                     self._unlink(sorted(staging.written))
@@ -385,19 +388,21 @@ class SnapshotStore:
         staging: _Staging,
     ) -> None:
         S = self._snap + sid + ":"
-        block: list[ScoredChunk] = []  # rows not yet written, in order
-        pending = 0
+        pending: ScoredChunk | None = None  # rows not yet written: less than a block
         for chunk in chunks:
             _check_chunk(chunk, staging.streamed)
             for start in range(0, len(chunk), self._batch_size):
                 part = _slice(chunk, start, start + self._batch_size)
-                block.append(part)
-                pending += len(part)
                 self._index_batch(part, staging)
-                while pending >= fmt.BLOCK:
-                    block, pending = self._write_block(S, block, pending, before, staging)
-        if pending:
-            self._write_block(S, block, pending, before, staging)
+                rows = part if pending is None else _concat([pending, part])
+                first = staging.streamed - len(rows)  # the position of rows[0]
+                full = len(rows) - len(rows) % fmt.BLOCK
+                for at in range(0, full, fmt.BLOCK):
+                    head = _slice(rows, at, at + fmt.BLOCK)
+                    self._write_block(S, head, first + at, before, staging)
+                pending = _slice(rows, full, len(rows)) if full < len(rows) else None
+        if pending is not None:
+            self._write_block(S, pending, staging.streamed - len(pending), before, staging)
         if staging.streamed:
             self._write_ids(S, staging)
         if staging.streamed == 0:
@@ -419,60 +424,49 @@ class SnapshotStore:
         staging.ids.extend(part.account_id)
         staging.bucket.append(fmt.buckets_of(part.account_id, staging.buckets))
         staging.risk.append(np.asarray(part.risk, dtype=float))
-        staging.owner.append(staging.codes(part.owner, staging.owners, "owner"))
-        staging.segment.append(staging.codes(part.segment, staging.segments, "segment"))
+        staging.owner += staging.codes(part.owner, staging.owners, "owner")
+        staging.segment += staging.codes(part.segment, staging.segments, "segment")
         staging.names.extend(normalize_name(name) for name in part.account_name)
         staging.streamed += len(part)
 
     def _write_ids(self, S: str, staging: _Staging) -> None:
-        """Write every ``account_id -> position`` hash (a leftover of an earlier attempt at
-        this id is dropped first); count the distinct ids."""
+        """Write every ``account_id -> position`` hash, a batch of hashes per script call;
+        count the distinct ids."""
         bucket = np.concatenate(staging.bucket)
         order = np.argsort(bucket, kind="stable")
-        bounds = np.searchsorted(bucket[order], np.arange(staging.buckets + 1))
+        bounds = np.searchsorted(bucket[order], np.arange(staging.buckets + 1)).tolist()
         ids = staging.ids
         for start in range(0, staging.buckets, 512):
-            pipe = self._r.pipeline(transaction=True)
-            counts = []
-            for b in range(start, min(start + 512, staging.buckets)):
-                key = f"{S}i:{b}"
-                positions = order[bounds[b] : bounds[b + 1]].tolist()
-                # A hash no account fell in still exists (the flip checks every key).
-                mapping = {ids[p]: p for p in positions} or {"": ""}
-                pipe.unlink(key)
-                if positions:
-                    counts.append(len(pipe))
-                pipe.hset(key, mapping=mapping)
-                pipe.expire(key, STAGING_TTL_S)
-                staging.written.add(key)
-            replies = pipe.execute()
-            staging.distinct += sum(replies[i] for i in counts)  # HSET counts new fields
+            numbers = range(start, min(start + 512, staging.buckets))
+            keys = [f"{S}i:{b}" for b in numbers]
+            entries = [
+                "".join(f"{ids[p]}\x1f{p}\x1e" for p in order[bounds[b] : bounds[b + 1]].tolist())
+                for b in numbers
+            ]
+            staging.written.update(keys)
+            staging.distinct += self._write_ids_script(keys=keys, args=[STAGING_TTL_S, *entries])
 
     def _write_block(
         self,
         S: str,
-        block: list[ScoredChunk],
-        pending: int,
+        head: ScoredChunk,
+        first: int,
         before: tuple[np.ndarray, np.ndarray] | None,
         staging: _Staging,
-    ) -> tuple[list[ScoredChunk], int]:
-        """Write the first ``BLOCK`` pending rows (or all, at the end) as one key and one data
-        block; return what is left."""
-        rows = _concat(block)
-        take = min(fmt.BLOCK, pending)
-        head, rest = _slice(rows, 0, take), _slice(rows, take, pending)
-        k = (staging.streamed - pending) // fmt.BLOCK
+    ) -> None:
+        """Write the rows at positions ``first ..`` (a block, or the last part of one) as one
+        key block and one data block."""
+        k = first // fmt.BLOCK
         ids = [a.encode() for a in head.account_id]
-        owner = staging.codes(head.owner, staging.owners, "owner")
-        segment = staging.codes(head.segment, staging.segments, "segment")
+        stop = first + len(head)
         pipe = self._r.pipeline(transaction=True)
         pipe.set(f"{S}k:{k}", fmt.pack_keys(head.risk, ids), ex=STAGING_TTL_S)
         pipe.set(
             f"{S}d:{k}",
             fmt.pack_data(
                 _previous(before, ids),
-                owner,
-                segment,
+                staging.owner[first:stop],
+                staging.segment[first:stop],
                 [name.encode() for name in head.account_name],
                 head.records,
             ),
@@ -480,21 +474,16 @@ class SnapshotStore:
         )
         pipe.execute()
         staging.written.update((f"{S}k:{k}", f"{S}d:{k}"))
-        return ([rest] if len(rest) else []), pending - take
 
     def _finish(self, S: str, codec_spec: str, staging: _Staging) -> None:
         """The name index, the top lists, the layout, and last the shape (the flip checks
         that every key the shape implies exists)."""
         n = staging.streamed
         width = fmt.pos_width(n)
-        entries = [
-            entry
-            for position, name in enumerate(staging.names)
-            for entry in fmt.index_entries(name, position, width)
-        ]
-        blocks, fences = fmt.name_blocks(entries)
+        blocks, fences = fmt.name_index(staging.names, width)
         risk = np.concatenate(staging.risk)
-        owner, segment = np.concatenate(staging.owner), np.concatenate(staging.segment)
+        owner = np.array(staging.owner, dtype=np.int64)
+        segment = np.array(staging.segment, dtype=np.int64)
         owners, segments = list(staging.owners), list(staging.segments)
         top: dict[str, bytes] = {"": fmt.top_positions(risk, np.zeros(n, np.int64), MAX_TOP)[0]}
         for code, packed in fmt.top_positions(risk, owner, MAX_TOP).items():
@@ -745,14 +734,14 @@ class SnapshotStore:
         if not raw or limit < 1:
             return Found({}, None)
         variants = list(dict.fromkeys([raw, raw.upper(), raw.lower()] if id_variants else [raw]))
-        probe_args = [normalize_name(p)[: fmt.SUFFIX_CHARS] for p in probes]
+        probe_args = [normalize_name(p).encode()[: fmt.SUFFIX_CHARS] for p in probes]
         reply = self._call(
             "latest",
             snapshot_id,
             "find",
             len(variants),
             *variants,
-            wanted[: fmt.SUFFIX_CHARS],
+            wanted.encode()[: fmt.SUFFIX_CHARS],
             limit,
             history,
             probe_limit,
@@ -799,6 +788,20 @@ class SnapshotStore:
         """Ids in the retention window, oldest first (the pinned last good one may be older)."""
         with translate_errors(self._r):
             return [str(sid) for sid in self._r.lrange(self._history, 0, -1)]
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic collector while a publish holds millions of small strings (names,
+    index entries), none in a reference cycle: its full passes would walk them all again and
+    again. Restored afterwards only if it was on."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _evalsha(r: redis.Redis, script: Script, keys: list[str], argv: list[Any]) -> Any:
