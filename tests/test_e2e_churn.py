@@ -97,6 +97,33 @@ def test_several_matches_give_a_pick_list(harness: Harness) -> None:
     assert {button["value"] for button in buttons} == {"ACC-000001", "ACC-000002"}
 
 
+def test_the_show_button_of_a_pick_list_answers_with_the_card_and_its_trend(
+    harness: Harness,
+) -> None:
+    publish(harness.deps, BOOK, created=NOW - dt.timedelta(hours=2))
+    publish(harness.deps, [dict(card, risk=0.9) for card in BOOK])
+    url = harness.emulator.response_url("show")
+    payload = {
+        "type": "block_actions",
+        "user": {"id": CSM},
+        "team": {"id": "T0CHURNBOT"},
+        "trigger_id": "trig.show",
+        "response_url": url,
+        "container": {"type": "message", "is_ephemeral": True},
+        "actions": [{"action_id": "show_account", "value": "ACC-000002", "type": "button"}],
+    }
+    assert harness.sender.interaction(payload).status_code == 200
+    (call,) = harness.emulator.wait_for("response_url", timeout=10)
+    assert call.body["replace_original"] is True
+    text = mrkdwn_texts(call.body["blocks"])
+    assert "Acme Labs" in text
+    assert "42% → 90%" in text, "the trend came with the card"
+    gone = {**payload, "actions": [{**payload["actions"][0], "value": "ACC-404"}]}
+    assert harness.sender.interaction(gone).status_code == 200
+    calls = harness.emulator.wait_for("response_url", count=2, timeout=10)
+    assert "no longer in the current scores" in calls[1].body["text"]
+
+
 def test_no_match_suggests_the_closest_names(harness: Harness) -> None:
     publish(harness.deps, BOOK)
     text = blocks_text(churn(harness, "Gama Logistic")["blocks"])

@@ -167,14 +167,13 @@ def register(app: App, deps: Deps) -> None:
         """The "Show" button of a pick list: replace the list with that account's card."""
         ack()
         account_id = body["actions"][0]["value"]
-        serving = current(deps.store, deps.switch, deps.settings.spec, deps.clock())
-        card = (
-            deps.store.card(account_id, snapshot_id=serving.meta.snapshot_id)
-            if serving.meta
-            else None
-        )
-        if card is None:
+        # One Redis call: the switch, the snapshot it points to, the card and its trend.
+        store, switch_key = deps.store, deps.switch.key
+        found = store.lookup(account_id, limit=1, switch_key=switch_key, id_variants=False)
+        serving = serving_of(found.meta, state_from(found.switch), deps.settings.spec, deps.clock())
+        if found.by_id is None or serving.meta is None:
             text, blocks = text_answer("That account is no longer in the current scores.")
         else:
-            text, blocks = card_answer(deps, card, serving)
+            history = found.history if found.history_of == account_id else None
+            text, blocks = card_answer(deps, found.by_id.card(), serving, history)
         respond(replace_original=True, response_type="ephemeral", text=text, blocks=blocks)
