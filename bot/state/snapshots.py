@@ -154,16 +154,7 @@ class Row:
     _layout: _Layout = field(repr=False, compare=False)
 
     def card(self) -> dict[str, Any]:
-        previous, owner, segment, name, record = fmt.unpack_row(self._raw[2])
-        return self._layout.codec.decode(
-            record,
-            account_id=self.account_id,
-            account_name=name,
-            owner=self._layout.owners[owner],
-            segment=self._layout.segments[segment],
-            risk=self.risk,
-            previous_risk=previous,
-        )
+        return _decode(self._layout, self.account_id, self.risk, self._raw[2])
 
 
 @dataclass(frozen=True)
@@ -278,6 +269,7 @@ class _Staging:
         self.written: set[str] = set()  # every key this publish created (cleanup on failure)
 
     def codes(self, values: Sequence[str], table: dict[str, int], what: str) -> list[int]:
+        """Each value's index in ``table`` (new values are added): rows store two bytes."""
         out = [table.setdefault(v, len(table)) for v in values]
         if len(table) > 65_535:
             raise DataContractError(
