@@ -136,6 +136,7 @@ def command(metrics_port: int | None, metrics_host: str, heartbeat_seconds: floa
         if problem is not None:
             log.critical("worker %s stops: %s; restart it", worker.id, problem)
             worker.stop(wait=False)
+            refreshes.stop()
             raise WorkerError(f"{problem}; the worker exits so that it is restarted")
     console.print("Stopping: finishing the digests being posted")
     worker.stop(wait=True)
