@@ -138,7 +138,8 @@ def risk_and_contributions(
     per_column -= ref
     per_column *= -a * weights
     names, groups = _groups(prep)
-    values = np.empty((len(per_column), len(groups)))
+    # Column-major: every later step reads the contributions feature by feature.
+    values = np.empty((len(per_column), len(groups)), order="F")
     # A feature of one column is that column (what summing it would give), taken in one pass.
     single = [j for j, group in enumerate(groups) if group.stop - group.start == 1]
     values[:, single] = per_column[:, [groups[j].start for j in single]]

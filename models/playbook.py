@@ -127,6 +127,10 @@ def _isin(series: pd.Series, values: Collection[str]) -> np.ndarray:
     return series.isin(list(values)).to_numpy(dtype=bool)
 
 
+def _numbers(series: pd.Series) -> np.ndarray:
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def _matches(when: Conditions, book: pd.DataFrame) -> np.ndarray:
     mask = np.ones(len(book), dtype=bool)
     if when.reasons_any is not None:
@@ -139,10 +143,11 @@ def _matches(when: Conditions, book: pd.DataFrame) -> np.ndarray:
         mask &= _isin(book["band"], when.band)
     for column, allowed in (when.values or {}).items():
         mask &= _isin(book[column].astype("object").astype("str"), allowed)
-    for column, low in (when.at_least or {}).items():
-        mask &= (book[column] >= low).fillna(False).to_numpy(dtype=bool)
-    for column, high in (when.at_most or {}).items():
-        mask &= (book[column] <= high).fillna(False).to_numpy(dtype=bool)
+    with np.errstate(invalid="ignore"):  # an empty cell (NaN) meets no bound
+        for column, low in (when.at_least or {}).items():
+            mask &= _numbers(book[column]) >= low
+        for column, high in (when.at_most or {}).items():
+            mask &= _numbers(book[column]) <= high
     return mask
 
 

@@ -356,20 +356,29 @@ class ReasonWriter:
         return needed
 
     def _strongest(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows x codes: the feature that carries each code most strongly, up and down (a
-        code of one feature needs no search)."""
-        up = np.empty((len(values), len(self.codes)), dtype=np.intp)
+        """Rows x codes: the feature that carries each code most strongly, up and down (the
+        first of equals, as ``argmax`` picks; a code of one feature needs no search)."""
+        up = np.empty((len(values), len(self.codes)), dtype=np.intp, order="F")
         down = np.empty_like(up)
-        argmax, argmin = (
-            (np.nanargmax, np.nanargmin) if np.isnan(values).any() else (np.argmax, np.argmin)
-        )
+        if np.isnan(values).any():
+            for c, members in enumerate(self._code_features):
+                block = values[:, members]
+                up[:, c] = members[np.nanargmax(block, axis=1)]
+                down[:, c] = members[np.nanargmin(block, axis=1)]
+            return up, down
         for c, members in enumerate(self._code_features):
             if len(members) == 1:
                 up[:, c] = down[:, c] = members[0]
                 continue
-            block = values[:, members]
-            up[:, c] = members[argmax(block, axis=1)]
-            down[:, c] = members[argmin(block, axis=1)]
+            high = low = values[:, members[0]]
+            strongest = weakest = np.full(len(values), members[0])
+            for member in members[1:]:
+                column = values[:, member]
+                higher, lower = column > high, column < low
+                strongest = np.where(higher, member, strongest)
+                weakest = np.where(lower, member, weakest)
+                high, low = np.where(higher, column, high), np.where(lower, column, low)
+            up[:, c], down[:, c] = strongest, weakest
         return up, down
 
     def _check(self, contributions: Contributions) -> None:

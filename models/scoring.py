@@ -179,7 +179,8 @@ def pack_link(link: Mapping[str, Any], rows: pd.DataFrame, records: Records) -> 
 
 def _texts(column: pd.Series) -> list[str]:
     """A column as text per row; "" where empty."""
-    return list(map(str, column.to_numpy(dtype=object, na_value="").tolist()))
+    values: list[str] = column.to_numpy(dtype=object, na_value="").tolist()
+    return values if isinstance(column.dtype, pd.StringDtype) else list(map(str, values))
 
 
 def _days(column: pd.Series) -> np.ndarray:
