@@ -15,25 +15,31 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
+import httpx
 import pytest
 import redis
+from slack_sdk import WebClient
 
 from bot.app import build_app
-from bot.deps import build_deps
+from bot.deps import Deps, build_deps
 from bot.emulator import SlackEmulator
 from bot.emulator.sender import SlackSender
 from bot.emulator.server import Call
 from bot.feedback import feedback_store
 from bot.feedback.drain import GROUP, RETRY_S, RefreshDrain, build_drain
 from bot.loopback import LoopbackServer
+from bot.render import DigestContent, FeedbackRef, digest_messages
 from bot.settings import load_settings
-from bot.state import connect
+from bot.state import SnapshotMeta, connect
 from bot.web import build_wsgi
 from tests.polling import wait_until
-from tests.slack_harness import ADMIN, CONFIG, CSM, SECRET, Harness
+from tests.slack_harness import ADMIN, BOOK, CONFIG, CSM, SECRET, Harness
 from tests.test_feedback_e2e import CHANNEL, OMAR, Digest, click, lines, post_digest
-from tests.test_feedback_outage import RedisServer
+from tests.test_feedback_outage import RedisServer, free_port
+
+CHURNBOT = str(Path(sys.executable).with_name("churnbot"))
 
 
 @dataclass
@@ -80,6 +86,13 @@ def pending(h: Harness) -> int:
 
 def updates(h: Harness) -> list[Call]:
     return h.emulator.calls("chat.update")
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def shown(h: Harness, ts: str) -> dict[str, str]:
@@ -286,7 +299,7 @@ def test_churnbot_worker_draws_the_refreshes_the_web_process_queued(
 
     log = tmp_path / "worker.err"
     worker = subprocess.Popen(
-        [str(Path(sys.executable).with_name("churnbot")), "worker"],
+        [CHURNBOT, "worker"],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=log.open("w"),
@@ -301,3 +314,45 @@ def test_churnbot_worker_draws_the_refreshes_the_web_process_queued(
     assert update.ok
     assert shown(h, digest.ts) == {"ACC-000001": f"👍 <@{CSM}> · ✅ <@{CSM}>"}
     client.close()
+
+
+@pytest.mark.slow
+def test_churnbot_serve_on_the_embedded_store_draws_its_own_refreshes(
+    emulator: SlackEmulator, tmp_path: Path
+) -> None:
+    """Without REDIS_URL no worker can see the web process's store, so it redraws itself."""
+    port = free_port()
+    env = {
+        "CHURNBOT_CONFIG": str(CONFIG),
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_BOT_TOKEN": emulator.token,
+        "SLACK_API_URL": emulator.base_url,
+        "PORT": str(port),
+    }
+    message = digest_messages(
+        DigestContent("Churn risk", "#cs-smb", "today", None, BOOK[:3], "20261123T090000-old")
+    )[0]
+    web = WebClient(token=emulator.token, base_url=emulator.base_url)
+    posted = web.chat_postMessage(channel=CHANNEL, text=message.text, blocks=message.blocks)
+    digest = Digest(cast(SnapshotMeta, None), posted["ts"], posted["message"])
+    # A button that carries its whole score: it counts even though no snapshot is stored.
+    value = FeedbackRef(
+        "ACC-000001", "20261123T090000-old", "20261123-abcdef0123", 0.81, "usage-drop", "digest"
+    ).to_value()
+    log = tmp_path / "serve.err"
+    server = subprocess.Popen(
+        [CHURNBOT, "serve", "--host", "127.0.0.1"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("REDIS")} | env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: answers(f"{url}/healthz"), "churnbot serve to start", timeout=40)
+        h = Harness(cast(Deps, None), emulator, SlackSender(url, SECRET), url)
+        assert click(h, "feedback_helpful", value, digest=digest).status_code == 200
+        emulator.wait_for(lambda call: call.method == "chat.update" and call.ok, timeout=20)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=40)
+    assert shown(h, digest.ts) == {"ACC-000001": f"👍 <@{CSM}>"}, log.read_text()

@@ -66,9 +66,13 @@ def web_app(settings: Settings, *, metrics_dir: str | None = None) -> WsgiApp:
     ``metrics_dir``: the folder of the workers' shared metrics, if any."""
     from bot.app import build_app
     from bot.deps import build_deps
+    from bot.feedback.drain import DrainThread, build_drain
+    from bot.state.store import is_embedded
     from bot.web import build_wsgi
 
     deps = build_deps(settings)
+    if is_embedded(deps.redis):  # no worker can see this process's store: redraw here
+        DrainThread(build_drain(deps)).start()
     return build_wsgi(build_app(deps), deps, metrics_dir=metrics_dir)
 
 
