@@ -6,16 +6,19 @@ The rows tile the three rows of ``tests/data/accounts_good.csv`` with unique acc
 every column of the contract is parsed. Two files are timed: a clean one, and the same file
 with one short line, one long line and one line holding a non-UTF-8 byte near its end, which
 the loader must reject line by line while the rest goes on. The floor is pandas' C parser
-reading the clean file as text (``read_csv(dtype=str)``), which checks nothing. Best of
-``--repeat`` wall-clock runs; run it on a quiet machine.
+reading the clean file as text (``read_csv(dtype=str)``), which checks nothing. The three are
+alternated ``--repeat`` times; min and median of wall clock and of CPU time are printed, and
+each load's ratio to the floor (medians).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -47,13 +50,31 @@ def write_files(folder: Path, rows: int) -> tuple[Path, Path]:
     return clean, faulty
 
 
-def best(run: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+@dataclass(frozen=True)
+class Timing:
+    wall: float
+    cpu: float
+
+
+def timed(run: Callable[[], object]) -> Timing:
+    """Wall clock and this process's CPU time (all threads) of one run. On a machine shared
+    with other work the wall clock swings with their load; CPU time swings far less."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu)
+
+
+def line(name: str, runs: list[Timing], floor: list[Timing] | None) -> str:
+    walls, cpus = [run.wall for run in runs], [run.cpu for run in runs]
+    text = (
+        f"{name}: wall min {min(walls):.2f} s, median {statistics.median(walls):.2f} s; "
+        f"CPU min {min(cpus):.2f} s, median {statistics.median(cpus):.2f} s"
+    )
+    if floor is not None:
+        wall_ratio = statistics.median(walls) / statistics.median(r.wall for r in floor)
+        cpu_ratio = statistics.median(cpus) / statistics.median(r.cpu for r in floor)
+        text += f" ({wall_ratio:.1f}x the floor's median wall, {cpu_ratio:.1f}x its CPU)"
+    return text
 
 
 def main() -> None:
@@ -65,20 +86,26 @@ def main() -> None:
     lenient = SourcesConfig(max_reject_share=1.0)
     with tempfile.TemporaryDirectory() as tmp:
         clean, faulty = write_files(Path(tmp), args.rows)
-        floor = best(lambda: pd.read_csv(clean, dtype=str, keep_default_na=False), args.repeat)
-        print(f"pandas read_csv(dtype=str), {args.rows:,} rows: {floor:.2f} s (floor)")
-        for name, path in (("clean", clean), ("faulty", faulty)):
-            try:
-                seconds = best(lambda p=path: load_table(p, schema, lenient), args.repeat)
-                result = load_table(path, schema, lenient)
-            except Exception as exc:  # the old loader refuses the faulty file whole
-                print(f"load_table, {name}: refused: {exc}")
-                continue
-            print(
-                f"load_table, {name}, {args.rows:,} rows: {seconds:.2f} s "
-                f"({seconds / floor:.1f}x the floor), {len(result.frame):,} kept, "
-                f"{len(result.rejected_rows):,} rejected"
-            )
+        cases: dict[str, Callable[[], object]] = {
+            "floor": lambda: pd.read_csv(clean, dtype=str, keep_default_na=False),
+            "clean": lambda: load_table(clean, schema, lenient),
+            "faulty": lambda: load_table(faulty, schema, lenient),
+        }
+        runs: dict[str, list[Timing]] = {name: [] for name in cases}
+        for _ in range(args.repeat):  # alternated, so a burst of load hits every case alike
+            for name, run in cases.items():
+                runs[name].append(timed(run))
+        kept = {
+            name: load_table(path, schema, lenient)
+            for name, path in (("clean", clean), ("faulty", faulty))
+        }
+    print(f"{args.rows:,} rows, {args.repeat} alternating runs")
+    print(line("pandas read_csv(dtype=str) (floor)", runs["floor"], None))
+    for name, result in kept.items():
+        print(
+            line(f"load_table, {name}", runs[name], runs["floor"])
+            + f"; {len(result.frame):,} kept, {len(result.rejected_rows):,} rejected"
+        )
 
 
 if __name__ == "__main__":
