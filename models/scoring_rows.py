@@ -38,16 +38,16 @@ class ScoringRows:
 
 
 class _Picker:
-    """Picks the rows of :class:`ScoringRows` from every row's keys; the ids are hashed once,
-    however often rows are picked again after rejections."""
+    """Picks the rows of :class:`ScoringRows` from every row's keys, as often as rows are
+    picked again after rejections."""
 
     def __init__(self, need: ScoringRows, keys: RowKeys, schema: AccountSchema) -> None:
         self._need = need
         self._dates = keys.dates
         self._day = keys.dates.view("int64")
-        self._readable = keys.ids.notna().to_numpy() & ~np.isnat(keys.dates)
-        self._codes, uniques = pd.factorize(keys.ids)  # -1 for a missing id
-        self._accounts = len(uniques)
+        self._readable = (keys.accounts >= 0) & ~np.isnat(keys.dates)
+        self._codes = keys.accounts
+        self._accounts = int(keys.accounts.max(initial=-1)) + 1
         readable = keys.dates[self._readable]
         last = readable.max() if len(readable) else np.datetime64("NaT")
         self._churned = _churned(keys, schema, last)
@@ -78,9 +78,8 @@ def _churned(keys: RowKeys, schema: AccountSchema, last: np.datetime64) -> np.nd
     a newest row, such an account is not live (:func:`models.scoring.latest_rows`), so it is
     not scored."""
     if schema.label_is_date:
-        churn = keys.labels.to_numpy(dtype="datetime64[ns]")
-        return ~np.isnat(churn) & (churn <= last)
-    return keys.labels.astype("boolean").fillna(False).to_numpy(dtype=bool)
+        return ~np.isnat(keys.labels) & (keys.labels <= last)
+    return keys.labels
 
 
 def validate_table(

@@ -400,12 +400,16 @@ def _match_columns(
 
 @dataclass(frozen=True)
 class RowKeys:
-    """Each row's account id, as-of date and label as validation will read them: missing
-    (None, NaT, NA) where the cell would be rejected or is empty."""
+    """Each row's account, as-of date and label as validation will read them.
 
-    ids: pd.Series
+    ``accounts`` numbers the accounts 0, 1, ... (-1 where the id would be rejected or is
+    empty); ``dates`` is NaT where the cell would be rejected or is empty; ``labels`` holds
+    churn dates (NaT when empty) or, for a yes/no label, booleans (no when empty).
+    """
+
+    accounts: np.ndarray
     dates: np.ndarray
-    labels: pd.Series
+    labels: np.ndarray
 
 
 def key_columns(
@@ -425,7 +429,11 @@ def key_columns(
 def row_keys(raw: pd.DataFrame, schema: AccountSchema, sources: SourcesConfig) -> RowKeys | None:
     """The id, as-of date and label of every row of ``raw`` (which needs only the columns
     :func:`key_columns` names), parsed and mapped exactly as :func:`validate_frame` does;
-    None when the table lacks one of them, which :func:`validate_frame` then reports."""
+    None when the table lacks the id or the date, which :func:`validate_frame` then reports.
+
+    Each distinct cell is parsed once: a weekly export repeats every id once a week and has
+    a few dozen dates, so this parses a few percent of its cells.
+    """
     picked, _, _ = _match_columns(raw, schema, sources)
     if schema.label_column not in picked:  # an optional label: no row says churned
         empty = pd.Series([None] * len(raw), dtype=object)
@@ -434,11 +442,35 @@ def row_keys(raw: pd.DataFrame, schema: AccountSchema, sources: SourcesConfig) -
     for name in _key_names(schema):
         if name not in picked:
             return None
-        column = _convert(name, schema.columns[name], picked[name], sources)
+        item = picked[name]
+        codes, distinct = _distinct(item.raw)
+        column = _convert(name, schema.columns[name], replace(item, raw=distinct), sources)
         bad = _any([column.empty, *(failure.mask for failure in column.failures)])
-        keys.append(column.values.mask(bad) if bad.any() else column.values)
-    ids, dates, labels = keys
-    return RowKeys(ids, dates.to_numpy(dtype="datetime64[ns]"), labels)
+        keys.append((codes, column.values.mask(bad) if bad.any() else column.values))
+    (id_codes, ids), (date_codes, dates), (label_codes, labels) = keys
+    accounts, _ = pd.factorize(ids)  # cells that differ as read may be one id (spaces)
+    label_values: np.ndarray
+    no_label: np.datetime64 | bool
+    if schema.label_is_date:
+        label_values, no_label = labels.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT")
+    else:
+        label_values, no_label = labels.astype("boolean").fillna(False).to_numpy(bool), False
+    # Code -1 (a missing cell) picks the value appended last: no account, NaT, no label.
+    return RowKeys(
+        accounts=np.append(accounts, -1)[id_codes],
+        dates=np.append(dates.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT"))[date_codes],
+        labels=np.append(label_values, no_label)[label_codes],
+    )
+
+
+def _distinct(raw: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Codes into the distinct cells of ``raw`` (-1 for a missing cell) and those cells;
+    every cell its own code when cells cannot be hashed (a JSON list in a record)."""
+    try:
+        codes, distinct = pd.factorize(raw)
+    except TypeError:
+        return np.arange(len(raw)), raw.reset_index(drop=True)
+    return codes, pd.Series(distinct, dtype=raw.dtype)
 
 
 def _key_names(schema: AccountSchema) -> tuple[str, str, str]:
