@@ -120,10 +120,16 @@ class Playbook:
         return Recommendation(entry.name, entry.action, entry.why, entry.owner)
 
 
-def _isin(series: pd.Series, values: Collection[str]) -> np.ndarray:
-    if series.dtype == "category":  # a lookup on the small codes (a scoring run's reasons)
-        wanted = np.isin(series.cat.categories.to_numpy(), list(values))
+def _isin(series: pd.Series, values: Collection[str], *, as_text: bool = False) -> np.ndarray:
+    """Whether each cell is one of ``values`` (``as_text``: compared as text)."""
+    if series.dtype == "category":  # a lookup on the small codes (a scoring run's book)
+        levels = series.cat.categories.to_numpy()
+        if as_text:
+            levels = np.array([str(level) for level in levels], dtype=object)
+        wanted = np.isin(levels, list(values))
         return np.append(wanted, False)[series.cat.codes.to_numpy()]  # code -1: empty
+    if as_text:
+        series = series.astype("object").astype("str")
     return series.isin(list(values)).to_numpy(dtype=bool)
 
 
@@ -142,7 +148,7 @@ def _matches(when: Conditions, book: pd.DataFrame) -> np.ndarray:
     if when.band is not None:
         mask &= _isin(book["band"], when.band)
     for column, allowed in (when.values or {}).items():
-        mask &= _isin(book[column].astype("object").astype("str"), allowed)
+        mask &= _isin(book[column], allowed, as_text=True)
     with np.errstate(invalid="ignore"):  # an empty cell (NaN) meets no bound
         for column, low in (when.at_least or {}).items():
             mask &= _numbers(book[column]) >= low

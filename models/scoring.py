@@ -133,7 +133,7 @@ class Scorer:
     ) -> np.ndarray:
         """The index of each row's winning playbook rule (the default last)."""
         # Categoricals: a rule's condition on reasons or band is then a test on small codes.
-        codes = pd.Index([*self.writer.codes, ""])
+        codes = pd.Index([*self.writer.codes, ""], dtype=object)
         top = np.where(shown, order, len(codes) - 1)
         blank = np.full(len(rows), len(codes) - 1)
         book = pd.DataFrame(
@@ -144,14 +144,23 @@ class Scorer:
                     )
                     for i, column in enumerate(TOP_REASON_COLUMNS)
                 },
-                "band": pd.Categorical.from_codes(band, pd.Index(BANDS)),
+                "band": pd.Categorical.from_codes(band, pd.Index(BANDS, dtype=object)),
                 **{
-                    name: (features[name] if name in features else rows[name]).to_numpy()
+                    name: _condition_column(features[name] if name in features else rows[name])
                     for name in self.playbook.columns
                 },
             }
         )
         return self.playbook.rule_indices(book)
+
+
+def _condition_column(column: pd.Series) -> np.ndarray | pd.Categorical:
+    """A column a playbook condition reads: numbers as they are, anything else as codes of its
+    distinct values (a condition on text then looks up a handful of values)."""
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return column.to_numpy()
+    codes, uniques = pd.factorize(column)
+    return pd.Categorical.from_codes(codes, pd.Index(np.asarray(uniques, dtype=object)))
 
 
 def link_spec(features: FeatureSet, schema: AccountSchema) -> dict[str, object]:
