@@ -24,7 +24,7 @@ from models.contract import AccountSchema, load_schema
 from models.errors import ChurnbotError, ConfigError
 from models.features import FeatureSet, load_features
 from models.playbook import Playbook, load_playbook
-from models.sources_config import SourcesConfig, load_sources_config
+from models.sources_config import SourcesConfig, load_sources_config, sources_problems
 from models.spec import ProductSpec, load_spec
 
 if TYPE_CHECKING:
@@ -118,9 +118,7 @@ def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str], list[s
     playbooks.yaml check segment values against the schema's segment column when it has one.
     Returns what loaded, the problems and the warnings.
     """
-    # Both modules import pandas: not at import time of the web process's modules.
     from models.reasons import ReasonsConfig, load_reasons, reason_codes
-    from models.validate import sources_problems
 
     loaded: dict[str, object] = {}
     problems: list[str] = []

@@ -9,7 +9,8 @@ is read into the same tuple of :class:`ColumnMap`, so the validator handles one 
 Value maps and constants are stored as the text a CSV cell would hold (``true``, ``2024-01-31``):
 the validator then parses them exactly like data, with the same types, ranges and messages.
 Checks that need the contract (does the target exist, is a scaled column numeric, does a mapped
-value parse) live in :func:`models.validate.sources_problems`.
+value parse) live in :func:`sources_problems` below
+(value parsing borrows the validator's parsers, imported only when there is a value to parse).
 
 The config remembers the file it was read from, so every message names the real file even when
 ``CHURNBOT_CONFIG`` points elsewhere.
@@ -18,6 +19,7 @@ The config remembers the file it was read from, so every message names the real 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import math
 import re
 from pathlib import Path
@@ -36,6 +38,7 @@ from pydantic import (
 )
 
 from models.config_files import load_yaml_model
+from models.contract import AccountSchema, ColumnSpec
 
 DEFAULT_FILE = Path("config/sources.yaml")
 SCHEMA_FILE_NAME = "schema.yaml"
@@ -239,3 +242,83 @@ class SourcesConfig(BaseModel):
 
 def load_sources_config(path: Path) -> SourcesConfig:
     return load_yaml_model(path, SourcesConfig).with_file(path)
+
+
+def sources_problems(sources: SourcesConfig, schema: AccountSchema) -> list[str]:
+    """Every way the mapping and constants of ``sources`` break the contract, one line each.
+
+    Checked before any row is read (and by whoever checks the config folder): a target that is
+    not a column, a scale on a non-number, a mapped value or constant that would not parse,
+    two entries filling one column.
+    """
+    file, problems = sources.file, []
+    filled_by: dict[str, list[str]] = {}
+    for theirs, rules in sources.mapping.items():
+        for key, rule in rule_keys(theirs, rules):
+            filled_by.setdefault(rule.to, []).append(key)
+            spec = schema.columns.get(rule.to)
+            if spec is None:
+                problems.append(
+                    f"{file}: mapping: '{theirs}' maps to '{rule.to}', which is not a column "
+                    f"of {sources.schema_file}{_did_you_mean(rule.to, schema)}"
+                )
+                continue
+            if rule.scale is not None and spec.type not in ("int", "float"):
+                problems.append(
+                    f"{file}: {key}.scale: '{rule.to}' is a {spec.type} column; scale applies "
+                    "to int or float columns only"
+                )
+            for their_value, our_value in (rule.values or {}).items():
+                problem = _cell_problem(rule.to, spec, our_value)
+                if problem:
+                    problems.append(f"{file}: {key}.values.{their_value}: {problem}")
+    for name, value in sources.constants.items():
+        filled_by.setdefault(name, []).append(f"constants.{name}")
+        spec = schema.columns.get(name)
+        if spec is None:
+            problems.append(
+                f"{file}: constants.{name}: not a column of {sources.schema_file}"
+                f"{_did_you_mean(name, schema)}"
+            )
+        elif problem := _cell_problem(name, spec, value):
+            problems.append(f"{file}: constants.{name}: {problem}")
+    for ours, keys in filled_by.items():
+        if len(keys) < 2:
+            continue
+        if any(key.startswith("constants.") for key in keys):
+            problems.append(
+                f"{file}: {' and '.join(keys)} all fill '{ours}'; keep one (a constant is for "
+                "a column the data lacks)"
+            )
+        else:
+            names = quoted([key.removeprefix("mapping.") for key in keys])
+            problems.append(
+                f"{file}: mapping: several columns map to '{ours}' ({names}); map one each"
+            )
+    return problems
+
+
+def rule_keys(theirs: str, rules: tuple[ColumnMap, ...]) -> list[tuple[str, ColumnMap]]:
+    """Each target with the key a user finds it under: mapping.Churn, or mapping.Signup.1."""
+    if len(rules) == 1:
+        return [(f"mapping.{theirs}", rules[0])]
+    return [(f"mapping.{theirs}.{index}", rule) for index, rule in enumerate(rules)]
+
+
+def _did_you_mean(name: str, schema: AccountSchema) -> str:
+    close = difflib.get_close_matches(name, schema.columns, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _cell_problem(name: str, spec: ColumnSpec, text: str) -> str | None:
+    """A mapped value or constant parsed like data, by the validator's own parsers. Imported
+    here, not at the top: they need pandas, which a process that only loads its settings (the
+    web process) never imports unless sources.yaml maps values or sets constants."""
+    from models.validate import cell_problem
+
+    return cell_problem(name, spec, text)
+
+
+def quoted(names: list[str]) -> str:
+    """Column names for a message: 'a', 'b'."""
+    return ", ".join(f"'{name}'" for name in names)

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from models.contract import AccountSchema, ColumnSpec, canonical_dtypes
 from models.errors import ConfigError, DataContractError
-from models.sources_config import ColumnMap, SourcesConfig
+from models.sources_config import ColumnMap, SourcesConfig, quoted, rule_keys, sources_problems
 
 # Spellings that mean "no value" in typed columns. pandas treats them as missing by default;
 # we read CSVs with that turned off so a name like "NA" survives in text columns, and accept
@@ -244,79 +244,14 @@ def _describe(rejects: tuple[Reject, ...], record_label: str) -> str:
     return "; ".join(parts)
 
 
-def sources_problems(sources: SourcesConfig, schema: AccountSchema) -> list[str]:
-    """Every way the mapping and constants of ``sources`` break the contract, one line each.
-
-    Checked before any row is read (and by whoever checks the config folder): a target that is
-    not a column, a scale on a non-number, a mapped value or constant that would not parse,
-    two entries filling one column.
-    """
-    file, problems = sources.file, []
-    filled_by: dict[str, list[str]] = {}
-    for theirs, rules in sources.mapping.items():
-        for key, rule in _rule_keys(theirs, rules):
-            filled_by.setdefault(rule.to, []).append(key)
-            spec = schema.columns.get(rule.to)
-            if spec is None:
-                problems.append(
-                    f"{file}: mapping: '{theirs}' maps to '{rule.to}', which is not a column "
-                    f"of {sources.schema_file}{_did_you_mean(rule.to, schema)}"
-                )
-                continue
-            if rule.scale is not None and spec.type not in ("int", "float"):
-                problems.append(
-                    f"{file}: {key}.scale: '{rule.to}' is a {spec.type} column; scale applies "
-                    "to int or float columns only"
-                )
-            for their_value, our_value in (rule.values or {}).items():
-                problem = _cell_problem(rule.to, spec, our_value)
-                if problem:
-                    problems.append(f"{file}: {key}.values.{their_value}: {problem}")
-    for name, value in sources.constants.items():
-        filled_by.setdefault(name, []).append(f"constants.{name}")
-        spec = schema.columns.get(name)
-        if spec is None:
-            problems.append(
-                f"{file}: constants.{name}: not a column of {sources.schema_file}"
-                f"{_did_you_mean(name, schema)}"
-            )
-        elif problem := _cell_problem(name, spec, value):
-            problems.append(f"{file}: constants.{name}: {problem}")
-    for ours, keys in filled_by.items():
-        if len(keys) < 2:
-            continue
-        if any(key.startswith("constants.") for key in keys):
-            problems.append(
-                f"{file}: {' and '.join(keys)} all fill '{ours}'; keep one (a constant is for "
-                "a column the data lacks)"
-            )
-        else:
-            names = _names([key.removeprefix("mapping.") for key in keys])
-            problems.append(
-                f"{file}: mapping: several columns map to '{ours}' ({names}); map one each"
-            )
-    return problems
-
-
-def _rule_keys(theirs: str, rules: tuple[ColumnMap, ...]) -> list[tuple[str, ColumnMap]]:
-    """Each target with the key a user finds it under: mapping.Churn, or mapping.Signup.1."""
-    if len(rules) == 1:
-        return [(f"mapping.{theirs}", rules[0])]
-    return [(f"mapping.{theirs}.{index}", rule) for index, rule in enumerate(rules)]
-
-
-def _cell_problem(name: str, spec: ColumnSpec, text: str) -> str | None:
-    """Why one cell of ``text`` would be rejected in column ``name``, or None if it is fine."""
+def cell_problem(name: str, spec: ColumnSpec, text: str) -> str | None:
+    """Why one cell of ``text`` would be rejected in column ``name``, or None if it is fine:
+    the parsers and messages of data, for the mapped values and constants of sources.yaml."""
     column = _coerce(name, spec, pd.Series([text], dtype=object))
     for failure in column.failures:
         if failure.mask[0]:
             return failure.describe(np.array([0]))[0][1]
     return None
-
-
-def _did_you_mean(name: str, schema: AccountSchema) -> str:
-    close = difflib.get_close_matches(name, schema.columns, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _select_columns(
@@ -330,24 +265,24 @@ def _select_columns(
     absent = [theirs for theirs in mapping if theirs not in found]
     if absent:
         warnings.append(
-            f"{source}: mapping in {file} names column(s) {_names(absent)}, not found in the data"
+            f"{source}: mapping in {file} names column(s) {quoted(absent)}, not found in the data"
         )
     mapped_targets = {rule.to for name in found for rule in mapping.get(name, ())}
     doubled = [name for name in sources.constants if name in found or name in mapped_targets]
     if doubled:
         raise ConfigError(
-            f"{file}: constants: {source} has its own column(s) {_names(doubled)}; remove the "
+            f"{file}: constants: {source} has its own column(s) {quoted(doubled)}; remove the "
             "constant, or the column from the export (a constant is for a column the data lacks)"
         )
     picked, shadowed, unknown = _match_columns(raw, schema, sources)
     if shadowed:
         warnings.append(
-            f"{source}: ignoring column(s) {_names(shadowed)}: the mapping in {file} "
+            f"{source}: ignoring column(s) {quoted(shadowed)}: the mapping in {file} "
             "fills them from another column"
         )
     if unknown:
         warnings.append(
-            f"{source}: ignoring column(s) not in {sources.schema_file}: {_names(unknown)} "
+            f"{source}: ignoring column(s) not in {sources.schema_file}: {quoted(unknown)} "
             f"(add them to the schema, or map them in {file}, to use them)"
         )
 
@@ -366,7 +301,7 @@ def _select_columns(
             else f"Rename the column(s) or add a mapping (their column: our column) in {file}."
         )
         raise DataContractError(
-            f"{source}: missing required column(s) {_names(missing)}. {where}{suggestion}"
+            f"{source}: missing required column(s) {quoted(missing)}. {where}{suggestion}"
         )
     return picked, warnings
 
@@ -384,7 +319,7 @@ def _match_columns(
     shadowed: list[str] = []
     for position, name in enumerate(found):
         if name in mapping:
-            for key, rule in _rule_keys(name, mapping[name]):
+            for key, rule in rule_keys(name, mapping[name]):
                 picked[rule.to] = _Picked(raw.iloc[:, position], rule, key)
         elif name in mapped_targets:
             shadowed.append(name)
@@ -422,7 +357,7 @@ def key_columns(
     if len(set(names)) < len(names):
         return None
     picked, _, _ = _match_columns(pd.DataFrame(columns=names), schema, sources)
-    keys = [picked.get(name) for name in _key_names(schema)]
+    keys = [picked.get(name) for name in _keyquoted(schema)]
     return [str(item.raw.name) for item in keys if item is not None and not item.constant]
 
 
@@ -439,7 +374,7 @@ def row_keys(raw: pd.DataFrame, schema: AccountSchema, sources: SourcesConfig) -
         empty = pd.Series([None] * len(raw), dtype=object)
         picked[schema.label_column] = _Picked(empty, constant=True)
     keys = []
-    for name in _key_names(schema):
+    for name in _keyquoted(schema):
         if name not in picked:
             return None
         item = picked[name]
@@ -473,7 +408,7 @@ def _distinct(raw: pd.Series) -> tuple[np.ndarray, pd.Series]:
     return codes, pd.Series(distinct, dtype=raw.dtype)
 
 
-def _key_names(schema: AccountSchema) -> tuple[str, str, str]:
+def _keyquoted(schema: AccountSchema) -> tuple[str, str, str]:
     return schema.id_column, schema.date_column, schema.label_column
 
 
@@ -892,7 +827,3 @@ def _show(value: Any) -> str:
 def _quote(value: str) -> str:
     shown = value if len(value) <= VALUE_SHOWN else value[: VALUE_SHOWN - 3] + "..."
     return repr(shown)
-
-
-def _names(names: list[str]) -> str:
-    return ", ".join(f"'{name}'" for name in names)
