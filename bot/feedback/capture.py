@@ -22,6 +22,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,6 +39,8 @@ from models.errors import ChurnbotError
 log = logging.getLogger(__name__)
 #: How long a click waits for its write: well inside Slack's 3 s, with room for the answer.
 DEADLINE_S = 2.0
+#: Writes that ran out of time, tried again at once after the answer.
+LATE_WRITERS = 2
 #: Cards kept per process (about 1 KB each).
 CARDS_KEPT = 2_048
 #: How long a process trusts that a message it kept is still kept (Redis keeps it for days).
@@ -160,6 +163,9 @@ class Recorder:
         self._deadline_s = deadline_s
         self.cards = Cards(deps)
         self._kept = KeptMessages()
+        # Not deps.background: late writes wait on a slow Redis, and must not hold up the
+        # notes that tell users their answer was not (surely) saved.
+        self._late = ThreadPoolExecutor(max_workers=LATE_WRITERS, thread_name_prefix="late-write")
 
     def event(
         self,
@@ -230,7 +236,7 @@ class Recorder:
             # No answer in time: the user hears so now, and the write is tried again after
             # the answer, without the deadline (the idempotency key keeps it to one event).
             log.warning("feedback write took longer than %.1f s; told the user", budget)
-            self._deps.background.submit(_write_late, write)
+            self._late.submit(_write_late, write)
             return Saved("unconfirmed")
         if body:
             self._kept.add(message)
