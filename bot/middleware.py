@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -29,10 +29,12 @@ from pydantic import (
 )
 from slack_bolt import App, BoltResponse
 
-from bot.deps import Deps
 from bot.feedback.correction import CALLBACK_ID
 from bot.feedback.events import BUTTON_KINDS
 from bot.state.store import StoreError, translate_errors
+
+if TYPE_CHECKING:  # built by whoever serves; importing it would load the settings' modules
+    from bot.deps import Deps
 
 log = logging.getLogger(__name__)
 EVENT_TTL_SECONDS = 3600

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.metrics import MetricWrapperBase
@@ -32,12 +32,14 @@ from prometheus_client.registry import Collector
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 
-from bot.deps import Deps
 from bot.metrics import Metrics
 from bot.middleware import check_payload
 from bot.state.deadline import deadline
 from bot.state.store import StoreError, ping, translate_errors
 from models.errors import ChurnbotError
+
+if TYPE_CHECKING:  # the deps are built by whoever serves (bot.cli.serve), not on import
+    from bot.deps import Deps
 
 log = logging.getLogger(__name__)
 

@@ -41,10 +41,12 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} & set(sys.a
 """
 
 
-def loaded_after(code: str, env: dict[str, str] | None = None) -> list[str]:
-    """The HEAVY modules a fresh interpreter holds after running ``code``."""
+def loaded_after(
+    code: str, env: dict[str, str] | None = None, watched: tuple[str, ...] = HEAVY
+) -> list[str]:
+    """The ``watched`` modules a fresh interpreter holds after running ``code``."""
     done = subprocess.run(
-        [sys.executable, "-c", code + REPORT, *HEAVY],
+        [sys.executable, "-c", code + REPORT, *watched],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         capture_output=True,
@@ -84,6 +86,12 @@ def test_the_web_process_imports_nothing_it_does_not_serve() -> None:
 
 def test_importing_the_web_process_loads_no_pandas() -> None:
     assert loaded_after("import bot.web, bot.app, bot.cli.serve") == []
+
+
+def test_importing_the_web_door_loads_no_numpy() -> None:
+    """`import bot.web` is the web door, the probes and the metrics page: numpy (the snapshot
+    store, the playbook) comes only with the app a worker builds."""
+    assert loaded_after("import bot.web", watched=("numpy",)) == []
 
 
 def test_the_cli_help_and_serve_help_import_no_model_libraries() -> None:

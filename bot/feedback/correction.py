@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.models.blocks import (
     CheckboxesElement,
@@ -31,7 +31,9 @@ from bot.feedback.events import REAL_STATES, Correction, MessageRef
 from bot.feedback.redact import redact
 from bot.render.feedback import FeedbackRef, parse_feedback_value
 from bot.render.text import fit_mrkdwn
-from models.playbook import Playbook
+
+if TYPE_CHECKING:  # annotations only: the playbook module needs numpy
+    from models.playbook import Playbook
 
 CALLBACK_ID = "feedback_correction"
 TITLE = "Correct this score"

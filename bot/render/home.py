@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.models.views import View
 
@@ -25,8 +25,10 @@ from bot.render.parts import (
     show_button,
 )
 from bot.render.text import fit_mrkdwn
-from bot.state.killswitch import KillSwitchState
-from bot.state.snapshots import SnapshotMeta
+
+if TYPE_CHECKING:  # annotations only: the snapshot store needs numpy
+    from bot.state.killswitch import KillSwitchState
+    from bot.state.snapshots import SnapshotMeta
 
 #: Most accounts the Home tab lists; the tab's 100-block limit must also hold the status.
 MAX_HOME_ACCOUNTS = 20
