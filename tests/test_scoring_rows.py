@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from models.contract import load_schema
-from models.errors import DataContractError
+from models.errors import DataContractError, SourceError
 from models.generator import generate_accounts
 from models.loaders import load_table
 from models.monitoring import known_outcome_rows
@@ -183,3 +183,11 @@ def test_a_one_off_export_with_a_constant_date_reads_its_live_accounts(
 
     assert_same_for_scoring(whole, needed, outcomes=False)
     assert len(needed.frame) == snapshot["churn_date"].isna().sum() < len(snapshot)
+
+
+def test_a_file_that_is_not_parquet_is_a_source_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.parquet"
+    path.write_text("account_id,as_of\nA-1,2026-11-16\n", encoding="utf-8")
+
+    with pytest.raises(SourceError, match=r"accounts\.parquet: cannot read as Parquet"):
+        load_table(path, SCHEMA, LENIENT, rows=NEED)
