@@ -19,8 +19,8 @@ A record holds numbers and a few values, never text the spec already has (little
 A value is one tag byte and its payload (:data:`TAG_FORMATS`), so a figure costs what it
 needs: 2 bytes for a small count, 5 for a date, 9 for a float that needs all its digits.
 
-This module and :mod:`models.wording` are all a card reader imports: no pandas, no
-scikit-learn, so the web process starts fast.
+This module and :mod:`models.wording` are all a card reader imports: no numpy, pandas or
+scikit-learn, so the web process starts fast (the writing side is :mod:`models.packing`).
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ import json
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import numpy as np
-
 from models.wording import BLANK, Wording, context_text, wording_from_spec
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: The card fields the store keeps as columns of its own (and hands back to ``decode``).
 INDEXED = ("account_id", "account_name", "owner", "segment", "risk")
@@ -47,8 +48,6 @@ IMPACT_SCALE = 10_000
 EPOCH = dt.datetime(1970, 1, 1)
 
 HEADER = struct.Struct("<iHBB")
-#: The header as a numpy record, for writing a whole chunk's headers at once.
-HEADER_ROW = np.dtype([("as_of", "<i4"), ("rule", "<u2"), ("band", "u1"), ("count", "u1")])
 HEALTHY_FLAG = 0x80
 SHOWN_MASK = 0x0F
 
@@ -118,11 +117,6 @@ def read_value(record: bytes, at: int) -> tuple[object, int]:
 def slot_format(n_features: int) -> struct.Struct:
     """A reason slot: the feature whose wording it uses, and its impact x 10,000."""
     return struct.Struct("<Bi" if n_features < 256 else "<Hi")
-
-
-def slot_row(n_features: int) -> np.dtype:
-    """:func:`slot_format` as a numpy record, for writing a chunk's slots at once."""
-    return np.dtype([("feature", "u1" if n_features < 256 else "<u2"), ("impact", "<i4")])
 
 
 class ReasonReader:

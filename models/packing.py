@@ -40,6 +40,15 @@ _WIDTH = 9  # a tag and at most 8 bytes of payload
 #: Integer tags by width, each with the bound of its range (-bound <= value < bound).
 _INT_TAGS = ((INT8, 2**7), (INT16, 2**15), (INT32, 2**31))
 _FLOAT_INT_TAGS = ((FLOAT_I8, 2**7), (FLOAT_I16, 2**15), (FLOAT_I32, 2**31))
+#: The record header (:data:`models.cards.HEADER`) as a numpy record, for a whole chunk at once.
+HEADER_ROW = np.dtype([("as_of", "<i4"), ("rule", "<u2"), ("band", "u1"), ("count", "u1")])
+
+
+def slot_row(n_features: int) -> np.dtype:
+    """A reason slot (:func:`models.cards.slot_format`) as a numpy record."""
+    return np.dtype([("feature", "u1" if n_features < 256 else "<u2"), ("impact", "<i4")])
+
+
 #: Payload bytes per tag (none for a missing value or a flag).
 _PAYLOAD = np.array([TAG_FORMATS[t].size if t in TAG_FORMATS else 0 for t in range(256)])
 

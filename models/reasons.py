@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.cards import IMPACT_SCALE, slot_row
+from models.cards import IMPACT_SCALE
 from models.config_files import load_yaml_model
 from models.contract import AccountSchema
 from models.errors import ConfigError
@@ -225,6 +225,8 @@ class ReasonWriter:
             ).reshape(len(self.fields), len(self.features))
             for kind, wordings in (("risk", self._risk), ("healthy", self._healthy))
         }
+        from models.packing import slot_row
+
         self._slot = slot_row(len(self.features))
 
     def _wording(

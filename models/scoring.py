@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.cards import BANDS, HEADER_ROW, CardCodec, ScoredChunk, codec_spec
+from models.cards import BANDS, CardCodec, ScoredChunk, codec_spec
 from models.contract import AccountSchema
 from models.explain import risk_and_contributions
 from models.features import FeatureSet
-from models.packing import Records
+from models.packing import HEADER_ROW, Records
 from models.playbook import TOP_REASON_COLUMNS, Playbook
 from models.reasons import ReasonWriter
 from models.registry import LoadedModel

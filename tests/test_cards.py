@@ -16,18 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.cards import (
-    BANDS,
-    CODEC,
-    HEADER,
-    HEADER_ROW,
-    CardCodec,
-    codec_spec,
-    read_value,
-    slot_format,
-    slot_row,
-)
-from models.packing import Records, encode_value
+from models.cards import BANDS, CODEC, HEADER, CardCodec, codec_spec, read_value, slot_format
+from models.packing import HEADER_ROW, Records, encode_value, slot_row
 from models.wording import BLANK
 from tests.golden_cards import MODEL, decoded_cards, read_golden, scored_books
 
