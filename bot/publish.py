@@ -23,7 +23,7 @@ from models.health import check_model_integrity as integrity
 from models.monitoring import drift_checks, known_outcome_rows, sla_metric
 from models.reasons import ReasonWriter
 from models.registry import LoadedModel, Registry
-from models.scoring import Scorer, latest_rows, predict_risk
+from models.scoring import Scorer, latest_rows
 from models.validate import LoadResult
 
 log = logging.getLogger(__name__)
@@ -106,10 +106,12 @@ def run_scoring(
     previous = store.latest()
     # The previous book's risks for the drift check: 8 bytes an account, no card read.
     before = store.risks(previous.snapshot_id) if previous else None
-    risk = predict_risk(model.estimator, scorer.features, live)
+    # The features are built once for the bare predictions and the drift check together.
+    features = scorer.features.build(live)
+    risk = model.estimator.predict_proba(features)[:, 1]
     checks += drift_checks(
         model.card.notes["drift_reference"],
-        scorer.features.build(live),
+        features,
         risk,
         before if before is not None and len(before) else None,
         names=spec.health.drift_features,
