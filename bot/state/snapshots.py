@@ -45,6 +45,7 @@ import gc
 import json
 import math
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
@@ -311,7 +312,8 @@ class SnapshotStore:
         self._flip = redis.register_script(FLIP)
         self._read_script = redis.register_script(READ)
         self._write_ids_script = redis.register_script(WRITE_IDS)
-        self._layouts: dict[str, _Layout] = {}
+        self._layouts: dict[str, _Layout] = {}  # per snapshot id: immutable, so never stale
+        self._layouts_lock = threading.Lock()
 
     # --- publishing -------------------------------------------------------------------------
 
@@ -530,7 +532,8 @@ class SnapshotStore:
         self._r.unlink(self._snap + sid + ":meta")
         self._unlink(self._data_keys(sid))
         self._r.srem(self._published, sid)
-        self._layouts.pop(sid, None)
+        with self._layouts_lock:
+            self._layouts.pop(sid, None)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -565,15 +568,16 @@ class SnapshotStore:
             )
         if reply[3] is not None:
             spec = json.loads(reply[3])
-            self._layouts.pop(sid, None)
-            self._layouts[sid] = _Layout(
-                card_json.codec_for(spec["codec"]), spec["owners"], spec["segments"]
-            )
-            while len(self._layouts) > _LAYOUTS_KEPT:
-                del self._layouts[next(iter(self._layouts))]
+            read = _Layout(card_json.codec_for(spec["codec"]), spec["owners"], spec["segments"])
+            with self._layouts_lock:  # listener threads share the store
+                self._layouts.pop(sid, None)
+                self._layouts[sid] = read
+                while len(self._layouts) > _LAYOUTS_KEPT:
+                    del self._layouts[next(iter(self._layouts))]
         layout = self._layouts.get(sid)
         if layout is None:  # evicted by another thread since the call: read it again
-            self._layouts.clear()
+            with self._layouts_lock:
+                self._layouts.clear()
             return self._call(mode, snapshot_id, op, *args, switch_key=switch_key)
         return _Reply(switch, SnapshotMeta.from_json(reply[2]), layout, reply[4:])
 
