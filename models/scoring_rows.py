@@ -17,7 +17,7 @@ account is scored on its last good row, not dropped.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -163,10 +163,10 @@ def validate_needed(
             record_label=record_label,
             unreadable=[reject for reject in unreadable if reject.record in kept],
         )
-        if picker is None or result.rejected_rows.empty:
+        if picker is None:
             return result
         rejected[positions] = np.isin(records[positions], result.rejected_rows.index.to_numpy())
-        more = picker.pick(~rejected) & ~keep
+        more = picker.pick(~rejected) & ~keep if rejected.any() else rejected
         if not more.any():
-            return result
+            return replace(result, source_rows=len(records))
         keep |= more

@@ -78,6 +78,8 @@ class LoadResult:
     warnings: tuple[str, ...]
     total_rows: int
     record_label: str = "record"
+    #: Rows in the source when only some were read and checked (see models.scoring_rows).
+    source_rows: int | None = None
 
     @property
     def reject_share(self) -> float:

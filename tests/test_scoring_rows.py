@@ -84,6 +84,7 @@ def test_parquet_reads_only_the_needed_rows_and_scoring_sees_the_same(
 
     assert_same_for_scoring(whole, needed)
     assert needed.total_rows < len(book) / 4
+    assert (needed.source_rows, whole.source_rows) == (len(book), None)
     assert needed.frame.dtypes.to_dict() == whole.frame.dtypes.to_dict()
 
 
