@@ -23,8 +23,10 @@ from slack_sdk import WebClient
 
 from bot.deps import Deps, build_deps
 from bot.digest.channels import ChannelsConfig, DigestConfig
+from bot.digest.claims import SlotClaims
 from bot.digest.poster import DigestPoster, Outcome, build_poster
 from bot.digest.sender import DIGEST_EVENT, DigestSender
+from bot.digest.slots import scheduled_slot
 from bot.emulator import SlackEmulator, message_rejection
 from bot.settings import Settings, load_settings
 from tests.slack_harness import ADMIN, BOOK, CONFIG, make_card, publish
@@ -273,6 +275,52 @@ def test_worker_dying_after_posting_part_1_before_recording_it(rig: Rig) -> None
     assert [p["part"] for p in rig.parts()] == [1, 2], "part 1 found in Slack, not reposted"
     assert rig.emulator.calls("conversations.history"), "the unrecorded part was looked up"
     assert finished.ts[0] == rig.parts()[0]["ts"]
+
+
+def test_worker_dying_after_posting_the_last_part_before_finishing(rig: Rig) -> None:
+    """The last part's ts is written with the finish, in one call: a worker that dies between
+    Slack's answer and that call leaves the part pending, and the next run finds it in Slack
+    (in the thread of part 1), records it and finishes without posting it again."""
+    publish(rig.deps, maria_book(TWO_PARTS))
+    doomed = rig.new_poster(dying(rig, die_after=2))
+    with pytest.raises(WorkerKilled):
+        doomed.run(rig.digest(), DUE)
+    assert [p["part"] for p in rig.parts()] == [1, 2]
+    [slot_key] = rig.redis.scan_iter(match=f"{rig.deps.prefix}:*:slot:*")
+    record = rig.redis.hgetall(slot_key)
+    assert record["state"] == "posting"
+    assert record["pending"] == "2"
+    assert "ts:1" in record
+    assert "ts:2" not in record
+
+    expire_claims(rig)
+    finished = rig.new_poster().run(rig.digest(), DUE)
+    assert finished.status == "posted"
+    assert [p["part"] for p in rig.parts()] == [1, 2], "part 2 found in Slack, not reposted"
+    assert rig.emulator.calls("conversations.replies"), "the unrecorded last part was looked up"
+    assert list(finished.ts) == [p["ts"] for p in rig.parts()]
+    assert rig.poster.run(rig.digest(), DUE).status == "already_done"
+
+
+def test_a_finished_run_records_every_part_and_the_previous_digest(rig: Rig) -> None:
+    """One run's record holds the ts of every part (the last one written by the finish) and
+    the next slot's claim reads the channel's previous digest with it."""
+    publish(rig.deps, maria_book(TWO_PARTS))
+    outcome = rig.poster.run(rig.digest(), DUE)
+    assert outcome.status == "posted"
+    [slot_key] = rig.redis.scan_iter(match=f"{rig.deps.prefix}:*:slot:*")
+    record = rig.redis.hgetall(slot_key)
+    assert record["state"] == "done"
+    assert [record["ts:1"], record["ts:2"]] == list(outcome.ts)
+    assert "pending" not in record
+
+    claims = SlotClaims(rig.redis, prefix=rig.deps.prefix)
+    later = scheduled_slot("cs-east", EAST, rig.digest().zone, DUE + WEEK)
+    claim = claims.claim(later, "token")
+    assert claim.status == "claimed"
+    assert claim.previous
+    assert claim.previous == claims.previous("cs-east")
+    assert set(claim.previous) <= {card["account_id"] for card in maria_book(TWO_PARTS)}
 
 
 def test_worker_dying_between_parts_resumes_after_the_last_recorded_part(rig: Rig) -> None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 import redis
@@ -53,13 +53,18 @@ from bot.state.store import RELEASE_LOCK, StoreError, book_root, translate_error
 FINAL_STATES = ("done", "skipped", "failed")
 State = Literal["new", "posting", "done", "skipped", "failed"]
 
-# KEYS: claim, record. ARGV: token, lease ms. Final -> {'finished', state}; claimed ->
-# {'claimed', state}; held by another -> {'busy', pttl}.
+# KEYS: claim, record, last. ARGV: token, lease ms. Final -> {'finished', state, record};
+# claimed -> {'claimed', state, record, last ('' before the first digest)}; held by another ->
+# {'busy', pttl}. The record and the channel's previous digest come back with the claim, so a
+# run starts in one round trip.
 _CLAIM = """
 local state = redis.call('HGET', KEYS[2], 'state')
-if state == 'done' or state == 'skipped' or state == 'failed' then return {'finished', state} end
+if state == 'done' or state == 'skipped' or state == 'failed' then
+  return {'finished', state, redis.call('HGETALL', KEYS[2])}
+end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {'claimed', state or 'new'}
+  local last = redis.call('GET', KEYS[3]) or ''
+  return {'claimed', state or 'new', redis.call('HGETALL', KEYS[2]), last}
 end
 return {'busy', tostring(redis.call('PTTL', KEYS[1]))}
 """
@@ -78,10 +83,12 @@ return 1
 """
 
 # KEYS: claim, record, open, last. ARGV: token, keep s, state, at, reason, slot id,
-# last JSON ('' keeps it).
+# last JSON ('' keeps it), then optionally the field and value of the last part's ts (recorded
+# with the finish: one round trip where two would leave nothing more certain).
 _FINISH = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[2], 'state', ARGV[3], 'finished_at', ARGV[4], 'reason', ARGV[5])
+if #ARGV >= 9 then redis.call('HSET', KEYS[2], ARGV[8], ARGV[9]) end
 redis.call('HDEL', KEYS[2], 'pending')
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('SREM', KEYS[3], ARGV[6])
@@ -139,11 +146,14 @@ class SlotRecord:
 @dataclass(frozen=True)
 class Claim:
     """The answer to a claim: ``claimed`` (go on from ``record``), ``finished`` (nothing to
-    do) or ``busy`` (another runner holds it for ``retry_in`` more seconds)."""
+    do) or ``busy`` (another runner holds it for ``retry_in`` more seconds). ``previous``:
+    with ``claimed``, the risks the channel's previous digest showed (:meth:`SlotClaims.previous`),
+    read in the same call."""
 
     status: Literal["claimed", "finished", "busy"]
     record: SlotRecord
     retry_in: float | None = None
+    previous: dict[str, float] | None = None
 
 
 class SlotClaims:
@@ -188,13 +198,19 @@ class SlotClaims:
     # --- claiming -----------------------------------------------------------------------------
 
     def claim(self, slot: Slot, token: str) -> Claim:
+        keys = [*self._keys(slot)[:2], self._root(slot.digest) + "last"]
         with translate_errors(self._r):
-            status, detail = self._claim(keys=self._keys(slot)[:2], args=[token, self._lease_ms])
+            answer = self._claim(keys=keys, args=[token, self._lease_ms])
+        status, detail = _text(answer[0]), _text(answer[1])
         if status == "busy":
             return Claim("busy", SlotRecord("posting"), retry_in=max(int(detail), 0) / 1000)
+        flat = [_text(item) for item in answer[2]]
+        record = _record(dict(zip(flat[::2], flat[1::2], strict=True)))
         if status == "finished":
-            return Claim("finished", self.record(slot) or SlotRecord(detail))
-        return Claim("claimed", self.record(slot) or SlotRecord("new"))
+            return Claim("finished", record or SlotRecord(detail))  # type: ignore[arg-type]
+        last = _text(answer[3])
+        previous = json.loads(last)["risks"] if last else None
+        return Claim("claimed", record or SlotRecord("new"), previous=previous)
 
     def renew(self, slot: Slot, token: str, seconds: float = 0.0) -> None:
         """Keep the lease for ``seconds`` more than one lease (before a long wait)."""
@@ -257,9 +273,11 @@ class SlotClaims:
         at: dt.datetime,
         reason: str = "",
         shown: DigestPlan | None = None,
+        last_part: tuple[int, str] | None = None,
     ) -> None:
         """Close the slot for good and drop the claim; ``shown`` becomes the channel's
-        previous digest."""
+        previous digest; ``last_part`` (part, ts), posted since :meth:`begin_part`, is
+        recorded in the same call (as :meth:`record_part` would)."""
         last = ""
         if shown is not None:
             last = json.dumps(
@@ -267,6 +285,8 @@ class SlotClaims:
             )
         keys = [*self._keys(slot), self._root(slot.digest) + "last"]
         args: list[EncodableT] = [token, self._keep_s, state, at.isoformat(), reason, slot.id, last]
+        if last_part is not None:
+            args += [f"ts:{last_part[0]}", last_part[1]]
         with translate_errors(self._r):
             done = self._finish(keys=keys, args=args)
         if not done:
@@ -285,22 +305,7 @@ class SlotClaims:
 
     def record(self, slot: Slot) -> SlotRecord | None:
         with translate_errors(self._r):
-            raw = text_hash(self._r.hgetall(self._keys(slot)[1]))
-        if not raw:
-            return None
-        return SlotRecord(
-            state=raw.get("state", "posting"),  # type: ignore[arg-type]
-            plan=_plan_from_json(raw["plan"]) if "plan" in raw else None,
-            ts={int(k[3:]): v for k, v in raw.items() if k.startswith("ts:")},
-            pending=int(raw["pending"]) if "pending" in raw else None,
-            reason=raw.get("reason", ""),
-            who=raw.get("who", ""),
-            stale=frozenset(int(k[6:]) for k in raw if k.startswith("stale:")),
-            failures=int(raw.get("failures", "0")),
-            started_at=dt.datetime.fromisoformat(raw["started_at"])
-            if "started_at" in raw
-            else None,
-        )
+            return _record(text_hash(self._r.hgetall(self._keys(slot)[1])))
 
     def open_slots(
         self, digest: str, channel: str, *, due_by: dt.datetime | None = None
@@ -398,6 +403,27 @@ class SlotClaims:
             )
 
 
+def _record(raw: Mapping[str, str]) -> SlotRecord | None:
+    """A slot record from its hash (None if there is none)."""
+    if not raw:
+        return None
+    return SlotRecord(
+        state=raw.get("state", "posting"),  # type: ignore[arg-type]
+        plan=_plan_from_json(raw["plan"]) if "plan" in raw else None,
+        ts={int(k[3:]): v for k, v in raw.items() if k.startswith("ts:")},
+        pending=int(raw["pending"]) if "pending" in raw else None,
+        reason=raw.get("reason", ""),
+        who=raw.get("who", ""),
+        stale=frozenset(int(k[6:]) for k in raw if k.startswith("stale:")),
+        failures=int(raw.get("failures", "0")),
+        started_at=dt.datetime.fromisoformat(raw["started_at"]) if "started_at" in raw else None,
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _plan_json(plan: DigestPlan) -> str:
     return json.dumps(
         {
@@ -407,7 +433,7 @@ def _plan_json(plan: DigestPlan) -> str:
             "shown": dict(plan.shown),
             "banner": plan.banner,
             "paused": plan.paused,
-            "exposures": [asdict(exposure) for exposure in plan.exposures],
+            "exposures": [vars(exposure) for exposure in plan.exposures],
         },
         separators=(",", ":"),
         ensure_ascii=False,

@@ -193,7 +193,7 @@ class DigestPoster:
         try:
             if record.failures and self._period_over(digest, slot):
                 return self._period_ended(digest, slot, token, who, record)
-            outcome = self._run_claimed(digest, slot, token, record, who)
+            outcome = self._run_claimed(digest, slot, token, record, who, claim.previous)
         except ChannelUnavailable as exc:
             return self._give_up(digest, slot, token, who, exc, "channel_unavailable")
         except SendGaveUp as exc:
@@ -212,8 +212,16 @@ class DigestPoster:
         return outcome
 
     def _run_claimed(
-        self, digest: DigestConfig, slot: Slot, token: str, record: SlotRecord, who: str
+        self,
+        digest: DigestConfig,
+        slot: Slot,
+        token: str,
+        record: SlotRecord,
+        who: str,
+        previous: Mapping[str, float] | None,
     ) -> Outcome:
+        """Post the slot's plan (made now if there is none yet); ``previous``: the risks the
+        channel's last digest showed, read with the claim."""
         plan = record.plan
         if plan is None:
             now = self._clock()
@@ -222,12 +230,14 @@ class DigestPoster:
                 self._claims.finish(slot, token, state="skipped", at=now, reason=reason)
                 self._skipped(digest, slot, reason, who)
                 return Outcome("skipped", slot, reason=reason)
-            plan = self._plan(digest)
+            plan = self._plan(digest, previous)
             self._claims.save_plan(slot, token, plan, at=now, who=who)
-        plan, ts = self._post_parts(digest, slot, token, plan, record)
+        plan, ts, last_part = self._post_parts(digest, slot, token, plan, record, previous)
         if self._exposures is not None:  # before finishing: a resumed run records them again
             self._exposures.record(digest.name, plan.exposures, at=self._clock())
-        self._claims.finish(slot, token, state="done", at=self._clock(), shown=plan)
+        self._claims.finish(
+            slot, token, state="done", at=self._clock(), shown=plan, last_part=last_part
+        )
         log.info("digest %s posted to %s (%s part(s))", digest.name, digest.channel, len(ts))
         self._count("posted")
         self._record(
@@ -244,13 +254,13 @@ class DigestPoster:
         )
         return Outcome("posted", slot, tuple(ts))
 
-    def _plan(self, digest: DigestConfig) -> DigestPlan:
+    def _plan(self, digest: DigestConfig, previous: Mapping[str, float] | None) -> DigestPlan:
         return plan_now(
             self._store,
             self._switch,
             self._spec,
             digest,
-            self._claims.previous(digest.name),
+            previous,
             moved_sharply=self._channels.moved_sharply,
             now=self._clock(),
             owner_users=self._owner_users,
@@ -259,10 +269,18 @@ class DigestPoster:
         )
 
     def _post_parts(
-        self, digest: DigestConfig, slot: Slot, token: str, plan: DigestPlan, record: SlotRecord
-    ) -> tuple[DigestPlan, list[str]]:
+        self,
+        digest: DigestConfig,
+        slot: Slot,
+        token: str,
+        plan: DigestPlan,
+        record: SlotRecord,
+        previous: Mapping[str, float] | None,
+    ) -> tuple[DigestPlan, list[str], tuple[int, str] | None]:
         """Post what is left of ``plan`` (re-made if the kill switch went on); return the plan
-        that went out and the ``ts`` of its parts."""
+        that went out, the ``ts`` of its parts, and (part, ts) of the last part if this run
+        posted it: that one is recorded with the finish, in the same Redis call (until then
+        the record says it is pending, so a run that takes over looks it up first)."""
         posted = dict(record.ts)
         stale = set(record.stale)
 
@@ -285,9 +303,9 @@ class DigestPoster:
                 self._edit_stale(digest, slot, token, plan, posted, stale, keepalive)
             todo = [part for part in range(1, len(plan.messages) + 1) if part not in posted]
             if not todo:
-                return plan, [posted[part] for part in range(1, len(plan.messages) + 1)]
+                return plan, [posted[part] for part in range(1, len(plan.messages) + 1)], None
             if not plan.paused and self._switch.state().on:
-                plan = self._plan(digest)  # on the last good snapshot, with the banner
+                plan = self._plan(digest, previous)  # on the last good snapshot, with the banner
                 self._claims.replace_plan(slot, token, plan, posted=posted.keys())
                 stale = set(posted)
                 log.warning(
@@ -307,8 +325,11 @@ class DigestPoster:
                 thread_ts=posted[1] if part > 1 else None,
                 keepalive=keepalive,
             )
-            self._claims.record_part(slot, token, part, ts)
             posted[part] = ts
+            if len(todo) == 1:  # the last one: nothing is edited after it (stale is empty)
+                ts_all = [posted[n] for n in range(1, len(plan.messages) + 1)]
+                return plan, ts_all, (part, ts)
+            self._claims.record_part(slot, token, part, ts)
 
     def _edit_stale(
         self,

@@ -203,11 +203,16 @@ class DigestSender:
         look_up: Callable[[], str | None] | None = None,
     ) -> Any:
         """Run a Web API call with the rules of the module docstring. ``look_up`` finds what
-        a failed attempt may have done (the ``ts`` it posted) before the call is made again."""
+        a failed attempt may have done (the ``ts`` it posted) before the call is made again.
+
+        The lease is renewed before every attempt after the first: the caller's own fenced
+        write (the part begun, the edit recorded) renewed it just before the first, and a
+        wait renews it before it sleeps."""
         unsure = False  # a failed attempt may have done it: look before calling again
         problem = ""
         for attempt in range(1, self._attempts + 1):
-            keepalive(0)
+            if attempt > 1:
+                keepalive(0)
             try:
                 if unsure and look_up is not None:
                     found = look_up()
