@@ -359,7 +359,7 @@ def key_columns(
     if len(set(names)) < len(names):
         return None
     picked, _, _ = _match_columns(pd.DataFrame(columns=names), schema, sources)
-    keys = [picked.get(name) for name in _keyquoted(schema)]
+    keys = [picked.get(name) for name in _key_names(schema)]
     return [str(item.raw.name) for item in keys if item is not None and not item.constant]
 
 
@@ -368,15 +368,16 @@ def row_keys(raw: pd.DataFrame, schema: AccountSchema, sources: SourcesConfig) -
     :func:`key_columns` names), parsed and mapped exactly as :func:`validate_frame` does;
     None when the table lacks the id or the date, which :func:`validate_frame` then reports.
 
-    Each distinct cell is parsed once: a weekly export repeats every id once a week and has
-    a few dozen dates, so this parses a few percent of its cells.
+    Each distinct text cell is parsed once: a weekly export repeats every id once a week and
+    has a few dozen dates, so this parses a few percent of its cells. Typed cells (Parquet
+    dates) are cheap to check as they are.
     """
     picked, _, _ = _match_columns(raw, schema, sources)
     if schema.label_column not in picked:  # an optional label: no row says churned
         empty = pd.Series([None] * len(raw), dtype=object)
         picked[schema.label_column] = _Picked(empty, constant=True)
     keys = []
-    for name in _keyquoted(schema):
+    for name in _key_names(schema):
         if name not in picked:
             return None
         item = picked[name]
@@ -392,25 +393,35 @@ def row_keys(raw: pd.DataFrame, schema: AccountSchema, sources: SourcesConfig) -
         label_values, no_label = labels.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT")
     else:
         label_values, no_label = labels.astype("boolean").fillna(False).to_numpy(bool), False
-    # Code -1 (a missing cell) picks the value appended last: no account, NaT, no label.
     return RowKeys(
-        accounts=np.append(accounts, -1)[id_codes],
-        dates=np.append(dates.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT"))[date_codes],
-        labels=np.append(label_values, no_label)[label_codes],
+        accounts=_every_row(accounts, -1, id_codes),
+        dates=_every_row(dates.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT"), date_codes),
+        labels=_every_row(label_values, no_label, label_codes),
     )
 
 
-def _distinct(raw: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    """Codes into the distinct cells of ``raw`` (-1 for a missing cell) and those cells;
-    every cell its own code when cells cannot be hashed (a JSON list in a record)."""
+def _distinct(raw: pd.Series) -> tuple[np.ndarray | None, pd.Series]:
+    """Codes into the distinct cells of ``raw`` (-1 for a missing cell) and those cells; no
+    codes, and every cell, for typed cells (nothing to parse) or cells that cannot be hashed
+    (a JSON list in a record)."""
+    if _is_number(raw.dtype) or pd.api.types.is_datetime64_dtype(raw.dtype):
+        return None, raw.reset_index(drop=True)
     try:
         codes, distinct = pd.factorize(raw)
     except TypeError:
-        return np.arange(len(raw)), raw.reset_index(drop=True)
+        return None, raw.reset_index(drop=True)
     return codes, pd.Series(distinct, dtype=raw.dtype)
 
 
-def _keyquoted(schema: AccountSchema) -> tuple[str, str, str]:
+def _every_row(values: np.ndarray, missing: object, codes: np.ndarray | None) -> np.ndarray:
+    """The value of each row from the values of its distinct cell; code -1 (a missing cell)
+    picks ``missing``, appended last."""
+    if codes is None:
+        return values
+    return np.append(values, np.array([missing], dtype=values.dtype))[codes]
+
+
+def _key_names(schema: AccountSchema) -> tuple[str, str, str]:
     return schema.id_column, schema.date_column, schema.label_column
 
 
