@@ -4,14 +4,16 @@ A weekly export keeps every week of every account, so a year of a million accoun
 million rows, while a scoring run scores one row per account (the newest) and judges accuracy
 on one week of rows whose outcomes are known by now (:func:`models.monitoring.known_window`).
 Reading, checking and holding the other weeks is most of the cost of a run and tells it
-nothing, so a loader asked for :class:`ScoringRows` reads the id and date of every row first,
-picks the rows needed here, and validates only those.
+nothing, so a loader asked for :class:`ScoringRows` reads the id, date and label of every row
+first, picks the rows needed here, and validates only those.
 
-"Newest" is per account, as in :func:`models.scoring.latest_rows`: accounts observed on their
-own dates keep their own newest row. A row whose id or date cannot be read is always kept, so
-validation still reports it. When validation rejects an account's newest row, the account's
-next-newest row is read and checked too, as it would have been had every row been read: the
-account is scored on its last good row, not dropped.
+"Newest" and "live" are per account, as in :func:`models.scoring.latest_rows`: accounts
+observed on their own dates keep their own newest row, and an account whose newest row says
+it has churned is not scored, so that row is not read (unless the accuracy check's week holds
+it). A row whose id or date cannot be read is always kept, so validation still reports it.
+When validation rejects an account's newest row, the account's next-newest row is read and
+checked too, as it would have been had every row been read: the account is scored on its last
+good row, not dropped. Reject counts (and the reject limit) are then those of the rows read.
 """
 
 from __future__ import annotations
