@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -88,7 +88,7 @@ class ExposureLog:
         ``keep`` are dropped from the index as new ones arrive (their hashes expire)."""
         week = monday(at.astimezone(dt.UTC).date())
         fields = {
-            f"{e.account_id}{_SEP}{digest}": json.dumps(asdict(e), separators=(",", ":"))
+            f"{e.account_id}{_SEP}{digest}": json.dumps(vars(e), separators=(",", ":"))
             for e in exposures
         }
         if not fields:
