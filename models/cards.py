@@ -26,11 +26,12 @@ scikit-learn, so the web process starts fast (the writing side is :mod:`models.p
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
 from models.wording import BLANK, Wording, context_text, wording_from_spec
@@ -76,19 +77,87 @@ _FLOATS = frozenset({FLOAT_I8, FLOAT_I16, FLOAT_I32, FLOAT32, FLOAT64})
 
 
 @dataclass(frozen=True)
-class ScoredChunk:
-    """One chunk of a scoring run: ``n`` accounts as columns; ``records[i]`` is account i's
-    card data beyond the indexed columns, for ``CardCodec.decode``."""
+class Packed:
+    """The byte strings of ``len(self)`` accounts in one buffer: value i is
+    ``data[offsets[i]:offsets[i + 1]]``.
 
-    account_id: list[str]
-    account_name: list[str]
-    owner: list[str]
-    segment: list[str]  # "" where the export has no segment
-    risk: np.ndarray  # float64, shape (n,)
-    records: list[bytes]
+    A scoring run hands the store a chunk's records (and texts) this way, not as one Python
+    object per account: the store copies whole runs of them into its blocks, and only a card
+    that is read is cut out. ``offsets`` is any sequence of ints (numpy on the writing side),
+    ascending, one more than the values; it may start past 0 (a slice shares the buffer).
+    """
+
+    data: bytes
+    offsets: Sequence[int] | np.ndarray
+
+    @classmethod
+    def of(cls, values: Sequence[bytes]) -> Packed:
+        """Values given one by one (hand-written cards, tests)."""
+        return cls(b"".join(values), [0, *itertools.accumulate(map(len, values))])
 
     def __len__(self) -> int:
-        return len(self.account_id)
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> bytes:
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        i %= len(self)
+        return self.data[int(self.offsets[i]) : int(self.offsets[i + 1])]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.raw()
+
+    def raw(self) -> Iterator[bytes]:
+        """Each value as bytes (a text undecoded)."""
+        data = self.data
+        return (data[a:b] for a, b in itertools.pairwise(list(self.offsets)))
+
+    def cut(self, start: int, stop: int) -> Self:
+        """Values ``start .. stop`` (within bounds), sharing the buffer."""
+        return type(self)(self.data, self.offsets[start : stop + 1])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the values together."""
+        return int(self.offsets[-1]) - int(self.offsets[0]) if len(self) else 0
+
+
+class Texts(Packed):
+    """Packed UTF-8 texts, read back as ``str``."""
+
+    @classmethod
+    def of(cls, values: Sequence[str]) -> Texts:  # type: ignore[override]
+        return cls.from_packed(Packed.of([v.encode() for v in values]))
+
+    @classmethod
+    def from_packed(cls, packed: Packed) -> Texts:
+        return cls(packed.data, packed.offsets)
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        return super().__getitem__(i).decode()
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+        return (value.decode() for value in self.raw())
+
+    def tolist(self) -> list[str]:
+        return list(self)
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """One chunk of a scoring run: ``n`` accounts as columns; ``records[i]`` is account i's
+    card data beyond the indexed columns, for ``CardCodec.decode``. Texts and records are
+    packed (one buffer per column), never one Python object per account."""
+
+    account_id: Texts
+    account_name: Texts
+    owner: Texts
+    segment: Texts  # "" where the export has no segment
+    risk: np.ndarray  # float64, shape (n,)
+    records: Packed
+
+    def __len__(self) -> int:
+        return len(self.records)
 
 
 def read_value(record: bytes, at: int) -> tuple[object, int]:

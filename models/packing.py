@@ -10,11 +10,12 @@ only to hand out the final ``bytes``.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from models.cards import (
     DATE,
@@ -34,6 +35,8 @@ from models.cards import (
     STR32,
     TAG_FORMATS,
     TRUE,
+    Packed,
+    Texts,
 )
 
 _WIDTH = 9  # a tag and at most 8 bytes of payload
@@ -71,7 +74,14 @@ class Records:
         used = np.arange(cells.shape[1]) < lengths[:, None]
         self._parts.append((rows, lengths, cells[used]))
 
-    def to_list(self) -> list[bytes]:
+    def add_packed(self, rows: np.ndarray, packed: Packed) -> None:
+        """``packed[i]`` as it is for account ``rows[i]`` (one copy of the whole run)."""
+        offsets = np.asarray(packed.offsets, dtype=np.int64)
+        data = np.frombuffer(packed.data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+        self._parts.append((rows, np.diff(offsets), data))
+
+    def to_packed(self) -> Packed:
+        """Every record in one buffer with its offsets: no Python object per account."""
         sizes = np.zeros(self.n, dtype=np.int64)
         for rows, lengths, _ in self._parts:
             sizes[rows] += lengths
@@ -81,9 +91,32 @@ class Records:
         for rows, lengths, flat in self._parts:
             out[_spread(cursor[rows], lengths)] = flat
             cursor[rows] += lengths
-        blob = out.tobytes()
-        bounds = np.concatenate([[0], ends]).tolist()
-        return [blob[a:b] for a, b in itertools.pairwise(bounds)]
+        offsets = np.zeros(self.n + 1, dtype=np.int64)
+        offsets[1:] = ends
+        return Packed(out.tobytes(), offsets)
+
+    def to_list(self) -> list[bytes]:
+        """Each record on its own (tests, small books)."""
+        return list(self.to_packed())
+
+
+def texts(column: pd.Series) -> Texts:
+    """A column as packed UTF-8 text per row, "" where empty: Arrow-backed text is taken as
+    Arrow holds it (one buffer and its offsets), anything else is converted value by value."""
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+        array = pa.array(column.array)
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        array = array.cast(pa.large_string())
+        array = pc.fill_null(array, "") if array.null_count else array
+        _, offsets_buffer, data = array.buffers()
+        at = array.offset
+        offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[at : at + len(array) + 1]
+        start, stop = int(offsets[0]), int(offsets[-1])
+        text = b"" if data is None else data.slice(start, stop - start).to_pybytes()
+        return Texts(text, offsets - start)
+    values: list[object] = column.to_numpy(dtype=object, na_value="").tolist()
+    return Texts.of(list(map(str, values)))
 
 
 def _spread(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.cards import BANDS, CardCodec, ScoredChunk, codec_spec
+from models.cards import BANDS, CardCodec, ScoredChunk, Texts, codec_spec
 from models.contract import AccountSchema
 from models.explain import risk_and_contributions
 from models.features import FeatureSet
-from models.packing import HEADER_ROW, Records
+from models.packing import HEADER_ROW, Records, texts
 from models.playbook import TOP_REASON_COLUMNS, Playbook
 from models.reasons import ReasonWriter
 from models.registry import LoadedModel
@@ -115,12 +115,14 @@ class Scorer:
         schema = self.schema
         segment = schema.optional_column("segment")
         return ScoredChunk(
-            account_id=_texts(rows[schema.id_column]),
-            account_name=_texts(rows[schema.name_column]),
-            owner=_texts(rows[schema.owner_column]),
-            segment=[""] * n if segment is None else _texts(rows[segment]),
+            account_id=texts(rows[schema.id_column]),
+            account_name=texts(rows[schema.name_column]),
+            owner=texts(rows[schema.owner_column]),
+            segment=Texts(b"", np.zeros(n + 1, dtype=np.int64))
+            if segment is None
+            else texts(rows[segment]),
             risk=risk,
-            records=records.to_list(),
+            records=records.to_packed(),
         )
 
     def _rules(
@@ -184,12 +186,6 @@ def pack_link(link: Mapping[str, Any], rows: pd.DataFrame, records: Records) -> 
     for name, from_id in link["fields"]:
         if not from_id:
             records.add_values(everyone, rows[name])
-
-
-def _texts(column: pd.Series) -> list[str]:
-    """A column as text per row; "" where empty."""
-    values: list[str] = column.to_numpy(dtype=object, na_value="").tolist()
-    return values if isinstance(column.dtype, pd.StringDtype) else list(map(str, values))
 
 
 def _days(column: pd.Series) -> np.ndarray:

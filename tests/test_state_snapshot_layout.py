@@ -16,7 +16,7 @@ from bot.state import snapshot_format as fmt
 from bot.state.card_json import SPEC
 from bot.state.snapshot_format import bucket_of, buckets_for, normalize_name
 from bot.state.snapshots import MAX_TOP
-from models.cards import ScoredChunk
+from models.cards import Packed, ScoredChunk, Texts
 from tests.test_state_snapshots import as_read, keys_of, make_cards, make_meta
 
 #: Bytes of a scored record today (bench/state_read.py: 71 on the sample book), with margin.
@@ -32,15 +32,17 @@ def realistic_chunks(n: int, *, size: int = 1_000, seed: int = 5) -> Iterator[Sc
     for start in range(0, n, size):
         ids = range(start, min(start + size, n))
         yield ScoredChunk(
-            account_id=[f"ACC-{i:07d}" for i in ids],
-            account_name=[
-                f"{rng.choice(WORDS)} {rng.choice(NOUNS)} {i // 64 + 1} {rng.choice(SUFFIXES)}"
-                for i in ids
-            ],
-            owner=[f"csm{rng.randrange(40):02d}@example.com" for _ in ids],
-            segment=[rng.choice(("smb", "mid_market", "enterprise")) for _ in ids],
+            account_id=Texts.of([f"ACC-{i:07d}" for i in ids]),
+            account_name=Texts.of(
+                [
+                    f"{rng.choice(WORDS)} {rng.choice(NOUNS)} {i // 64 + 1} {rng.choice(SUFFIXES)}"
+                    for i in ids
+                ]
+            ),
+            owner=Texts.of([f"csm{rng.randrange(40):02d}@example.com" for _ in ids]),
+            segment=Texts.of([rng.choice(("smb", "mid_market", "enterprise")) for _ in ids]),
             risk=np.array([rng.random() for _ in ids]),
-            records=[rng.randbytes(RECORD_BYTES) for _ in ids],
+            records=Packed.of([rng.randbytes(RECORD_BYTES) for _ in ids]),
         )
 
 

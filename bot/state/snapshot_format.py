@@ -29,6 +29,8 @@ from itertools import pairwise
 
 import numpy as np
 
+from models.cards import Packed
+
 #: Accounts per key/data block: a block is read whole only by bulk readers.
 BLOCK = 1_024
 #: Mean accounts per id hash; the largest of ~20,000 buckets stays well under 128 entries.
@@ -49,6 +51,9 @@ HASH_MOD = 2_147_483_647  # fits the Lua scripts' doubles exactly: h * 31 + 255 
 _U32 = struct.Struct(">I")
 _TOKEN = re.compile(r"[0-9a-z\u0080-\U0010ffff]+|[^0-9a-z\u0080-\U0010ffff ]+")
 _ROW = struct.Struct(">dHHH")  # previous risk, owner, segment, name length
+_ROW_NUMPY = np.dtype(
+    [("previous", ">f8"), ("owner", ">u2"), ("segment", ">u2"), ("name_length", ">u2")]
+)
 
 
 def normalize_name(name: str) -> str:
@@ -155,16 +160,16 @@ def _digits(n: int, width: int) -> np.ndarray:
     return digits
 
 
-def pack_keys(risk: np.ndarray, ids: Sequence[bytes]) -> bytes:
+def pack_keys(risk: np.ndarray, ids: Packed) -> bytes:
     """Key block: ``u32 count | f64 risk * c | u32 id offsets * (c+1) | ids``."""
-    offsets = np.zeros(len(ids) + 1, dtype=">u4")
-    np.cumsum([len(i) for i in ids], out=offsets[1:])
+    offsets = np.asarray(ids.offsets, dtype=np.int64)
+    start, stop = int(offsets[0]), int(offsets[-1])
     return b"".join(
         (
             _U32.pack(len(ids)),
             np.asarray(risk, dtype=">f8").tobytes(),
-            offsets.tobytes(),
-            *ids,
+            (offsets - start).astype(">u4").tobytes(),
+            ids.data[start:stop],
         )
     )
 
@@ -173,20 +178,31 @@ def pack_data(
     previous: np.ndarray,
     owner: Sequence[int],
     segment: Sequence[int],
-    names: Sequence[bytes],
-    records: Sequence[bytes],
+    names: Packed,
+    records: Packed,
 ) -> bytes:
     """Data block: ``u32 count | u32 row offsets * (c+1) | rows``; a row is ``f64 previous
-    risk (NaN: none) | u16 owner | u16 segment | u16 name length | name | record``."""
-    rows = [
-        _ROW.pack(p, o, s, len(name)) + name + record
-        for p, o, s, name, record in zip(
-            previous.tolist(), owner, segment, names, records, strict=True
-        )
-    ]
-    offsets = np.zeros(len(rows) + 1, dtype=">u4")
-    np.cumsum([len(r) for r in rows], out=offsets[1:])
-    return b"".join((_U32.pack(len(rows)), offsets.tobytes(), *rows))
+    risk (NaN: none) | u16 owner | u16 segment | u16 name length | name | record``.
+
+    Built from the packed columns by array copies, no Python object per row.
+    """
+    from models.packing import Records  # the writing side only: readers never load pandas
+
+    n = len(names)
+    name_lengths = np.diff(np.asarray(names.offsets, dtype=np.int64))
+    if n and int(name_lengths.max()) > 0xFFFF:
+        raise ValueError("an account name is longer than 65,535 bytes; a row cannot hold it.")
+    head = np.empty(n, dtype=_ROW_NUMPY)
+    head["previous"], head["owner"], head["segment"] = previous, owner, segment
+    head["name_length"] = name_lengths
+    rows = Records(n)
+    everyone = np.arange(n)
+    rows.add_fixed(everyone, head.view(np.uint8).reshape(n, _ROW.size))
+    rows.add_packed(everyone, names)
+    rows.add_packed(everyone, records)
+    packed = rows.to_packed()
+    offsets = np.asarray(packed.offsets).astype(">u4")
+    return b"".join((_U32.pack(n), offsets.tobytes(), packed.data))
 
 
 def unpack_keys(block: bytes) -> tuple[np.ndarray, list[bytes]]:

@@ -63,7 +63,7 @@ from bot.state import snapshot_format as fmt
 from bot.state.snapshot_format import normalize_name
 from bot.state.snapshot_scripts import FLIP, READ, WRITE_IDS
 from bot.state.store import StoreError, book_root, translate_errors
-from models.cards import ScoredChunk
+from models.cards import Packed, ScoredChunk, Texts
 from models.errors import DataContractError
 
 __all__ = [
@@ -211,12 +211,12 @@ def cards_as_chunks(cards: Iterable[Mapping[str, Any]], size: int) -> Iterator[S
         fields = [_checked(card, done + i) for i, card in enumerate(batch)]
         ids, names, owners, segments, risks = (list(column) for column in zip(*fields, strict=True))
         yield ScoredChunk(
-            account_id=ids,
-            account_name=names,
-            owner=owners,
-            segment=segments,
+            account_id=Texts.of(ids),
+            account_name=Texts.of(names),
+            owner=Texts.of(owners),
+            segment=Texts.of(segments),
             risk=np.array(risks, dtype=float),
-            records=[card_json.encode(card) for card in batch],
+            records=Packed.of([card_json.encode(card) for card in batch]),
         )
         done += len(batch)
 
@@ -243,12 +243,23 @@ def _check_chunk(chunk: ScoredChunk, first: int) -> None:
             f"card #{first + i} (account_id={chunk.account_id[i]!r}): 'risk' must be a finite "
             f"number; got {float(risk[i])!r} instead."
         )
-    if n and (min(map(len, chunk.account_id)) == 0 or _CONTROL.search("".join(chunk.account_id))):
-        i = next(i for i, a in enumerate(chunk.account_id) if not a or _CONTROL.search(a))
+    bad = _bad_ids(chunk.account_id)
+    if len(bad):
+        i = int(bad[0])
         raise DataContractError(
             f"card #{first + i}: 'account_id' must be non-empty without control characters; "
             f"got {chunk.account_id[i]!r} instead."
         )
+
+
+def _bad_ids(ids: Texts) -> np.ndarray:
+    """Positions of empty ids and of ids with a control character, on the packed bytes (a
+    control character is one byte below 0x20 in UTF-8, never part of another character)."""
+    offsets = np.asarray(ids.offsets, dtype=np.int64)
+    data = np.frombuffer(ids.data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    control = np.flatnonzero(data < 0x20) + offsets[0]
+    holding = np.searchsorted(offsets, control, side="right") - 1
+    return np.union1d(np.flatnonzero(np.diff(offsets) == 0), holding)
 
 
 class _Staging:
@@ -415,11 +426,12 @@ class SnapshotStore:
     def _index_batch(self, part: ScoredChunk, staging: _Staging) -> None:
         """Keep what the end of the stream needs of a batch (the id hashes are written once
         each at the end: one HSET per hash, not one per batch it appears in)."""
-        staging.ids.extend(part.account_id)
-        staging.bucket.append(fmt.buckets_of(part.account_id, staging.buckets))
+        ids = part.account_id.tolist()
+        staging.ids.extend(ids)
+        staging.bucket.append(fmt.buckets_of(ids, staging.buckets))
         staging.risk.append(np.asarray(part.risk, dtype=float))
-        staging.owner += staging.codes(part.owner, staging.owners, "owner")
-        staging.segment += staging.codes(part.segment, staging.segments, "segment")
+        staging.owner += staging.codes(part.owner.tolist(), staging.owners, "owner")
+        staging.segment += staging.codes(part.segment.tolist(), staging.segments, "segment")
         staging.names.extend(normalize_name(name) for name in part.account_name)
         staging.streamed += len(part)
 
@@ -451,17 +463,16 @@ class SnapshotStore:
         """Write the rows at positions ``first ..`` (a block, or the last part of one) as one
         key block and one data block."""
         k = first // fmt.BLOCK
-        ids = [a.encode() for a in head.account_id]
         stop = first + len(head)
         pipe = self._r.pipeline(transaction=True)
-        pipe.set(f"{S}k:{k}", fmt.pack_keys(head.risk, ids), ex=STAGING_TTL_S)
+        pipe.set(f"{S}k:{k}", fmt.pack_keys(head.risk, head.account_id), ex=STAGING_TTL_S)
         pipe.set(
             f"{S}d:{k}",
             fmt.pack_data(
-                _previous(before, ids),
+                _previous(before, list(head.account_id.raw())),
                 staging.owner[first:stop],
                 staging.segment[first:stop],
-                [name.encode() for name in head.account_name],
+                head.account_name,
                 head.records,
             ),
             ex=STAGING_TTL_S,
@@ -852,13 +863,14 @@ def _pair_field(owner: str, segment: str) -> str:
 
 
 def _slice(chunk: ScoredChunk, start: int, stop: int) -> ScoredChunk:
+    stop = min(stop, len(chunk))
     return ScoredChunk(
-        chunk.account_id[start:stop],
-        chunk.account_name[start:stop],
-        chunk.owner[start:stop],
-        chunk.segment[start:stop],
+        chunk.account_id.cut(start, stop),
+        chunk.account_name.cut(start, stop),
+        chunk.owner.cut(start, stop),
+        chunk.segment.cut(start, stop),
         np.asarray(chunk.risk, dtype=float)[start:stop],
-        chunk.records[start:stop],
+        chunk.records.cut(start, stop),
     )
 
 
@@ -866,13 +878,24 @@ def _concat(parts: list[ScoredChunk]) -> ScoredChunk:
     if len(parts) == 1:
         return parts[0]
     return ScoredChunk(
-        [a for p in parts for a in p.account_id],
-        [a for p in parts for a in p.account_name],
-        [a for p in parts for a in p.owner],
-        [a for p in parts for a in p.segment],
+        Texts.from_packed(_joined([p.account_id for p in parts])),
+        Texts.from_packed(_joined([p.account_name for p in parts])),
+        Texts.from_packed(_joined([p.owner for p in parts])),
+        Texts.from_packed(_joined([p.segment for p in parts])),
         np.concatenate([p.risk for p in parts]),
-        [r for p in parts for r in p.records],
+        _joined([p.records for p in parts]),
     )
+
+
+def _joined(parts: list[Packed]) -> Packed:
+    """One packed column of the values of ``parts``, in order."""
+    data, offsets, size = [], [np.zeros(1, dtype=np.int64)], 0
+    for part in parts:
+        at = np.asarray(part.offsets, dtype=np.int64)
+        data.append(part.data[int(at[0]) : int(at[-1])])
+        offsets.append(at[1:] - at[0] + size)
+        size += int(at[-1] - at[0])
+    return Packed(b"".join(data), np.concatenate(offsets))
 
 
 def _rank(name: str, wanted: str) -> int | None:
