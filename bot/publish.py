@@ -3,6 +3,8 @@
 Health is decided before anything is published, with a cheap first pass of bare predictions:
 the snapshot then carries its verdict, an unhealthy one never becomes the last known good, and
 a failed check trips the kill switch so the Slack side falls back to last week's data.
+A healthy snapshot also leaves its flags in the flag log (the track record CSMs see), gathered
+from the scored chunks while they stream into the store.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bot.settings import Settings
+from bot.state.flag_log import FlagLog, FlagTally
 from bot.state.killswitch import KillSwitch
 from bot.state.snapshots import SnapshotMeta, SnapshotStore
 from models.errors import ChurnbotError, ModelError
@@ -67,11 +70,13 @@ def run_scoring(
     store: SnapshotStore,
     switch: KillSwitch,
     registry: Registry,
+    flags: FlagLog,
     load: Callable[[], LoadResult],
     now: dt.datetime,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
-    """Score the newest snapshot of every live account and publish it with its health."""
+    """Score the newest snapshot of every live account and publish it with its health; a
+    healthy one's flags go to ``flags`` (the track record's log)."""
     spec = settings.spec
     checks: list[CheckResult] = []
     try:
@@ -130,10 +135,27 @@ def run_scoring(
         health=[check.to_dict() for check in checks],
     )
     # The store adds each account's previous risk ("change") from the previous snapshot.
-    store.publish(meta, scorer.codec().spec(), scorer.column_chunks(live, progress=progress))
+    # The flags are tallied on the way (an unhealthy snapshot is never served: no flags).
+    chunks = scorer.column_chunks(live, progress=progress)
+    tally = FlagTally(meta, sample_size=spec.track_record.sample_size)
+    store.publish(meta, scorer.codec().spec(), tally.watch(chunks) if healthy else chunks)
     if not healthy:
         return _trip(switch, checks, meta)
+    _record_flags(flags, tally, settings, model)
     return RunResult(tuple(checks), meta, tripped=False)
+
+
+def _record_flags(flags: FlagLog, tally: FlagTally, settings: Settings, model: LoadedModel) -> None:
+    """The snapshot is served by now: if Redis fails here, the track record misses one week
+    rather than the run failing after its publish."""
+    try:
+        flags.record_tally(
+            tally, spec=settings.spec, calibration=model.card.metrics.get("calibration", [])
+        )
+    except ChurnbotError as exc:
+        log.warning(
+            "snapshot %s left no flags for the track record: %s", tally.meta.snapshot_id, exc
+        )
 
 
 def _accuracy(settings: Settings, scorer: Scorer, frame: pd.DataFrame) -> CheckResult:

@@ -31,6 +31,7 @@ from bot.cli.score import score_book
 from bot.deps import build_deps
 from bot.emulator import block_kit_problems
 from bot.emulator.sender import SlackSender
+from bot.feedback.track_record import flag_log
 from bot.loopback import LoopbackServer
 from bot.settings import load_settings
 from bot.web import build_wsgi
@@ -166,7 +167,7 @@ def test_an_export_goes_from_file_to_a_card_with_its_own_reasons(
     prefix = f"test-{uuid.uuid4().hex}"
     deps = build_deps(settings, client=real_redis, prefix=prefix)
     try:
-        result = score_book(settings, deps.store, deps.switch, data=export)
+        result = score_book(settings, deps.store, deps.switch, flags=flag_log(deps), data=export)
         assert result.healthy, result.failures
         riskiest = deps.store.top(1)[0]
         with LoopbackServer(build_wsgi(build_app(deps), deps)) as server:

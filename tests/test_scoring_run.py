@@ -8,6 +8,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from scipy.special import logit
 from bot.publish import build_scorer, run_scoring
 from bot.settings import Settings, load_settings
 from bot.state import KillSwitch, SnapshotStore
+from bot.state.flag_log import ABSTAINED, FlagLog
 from models.errors import DataContractError
 from models.explain import explain
 from models.generator import SampleData, generate_accounts
@@ -26,6 +28,7 @@ from models.pipeline import train_and_register
 from models.registry import Registry
 from models.scoring import latest_rows
 from models.sources_config import SourcesConfig
+from models.track_record import evaluation_rates, flag_entry
 from models.truth import measure_scorer
 from models.validate import LoadResult, validate_frame
 from tests import sample_config
@@ -72,10 +75,20 @@ def registry(trained: Path, tmp_path: Path) -> Registry:
     return Registry(root)
 
 
+class State(NamedTuple):
+    store: SnapshotStore
+    switch: KillSwitch
+    flags: FlagLog
+
+
 @pytest.fixture
-def state(real_redis: redis.Redis) -> Iterator[tuple[SnapshotStore, KillSwitch]]:
+def state(real_redis: redis.Redis) -> Iterator[State]:
     prefix = f"test-{uuid.uuid4().hex}"
-    yield SnapshotStore(real_redis, prefix=prefix), KillSwitch(real_redis, prefix=prefix)
+    yield State(
+        SnapshotStore(real_redis, prefix=prefix),
+        KillSwitch(real_redis, prefix=prefix),
+        FlagLog(real_redis, prefix=prefix),
+    )
     keys = list(real_redis.scan_iter(match=f"{prefix}:*", count=1000))
     if keys:
         real_redis.unlink(*keys)
@@ -91,17 +104,22 @@ def loaded(frame: pd.DataFrame, settings: Settings) -> LoadResult:
 
 
 def run(settings, state, registry, frame, *, now=NOW):
-    store, switch = state
     result = loaded(frame, settings)
     return run_scoring(
-        settings, store=store, switch=switch, registry=registry, load=lambda: result, now=now
+        settings,
+        store=state.store,
+        switch=state.switch,
+        registry=registry,
+        flags=state.flags,
+        load=lambda: result,
+        now=now,
     )
 
 
 def test_healthy_run_publishes_cards_with_reasons_and_actions(
     settings: Settings, state, registry: Registry, book: pd.DataFrame
 ) -> None:
-    store, switch = state
+    store, switch, _ = state
     result = run(settings, state, registry, book)
     assert result.healthy, result.failures
     assert not result.tripped
@@ -122,7 +140,7 @@ def test_healthy_run_publishes_cards_with_reasons_and_actions(
 def test_second_run_records_change_and_history(
     settings: Settings, state, registry: Registry, book: pd.DataFrame
 ) -> None:
-    store, _ = state
+    store, _, _ = state
     run(settings, state, registry, book)
     worse = book.copy()
     latest = worse["as_of"] == worse["as_of"].max()
@@ -135,10 +153,41 @@ def test_second_run_records_change_and_history(
     assert len(history) == 2
 
 
+def test_a_healthy_run_leaves_the_flags_its_published_cards_show(
+    settings: Settings, state, registry: Registry, book: pd.DataFrame
+) -> None:
+    """The flags are tallied from the scored chunks on their way to the store; they must be
+    exactly what the published cards say when read back and decoded."""
+    result = run(settings, state, registry, book)
+    assert result.healthy, result.failures
+    meta = result.snapshot
+    assert meta is not None
+    cards = list(state.store.iter_cards(snapshot_id=meta.snapshot_id))
+    calibration = registry.load().card.metrics["calibration"]
+    expected = flag_entry(
+        snapshot_id=meta.snapshot_id,
+        as_of=dt.date.fromisoformat(meta.as_of),
+        model_version=meta.model_version,
+        accounts=(
+            (card["account_id"], ABSTAINED if card.get("abstain") else card["band"])
+            for card in cards
+        ),
+        sample_size=settings.spec.track_record.sample_size,
+        evaluation=evaluation_rates(calibration, settings.spec.risk_bands),
+    )
+
+    entry = state.flags.latest()
+
+    assert entry == expected
+    assert entry.n_accounts == meta.n_accounts == len(cards)
+    assert 0 < len(entry.flagged) < len(cards)
+    assert entry.evaluation, "the serving model's evaluation per band comes along"
+
+
 def test_stale_data_trips_the_switch_and_keeps_last_good(
     settings: Settings, state, registry: Registry, book: pd.DataFrame
 ) -> None:
-    store, switch = state
+    store, switch, _ = state
     good = run(settings, state, registry, book).snapshot
     later = NOW + dt.timedelta(days=30)
     result = run(settings, state, registry, book, now=later)
@@ -146,6 +195,10 @@ def test_stale_data_trips_the_switch_and_keeps_last_good(
     assert result.failures == ["Data is stale: as of 2026-11-16, 31 days old (limit 8)"]
     assert store.latest() == result.snapshot
     assert store.last_good() == good
+    assert good is not None
+    latest_flags = state.flags.latest()
+    assert latest_flags is not None
+    assert latest_flags.snapshot_id == good.snapshot_id, "an unhealthy snapshot flags nothing"
     state_now = switch.state()
     assert state_now.on
     assert state_now.source == "health_check"
@@ -171,7 +224,7 @@ def test_drifted_features_trip_the_switch(
 def test_missing_champion_trips_and_publishes_nothing(
     settings: Settings, state, book: pd.DataFrame, tmp_path: Path
 ) -> None:
-    store, switch = state
+    store, switch, _ = state
     result = run(settings, state, Registry(tmp_path / "empty"), book)
     assert result.tripped
     assert result.snapshot is None
@@ -193,13 +246,19 @@ def test_tampered_champion_trips(
 
 
 def test_unreadable_input_trips(settings: Settings, state, registry: Registry) -> None:
-    store, switch = state
+    store, switch, _ = state
 
     def broken() -> LoadResult:
         raise DataContractError("accounts.csv: missing required column 'arr'")
 
     result = run_scoring(
-        settings, store=store, switch=switch, registry=registry, load=broken, now=NOW
+        settings,
+        store=store,
+        switch=switch,
+        registry=registry,
+        flags=state.flags,
+        load=broken,
+        now=NOW,
     )
     assert result.tripped
     assert result.failures == ["Input data unusable: accounts.csv: missing required column 'arr'"]

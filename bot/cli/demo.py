@@ -44,6 +44,7 @@ from bot.publish import build_scorer
 from bot.serving import Serving, current
 from bot.settings import Settings
 from bot.state import KillSwitch, SnapshotStore
+from bot.state.flag_log import FlagLog
 from bot.state.store import embedded
 from bot.terminal import blocks_as_text, render_digest
 from bot.web import build_wsgi
@@ -180,7 +181,7 @@ def command(top: int, slack: bool) -> None:
 
     redis = embedded()
     store, switch = SnapshotStore(redis), KillSwitch(redis)
-    result = score_book(settings, store, switch)
+    result = score_book(settings, store, switch, flags=FlagLog(redis))  # the default prefix
     out.print(health_table(result))
     digest = demo_digest(settings, top)
     now = dt.datetime.now(dt.UTC)

@@ -13,10 +13,12 @@ from bot.cli.data_source import account_data_options, load_accounts
 from bot.deps import Deps, build_deps
 from bot.digest.sender import build_client
 from bot.feedback.shadow import score_shadow
+from bot.feedback.track_record import flag_log
 from bot.notify import notify_admins
 from bot.publish import RunResult, run_scoring
 from bot.settings import Settings
 from bot.state import KillSwitch, SnapshotStore, connect
+from bot.state.flag_log import FlagLog
 from models.errors import ChurnbotError
 from models.registry import Registry
 from models.scoring_rows import ScoringRows
@@ -31,16 +33,19 @@ def score_book(
     store: SnapshotStore,
     switch: KillSwitch,
     *,
+    flags: FlagLog,
     data: Path | None = None,
     source: str = "file",
 ) -> RunResult:
-    """One scoring run with a progress bar; shared by `score` and `demo`."""
+    """One scoring run with a progress bar; shared by `score`, `demo` and the worker.
+    ``flags`` is the flag log of the same Redis prefix as ``store`` (the track record)."""
     with progress_bar("Scoring, explaining and recommending") as progress:
         return run_scoring(
             settings,
             store=store,
             switch=switch,
             registry=Registry(settings.paths.registry),
+            flags=flags,
             load=lambda: load_accounts(settings, data, source, rows=scoring_rows(settings))[0],
             now=dt.datetime.now(dt.UTC),
             progress=progress,
@@ -113,8 +118,11 @@ def command(data: Path | None, source: str, shadow: str | None) -> None:
         loaded, _ = load_accounts(settings, data, source, rows=scoring_rows(settings))
         out.print(score_shadow(settings, redis, loaded.frame, shadow))
         return
-    result = score_book(settings, SnapshotStore(redis), KillSwitch(redis), data=data, source=source)
-    tell_admins_of_trip(build_deps(settings, client=redis), result)
+    deps = build_deps(settings, client=redis)  # one key prefix for the store, switch and flags
+    result = score_book(
+        settings, deps.store, deps.switch, flags=flag_log(deps), data=data, source=source
+    )
+    tell_admins_of_trip(deps, result)
     report(result)
 
 

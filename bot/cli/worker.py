@@ -29,6 +29,7 @@ from bot.digest.scoring import ScheduledScoring
 from bot.digest.sender import DigestSender, build_client
 from bot.feedback.drain import DrainThread, build_drain
 from bot.feedback.summary import weekly_summary
+from bot.feedback.track_record import flag_log, refresh_summary
 from bot.publish import RunResult
 from models.errors import ConfigError
 
@@ -42,15 +43,17 @@ def scheduled_scoring(
     deps: Deps, metrics: WorkerMetrics, client: WebClient | None = None
 ) -> ScheduledScoring | None:
     """The scoring job of config/channels.yaml's ``scoring:`` section (None when disabled):
-    the very run ``churnbot score`` makes, admins told when it trips the kill switch, and,
-    given a ``client``, owners alerted of the accounts that jumped."""
+    the very run ``churnbot score`` makes (its flags logged for the track record), admins
+    told when it trips the kill switch, the day's track record computed for the first
+    `/churn` cards, and, given a ``client``, owners alerted of the accounts that jumped."""
     settings = deps.settings
     if not settings.channels.scoring.enabled:
         return None
 
     def run() -> RunResult:
-        result = score_book(settings, deps.store, deps.switch)
+        result = score_book(settings, deps.store, deps.switch, flags=flag_log(deps))
         tell_admins_of_trip(deps, result)
+        refresh_summary(deps)
         return result
 
     return ScheduledScoring(

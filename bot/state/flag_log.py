@@ -6,6 +6,10 @@ snapshot is published: the ids of its high-band accounts, the count of each band
 sample of the book for the base rate (``models.track_record.FlagEntry``), zlib-compressed.
 Entries older than three horizons are dropped as new ones arrive.
 
+A scoring run gathers its entry while its scored chunks stream into the snapshot store
+(:class:`FlagTally`): each account's band is in its record's header, so nothing is read back
+from the store and no card is decoded (a decode pass would cost seconds for a large book).
+
 Key layout (``P`` = ``<prefix>:{<book>}:flags``, one hash tag with the book's snapshots)::
 
     P                  zset    snapshot id -> as-of date (days since 1970-01-01)
@@ -17,10 +21,12 @@ Key layout (``P`` = ``<prefix>:{<book>}:flags``, one hash tag with the book's sn
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
+import struct
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -28,8 +34,9 @@ import redis
 from bot.state.replies import maybe_text, members, text
 from bot.state.snapshots import SnapshotMeta
 from bot.state.store import book_root, translate_errors
+from models.cards import BANDS, HEADER, ScoredChunk
 from models.spec import ProductSpec
-from models.track_record import FlagEntry, evaluation_rates, flag_entry
+from models.track_record import FlagEntry, Rate, evaluation_rates, flag_entry
 
 #: How long a computed track record is reused (its key also names the day and the newest
 #: snapshot, so a new day or a new snapshot computes it again).
@@ -56,6 +63,70 @@ def _unpack(blob: str) -> FlagEntry:
 
 def _day(day: dt.date) -> int:
     return (day - _EPOCH).days
+
+
+#: Where a record's header (``<iHBB``: as-of day, rule, band, count) keeps the risk band's
+#: index into ``models.cards.BANDS``; read without numpy (``models.packing`` imports pandas,
+#: and the web process imports this module).
+BAND_AT = struct.calcsize(HEADER.format[:3])
+
+
+def chunk_bands(chunk: ScoredChunk) -> list[str]:
+    """Each account's band in a scored chunk, read from its record's header (one byte)."""
+    return [BANDS[code] for code in bytes(record[BAND_AT] for record in chunk.records)]
+
+
+class FlagTally:
+    """The flag entry of one snapshot, gathered batch by batch as its accounts go by.
+
+    Each batch keeps only its high-band ids, its band counts and its own smallest-hash sample;
+    the book's sample is the smallest of those (every member of it is in its batch's), so
+    memory holds the flagged ids and a few samples, never the book.
+    """
+
+    def __init__(self, meta: SnapshotMeta, *, sample_size: int) -> None:
+        self.meta = meta
+        self._sample_size = sample_size
+        self._bands: dict[str, int] = {}
+        self._flagged: list[str] = []
+        self._candidates: dict[str, str] = {}
+        self._n = 0
+
+    def add(self, accounts: Iterable[tuple[str, str]]) -> None:
+        """One batch of (account id, band) pairs."""
+        part = self._entry(accounts, {})
+        self._n += part.n_accounts
+        for band, count in part.bands.items():
+            self._bands[band] = self._bands.get(band, 0) + count
+        self._flagged += part.flagged
+        self._candidates.update(part.sample)
+
+    def watch(self, chunks: Iterable[ScoredChunk]) -> Iterator[ScoredChunk]:
+        """``chunks`` unchanged, each tallied as it passes (wrap what ``publish`` consumes)."""
+        for chunk in chunks:
+            self.add(zip(chunk.account_id, chunk_bands(chunk), strict=True))
+            yield chunk
+
+    def entry(self, evaluation: Mapping[str, Rate]) -> FlagEntry:
+        merged = self._entry(self._candidates.items(), evaluation)
+        return dataclasses.replace(
+            merged,
+            n_accounts=self._n,
+            bands={**dict.fromkeys(merged.bands, 0), **self._bands},
+            flagged=tuple(sorted(self._flagged)),
+        )
+
+    def _entry(
+        self, accounts: Iterable[tuple[str, str]], evaluation: Mapping[str, Rate]
+    ) -> FlagEntry:
+        return flag_entry(
+            snapshot_id=self.meta.snapshot_id,
+            as_of=dt.date.fromisoformat(self.meta.as_of),
+            model_version=self.meta.model_version,
+            accounts=accounts,
+            sample_size=self._sample_size,
+            evaluation=evaluation,
+        )
 
 
 class FlagLog:
@@ -88,23 +159,28 @@ class FlagLog:
         spec: ProductSpec,
         calibration: Sequence[Mapping[str, Any]] = (),
     ) -> FlagEntry | None:
-        """The publish hook: record what the just-published snapshot ``meta`` flags, from its
-        ``cards`` (read back with ``SnapshotStore.iter_cards``) and the serving model's
-        calibration table (``card.metrics["calibration"]``). An unhealthy snapshot is never
-        served, so it flags nothing: None."""
-        if not meta.healthy:
-            return None
-        entry = flag_entry(
-            snapshot_id=meta.snapshot_id,
-            as_of=dt.date.fromisoformat(meta.as_of),
-            model_version=meta.model_version,
-            accounts=(
-                (str(card["account_id"]), ABSTAINED if card.get("abstain") else card["band"])
-                for card in cards
-            ),
-            sample_size=spec.track_record.sample_size,
-            evaluation=evaluation_rates(calibration, spec.risk_bands),
+        """Record what the published snapshot ``meta`` flags, from its card dicts (a book
+        published with ``SnapshotStore.publish_cards``; a scoring run uses :meth:`record_tally`)
+        and the serving model's calibration table (``card.metrics["calibration"]``)."""
+        tally = FlagTally(meta, sample_size=spec.track_record.sample_size)
+        tally.add(
+            (str(card["account_id"]), ABSTAINED if card.get("abstain") else card["band"])
+            for card in cards
         )
+        return self.record_tally(tally, spec=spec, calibration=calibration)
+
+    def record_tally(
+        self,
+        tally: FlagTally,
+        *,
+        spec: ProductSpec,
+        calibration: Sequence[Mapping[str, Any]] = (),
+    ) -> FlagEntry | None:
+        """The publish hook: record the entry gathered by ``tally``. An unhealthy snapshot
+        is never served, so it flags nothing: None."""
+        if not tally.meta.healthy:
+            return None
+        entry = tally.entry(evaluation_rates(calibration, spec.risk_bands))
         self.record(entry, keep_days=KEEP_HORIZONS * spec.horizon_days)
         return entry
 
