@@ -12,11 +12,17 @@ import redis
 from bot.deps import build_deps
 from bot.feedback import feedback_store
 from bot.feedback.outcomes import Outcome
-from bot.feedback.track_record import TrackSummary, cached_summary, track_summary
+from bot.feedback.track_record import (
+    TrackSummary,
+    cached_summary,
+    refresh_summary,
+    track_summary,
+)
 from bot.settings import load_settings
-from bot.state.flag_log import ABSTAINED, FlagLog
+from bot.state.flag_log import ABSTAINED, BAND_AT, FlagLog, FlagTally
 from bot.state.snapshots import SnapshotMeta, SnapshotStore
-from models.track_record import Rate
+from models.packing import HEADER_ROW
+from models.track_record import Rate, flag_entry
 from tests.polling import wait_until
 from tests.redis_fixtures import key_prefix, redis_client  # noqa: F401 - fixtures
 from tests.sample_config import CONFIG, spec
@@ -166,11 +172,77 @@ def test_a_missing_summary_is_computed_once_after_the_answer(
         meta(DAY), iter(cards()), spec=settings.spec
     )
     try:
-        assert cached_summary(deps) is None, "not computed on the answer's path"
+        sid = meta(DAY).snapshot_id
+        assert cached_summary(deps, sid) is None, "not computed on the answer's path"
         assert not FlagLog(real_redis, prefix=real_prefix).claim_computing(
             f"{deps.clock().date().isoformat()}:{meta(DAY).snapshot_id}"
         ), "the first reader holds the claim: nobody computes it twice"
-        wait_until(lambda: cached_summary(deps), "the summary computed after", timeout=10)
-        assert cached_summary(deps) == track_summary(deps)
+        wait_until(lambda: cached_summary(deps, sid), "the summary computed after", timeout=10)
+        assert cached_summary(deps, sid) == track_summary(deps)
     finally:
         deps.background.shutdown(wait=True)
+
+
+def test_a_tally_in_batches_is_one_pass_over_the_book() -> None:
+    """A scoring run tallies its flags chunk by chunk: counts, flagged ids and the book's
+    hash sample must be what one pass over the whole book gives."""
+    book = [
+        (f"ACC-{i:05d}", ABSTAINED if i % 97 == 0 else "high" if i % 7 == 0 else "low")
+        for i in range(1_000)
+    ]
+    tally = FlagTally(meta(DAY, n=len(book)), sample_size=50)
+    for start in range(0, len(book), 64):
+        tally.add(book[start : start + 64])
+    tally.add([])  # a run's last chunk may be empty
+    evaluation = {"high": Rate(5, 10)}
+
+    whole = flag_entry(
+        snapshot_id=meta(DAY).snapshot_id,
+        as_of=DAY,
+        model_version="v1",
+        accounts=book,
+        sample_size=50,
+        evaluation=evaluation,
+    )
+
+    assert tally.entry(evaluation) == whole
+    assert len(whole.sample) == 50
+    assert whole.bands[ABSTAINED] == 11
+
+
+def test_the_band_is_read_where_the_scorer_writes_it() -> None:
+    """The tally reads the band byte without numpy (the web process imports the flag log);
+    the scorer writes the header with numpy (models/packing.py): same place."""
+    fields = HEADER_ROW.fields
+    assert fields is not None
+    assert fields["band"][1] == BAND_AT
+
+
+def test_a_summary_read_once_is_kept_in_the_process(
+    real_redis: redis.Redis, real_prefix: str
+) -> None:
+    """The worker computed the summary; a web process reads it from Redis once, then never
+    again for that day and snapshot (a `/churn` card costs no Redis call for it)."""
+    settings = load_settings({"CHURNBOT_CONFIG": str(CONFIG)})
+    moment = dt.datetime.combine(DAY + dt.timedelta(days=100), dt.time(9), tzinfo=dt.UTC)
+    worker = build_deps(settings, client=real_redis, prefix=real_prefix, clock=lambda: moment)
+    FlagLog(real_redis, prefix=real_prefix).record_snapshot(
+        meta(DAY), iter(cards()), spec=settings.spec
+    )
+    refresh_summary(worker)
+    web_client = redis.Redis(connection_pool=real_redis.connection_pool)
+    web = build_deps(settings, client=web_client, prefix=real_prefix, clock=lambda: moment)
+    later = moment + dt.timedelta(days=1)
+    tomorrow = build_deps(settings, client=web_client, prefix=real_prefix, clock=lambda: later)
+    sid = meta(DAY).snapshot_id
+    try:
+        first = cached_summary(web, sid)
+        assert first == track_summary(worker), "computed by the worker, read from Redis"
+        keys = list(real_redis.scan_iter(match=f"{real_prefix}:*:summary:*", count=1_000))
+        assert keys, "the worker's summary is in Redis"
+        real_redis.unlink(*keys)
+        assert cached_summary(web, sid) == first, "kept in the process: Redis not asked"
+        assert cached_summary(tomorrow, sid) is None, "a new day computes it again"
+    finally:
+        for deps in (worker, web, tomorrow):
+            deps.background.shutdown(wait=True)

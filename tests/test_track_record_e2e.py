@@ -78,7 +78,13 @@ def test_the_card_says_how_often_its_risk_level_churned_and_the_trend_in_words(
     # Not computed yet (no digest ran today): the answer does not wait for it, it asks for it.
     assert "Trend: risk 42% → 61% → 78% → 81% over 3 weeks" in first
     assert "churned" not in first
-    wait_until(lambda: cached_summary(harness.deps), "the track record, computed after", timeout=10)
+    served = harness.deps.store.latest()
+    assert served is not None
+    wait_until(
+        lambda: cached_summary(harness.deps, served.snapshot_id),
+        "the track record, computed after",
+        timeout=10,
+    )
     answer = churn(harness, "acme corp")
 
     text = mrkdwn_texts(answer["blocks"])

@@ -2,10 +2,13 @@
 
 This module only gathers (flag entries of the window from :class:`~bot.state.flag_log.FlagLog`,
 outcomes stored by ``churnbot feedback outcomes``) and hands them to the pure
-``models.track_record``. The result is cached in Redis, keyed by the day and the newest flag
-entry: the digest run computes it when it is missing; a ``/churn`` answer only reads it (one
-call), and when it is missing asks for it to be computed after the answer, because computing
-reads a quarter of flags and their outcomes (seconds for a book of 100,000).
+``models.track_record``. The result is cached in Redis, keyed by the day and the newest
+snapshot (the newest flag entry is the served snapshot's), and in each process once read: the
+worker computes it after its scoring run and the digest run when it is missing. A ``/churn``
+answer takes the snapshot id from the meta its lookup already read, so on a warm process it
+costs no Redis call; when the summary is missing it asks for it to be computed after the
+answer, because computing reads a quarter of flags and their outcomes (seconds for a book of
+100,000).
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -65,22 +71,79 @@ def flag_log(deps: Deps) -> FlagLog:
     return FlagLog(deps.redis, prefix=deps.prefix)
 
 
-def _cache_key(deps: Deps, flags: FlagLog) -> str:
-    """The day (the window moves with it) and the newest flag entry (a new snapshot)."""
-    return f"{deps.clock().date().isoformat()}:{flags.latest_id() or '-'}"
+class _Decoded:
+    """The summaries this process has read or computed, per Redis client and by (key prefix,
+    cache key): a summary is fixed for its day and snapshot, so a warm process never asks
+    Redis again. Small: a key changes once a day or once a snapshot."""
+
+    KEEP = 8
+
+    def __init__(self) -> None:
+        self._by_client: weakref.WeakKeyDictionary[
+            Any, OrderedDict[tuple[str, str], TrackSummary]
+        ] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, deps: Deps, key: str) -> TrackSummary | None:
+        with self._lock:
+            items = self._by_client.get(deps.redis)
+            return None if items is None else items.get((deps.prefix, key))
+
+    def put(self, deps: Deps, key: str, summary: TrackSummary) -> None:
+        with self._lock:
+            items = self._by_client.setdefault(deps.redis, OrderedDict())
+            items[(deps.prefix, key)] = summary
+            items.move_to_end((deps.prefix, key))
+            while len(items) > self.KEEP:
+                items.popitem(last=False)
+
+
+_DECODED = _Decoded()
+
+
+def _cache_key(deps: Deps, snapshot_id: str | None) -> str:
+    """The day (the window moves with it) and the newest snapshot (a new flag entry)."""
+    return f"{deps.clock().date().isoformat()}:{snapshot_id or '-'}"
+
+
+def _store(deps: Deps, flags: FlagLog, key: str, summary: TrackSummary) -> None:
+    flags.cache(key, summary.to_json())
+    _DECODED.put(deps, key, summary)
+
+
+def _read(deps: Deps, flags: FlagLog, key: str) -> TrackSummary | None:
+    """From this process, else from Redis (and kept in this process)."""
+    summary = _DECODED.get(deps, key)
+    if summary is not None:
+        return summary
+    cached = flags.cached(key)
+    if cached is None:
+        return None
+    summary = TrackSummary.from_json(cached)
+    _DECODED.put(deps, key, summary)
+    return summary
 
 
 def track_summary(deps: Deps) -> TrackSummary:
-    """The track record as of the clock's day, from the cache when there is one, else
-    computed and cached: what the digest run (the worker) calls."""
+    """The track record as of the clock's day and the newest flag entry, cached when there is
+    one, else computed and cached: what the digest run (the worker) calls."""
     flags = flag_log(deps)
-    key = _cache_key(deps, flags)
-    cached = flags.cached(key)
-    if cached is not None:
-        return TrackSummary.from_json(cached)
-    summary = _compute(deps, flags)
-    flags.cache(key, summary.to_json())
+    key = _cache_key(deps, flags.latest_id())
+    summary = _read(deps, flags, key)
+    if summary is None:
+        summary = _compute(deps, flags)
+        _store(deps, flags, key, summary)
     return summary
+
+
+def refresh_summary(deps: Deps) -> None:
+    """Compute the track record of the newest snapshot after a scoring run, so that the day's
+    first `/churn` card already has its line. A failure is only logged: the scores are
+    published, and the first `/churn` asks for the summary anyway."""
+    try:
+        track_summary(deps)
+    except ChurnbotError as exc:
+        log.warning("track record not computed after the scoring run: %s", exc)
 
 
 def _compute(deps: Deps, flags: FlagLog) -> TrackSummary:
@@ -113,30 +176,30 @@ def _compute(deps: Deps, flags: FlagLog) -> TrackSummary:
     )
 
 
-def cached_summary(deps: Deps) -> TrackSummary | None:
-    """The track record if it is cached; else None, and one process (a Redis claim) computes
-    it after the answer, so a ``/churn`` never waits for it (the next one has it)."""
+def cached_summary(deps: Deps, snapshot_id: str) -> TrackSummary | None:
+    """The track record of the served snapshot ``snapshot_id`` (from the meta the caller
+    already read) if this process or Redis has it; else None, and one process (a Redis claim)
+    computes it after the answer, so a ``/churn`` never waits for it (the next one has it)."""
     flags = flag_log(deps)
-    key = _cache_key(deps, flags)
-    cached = flags.cached(key)
-    if cached is not None:
-        return TrackSummary.from_json(cached)
-    if flags.claim_computing(key):
+    key = _cache_key(deps, snapshot_id)
+    summary = _read(deps, flags, key)
+    if summary is None and flags.claim_computing(key):
         deps.background.submit(_warm, deps, flags, key)
-    return None
+    return summary
 
 
 def _warm(deps: Deps, flags: FlagLog, key: str) -> None:
     try:
-        flags.cache(key, _compute(deps, flags).to_json())
+        _store(deps, flags, key, _compute(deps, flags))
     except ChurnbotError as exc:  # Redis away: the next /churn tries again after the claim
         log.warning("track record not computed: %s", exc)
 
 
-def card_risk_level(deps: Deps, card: Mapping[str, Any]) -> RiskLevel | None:
-    """How often accounts at the card's band churned; None for an account not scored for
-    lack of data (it has no band to speak of) and while the track record is being computed."""
+def card_risk_level(deps: Deps, card: Mapping[str, Any], snapshot_id: str) -> RiskLevel | None:
+    """How often accounts at the card's band churned, from the track record of the snapshot
+    ``snapshot_id`` the card is served from; None for an account not scored for lack of data
+    (it has no band to speak of) and while the track record is being computed."""
     if card.get("abstain"):
         return None
-    summary = cached_summary(deps)
+    summary = cached_summary(deps, snapshot_id)
     return None if summary is None else summary.levels.get(str(card["band"]))

@@ -79,7 +79,7 @@ def card_answer(
         banner=serving.banner,
         freshness=serving.freshness,
         span_days=span.days if span else None,
-        risk_level=card_risk_level(deps, card),
+        risk_level=card_risk_level(deps, card, serving.meta.snapshot_id),
     )
     name = escape_mrkdwn(card["account_name"])
     if card.get("abstain"):
