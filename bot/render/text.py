@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
@@ -43,8 +44,17 @@ def escape_mrkdwn(text: str) -> str:
 def json_cost(text: str) -> int:
     """Characters ``text`` takes inside a message's compact JSON (quotes, backslashes and
     control characters are escaped): the unit of Slack's ~13k message budget, and never less
-    than the character count Block Kit's per-field limits use."""
-    return sum(map(_char_cost, text))
+    than the character count Block Kit's per-field limits use.
+
+    The sum of :func:`_char_cost` over the characters, counted with ``str.count`` and one
+    regular-expression scan instead of a call per character (a digest measures every text)."""
+    cost = len(text) + text.count('"') + text.count("\\")
+    for control in _CONTROL.findall(text):
+        cost += _char_cost(control) - 1
+    return cost
+
+
+_CONTROL = re.compile("[\x00-\x1f]")
 
 
 def _char_cost(char: str) -> int:
