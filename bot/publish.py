@@ -20,6 +20,7 @@ from bot.settings import Settings
 from bot.state.flag_log import FlagLog, FlagTally
 from bot.state.killswitch import KillSwitch
 from bot.state.snapshots import SnapshotMeta, SnapshotStore
+from models.abstain import first_seen
 from models.errors import ChurnbotError, ModelError
 from models.health import CheckResult, check_accuracy_floor, check_freshness, check_input_validity
 from models.health import check_model_integrity as integrity
@@ -61,7 +62,14 @@ def _trip(
 
 def build_scorer(settings: Settings, model: LoadedModel) -> Scorer:
     writer = ReasonWriter(settings.reasons, model.features, model.card.notes["reason_reference"])
-    return Scorer(model, settings.schema, writer, settings.playbook, settings.spec.risk_bands)
+    return Scorer(
+        model,
+        settings.schema,
+        writer,
+        settings.playbook,
+        settings.spec.risk_bands,
+        abstain=settings.spec.abstain,
+    )
 
 
 def run_scoring(
@@ -102,6 +110,11 @@ def run_scoring(
         checks.append(integrity(str(exc)))
         return _trip(switch, checks, None)
     live = latest_rows(loaded.frame, settings.schema)
+    schema = settings.schema
+    seen = first_seen(
+        live, loaded.frame, id_column=schema.id_column, date_column=schema.date_column
+    )
+    scorer = scorer.with_first_seen(seen)
     if live.empty:
         checks.append(CheckResult("input_validity", False, "Input data has no live accounts"))
         return _trip(switch, checks, None)

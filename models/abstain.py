@@ -12,12 +12,12 @@ Pure: takes account rows, the model's feature set and the settings of config/pro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from models.cards import missing_words
 from models.features import FeatureSet
 from models.spec import AbstainSettings
 
@@ -36,6 +36,11 @@ class InputColumns:
     columns: tuple[str, ...]
     readers: dict[str, tuple[str, ...]]  # column -> labels of the features that read it
     history: tuple[str, ...]  # labels of the features that need history
+
+    def labels(self) -> list[str]:
+        """Each column as the label of the first feature reading it (a CSM knows "Seats
+        used", not ``seats_active``): what a missing column is called."""
+        return [self.readers[column][0] for column in self.columns]
 
     @classmethod
     def of(cls, features: FeatureSet) -> InputColumns:
@@ -62,6 +67,48 @@ class InputColumns:
         )
 
 
+@dataclass(frozen=True)
+class Thin:
+    """Which rows of a chunk are too thin to score, as arrays (no object per row)."""
+
+    empty: np.ndarray  # rows x InputColumns.columns: the cell is empty
+    too_empty: np.ndarray  # bool per row: more of its inputs empty than allowed
+    too_new: np.ndarray  # bool per row: first seen too recently for the history features
+    age: np.ndarray  # days since first seen, inf where unknown
+
+    @property
+    def abstained(self) -> np.ndarray:
+        return self.too_empty | self.too_new
+
+
+def thin(
+    rows: pd.DataFrame,
+    inputs: InputColumns,
+    settings: AbstainSettings,
+    *,
+    date_column: str,
+    first_seen: pd.Series | None = None,
+) -> Thin:
+    """Each row's verdict as arrays (see :func:`thin_rows`); ``inputs`` is the model's
+    :meth:`InputColumns.of`, computed once per run."""
+    n = len(rows)
+    empty = (
+        rows[list(inputs.columns)].isna().to_numpy()
+        if inputs.columns
+        else np.zeros((n, 0), dtype=bool)
+    )
+    share = empty.mean(axis=1) if inputs.columns else np.zeros(n)
+    known = _age_days(rows, date_column, first_seen)
+    age = np.full(n, np.inf) if known is None else known
+    judged = known is not None and inputs.history and settings.min_history_days
+    return Thin(
+        empty=empty,
+        too_empty=share > settings.max_missing_share,
+        too_new=age < settings.min_history_days if judged else np.zeros(n, dtype=bool),
+        age=age,
+    )
+
+
 def thin_rows(
     rows: pd.DataFrame,
     features: FeatureSet,
@@ -76,33 +123,17 @@ def thin_rows(
     data; without it (a single snapshot says nothing about age) the history check is skipped.
     """
     inputs = InputColumns.of(features)
-    n = len(rows)
-    empty = (
-        rows[list(inputs.columns)].isna().to_numpy()
-        if inputs.columns
-        else np.zeros((n, 0), dtype=bool)
-    )
-    share = empty.mean(axis=1) if inputs.columns else np.zeros(n)
-    too_empty = share > settings.max_missing_share
-    age = _age_days(rows, features.date_column, first_seen)
-    too_new = (
-        (age < settings.min_history_days)
-        if age is not None and inputs.history and settings.min_history_days
-        else np.zeros(n, dtype=bool)
-    )
-    result: list[list[str] | None] = [None] * n
-    for i in np.flatnonzero(too_empty | too_new).tolist():  # few rows: words only for them
-        missing: list[str] = []
-        if too_empty[i]:
-            columns = [c for c, gone in zip(inputs.columns, empty[i], strict=True) if gone]
-            missing += _labels(columns, inputs)
-        if too_new[i]:
-            assert age is not None
-            missing.append(
-                f"history: first seen {int(age[i])} days ago "
-                f"({settings.min_history_days} days needed for {_join(inputs.history)})"
-            )
-        result[i] = missing
+    verdict = thin(rows, inputs, settings, date_column=features.date_column, first_seen=first_seen)
+    labels = inputs.labels()
+    result: list[list[str] | None] = [None] * len(rows)
+    for i in np.flatnonzero(verdict.abstained).tolist():  # few rows: words only for them
+        empty = verdict.empty[i] if verdict.too_empty[i] else np.zeros(len(labels), dtype=bool)
+        result[i] = missing_words(
+            [label for label, gone in zip(labels, empty.tolist(), strict=True) if gone],
+            int(verdict.age[i]) if verdict.too_new[i] else None,
+            needed_days=settings.min_history_days,
+            history=inputs.history,
+        )
     return result
 
 
@@ -113,16 +144,6 @@ def _age_days(
         return None
     days = (rows[date_column] - first_seen.reindex(rows.index)).dt.days
     return days.fillna(np.inf).to_numpy(dtype=float)  # age unknown: not judged
-
-
-def _labels(columns: Sequence[str], inputs: InputColumns) -> list[str]:
-    """Each empty column once, as the label of the first feature reading it (a CSM knows
-    "Seats used", not ``seats_active``)."""
-    return list(dict.fromkeys(inputs.readers[column][0] for column in columns))
-
-
-def _join(labels: Sequence[str]) -> str:
-    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
 def first_seen(

@@ -14,7 +14,9 @@ A record holds numbers and a few values, never text the spec already has (little
 * one ``(feature index, impact x 10,000)`` slot per reason shown, then the healthy one: the
   feature picks the wording and its reason code;
 * the values those wordings read, each field once, in the spec's field order;
-* one value per context item of the card, then the CRM link's values.
+* one value per context item of the card, then the CRM link's values;
+* when the account is not scored for lack of data (count byte bit 6), its age and a bitmask
+  of its empty inputs (:class:`AbstainReader`): the card then carries ``abstain``.
 
 A value is one tag byte and its payload (:data:`TAG_FORMATS`), so a figure costs what it
 needs: 2 bytes for a small count, 5 for a date, 9 for a float that needs all its digits.
@@ -50,7 +52,11 @@ EPOCH = dt.datetime(1970, 1, 1)
 
 HEADER = struct.Struct("<iHBB")
 HEALTHY_FLAG = 0x80
+#: Count byte bit 6: the account is not scored for lack of data; the record ends with what is
+#: missing (:class:`AbstainReader`).
+ABSTAIN_FLAG = 0x40
 SHOWN_MASK = 0x0F
+ABSTAIN_AGE = struct.Struct("<i")
 
 # Value tags. Integral floats keep their type (a template formats 3.0 and 3 differently).
 MISSING, FALSE, TRUE = 0, 1, 2
@@ -155,9 +161,11 @@ class ScoredChunk:
     segment: Texts  # "" where the export has no segment
     risk: np.ndarray  # float64, shape (n,)
     records: Packed
+    #: bool per account: not scored for lack of data (kept out of top lists); None: none is.
+    abstained: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.account_id)
 
 
 def read_value(record: bytes, at: int) -> tuple[object, int]:
@@ -274,6 +282,48 @@ class LinkReader:
         return (None if empty else self.template.format_map(values)), at
 
 
+def missing_words(
+    empty: Sequence[str], age: int | None, *, needed_days: int, history: Sequence[str]
+) -> list[str]:
+    """What an account too thin to score lacks, as a CSM reads it: each empty input once (by
+    its feature's label), then its age if it is too new for the features that need history."""
+    missing = list(dict.fromkeys(empty))
+    if age is not None:
+        needs = history[0] if len(history) == 1 else ", ".join(history[:-1]) + " and " + history[-1]
+        missing.append(
+            f"history: first seen {age} days ago ({needed_days} days needed for {needs})"
+        )
+    return missing
+
+
+class AbstainReader:
+    """What an abstained account lacks, from the end of its record: its age in days (-1: not
+    too new) and a bitmask of its empty inputs (least significant bit first; all clear when
+    not too empty). The spec names the inputs' ``labels``, the ``history`` features and the
+    ``min_history_days`` setting."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.labels: tuple[str, ...] = tuple(spec["labels"])
+        self.history: tuple[str, ...] = tuple(spec["history"])
+        self.needed_days: int = spec["min_history_days"]
+        self.mask_bytes = mask_bytes(len(self.labels))
+
+    def read(self, record: bytes, at: int) -> list[str]:
+        (age,) = ABSTAIN_AGE.unpack_from(record, at)
+        mask = int.from_bytes(
+            record[at + ABSTAIN_AGE.size : at + ABSTAIN_AGE.size + self.mask_bytes], "little"
+        )
+        empty = [label for i, label in enumerate(self.labels) if mask >> i & 1]
+        return missing_words(
+            empty, None if age < 0 else age, needed_days=self.needed_days, history=self.history
+        )
+
+
+def mask_bytes(n_inputs: int) -> int:
+    """Bytes of the empty-inputs bitmask of an abstained record."""
+    return (n_inputs + 7) // 8
+
+
 class CardCodec:
     """Turns a stored record back into the card dict the Slack side renders.
 
@@ -293,6 +343,7 @@ class CardCodec:
             (label, form) for label, form in spec["context"]
         )
         self.link = LinkReader(spec["url"])
+        self.abstain = AbstainReader(spec["abstain"])
         self.model_version: str = spec["model_version"]
 
     def spec(self) -> str:
@@ -327,7 +378,7 @@ class CardCodec:
             if value is not BLANK:
                 context.append([label, context_text(value, form)])
         url, at = self.link.read(record, at, account_id)
-        return {
+        card: dict[str, Any] = {
             "account_id": account_id,
             "account_name": account_name,
             "owner": owner,
@@ -344,6 +395,9 @@ class CardCodec:
             "previous_risk": previous_risk,
             "change": None if previous_risk is None else round(risk - previous_risk, 6),
         }
+        if count & ABSTAIN_FLAG:
+            card["abstain"] = {"missing": self.abstain.read(record, at)}
+        return card
 
 
 def codec_spec(
@@ -353,13 +407,16 @@ def codec_spec(
     context: Sequence[tuple[str, str | None]],
     link: Mapping[str, Any],
     model_version: str,
+    abstain: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The spec a scorer writes (see :class:`CardCodec`; ``link``: :class:`LinkReader`)."""
+    """The spec a scorer writes (see :class:`CardCodec`; ``link``: :class:`LinkReader`;
+    ``abstain``: :class:`AbstainReader`, none by default: no record abstains)."""
     return {
         "codec": CODEC,
         "reasons": dict(reasons),
         "actions": [list(a) for a in actions],
         "context": [list(c) for c in context],
         "url": dict(link),
+        "abstain": dict(abstain or {"labels": [], "history": [], "min_history_days": 0}),
         "model_version": model_version,
     }

@@ -12,14 +12,24 @@ for one slice at a time, and callers consume an iterator of chunks.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from models.cards import BANDS, CardCodec, ScoredChunk, Texts, codec_spec
+from models.abstain import InputColumns, Thin, thin
+from models.cards import (
+    ABSTAIN_AGE,
+    ABSTAIN_FLAG,
+    BANDS,
+    CardCodec,
+    ScoredChunk,
+    Texts,
+    codec_spec,
+    mask_bytes,
+)
 from models.contract import AccountSchema
 from models.explain import risk_and_contributions
 from models.features import FeatureSet
@@ -27,7 +37,7 @@ from models.packing import HEADER_ROW, Records, texts
 from models.playbook import TOP_REASON_COLUMNS, Playbook
 from models.reasons import ReasonWriter
 from models.registry import LoadedModel
-from models.spec import RiskBands
+from models.spec import AbstainSettings, RiskBands
 
 DEFAULT_CHUNK = 50_000
 
@@ -45,6 +55,15 @@ class Scorer:
     writer: ReasonWriter
     playbook: Playbook
     bands: RiskBands
+    #: When an account is too thin to score (None: every account is scored).
+    abstain: AbstainSettings | None = None
+    #: The date each live account first appears in the data (index of the rows scored), for
+    #: the abstain history check; None: ages unknown, not judged.
+    first_seen: pd.Series | None = None
+
+    def with_first_seen(self, first_seen: pd.Series | None) -> Scorer:
+        """This scorer, judging accounts' ages by ``first_seen`` (see :mod:`models.abstain`)."""
+        return replace(self, first_seen=first_seen)
 
     @cached_property
     def features(self) -> FeatureSet:
@@ -69,7 +88,18 @@ class Scorer:
             ],
             link=self._link,
             model_version=self.model.card.version,
+            abstain=None
+            if self.abstain is None
+            else {
+                "labels": self._inputs.labels(),
+                "history": list(self._inputs.history),
+                "min_history_days": self.abstain.min_history_days,
+            },
         )
+
+    @cached_property
+    def _inputs(self) -> InputColumns:
+        return InputColumns.of(self.features)
 
     @cached_property
     def _link(self) -> dict[str, object]:
@@ -103,7 +133,8 @@ class Scorer:
         header["as_of"] = _days(rows[self.schema.date_column])
         header["rule"] = self._rules(chosen.order, chosen.shown, band, rows, features)
         header["band"] = band
-        header["count"] = chosen.counts()
+        abstained = self._abstained(rows)
+        header["count"] = chosen.counts() | np.where(abstained.any, ABSTAIN_FLAG, 0)
         records = Records(n)
         everyone = np.arange(n)
         records.add_fixed(everyone, header.view(np.uint8).reshape(n, HEADER_ROW.itemsize))
@@ -112,6 +143,7 @@ class Scorer:
             column = item.column
             records.add_values(everyone, rows[column] if column in rows else features[column])
         pack_link(self._link, rows, records)
+        abstained.pack(records)
         schema = self.schema
         segment = schema.optional_column("segment")
         return ScoredChunk(
@@ -123,7 +155,20 @@ class Scorer:
             else texts(rows[segment]),
             risk=risk,
             records=records.to_packed(),
+            abstained=abstained.any,
         )
+
+    def _abstained(self, rows: pd.DataFrame) -> _Abstained:
+        if self.abstain is None:
+            return _Abstained.none(len(rows), len(self._inputs.columns))
+        verdict = thin(
+            rows,
+            self._inputs,
+            self.abstain,
+            date_column=self.schema.date_column,
+            first_seen=self.first_seen,
+        )
+        return _Abstained(verdict)
 
     def _rules(
         self,
@@ -154,6 +199,37 @@ class Scorer:
             }
         )
         return self.playbook.rule_indices(book)
+
+
+@dataclass(frozen=True)
+class _Abstained:
+    """A chunk's abstain verdict and how its records say what is missing."""
+
+    verdict: Thin
+
+    @classmethod
+    def none(cls, n: int, n_inputs: int) -> _Abstained:
+        never = np.zeros(n, dtype=bool)
+        return cls(Thin(np.zeros((n, n_inputs), dtype=bool), never, never, np.full(n, np.inf)))
+
+    @property
+    def any(self) -> np.ndarray:
+        return self.verdict.abstained
+
+    def pack(self, records: Records) -> None:
+        """The tail :class:`models.cards.AbstainReader` reads, for the abstained rows only."""
+        verdict = self.verdict
+        where = np.flatnonzero(verdict.abstained)
+        if not len(where):
+            return
+        width = mask_bytes(verdict.empty.shape[1])
+        tail = np.zeros((len(where), ABSTAIN_AGE.size + width), dtype=np.uint8)
+        age = np.where(verdict.too_new[where], verdict.age[where], -1).astype("<i4")
+        tail[:, : ABSTAIN_AGE.size] = age.view(np.uint8).reshape(len(where), ABSTAIN_AGE.size)
+        if width:
+            empty = verdict.empty[where] & verdict.too_empty[where, None]
+            tail[:, ABSTAIN_AGE.size :] = np.packbits(empty, axis=1, bitorder="little")
+        records.add_fixed(where, tail)
 
 
 def _condition_column(column: pd.Series) -> np.ndarray | pd.Categorical:

@@ -72,8 +72,13 @@ BAND_AT = struct.calcsize(HEADER.format[:3])
 
 
 def chunk_bands(chunk: ScoredChunk) -> list[str]:
-    """Each account's band in a scored chunk, read from its record's header (one byte)."""
-    return [BANDS[code] for code in bytes(record[BAND_AT] for record in chunk.records)]
+    """Each account's band in a scored chunk, read from its record's header (one byte);
+    ``ABSTAINED`` for an account not scored for lack of data."""
+    bands = [BANDS[code] for code in bytes(record[BAND_AT] for record in chunk.records)]
+    gone = [] if chunk.abstained is None else chunk.abstained.nonzero()[0].tolist()
+    for i in gone:
+        bands[i] = ABSTAINED
+    return bands
 
 
 class FlagTally:

@@ -242,11 +242,14 @@ def unpack_risk(raw: bytes) -> float:
     return float(struct.unpack(">d", raw)[0])
 
 
-def top_positions(risk: np.ndarray, codes: np.ndarray, keep: int) -> dict[int, bytes]:
+def top_positions(
+    risk: np.ndarray, codes: np.ndarray, keep: int, eligible: np.ndarray | None = None
+) -> dict[int, bytes]:
     """Per group code, the ``keep`` riskiest positions of the group, riskiest first (ties by
-    position), packed as big-endian u32: one channel filter's top list each."""
-    positions = np.arange(len(risk))
-    order = np.lexsort((positions, -risk, codes))
+    position), packed as big-endian u32: one channel filter's top list each. Only
+    ``eligible`` positions are listed (default: all); a group with none has no list."""
+    positions = np.arange(len(risk)) if eligible is None else np.flatnonzero(eligible)
+    order = positions[np.lexsort((positions, -risk[positions], codes[positions]))]
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     return {
         int(codes[part[0]]): part[:keep].astype(">u4").tobytes()

@@ -217,6 +217,7 @@ def cards_as_chunks(cards: Iterable[Mapping[str, Any]], size: int) -> Iterator[S
             segment=Texts.of(segments),
             risk=np.array(risks, dtype=float),
             records=Packed.of([card_json.encode(card) for card in batch]),
+            abstained=np.array([bool(card.get("abstain")) for card in batch], dtype=bool),
         )
         done += len(batch)
 
@@ -224,8 +225,8 @@ def cards_as_chunks(cards: Iterable[Mapping[str, Any]], size: int) -> Iterator[S
 def _check_chunk(chunk: ScoredChunk, first: int) -> None:
     """Refuse a chunk that would store something unreadable, naming the card and the field."""
     n = len(chunk)
-    for name in ("account_name", "owner", "segment", "records"):
-        if len(getattr(chunk, name)) != n:
+    for name in ("account_name", "owner", "segment", "records", "abstained"):
+        if getattr(chunk, name) is not None and len(getattr(chunk, name)) != n:
             raise DataContractError(
                 f"chunk starting at card #{first}: {n} account ids but "
                 f"{len(getattr(chunk, name))} values of '{name}'."
@@ -271,6 +272,7 @@ class _Staging:
         self.owners: dict[str, int] = {}
         self.segments: dict[str, int] = {}
         self.risk: list[np.ndarray] = []
+        self.abstained: list[np.ndarray] = []  # by position: left out of the top lists
         self.owner: list[int] = []  # owner index, by position
         self.segment: list[int] = []
         self.names: list[str] = []  # normalized, by position
@@ -430,6 +432,7 @@ class SnapshotStore:
         staging.ids.extend(ids)
         staging.bucket.append(fmt.buckets_of(ids, staging.buckets))
         staging.risk.append(np.asarray(part.risk, dtype=float))
+        staging.abstained.append(_abstained(part))
         staging.owner += staging.codes(part.owner.tolist(), staging.owners, "owner")
         staging.segment += staging.codes(part.segment.tolist(), staging.segments, "segment")
         staging.names.extend(normalize_name(name) for name in part.account_name)
@@ -487,16 +490,20 @@ class SnapshotStore:
         width = fmt.pos_width(n)
         blocks, fences = fmt.name_index(staging.names, width)
         risk = np.concatenate(staging.risk)
+        # An account not scored for lack of data takes no place in a top list (a digest slot
+        # is for an account the bot can say something about); `/churn NAME` still finds it.
+        scored = ~np.concatenate(staging.abstained)
         owner = np.array(staging.owner, dtype=np.int64)
         segment = np.array(staging.segment, dtype=np.int64)
         owners, segments = list(staging.owners), list(staging.segments)
-        top: dict[str, bytes] = {"": fmt.top_positions(risk, np.zeros(n, np.int64), MAX_TOP)[0]}
-        for code, packed in fmt.top_positions(risk, owner, MAX_TOP).items():
+        everyone = fmt.top_positions(risk, np.zeros(n, np.int64), MAX_TOP, scored)
+        top: dict[str, bytes] = {"": everyone.get(0, b"")}
+        for code, packed in fmt.top_positions(risk, owner, MAX_TOP, scored).items():
             top[f"o:{owners[code]}"] = packed
-        for code, packed in fmt.top_positions(risk, segment, MAX_TOP).items():
+        for code, packed in fmt.top_positions(risk, segment, MAX_TOP, scored).items():
             top[f"s:{segments[code]}"] = packed
         pairs = owner * len(segments) + segment
-        for code, packed in fmt.top_positions(risk, pairs, MAX_TOP).items():
+        for code, packed in fmt.top_positions(risk, pairs, MAX_TOP, scored).items():
             top[_pair_field(owners[code // len(segments)], segments[code % len(segments)])] = packed
         layout = json.dumps(
             {"codec": codec_spec, "owners": owners, "segments": segments}, ensure_ascii=False
@@ -871,6 +878,7 @@ def _slice(chunk: ScoredChunk, start: int, stop: int) -> ScoredChunk:
         chunk.segment.cut(start, stop),
         np.asarray(chunk.risk, dtype=float)[start:stop],
         chunk.records.cut(start, stop),
+        _abstained(chunk)[start:stop],
     )
 
 
@@ -884,7 +892,15 @@ def _concat(parts: list[ScoredChunk]) -> ScoredChunk:
         Texts.from_packed(_joined([p.segment for p in parts])),
         np.concatenate([p.risk for p in parts]),
         _joined([p.records for p in parts]),
+        np.concatenate([_abstained(p) for p in parts]),
     )
+
+
+def _abstained(chunk: ScoredChunk) -> np.ndarray:
+    """Which accounts of a chunk are not scored for lack of data (a bool per account)."""
+    if chunk.abstained is None:
+        return np.zeros(len(chunk), dtype=bool)
+    return np.asarray(chunk.abstained, dtype=bool)
 
 
 def _joined(parts: list[Packed]) -> Packed:
