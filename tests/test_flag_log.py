@@ -190,8 +190,8 @@ def test_a_tally_in_batches_is_one_pass_over_the_book() -> None:
         (f"ACC-{i:05d}", ABSTAINED if i % 97 == 0 else "high" if i % 7 == 0 else "low")
         for i in range(1_000)
     ]
-    tally = FlagTally(meta(DAY, n=len(book)), sample_size=50)
-    for start in range(0, len(book), 64):
+    tally = FlagTally(meta(DAY, n=len(book)), sample_size=50, batch=100)
+    for start in range(0, len(book), 64):  # chunks that do not fall on batch bounds
         tally.add(book[start : start + 64])
     tally.add([])  # a run's last chunk may be empty
     evaluation = {"high": Rate(5, 10)}

@@ -84,22 +84,31 @@ def chunk_bands(chunk: ScoredChunk) -> list[str]:
 class FlagTally:
     """The flag entry of one snapshot, gathered batch by batch as its accounts go by.
 
-    Each batch keeps only its high-band ids, its band counts and its own smallest-hash sample;
-    the book's sample is the smallest of those (every member of it is in its batch's), so
-    memory holds the flagged ids and a few samples, never the book.
+    Each batch of ``batch`` accounts keeps only its high-band ids, its band counts and its own
+    smallest-hash sample; the book's sample is the smallest of those (every member of it is
+    in its batch's), so memory holds one batch, the flagged ids and a few samples, never the
+    book. Batches are large so that their samples add little hashing to the one pass.
     """
 
-    def __init__(self, meta: SnapshotMeta, *, sample_size: int) -> None:
+    def __init__(self, meta: SnapshotMeta, *, sample_size: int, batch: int = 100_000) -> None:
         self.meta = meta
         self._sample_size = sample_size
+        self._batch = batch
+        self._pending: list[tuple[str, str]] = []
         self._bands: dict[str, int] = {}
         self._flagged: list[str] = []
         self._candidates: dict[str, str] = {}
         self._n = 0
 
     def add(self, accounts: Iterable[tuple[str, str]]) -> None:
-        """One batch of (account id, band) pairs."""
-        part = self._entry(accounts, {})
+        """(account id, band) pairs, any number at a time."""
+        self._pending += accounts
+        if len(self._pending) >= self._batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        part = self._entry(self._pending, {})
+        self._pending = []
         self._n += part.n_accounts
         for band, count in part.bands.items():
             self._bands[band] = self._bands.get(band, 0) + count
@@ -113,6 +122,7 @@ class FlagTally:
             yield chunk
 
     def entry(self, evaluation: Mapping[str, Rate]) -> FlagEntry:
+        self._flush()
         merged = self._entry(self._candidates.items(), evaluation)
         return dataclasses.replace(
             merged,
