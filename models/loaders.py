@@ -377,13 +377,25 @@ def _load_parquet_rows(
     starts = np.cumsum([0] + [group.num_rows for group in _row_groups(file)])
 
     def read(positions: np.ndarray) -> pd.DataFrame:
-        pieces = []
+        """The rows at ``positions``: consecutive row groups needed whole are read in one
+        call (their columns decoded in parallel), any other group alone and cut to its
+        needed rows, so no more than one unneeded group is held at a time."""
+        pieces: list[pa.Table] = []
+        whole: list[int] = []
         group_of = np.searchsorted(starts, positions, side="right") - 1
+        groups, counts = np.unique(group_of, return_counts=True)
         with _parquet_errors(path):
-            for group in np.unique(group_of).tolist():
-                table = file.read_row_group(group)
+            for group, count in zip(groups.tolist(), counts.tolist(), strict=True):
+                if count == starts[group + 1] - starts[group]:
+                    whole.append(group)
+                    continue
+                if whole:
+                    pieces.append(file.read_row_groups(whole))
+                    whole = []
                 local = positions[group_of == group] - starts[group]
-                pieces.append(table if len(local) == table.num_rows else table.take(local))
+                pieces.append(file.read_row_group(group).take(local))
+            if whole:
+                pieces.append(file.read_row_groups(whole))
             if not pieces:
                 return file.schema_arrow.empty_table().to_pandas()
             # One block per column: stacking same-typed columns into 2-D blocks is a copy of

@@ -60,6 +60,14 @@ def assert_same_for_scoring(
     assert labels[order].tolist() == whole_labels[whole_order].tolist()
 
 
+def assert_in_file_order(whole: LoadResult, needed: LoadResult) -> None:
+    """The rows read are the file's own rows, in the file's order."""
+    keys = ["account_id", "as_of"]
+    picked = whole.frame.merge(needed.frame[keys], on=keys, how="left", indicator=True)
+    in_file_order = whole.frame[(picked["_merge"] == "both").to_numpy()].reset_index(drop=True)
+    pd.testing.assert_frame_equal(needed.frame, in_file_order)
+
+
 def write_parquet(frame: pd.DataFrame, path: Path, *, row_group_size: int) -> Path:
     pq.write_table(
         pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_size
@@ -85,7 +93,32 @@ def test_parquet_reads_only_the_needed_rows_and_scoring_sees_the_same(
     assert_same_for_scoring(whole, needed)
     assert needed.total_rows < len(book) / 4
     assert (needed.source_rows, whole.source_rows) == (len(book), None)
-    assert needed.frame.dtypes.to_dict() == whole.frame.dtypes.to_dict()
+    assert_in_file_order(whole, needed)
+
+
+def test_row_groups_read_whole_and_in_part_keep_the_files_order(
+    book: pd.DataFrame, tmp_path: Path
+) -> None:
+    # One week per row group: the accuracy window's week and the newest week are read whole,
+    # and between them the week where a few accounts were last seen (they stop appearing
+    # without a churn date, so that row is still their newest) is read in part.
+    quiet = latest_rows(book, SCHEMA)["account_id"].head(3).tolist()
+    last_seen = book["as_of"].max() - pd.Timedelta(weeks=4)
+    kept = ~book["account_id"].isin(quiet) | (book["as_of"] <= last_seen)
+    weekly = book[kept].sort_values("as_of", kind="stable")
+    sizes = weekly.groupby("as_of").size()
+    assert sizes.nunique() > 1  # the quiet accounts' absence makes the last weeks shorter
+    path = tmp_path / "weekly.parquet"
+    with pq.ParquetWriter(path, pa.Schema.from_pandas(weekly, preserve_index=False)) as writer:
+        for _, week in weekly.groupby("as_of"):
+            writer.write_table(pa.Table.from_pandas(week, preserve_index=False))
+
+    whole = load_table(path, SCHEMA, LENIENT)
+    needed = load_table(path, SCHEMA, LENIENT, rows=NEED)
+
+    assert_same_for_scoring(whole, needed)
+    assert set(quiet) <= set(latest_rows(needed.frame, SCHEMA)["account_id"])
+    assert_in_file_order(whole, needed)
 
 
 def test_accounts_on_their_own_dates_keep_their_newest_row(
