@@ -146,7 +146,7 @@ def test_a_rejected_newest_row_falls_back_to_the_accounts_previous_row(
 ) -> None:
     bad = book.copy()
     newest = np.flatnonzero((bad["as_of"] == bad["as_of"].max()).to_numpy())[:3]
-    bad.iloc[newest, bad.columns.get_loc("arr")] = -5.0
+    bad.loc[bad.index[newest], "arr"] = -5.0
     path = write_parquet(bad, tmp_path / "bad.parquet", row_group_size=1000)
 
     whole = load_table(path, SCHEMA, LENIENT)
