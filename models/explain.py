@@ -131,7 +131,7 @@ def risk_and_contributions(
             f"the explanation reference has {ref.size} values but the model has {weights.size} "
             "inputs; retrain so the model card carries a matching reference"
         )
-    matrix = prep.transform(features)  # type: ignore[attr-defined]
+    matrix = transformed(prep, features)
     decision = linear.decision_function(matrix)  # type: ignore[attr-defined]
     risk: np.ndarray = np.asarray(calibrator.predict(decision), dtype=np.float64)
     per_column = matrix.toarray() if hasattr(matrix, "toarray") else np.array(matrix, dtype=float)
@@ -149,3 +149,55 @@ def risk_and_contributions(
     intercept = float(np.asarray(linear.intercept_).ravel()[0])  # type: ignore[attr-defined]
     base = -(a * (intercept + float(weights @ ref)) + b)
     return risk, Contributions(base=base, values=values, features=names)
+
+
+def transformed(prep: Any, features: pd.DataFrame) -> Any:
+    """``prep.transform(features)``, with each transformer of text columns applied to the
+    distinct rows of its columns only and its output spread back by index.
+
+    A transform is row-wise, so this is the same matrix; but one-hot encoding looks each text
+    up one by one, and a book repeats a handful of segments and plans a million times. Falls
+    back to ``prep.transform`` for anything but a plain column transformer with a dense
+    output."""
+    import pandas as pd
+
+    blocks = getattr(prep, "output_indices_", None)
+    if blocks is None or getattr(prep, "sparse_output_", True) is not False:
+        return prep.transform(features)
+    steps = [
+        (blocks[name], transformer, columns)
+        for name, transformer, columns in prep.transformers_
+        if transformer != "drop" and blocks[name].stop > blocks[name].start
+    ]
+    if any(isinstance(transformer, str) for _, transformer, _ in steps):  # "passthrough"
+        return prep.transform(features)
+    out = np.empty((len(features), max((s.stop for s in blocks.values()), default=0)))
+    for block, transformer, columns in steps:
+        frame = features[columns]
+        if all(pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes):
+            part = transformer.transform(frame)
+        else:
+            part = _by_distinct(transformer, frame)
+        out[:, block] = part.toarray() if hasattr(part, "toarray") else part
+    return out
+
+
+def _by_distinct(transformer: Any, frame: pd.DataFrame) -> np.ndarray:
+    """``transformer.transform(frame)`` computed on the distinct rows of ``frame``."""
+    import pandas as pd
+
+    combined = np.zeros(len(frame), dtype=np.int64)
+    span = 1
+    for column in frame.columns:
+        codes, uniques = pd.factorize(frame[column], use_na_sentinel=False)
+        span *= len(uniques) + 1
+        if span > 2**62:  # too many combinations to number: transform every row
+            return np.asarray(transformer.transform(frame))
+        combined = combined * (len(uniques) + 1) + codes
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    if len(first) * 4 > len(frame):  # mostly distinct: nothing to share
+        part = transformer.transform(frame)
+        return np.asarray(part.toarray() if hasattr(part, "toarray") else part)
+    table = transformer.transform(frame.iloc[first])
+    table = np.asarray(table.toarray() if hasattr(table, "toarray") else table)
+    return table[inverse.ravel()]
