@@ -134,18 +134,19 @@ def risk_and_contributions(
     matrix = transformed(prep, features)
     decision = linear.decision_function(matrix)  # type: ignore[attr-defined]
     risk: np.ndarray = np.asarray(calibrator.predict(decision), dtype=np.float64)
-    per_column = matrix.toarray() if hasattr(matrix, "toarray") else np.array(matrix, dtype=float)
-    per_column -= ref
-    per_column *= -a * weights
+    dense = matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix, dtype=float)
+    # Built feature by feature (the transpose, one contiguous row per column): every later
+    # step reads the contributions feature by feature, so ``values`` is column-major.
+    per_column = np.subtract(dense.T, ref[:, None])
+    per_column *= (-a * weights)[:, None]
     names, groups = _groups(prep)
-    # Column-major: every later step reads the contributions feature by feature.
-    values = np.empty((len(per_column), len(groups)), order="F")
-    # A feature of one column is that column (what summing it would give), taken in one pass.
-    single = [j for j, group in enumerate(groups) if group.stop - group.start == 1]
-    values[:, single] = per_column[:, [groups[j].start for j in single]]
+    by_feature = np.empty((len(groups), len(dense)))
     for j, group in enumerate(groups):
-        if group.stop - group.start != 1:
-            values[:, j] = per_column[:, group].sum(axis=1)
+        if group.stop - group.start == 1:
+            by_feature[j] = per_column[group.start]
+        else:
+            np.sum(per_column[group], axis=0, out=by_feature[j])
+    values = by_feature.T
     intercept = float(np.asarray(linear.intercept_).ravel()[0])  # type: ignore[attr-defined]
     base = -(a * (intercept + float(weights @ ref)) + b)
     return risk, Contributions(base=base, values=values, features=names)

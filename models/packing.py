@@ -134,6 +134,15 @@ def encode_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     once per distinct value.
     """
     dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":  # plain numpy: nothing missing
+        plain = values.to_numpy()  # but a float's NaN, which _float_matrix handles
+        if dtype.kind == "b":
+            return np.where(plain, TRUE, FALSE).astype(np.uint8)[:, None], np.ones(
+                len(plain), dtype=np.int64
+            )
+        if dtype.kind == "f":
+            return _float_matrix(plain.astype(np.float64, copy=False))
+        return _int_matrix(plain.astype(np.int64), np.zeros(len(plain), dtype=bool))
     if pd.api.types.is_bool_dtype(dtype):
         missing = values.isna().to_numpy()
         tags = np.where(values.fillna(False).to_numpy(dtype=bool), TRUE, FALSE)
