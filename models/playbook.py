@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.config_files import format_validation_error, read_yaml
 from models.errors import ConfigError
 
-if TYPE_CHECKING:  # pandas where rules are applied, not where settings are read
+if TYPE_CHECKING:  # numpy and pandas where rules are applied, not where settings are read
+    import numpy as np
     import pandas as pd
 
 TOP_REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
@@ -95,6 +95,7 @@ class Playbook:
 
     def recommend(self, book: pd.DataFrame) -> pd.Series:
         """Name of the winning rule for every row (see :meth:`rule_indices`)."""
+        import numpy as np
         import pandas as pd
 
         names = np.array([entry.name for entry in self.entries], dtype=object)
@@ -106,6 +107,8 @@ class Playbook:
         ``book`` needs reason_1..reason_3 (risk-raising reason codes, strongest first, empty
         when fewer), band, and every name in :attr:`columns`.
         """
+        import numpy as np
+
         chosen = np.full(len(book), len(self.rules), dtype=np.intp)
         open_rows = np.ones(len(book), dtype=bool)
         for index, rule in enumerate(self.rules):
@@ -122,6 +125,8 @@ class Playbook:
 
 def _isin(series: pd.Series, values: Collection[str], *, as_text: bool = False) -> np.ndarray:
     """Whether each cell is one of ``values`` (``as_text``: compared as text)."""
+    import numpy as np
+
     if series.dtype == "category":  # a lookup on the small codes (a scoring run's book)
         levels = series.cat.categories.to_numpy()
         if as_text:
@@ -134,10 +139,14 @@ def _isin(series: pd.Series, values: Collection[str], *, as_text: bool = False) 
 
 
 def _numbers(series: pd.Series) -> np.ndarray:
+    import numpy as np
+
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _matches(when: Conditions, book: pd.DataFrame) -> np.ndarray:
+    import numpy as np
+
     mask = np.ones(len(book), dtype=bool)
     if when.reasons_any is not None:
         mask &= np.logical_or.reduce(
