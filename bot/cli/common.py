@@ -4,6 +4,10 @@ progress display.
 Results go to stdout (``out``), so ``churnbot models list | less`` and ``churnbot spec > spec.yaml``
 get them; progress, warnings and logs go to stderr (``console``, the older name, kept so every
 command that already prints progress through it stays on stderr).
+
+rich is imported when a command first uses ``console`` or ``out`` (PEP 562) or draws a
+progress bar: `churnbot serve` reads its settings through this module, and its web process
+prints nothing with rich.
 """
 
 from __future__ import annotations
@@ -11,16 +15,32 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from functools import cache
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings, load_settings
 
-#: Progress, steps, warnings: stderr, never mixed into a command's results.
-console = Console(stderr=True)
-#: A command's results (tables, reports, what was written where): stdout.
-out = Console()
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    #: Progress, steps, warnings: stderr, never mixed into a command's results.
+    console: Console
+    #: A command's results (tables, reports, what was written where): stdout.
+    out: Console
+
+
+@cache
+def _console(name: str) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=name == "console")
+
+
+def __getattr__(name: str) -> Console:
+    """``console`` and ``out``, each built once, on first use."""
+    if name in ("console", "out"):
+        return _console(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def settings_from_environment() -> Settings:
@@ -31,13 +51,21 @@ def settings_from_environment() -> Settings:
 @contextmanager
 def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
     """Yield a ``progress(done, total)`` callback that drives a terminal progress bar."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=_console("console"),
         transient=False,
     ) as bar:
         task = bar.add_task(description, total=None)
@@ -51,10 +79,11 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
 @contextmanager
 def status(message: str) -> Iterator[Callable[[str], None]]:
     """Yield a ``step(text)`` callback that shows the current step of a long job."""
-    with console.status(message) as spinner:
+    stderr = _console("console")
+    with stderr.status(message) as spinner:
 
         def step(text: str) -> None:
             spinner.update(f"{message}: {text}")
-            console.print(f"  {text}")
+            stderr.print(f"  {text}")
 
         yield step

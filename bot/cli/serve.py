@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from gunicorn.app.base import BaseApplication
 
-from bot.cli.common import console, settings_from_environment
+from bot.cli.common import settings_from_environment
 from bot.settings import Settings
 from bot.state import connect
 from models.errors import ConfigError
@@ -173,6 +173,7 @@ def serve_socket_mode(settings: Settings, *, host: str, port: int) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from bot.app import build_app
+    from bot.cli.common import console
     from bot.deps import build_deps
     from bot.feedback.drain import running_drain
     from bot.loopback import LoopbackServer
