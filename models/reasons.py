@@ -22,20 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.cards import IMPACT_SCALE
 from models.config_files import load_yaml_model
 from models.contract import AccountSchema
 from models.errors import ConfigError
-from models.explain import Contributions
 from models.features import FeatureDef, FeatureSet
 from models.wording import Generated, Template, Wording, countable
 
-if TYPE_CHECKING:  # pandas where reasons are learnt and packed, not where settings are read
+if TYPE_CHECKING:  # numpy, pandas: where reasons are learnt and packed, not in the settings
+    import numpy as np
     import pandas as pd
 
+    from models.explain import Contributions
     from models.packing import Records
 
 #: Levels (or yes/no values) seen in fewer training rows than this get no churn-rate comparison.
@@ -130,6 +130,7 @@ def reason_reference(
     feature shows it as it is, else of the feature). Categories and yes/no: each level's
     churn rate, for levels seen often enough to say.
     """
+    import numpy as np
     import pandas as pd
 
     stayed = ~np.asarray(churned, dtype=bool)
@@ -180,6 +181,8 @@ class ChosenReasons:
 
     def counts(self) -> np.ndarray:
         """The record's count byte: reasons shown, and 0x80 where a healthy one follows."""
+        import numpy as np
+
         return (self.shown.sum(axis=1) | (self.healthy_shown.astype(np.int64) << 7)).astype(
             np.uint8
         )
@@ -198,6 +201,8 @@ class ReasonWriter:
         features: FeatureSet,
         reference: Mapping[str, Mapping[str, Any]],
     ) -> None:
+        import numpy as np
+
         self.config = config
         self.features = tuple(features.names)
         self.codes = reason_codes(config, self.features)
@@ -266,6 +271,8 @@ class ReasonWriter:
     def code_impacts(self, contributions: Contributions) -> np.ndarray:
         """Rows x reason codes: the log-odds each reason adds to each account (its features'
         contributions summed, in feature order)."""
+        import numpy as np
+
         self._check(contributions)
         values = contributions.values
         impacts = np.empty((len(values), len(self.codes)))
@@ -281,6 +288,8 @@ class ReasonWriter:
         Ties go to the lower code index (a stable sort's order): with finite impacts, picking
         the largest k times gives exactly that, in k passes instead of a sort.
         """
+        import numpy as np
+
         k = min(self.config.top_reasons, len(self.codes))
         if np.isfinite(impacts).all():
             order = np.empty((len(impacts), k), dtype=np.intp)
@@ -301,12 +310,16 @@ class ReasonWriter:
 
     def code_names(self, order: np.ndarray, shown: np.ndarray) -> np.ndarray:
         """Code indices as names, "" where not shown."""
+        import numpy as np
+
         names = np.asarray(self.codes, dtype=object)[order]
         names[~shown] = ""
         return names
 
     def choose(self, contributions: Contributions) -> ChosenReasons:
         """Each row's top reasons and healthy reason, as arrays."""
+        import numpy as np
+
         impacts = self.code_impacts(contributions)
         order, chosen, shown = self._top(impacts)
         strongest_up, strongest_down = self._strongest(contributions.values)
@@ -333,6 +346,8 @@ class ReasonWriter:
     ) -> None:
         """Write each row's reason slots, then the values their wordings read, into ``out``
         (the layout :class:`models.cards.ReasonReader` reads)."""
+        import numpy as np
+
         slots = [
             (chosen.shown[:, s], chosen.feature[:, s], chosen.impact[:, s])
             for s in range(chosen.shown.shape[1])
@@ -360,6 +375,8 @@ class ReasonWriter:
     def _strongest(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows x codes: the feature that carries each code most strongly, up and down (the
         first of equals, as ``argmax`` picks; a code of one feature needs no search)."""
+        import numpy as np
+
         up = np.empty((len(values), len(self.codes)), dtype=np.intp, order="F")
         down = np.empty_like(up)
         if np.isnan(values).any():
@@ -394,6 +411,8 @@ class ReasonWriter:
 def ten_thousandths(impact: np.ndarray) -> np.ndarray:
     """``round(x, 4) * 10_000`` as integers, exactly as Python's ``round`` would give it
     (the few values within a hair of a tie are rounded by Python itself)."""
+    import numpy as np
+
     scaled = impact * IMPACT_SCALE
     out = np.rint(scaled)
     near_tie = np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) < 1e-6
