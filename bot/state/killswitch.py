@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import redis
 
 from bot.state.replies import as_fields, text_hash
-from bot.state.snapshots import SnapshotMeta, SnapshotStore
 from bot.state.store import book_root, translate_errors
+
+if TYPE_CHECKING:  # the snapshot store needs numpy; the switch alone does not
+    from bot.state.snapshots import SnapshotMeta, SnapshotStore
 
 Source = Literal["admin", "health_check", "none"]
 
