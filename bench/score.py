@@ -162,8 +162,10 @@ def run_case(case: str, rows_path: Path, registry_root: Path, chunk_size: int) -
             top: list[Kept] = []
             for chunk in scorer.column_chunks(rows, chunk_size=chunk_size, progress=progress):
                 scored += len(chunk)
-                record_bytes += sum(map(len, chunk.records))
-                for i in np.argsort(chunk.risk)[-DIGEST_CARDS:].tolist():
+                record_bytes += chunk.records.nbytes  # one buffer: no object per record
+                keep = min(DIGEST_CARDS, len(chunk))
+                riskiest = np.argpartition(chunk.risk, -keep)[-keep:]
+                for i in riskiest.tolist():
                     fields = (
                         chunk.account_id[i],
                         chunk.account_name[i],
