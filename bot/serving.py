@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.render import fallback_banner
-from bot.state import KillSwitchState, SnapshotMeta, SnapshotStore, serving_snapshot
-from bot.state.killswitch import KillSwitch
+from bot.state.killswitch import KillSwitch, KillSwitchState, serving_snapshot
 from models.spec import ProductSpec
+
+if TYPE_CHECKING:  # the snapshot store needs numpy, loaded when a worker first reads a card
+    from bot.state.snapshots import SnapshotMeta, SnapshotStore
 
 
 @dataclass(frozen=True)
