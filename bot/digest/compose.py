@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.digest.channels import DigestConfig
 from bot.digest.exposures import Exposure
@@ -22,9 +22,11 @@ from bot.render.digest import MAX_FALLBACK_TEXT
 from bot.render.parts import header, section
 from bot.render.text import fit_mrkdwn
 from bot.serving import Serving, current
-from bot.state import KillSwitch, SnapshotStore
 from models.spec import ProductSpec
 from models.track_record import TrackRecord
+
+if TYPE_CHECKING:  # the snapshot store needs numpy, loaded when a digest first reads cards
+    from bot.state import KillSwitch, SnapshotStore
 
 
 @dataclass(frozen=True)
