@@ -16,11 +16,14 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from bot.state import SnapshotStore
 from models.errors import ChurnbotError
+
+if TYPE_CHECKING:  # the snapshot store needs numpy, which the web process loads only for cards
+    from bot.state import SnapshotStore
 
 log = logging.getLogger(__name__)
 
