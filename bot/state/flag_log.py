@@ -27,16 +27,18 @@ import json
 import struct
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from bot.state.replies import maybe_text, members, text
-from bot.state.snapshots import SnapshotMeta
 from bot.state.store import book_root, translate_errors
 from models.cards import BANDS, HEADER, ScoredChunk
 from models.spec import ProductSpec
 from models.track_record import FlagEntry, Rate, evaluation_rates, flag_entry
+
+if TYPE_CHECKING:  # the snapshot store needs numpy, which reading the flags does not
+    from bot.state.snapshots import SnapshotMeta
 
 #: How long a computed track record is reused (its key also names the day and the newest
 #: snapshot, so a new day or a new snapshot computes it again).
