@@ -34,9 +34,16 @@ ReadRows = Callable[[np.ndarray], pd.DataFrame]
 
 @dataclass(frozen=True)
 class ScoringRows:
-    """Ask a loader for what a scoring run reads, not the whole history."""
+    """Ask a loader for what a scoring run reads, not the whole history.
+
+    ``history_days`` is the abstain check's ``min_history_days`` (0: off): an account first
+    seen fewer days before its newest row is too new to score, so for each live account the
+    rows that tell its first-seen date apart from "long enough ago" are read too (see
+    :meth:`_Picker.history`).
+    """
 
     horizon_days: int
+    history_days: int = 0
 
 
 class _Picker:
@@ -66,13 +73,43 @@ class _Picker:
         newest = np.full(self._accounts + 1, np.iinfo(np.int64).min)  # the last for code -1
         np.maximum.at(newest, codes, day)
         at_newest = self._day == newest[self._codes]
-        keep = ~self._readable | (at_newest & counted & ~self._churned)
+        live = at_newest & counted & ~self._churned
+        keep = ~self._readable | live
         window = known_window(
             self._dates if every else self._dates[counted], self._need.horizon_days
         )
         if window is not None:
             keep |= self._readable & in_window(self._dates, window)
+        if self._need.history_days:
+            keep |= self.history(counted, newest, live, keep)
         return keep
+
+    def history(
+        self, counted: np.ndarray, newest: np.ndarray, live: np.ndarray, keep: np.ndarray
+    ) -> np.ndarray:
+        """Rows that make a live account's first-seen date in the rows read
+        (:func:`models.abstain.first_seen`) give the same verdict as in the whole table:
+        an account with a row at least ``history_days`` older than its newest keeps one
+        such row (its latest, unless one is read already), and any other account its
+        first row, whose date is then its true age."""
+        codes, day = self._codes, self._day
+        slots = self._accounts + 1  # the last for code -1, never live
+        alive = np.zeros(slots, dtype=bool)
+        alive[codes[live]] = True
+        rows = counted & alive[codes]
+        history = np.timedelta64(self._need.history_days, "D").astype("timedelta64[ns]")
+        old = rows & (day <= newest[codes] - history.astype(np.int64))
+        has_old, kept_old = np.zeros(slots, dtype=bool), np.zeros(slots, dtype=bool)
+        has_old[codes[old]] = True
+        kept_old[codes[old & keep]] = True
+        latest_old = np.full(slots, np.iinfo(np.int64).min)
+        np.maximum.at(latest_old, codes[old], day[old])
+        first = np.full(slots, np.iinfo(np.int64).max)
+        np.minimum.at(first, codes[rows], day[rows])
+        lacking = (has_old & ~kept_old)[codes]
+        return (old & lacking & (day == latest_old[codes])) | (
+            rows & ~has_old[codes] & (day == first[codes])
+        )
 
 
 def _churned(keys: RowKeys, schema: AccountSchema, last: np.datetime64) -> np.ndarray:

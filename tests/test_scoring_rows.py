@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from models.abstain import first_seen
 from models.contract import load_schema
 from models.errors import DataContractError, SourceError
 from models.generator import generate_accounts
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = load_schema(ROOT / "config" / "schema.yaml")
 LENIENT = SourcesConfig(max_reject_share=1.0)
 HORIZON = 90
-NEED = ScoringRows(HORIZON)
+HISTORY = 28
+NEED = ScoringRows(HORIZON, history_days=HISTORY)
 END = dt.date(2026, 11, 16)
 
 
@@ -47,17 +49,33 @@ def by_key(frame: pd.DataFrame) -> pd.DataFrame:
 def assert_same_for_scoring(
     whole: LoadResult, needed: LoadResult, *, outcomes: bool = True
 ) -> None:
-    pd.testing.assert_frame_equal(
-        by_key(latest_rows(needed.frame, SCHEMA)), by_key(latest_rows(whole.frame, SCHEMA))
-    )
-    if not outcomes:  # a one-off snapshot has none yet
+    live = latest_rows(needed.frame, SCHEMA)
+    pd.testing.assert_frame_equal(by_key(live), by_key(latest_rows(whole.frame, SCHEMA)))
+    if not outcomes:  # a one-off snapshot: no outcomes known yet, no ages
         return
+    assert_same_verdict_on_age(live, whole, needed)
     rows, labels = known_outcome_rows(needed.frame, SCHEMA, HORIZON)
     whole_rows, whole_labels = known_outcome_rows(whole.frame, SCHEMA, HORIZON)
     assert len(rows) > 0
     order, whole_order = rows["account_id"].argsort(), whole_rows["account_id"].argsort()
     pd.testing.assert_frame_equal(by_key(rows), by_key(whole_rows))
     assert labels[order].tolist() == whole_labels[whole_order].tolist()
+
+
+def assert_same_verdict_on_age(live: pd.DataFrame, whole: LoadResult, needed: LoadResult) -> None:
+    """The abstain check's "too new" verdict, and the age it shows, are those of the whole
+    table: first-seen dates may differ only where both are long enough ago (or unknown)."""
+
+    def too_new(frame: pd.DataFrame) -> pd.Series:
+        seen = first_seen(live, frame, id_column="account_id", date_column="as_of")
+        if seen is None:
+            return pd.Series(np.nan, index=live.index)
+        age = (live["as_of"] - seen).dt.days
+        return age.where(age < HISTORY)
+
+    verdict = too_new(whole.frame)
+    assert verdict.notna().any()  # the book has accounts too new to score
+    pd.testing.assert_series_equal(too_new(needed.frame), verdict)
 
 
 def assert_in_file_order(whole: LoadResult, needed: LoadResult) -> None:

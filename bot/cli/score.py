@@ -53,9 +53,11 @@ def score_book(
 
 
 def scoring_rows(settings: Settings) -> ScoringRows:
-    """What a scoring run reads of the book: each account's newest row and the rows whose
-    outcomes the accuracy check judges, not the whole history."""
-    return ScoringRows(settings.spec.horizon_days)
+    """What a scoring run reads of the book: each account's newest row, the rows whose
+    outcomes the accuracy check judges and those that tell how long ago an account was
+    first seen (the abstain check), not the whole history."""
+    spec = settings.spec
+    return ScoringRows(spec.horizon_days, history_days=spec.abstain.min_history_days)
 
 
 def health_table(result: RunResult) -> Table:
