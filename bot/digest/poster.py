@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.deps import Deps
 from bot.digest.channels import ChannelsConfig, DigestConfig
@@ -52,11 +52,13 @@ from bot.digest.sender import (
 from bot.digest.slots import Slot, due_fire_time, manual_slot, next_fire_time, scheduled_slot
 from bot.feedback.track_record import track_summary
 from bot.notify import notify_admins
-from bot.state import KillSwitch, SnapshotStore
 from bot.state.audit import AuditLog
 from models.errors import ChurnbotError
 from models.spec import ProductSpec
 from models.track_record import TrackRecord
+
+if TYPE_CHECKING:  # the snapshot store needs numpy, loaded when a digest first reads cards
+    from bot.state import KillSwitch, SnapshotStore
 
 log = logging.getLogger(__name__)
 
