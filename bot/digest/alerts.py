@@ -41,12 +41,12 @@ from bot.digest.channels import AlertsConfig
 from bot.render.text import escape_mrkdwn
 from bot.state.killswitch import KillSwitch
 from bot.state.replies import text_set
-from bot.state.snapshots import SnapshotStore
 from bot.state.store import translate_errors
 from models.errors import ChurnbotError
 
 if TYPE_CHECKING:
     from bot.deps import Deps
+    from bot.state.snapshots import SnapshotStore  # numpy: loaded when alerts first read cards
 
 log = logging.getLogger(__name__)
 
