@@ -1,8 +1,9 @@
 """The rows a scoring run needs: each account's newest, and the accuracy check's known outcomes.
 
 A weekly export keeps every week of every account, so a year of a million accounts is fifty
-million rows, while a scoring run scores one row per account (the newest) and judges accuracy
-on one week of rows whose outcomes are known by now (:func:`models.monitoring.known_window`).
+million rows, while a scoring run scores one row per account (the newest), judges accuracy
+on one week of rows whose outcomes are known by now (:func:`models.monitoring.known_window`)
+and, for the abstain check, needs to know only whether an account was first seen recently.
 Reading, checking and holding the other weeks is most of the cost of a run and tells it
 nothing, so a loader asked for :class:`ScoringRows` reads the id, date and label of every row
 first, picks the rows needed here, and validates only those.
