@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from bot.state import SnapshotMeta, SnapshotStore
-from bot.state.snapshots import Row, normalize_name
+if TYPE_CHECKING:  # the snapshot store needs numpy, loaded with the first lookup
+    from bot.state.snapshots import Row, SnapshotMeta, SnapshotStore
 
 MAX_QUERY = 200
 #: A query with more words than any name is refused before any lookup.
@@ -55,6 +55,8 @@ def resolve(
     query = " ".join(query.split())
     if len(query) > MAX_QUERY or query.count(" ") >= MAX_WORDS:
         return Lookup("too_long", query[:MAX_QUERY])
+    from bot.state.snapshots import normalize_name
+
     wanted = normalize_name(query)
     found = store.lookup(
         query,
@@ -99,6 +101,8 @@ def resolve(
 
 
 def _is_exact(row: Row, query: str, wanted: str) -> bool:
+    from bot.state.snapshots import normalize_name
+
     return (
         row.account_id.casefold() == query.casefold() or normalize_name(row.account_name) == wanted
     )
@@ -114,6 +118,8 @@ def probes(wanted: str) -> list[str]:
 
 def _closest(wanted: str, rows: list[Row]) -> list[str]:
     """The names closest to what was typed, closest first."""
+    from bot.state.snapshots import normalize_name
+
     by_normal = {normalize_name(row.account_name): row.account_name for row in rows}
     close = difflib.get_close_matches(wanted, list(by_normal), n=SUGGESTIONS, cutoff=0.0)
     return [by_normal[name] for name in close]
