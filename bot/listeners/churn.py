@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
@@ -30,9 +30,11 @@ from bot.render import (
 )
 from bot.render.text import plural
 from bot.serving import Serving, current, serving_of
-from bot.state import SnapshotMeta
 from bot.state.killswitch import state_from
 from models.errors import ChurnbotError
+
+if TYPE_CHECKING:  # the snapshot store needs numpy, loaded with the first card read
+    from bot.state import SnapshotMeta
 
 log = logging.getLogger(__name__)
 Answer = tuple[str, list[dict[str, Any]]]
