@@ -32,7 +32,6 @@ from bot.feedback.refresh import Redraw
 from bot.feedback.store import FeedbackStore, MessageRef, Recorded
 from bot.render.feedback import FeedbackKey, FeedbackRef
 from bot.render.text import escape_mrkdwn
-from bot.state import SnapshotNotFound
 from bot.state.deadline import capped, deadline
 from models.errors import ChurnbotError
 
@@ -82,6 +81,8 @@ class Cards:
             if card is not None:
                 self._kept.move_to_end(key)
                 return card
+        from bot.state.snapshots import SnapshotNotFound  # numpy: with the first card read
+
         try:
             card = self._deps.store.card(ref.account_id, snapshot_id=ref.snapshot_id)
         except SnapshotNotFound:
