@@ -9,6 +9,7 @@ shows its first part in the acknowledgement itself and the rest through the resp
 from __future__ import annotations
 
 import logging
+from functools import cache
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -31,7 +32,9 @@ RESPONSE_URL_USES = 5
 
 
 def register(app: App, deps: Deps) -> None:
-    poster = build_poster(deps, DigestSender(build_client(deps.settings.env)))
+    # Built with the first `digest now`: the poster reads the snapshot store (numpy), which a
+    # web worker should not load before it can answer anything.
+    poster = cache(lambda: build_poster(deps, DigestSender(build_client(deps.settings.env))))
 
     @app.command("/churn-admin")
     def churn_admin(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
@@ -55,7 +58,7 @@ def register(app: App, deps: Deps) -> None:
                 send_stats_charts, deps, client, feedback_store(deps), reply.charts_to
             )
         if reply.post_digest:
-            deps.background.submit(post_now, deps, poster, respond, reply.post_digest, user)
+            deps.background.submit(post_now, deps, poster(), respond, reply.post_digest, user)
 
 
 def show_rest(respond: Respond, parts: tuple[Message, ...]) -> None:
