@@ -6,14 +6,20 @@ import datetime as dt
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import redis
 
 from bot.digest.upcoming import read_upcoming
 from bot.metrics import Metrics
 from bot.settings import Settings
-from bot.state import KillSwitch, SnapshotStore, connect
 from bot.state.audit import AuditLog
+from bot.state.killswitch import KillSwitch
+from bot.state.store import connect
+
+if TYPE_CHECKING:
+    from bot.state.snapshots import SnapshotStore
 
 
 def utc_now() -> dt.datetime:
@@ -24,7 +30,6 @@ def utc_now() -> dt.datetime:
 class Deps:
     settings: Settings
     redis: redis.Redis
-    store: SnapshotStore
     switch: KillSwitch
     audit: AuditLog
     clock: Callable[[], dt.datetime] = utc_now
@@ -35,6 +40,14 @@ class Deps:
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="after-ack")
     )
+
+    @cached_property
+    def store(self) -> SnapshotStore:
+        """The snapshot store, built on first use: it needs numpy, which a web worker then
+        loads with its first card rather than before it can answer anything."""
+        from bot.state.snapshots import SnapshotStore
+
+        return SnapshotStore(self.redis, prefix=self.prefix)
 
 
 def build_deps(
@@ -49,7 +62,6 @@ def build_deps(
     return Deps(
         settings=settings,
         redis=r,
-        store=SnapshotStore(r, prefix=prefix),
         switch=KillSwitch(r, prefix=prefix, clock=clock),
         audit=AuditLog(r, prefix=prefix, clock=clock),
         clock=clock,
