@@ -35,6 +35,11 @@ from models.errors import ConfigError
 
 log = logging.getLogger(__name__)
 BOLT_LOGGER = "churnbot.bolt"
+#: Bolt names its listeners' loggers after the app. Without a name it takes the file that built
+#: the App from ``inspect.stack()``, which reads the source of every frame and walks every loaded
+#: module (tens of milliseconds in a worker's start); this is the name it found, so the loggers
+#: keep their names.
+BOLT_APP_NAME = "app.py"
 
 UNREACHABLE = (
     "⚠️ churnbot cannot reach its data right now; please try again in a minute. "
@@ -111,6 +116,7 @@ def build_app(deps: Deps, *, client: WebClient | None = None, socket_mode: bool 
     bolt_logger = logging.getLogger(BOLT_LOGGER)
     bolt_logger.addFilter(_QUIET_BOLT)  # before App(): Bolt's own loggers copy its filters
     app = App(
+        name=BOLT_APP_NAME,
         client=client or build_client(deps),
         signing_secret=env.slack_signing_secret.get_secret_value()
         if env.slack_signing_secret
