@@ -84,6 +84,38 @@ def test_the_web_process_imports_nothing_it_does_not_serve() -> None:
     assert loaded_after(WEB_WORKER, web_environment()) == []
 
 
+#: `churnbot serve` as run, up to gunicorn's fork: the parent's checks (settings, secrets,
+#: Redis), then one worker's app built by the same factory, in this one process.
+SERVE_TO_FIRST_WORKER = """
+from bot.cli import main, serve
+serve._Gunicorn.run = lambda self: self.load()
+assert main(["serve", "--host", "127.0.0.1"]) == 0
+"""
+
+#: What `churnbot serve` no longer loads before it can answer: numpy comes with the first card
+#: a worker reads (the snapshot store), rich with a progress bar or the CLI's console.
+LOADED_ON_FIRST_USE = ("numpy", "rich")
+
+
+def test_serve_starts_a_worker_without_numpy_or_rich() -> None:
+    """The serve parent reads and checks the whole config folder, and a worker builds the app
+    with every listener, without loading numpy or rich: both cost a start tens of ms."""
+    assert (
+        loaded_after(SERVE_TO_FIRST_WORKER, web_environment(), (*HEAVY, *LOADED_ON_FIRST_USE)) == []
+    )
+
+
+def test_the_cli_console_loads_rich_when_first_used() -> None:
+    code = """
+import sys
+from bot.cli import common
+assert "rich" not in sys.modules
+from bot.cli.common import console, out
+assert console.stderr and not out.stderr and common.console is console
+"""
+    assert loaded_after(code, watched=("rich",)) == ["rich"]
+
+
 def test_importing_the_web_process_loads_no_pandas() -> None:
     assert loaded_after("import bot.web, bot.app, bot.cli.serve") == []
 
