@@ -9,9 +9,17 @@ against `slack_bolt` (`python -X importtime`, cumulative microseconds of the top
 alternating as well. Prints min and median of each and the ratios (targets: ready <= 2x the
 bare app, `import bot.web` < 0.5 s).
 
+Both start with their bytecode compiled, as installed code is (pip compiles a wheel's modules
+at install; an editable install writes them on its first start): the servers run with a
+private PYTHONPYCACHEPREFIX, filled by one unmeasured start of each, and without
+PYTHONDONTWRITEBYTECODE. Otherwise (that variable set, as on some machines) churnbot would
+compile its own ~150 modules from source at every start while the floor's libraries come
+precompiled from site-packages. --compile-each-start measures that case instead.
+
 churnbot needs a Redis that answers (REDIS_URL, default the local one); it writes nothing.
 
 Usage: .venv/bin/python bench/serve_ready.py [--runs 5] [--workers 2] [--redis-url URL]
+       [--compile-each-start]
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -69,11 +78,12 @@ def time_to_healthy(command: list[str], env: dict[str, str], port: int) -> float
         server.communicate(timeout=30)
 
 
-def import_seconds(module: str) -> float:
+def import_seconds(module: str, env: dict[str, str]) -> float:
     """Cumulative import time of ``module`` in a fresh interpreter (``-X importtime``)."""
     done = subprocess.run(
         [PYTHON, "-X", "importtime", "-c", f"import {module}"],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         check=True,
@@ -97,7 +107,19 @@ def main() -> None:
     parser.add_argument(
         "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     )
+    parser.add_argument(
+        "--compile-each-start",
+        action="store_true",
+        help="keep PYTHONDONTWRITEBYTECODE as set and no bytecode cache (see above)",
+    )
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="serve-ready-pyc-") as pycache:
+        measure(args, pycache=None if args.compile_each_start else pycache)
+
+
+def measure(args: argparse.Namespace, *, pycache: str | None) -> None:
+    """Alternate the two starts (after one unmeasured start each when ``pycache`` is given)
+    and the two imports; print the figures."""
     base_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CHURNBOT_"))},
         "REDIS_URL": args.redis_url,
@@ -106,10 +128,14 @@ def main() -> None:
         "SLACK_API_URL": "http://127.0.0.1:9/api/",  # never called: nothing here posts
         "CHURNBOT_CONFIG": str(ROOT / "config"),
     }
+    if pycache is not None:
+        base_env.pop("PYTHONDONTWRITEBYTECODE", None)
+        base_env["PYTHONPYCACHEPREFIX"] = pycache
     churnbot = str(Path(PYTHON).with_name("churnbot"))
     threads = str(args.threads)
     ready: dict[str, list[float]] = {"bare Bolt app on gunicorn": [], "churnbot serve": []}
-    for run in range(args.runs):
+    warm_up = 1 if pycache is not None else 0
+    for run in range(-warm_up, args.runs):
         for label in ready:
             port = free_port()
             env = {**base_env, "PORT": str(port)}
@@ -121,14 +147,20 @@ def main() -> None:
                            "-k", "gthread", "-w", str(args.workers), "--threads", threads,
                            "--no-control-socket", "-b", f"127.0.0.1:{port}",
                            "bare_bolt:app"]  # fmt: skip
-            ready[label].append(time_to_healthy(command, env, port))
-            print(f"run {run + 1}: {label}: {ready[label][-1]:.3f} s", file=sys.stderr)
+            seconds = time_to_healthy(command, env, port)
+            if run < 0:
+                print(f"warm-up (bytecode): {label}: {seconds:.3f} s", file=sys.stderr)
+                continue
+            ready[label].append(seconds)
+            print(f"run {run + 1}: {label}: {seconds:.3f} s", file=sys.stderr)
     imports: dict[str, list[float]] = {"slack_bolt": [], "bot.web": []}
     for _ in range(args.runs):
         for module in imports:
-            imports[module].append(import_seconds(module))
+            imports[module].append(import_seconds(module, base_env))
 
-    print(f"start to first healthy /healthz, {args.workers} gunicorn workers, {args.runs} runs:")
+    compiled = "compiled at each start" if pycache is None else "bytecode cached"
+    print(f"start to first healthy /healthz, {args.workers} gunicorn workers, {args.runs} runs,"
+          f" {compiled}:")  # fmt: skip
     bare_min, bare_median = summary(ready["bare Bolt app on gunicorn"])
     ours_min, ours_median = summary(ready["churnbot serve"])
     print(f"  bare Bolt app on gunicorn (floor)  min {bare_min:.3f} s  median {bare_median:.3f} s")
