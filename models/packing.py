@@ -3,8 +3,8 @@
 A chunk's records are assembled from parts, each a column of byte strings for some of the
 accounts (a header for all, a reason slot for those showing it, a value for those whose
 wording reads it). Parts are laid out in the order they are added, so each record reads in
-that order. Everything is numpy over the whole chunk: Python touches one object per account
-only to hand out the final ``bytes``.
+that order. Everything is numpy over the whole chunk, down to the one buffer the records are
+handed out in (:class:`models.cards.Packed`).
 """
 
 from __future__ import annotations

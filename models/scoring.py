@@ -1,9 +1,10 @@
 """Batch scoring: risk, band, reasons and one recommended action for every live account.
 
-Scoring produces arrays, never one Python object per account beyond its final record: risk
-and contributions from one pass of the model, the top reasons by array operations, the
-playbook as boolean masks, and a compact record per account (:mod:`models.cards`) holding the
-numbers a card's sentences are rendered from when the card is read.
+Scoring produces arrays, never one Python object per account: risk and contributions from one
+pass of the model, the top reasons by array operations, the playbook as boolean masks, whether
+the data is too thin to score (:mod:`models.abstain`), and a compact record per account
+(:mod:`models.cards`) holding the numbers a card's sentences are rendered from when the card
+is read; a chunk's records are one buffer, its texts packed UTF-8.
 
 Work goes in chunks so memory stays flat as the book grows: features and contributions exist
 for one slice at a time, and callers consume an iterator of chunks.
