@@ -16,8 +16,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.cards import BANDS, CODEC, HEADER, CardCodec, codec_spec, read_value, slot_format
-from models.packing import HEADER_ROW, Records, encode_value, slot_row
+from models.cards import (
+    BANDS,
+    CODEC,
+    HEADER,
+    CardCodec,
+    Packed,
+    codec_spec,
+    read_value,
+    slot_format,
+)
+from models.packing import HEADER_ROW, Records, encode_value, slot_row, texts
 from models.wording import BLANK
 from tests.golden_cards import MODEL, decoded_cards, read_golden, scored_books
 
@@ -148,3 +157,19 @@ def test_a_spec_of_another_codec_is_refused() -> None:
         CardCodec.from_spec('{"codec": "json-v0"}')
     assert CODEC != "json-v0"
     assert BANDS == ("low", "medium", "high")
+
+
+def test_a_text_column_packs_as_the_texts_it_holds() -> None:
+    """Arrow-backed text is taken from Arrow's buffers (a slice of a column included), any
+    other column value by value; both read back as the same strings, "" where empty."""
+    column = pd.Series(["Société", None, "", "Acme", "東京"] * 3, dtype="str")
+    for part in (column, column.iloc[4:11]):
+        expected = ["" if pd.isna(v) else v for v in part.tolist()]
+        packed = texts(part)
+        assert packed.tolist() == expected
+        assert [packed[i] for i in range(len(packed))] == expected
+        assert texts(part.astype(object)).tolist() == expected
+    assert texts(pd.Series([3, 4])).tolist() == ["3", "4"]
+    records = Packed.of([b"ab", b"", b"cde"])
+    assert list(records.cut(1, 3)) == [b"", b"cde"]
+    assert records.nbytes == 5
