@@ -85,10 +85,17 @@ def test_the_web_process_imports_nothing_it_does_not_serve() -> None:
 
 
 #: `churnbot serve` as run, up to gunicorn's fork: the parent's checks (settings, secrets,
-#: Redis), then one worker's app built by the same factory, in this one process.
+#: Redis), then one worker's app built by the same factory, in this one process. The parent
+#: pauses the garbage collector while it loads: it must be on again when gunicorn forks.
 SERVE_TO_FIRST_WORKER = """
+import gc
 from bot.cli import main, serve
-serve._Gunicorn.run = lambda self: self.load()
+
+def run(self):
+    assert gc.isenabled(), "gunicorn would fork its workers with the garbage collector off"
+    self.load()
+
+serve._Gunicorn.run = run
 assert main(["serve", "--host", "127.0.0.1"]) == 0
 """
 
@@ -99,7 +106,8 @@ LOADED_ON_FIRST_USE = ("numpy", "rich")
 
 def test_serve_starts_a_worker_without_numpy_or_rich() -> None:
     """The serve parent reads and checks the whole config folder, and a worker builds the app
-    with every listener, without loading numpy or rich: both cost a start tens of ms."""
+    with every listener, without loading numpy or rich (both cost a start tens of ms), and
+    with the garbage collector on again."""
     assert (
         loaded_after(SERVE_TO_FIRST_WORKER, web_environment(), (*HEAVY, *LOADED_ON_FIRST_USE)) == []
     )
