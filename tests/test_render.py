@@ -216,7 +216,8 @@ def test_small_answers_are_accepted() -> None:
 
 def test_help_names_every_subcommand() -> None:
     text = mrkdwn(help_blocks())
-    for usage in ("/churn ACCOUNT", "/churn mine", "/churn optout", "/churn optin"):
+    usages = ("/churn ACCOUNT", "/churn mine", "/churn alerts off", "/churn alerts on")
+    for usage in (*usages, "/churn optout", "/churn optin"):
         assert usage in text
 
 

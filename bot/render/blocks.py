@@ -214,6 +214,8 @@ def help_blocks() -> list[dict[str, Any]]:
         "• `/churn ACCOUNT` — risk, reasons and the recommended action for one account "
         "(part of its name, or its id)\n"
         "• `/churn mine` — your accounts at risk, riskiest first\n"
+        "• `/churn alerts off` / `/churn alerts on` — mute (or unmute) direct messages when one "
+        "of your accounts jumps in risk\n"
         "• `/churn optout` / `/churn optin` — store your feedback without (or again with) your name"
     )
     return [section(usage)]
