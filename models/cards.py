@@ -324,6 +324,12 @@ def mask_bytes(n_inputs: int) -> int:
     return (n_inputs + 7) // 8
 
 
+def risk_change(risk: float, previous_risk: float | None) -> float | None:
+    """A card's change since the previous snapshot, the same for every codec: None for an
+    account that snapshot did not have, else rounded to 6 places as the risk is."""
+    return None if previous_risk is None else round(risk - previous_risk, 6)
+
+
 class CardCodec:
     """Turns a stored record back into the card dict the Slack side renders.
 
@@ -393,7 +399,7 @@ class CardCodec:
             "action": dict(self.actions[rule]),
             "model_version": self.model_version,
             "previous_risk": previous_risk,
-            "change": None if previous_risk is None else round(risk - previous_risk, 6),
+            "change": risk_change(risk, previous_risk),
         }
         if count & ABSTAIN_FLAG:
             card["abstain"] = {"missing": self.abstain.read(record, at)}

@@ -10,27 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, TypeAlias
 
-from models.cards import INDEXED, CardCodec
+from models.cards import INDEXED, CardCodec, risk_change
 
 SPEC = json.dumps({"codec": "json-v0"})
 #: Fields a hand-written card may carry that the store computes itself.
 COMPUTED = ("previous_risk", "change")
-
-
-class Decoder(Protocol):
-    def decode(
-        self,
-        record: bytes,
-        *,
-        account_id: str,
-        account_name: str,
-        owner: str,
-        segment: str,
-        risk: float,
-        previous_risk: float | None,
-    ) -> dict[str, Any]: ...
 
 
 def encode(card: Mapping[str, Any]) -> bytes:
@@ -61,9 +47,13 @@ class JsonCards:
             "risk": risk,
             **json.loads(record),
             "previous_risk": previous_risk,
-            "change": None if previous_risk is None else round(risk - previous_risk, 6),
+            "change": risk_change(risk, previous_risk),
         }
         return card
+
+
+#: What reads a snapshot's records back into cards: this module's or scoring's codec.
+Decoder: TypeAlias = JsonCards | CardCodec
 
 
 def codec_for(spec: str) -> Decoder:
