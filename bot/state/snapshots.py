@@ -41,13 +41,12 @@ Key layout (``P`` = ``<prefix>:{<book>}``, ``S`` = ``P:snap:<id>``)::
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from itertools import islice
@@ -58,6 +57,7 @@ import redis
 from redis.client import NEVER_DECODE
 from redis.commands.core import Script
 
+from bot.collector import collector_paused
 from bot.state import card_json
 from bot.state import snapshot_format as fmt
 from bot.state.snapshot_format import normalize_name
@@ -358,7 +358,7 @@ class SnapshotStore:
             before = self._risk_table(previous) if previous else None
             staging = _Staging(meta.n_accounts)
             try:
-                with _cyclic_gc_paused():
+                with collector_paused():  # millions of names and index entries, no cycles
                     self._stage(sid, meta, codec_spec, chunks, before, staging)
             except Exception:
                 with suppress(redis.RedisError):  # if Redis is away, the staging TTL cleans up
@@ -802,20 +802,6 @@ class SnapshotStore:
         """Ids in the retention window, oldest first (the pinned last good one may be older)."""
         with translate_errors(self._r):
             return [str(sid) for sid in self._r.lrange(self._history, 0, -1)]
-
-
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic collector while a publish holds millions of small strings (names,
-    index entries), none in a reference cycle: its full passes would walk them all again and
-    again. Restored afterwards only if it was on."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _evalsha(r: redis.Redis, script: Script, keys: list[str], argv: list[Any]) -> Any:
