@@ -16,16 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import psycopg
 import pytest
-from sqlalchemy import create_engine, make_url
+from sqlalchemy import create_engine
 
 from bot.cli import main
 from bot.state import KillSwitch, SnapshotMeta, SnapshotStore, connect
 from bot.state.store import _embedded_server
+from tests.postgres_fixtures import fresh_database
 from tests.slack_harness import make_card
 
-ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "pw-" + uuid.uuid4().hex  # trust authentication ignores it; no output may show it
 ENV_PREFIXES = ("SLACK_", "REDIS_URL", "CHURNBOT_", "PORT")
 
@@ -33,23 +32,8 @@ ENV_PREFIXES = ("SLACK_", "REDIS_URL", "CHURNBOT_", "PORT")
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
     """A fresh database; yields its URL with a password that must never be shown."""
-    admin_url = make_url(ADMIN_URL)
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(
-            f"no PostgreSQL answers at {admin_url.render_as_string(hide_password=True)} "
-            f"({' '.join(str(exc).split())}); start one with scripts/ensure-postgres"
-        )
-    name = f"churnbot_export_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield admin_url.set(database=name, password=PASSWORD).render_as_string(
-                hide_password=False
-            )
-        finally:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with fresh_database("churnbot_export") as url:
+        yield url.set(password=PASSWORD).render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ it with scripts/ensure-postgres). These tests skip, saying why, only when no Pos
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
 import socket
@@ -28,8 +27,8 @@ from models.generator import generate_accounts
 from models.sources_config import SourcesConfig, load_sources_config
 from models.sql_source import SqlAccountSource
 from models.validate import LoadResult, RejectLimitError
+from tests.postgres_fixtures import fresh_database
 
-ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "pw-" + uuid.uuid4().hex  # trust auth ignores it; no message may show it
 URL_ENV = "CHURNBOT_SQL_URL"
 
@@ -89,27 +88,13 @@ sql:
 def database() -> Iterator[str]:
     """A fresh database holding crm_accounts; yields its URL (with a password that trust
     authentication ignores, so tests can check it never leaks)."""
-    admin_url = make_url(ADMIN_URL)
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(
-            f"no PostgreSQL answers at {admin_url.render_as_string(hide_password=True)} "
-            f"({' '.join(str(exc).split())}); start one with scripts/ensure-postgres"
-        )
-    name = f"churnbot_test_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        url = admin_url.set(database=name)
-        try:
-            with psycopg.connect(url.render_as_string(hide_password=False)) as conn:
-                conn.execute(TABLE)
-                conn.cursor().executemany(
-                    "INSERT INTO crm_accounts VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", ROWS
-                )
-            yield url.set(password=PASSWORD).render_as_string(hide_password=False)
-        finally:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with fresh_database("churnbot_test") as url:
+        with psycopg.connect(url.render_as_string(hide_password=False)) as conn:
+            conn.execute(TABLE)
+            conn.cursor().executemany(
+                "INSERT INTO crm_accounts VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", ROWS
+            )
+        yield url.set(password=PASSWORD).render_as_string(hide_password=False)
 
 
 def folder_with(tmp_path: Path, sources: str = SOURCES) -> Path:
