@@ -19,12 +19,10 @@ import pandas as pd
 import pytest
 
 from bot.publish import build_scorer, run_scoring
-from bot.settings import load_settings
 from bot.state.flag_log import FlagLog
 from models.abstain import InputColumns, first_seen, thin_rows
 from models.cards import CardCodec
 from models.generator import generate_accounts
-from models.pipeline import train_and_register
 from models.registry import Registry
 from models.scoring import latest_rows
 from models.sources_config import SourcesConfig
@@ -61,15 +59,7 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame
 
     book = generate_accounts(800, 52, seed=11, end=END).accounts
     root = tmp_path_factory.mktemp("registry")
-    settings = load_settings({"CHURNBOT_CONFIG": str(sample_config.CONFIG)})
-    train_and_register(
-        book,
-        settings.schema,
-        sample_config.features(),
-        settings.spec,
-        Registry(root),
-        data_source="test",
-    )
+    sample_config.train(book, Registry(root))
     return root, book
 
 

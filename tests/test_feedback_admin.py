@@ -28,7 +28,6 @@ from bot.render.feedback import FeedbackRef
 from bot.settings import load_settings
 from bot.web import build_wsgi
 from models.generator import generate_accounts
-from models.pipeline import train_and_register
 from models.registry import Registry
 from tests import sample_config
 from tests.slack_harness import ADMIN, CONFIG, CSM, NOW, SECRET, Harness
@@ -48,28 +47,11 @@ class Models:
 def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     """A registry with a champion and a candidate trained on different slices of a book."""
     var = tmp_path_factory.mktemp("var")
-    settings = load_settings({"CHURNBOT_CONFIG": str(CONFIG)})
     book = generate_accounts(800, 48, seed=5, end=dt.date(2026, 11, 16)).accounts
     registry = Registry(var / "registry")
-    champion = train_and_register(
-        book,
-        settings.schema,
-        sample_config.features(),
-        settings.spec,
-        registry,
-        data_source="test",
-        promote=True,
-    ).card.version
+    champion = sample_config.train(book, registry, promote=True).card.version
     half = book[book["account_id"].isin(book["account_id"].unique()[::2])]
-    candidate = train_and_register(
-        half,
-        settings.schema,
-        sample_config.features(),
-        settings.spec,
-        registry,
-        data_source="test",
-        promote=False,
-    ).card.version
+    candidate = sample_config.train(half, registry, promote=False).card.version
     return Models(var, book, champion, candidate)
 
 

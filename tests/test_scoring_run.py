@@ -24,7 +24,6 @@ from models.errors import DataContractError
 from models.explain import explain
 from models.generator import SampleData, generate_accounts
 from models.labels import time_split
-from models.pipeline import train_and_register
 from models.registry import Registry
 from models.scoring import latest_rows
 from models.sources_config import SourcesConfig
@@ -51,15 +50,7 @@ def book(sample: SampleData) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def trained(book: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("registry")
-    settings = load_settings({"CHURNBOT_CONFIG": str(CONFIG)})
-    train_and_register(
-        book,
-        settings.schema,
-        sample_config.features(),
-        settings.spec,
-        Registry(root),
-        data_source="test",
-    )
+    sample_config.train(book, Registry(root))
     return root
 
 
