@@ -12,7 +12,6 @@ from PIL import Image
 from slack_sdk import WebClient
 
 from bot.deps import Deps
-from bot.digest.exposures import Exposure, ExposureLog
 from bot.emulator import SlackEmulator
 from bot.emulator.workspace import StoredFile
 from bot.feedback import feedback_store
@@ -24,6 +23,7 @@ from bot.feedback.summary import weekly_summary
 from bot.render.charts import save_rate_chart
 from bot.render.feedback import FeedbackRef
 from models.save_rate import SaveRate
+from tests.planted_save_rate import plant_save_rate
 from tests.slack_harness import ADMIN, CSM, NOW, Harness
 
 pytestmark = pytest.mark.clock
@@ -120,44 +120,9 @@ def test_without_enough_known_outcomes_the_report_says_so_instead_of_a_chart(
     assert "Calibration: 5 answered account(s) with a known outcome so far" in share["text"]
 
 
-SHOWN_WEEK = dt.datetime(2026, 8, 3, 14, 0, tzinfo=dt.UTC)  # a Monday, a quarter before NOW
-
-
-def shown_with_escalations(deps: Deps) -> None:
-    """80 accounts shown in a digest with `escalations`: done on 40 (4 churned), not on 40
-    (16 churned), outcomes known: a save rate of 75% (the figure of tests/test_feedback_admin)."""
-    cards = [
-        {
-            "account_id": f"ACC-9{n:05d}",
-            "segment": "smb",
-            "band": "high",
-            "risk": 0.6,
-            "action": {"rule": "escalations"},
-            "model_version": "m1",
-            "as_of": "2026-08-03",
-        }
-        for n in range(80)
-    ]
-    exposures = [Exposure.from_card(card, snapshot_id="snap-aug") for card in cards]
-    ExposureLog(deps.redis, prefix=deps.prefix).record("cs-east", exposures, at=SHOWN_WEEK)
-    outcomes = {}
-    for n, card in enumerate(cards):
-        churned = n < 4 or 40 <= n < 56
-        outcomes[card["account_id"]] = Outcome(
-            dt.date(2026, 9, 1) if churned else None,
-            dt.date(2026, 9, 1) if churned else dt.date(2026, 11, 20),
-        )
-        if n < 40:
-            ref = FeedbackRef(card["account_id"], "snap-aug", "m1", 0.6, "escalations", "digest")
-            at = SHOWN_WEEK + dt.timedelta(days=2)
-            event = FeedbackEvent(uuid.uuid4().hex, uuid.uuid4().hex, "action_done", ref, at, "smb")
-            feedback_store(deps).record(event, user=CSM)
-    feedback_store(deps).set_outcomes(outcomes)
-
-
 def test_the_weekly_report_draws_the_save_rate_of_each_action(harness: Harness) -> None:
     deps, emulator = harness.deps, harness.emulator
-    shown_with_escalations(deps)
+    plant_save_rate(deps, "m1")
 
     weekly_summary(deps, WebClient(token=emulator.token, base_url=emulator.base_url))
 

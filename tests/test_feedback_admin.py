@@ -14,7 +14,6 @@ from slack_sdk import WebClient
 
 from bot.app import build_app
 from bot.deps import Deps
-from bot.digest.exposures import Exposure, ExposureLog
 from bot.emulator.sender import SlackSender
 from bot.feedback import feedback_store
 from bot.feedback.admin_commands import handle_admin
@@ -30,6 +29,7 @@ from bot.web import build_wsgi
 from models.generator import generate_accounts
 from models.registry import Registry
 from tests import sample_config
+from tests.planted_save_rate import SHOWN_WEEK, plant_save_rate
 from tests.slack_harness import ADMIN, CONFIG, CSM, NOW, SECRET, Harness
 
 LAST_WEEK = NOW - dt.timedelta(days=6)  # Tuesday of the week before NOW's
@@ -152,46 +152,16 @@ def test_shadow_report_and_promote(deps: Deps, models: Models) -> None:
 
 # --- save rates and release records, through a signed `/churn-admin stats` --------------------
 
-SHOWN_WEEK = dt.datetime(2026, 8, 3, 14, 0, tzinfo=dt.UTC)  # a Monday, a quarter before NOW
 PREVIOUS = "20261001-0123456789"  # answered by CSMs, no longer in the registry
 
 
 def seed_save_rates(deps: Deps, champion: str) -> None:
     """80 accounts shown with `escalations` by the champion: 40 done (4 churned), 40 not
     (16 churned); 5 shown with `usage-drop`, never done; one answer to the previous model."""
-    cards = [
-        {
-            "account_id": f"ACC-9{n:05d}",
-            "segment": "smb",
-            "band": "high",
-            "risk": 0.6,
-            "action": {"rule": "escalations" if n < 80 else "usage-drop"},
-            "model_version": champion,
-            "as_of": "2026-08-03",
-        }
-        for n in range(85)
-    ]
-    exposures = [Exposure.from_card(card, snapshot_id="snap-aug") for card in cards]
-    ExposureLog(deps.redis, prefix=deps.prefix).record("cs-east", exposures, at=SHOWN_WEEK)
-    store = feedback_store(deps)
-    outcomes = {}
-    for n, card in enumerate(cards):
-        churned = n < 4 or 40 <= n < 56
-        outcomes[card["account_id"]] = Outcome(
-            dt.date(2026, 9, 1) if churned else None,
-            dt.date(2026, 9, 1) if churned else dt.date(2026, 11, 20),
-        )
-        if n < 40:
-            ref = FeedbackRef(
-                card["account_id"], "snap-aug", champion, 0.6, "escalations", "digest"
-            )
-            at = SHOWN_WEEK + dt.timedelta(days=2)
-            event = FeedbackEvent(uuid.uuid4().hex, uuid.uuid4().hex, "action_done", ref, at, "smb")
-            store.record(event, user=CSM)
-    store.set_outcomes(outcomes)
+    plant_save_rate(deps, champion, never_done=5)
     ref = FeedbackRef("ACC-1", "snap-old", PREVIOUS, 0.2, "usage-drop", "digest")
     old = FeedbackEvent(uuid.uuid4().hex, uuid.uuid4().hex, "helpful", ref, SHOWN_WEEK, "smb")
-    store.record(old, user=CSM)
+    feedback_store(deps).record(old, user=CSM)
 
 
 def test_stats_show_save_rates_and_release_records_to_a_signed_request(
