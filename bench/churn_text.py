@@ -15,13 +15,14 @@ Usage: ``.venv/bin/python bench/churn_text.py [--accounts 100000] [--runs 3] [--
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
+
+from _common import add_redis_url, delete_prefix, median_ms
 
 from bot.lookup import resolve
 from bot.state import KillSwitch, SnapshotMeta, SnapshotStore, connect
@@ -49,23 +50,12 @@ def cards(n: int, rng: random.Random) -> Iterator[dict[str, Any]]:
         }
 
 
-def median_ms(call: Any, calls: int) -> float:
-    timings = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings) * 1e3
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--calls", type=int, default=50)
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    add_redis_url(parser)
     args = parser.parse_args()
     client = connect(args.redis_url)
     prefix = f"bench-{uuid.uuid4().hex}"
@@ -86,9 +76,7 @@ def main() -> None:
             floor.append(median_ms(lambda: client.get(f"{prefix}:nothing"), args.calls))
             for name, text in TEXTS.items():
                 times[name].append(
-                    median_ms(
-                        lambda text=text: resolve(store, text, switch_key=switch.key), args.calls
-                    )
+                    median_ms(partial(resolve, store, text, switch_key=switch.key), args.calls)
                 )
         print(f"/churn TEXT on {args.accounts:,} names, median ms per call, {args.runs} rounds:")
         low, mid = min(floor), statistics.median(floor)
@@ -100,9 +88,7 @@ def main() -> None:
                 f"  x floor {statistics.median(ratios):6.1f}  -> {kinds[name]}"
             )
     finally:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=5_000))
-        for start in range(0, len(keys), 5_000):
-            client.unlink(*keys[start : start + 5_000])
+        delete_prefix(client, prefix)
         client.close()
 
 

@@ -38,6 +38,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import redis
+from _common import delete_prefix
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -230,7 +231,7 @@ def churnbot_post(
             raise SystemExit(f"churnbot's runs ended {dict(statuses)}, not all posted")
         return timing
     finally:
-        delete_keys(client, prefix)
+        delete_prefix(client, prefix)
 
 
 class Timing:
@@ -285,13 +286,7 @@ def planned_messages(
             for d in settings.channels.digests
         }
     finally:
-        delete_keys(client, prefix)
-
-
-def delete_keys(client: redis.Redis, prefix: str) -> None:
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1_000))
-    for chunk in range(0, len(keys), 1_000):
-        client.unlink(*keys[chunk : chunk + 1_000])
+        delete_prefix(client, prefix)
 
 
 # --- the run ----------------------------------------------------------------------------------

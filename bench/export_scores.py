@@ -16,26 +16,22 @@ Progress goes to stderr, figures to stdout.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import psycopg
+from _common import add_redis_url, delete_prefix, say, versus_floor
 from sqlalchemy import make_url
 
 from bot.cli.export import frames, write_file, write_sql
 from bot.state import SnapshotMeta, SnapshotStore, connect
 
 SID = "20261123T060000-bench"
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def card(i: int) -> dict[str, object]:
@@ -75,9 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    add_redis_url(parser)
     parser.add_argument("--postgres-url", default=None)
     args = parser.parse_args()
     client = connect(args.redis_url)
@@ -118,7 +112,7 @@ def main() -> None:
             for round_ in range(args.runs):
                 say(f"round {round_ + 1} of {args.runs}")
                 for name, target in targets.items():
-                    times[name].append(timed(lambda t=target: t(Path(folder))))
+                    times[name].append(timed(partial(target, Path(folder))))
         floor = times["floor: read cards"]
         print(f"accounts: {args.accounts:,}")
         print(
@@ -127,14 +121,13 @@ def main() -> None:
         )
         for name, values in times.items():
             low, mid = min(values), statistics.median(values)
+            low_x, mid_x = versus_floor(values, floor)
             print(
-                f"{name:<18} {low:>7.2f} {mid:>9.2f} {low / min(floor):>12.2f} "
-                f"{mid / statistics.median(floor):>15.2f} {args.accounts / mid:>16,.0f}"
+                f"{name:<18} {low:>7.2f} {mid:>9.2f} {low_x:>12.2f} "
+                f"{mid_x:>15.2f} {args.accounts / mid:>16,.0f}"
             )
     finally:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1_000))
-        if keys:
-            client.unlink(*keys)
+        delete_prefix(client, prefix)
         if database:
             with psycopg.connect(args.postgres_url, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')

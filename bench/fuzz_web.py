@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from _common import delete_prefix
 
 from bot.app import build_app
 from bot.deps import build_deps
@@ -100,9 +101,7 @@ def main() -> None:
                 wall = time.perf_counter() - started
             deps.background.shutdown(wait=True)
         finally:
-            keys = list(client.scan_iter(match=f"{prefix}:*", count=1_000))
-            for start in range(0, len(keys), 1_000):
-                client.unlink(*keys[start : start + 1_000])
+            delete_prefix(client, prefix)
     q = statistics.quantiles(seconds, n=100)
     errors = sum(count for status, count in statuses.items() if status >= 500)
     print(

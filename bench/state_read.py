@@ -19,19 +19,19 @@ Usage: ``.venv/bin/python bench/state_read.py [--sizes 100000,1000000] [--runs 3
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import redis
+from _common import add_redis_url, delete_prefix, median_ms, say
 from score import REPO, make_rows, train_champion
 
 from bot.lookup import resolve
@@ -43,10 +43,6 @@ from models.registry import Registry
 
 CALLS = 200  # per read per round
 NO_MATCH = ["Gama Logistc Holdngs", "zzqx", "nothing like it", "z" * 200]
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def meta(sid: str, n: int) -> SnapshotMeta:
@@ -69,16 +65,6 @@ def snapshot_memory(client: redis.Redis, prefix: str, sid: str) -> Counter[str]:
         kind = key.rsplit(":", 2)[1] if key.count(":") > 4 else key.rsplit(":", 1)[1]
         kinds[kind] += client.memory_usage(key, samples=0) or 0
     return kinds
-
-
-def per_call_ms(call: Callable[[], object]) -> float:
-    """Median milliseconds of one call over CALLS calls."""
-    timings = []
-    for _ in range(CALLS):
-        start = time.perf_counter()
-        call()
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings) * 1_000
 
 
 def bench_size(n: int, client: redis.Redis, registry: Path, runs: int) -> None:
@@ -119,9 +105,7 @@ def bench_size(n: int, client: redis.Redis, registry: Path, runs: int) -> None:
         print(f"  publish: {first:.1f} s (first), {second:.1f} s (with change from the first)")
         reads(store, switch, chunks, client, runs)
     finally:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=5_000))
-        for start in range(0, len(keys), 5_000):
-            client.unlink(*keys[start : start + 5_000])
+        delete_prefix(client, prefix)
 
 
 def reads(
@@ -147,15 +131,15 @@ def reads(
         ),
     }
     for text in NO_MATCH:
-        cases[f"/churn no match {text[:20]!r}"] = lambda text=text: resolve(
-            store, text, switch_key=switch.key
+        cases[f"/churn no match {text[:20]!r}"] = partial(
+            resolve, store, text, switch_key=switch.key
         )
     for text in NO_MATCH:
         assert resolve(store, text, switch_key=switch.key).kind == "none", text
     medians: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(runs):  # alternate: every case once per round
         for name, call in cases.items():
-            medians[name].append(per_call_ms(call))
+            medians[name].append(median_ms(call, CALLS))
     floor = medians["GET round trip (floor)"]
     print(f"  reads, median ms per call over {CALLS} calls, {runs} alternating rounds:")
     for name, values in medians.items():
@@ -170,9 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    add_redis_url(parser)
     args = parser.parse_args()
     client = connect(args.redis_url)
     with tempfile.TemporaryDirectory() as tmp:

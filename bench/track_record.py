@@ -20,20 +20,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import redis
+from _common import add_redis_url, delete_prefix, say, versus_floor
 
-from bot.deps import build_deps
+from bot.deps import Deps, build_deps
 from bot.feedback import feedback_store
 from bot.feedback.outcomes import Outcome
-from bot.feedback.track_record import track_summary
+from bot.feedback.track_record import TrackSummary, track_summary
 from bot.settings import load_settings
 from bot.state import SnapshotMeta, connect
 from bot.state.flag_log import FlagLog
@@ -41,10 +40,6 @@ from bot.state.flag_log import FlagLog
 REPO = Path(__file__).resolve().parent.parent
 TODAY = dt.date(2026, 11, 23)
 WEEKS = 26
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def per_call(action: Callable[[], object], calls: int) -> float:
@@ -58,9 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--accounts", type=int, default=5_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    add_redis_url(parser)
     args = parser.parse_args()
     client = connect(args.redis_url)
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -74,12 +67,10 @@ def main() -> None:
     try:
         run(deps, client, prefix, args.accounts, args.runs)
     finally:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1_000))
-        if keys:
-            client.unlink(*keys)
+        delete_prefix(client, prefix)
 
 
-def run(deps, client: redis.Redis, prefix: str, n: int, runs: int) -> None:  # type: ignore[no-untyped-def]
+def run(deps: Deps, client: redis.Redis, prefix: str, n: int, runs: int) -> None:
     log = FlagLog(client, prefix=prefix)
     ids = [f"ACC-{i:07d}" for i in range(n)]
     say(f"recording {WEEKS} weekly flag entries of {n:,} accounts")
@@ -112,7 +103,7 @@ def run(deps, client: redis.Redis, prefix: str, n: int, runs: int) -> None:  # t
 
     cache_key = f"{prefix}:{{default}}:flags:summary:{TODAY.isoformat()}:{meta.snapshot_id}"
 
-    def uncached() -> object:
+    def uncached() -> TrackSummary:
         client.delete(cache_key)
         return track_summary(deps)
 
@@ -134,10 +125,8 @@ def run(deps, client: redis.Redis, prefix: str, n: int, runs: int) -> None:  # t
     )
     for name, times in reads.items():
         low, mid = min(times), statistics.median(times)
-        print(
-            f"{name:<10} {low * 1e3:>9.3f} {mid * 1e3:>10.3f} "
-            f"{low / min(floor):>12.1f} {mid / statistics.median(floor):>15.1f}"
-        )
+        low_x, mid_x = versus_floor(times, floor)
+        print(f"{name:<10} {low * 1e3:>9.3f} {mid * 1e3:>10.3f} {low_x:>12.1f} {mid_x:>15.1f}")
 
 
 if __name__ == "__main__":
