@@ -10,6 +10,8 @@ import pytest
 
 from models.save_rate import (
     ALL,
+    DONE_COLUMNS,
+    EXPOSURE_COLUMNS,
     SaveRateConfig,
     breakdown,
     describe,
@@ -160,16 +162,7 @@ def test_units_take_the_first_week_shown_and_clicks_within_the_window() -> None:
             ("D", later, "smb", "high", "m1", "escalations", True, False),  # held out
             ("E", WEEK, "smb", "high", "m1", "escalations", False, False),
         ],
-        columns=[
-            "account_id",
-            "week",
-            "segment",
-            "band",
-            "model_version",
-            "action",
-            "held_out",
-            "churned",
-        ],
+        columns=list(EXPOSURE_COLUMNS),
     )
     done = pd.DataFrame(
         [
@@ -177,7 +170,7 @@ def test_units_take_the_first_week_shown_and_clicks_within_the_window() -> None:
             ("B", "usage-drop", "m1", WEEK),  # another action: not this unit's
             ("E", "escalations", "m1", WEEK + dt.timedelta(days=30)),  # too late
         ],
-        columns=["account_id", "action", "model_version", "day"],
+        columns=list(DONE_COLUMNS),
     )
     found = units(exposures, done, done_within_days=14).set_index("account_id")
     assert sorted(found.index) == ["A", "B", "D", "E"]
