@@ -29,7 +29,7 @@ import pandas as pd
 from bot.cli.init import starter_files
 from bot.publish import build_scorer
 from bot.settings import load_settings
-from models.cards import CardCodec
+from models.cards import CardCodec, ScoredChunk
 from models.generator import generate_accounts
 from models.loaders import load_table, read_raw
 from models.pipeline import train_and_register
@@ -95,19 +95,24 @@ def scored_books(tmp: Path) -> Iterator[tuple[str, Scorer, pd.DataFrame]]:
         yield book.name, scorer, latest_rows(frame, settings.schema)
 
 
+def decoded_card(codec: CardCodec, chunk: ScoredChunk, i: int) -> dict[str, Any]:
+    """Account ``i`` of a scored chunk's card as a reader gets it (no previous snapshot)."""
+    return codec.decode(
+        chunk.records[i],
+        account_id=chunk.account_id[i],
+        account_name=chunk.account_name[i],
+        owner=chunk.owner[i],
+        segment=chunk.segment[i],
+        risk=float(chunk.risk[i]),
+        previous_risk=None,
+    )
+
+
 def decoded_cards(scorer: Scorer, rows: pd.DataFrame, chunk_size: int) -> list[dict[str, Any]]:
     """Every card of the book as a reader gets it (no previous snapshot)."""
     codec = CardCodec.from_spec(scorer.codec().spec())
     return [
-        codec.decode(
-            chunk.records[i],
-            account_id=chunk.account_id[i],
-            account_name=chunk.account_name[i],
-            owner=chunk.owner[i],
-            segment=chunk.segment[i],
-            risk=float(chunk.risk[i]),
-            previous_risk=None,
-        )
+        decoded_card(codec, chunk, i)
         for chunk in scorer.column_chunks(rows, chunk_size=chunk_size)
         for i in range(len(chunk))
     ]

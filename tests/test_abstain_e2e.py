@@ -28,6 +28,7 @@ from models.scoring import latest_rows
 from models.sources_config import SourcesConfig
 from models.validate import validate_frame
 from tests import sample_config
+from tests.golden_cards import decoded_card
 from tests.slack_harness import NOW, Harness
 from tests.test_digest_csm import EAST, MARIA, post_digest
 from tests.test_e2e_churn import churn, mrkdwn_texts
@@ -163,15 +164,7 @@ def test_every_decoded_card_says_what_thin_rows_says(
     chunk = scorer.score(live)
 
     decoded = [
-        codec.decode(
-            chunk.records[i],
-            account_id=chunk.account_id[i],
-            account_name=chunk.account_name[i],
-            owner=chunk.owner[i],
-            segment=chunk.segment[i],
-            risk=float(chunk.risk[i]),
-            previous_risk=None,
-        ).get("abstain", {"missing": None})["missing"]
+        decoded_card(codec, chunk, i).get("abstain", {"missing": None})["missing"]
         for i in range(len(chunk))
     ]
     assert decoded == expected
