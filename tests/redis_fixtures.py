@@ -44,11 +44,22 @@ def redis_client(request: pytest.FixtureRequest) -> redis.Redis:
     return connect(None)
 
 
+def own_prefix(client: redis.Redis) -> Iterator[str]:
+    """A key prefix no other test uses; its keys in ``client`` are removed afterwards."""
+    prefix = f"test-{uuid.uuid4().hex}"
+    yield prefix
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1_000))
+    if keys:
+        client.unlink(*keys)
+
+
 @pytest.fixture
 def key_prefix(redis_client: redis.Redis) -> Iterator[str]:
     """A key prefix no other test uses; its keys are removed after the test."""
-    prefix = f"test-{uuid.uuid4().hex}"
-    yield prefix
-    keys = list(redis_client.scan_iter(match=f"{prefix}:*", count=1_000))
-    if keys:
-        redis_client.unlink(*keys)
+    yield from own_prefix(redis_client)
+
+
+@pytest.fixture
+def real_prefix(real_redis: redis.Redis) -> Iterator[str]:
+    """A prefix of the test's own on the real server, its keys removed afterwards."""
+    yield from own_prefix(real_redis)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Iterator
 
-import pytest
 import redis
 
 from bot.deps import build_deps
@@ -94,16 +91,6 @@ def test_entries_older_than_three_horizons_are_dropped(
     log.record_snapshot(meta(DAY), iter(cards()), spec=spec())
     assert [e.as_of for e in log.entries(old, DAY)] == [DAY - dt.timedelta(days=270), DAY]
     assert not redis_client.exists(f"{key_prefix}:{{default}}:flags:{meta(old).snapshot_id}")
-
-
-@pytest.fixture
-def real_prefix(real_redis: redis.Redis) -> Iterator[str]:
-    """A prefix of this test's own on the real server, its keys removed afterwards."""
-    prefix = f"test-{uuid.uuid4().hex}"
-    yield prefix
-    keys = list(real_redis.scan_iter(match=f"{prefix}:*", count=1_000))
-    if keys:
-        real_redis.unlink(*keys)
 
 
 def test_the_track_summary_counts_real_outcomes_and_is_cached(
