@@ -8,6 +8,7 @@ import math
 import pandas as pd
 import pytest
 
+from bot.feedback.save_rate_config import SaveRateFile
 from models.save_rate import (
     ALL,
     DONE_COLUMNS,
@@ -181,3 +182,9 @@ def test_units_take_the_first_week_shown_and_clicks_within_the_window() -> None:
         "D": "held_out",
         "E": "not_done",
     }
+
+
+def test_save_rate_yaml_defaults_are_the_estimators_defaults() -> None:
+    """config/save_rate.yaml's model restates SaveRateConfig's defaults (it may not import this
+    module's pandas at start-up): the two must not drift apart."""
+    assert SaveRateFile().estimator() == SaveRateConfig()
