@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import shutil
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -73,16 +71,13 @@ class State(NamedTuple):
 
 
 @pytest.fixture
-def state(real_redis: redis.Redis) -> Iterator[State]:
-    prefix = f"test-{uuid.uuid4().hex}"
-    yield State(
-        SnapshotStore(real_redis, prefix=prefix),
-        KillSwitch(real_redis, prefix=prefix),
-        FlagLog(real_redis, prefix=prefix),
+def state(real_redis: redis.Redis, real_prefix: str) -> State:
+    """The store, kill switch and flag log under a prefix of the test's own."""
+    return State(
+        SnapshotStore(real_redis, prefix=real_prefix),
+        KillSwitch(real_redis, prefix=real_prefix),
+        FlagLog(real_redis, prefix=real_prefix),
     )
-    keys = list(real_redis.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        real_redis.unlink(*keys)
 
 
 def loaded(frame: pd.DataFrame, settings: Settings) -> LoadResult:
