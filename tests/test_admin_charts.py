@@ -17,7 +17,6 @@ from bot.emulator.workspace import StoredFile
 from bot.feedback import feedback_store
 from bot.feedback.events import FeedbackEvent, Kind
 from bot.feedback.outcomes import Outcome
-from bot.feedback.release import product_lines  # noqa: F401 - imported ahead, see below
 from bot.feedback.report_charts import MIN_KNOWN_OUTCOMES, NO_SAVE_RATES
 from bot.feedback.summary import weekly_summary
 from bot.render.charts import save_rate_chart
@@ -27,10 +26,6 @@ from tests.planted_save_rate import plant_save_rate
 from tests.slack_harness import ADMIN, CSM, NOW, Harness
 
 pytestmark = pytest.mark.clock
-# `/churn-admin stats` imports pandas and the model registry (scikit-learn) on first use,
-# inside the request's 1.5 s Redis budget; on a loaded machine that import alone spends it and
-# the answer is "cannot reach its data store". Imported ahead here, so this file tests charts;
-# the cold first call is a finding reported to the lead, not something these tests hide.
 
 LAST_WEEK = NOW - dt.timedelta(days=6)
 #: Long enough ago for a 90-day horizon to have passed since.

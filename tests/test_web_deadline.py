@@ -14,6 +14,7 @@ import uuid
 
 import httpx
 import pytest
+import redis
 
 from bot.render.feedback import FeedbackKey
 from tests.slack_harness import BOOK, CSM, Harness, RedisServer, publish
@@ -134,3 +135,31 @@ def test_a_feedback_click_with_redis_frozen_is_answered_in_time(
     assert response.status_code == 200
     (call,) = private_harness.emulator.wait_for("response_url", timeout=15)
     assert "saved" in call.body["text"]
+
+
+class FakeClock:
+    """Stands in for the ``time`` module inside bot.state.deadline: monotonic() is set by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_time_spent_in_a_paused_block_does_not_count_against_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.state import deadline as budget
+
+    clock = FakeClock()
+    monkeypatch.setattr(budget, "time", clock)
+    with budget.deadline(1.5):
+        clock.now += 0.5
+        with budget.paused():
+            clock.now += 5.0  # a first import on a busy machine
+        assert budget.remaining() == pytest.approx(1.0)
+        clock.now += 1.0
+        with pytest.raises(redis.TimeoutError):
+            budget.remaining()
+    assert budget.remaining() is None

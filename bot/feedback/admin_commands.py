@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.deps import Deps
 from bot.feedback import feedback_store
+from bot.state.deadline import paused
 
 USAGE = (
     "• `stats`: feedback by week, segment and action (adoption, acceptance, corrections, "
@@ -27,18 +28,22 @@ def handle_admin(deps: Deps, user_id: str, words: list[str]) -> str | None:
     May raise a ChurnbotError when Redis is unreachable (the caller answers that plainly).
     """
     # stats (pandas), shadow and promote (the model registry: scikit-learn, skops) are
-    # imported when asked, so the web process does not load them to serve /churn.
+    # imported when asked, so the web process does not load them to serve /churn; the first
+    # import does not count against the request's Redis budget.
     command = words[0].lower() if words else ""
     if command == "stats" and len(words) == 1:
-        from bot.feedback.stats import stats_answer
+        with paused():
+            from bot.feedback.stats import stats_answer
 
         return stats_answer(deps, feedback_store(deps))
     if command == "shadow" and len(words) == 1:
-        from bot.feedback.shadow import shadow_report
+        with paused():
+            from bot.feedback.shadow import shadow_report
 
         return shadow_report(deps, feedback_store(deps))
     if command == "promote":
-        from bot.feedback.shadow import promote
+        with paused():
+            from bot.feedback.shadow import promote
 
         if len(words) != 2:
             return (

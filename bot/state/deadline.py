@@ -38,6 +38,21 @@ def deadline(seconds: float) -> Iterator[None]:
         _END.reset(token)
 
 
+@contextmanager
+def paused() -> Iterator[None]:
+    """Stop the current budget's clock for work that is not Redis, such as a module's first
+    import (`/churn-admin stats` loads pandas on first use, which on a busy machine can take
+    longer than the whole budget and would make the next Redis call fail although Redis is
+    fine). The budget ends later by exactly the time spent inside."""
+    end = _END.get()
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        if end is not None:
+            _END.set(end + (time.monotonic() - started))
+
+
 def remaining() -> float | None:
     """Seconds left in the current budget; None outside any; TimeoutError once it is spent."""
     end = _END.get()
