@@ -18,7 +18,6 @@ them over and over as they pile up, freeing nothing: it is paused while the pare
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import sys
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from gunicorn.app.base import BaseApplication
 
+from bot.collector import collector_paused
 from models.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -77,21 +77,6 @@ def web_app(settings: Settings, *, metrics_dir: str | None = None) -> WsgiApp:
     if is_embedded(deps.redis):  # no worker can see this process's store: redraw here
         DrainThread(build_drain(deps)).start()
     return build_wsgi(build_app(deps), deps, metrics_dir=metrics_dir)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block, then on again (as it was): the
-    imports and settings of a start are some hundred thousand objects that live as long as the
-    process, and collecting while they pile up frees nothing (about 30 ms of CPU, 8%, of the
-    parent's start and one worker's app; bench/README.md)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @contextmanager
