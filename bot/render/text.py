@@ -111,6 +111,11 @@ def fit_mrkdwn(template: str, *pieces: object, limit: int = MAX_SECTION_TEXT) ->
     varies goes in ``pieces``, which are escaped, so data can never add formatting or pings.
     """
     escaped = [escape_mrkdwn(str(piece)) for piece in pieces]
+    text = template.format(*escaped)
+    # json_cost adds up per character, so the whole text fits exactly when the pieces fit
+    # the template's budget: measure once, and split the budget only for a text too long.
+    if json_cost(text) <= limit:
+        return text
     budget = limit - json_cost(template.format(*([""] * len(escaped))))
     return template.format(*fit_pieces(escaped, budget))
 
