@@ -425,19 +425,31 @@ def _text(value: bytes | str) -> str:
 
 
 def _plan_json(plan: DigestPlan) -> str:
-    return json.dumps(
+    """The plan as compact JSON. Each message's blocks are the renderer's own JSON text when
+    it kept it (:attr:`Message.blocks_json`), spliced in rather than encoded a second time."""
+    messages = ",".join(
+        '{"text":'
+        + _compact(message.text)
+        + ',"blocks":'
+        + (message.blocks_json if message.blocks_json is not None else _compact(message.blocks))
+        + "}"
+        for message in plan.messages
+    )
+    rest = _compact(
         {
-            # vars, not asdict: asdict deep-copies every block before json copies it again
-            "messages": [vars(message) for message in plan.messages],
             "snapshot_id": plan.snapshot_id,
             "shown": dict(plan.shown),
             "banner": plan.banner,
             "paused": plan.paused,
+            # vars, not asdict: asdict deep-copies every field before json copies it again
             "exposures": [vars(exposure) for exposure in plan.exposures],
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
+        }
     )
+    return '{"messages":[' + messages + "]," + rest[1:]
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _plan_from_json(text: str) -> DigestPlan:

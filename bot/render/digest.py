@@ -70,6 +70,9 @@ class Message:
 
     text: str
     blocks: list[dict[str, Any]]
+    #: ``blocks`` as compact JSON, kept when the renderer had it anyway (it measures every
+    #: block against Slack's limit) so that storing the plan does not encode them again.
+    blocks_json: str | None = field(default=None, compare=False, repr=False)
 
 
 def digest_messages(
@@ -97,10 +100,10 @@ def digest_messages(
         )
         return [Message(text=_fallback(content, 1, 1), blocks=[*opening, empty])]
 
-    groups = [_account_group(content, card) for card in content.cards]
+    groups = [_Group(_account_group(content, card)) for card in content.cards]
     widest = len(groups) + 1  # the opening may end up alone in the first message
     parts = _pack(
-        opening,
+        _Group(opening),
         groups,
         widest_continued=_continued(content, widest, widest),
         max_blocks=max_blocks,
@@ -108,10 +111,21 @@ def digest_messages(
     )
     messages = []
     for number, part in enumerate(parts, start=1):
-        head = opening if number == 1 else [_continued(content, number, len(parts))]
-        blocks = head + [block for group in part for block in group]
-        messages.append(Message(text=_fallback(content, number, len(parts)), blocks=blocks))
+        head = _Group(opening if number == 1 else [_continued(content, number, len(parts))])
+        blocks = head.blocks + [block for group in part for block in group.blocks]
+        encoded = "[" + ",".join(group.json[1:-1] for group in (head, *part)) + "]"
+        text = _fallback(content, number, len(parts))
+        messages.append(Message(text=text, blocks=blocks, blocks_json=encoded))
     return messages
+
+
+class _Group:
+    """Blocks that travel together, and their compact JSON (encoded once: it gives the size
+    the packing needs, and the message's ``blocks_json``)."""
+
+    def __init__(self, blocks: list[dict[str, Any]]) -> None:
+        self.blocks = blocks
+        self.json = json.dumps(blocks, separators=(",", ":"), ensure_ascii=False)
 
 
 def _check_limit(name: str, value: int, limit: int) -> None:
@@ -217,30 +231,26 @@ def _fallback(content: DigestContent, number: int, total: int) -> str:
     return fit_mrkdwn(template, *pieces, limit=MAX_FALLBACK_TEXT)
 
 
-def _size(blocks: Sequence[Mapping[str, Any]]) -> int:
-    """Characters of compact JSON, as Slack (and the emulator) measure a message's blocks."""
-    return len(json.dumps(blocks, separators=(",", ":"), ensure_ascii=False))
-
-
 def _pack(
-    opening: list[dict[str, Any]],
-    groups: list[list[dict[str, Any]]],
+    opening: _Group,
+    groups: list[_Group],
     *,
     widest_continued: dict[str, Any],
     max_blocks: int,
     max_chars: int,
-) -> list[list[list[dict[str, Any]]]]:
+) -> list[list[_Group]]:
     """Account groups per message, in order, filling each message as far as the limits allow.
 
     Follow-ups are measured with the widest "(continued, N of N)" line they could get, so
     numbering them afterwards cannot push one over the limit.
     """
-    follow_up = (1, _size([widest_continued]))
-    parts: list[list[list[dict[str, Any]]]] = [[]]
-    blocks, size = len(opening), _size(opening)
+    # Characters of compact JSON, as Slack (and the emulator) measure a message's blocks.
+    follow_up = (1, len(_Group([widest_continued]).json))
+    parts: list[list[_Group]] = [[]]
+    blocks, size = len(opening.blocks), len(opening.json)
     for group in groups:
         # Appended to a non-empty array, each block adds its JSON and one comma.
-        more_blocks, more_size = len(group), _size(group) - 1
+        more_blocks, more_size = len(group.blocks), len(group.json) - 1
         if blocks + more_blocks > max_blocks or size + more_size > max_chars:
             blocks, size = follow_up
             if blocks + more_blocks > max_blocks or size + more_size > max_chars:

@@ -1,0 +1,59 @@
+"""The stored plan splices the renderer's block JSON in (``Message.blocks_json``) instead of
+encoding the blocks again: what is stored must still be exactly the plan's blocks."""
+
+from __future__ import annotations
+
+import json
+
+from bot.digest.claims import _plan_from_json, _plan_json
+from bot.digest.compose import DigestPlan
+from bot.digest.exposures import Exposure
+from bot.render import DigestContent, Message, digest_messages
+
+
+def _content(n: int) -> DigestContent:
+    cards = [
+        {
+            "account_id": f"acc-{k}",
+            "account_name": f'Acme "{k}" <Holdings> & Co ✓',
+            "owner": "csm@example.com",
+            "risk": 0.9 - k * 0.01,
+            "band": "high",
+            "reasons": [{"code": "usage", "text": "Logins down 48%\non the \\ month"}],
+            "action": {"rule": "r", "action": "Call them", "why": "Because", "owner": "CSM"},
+            "change": 0.02,
+        }
+        for k in range(n)
+    ]
+    return DigestContent(
+        title="Weekly churn digest",
+        channel_label="emea",
+        freshness="scores as of Nov 30",
+        banner=None,
+        cards=cards,
+        snapshot_id="snap-1",
+    )
+
+
+def test_each_message_keeps_the_json_of_exactly_its_blocks() -> None:
+    messages = digest_messages(_content(30), max_chars=4_000)
+    assert len(messages) > 1  # the continued parts carry a head of their own
+    for message in messages:
+        assert message.blocks_json is not None
+        assert json.loads(message.blocks_json) == message.blocks
+        assert message.blocks_json == json.dumps(
+            message.blocks, separators=(",", ":"), ensure_ascii=False
+        )
+
+
+def test_a_stored_plan_reads_back_as_the_plan_with_or_without_the_kept_json() -> None:
+    rendered = tuple(digest_messages(_content(12), max_chars=4_000))
+    plain = tuple(Message(text=m.text, blocks=m.blocks) for m in rendered)
+    exposure = Exposure("acc-1", "smb", "high", 0.9, "r", "v1", "2026-11-30", "snap-1")
+    plans = [
+        DigestPlan(messages, "snap-1", {"acc-1": 0.9}, "⚠️ old", False, (exposure,))
+        for messages in (rendered, plain)
+    ]
+    stored = [_plan_json(plan) for plan in plans]
+    assert stored[0] == stored[1]
+    assert _plan_from_json(stored[0]) == plans[1]
