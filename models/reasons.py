@@ -366,11 +366,18 @@ class ReasonWriter:
 
     def _needed(self, chosen: ChosenReasons) -> np.ndarray:
         """Fields x rows: whether a wording the row shows reads the field."""
-        risk, healthy = self._reads["risk"], self._reads["healthy"]
-        needed = healthy[:, chosen.healthy_feature] & chosen.healthy_shown
+        import numpy as np
+
+        # Rows x fields, one table row copied per account (a gather of whole rows), then
+        # turned fields x rows so that each field's rows are contiguous.
+        risk, healthy = self._reads["risk"].T, self._reads["healthy"].T
+        needed = np.take(healthy, chosen.healthy_feature, axis=0)
+        needed &= chosen.healthy_shown[:, None]
         for s in range(chosen.shown.shape[1]):
-            needed |= risk[:, chosen.feature[:, s]] & chosen.shown[:, s]
-        return needed
+            slot = np.take(risk, chosen.feature[:, s], axis=0)
+            slot &= chosen.shown[:, s, None]
+            needed |= slot
+        return np.ascontiguousarray(needed.T)
 
     def _strongest(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows x codes: the feature that carries each code most strongly, up and down (the
