@@ -224,22 +224,28 @@ class SlotClaims:
     # --- progress -----------------------------------------------------------------------------
 
     def save_plan(
-        self, slot: Slot, token: str, plan: DigestPlan, *, at: dt.datetime, who: str
+        self,
+        slot: Slot,
+        token: str,
+        plan: DigestPlan,
+        *,
+        at: dt.datetime,
+        who: str,
+        begin: int | None = None,
     ) -> None:
-        self._fenced(
-            slot,
-            token,
-            {
-                "state": "posting",
-                "plan": _plan_json(plan),
-                "started_at": at.isoformat(),
-                "scheduled_at": slot.scheduled_at.isoformat(),
-                "manual": "1" if slot.manual else "0",
-                "who": who,
-            },
-            (),
-            opens=True,
-        )
+        """Store the plan; ``begin``: the part about to be posted, marked as
+        :meth:`begin_part` does in the same write (one round trip fewer per digest)."""
+        values = {
+            "state": "posting",
+            "plan": _plan_json(plan),
+            "started_at": at.isoformat(),
+            "scheduled_at": slot.scheduled_at.isoformat(),
+            "manual": "1" if slot.manual else "0",
+            "who": who,
+        }
+        if begin is not None:
+            values["pending"] = str(begin)
+        self._fenced(slot, token, values, (), opens=True)
 
     def replace_plan(
         self, slot: Slot, token: str, plan: DigestPlan, *, posted: Collection[int]
@@ -259,10 +265,18 @@ class SlotClaims:
         self.release(slot, token)
 
     def begin_part(self, slot: Slot, token: str, part: int) -> None:
+        """Mark ``part`` as being posted: a run that takes over looks it up in Slack first."""
         self._fenced(slot, token, {"pending": str(part)}, ())
 
-    def record_part(self, slot: Slot, token: str, part: int, ts: str) -> None:
-        self._fenced(slot, token, {f"ts:{part}": ts}, ("pending",))
+    def record_part(
+        self, slot: Slot, token: str, part: int, ts: str, *, begin: int | None = None
+    ) -> None:
+        """Record a posted part; ``begin``: the next part, marked as :meth:`begin_part` does
+        in the same write, else nothing is left pending."""
+        if begin is None:
+            self._fenced(slot, token, {f"ts:{part}": ts}, ("pending",))
+        else:
+            self._fenced(slot, token, {f"ts:{part}": ts, "pending": str(begin)}, ())
 
     def finish(
         self,

@@ -10,7 +10,8 @@ The sequence (records in :mod:`bot.digest.claims`):
    up a started slot posts the stored plan, so the parts always belong to one digest.
 3. **Post** the parts in order, the first in the channel and the rest as replies in its thread
    (the channel gets one digest, its continuation one click away and never interleaved with
-   other messages). Before each part the record says ``pending``; after it, the part's ``ts``.
+   other messages). Before each part the record says ``pending`` (written with the plan's
+   save or the previous part's ``ts``, not in a call of its own); after it, the part's ``ts``.
    A part still ``pending`` when a run resumes is looked up in Slack before it is posted.
    **The kill switch is read before every part**: a plan made while it was off is made again
    on the last good snapshot, with the banner, and the parts already posted are edited into
@@ -233,8 +234,13 @@ class DigestPoster:
                 self._skipped(digest, slot, reason, who)
                 return Outcome("skipped", slot, reason=reason)
             plan = self._plan(digest, previous)
-            self._claims.save_plan(slot, token, plan, at=now, who=who)
-        plan, ts, last_part = self._post_parts(digest, slot, token, plan, record, previous)
+            self._claims.save_plan(slot, token, plan, at=now, who=who, begin=1)
+            begun: int | None = 1
+        else:
+            begun = None
+        plan, ts, last_part = self._post_parts(
+            digest, slot, token, plan, record, previous, begun=begun
+        )
         if self._exposures is not None:  # before finishing: a resumed run records them again
             self._exposures.record(digest.name, plan.exposures, at=self._clock())
         self._claims.finish(
@@ -278,11 +284,17 @@ class DigestPoster:
         plan: DigestPlan,
         record: SlotRecord,
         previous: Mapping[str, float] | None,
+        *,
+        begun: int | None = None,
     ) -> tuple[DigestPlan, list[str], tuple[int, str] | None]:
         """Post what is left of ``plan`` (re-made if the kill switch went on); return the plan
         that went out, the ``ts`` of its parts, and (part, ts) of the last part if this run
         posted it: that one is recorded with the finish, in the same Redis call (until then
-        the record says it is pending, so a run that takes over looks it up first)."""
+        the record says it is pending, so a run that takes over looks it up first).
+
+        ``begun``: the part this run's last write already marked pending (the plan's save, or
+        the previous part's record), so it is not marked again in a call of its own; the
+        kill switch is still read before every part."""
         posted = dict(record.ts)
         stale = set(record.stale)
 
@@ -310,6 +322,7 @@ class DigestPoster:
                 plan = self._plan(digest, previous)  # on the last good snapshot, with the banner
                 self._claims.replace_plan(slot, token, plan, posted=posted.keys())
                 stale = set(posted)
+                begun = None  # the new plan's write cleared the pending mark
                 log.warning(
                     "digest %s %s: the kill switch went on while it was being posted; the rest "
                     "comes from the last good scores and %s posted part(s) are edited to match",
@@ -319,7 +332,8 @@ class DigestPoster:
                 )
                 continue
             part = todo[0]
-            self._claims.begin_part(slot, token, part)
+            if begun != part:
+                self._claims.begin_part(slot, token, part)
             ts = self._sender.post(
                 digest.channel,
                 plan.messages[part - 1],
@@ -331,7 +345,8 @@ class DigestPoster:
             if len(todo) == 1:  # the last one: nothing is edited after it (stale is empty)
                 ts_all = [posted[n] for n in range(1, len(plan.messages) + 1)]
                 return plan, ts_all, (part, ts)
-            self._claims.record_part(slot, token, part, ts)
+            begun = todo[1]
+            self._claims.record_part(slot, token, part, ts, begin=begun)
 
     def _edit_stale(
         self,
