@@ -68,7 +68,7 @@ class Records:
         lengths = np.full(len(rows), matrix.shape[1], dtype=np.int64)
         self._parts.append((rows, lengths, np.ascontiguousarray(matrix).ravel()))
 
-    def add_values(self, rows: np.ndarray, values: pd.Series) -> None:
+    def add_values(self, rows: np.ndarray, values: pd.Series | np.ndarray) -> None:
         """``values[i]`` as a tagged value for account ``rows[i]``."""
         cells, lengths = encode_values(values)
         used = np.arange(cells.shape[1]) < lengths[:, None]
@@ -127,15 +127,15 @@ def _spread(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(shift, lengths) + np.arange(int(lengths.sum()), dtype=np.int32)
 
 
-def encode_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def encode_values(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each value as tag + payload: a row of cells per value and the cells it uses.
 
     Numbers, flags and dates are encoded as whole columns; other values (text, categories)
-    once per distinct value.
+    once per distinct value. A numpy array is taken as the Series of its values.
     """
     dtype = values.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf":  # plain numpy: nothing missing
-        plain = values.to_numpy()  # but a float's NaN, which _float_matrix handles
+        plain = np.asarray(values)  # but a float's NaN, which _float_matrix handles
         if dtype.kind == "b":
             return np.where(plain, TRUE, FALSE).astype(np.uint8)[:, None], np.ones(
                 len(plain), dtype=np.int64
@@ -143,6 +143,8 @@ def encode_values(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         if dtype.kind == "f":
             return _float_matrix(plain.astype(np.float64, copy=False))
         return _int_matrix(plain.astype(np.int64), np.zeros(len(plain), dtype=bool))
+    if isinstance(values, np.ndarray):
+        values = pd.Series(values)
     if pd.api.types.is_bool_dtype(dtype):
         missing = values.isna().to_numpy()
         tags = np.where(values.fillna(False).to_numpy(dtype=bool), TRUE, FALSE)

@@ -445,9 +445,11 @@ class _TemplateValues:
         self.names = frozenset(names)
         self.absolute = {f"{name}_abs": name for name in names if is_numeric_dtype(features[name])}
 
-    def column(self, name: str) -> pd.Series | None:
+    def column(self, name: str) -> pd.Series | np.ndarray | None:
         if name in self.absolute:
-            return self.features[self.absolute[name]].abs()
+            import numpy as np
+
+            return np.abs(self.features[self.absolute[name]].to_numpy())
         if name in self.rows.columns:
             return self.rows[name]
         base = name.removesuffix("_feature")
@@ -457,21 +459,44 @@ class _TemplateValues:
             return self.features[name]
         return None
 
-    def parts(self, name: str, positions: np.ndarray) -> list[tuple[np.ndarray, pd.Series]]:
+    def parts(
+        self, name: str, positions: np.ndarray
+    ) -> list[tuple[np.ndarray, pd.Series | np.ndarray]]:
         """``name``'s values at ``positions``: (positions, values) pairs covering them all."""
         column = self.column(name)
         if column is None:  # read as empty ("not recorded")
             import pandas as pd
 
             return [(positions, pd.Series([None] * len(positions), dtype=object))]
-        values = column.iloc[positions]
+        values = _take(column, positions)
         fill = self.column(f"{name}_feature") if name in self.names else None
         if fill is None:
             return [(positions, values)]
-        missing = values.isna().to_numpy()
+        missing = _missing(values)
         if not missing.any():
             return [(positions, values)]
         return [
             (positions[~missing], values[~missing]),
-            (positions[missing], fill.iloc[positions[missing]]),
+            (positions[missing], _take(fill, positions[missing])),
         ]
+
+
+def _take(column: pd.Series | np.ndarray, positions: np.ndarray) -> pd.Series | np.ndarray:
+    """``column`` at ``positions``: plain numbers as a numpy array (no pandas take per field
+    and chunk), anything else (text, dates, numbers with empty cells) as a Series."""
+    import numpy as np
+
+    if isinstance(column, np.ndarray):
+        return column[positions]
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+        return column.to_numpy()[positions]
+    return column.iloc[positions]
+
+
+def _missing(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Which of ``values`` are empty (NaN for plain floats; plain ints and flags never are)."""
+    import numpy as np
+
+    if isinstance(values, np.ndarray):
+        return np.isnan(values) if values.dtype.kind == "f" else np.zeros(len(values), dtype=bool)
+    return values.isna().to_numpy()
