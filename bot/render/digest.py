@@ -102,8 +102,9 @@ def digest_messages(
 
     groups = [_Group(_account_group(content, card)) for card in content.cards]
     widest = len(groups) + 1  # the opening may end up alone in the first message
+    first = _Group(opening)
     parts = _pack(
-        _Group(opening),
+        first,
         groups,
         widest_continued=_continued(content, widest, widest),
         max_blocks=max_blocks,
@@ -111,7 +112,7 @@ def digest_messages(
     )
     messages = []
     for number, part in enumerate(parts, start=1):
-        head = _Group(opening if number == 1 else [_continued(content, number, len(parts))])
+        head = first if number == 1 else _Group([_continued(content, number, len(parts))])
         blocks = head.blocks + [block for group in part for block in group.blocks]
         encoded = "[" + ",".join(group.json[1:-1] for group in (head, *part)) + "]"
         text = _fallback(content, number, len(parts))
