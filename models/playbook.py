@@ -18,8 +18,13 @@ from models.config_files import format_validation_error, read_yaml
 from models.errors import ConfigError
 
 if TYPE_CHECKING:  # numpy and pandas where rules are applied, not where settings are read
+    from typing import TypeAlias
+
     import numpy as np
     import pandas as pd
+
+    #: A column of the book a rule reads.
+    Column: TypeAlias = "Coded | pd.Series | np.ndarray"
 
 TOP_REASON_COLUMNS = ("reason_1", "reason_2", "reason_3")
 
@@ -101,16 +106,18 @@ class Playbook:
         names = np.array([entry.name for entry in self.entries], dtype=object)
         return pd.Series(names[self.rule_indices(book)], index=book.index, name="rule")
 
-    def rule_indices(self, book: pd.DataFrame) -> np.ndarray:
+    def rule_indices(self, book: pd.DataFrame | Mapping[str, Column]) -> np.ndarray:
         """Index in :attr:`entries` of the winning rule for every row.
 
         ``book`` needs reason_1..reason_3 (risk-raising reason codes, strongest first, empty
-        when fewer), band, and every name in :attr:`columns`.
+        when fewer), band, and every name in :attr:`columns`: a table, or (a scoring run's
+        chunk) its columns by name, text as :class:`Coded`, numbers as arrays.
         """
         import numpy as np
 
-        chosen = np.full(len(book), len(self.rules), dtype=np.intp)
-        open_rows = np.ones(len(book), dtype=bool)
+        n = len(book["band"])
+        chosen = np.full(n, len(self.rules), dtype=np.intp)
+        open_rows = np.ones(n, dtype=bool)
         for index, rule in enumerate(self.rules):
             hits = open_rows & _matches(rule.when, book)
             chosen[hits] = index
@@ -123,31 +130,50 @@ class Playbook:
         return Recommendation(entry.name, entry.action, entry.why, entry.owner)
 
 
-def _isin(series: pd.Series, values: Collection[str], *, as_text: bool = False) -> np.ndarray:
+@dataclass(frozen=True)
+class Coded:
+    """A text column as small codes into its distinct values (-1: empty), so a condition on
+    it looks up a handful of values instead of comparing every cell's text."""
+
+    codes: np.ndarray
+    levels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+def _isin(series: Column, values: Collection[str], *, as_text: bool = False) -> np.ndarray:
     """Whether each cell is one of ``values`` (``as_text``: compared as text)."""
     import numpy as np
+    import pandas as pd
 
-    if series.dtype == "category":  # a lookup on the small codes (a scoring run's book)
-        levels = series.cat.categories.to_numpy()
+    if isinstance(series, pd.Series) and series.dtype == "category":
+        series = Coded(series.cat.codes.to_numpy(), series.cat.categories.to_numpy())
+    if isinstance(series, Coded):  # a lookup on the small codes
+        levels = series.levels
         if as_text:
             levels = np.array([str(level) for level in levels], dtype=object)
         wanted = np.isin(levels, list(values))
-        return np.append(wanted, False)[series.cat.codes.to_numpy()]  # code -1: empty
+        return np.append(wanted, False)[series.codes]  # code -1: empty
+    series = pd.Series(series) if isinstance(series, np.ndarray) else series
     if as_text:
         series = series.astype("object").astype("str")
     return series.isin(list(values)).to_numpy(dtype=bool)
 
 
-def _numbers(series: pd.Series) -> np.ndarray:
+def _numbers(series: Column) -> np.ndarray:
     import numpy as np
 
+    if isinstance(series, np.ndarray):
+        return series.astype(np.float64, copy=False)
+    assert not isinstance(series, Coded), "a bound applies to numbers"
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _matches(when: Conditions, book: pd.DataFrame) -> np.ndarray:
+def _matches(when: Conditions, book: pd.DataFrame | Mapping[str, Column]) -> np.ndarray:
     import numpy as np
 
-    mask = np.ones(len(book), dtype=bool)
+    mask = np.ones(len(book["band"]), dtype=bool)
     if when.reasons_any is not None:
         mask &= np.logical_or.reduce(
             [_isin(book[column], when.reasons_any) for column in TOP_REASON_COLUMNS]

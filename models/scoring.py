@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,10 +35,13 @@ from models.contract import AccountSchema
 from models.explain import risk_and_contributions
 from models.features import FeatureSet
 from models.packing import HEADER_ROW, Records, texts
-from models.playbook import TOP_REASON_COLUMNS, Playbook
+from models.playbook import TOP_REASON_COLUMNS, Coded, Playbook
 from models.reasons import ReasonWriter
 from models.registry import LoadedModel
 from models.spec import AbstainSettings, RiskBands
+
+if TYPE_CHECKING:
+    from models.playbook import Column
 
 DEFAULT_CHUNK = 50_000
 
@@ -180,25 +183,21 @@ class Scorer:
         features: pd.DataFrame,
     ) -> np.ndarray:
         """The index of each row's winning playbook rule (the default last)."""
-        # Categoricals: a rule's condition on reasons or band is then a test on small codes.
-        codes = pd.Index([*self.writer.codes, ""], dtype=object)
+        # Codes: a rule's condition on reasons or band is then a test on small integers.
+        codes = np.array([*self.writer.codes, ""], dtype=object)
         top = np.where(shown, order, len(codes) - 1)
         blank = np.full(len(rows), len(codes) - 1)
-        book = pd.DataFrame(
-            {
-                **{
-                    column: pd.Categorical.from_codes(
-                        top[:, i] if i < top.shape[1] else blank, codes
-                    )
-                    for i, column in enumerate(TOP_REASON_COLUMNS)
-                },
-                "band": pd.Categorical.from_codes(band, pd.Index(BANDS, dtype=object)),
-                **{
-                    name: _condition_column(features[name] if name in features else rows[name])
-                    for name in self.playbook.columns
-                },
-            }
-        )
+        book: dict[str, Column] = {
+            **{
+                column: Coded(top[:, i] if i < top.shape[1] else blank, codes)
+                for i, column in enumerate(TOP_REASON_COLUMNS)
+            },
+            "band": Coded(band, np.array(BANDS, dtype=object)),
+            **{
+                name: _condition_column(features[name] if name in features else rows[name])
+                for name in self.playbook.columns
+            },
+        }
         return self.playbook.rule_indices(book)
 
 
@@ -233,13 +232,13 @@ class _Abstained:
         records.add_fixed(where, tail)
 
 
-def _condition_column(column: pd.Series) -> np.ndarray | pd.Categorical:
+def _condition_column(column: pd.Series) -> Column:
     """A column a playbook condition reads: numbers as they are, anything else as codes of its
     distinct values (a condition on text then looks up a handful of values)."""
     if pd.api.types.is_numeric_dtype(column.dtype):
         return column.to_numpy()
     codes, uniques = pd.factorize(column)
-    return pd.Categorical.from_codes(codes, pd.Index(np.asarray(uniques, dtype=object)))
+    return Coded(codes, np.asarray(uniques, dtype=object))
 
 
 def link_spec(features: FeatureSet, schema: AccountSchema) -> dict[str, object]:
