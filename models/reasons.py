@@ -384,7 +384,9 @@ class ReasonWriter:
         first of equals, as ``argmax`` picks; a code of one feature needs no search)."""
         import numpy as np
 
-        up = np.empty((len(values), len(self.codes)), dtype=np.intp, order="F")
+        # Feature indices in bytes where they fit (the usual case): an eighth of the traffic.
+        index = np.uint8 if len(self.features) <= 256 else np.intp
+        up = np.empty((len(values), len(self.codes)), dtype=index, order="F")
         down = np.empty_like(up)
         if np.isnan(values).any():
             for c, members in enumerate(self._code_features):
@@ -392,6 +394,18 @@ class ReasonWriter:
                 up[:, c] = members[np.nanargmax(block, axis=1)]
                 down[:, c] = members[np.nanargmin(block, axis=1)]
             return up, down
+        for c, members in enumerate(self._code_features):
+            # Written in place into the code's (contiguous) column of ``up`` and ``down``.
+            strongest, weakest = up[:, c], down[:, c]
+            strongest[:] = weakest[:] = members[0]
+            high = low = values[:, members[0]]
+            for member in members[1:]:
+                column = values[:, member]
+                strongest[column > high] = member
+                weakest[column < low] = member
+                # No NaN here, so the running extremes are plain maxima and minima.
+                high, low = np.maximum(high, column), np.minimum(low, column)
+        return up, down
         for c, members in enumerate(self._code_features):
             if len(members) == 1:
                 up[:, c] = down[:, c] = members[0]
