@@ -275,12 +275,17 @@ class ReasonWriter:
 
         self._check(contributions)
         values = contributions.values
-        impacts = np.empty((len(values), len(self.codes)))
+        # Code by code into contiguous rows (``values`` is feature-major too), handed out as
+        # its transpose: rows x codes, column-major.
+        impacts = np.empty((len(self.codes), len(values)))
         for c, members in enumerate(self._code_features):
-            impacts[:, c] = values[:, members[0]]
-            for member in members[1:]:
-                impacts[:, c] += values[:, member]
-        return impacts
+            if len(members) == 1:
+                impacts[c] = values[:, members[0]]
+                continue
+            np.add(values[:, members[0]], values[:, members[1]], out=impacts[c])
+            for member in members[2:]:
+                impacts[c] += values[:, member]
+        return impacts.T
 
     def _top(self, impacts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rows x top_reasons: code indices by impact, their impacts, and which are shown.
@@ -293,7 +298,7 @@ class ReasonWriter:
         k = min(self.config.top_reasons, len(self.codes))
         if np.isfinite(impacts).all():
             order = np.empty((len(impacts), k), dtype=np.intp)
-            left = impacts.copy()
+            left = np.array(impacts, order="C")  # row by row, as argmax reads it
             everyone = np.arange(len(impacts))
             for j in range(k):
                 order[:, j] = np.argmax(left, axis=1)
