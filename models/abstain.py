@@ -12,6 +12,7 @@ Pure: takes account rows, the model's feature set and the settings of config/pro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,11 +93,7 @@ def thin(
     """Each row's verdict as arrays (see :func:`thin_rows`); ``inputs`` is the model's
     :meth:`InputColumns.of`, computed once per run."""
     n = len(rows)
-    empty = (
-        rows[list(inputs.columns)].isna().to_numpy()
-        if inputs.columns
-        else np.zeros((n, 0), dtype=bool)
-    )
+    empty = _empty(rows, inputs.columns)
     share = empty.mean(axis=1) if inputs.columns else np.zeros(n)
     known = _age_days(rows, date_column, first_seen)
     age = np.full(n, np.inf) if known is None else known
@@ -107,6 +104,22 @@ def thin(
         too_new=age < settings.min_history_days if judged else np.zeros(n, dtype=bool),
         age=age,
     )
+
+
+def _empty(rows: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Rows x ``columns``: which cells are empty, column by column (no copy of the table): a
+    plain integer or flag column has no empty cell, a plain float's is NaN."""
+    empty = np.empty((len(rows), len(columns)), dtype=bool, order="F")
+    for j, name in enumerate(columns):
+        column = rows[name]
+        dtype = column.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+            empty[:, j] = False
+        elif isinstance(dtype, np.dtype) and dtype.kind == "f":
+            np.isnan(column.to_numpy(), out=empty[:, j])
+        else:
+            empty[:, j] = column.isna().to_numpy()
+    return empty
 
 
 def thin_rows(
