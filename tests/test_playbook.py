@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from models.errors import ConfigError
 from models.generator import CAUSES
-from models.playbook import load_playbook
+from models.playbook import Coded, load_playbook
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 CODES = (set(CAUSES) - {"unexplained"}) | {"account_profile"}
@@ -60,6 +61,31 @@ def test_first_matching_rule_wins_with_context() -> None:
         "default-check-in",
         "default-check-in",
     ]
+
+
+def test_a_book_of_coded_columns_picks_the_rules_a_table_does() -> None:
+    """A scoring run hands the rules its columns as codes (models.playbook.Coded) and arrays
+    instead of a table: the same rows must get the same rules, empty cells included."""
+    rows = [
+        account(reason_1="renewal", band="high", days_to_renewal=30, segment="enterprise"),
+        account(reason_1="renewal", band="high", days_to_renewal=30, segment="smb"),
+        account(reason_1="usage_decline", reason_2="champion_left"),
+        account(reason_1="usage_decline", arr=250_000.0),
+        account(reason_1="renewal", days_to_renewal=90, segment=None),
+        account(reason_3="poor_nps"),
+    ]
+    table = pd.DataFrame(rows)
+    playbook = load_playbook(CONFIG / "playbooks.yaml", reason_codes=CODES)
+    book: dict[str, Coded | np.ndarray] = {}
+    for name in table.columns:
+        if pd.api.types.is_numeric_dtype(table[name]):
+            book[name] = table[name].to_numpy()
+        else:
+            codes, levels = pd.factorize(table[name])
+            book[name] = Coded(codes, np.asarray(levels, dtype=object))
+    coded = playbook.rule_indices(book)
+    assert coded.tolist() == playbook.rule_indices(table).tolist()
+    assert coded.tolist() == [0, 2, 1, 4, 9, len(playbook.rules)]
 
 
 def test_the_action_follows_the_strongest_reason_shown() -> None:
