@@ -135,6 +135,18 @@ def test_one_value_encodes_as_its_column_does() -> None:
         assert records.to_list() == singles, name
 
 
+def test_a_plain_numpy_column_encodes_as_its_series_does() -> None:
+    """Template values of plain numeric columns are handed to the records as numpy arrays."""
+    plain = [name for name, column in COLUMNS.items() if isinstance(column.dtype, np.dtype)]
+    plain = [name for name in plain if COLUMNS[name].dtype.kind in "biuf"]
+    assert {"small ints", "wide ints", "whole floats", "floats", "flags"} <= set(plain)
+    for name in plain:
+        as_series, as_array = Records(len(COLUMNS[name])), Records(len(COLUMNS[name]))
+        as_series.add_values(np.arange(len(COLUMNS[name])), COLUMNS[name])
+        as_array.add_values(np.arange(len(COLUMNS[name])), COLUMNS[name].to_numpy())
+        assert as_array.to_list() == as_series.to_list(), name
+
+
 def test_a_small_value_takes_few_bytes() -> None:
     assert len(encode_value(3)) == 2
     assert len(encode_value(3.0)) == 2
