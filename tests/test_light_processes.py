@@ -26,7 +26,7 @@ from bot.cli import COMMANDS, cli, main
 from tests.polling import wait_until
 from tests.redis_fixtures import DEFAULT_TEST_REDIS_URL
 from tests.slack_harness import CONFIG, SECRET
-from tests.test_web_serve import free_port
+from tests.test_web_serve import free_port, start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
@@ -203,19 +203,7 @@ def _redis_sockets(pid: int, port: int) -> set[int]:
 def serving() -> Iterator[tuple[subprocess.Popen[str], str]]:
     """A real `churnbot serve` (no --workers) on a free port, once it answers /readyz."""
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CHURNBOT_"))},
-        **web_environment(),
-        "PORT": str(port),
-    }
-    churnbot = Path(sys.executable).parent / "churnbot"
-    server = subprocess.Popen(
-        [str(churnbot), "serve", "--host", "127.0.0.1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = start_serve({**web_environment(), "PORT": str(port)}, host="127.0.0.1")
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:

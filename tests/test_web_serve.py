@@ -119,13 +119,25 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def start_serve(env: dict[str, str], *, host: str) -> subprocess.Popen[str]:
+    """A real `churnbot serve --host HOST` process: this environment without its Slack and
+    churnbot variables, plus ``env``; its stderr is kept for the assertion messages."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CHURNBOT_"))}
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "churnbot"), "serve", "--host", host],
+        env=inherited | env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @pytest.mark.slow
 def test_serve_listens_on_the_host_it_is_given(emulator: SlackEmulator) -> None:
     """A real `churnbot serve --host 127.0.0.2` (gunicorn): answers there, not on 127.0.0.1,
     and starts without Bolt's warning about the token."""
     port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CHURNBOT_"))},
         "CHURNBOT_CONFIG": str(CONFIG),
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_BOT_TOKEN": emulator.token,
@@ -133,14 +145,7 @@ def test_serve_listens_on_the_host_it_is_given(emulator: SlackEmulator) -> None:
         "REDIS_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
         "PORT": str(port),
     }
-    churnbot = Path(sys.executable).parent / "churnbot"
-    server = subprocess.Popen(
-        [str(churnbot), "serve", "--host", "127.0.0.2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = start_serve(env, host="127.0.0.2")
     try:
         deadline = time.monotonic() + 30
         while True:
