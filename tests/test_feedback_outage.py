@@ -12,7 +12,6 @@ import contextlib
 import socket
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -86,14 +85,13 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         probe = redis.Redis(port=self.port, socket_timeout=0.5)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:  # bounded polling until the server answers
+
+        def answers() -> bool:
             with contextlib.suppress(redis.ConnectionError):
-                if probe.ping():
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server on port {self.port} did not start")
-            time.sleep(0.02)
+                return bool(probe.ping())
+            return False
+
+        wait_until(answers, f"redis-server on port {self.port} to start", timeout=READY_TIMEOUT_S)
         probe.close()
 
     def crash(self) -> None:
@@ -267,10 +265,9 @@ def test_a_store_too_slow_for_slack_is_reported_unconfirmed_and_a_retry_counts_o
 
     redis.Redis(port=server.port).execute_command("CLIENT", "PAUSE", 800, "WRITE")
     assert recorder.save(build, CSM, None).status == "unconfirmed"
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while client.xlen(store.stream) == 0:  # bounded polling: the paused write lands
-        assert time.monotonic() < deadline, "the paused write never landed"
-        time.sleep(0.02)
+    wait_until(
+        lambda: client.xlen(store.stream) > 0, "the paused write to land", timeout=READY_TIMEOUT_S
+    )
     again = recorder.save(build, CSM, None)
     assert again.status == "saved"
     assert again.recorded is not None

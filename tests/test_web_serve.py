@@ -9,7 +9,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from bot.emulator import SlackEmulator
 from bot.loopback import LoopbackServer
 from bot.settings import EnvSettings, load_settings
 from bot.web import build_wsgi
+from tests.polling import wait_until
 from tests.slack_harness import BOOK, CONFIG, CSM, SECRET, publish
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,17 +146,19 @@ def test_serve_listens_on_the_host_it_is_given(emulator: SlackEmulator) -> None:
         "PORT": str(port),
     }
     server = start_serve(env, host="127.0.0.2")
+    answers: list[httpx.Response] = []
+
+    def answered() -> bool:
+        assert server.poll() is None, server.stderr.read() if server.stderr else ""
+        try:
+            answers.append(httpx.get(f"http://127.0.0.2:{port}/healthz", timeout=1))
+        except httpx.TransportError:
+            return False
+        return True
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.2:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline, "churnbot serve did not answer in 30 s"
-                time.sleep(0.1)  # polling interval of a bounded wait, not synchronisation
-        assert health.json() == {"status": "ok"}
+        wait_until(answered, "churnbot serve to answer on 127.0.0.2", timeout=30, interval=0.1)
+        assert answers[-1].json() == {"status": "ok"}
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
     finally:
