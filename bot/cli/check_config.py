@@ -31,8 +31,3 @@ def spec() -> None:
     """Print the data product spec: consumer, promise, surface, action, feedback signal."""
     settings = load_settings(os.environ)
     click.echo(yaml.safe_dump(settings.spec.model_dump(mode="json"), sort_keys=False))
-
-
-def register(group: click.Group) -> None:
-    group.add_command(check_config)
-    group.add_command(spec)

@@ -196,7 +196,3 @@ def command(top: int, slack: bool) -> None:
     out.print(render_demo_digest(store, digest, current(store, what_if, settings.spec, now)))
     if slack:
         show_in_slack(settings, redis, digest)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(command)

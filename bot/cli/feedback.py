@@ -105,7 +105,3 @@ def outcomes(data: Path | None, source: str) -> None:
     _store(settings).set_outcomes(known)
     churned = sum(1 for outcome in known.values() if outcome.churn_date)
     out.print(f"Stored the outcomes of {len(known):,} accounts ({churned:,} churned).")
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(group)

@@ -194,7 +194,3 @@ def _product(proposal: Proposal, numeric: list[str], today: dt.date) -> dict[str
 def _yaml(comment: str, data: dict[str, Any]) -> str:
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
     return f"# {comment}\n{body}"
-
-
-def register(group: click.Group) -> None:
-    group.add_command(command)

@@ -68,7 +68,3 @@ def promote(version: str) -> None:
     registry.load(version)  # refuse to promote a model that would not load
     registry.promote(version)
     out.print(f"Champion is now {version}.")
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(group)

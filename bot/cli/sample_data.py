@@ -78,7 +78,3 @@ def command(
         f"Wrote {len(data.accounts):,} rows ({n_accounts:,} accounts, {weeks} weeks to "
         f"{end_date}) to {path}; {churned:,} churns with their causes in {truth_path}"
     )
-
-
-def register(group: click.Group) -> None:
-    group.add_command(command)

@@ -126,7 +126,3 @@ def command(data: Path | None, source: str, shadow: str | None) -> None:
     )
     tell_admins_of_trip(deps, result)
     report(result)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(command)

@@ -202,7 +202,3 @@ def serve_socket_mode(settings: Settings, *, host: str, port: int) -> None:
     ):
         console.print(f"Connecting to Slack in Socket Mode; probes and metrics at {probes.url}")
         SocketModeHandler(app, token.get_secret_value()).start()
-
-
-def register(group: click.Group) -> None:
-    group.add_command(command)

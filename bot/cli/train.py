@@ -114,7 +114,3 @@ def command(data: Path | None, source: str, promote: bool | None, with_feedback:
             f"({feedback.flipped} labels changed, {len(feedback.weights)} rows weighted); "
             "see `notes.feedback` in `churnbot models show`."
         )
-
-
-def register(group: click.Group) -> None:
-    group.add_command(command)

@@ -144,7 +144,3 @@ def command(metrics_port: int | None, metrics_host: str, heartbeat_seconds: floa
     console.print("Stopping: finishing the digests being posted")
     worker.stop(wait=True)
     refreshes.stop()
-
-
-def register(group: click.Group) -> None:
-    group.add_command(command)
