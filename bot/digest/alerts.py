@@ -38,6 +38,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.digest.channels import AlertsConfig
+from bot.feedback.metrics import week_start
 from bot.render.text import escape_mrkdwn
 from bot.state.killswitch import KillSwitch
 from bot.state.replies import text_set
@@ -139,12 +140,6 @@ def alert_text(alert: Alert) -> str:
     return "\n".join(lines)
 
 
-def week_of(moment: dt.datetime) -> dt.date:
-    """The Monday (UTC) of ``moment``'s week: the unit of "once per account per week"."""
-    day = moment.astimezone(dt.UTC).date()
-    return day - dt.timedelta(days=day.weekday())
-
-
 class AlertMutes:
     """Who turned alerts off (``/churn alerts off``): a Redis set of Slack user ids."""
 
@@ -206,7 +201,7 @@ class OwnerAlerts:
             return outcomes
         try:
             muted = self._mutes.muted()
-            week = week_of(self._clock())
+            week = week_start(self._clock().astimezone(dt.UTC).date())  # Monday, UTC
             cards = self._store.iter_cards(snapshot_id=snapshot_id)
             for alert in alerts_in(cards, jump=self.config.jump, band_of=self._band_of):
                 user = self._owner_users.get(alert.owner)

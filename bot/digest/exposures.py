@@ -26,6 +26,7 @@ from typing import Any
 
 import redis
 
+from bot.feedback.metrics import week_start
 from bot.state.replies import as_fields, members, text_hash
 from bot.state.store import book_root, translate_errors
 
@@ -66,10 +67,6 @@ class Exposure:
         )
 
 
-def monday(day: dt.date) -> dt.date:
-    return day - dt.timedelta(days=day.weekday())
-
-
 class ExposureLog:
     def __init__(
         self,
@@ -86,7 +83,7 @@ class ExposureLog:
     def record(self, digest: str, exposures: Iterable[Exposure], *, at: dt.datetime) -> None:
         """Record what ``digest`` showed at ``at``, in one transaction; weeks older than
         ``keep`` are dropped from the index as new ones arrive (their hashes expire)."""
-        week = monday(at.astimezone(dt.UTC).date())
+        week = week_start(at.astimezone(dt.UTC).date())
         fields = {
             f"{e.account_id}{_SEP}{digest}": json.dumps(vars(e), separators=(",", ":"))
             for e in exposures
