@@ -103,7 +103,7 @@ def gather(deps: Deps, store: FeedbackStore, weeks: Sequence[dt.date]) -> Report
             f"Calibration: {known} answered account(s) with a known outcome so far; the chart "
             f"needs at least {MIN_KNOWN_OUTCOMES}."
         )
-    rates = current_save_rates(deps, store)
+    rates = current_save_rates(deps, store, events)
     if rates:
         charts.append(save_rate_chart(rates))
     else:

@@ -21,7 +21,6 @@ import pandas as pd
 
 from bot.deps import Deps
 from bot.digest.exposures import ExposureLog
-from bot.feedback.events import events_table
 from bot.feedback.outcomes import churned_within
 from bot.feedback.save_rate_config import SaveRateFile
 from bot.feedback.store import FeedbackStore
@@ -81,11 +80,11 @@ def save_rate_units(
     )
 
 
-def current_save_rates(deps: Deps, store: FeedbackStore) -> list[SaveRate]:
+def current_save_rates(deps: Deps, store: FeedbackStore, events: pd.DataFrame) -> list[SaveRate]:
     """Each action's save rate with its interval (or why there is none yet), by action name:
-    what a chart of save rates draws."""
+    what a chart of save rates draws (``events``: every stored event, read once by the
+    caller)."""
     config = deps.settings.save_rate
-    events = events_table(store.events())
     return per_action(save_rate_units(deps, store, config, events), config.estimator())
 
 
