@@ -347,20 +347,6 @@ def test_find_by_id_and_by_partial_accent_and_case_insensitive_name(
     assert ids("nothing like it") == []
 
 
-def test_previous_risks_in_bulk(redis_client: redis.Redis, key_prefix: str) -> None:
-    store = SnapshotStore(redis_client, prefix=key_prefix, batch_size=2)
-    cards = make_cards("s1", 5)
-    cards[0]["risk"] = 0.0
-    store.publish_cards(make_meta("s1", 5), cards)
-
-    risks = store.previous_risks(
-        (f"acc-{i:05d}" for i in range(7)), snapshot_id="s1"
-    )  # a generator, 7 ids, 2 unknown
-    assert risks == {c["account_id"]: c["risk"] for c in cards}
-    with pytest.raises(SnapshotNotFound, match=r"snapshot 'zz' .* not stored"):
-        store.previous_risks(["acc-00000"], snapshot_id="zz")
-
-
 def test_meta_and_store_parameters_are_checked(redis_client: redis.Redis) -> None:
     with pytest.raises(ValueError, match=r"'snapshot_id' parameter of SnapshotMeta .* 'a b'"):
         make_meta("a b", 1)

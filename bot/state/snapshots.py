@@ -787,17 +787,6 @@ class SnapshotStore:
             _points(points),
         )
 
-    def previous_risks(self, account_ids: Iterable[str], *, snapshot_id: str) -> dict[str, float]:
-        """Risk of each given account in ``snapshot_id`` (absent accounts are left out), in
-        bulk: one read of the snapshot's key blocks, whatever the number of ids."""
-        table = self._risk_table(snapshot_id)
-        ids = [a.encode() for a in account_ids]
-        return {
-            a.decode(): r
-            for a, r in zip(ids, _previous(table, ids).tolist(), strict=True)
-            if r == r  # NaN: not in that snapshot
-        }
-
     def list_ids(self) -> list[str]:
         """Ids in the retention window, oldest first (the pinned last good one may be older)."""
         with translate_errors(self._r):
