@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _common import say, versus_floor
 
 REPO = Path(__file__).resolve().parent.parent
 END = dt.date(2026, 11, 16)
@@ -52,10 +53,6 @@ DECODE_ROUNDS = 200
 #: One of the riskiest accounts kept for the decode timing: risk, a tie-break, and the indexed
 #: fields and record the store would hand the codec.
 Kept = tuple[float, int, tuple[str, str, str, str, bytes]]
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def _status_mb(field: str) -> float | None:
@@ -185,9 +182,7 @@ def run_case(case: str, rows_path: Path, registry_root: Path, chunk_size: int) -
     return result
 
 
-def _decode_time(
-    spec: str, top: list[tuple[float, int, tuple[str, str, str, str, bytes]]]
-) -> float:
+def _decode_time(spec: str, top: list[Kept]) -> float:
     """Microseconds to render one of a digest's cards from its record (min over rounds)."""
     from models.cards import CardCodec
 
@@ -241,8 +236,7 @@ def print_table(results: dict[int, dict[str, list[dict[str, Any]]]]) -> None:
     for n, runs in results.items():
         bare = [r["seconds"] for r in runs["bare"]]
         full = [r["seconds"] for r in runs["full"]]
-        ratio_min = min(full) / min(bare)
-        ratio_median = statistics.median(full) / statistics.median(bare)
+        ratio_min, ratio_median = versus_floor(full, bare)
         rss = (
             f"{max(r['peak_mb'] for r in runs['bare']):,.0f} / "
             f"{max(r['peak_mb'] for r in runs['full']):,.0f}"
@@ -277,9 +271,9 @@ def main(argv: list[str]) -> None:
     results: dict[int, dict[str, list[dict[str, Any]]]] = {}
     with tempfile.TemporaryDirectory(prefix="churnbot-bench-") as tmp:
         root = Path(tmp)
-        _say("training the champion on a 5,000 x 52 sample book ...")
+        say("training the champion on a 5,000 x 52 sample book ...")
         version = train_champion(root / "registry")
-        _say(f"champion {version}; building {max(sizes):,} account rows ...")
+        say(f"champion {version}; building {max(sizes):,} account rows ...")
         rows = make_rows(max(sizes))
         paths = {}
         for n in sizes:
@@ -293,13 +287,14 @@ def main(argv: list[str]) -> None:
                     run = measure(case, paths[n], root / "registry", args.chunk_size)
                     results[n][case].append(run)
     print(
-        f"\nScoring benchmark ({sys.platform}, {_cpus()} CPUs, chunks of {args.chunk_size:,}, "
+        f"\nScoring benchmark ({sys.platform}, {cpus()} CPUs, chunks of {args.chunk_size:,}, "
         f"{args.repeats} alternating runs per case), model {version}"
     )
     print_table(results)
 
 
-def _cpus() -> int:
+def cpus() -> int:
+    """The CPUs this process may run on (what the figures were measured with)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

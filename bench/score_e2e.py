@@ -47,16 +47,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from _common import delete_prefix, say, versus_floor
+from score import cpus
 
 REPO = Path(__file__).resolve().parent.parent
 COPIES = 50
 TRAIN_ACCOUNTS, TRAIN_WEEKS = 5_000, 52
 TARGET_TIME, TARGET_RSS = 2.0, 1.5
-KEY_PATTERN = "churnbot:*"
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+KEY_PREFIX = "churnbot"
 
 
 def _monday(today: dt.date) -> dt.date:
@@ -91,7 +89,7 @@ def train_champion(var_dir: Path, end: dt.date) -> None:
         return
     env = environment(var_dir, None)
     train = var_dir / "train.parquet"
-    _say(f"training the champion on a {TRAIN_ACCOUNTS:,} x {TRAIN_WEEKS} sample book ...")
+    say(f"training the champion on a {TRAIN_ACCOUNTS:,} x {TRAIN_WEEKS} sample book ...")
     churnbot(
         [
             "sample-data",
@@ -113,7 +111,7 @@ def write_book(path: Path, accounts: int, weeks: int, end: dt.date) -> None:
     from models.generator import generate_accounts
 
     base_accounts = -(-accounts // COPIES)
-    _say(f"simulating {base_accounts:,} accounts x {weeks} weeks, tiled {COPIES} times ...")
+    say(f"simulating {base_accounts:,} accounts x {weeks} weeks, tiled {COPIES} times ...")
     base = pa.Table.from_pandas(
         generate_accounts(base_accounts, weeks, seed=23, end=end).accounts, preserve_index=False
     )
@@ -182,28 +180,18 @@ def timed(command: list[str], env: dict[str, str]) -> Run:
     return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
-def clean_redis(redis_url: str) -> int:
-    """Delete every churnbot key of the benchmark's database; how many there were."""
+def clean_redis(redis_url: str) -> None:
+    """Delete every churnbot key of the benchmark's database."""
     import redis
 
-    client = redis.Redis.from_url(redis_url)
-    deleted = 0
-    batch: list[bytes] = []
-    for key in client.scan_iter(match=KEY_PATTERN, count=10_000):
-        batch.append(key)
-        if len(batch) == 10_000:
-            deleted += client.unlink(*batch)
-            batch = []
-    if batch:
-        deleted += client.unlink(*batch)
-    return deleted
+    delete_prefix(redis.Redis.from_url(redis_url), KEY_PREFIX)
 
 
 def redis_is_free(redis_url: str) -> bool:
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    return next(iter(client.scan_iter(match=KEY_PATTERN, count=1_000)), None) is None
+    return next(iter(client.scan_iter(match=f"{KEY_PREFIX}:*", count=1_000)), None) is None
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -221,15 +209,12 @@ def summary(runs: list[Run]) -> str:
 
 
 def ratios(score: list[Run], base: list[Run]) -> str:
-    def ratio(pick: str, of: str) -> float:
-        mine = [getattr(run, of) for run in score]
-        floor_values = [getattr(run, of) for run in base]
-        f = min if pick == "min" else statistics.median
-        return float(f(mine) / f(floor_values))
+    def ratio(of: str) -> tuple[float, float]:
+        return versus_floor([getattr(run, of) for run in score], [getattr(run, of) for run in base])
 
-    time_min, time_median = ratio("min", "seconds"), ratio("median", "seconds")
-    cpu_min, cpu_median = ratio("min", "cpu_seconds"), ratio("median", "cpu_seconds")
-    rss_min, rss_median = ratio("min", "peak_mb"), ratio("median", "peak_mb")
+    time_min, time_median = ratio("seconds")
+    cpu_min, cpu_median = ratio("cpu_seconds")
+    rss_min, rss_median = ratio("peak_mb")
     verdict_time = "met" if time_median <= TARGET_TIME else "MISSED"
     verdict_rss = "met" if rss_median <= TARGET_RSS else "MISSED"
     return (
@@ -291,21 +276,17 @@ def main(argv: list[str]) -> None:
             finally:
                 if name == "score":
                     clean_redis(args.redis)
-            _say(f"round {round_ + 1}: {name} {runs[name][-1]}")
+            say(f"round {round_ + 1}: {name} {runs[name][-1]}")
     rows = pq.ParquetFile(book).metadata.num_rows
     print(
         f"\nchurnbot score end to end: {args.accounts:,} live accounts, {args.weeks} weekly "
-        f"snapshots ({rows:,} rows), {args.repeat} alternating runs, {_cpus()} CPUs"
+        f"snapshots ({rows:,} rows), {args.repeat} alternating runs, {cpus()} CPUs"
     )
     print(f"floor (read the parquet file + features + predict_proba): {summary(runs['floor'])}")
     print(f"lean floor (read only the newest date's rows, the same):  {summary(runs['newest'])}")
     print(f"churnbot score (publish included):                        {summary(runs['score'])}")
     print(f"against the floor: {ratios(runs['score'], runs['floor'])}")
     print(f"against the lean floor: {ratios(runs['score'], runs['newest'])}")
-
-
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 if __name__ == "__main__":
