@@ -410,13 +410,12 @@ class SnapshotStore:
                 pending = _slice(rows, full, len(rows)) if full < len(rows) else None
         if pending is not None:
             self._write_block(S, pending, staging.streamed - len(pending), before, staging)
-        if staging.streamed:
-            self._write_ids(S, staging)
         if staging.streamed == 0:
             raise DataContractError(
                 f"snapshot {sid!r} has no cards; an empty book is refused rather than "
                 "shown to users as one without risk."
             )
+        self._write_ids(S, staging)
         if staging.distinct != meta.n_accounts or staging.streamed != staging.distinct:
             raise DataContractError(
                 f"snapshot {sid!r}: meta.n_accounts is {meta.n_accounts} but "
