@@ -186,11 +186,6 @@ def _segments(schema: AccountSchema) -> tuple[str, ...] | None:
     return None if column is None else schema.columns[column].allowed
 
 
-def config_problems(config_dir: Path) -> list[str]:
-    """Every problem in the config folder, in one pass (for `churnbot check-config`)."""
-    return check_config_folder(config_dir)[0]
-
-
 def check_config_folder(config_dir: Path) -> tuple[list[str], list[str]]:
     """Every problem and every warning (allowed but probably not meant, such as a declared
     column that no feature uses) of the config folder, in one pass."""

@@ -21,7 +21,7 @@ from bot.digest.slots import (
     period_key,
     scheduled_slot,
 )
-from bot.settings import config_problems, load_settings
+from bot.settings import check_config_folder, load_settings
 from models.errors import ConfigError
 
 pytestmark = pytest.mark.clock
@@ -87,7 +87,7 @@ def test_every_problem_names_file_digest_and_key_in_one_pass(channels_file: Path
             {**digest().model_dump(), "name": "dup"},
         ],
     )
-    problems = config_problems(channels_file.parent)
+    problems, _ = check_config_folder(channels_file.parent)
     assert len(problems) == 1, "channels.yaml reports as one block"
     lines = problems[0].splitlines()
     path = str(channels_file)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import config_problems, load_settings
+from bot.settings import check_config_folder, load_settings
 from models.errors import ConfigError
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
@@ -73,7 +73,7 @@ def test_every_problem_is_reported_in_one_pass(config_dir: Path) -> None:
     )
     edit(config_dir / "sources.yaml", "max_reject_share: 0.05", "max_reject_share: 5")
     (config_dir / "product.yaml").unlink()
-    problems = config_problems(config_dir)
+    problems, _ = check_config_folder(config_dir)
     assert len(problems) == 3
     assert any("schema.yaml: columns.arr.type" in p for p in problems)
     assert any("sources.yaml: max_reject_share" in p for p in problems)
