@@ -204,8 +204,7 @@ class SlotClaims:
         status, detail = _text(answer[0]), _text(answer[1])
         if status == "busy":
             return Claim("busy", SlotRecord("posting"), retry_in=max(int(detail), 0) / 1000)
-        flat = [_text(item) for item in answer[2]]
-        record = _record(dict(zip(flat[::2], flat[1::2], strict=True)))
+        record = _record(_flat_hash(answer[2]))
         if status == "finished":
             return Claim("finished", record or SlotRecord(detail))  # type: ignore[arg-type]
         last = _text(answer[3])
@@ -382,8 +381,7 @@ class SlotClaims:
             flat = self._take_outage(keys=[self._outage])
         if not flat:
             return None
-        items = [item.decode() if isinstance(item, bytes) else str(item) for item in flat]
-        return dict(zip(items[::2], items[1::2], strict=True))
+        return _flat_hash(flat)
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -436,6 +434,12 @@ def _record(raw: Mapping[str, str]) -> SlotRecord | None:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _flat_hash(flat: list[bytes | str]) -> dict[str, str]:
+    """A hash as a script returns it: HGETALL's flat list of fields and values."""
+    items = [_text(item) for item in flat]
+    return dict(zip(items[::2], items[1::2], strict=True))
 
 
 def _plan_json(plan: DigestPlan) -> str:
