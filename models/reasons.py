@@ -411,20 +411,6 @@ class ReasonWriter:
                 # No NaN here, so the running extremes are plain maxima and minima.
                 high, low = np.maximum(high, column), np.minimum(low, column)
         return up, down
-        for c, members in enumerate(self._code_features):
-            if len(members) == 1:
-                up[:, c] = down[:, c] = members[0]
-                continue
-            high = low = values[:, members[0]]
-            strongest = weakest = np.full(len(values), members[0])
-            for member in members[1:]:
-                column = values[:, member]
-                higher, lower = column > high, column < low
-                strongest = np.where(higher, member, strongest)
-                weakest = np.where(lower, member, weakest)
-                high, low = np.where(higher, column, high), np.where(lower, column, low)
-            up[:, c], down[:, c] = strongest, weakest
-        return up, down
 
     def _check(self, contributions: Contributions) -> None:
         if contributions.features != self.features:
