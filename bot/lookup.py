@@ -47,11 +47,9 @@ class Lookup:
     history: list[tuple[SnapshotMeta, float]] | None = None
 
 
-def resolve(
-    store: SnapshotStore, query: str, *, snapshot_id: str | None = None, switch_key: str = ""
-) -> Lookup:
-    """Look ``query`` up in ``snapshot_id``, or in the snapshot the kill switch at
-    ``switch_key`` points readers to (then ``meta`` and ``switch`` say which it was)."""
+def resolve(store: SnapshotStore, query: str, *, switch_key: str) -> Lookup:
+    """Look ``query`` up in the snapshot the kill switch at ``switch_key`` points readers to
+    (``meta`` and ``switch`` say which it was)."""
     query = " ".join(query.split())
     if len(query) > MAX_QUERY or query.count(" ") >= MAX_WORDS:
         return Lookup("too_long", query[:MAX_QUERY])
@@ -61,7 +59,6 @@ def resolve(
     found = store.lookup(
         query,
         limit=PICK_CANDIDATES + 1,
-        snapshot_id=snapshot_id,
         switch_key=switch_key,
         probes=probes(wanted),
         probe_limit=SUGGESTIONS * 2,
