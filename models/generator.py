@@ -607,7 +607,7 @@ def _act(
     """Run the CSM script for this week and draw the saves where the right action met
     the right cause (``relief_until`` is updated in place, by account number)."""
     contributions, explained, unexplained = _hazards(book, traits, today)
-    ids = np.asarray([f"ACC-{a:06d}" for a in book.account], dtype=object)
+    ids = np.asarray([_account_id(a) for a in book.account], dtype=object)
     view = WeekView(
         day=np.datetime64(int(today), "D").astype(datetime.date),
         account_id=ids,
@@ -768,7 +768,7 @@ def _to_frame(
     emails = [f"{name}@{CSM_DOMAIN}" for name in CSMS]
     return pd.DataFrame(
         {
-            "account_id": text([f"ACC-{i:06d}" for i in range(n_ids)], account),
+            "account_id": text([_account_id(i) for i in range(n_ids)], account),
             "account_name": text(_company_names(n_ids, name_key), account),
             "as_of": _dates(cols["as_of"]),
             "owner_csm": text(emails, traits.csm[account]),
@@ -805,12 +805,18 @@ def _to_frame(
     )
 
 
+def _account_id(number: int) -> str:
+    """The id of account ``number`` ("ACC-000123"): one spelling for the accounts frame, the
+    truth table and what an :class:`ActionEffect` script sees, so their ids match."""
+    return f"ACC-{number:06d}"
+
+
 def _truth_frame(rows: list[tuple[int, int, str, str]]) -> pd.DataFrame:
     accounts = np.asarray([r[0] for r in rows], dtype=np.int64)
     days = np.asarray([r[1] for r in rows], dtype=np.int64)
     return pd.DataFrame(
         {
-            "account_id": pd.array([f"ACC-{a:06d}" for a in accounts], dtype="str"),
+            "account_id": pd.array([_account_id(a) for a in accounts], dtype="str"),
             "churn_date": _dates(days),
             "causes": pd.array([r[2] for r in rows], dtype="str"),
             "primary_cause": pd.array([r[3] for r in rows], dtype="str"),
