@@ -147,8 +147,8 @@ def refresh_summary(deps: Deps) -> None:
 
 
 def _compute(deps: Deps, flags: FlagLog) -> TrackSummary:
-    """A quarter of flag entries and the outcomes of their accounts: about 0.1 s for a book
-    of 5,000 accounts and 3 s for 100,000 (bench/track_record.py), too slow for a slash
+    """A quarter of flag entries and the outcomes of their accounts: about 0.05 s for a book
+    of 5,000 accounts and 0.9 s for 100,000 (bench/track_record.py), too slow for a slash
     command's first answer, hence :func:`cached_summary`."""
     spec = deps.settings.spec
     today = deps.clock().date()
