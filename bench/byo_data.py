@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from _common import say
 from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -75,10 +76,6 @@ HAND_MODELS: tuple[tuple[str, BaseEstimator], ...] = (
     ("hand LogisticRegression", LogisticRegression(max_iter=2000)),
     ("HistGradientBoosting", HistGradientBoostingClassifier(random_state=0)),
 )
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -218,7 +215,7 @@ def _hand_fit(
 ) -> Scores:
     """Fit ``estimator`` behind the hand preprocessing on churnbot's split; score held-out rows
     (with ``folds``: out-of-fold probabilities, ``x_eval`` being ``x_train``)."""
-    _say(f"  {name} on {x_train.shape[1]} export columns")
+    say(f"  {name} on {x_train.shape[1]} export columns")
     pipeline = Pipeline([("inputs", _hand_inputs(x_train)), ("model", clone(estimator))])
     started = time.perf_counter()
     if folds is not None:
@@ -232,7 +229,7 @@ def run_case(shape: str, config: str, seed: int, csv: Path, folder: Path, var: P
     settings = load_settings({"CHURNBOT_CONFIG": str(folder), "CHURNBOT_VAR": str(var)})
     schema, horizon = settings.schema, settings.spec.horizon_days
     frame = load_accounts(settings, csv, "file")[0].frame
-    _say(f"[{shape} / {config} config / seed {seed}] training churnbot on {len(frame):,} rows")
+    say(f"[{shape} / {config} config / seed {seed}] training churnbot on {len(frame):,} rows")
     started = time.perf_counter()
     result = train_model(
         frame,
@@ -240,7 +237,7 @@ def run_case(shape: str, config: str, seed: int, csv: Path, folder: Path, var: P
         settings.features,
         horizon_days=horizon,
         settings=settings.spec.training,
-        progress=lambda message: _say(f"  {message}"),
+        progress=lambda message: say(f"  {message}"),
     )
     churnbot = _scores(
         f"churnbot ({config} config)", result.y_eval, result.p_eval, time.perf_counter() - started
@@ -281,7 +278,7 @@ def run_case(shape: str, config: str, seed: int, csv: Path, folder: Path, var: P
 
 
 def cases_for(shape: Shape, seed: int, quick: bool, workdir: Path) -> list[Case]:
-    _say(f"[{shape.name} / seed {seed}] building the export")
+    say(f"[{shape.name} / seed {seed}] building the export")
     folder = workdir / f"{shape.name.replace(' ', '-')}-{seed}"
     folder.mkdir()
     csv = folder / "export.csv"
