@@ -27,6 +27,10 @@ class FeedbackConfig(BaseModel):
     stats_weeks: int = Field(default=4, ge=1, le=26)
     shadow_top_n: int = Field(default=50, ge=1, le=1000)
     metrics_refresh_seconds: int = Field(default=300, ge=0, le=86_400)
+    #: The niceness of the thread that redraws messages after clicks (``bot.feedback.drain``):
+    #: background work that must yield the CPU to the web process answering clicks when they
+    #: share cores. 0 leaves it as it is; 19 is the most yielding.
+    refresh_nice: int = Field(default=10, ge=0, le=19)
 
     @property
     def retention(self) -> dt.timedelta:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
 import threading
 import time
 import uuid
@@ -40,7 +42,7 @@ from bot.feedback import feedback_store
 from bot.feedback.events import MessageRef
 from bot.feedback.refresh import RefreshJob
 from bot.feedback.render import recorded_text, with_choices
-from bot.feedback.store import FeedbackStore
+from bot.feedback.store import FeedbackStore, MessageState
 from bot.listeners.churn import card_answer
 from bot.serving import current
 from bot.state.replies import Entry, entries
@@ -93,16 +95,17 @@ class Painter:
         self._client = client
         self._card_blocks = card_blocks
 
-    def draw(self, job: RefreshJob, *, anonymous: bool) -> None:
-        base = self._store.message_body(job.message) if job.message else None
+    def draw(self, job: RefreshJob, state: MessageState | None, *, anonymous: bool) -> None:
+        """Draw ``job``'s message from ``state``, as read for it (None when it has none)."""
+        base = state.body if state else None
         blocks = (base or {}).get("blocks")
         if job.ephemeral and not blocks:
             blocks = self._card_blocks(job.account_id, job.snapshot_id)
-        if job.message is None or not blocks:
+        if job.message is None or state is None or not blocks:
             # Nothing to redraw: confirm to the clicker in a message of their own.
             self._post(job.response_url, text=recorded_text(job.kind, anonymous=anonymous))
             return
-        updated = with_choices(blocks, self._store.choices(job.message))
+        updated = with_choices(blocks, state.choices)
         text = str((base or {}).get("text") or f"Feedback on {job.account_id}")
         if job.ephemeral:
             self._post(job.response_url, text=text, blocks=updated, replace_original=True)
@@ -243,13 +246,19 @@ class RefreshDrain:
     def draw_due(self) -> int:
         """Draw every held message that is due; acknowledge (and delete) what is done."""
         now = self.clock()
+        due = [(key, p) for key, p in self._pending.items() if p.due <= now]
+        try:
+            states = self._states([pending.job for _, pending in due])
+        except ChurnbotError as exc:  # Redis: keep them held, try again after a pause
+            for _, pending in due:
+                pending.due = now + RETRY_S
+            log.warning("could not read what to show on %d message(s): %s", len(due), exc)
+            return 0
         done: list[str] = []
         drawn = 0
-        for key, pending in list(self._pending.items()):
-            if pending.due > now:
-                continue
+        for key, pending in due:
             try:
-                self.painter.draw(pending.job, anonymous=pending.anonymous)
+                self.painter.draw(pending.job, states.get(key), anonymous=pending.anonymous)
             except RetryLater as later:
                 pending.attempts += 1
                 if later.seconds is not None or pending.attempts < MAX_ATTEMPTS:
@@ -278,6 +287,12 @@ class RefreshDrain:
         return drawn
 
     # --- internals ----------------------------------------------------------------------
+
+    def _states(self, jobs: list[RefreshJob]) -> dict[MessageRef | str, MessageState]:
+        """The stored state of the messages of ``jobs``, all read in one round trip."""
+        messages = list({job.message: None for job in jobs if job.message})
+        states = self.store.message_states(messages)
+        return dict(zip(messages, states, strict=True))
 
     def _ensure_group(self) -> None:
         if self._grouped:
@@ -351,10 +366,16 @@ class RefreshDrain:
 
 class DrainThread:
     """A drain stepping in a daemon thread until stopped; a failure of Redis pauses it, and
-    nothing read is lost meanwhile (entries stay pending)."""
+    nothing read is lost meanwhile (entries stay pending).
+
+    The thread runs at config/feedback.yaml's ``refresh_nice`` (see :func:`lower_priority`):
+    a redraw may wait a moment, a click's answer may not, and the drain often shares its
+    cores with a web process (``churnbot serve`` on the embedded store runs it in the web
+    process itself)."""
 
     def __init__(self, drain: RefreshDrain) -> None:
         self.drain = drain
+        self.nice = drain.store.config.refresh_nice
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="feedback-refresh", daemon=True)
 
@@ -370,6 +391,7 @@ class DrainThread:
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        lower_priority(self.nice)
         while not self._stop.is_set():
             try:
                 self.drain.step(block_s=BLOCK_S)
@@ -379,6 +401,26 @@ class DrainThread:
             except Exception:
                 log.exception("feedback refreshes failed; trying again")
                 self._stop.wait(ERROR_PAUSE_S)
+
+
+def lower_priority(nice: int) -> None:
+    """Raise the calling thread's niceness by ``nice``, on Linux, where each thread has its
+    own (elsewhere this would renice the whole process, or fail, so it does nothing).
+
+    Only this thread yields: the rest of its process (the scheduler of ``churnbot worker``,
+    a web process's request threads) keeps its priority. The kernel weighs niceness among
+    the threads of one autogroup (one session, ``/proc/sys/kernel/sched_autogroup_enabled``)
+    or cgroup; a web process started in a session (or a systemd unit) of its own competes
+    with the worker's as a group, and yielding across them is the deployment's job (e.g.
+    ``CPUWeight=`` of the units). Raising niceness needs no privilege; a failure is logged
+    and the drain runs as it is."""
+    if nice <= 0 or sys.platform != "linux":
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except OSError as exc:
+        log.warning("the feedback refreshes run at normal priority: %s", exc)
 
 
 class ServedCards:

@@ -157,6 +157,15 @@ class Recorded:
     anonymous: bool
 
 
+@dataclass(frozen=True)
+class MessageState:
+    """What a refresh redraws a message from: its text and blocks as last kept (None if
+    none are) and who answered what on it (see :meth:`FeedbackStore.choices`)."""
+
+    body: dict[str, Any] | None
+    choices: dict[str, dict[Kind, list[str | None]]]
+
+
 def _ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
@@ -348,13 +357,24 @@ class FeedbackStore:
         """Who answered what on ``message``: account -> kind -> users (None: anonymous), in
         the order they answered."""
         with translate_errors(self._r):
-            stored = text_hash(self._r.hgetall(self._shown_key(message)))
-        result: dict[str, dict[Kind, list[str | None]]] = {}
-        for field, _ in sorted(stored.items(), key=lambda item: _entry_order(item[1])):
-            account, kind, who = field.split(_SEP)
-            users = result.setdefault(account, {}).setdefault(kind, [])  # type: ignore[arg-type]
-            users.append(None if who.startswith("~") else who)
-        return result
+            return _choices(text_hash(self._r.hgetall(self._shown_key(message))))
+
+    def message_states(self, messages: list[MessageRef]) -> list[MessageState]:
+        """What redrawing each of ``messages`` needs (its kept body and its choices), read in
+        one round trip: a drain draws the messages due together, and each command sent on its
+        own would cost the drain (and Redis, which serves the clicks too) far more."""
+        if not messages:
+            return []
+        with translate_errors(self._r):
+            pipe = self._r.pipeline(transaction=False)
+            for message in messages:
+                pipe.get(self._message_key(message))
+                pipe.hgetall(self._shown_key(message))
+            replies = pipe.execute()
+        return [
+            MessageState(json.loads(kept) if kept else None, _choices(text_hash(shown)))
+            for kept, shown in zip(replies[::2], replies[1::2], strict=True)
+        ]
 
     def outcomes(self, account_ids: list[str]) -> dict[str, Outcome]:
         """The known outcomes of ``account_ids`` (accounts without one are left out)."""
@@ -437,6 +457,16 @@ class FeedbackStore:
                     pipe.hdel(key, field)
                     pipe.hset(key, field[: -len(user)] + "~" + entry_id, entry_id)
                     pipe.execute()
+
+
+def _choices(stored: Mapping[str, str]) -> dict[str, dict[Kind, list[str | None]]]:
+    """A message's shown hash as account -> kind -> users, in the order they answered."""
+    result: dict[str, dict[Kind, list[str | None]]] = {}
+    for field, _ in sorted(stored.items(), key=lambda item: _entry_order(item[1])):
+        account, kind, who = field.split(_SEP)
+        users = result.setdefault(account, {}).setdefault(kind, [])  # type: ignore[arg-type]
+        users.append(None if who.startswith("~") else who)
+    return result
 
 
 def _entry_order(entry_id: str) -> tuple[int, int]:

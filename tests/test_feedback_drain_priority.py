@@ -1,0 +1,61 @@
+"""The refresh drain is background work: its thread yields the CPU, and only its thread.
+
+A redraw may wait a moment; a click's ack may not. Wherever the drain runs (``churnbot
+worker``, or beside the web in ``churnbot serve`` on the embedded store, or beside the Web API
+emulator in bench/feedback.py), it shares cores with a web process answering clicks, so its
+thread runs at config/feedback.yaml's ``refresh_nice`` and the threads beside it do not.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot.feedback.config import load_feedback_config
+from models.errors import ConfigError
+from tests.polling import wait_until
+from tests.slack_harness import Harness
+
+pytestmark = pytest.mark.skipif(
+    sys.platform != "linux", reason="threads have a niceness of their own on Linux only"
+)
+
+
+def nice_of(native_id: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, native_id)
+
+
+def alive_nice_of(native_id: int) -> int | None:
+    """The niceness of a thread that may have ended meanwhile (a request's, say)."""
+    try:
+        return nice_of(native_id)
+    except ProcessLookupError:
+        return None
+
+
+def test_the_drain_thread_runs_niced_and_the_rest_of_its_process_does_not(
+    harness: Harness,
+) -> None:
+    nice = harness.deps.settings.feedback.refresh_nice
+    assert nice > 0, "the shipped config/feedback.yaml yields the CPU"
+    own = nice_of(threading.get_native_id())
+    [drain] = [t for t in threading.enumerate() if t.name == "feedback-refresh"]
+    assert drain.native_id is not None
+    native_id = drain.native_id
+    wait_until(
+        lambda: nice_of(native_id) == min(19, own + nice), "the drain to lower itself", timeout=5
+    )
+    others = [int(tid) for tid in os.listdir("/proc/self/task") if int(tid) != native_id]
+    assert {nice for nice in map(alive_nice_of, others) if nice is not None} == {own}, (
+        "the web's threads (and the emulator's) keep their priority"
+    )
+
+
+def test_refresh_nice_is_a_niceness(tmp_path: Path) -> None:
+    (tmp_path / "feedback.yaml").write_text("refresh_nice: 20\n")
+    with pytest.raises(ConfigError, match="refresh_nice"):
+        load_feedback_config(tmp_path)
