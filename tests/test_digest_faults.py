@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import redis
+from slack_sdk import WebClient
 
 from bot.cli.worker import scheduled_scoring
 from bot.digest.metrics import WorkerMetrics
@@ -221,22 +222,36 @@ def test_a_digest_resumed_after_the_switch_went_on_shows_no_live_score_unbannere
 
 
 def test_every_part_checks_the_switch_when_it_is_sent(rig: Rig) -> None:
-    """The switch trips between part 1 and part 2 of one uninterrupted run."""
+    """The switch trips between part 1 and part 2 of one uninterrupted run: an admin trips it
+    the moment Slack has accepted part 1 (before the run records it), so only the read that
+    precedes part 2 can see it. However the reads are batched, part 2 must not go out with
+    the live scores, and part 1 is edited to the last good ones."""
     publish(rig.deps, maria_book(TWO_PARTS, risk=0.6), as_of="2026-11-16")
     publish(rig.deps, maria_book(TWO_PARTS, risk=0.99, step=0.0), healthy=False)
-    original = rig.deps.switch.state
-    calls = {"n": 0}
-
-    def state_after_part_1() -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2:  # read before part 2: an admin tripped it meanwhile
-            rig.deps.switch.trip("bad data", who=ADMIN, source="admin")
-        return original()
-
-    rig.deps.switch.state = state_after_part_1  # type: ignore[method-assign]
-    assert rig.poster.run(rig.digest(), DUE).status == "posted"
+    tripping = TrippingClient(
+        token=rig.emulator.token, base_url=rig.emulator.base_url, retry_handlers=[], rig=rig
+    )
+    assert rig.new_poster(tripping).run(rig.digest(), DUE).status == "posted"
+    assert tripping.posts == 2
     assert "99%" not in rig.texts()
     assert [p["part"] for p in rig.parts()] == [1, 2]
+    assert len(rig.emulator.calls("chat.update")) == 1
+
+
+class TrippingClient(WebClient):
+    """A client whose first accepted post is followed at once by an admin tripping the switch."""
+
+    def __init__(self, *args: Any, rig: Rig, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rig = rig
+        self.posts = 0
+
+    def chat_postMessage(self, **kwargs: Any) -> Any:
+        response = super().chat_postMessage(**kwargs)
+        self.posts += 1
+        if self.posts == 1:
+            self.rig.deps.switch.trip("bad data", who=ADMIN, source="admin")
+        return response
 
 
 # --- 3. a publish cut off half-way ------------------------------------------------------------

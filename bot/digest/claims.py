@@ -36,11 +36,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 import redis
+from redis.client import Pipeline
 from redis.typing import EncodableT
 
 from bot.digest.compose import DigestPlan
@@ -124,7 +125,13 @@ return 'skipped'
 
 
 class ClaimLost(StoreError):
-    """The slot's lease ran out and another runner may own it: this one must stop posting."""
+    """The slot's lease ran out and another runner may own it: this one must stop posting.
+    ``outage``: the Slack outage record the same round trip took (:meth:`SlotClaims.finish`
+    with ``take_outage``), for the caller to announce all the same: its post went through."""
+
+    def __init__(self, message: str, *, outage: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.outage = outage
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,6 @@ class SlotClaims:
         self._finish = r.register_script(_FINISH)
         self._skip = r.register_script(_SKIP)
         self._release = r.register_script(RELEASE_LOCK)
-        self._take_outage = r.register_script(_TAKE_OUTAGE)
         self._note_outage = r.register_script(_NOTE_OUTAGE)
         self._outage = f"{prefix}:{{scheduler}}:slack_outage"
 
@@ -231,9 +237,12 @@ class SlotClaims:
         at: dt.datetime,
         who: str,
         begin: int | None = None,
-    ) -> None:
+        and_read: str | None = None,
+    ) -> dict[str, str]:
         """Store the plan; ``begin``: the part about to be posted, marked as
-        :meth:`begin_part` does in the same write (one round trip fewer per digest)."""
+        :meth:`begin_part` does in the same write (one round trip fewer per digest);
+        ``and_read``: a hash read right after the write, in the same round trip (the kill
+        switch, read before every part), returned (empty without it)."""
         values = {
             "state": "posting",
             "plan": _plan_json(plan),
@@ -244,7 +253,7 @@ class SlotClaims:
         }
         if begin is not None:
             values["pending"] = str(begin)
-        self._fenced(slot, token, values, (), opens=True)
+        return self._fenced(slot, token, values, (), opens=True, and_read=and_read)
 
     def replace_plan(
         self, slot: Slot, token: str, plan: DigestPlan, *, posted: Collection[int]
@@ -268,14 +277,22 @@ class SlotClaims:
         self._fenced(slot, token, {"pending": str(part)}, ())
 
     def record_part(
-        self, slot: Slot, token: str, part: int, ts: str, *, begin: int | None = None
-    ) -> None:
+        self,
+        slot: Slot,
+        token: str,
+        part: int,
+        ts: str,
+        *,
+        begin: int | None = None,
+        and_read: str | None = None,
+    ) -> dict[str, str]:
         """Record a posted part; ``begin``: the next part, marked as :meth:`begin_part` does
-        in the same write, else nothing is left pending."""
+        in the same write, else nothing is left pending; ``and_read`` as for
+        :meth:`save_plan`."""
         if begin is None:
-            self._fenced(slot, token, {f"ts:{part}": ts}, ("pending",))
-        else:
-            self._fenced(slot, token, {f"ts:{part}": ts, "pending": str(begin)}, ())
+            return self._fenced(slot, token, {f"ts:{part}": ts}, ("pending",), and_read=and_read)
+        values = {f"ts:{part}": ts, "pending": str(begin)}
+        return self._fenced(slot, token, values, (), and_read=and_read)
 
     def finish(
         self,
@@ -287,10 +304,19 @@ class SlotClaims:
         reason: str = "",
         shown: DigestPlan | None = None,
         last_part: tuple[int, str] | None = None,
-    ) -> None:
+        first: Callable[[Pipeline], object] | None = None,
+        outage_note: str | None = None,
+        take_outage: bool = False,
+    ) -> dict[str, str] | None:
         """Close the slot for good and drop the claim; ``shown`` becomes the channel's
         previous digest; ``last_part`` (part, ts), posted since :meth:`begin_part`, is
-        recorded in the same call (as :meth:`record_part` would)."""
+        recorded in the same call (as :meth:`record_part` would).
+
+        A posted digest does more in the same round trip (a pipeline, in this order):
+        ``first`` queues the caller's own commands (what the digest showed); after the finish,
+        ``outage_note`` does what :meth:`outage_note` does, and ``take_outage`` takes the
+        whole outage record (deleting it, so exactly one run gets it), which is returned
+        (None if none was on record)."""
         last = ""
         if shown is not None:
             last = json.dumps(
@@ -301,9 +327,24 @@ class SlotClaims:
         if last_part is not None:
             args += [f"ts:{last_part[0]}", last_part[1]]
         with translate_errors(self._r):
-            done = self._finish(keys=keys, args=args)
+            if first is None and outage_note is None and not take_outage:
+                done, outage = self._finish(keys=keys, args=args), None
+            else:
+                pipe = self._r.pipeline(transaction=False)
+                if first is not None:
+                    first(pipe)
+                finish_at = len(pipe)  # ``first`` may have queued nothing
+                pipe.eval(_FINISH, len(keys), *keys, *args)
+                if outage_note is not None:
+                    self._queue_outage_note(pipe, slot, outage_note)
+                if take_outage:
+                    pipe.eval(_TAKE_OUTAGE, 1, self._outage)
+                replies = pipe.execute()
+                done = replies[finish_at]
+                outage = (_flat_hash(replies[-1]) or None) if take_outage else None
         if not done:
-            raise ClaimLost(f"lost the claim on digest slot {slot.digest} {slot.id}")
+            raise ClaimLost(f"lost the claim on digest slot {slot.digest} {slot.id}", outage=outage)
+        return outage
 
     def skip(self, slot: Slot, *, reason: str, at: dt.datetime) -> bool:
         """Mark a slot nobody started as skipped. True if this call skipped it; False if it
@@ -375,13 +416,8 @@ class SlotClaims:
         with translate_errors(self._r):
             self._note_outage(keys=[self._outage], args=[f"slot:{slot.digest}:{slot.id}", state])
 
-    def take_outage(self) -> dict[str, str] | None:
-        """The outage record, removed in the same call: one caller gets it, the rest None."""
-        with translate_errors(self._r):
-            flat = self._take_outage(keys=[self._outage])
-        if not flat:
-            return None
-        return _flat_hash(flat)
+    def _queue_outage_note(self, pipe: Pipeline, slot: Slot, state: str) -> None:
+        pipe.eval(_NOTE_OUTAGE, 1, self._outage, f"slot:{slot.digest}:{slot.id}", state)
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -394,7 +430,10 @@ class SlotClaims:
         *,
         extra_ms: int = 0,
         opens: bool = False,
-    ) -> None:
+        and_read: str | None = None,
+    ) -> dict[str, str]:
+        """The fenced write; with ``and_read``, that hash is read after it in the same round
+        trip and returned (EVAL there, not EVALSHA: a pipeline cannot load a lost script)."""
         pairs = [item for pair in values.items() for item in pair]
         lease = self._lease_ms + extra_ms
         args: list[EncodableT] = [
@@ -406,13 +445,21 @@ class SlotClaims:
             *pairs,
             *delete,
         ]
+        read: dict[str, str] = {}
         with translate_errors(self._r):
-            ok = self._write(keys=self._keys(slot), args=args)
+            if and_read is None:
+                ok = self._write(keys=self._keys(slot), args=args)
+            else:
+                pipe = self._r.pipeline(transaction=False)
+                pipe.eval(_WRITE, 3, *self._keys(slot), *args)
+                pipe.hgetall(and_read)
+                ok, read = pipe.execute()
         if not ok:
             raise ClaimLost(
                 f"lost the claim on digest slot {slot.digest} {slot.id} (its lease ran out); "
                 "stopping so that the new holder alone posts"
             )
+        return read
 
 
 def _record(raw: Mapping[str, str]) -> SlotRecord | None:

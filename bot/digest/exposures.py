@@ -25,15 +25,30 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.client import Pipeline
+from redis.typing import EncodableT
 
 from bot.feedback.metrics import week_start
-from bot.state.replies import as_fields, members, text_hash
+from bot.state.replies import members, text_hash
 from bot.state.store import book_root, translate_errors
 
 _SEP = "\x1f"
+_COMPACT = (",", ":")
 _EPOCH = dt.date(1970, 1, 1)
 #: A year of retention plus a horizon: the last exposures of the year get their outcome.
 DEFAULT_KEEP = dt.timedelta(days=365 + 120)
+
+# KEYS: the index, the week's hash. ARGV: keep s, the week (ISO), its day number, the oldest
+# day number kept, then field, value, ... (HSET in batches: Lua's unpack has a stack limit).
+_RECORD = """
+for i = 5, #ARGV, 200 do
+  redis.call('HSET', KEYS[2], unpack(ARGV, i, math.min(i + 199, #ARGV)))
+end
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[4])
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -80,25 +95,39 @@ class ExposureLog:
         self._key = book_root(prefix, book, owner="ExposureLog") + "exposures"
         self._keep = keep
 
-    def record(self, digest: str, exposures: Iterable[Exposure], *, at: dt.datetime) -> None:
-        """Record what ``digest`` showed at ``at``, in one transaction; weeks older than
-        ``keep`` are dropped from the index as new ones arrive (their hashes expire)."""
+    def record(
+        self,
+        digest: str,
+        exposures: Iterable[Exposure],
+        *,
+        at: dt.datetime,
+        pipe: Pipeline | None = None,
+    ) -> None:
+        """Record what ``digest`` showed at ``at``, in one atomic call; weeks older than
+        ``keep`` are dropped from the index as new ones arrive (their hashes expire). With
+        ``pipe``, the call is queued there, to go out with the caller's other commands in one
+        round trip (EVAL, not EVALSHA: a pipeline cannot load a script the server lost)."""
         week = week_start(at.astimezone(dt.UTC).date())
-        fields = {
-            f"{e.account_id}{_SEP}{digest}": json.dumps(vars(e), separators=(",", ":"))
+        fields = [
+            item
             for e in exposures
-        }
+            for item in (f"{e.account_id}{_SEP}{digest}", json.dumps(vars(e), separators=_COMPACT))
+        ]
         if not fields:
             return
-        key = f"{self._key}:{week.isoformat()}"
-        oldest = (week - _EPOCH).days - self._keep.days
+        days = (week - _EPOCH).days
+        keys = [self._key, f"{self._key}:{week.isoformat()}"]
+        args: list[EncodableT] = [
+            int(self._keep.total_seconds()),
+            week.isoformat(),
+            days,
+            days - self._keep.days,
+        ]
+        if pipe is not None:
+            pipe.eval(_RECORD, len(keys), *keys, *args, *fields)
+            return
         with translate_errors(self._r):
-            pipe = self._r.pipeline(transaction=True)
-            pipe.hset(key, mapping=as_fields(fields))
-            pipe.expire(key, int(self._keep.total_seconds()))
-            pipe.zadd(self._key, {week.isoformat(): (week - _EPOCH).days})
-            pipe.zremrangebyscore(self._key, "-inf", f"({oldest}")
-            pipe.execute()
+            self._r.eval(_RECORD, len(keys), *keys, *args, *fields)
 
     def weeks(self) -> list[dt.date]:
         with translate_errors(self._r):

@@ -13,11 +13,14 @@ The sequence (records in :mod:`bot.digest.claims`):
    other messages). Before each part the record says ``pending`` (written with the plan's
    save or the previous part's ``ts``, not in a call of its own); after it, the part's ``ts``.
    A part still ``pending`` when a run resumes is looked up in Slack before it is posted.
-   **The kill switch is read before every part**: a plan made while it was off is made again
+   **The kill switch is read before every part** (in the same round trip as that write, a
+   pipeline that reads it after the write): a plan made while it was off is made again
    on the last good snapshot, with the banner, and the parts already posted are edited into
    it (``chat.update``), so no part shows live scores without the banner once the switch is on.
 4. **Finish**: the record is closed, the claim dropped, the shown risks kept for next time's
-   "new" and "moved sharply" marks, and the audit log says what happened.
+   "new" and "moved sharply" marks, and the audit log says what happened. What the digest
+   showed (the exposures) goes first and a Slack outage record is taken after, in the same
+   round trip as the finish.
 
 A channel the bot cannot post to ends the slot as ``failed`` and tells the admins. Slack being
 down beyond the sender's budget leaves the slot open with a later ``retry_at`` (5 min, then
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
@@ -54,6 +58,7 @@ from bot.digest.slots import Slot, due_fire_time, manual_slot, next_fire_time, s
 from bot.feedback.track_record import track_summary
 from bot.notify import notify_admins
 from bot.state.audit import AuditLog
+from bot.state.killswitch import KillSwitchState, state_from
 from models.errors import ChurnbotError
 from models.spec import ProductSpec
 from models.track_record import TrackRecord
@@ -68,6 +73,9 @@ SCHEDULER = "scheduler"
 RETRY_AFTER_FAILURE = dt.timedelta(minutes=5)
 #: ... doubling after every further failure, up to this.
 MAX_RETRY_INTERVAL = dt.timedelta(hours=1)
+#: How long the holdout and track record read for one run serve its other digests (a slot
+#: resumed later reads them again).
+RUN_SETTINGS_FOR = dt.timedelta(minutes=1)
 
 Status = Literal["posted", "already_done", "busy", "skipped", "failed", "channel_unavailable"]
 
@@ -105,8 +113,7 @@ class DigestPoster:
         exposures: ExposureLog | None = None,
     ) -> None:
         self._owner_users = owner_users or {}
-        self._track_record = track_record
-        self._holdout, self._exposures = holdout, exposures
+        self._exposures = exposures
         self._claims = claims
         self._sender = sender
         self._store = store
@@ -117,6 +124,7 @@ class DigestPoster:
         self._clock = clock
         self._notify = notify
         self._metrics = metrics
+        self._run_settings = _RunSettings(holdout, track_record)
 
     @property
     def grace(self) -> dt.timedelta:
@@ -205,13 +213,13 @@ class DigestPoster:
             return self._give_up(digest, slot, token, who, exc, "failed")
         except ClaimLost as exc:
             log.warning("%s", exc)
+            if exc.outage is not None:  # taken with a finish that came too late: still true
+                self._slack_answers_again(exc.outage)
             return Outcome("busy", slot, reason=str(exc), retry_in=1.0)
         except Exception:
             with suppress(ChurnbotError):  # Redis may be what failed; the lease then expires
                 self._claims.release(slot, token)
             raise
-        if outcome.status == "posted":
-            self._slack_answers_again(slot, record)
         return outcome
 
     def _run_claimed(
@@ -233,18 +241,34 @@ class DigestPoster:
                 self._claims.finish(slot, token, state="skipped", at=now, reason=reason)
                 self._skipped(digest, slot, reason, who)
                 return Outcome("skipped", slot, reason=reason)
-            plan = self._plan(digest, previous)
-            self._claims.save_plan(slot, token, plan, at=now, who=who, begin=1)
+            plan = self._plan(digest, slot, previous)
+            switch = self._claims.save_plan(
+                slot, token, plan, at=now, who=who, begin=1, and_read=self._switch.key
+            )
             begun: int | None = 1
+            known: KillSwitchState | None = state_from(switch)
         else:
-            begun = None
+            begun = known = None
         plan, ts, last_part = self._post_parts(
-            digest, slot, token, plan, record, previous, begun=begun
+            digest, slot, token, plan, record, previous, begun=begun, switch=known
         )
-        if self._exposures is not None:  # before finishing: a resumed run records them again
-            self._exposures.record(digest.name, plan.exposures, at=self._clock())
-        self._claims.finish(
-            slot, token, state="done", at=self._clock(), shown=plan, last_part=last_part
+        now = self._clock()
+        exposures = self._exposures
+        outage = self._claims.finish(
+            slot,
+            token,
+            state="done",
+            at=now,
+            shown=plan,
+            last_part=last_part,
+            # before finishing, in the same round trip: a resumed run records them again
+            first=None
+            if exposures is None
+            else lambda pipe: exposures.record(digest.name, plan.exposures, at=now, pipe=pipe),
+            outage_note=(
+                f"posted late, after {record.failures} failed run(s)" if record.failures else None
+            ),
+            take_outage=True,
         )
         log.info("digest %s posted to %s (%s part(s))", digest.name, digest.channel, len(ts))
         self._count("posted")
@@ -260,9 +284,13 @@ class DigestPoster:
             snapshot_id=plan.snapshot_id,
             fallback=plan.banner is not None,
         )
+        self._slack_answers_again(outage)
         return Outcome("posted", slot, tuple(ts))
 
-    def _plan(self, digest: DigestConfig, previous: Mapping[str, float] | None) -> DigestPlan:
+    def _plan(
+        self, digest: DigestConfig, slot: Slot, previous: Mapping[str, float] | None
+    ) -> DigestPlan:
+        holdout, track_record = self._run_settings.of(slot, self._clock())
         return plan_now(
             self._store,
             self._switch,
@@ -272,8 +300,8 @@ class DigestPoster:
             moved_sharply=self._channels.moved_sharply,
             now=self._clock(),
             owner_users=self._owner_users,
-            holdout=self._holdout(),
-            track_record=self._track_record() if self._track_record else None,
+            holdout=holdout,
+            track_record=track_record,
         )
 
     def _post_parts(
@@ -286,6 +314,7 @@ class DigestPoster:
         previous: Mapping[str, float] | None,
         *,
         begun: int | None = None,
+        switch: KillSwitchState | None = None,
     ) -> tuple[DigestPlan, list[str], tuple[int, str] | None]:
         """Post what is left of ``plan`` (re-made if the kill switch went on); return the plan
         that went out, the ``ts`` of its parts, and (part, ts) of the last part if this run
@@ -294,7 +323,8 @@ class DigestPoster:
 
         ``begun``: the part this run's last write already marked pending (the plan's save, or
         the previous part's record), so it is not marked again in a call of its own; the
-        kill switch is still read before every part."""
+        kill switch is still read before every part, in the same round trip as that write when
+        there is one (``switch``: what the plan's save read)."""
         posted = dict(record.ts)
         stale = set(record.stale)
 
@@ -315,11 +345,14 @@ class DigestPoster:
         while True:
             if stale:
                 self._edit_stale(digest, slot, token, plan, posted, stale, keepalive)
+                switch = None  # read again after the edits
             todo = [part for part in range(1, len(plan.messages) + 1) if part not in posted]
             if not todo:
                 return plan, [posted[part] for part in range(1, len(plan.messages) + 1)], None
-            if not plan.paused and self._switch.state().on:
-                plan = self._plan(digest, previous)  # on the last good snapshot, with the banner
+            state, switch = switch or self._switch.state(), None
+            if not plan.paused and state.on:
+                # made again on the last good snapshot, with the banner
+                plan = self._plan(digest, slot, previous)
                 self._claims.replace_plan(slot, token, plan, posted=posted.keys())
                 stale = set(posted)
                 begun = None  # the new plan's write cleared the pending mark
@@ -346,7 +379,11 @@ class DigestPoster:
                 ts_all = [posted[n] for n in range(1, len(plan.messages) + 1)]
                 return plan, ts_all, (part, ts)
             begun = todo[1]
-            self._claims.record_part(slot, token, part, ts, begin=begun)
+            switch = state_from(
+                self._claims.record_part(
+                    slot, token, part, ts, begin=begun, and_read=self._switch.key
+                )
+            )
 
     def _edit_stale(
         self,
@@ -456,12 +493,9 @@ class DigestPoster:
         self._count("failed")
         return Outcome("failed", slot, reason=reason)
 
-    def _slack_answers_again(self, slot: Slot, record: SlotRecord) -> None:
-        """After a post: if Slack had been failing, tell the admins once (the first run to
-        take the outage record does) what it held up."""
-        if record.failures:
-            self._claims.outage_note(slot, f"posted late, after {record.failures} failed run(s)")
-        outage = self._claims.take_outage()
+    def _slack_answers_again(self, outage: dict[str, str] | None) -> None:
+        """After a post: if Slack had been failing, tell the admins once what it held up
+        (``outage``: the record this run's finish took; only one run takes it)."""
         if self._metrics is not None:
             self._metrics.slack_failing.set(0)
         if outage is None:
@@ -511,6 +545,33 @@ class DigestPoster:
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:
             self._metrics.digests.labels(outcome).inc()
+
+
+class _RunSettings:
+    """The holdout and the track record of one run, read by its first digest and shared by
+    the others: a run posts every digest of one scheduled time (500 channels at Monday 09:00
+    are 500 jobs), and both are the same for all of them. One run then applies one holdout,
+    and each digest makes two Redis round trips fewer. Read again for another scheduled time,
+    or :data:`RUN_SETTINGS_FOR` after they were read (a slot resumed later sees the settings
+    in force then). Thread-safe: the scheduler runs digests on a pool of threads."""
+
+    def __init__(
+        self,
+        holdout: Callable[[], Holdout],
+        track_record: Callable[[], TrackRecord | None] | None,
+    ) -> None:
+        self._holdout = holdout
+        self._track_record = track_record
+        self._lock = threading.Lock()
+        self._read: tuple[dt.datetime, dt.datetime, Holdout, TrackRecord | None] | None = None
+
+    def of(self, slot: Slot, now: dt.datetime) -> tuple[Holdout, TrackRecord | None]:
+        with self._lock:
+            read = self._read
+            if read is None or read[0] != slot.scheduled_at or now - read[1] >= RUN_SETTINGS_FOR:
+                track = self._track_record() if self._track_record else None
+                read = self._read = (slot.scheduled_at, now, self._holdout(), track)
+            return read[2], read[3]
 
 
 def _ordered(record: SlotRecord) -> list[str]:
