@@ -21,6 +21,7 @@ demo, Socket Mode, the tests) start one in process with :func:`running_drain`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -28,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -427,10 +429,16 @@ class ServedCards:
     """``/churn`` cards drawn again for their refresh, kept :data:`CARD_KEEP_S` per (account,
     snapshot): a card answered by many CSMs (each one's card is a message of its own) is read
     and rendered once, not once per click; a short while, so a banner (kill switch, stale
-    data) still shows up within seconds."""
+    data) still shows up within seconds.
+
+    Drawing a card may start work on ``deps.background`` (the track record computed after a
+    card); here it goes to a pool of the drain's own, because a thread inherits the niceness
+    of the thread that starts it, and the drain's must not pass to the pool that tells users
+    their click was not saved."""
 
     def __init__(self, deps: Deps, clock: Callable[[], float]) -> None:
-        self._deps = deps
+        own = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refresh-background")
+        self._deps = dataclasses.replace(deps, background=own)
         self._clock = clock
         self._kept: dict[tuple[str, str], tuple[float, list[dict[str, Any]] | None]] = {}
 
