@@ -122,8 +122,8 @@ def run_scoring(
     checks.append(check_freshness(as_of, now.date(), spec.health.max_data_age_days))
 
     previous = store.latest()
-    # The previous book's risks for the drift check: 8 bytes an account, no card read.
-    before = store.risks(previous.snapshot_id) if previous else None
+    # The previous book's risks, read once: for the drift check and each account's "change".
+    before = store.risk_table(previous.snapshot_id) if previous else None
     # The features are built once for the bare predictions and the drift check together.
     features = scorer.features.build(live)
     risk = model.estimator.predict_proba(features)[:, 1]
@@ -131,7 +131,7 @@ def run_scoring(
         model.card.notes["drift_reference"],
         features,
         risk,
-        before if before is not None and len(before) else None,
+        before.risks if before is not None and len(before.risks) else None,
         names=spec.health.drift_features,
         threshold=spec.health.psi_threshold,
     )
@@ -151,7 +151,12 @@ def run_scoring(
     # The flags are tallied on the way (an unhealthy snapshot is never served: no flags).
     chunks = scorer.column_chunks(live, progress=progress)
     tally = FlagTally(meta, sample_size=spec.track_record.sample_size)
-    store.publish(meta, scorer.codec().spec(), tally.watch(chunks) if healthy else chunks)
+    store.publish(
+        meta,
+        scorer.codec().spec(),
+        tally.watch(chunks) if healthy else chunks,
+        previous=before,
+    )
     if not healthy:
         return _trip(switch, checks, meta)
     _record_flags(flags, tally, settings, model)

@@ -15,7 +15,7 @@ from bot.state import KillSwitch, SnapshotStore
 from bot.state import snapshot_format as fmt
 from bot.state.card_json import SPEC
 from bot.state.snapshot_format import bucket_of, buckets_for, normalize_name
-from bot.state.snapshots import MAX_TOP
+from bot.state.snapshots import MAX_TOP, cards_as_chunks
 from models.cards import Packed, ScoredChunk, Texts
 from tests.test_state_snapshots import as_read, keys_of, make_cards, make_meta
 
@@ -103,7 +103,7 @@ def test_change_is_computed_from_the_previous_snapshot(
     assert kept["change"] == round(second[3]["risk"] - first[5]["risk"], 6)
     assert store.card("acc-00011") == as_read(second[-1])  # new: no previous risk
     assert store.card("acc-00000") is None  # gone from the book
-    assert sorted(store.risks("s1").tolist()) == sorted(c["risk"] for c in first)
+    assert sorted(store.risk_table("s1").risks.tolist()) == sorted(c["risk"] for c in first)
 
 
 def test_reads_take_the_kill_switch_in_the_same_call(
@@ -179,3 +179,25 @@ def test_the_name_index_is_every_word_suffix_in_byte_order() -> None:
         for k, block in enumerate(blocks)
     ]
     assert fmt.word_starts("star*wars [fan] club") == [0, 4, 5, 10, 11, 14, 16]
+
+
+def test_change_comes_from_the_latest_snapshot_whatever_risk_table_the_caller_read(
+    redis_client: redis.Redis,
+    key_prefix: str,
+) -> None:
+    """A scoring run reads the previous risks once (drift check) and hands them to publish; if
+    another run published in between, publish reads the newer snapshot's risks instead."""
+    store = SnapshotStore(redis_client, prefix=key_prefix, batch_size=4)
+    books = {
+        sid: [dict(c, risk=round(c["risk"] / k, 6)) for c in make_cards(sid, 6)]
+        for k, sid in enumerate(("s1", "s2", "s3", "s4"), 2)
+    }
+    for sid in ("s1", "s2"):
+        store.publish_cards(make_meta(sid, 6), books[sid])
+    stale = store.risk_table("s1")
+    store.publish(make_meta("s3", 6), SPEC, cards_as_chunks(books["s3"], 4), previous=stale)
+    assert store.card("acc-00002")["previous_risk"] == books["s2"][2]["risk"]
+    fresh = store.risk_table("s3")
+    assert fresh.snapshot_id == "s3"
+    store.publish(make_meta("s4", 6), SPEC, cards_as_chunks(books["s4"], 4), previous=fresh)
+    assert store.card("acc-00002")["previous_risk"] == books["s3"][2]["risk"]

@@ -172,6 +172,27 @@ class Found:
     history: list[tuple[SnapshotMeta, float]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class RiskTable:
+    """Every risk of one snapshot, by account id (ids sorted): read once per scoring run for
+    both the drift check (the risks) and each account's "change" (a lookup by id)."""
+
+    snapshot_id: str
+    ids: np.ndarray
+    risks: np.ndarray
+
+    def lookup(self, ids: list[bytes]) -> np.ndarray:
+        """Each id's risk here, NaN where absent."""
+        out = np.full(len(ids), np.nan)
+        if not len(self.ids) or not ids:
+            return out
+        wanted = np.array(ids, dtype=bytes)
+        at = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
+        hit = self.ids[at] == wanted
+        out[hit] = self.risks[at[hit]]
+        return out
+
+
 @dataclass
 class _Reply:
     switch: dict[str, str]
@@ -335,17 +356,26 @@ class SnapshotStore:
         ones are kept as JSON, and read back with ``previous_risk`` and ``change`` added."""
         self.publish(meta, card_json.SPEC, cards_as_chunks(cards, self._batch_size))
 
-    def publish(self, meta: SnapshotMeta, codec_spec: str, chunks: Iterable[ScoredChunk]) -> None:
+    def publish(
+        self,
+        meta: SnapshotMeta,
+        codec_spec: str,
+        chunks: Iterable[ScoredChunk],
+        *,
+        previous: RiskTable | None = None,
+    ) -> None:
         """Store the scored ``chunks`` as snapshot ``meta.snapshot_id`` and make it the latest,
         atomically. ``codec_spec`` is how the chunks' records decode (stored once).
 
         ``chunks`` may be a generator: it is consumed a chunk at a time and written in
         pipelined batches, so memory holds one block of rows plus a few numbers and the
         normalized name per account. Each account's previous risk ("change") is looked up in
-        the latest snapshot. Refuses (SnapshotExists) an id already published, an empty
-        snapshot, and a count that disagrees with ``meta.n_accounts`` (duplicate ids, truncated
-        input); on any refusal readers keep the previous snapshot. Snapshots that fall out of
-        the retention window are deleted afterwards (never the last known good one).
+        the latest snapshot: in ``previous`` when the caller has read that one already (the
+        drift check does), else read here. Refuses (SnapshotExists) an id already published,
+        an empty snapshot, and a count that disagrees with ``meta.n_accounts`` (duplicate ids,
+        truncated input); on any refusal readers keep the previous snapshot. Snapshots that
+        fall out of the retention window are deleted afterwards (never the last known good
+        one).
         """
         sid = meta.snapshot_id
         with translate_errors(self._r):
@@ -354,8 +384,14 @@ class SnapshotStore:
                     f"snapshot {sid!r} of {self._root[:-1]} is already published; "
                     "publish under a new id."
                 )
-            previous = self._latest_id()
-            before = self._risk_table(previous) if previous else None
+            latest = self._latest_id()
+            before = (
+                previous
+                if previous is not None and previous.snapshot_id == latest
+                else self.risk_table(latest)
+                if latest
+                else None
+            )
             staging = _Staging(meta.n_accounts)
             try:
                 with collector_paused():  # millions of names and index entries, no cycles
@@ -391,7 +427,7 @@ class SnapshotStore:
         meta: SnapshotMeta,
         codec_spec: str,
         chunks: Iterable[ScoredChunk],
-        before: tuple[np.ndarray, np.ndarray] | None,
+        before: RiskTable | None,
         staging: _Staging,
     ) -> None:
         S = self._snap + sid + ":"
@@ -459,7 +495,7 @@ class SnapshotStore:
         S: str,
         head: ScoredChunk,
         first: int,
-        before: tuple[np.ndarray, np.ndarray] | None,
+        before: RiskTable | None,
         staging: _Staging,
     ) -> None:
         """Write the rows at positions ``first ..`` (a block, or the last part of one) as one
@@ -471,7 +507,7 @@ class SnapshotStore:
         pipe.set(
             f"{S}d:{k}",
             fmt.pack_data(
-                _previous(before, list(head.account_id.raw())),
+                previous_risks(before, list(head.account_id.raw())),
                 staging.owner[first:stop],
                 staging.segment[first:stop],
                 head.account_name,
@@ -686,23 +722,20 @@ class SnapshotStore:
                 else:
                     yield from ((keys, b"") for keys in replies)
 
-    def risks(self, snapshot_id: str) -> np.ndarray:
-        """Every risk of a snapshot, in position order (a drift check's previous scores):
-        8 bytes an account read, no card decoded."""
-        parts = [fmt.unpack_keys(keys)[0] for keys, _ in self._blocks(snapshot_id, with_data=False)]
-        return np.concatenate(parts) if parts else np.empty(0)
-
-    def _risk_table(self, sid: str) -> tuple[np.ndarray, np.ndarray]:
-        """(account ids sorted, their risks) of a snapshot, for bulk lookups by id."""
+    def risk_table(self, snapshot_id: str) -> RiskTable:
+        """Every risk of a snapshot with its account id: 8 bytes and an id an account read, no
+        card decoded."""
         ids: list[bytes] = []
         risks = []
-        for keys, _ in self._blocks(sid, with_data=False):
+        for keys, _ in self._blocks(snapshot_id, with_data=False):
             risk, block_ids = fmt.unpack_keys(keys)
             ids += block_ids
             risks.append(risk)
         table = np.array(ids, dtype=bytes)
         order = np.argsort(table, kind="stable")
-        return table[order], np.concatenate(risks)[order]
+        return RiskTable(
+            snapshot_id, table[order], np.concatenate(risks)[order] if risks else np.empty(0)
+        )
 
     def history(self, account_id: str, n: int = 8) -> list[tuple[SnapshotMeta, float]]:
         """(snapshot, risk) for the last ``n`` retained snapshots holding the account, oldest
@@ -826,19 +859,6 @@ def _points(raw: list[list[bytes]]) -> list[tuple[SnapshotMeta, float]]:
     return [(SnapshotMeta.from_json(meta), fmt.unpack_risk(risk)) for meta, risk in raw]
 
 
-def _previous(table: tuple[np.ndarray, np.ndarray] | None, ids: list[bytes]) -> np.ndarray:
-    """Each id's risk in ``table`` (sorted ids, risks), NaN where absent."""
-    out = np.full(len(ids), np.nan)
-    if table is None or not len(table[0]) or not ids:
-        return out
-    sorted_ids, risks = table
-    wanted = np.array(ids, dtype=bytes)
-    at = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
-    hit = sorted_ids[at] == wanted
-    out[hit] = risks[at[hit]]
-    return out
-
-
 def _pair_field(owner: str, segment: str) -> str:
     return f"os:{len(owner)}:{owner}:{segment}"
 
@@ -900,3 +920,8 @@ def _rank(name: str, wanted: str) -> int | None:
     if any(name.startswith(wanted, start) for start in fmt.word_starts(name)):
         return 3
     return None
+
+
+def previous_risks(table: RiskTable | None, ids: list[bytes]) -> np.ndarray:
+    """Each id's risk in the previous snapshot's ``table``, NaN where absent or none."""
+    return np.full(len(ids), np.nan) if table is None else table.lookup(ids)
