@@ -9,7 +9,9 @@ after the clicks). Both servers stay up; each round sends the same bodies to the
 to churnbot, and the rounds alternate that way at least three times. ``--drain during`` (the
 default) lets the drain draw while churnbot is measured, on the same cores; ``--drain between``
 runs it only between runs, as a worker on a machine of its own would not take the web
-process's CPU (every refresh is drawn either way).
+process's CPU (every refresh is drawn either way). The drain's thread runs at
+config/feedback.yaml's ``refresh_nice``, as in ``churnbot worker``: it yields the cores to the
+web process; the emulator's threads beside it (Slack's side) do not.
 
 Each round's clicks are new (their own 30 CSMs x 20 accounts x 3 answers, half on a channel
 digest, half on ephemeral ``/churn`` cards), 10% of them sent again (a double click, a Slack
@@ -364,7 +366,7 @@ def bench(args: argparse.Namespace) -> None:
         drawn = json.loads(side.stdout.readline())
         side.wait(timeout=30)
         readable = sum(1 for _ in store.events())
-        report(args, rounds, results, readable, drawn)
+        report(args, rounds, results, readable, drawn, deps.settings.feedback.refresh_nice)
 
 
 def seed(deps: Deps, token: str, api_url: str) -> tuple[SnapshotMeta, SlackResponse]:
@@ -394,6 +396,7 @@ def report(
     results: list[tuple[list[float], list[float]]],
     readable: int,
     drawn: dict[str, int],
+    nice: int,
 ) -> None:
     sent = sum(len(bodies) for bodies, _ in rounds)
     distinct = sum(d for _, d in rounds)
@@ -401,7 +404,7 @@ def report(
         f"{args.clicks:,} signed feedback clicks per run at {args.rate:g}/s "
         f"({rounds[0][1]:,} distinct, {args.clicks - rounds[0][1]:,} repeats), gunicorn "
         f"{args.workers} workers x 16 threads, {args.rounds} rounds floor/churnbot, the "
-        f"refresh drain drawing {args.drain} churnbot's runs"
+        f"refresh drain drawing {args.drain} churnbot's runs (its thread at niceness +{nice})"
     )
     print("round  floor p50   floor p99   churnbot p50   churnbot p99   p50 ratio   p99 ratio")
     p50s, p99s = [], []
