@@ -414,8 +414,11 @@ def lower_priority(nice: int) -> None:
     the threads of one autogroup (one session, ``/proc/sys/kernel/sched_autogroup_enabled``)
     or cgroup; a web process started in a session (or a systemd unit) of its own competes
     with the worker's as a group, and yielding across them is the deployment's job (e.g.
-    ``CPUWeight=`` of the units). Raising niceness needs no privilege; a failure is logged
-    and the drain runs as it is."""
+    ``CPUWeight=`` of the units). Within one process the GIL is shared: a niced drain
+    preempted while holding it keeps the other threads waiting until it runs again, which is
+    one more reason the drain of a deployment runs in ``churnbot worker``, not beside request
+    threads. Raising niceness needs no privilege; a failure is logged and the drain runs as
+    it is."""
     if nice <= 0 or sys.platform != "linux":
         return
     try:
