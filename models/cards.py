@@ -14,7 +14,8 @@ A record holds numbers and a few values, never text the spec already has (little
 * one ``(feature index, impact x 10,000)`` slot per reason shown, then the healthy one: the
   feature picks the wording and its reason code;
 * the values those wordings read, each field once, in the spec's field order;
-* one value per context item of the card, then the CRM link's values;
+* one value per context item of the card (but the segment, which the store keeps already),
+  then the CRM link's values;
 * when the account is not scored for lack of data (count byte bit 6), its age and a bitmask
   of its empty inputs (:class:`AbstainReader`): the card then carries ``abstain``.
 
@@ -56,6 +57,9 @@ HEALTHY_FLAG = 0x80
 #: missing (:class:`AbstainReader`).
 ABSTAIN_FLAG = 0x40
 SHOWN_MASK = 0x0F
+#: A context item marked so in the spec is the account's segment, which the store keeps as a
+#: column of its own: the record does not carry it a second time.
+FROM_SEGMENT = "segment"
 ABSTAIN_AGE = struct.Struct("<i")
 
 # Value tags. Integral floats keep their type (a template formats 3.0 and 3 differently).
@@ -345,8 +349,9 @@ class CardCodec:
             {"rule": rule, "action": action, "why": why, "owner": owner}
             for rule, action, why, owner in spec["actions"]
         )
-        self.context: tuple[tuple[str, str | None], ...] = tuple(
-            (label, form) for label, form in spec["context"]
+        # (label, format, shown from the indexed segment rather than read from the record)
+        self.context: tuple[tuple[str, str | None, bool], ...] = tuple(
+            (item[0], item[1], item[2:] == [FROM_SEGMENT]) for item in spec["context"]
         )
         self.link = LinkReader(spec["url"])
         self.abstain = AbstainReader(spec["abstain"])
@@ -379,8 +384,12 @@ class CardCodec:
         days, rule, band, count = HEADER.unpack_from(record)
         reasons, healthy, at = self.reasons.read(record, HEADER.size, count)
         context = []
-        for label, form in self.context:
-            value, at = read_value(record, at)
+        for label, form, indexed in self.context:
+            value: object
+            if indexed:
+                value = segment or BLANK
+            else:
+                value, at = read_value(record, at)
             if value is not BLANK:
                 context.append([label, context_text(value, form)])
         url, at = self.link.read(record, at, account_id)
@@ -410,13 +419,15 @@ def codec_spec(
     *,
     reasons: Mapping[str, Any],
     actions: Sequence[Sequence[str]],
-    context: Sequence[tuple[str, str | None]],
+    context: Sequence[Sequence[str | None]],
     link: Mapping[str, Any],
     model_version: str,
     abstain: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The spec a scorer writes (see :class:`CardCodec`; ``link``: :class:`LinkReader`;
-    ``abstain``: :class:`AbstainReader`, none by default: no record abstains)."""
+    """The spec a scorer writes (see :class:`CardCodec`; ``context``: label and format of
+    each item, and :data:`FROM_SEGMENT` third for an item the store already keeps as the
+    account's segment; ``link``: :class:`LinkReader`; ``abstain``: :class:`AbstainReader`,
+    none by default: no record abstains)."""
     return {
         "codec": CODEC,
         "reasons": dict(reasons),

@@ -25,6 +25,7 @@ from models.cards import (
     ABSTAIN_AGE,
     ABSTAIN_FLAG,
     BANDS,
+    FROM_SEGMENT,
     CardCodec,
     ScoredChunk,
     Texts,
@@ -88,6 +89,7 @@ class Scorer:
             actions=[(e.name, e.action, e.why, e.owner) for e in self.playbook.entries],
             context=[
                 (item.label or item.column.replace("_", " ").capitalize(), item.format)
+                + ((FROM_SEGMENT,) if item.column in self._segment_items else ())
                 for item in card.items
             ],
             link=self._link,
@@ -100,6 +102,15 @@ class Scorer:
                 "min_history_days": self.abstain.min_history_days,
             },
         )
+
+    @cached_property
+    def _segment_items(self) -> frozenset[str]:
+        """Context items the card shows from the account's indexed segment: the segment
+        column itself, when it is text (a number would read differently as text)."""
+        column = self.schema.optional_column("segment")
+        if column is None or self.schema.columns[column].type not in ("string", "category"):
+            return frozenset()
+        return frozenset({column})
 
     @cached_property
     def _inputs(self) -> InputColumns:
@@ -145,7 +156,8 @@ class Scorer:
         self.writer.pack(chosen, rows, features, records)
         for item in self.features.config.card.items:
             column = item.column
-            records.add_values(everyone, rows[column] if column in rows else features[column])
+            if column not in self._segment_items:
+                records.add_values(everyone, rows[column] if column in rows else features[column])
         pack_link(self._link, rows, records)
         abstained.pack(records)
         schema = self.schema

@@ -19,6 +19,7 @@ import pytest
 from models.cards import (
     BANDS,
     CODEC,
+    FROM_SEGMENT,
     HEADER,
     CardCodec,
     Packed,
@@ -76,6 +77,36 @@ def test_change_is_the_readers_from_the_previous_risk() -> None:
     assert card["as_of"] == "2024-10-04"
     assert card["reasons"] == []
     assert card["healthy"] is None
+
+
+def _context_codec(*context: tuple[str, str | None] | tuple[str, str | None, str]) -> CardCodec:
+    return CardCodec(
+        codec_spec(
+            reasons={"codes": [], "fields": [], "risk": [], "healthy": []},
+            actions=[("default", "Call them", "why not", "CSM")],
+            context=context,
+            link={"column": None, "template": None, "fields": []},
+            model_version="v1",
+        )
+    )
+
+
+@pytest.mark.parametrize("segment", ["enterprise", ""])
+def test_the_segment_is_shown_from_the_store_and_not_stored_twice(segment: str) -> None:
+    """A record written since the segment left it, and one written before (a snapshot
+    published by the previous release), read as the same card."""
+    header = HEADER.pack(20_000, 0, 1, 0)
+    arr = encode_value(1200.0)
+    new = _context_codec(("Segment", None, FROM_SEGMENT), ("ARR", "${value:,.0f}"))
+    old = _context_codec(("Segment", None), ("ARR", "${value:,.0f}"))
+    old_value = encode_value(segment or None)
+    fields = {"account_id": "A1", "account_name": "Acme", "owner": "jo@example.com"}
+    read = {
+        codec: codec.decode(record, **fields, segment=segment, risk=0.4, previous_risk=None)
+        for codec, record in ((new, header + arr), (old, header + old_value + arr))
+    }
+    shown = [["Segment", segment]] if segment else []
+    assert read[new]["context"] == read[old]["context"] == [*shown, ["ARR", "$1,200"]]
 
 
 COLUMNS = {

@@ -19,7 +19,7 @@ from bot.state.snapshots import MAX_TOP, cards_as_chunks
 from models.cards import Packed, ScoredChunk, Texts
 from tests.test_state_snapshots import as_read, keys_of, make_cards, make_meta
 
-#: Bytes of a scored record today (bench/state_read.py: 71 on the sample book), with margin.
+#: Bytes of a scored record today (bench/state_read.py: 63 on the sample book), with margin.
 RECORD_BYTES = 80
 WORDS = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne")
 SUFFIXES = ("Inc", "GmbH", "Ltd")
