@@ -5,9 +5,11 @@ serve` (gunicorn, gthread, --workers N), and the floor, `bench/bare_bolt.py` (a 
 one listener that only acknowledges, on the same gunicorn with the same worker and thread
 counts). The time is from starting the process to the first `GET /healthz` answered 200,
 polled every 5 ms; the two alternate, --runs times each. Then the import time of `bot.web`
-against `slack_bolt` (`python -X importtime`, cumulative microseconds of the top module),
-alternating as well. Prints min and median of each and the ratios (targets: ready <= 2x the
-bare app, `import bot.web` < 0.5 s).
+(what a worker imports to answer its probes) and of `bot.door` (the web door to Bolt, which a
+worker imports while it builds its Bolt app after it can answer) against `slack_bolt`
+(`python -X importtime`, cumulative microseconds of the top module), alternating as well.
+Prints min and median of each and the ratios (targets: ready <= 2x the bare app, `import
+bot.web` < 0.5 s).
 
 Both start with their bytecode compiled, as installed code is (pip compiles a wheel's modules
 at install; an editable install writes them on its first start): the servers run with a
@@ -153,7 +155,7 @@ def measure(args: argparse.Namespace, *, pycache: str | None) -> None:
                 continue
             ready[label].append(seconds)
             print(f"run {run + 1}: {label}: {seconds:.3f} s", file=sys.stderr)
-    imports: dict[str, list[float]] = {"slack_bolt": [], "bot.web": []}
+    imports: dict[str, list[float]] = {"slack_bolt": [], "bot.web": [], "bot.door": []}
     for _ in range(args.runs):
         for module in imports:
             imports[module].append(import_seconds(module, base_env))
@@ -174,6 +176,9 @@ def measure(args: argparse.Namespace, *, pycache: str | None) -> None:
     print(f"  import bot.web             min {web_min:.3f} s  median {web_median:.3f} s"
           "  (target < 0.5 s)")  # fmt: skip
     print(f"  ratio  min {web_min / bolt_min:.2f}x  median {web_median / bolt_median:.2f}x")
+    door_min, door_median = summary(imports["bot.door"])
+    print(f"  import bot.door            min {door_min:.3f} s  median {door_median:.3f} s")
+    print(f"  ratio  min {door_min / bolt_min:.2f}x  median {door_median / bolt_median:.2f}x")
 
 
 if __name__ == "__main__":

@@ -29,9 +29,8 @@ from slack_sdk.webhook import WebhookClient
 from bot import middleware
 from bot.deps import Deps
 from bot.listeners import admin, churn, feedback, home
-from bot.settings import EnvSettings
+from bot.settings import require_signing_secret
 from bot.state import StoreError
-from models.errors import ConfigError
 
 log = logging.getLogger(__name__)
 BOLT_LOGGER = "churnbot.bolt"
@@ -85,28 +84,6 @@ def build_client(deps: Deps) -> WebClient:
             RateLimitErrorRetryHandler(max_retry_count=3),
         ],
     )
-
-
-def require_signing_secret(env: EnvSettings) -> None:
-    """Over HTTP every request is verified: no signing secret, no app (checked by ``churnbot
-    serve`` before it forks its workers, and by :func:`build_app`)."""
-    if env.slack_signing_secret is None:
-        raise ConfigError(
-            "environment: SLACK_SIGNING_SECRET is not set; the app must verify every Slack "
-            "request (find it under Basic Information in your Slack app's settings), or run "
-            "`churnbot serve --socket-mode` with SLACK_APP_TOKEN"
-        )
-
-
-def require_bot_token(env: EnvSettings) -> None:
-    """The app answers through the Web API with the bot token (checked by ``churnbot serve``
-    before it forks; a test may inject a client that carries its own)."""
-    if env.slack_bot_token is None:
-        raise ConfigError(
-            "environment: SLACK_BOT_TOKEN is not set; the app answers Slack through the Web API "
-            "with it (the Bot User OAuth Token, xoxb-..., under OAuth & Permissions in your "
-            "Slack app's settings)"
-        )
 
 
 def build_app(deps: Deps, *, client: WebClient | None = None, socket_mode: bool = False) -> App:

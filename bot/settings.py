@@ -110,6 +110,28 @@ def load_env(environ: Mapping[str, str]) -> EnvSettings:
         raise ConfigError(format_validation_error("environment", exc)) from None
 
 
+def require_signing_secret(env: EnvSettings) -> None:
+    """Over HTTP every request is verified: no signing secret, no app (checked by ``churnbot
+    serve`` before it forks its workers, and by ``bot.app.build_app``)."""
+    if env.slack_signing_secret is None:
+        raise ConfigError(
+            "environment: SLACK_SIGNING_SECRET is not set; the app must verify every Slack "
+            "request (find it under Basic Information in your Slack app's settings), or run "
+            "`churnbot serve --socket-mode` with SLACK_APP_TOKEN"
+        )
+
+
+def require_bot_token(env: EnvSettings) -> None:
+    """The app answers through the Web API with the bot token (checked by ``churnbot serve``
+    before it forks; a test may inject a client that carries its own)."""
+    if env.slack_bot_token is None:
+        raise ConfigError(
+            "environment: SLACK_BOT_TOKEN is not set; the app answers Slack through the Web API "
+            "with it (the Bot User OAuth Token, xoxb-..., under OAuth & Permissions in your "
+            "Slack app's settings)"
+        )
+
+
 def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str], list[str]]:
     """Load every config file, collecting all problems instead of stopping at the first.
 

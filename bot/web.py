@@ -1,168 +1,48 @@
 """The web process: Slack requests, probes and metrics behind one WSGI callable.
 
-``POST /slack/events`` passes a door before Bolt sees it, in this order: the body's size, the
-signature (timestamp within Slack's 5 minutes, HMAC over the raw bytes), the signature not seen
-before (replay), the body's encoding and shape (``bot.middleware.check_payload``). Each refusal
-is one log line and a 4xx, never a traceback; nothing from an unverified request reaches a
-metrics label. Bolt verifies the signature again (microseconds; it is turned off only in tests).
+``POST /slack/events`` goes through the web door (``bot.door``: size, signature, replay,
+shape) to Bolt. ``GET /healthz`` is liveness (the process answers; no Redis, so a Redis outage
+restarts nothing); ``GET /readyz`` is readiness (Redis answers in time); ``GET /metrics``
+always answers, with ``churnbot_redis_up``. Served by gunicorn in production (``churnbot
+serve``); tests run the same callable on a loopback server.
 
-The Redis calls of a Slack request share one budget (``bot.state.deadline``) well inside
-Slack's 3 s, so a hung Redis still leaves time for churnbot's own answer.
-
-``GET /healthz`` is liveness (the process answers; no Redis, so a Redis outage restarts
-nothing); ``GET /readyz`` is readiness (Redis answers in time); ``GET /metrics`` always
-answers, with ``churnbot_redis_up``. Served by gunicorn in production (``churnbot serve``);
-tests run the same callable on a loopback server.
+The probes and metrics need neither Bolt nor the listeners: a gunicorn worker answers them
+while its Bolt app is still being built (``app`` given as a :class:`~concurrent.futures.Future`),
+and a Slack request that comes first waits for the app, then is served as any other.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from functools import cache, partial
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
-from slack_bolt import App, BoltRequest, BoltResponse
-from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 
 from bot.metrics import Metrics
-from bot.middleware import check_payload
 from bot.state.deadline import deadline
-from bot.state.store import StoreError, ping, translate_errors
+from bot.state.store import ping
 from models.errors import ChurnbotError
 
 if TYPE_CHECKING:  # the deps are built by whoever serves (bot.cli.serve), not on import
+    from slack_bolt import App
+
     from bot.deps import Deps
+    from bot.door import SlackDoor
 
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-#: Slack's requests are small (a large modal submission is tens of KB).
-MAX_BODY_BYTES = 1 << 20
-#: Slack's replay window: a request whose timestamp is further from now is refused.
-SIGNATURE_WINDOW_S = 5 * 60
-#: A timestamp may be up to the window ahead of us too, so a signature stays usable for up to
-#: twice the window from now: remember it that long.
-SEEN_SIGNATURE_TTL_S = 2 * SIGNATURE_WINDOW_S
-#: All Redis calls of one Slack request, replay check included; Slack waits 3 s in all.
-REQUEST_REDIS_BUDGET_S = 1.5
-#: The replay check's part of it: a Redis that does not answer that leaves the listener time
-#: for its own honest answer (a feedback click waits for its write in another thread).
-REPLAY_REDIS_BUDGET_S = 0.5
 #: A readiness check or a scrape waits at most this for Redis.
 PROBE_REDIS_BUDGET_S = 0.5
-
-
-class Refused(Exception):
-    """A request stopped at the door: ``status``, a metrics label and a reason for the log."""
-
-    def __init__(self, status: int, label: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.label = label
-
-
-@dataclass
-class SlackDoor:
-    """``POST /slack/events``: verify, refuse replays, check the shape, then hand to Bolt."""
-
-    app: App
-    deps: Deps
-    secret: bytes
-    now: Callable[[], float] = time.time
-
-    def __call__(self, environ: dict[str, Any]) -> tuple[BoltResponse, str]:
-        try:
-            raw = self._body(environ)
-            signature = self._verify(environ, raw)
-            with deadline(REQUEST_REDIS_BUDGET_S):
-                self._refuse_replay(signature)
-                request, label = self._parse(environ, raw)
-                return self.app.dispatch(request), label
-        except Refused as refused:
-            level = logging.INFO if refused.label == "unauthenticated" else logging.WARNING
-            log.log(level, "refused a Slack request (%d): %s", refused.status, refused)
-            return BoltResponse(status=refused.status, body=f"{refused}\n"), refused.label
-
-    def _body(self, environ: dict[str, Any]) -> bytes:
-        length = environ.get("CONTENT_LENGTH") or "0"
-        if not length.isascii() or not length.isdigit():
-            raise Refused(400, "unauthenticated", f"Content-Length {length[:20]!r} is not a size")
-        if int(length) > MAX_BODY_BYTES:
-            raise Refused(413, "unauthenticated", f"body of {length} bytes is over 1 MiB")
-        return bytes(environ["wsgi.input"].read(int(length)))
-
-    def _verify(self, environ: dict[str, Any], raw: bytes) -> str:
-        """The request's signature, if it is Slack's own for this body and about now."""
-        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
-        signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
-        if not timestamp:
-            raise Refused(401, "unauthenticated", "no X-Slack-Request-Timestamp header")
-        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-            raise Refused(
-                401,
-                "unauthenticated",
-                f"X-Slack-Request-Timestamp {timestamp[:20]!r} is not Unix seconds",
-            )
-        if abs(self.now() - int(timestamp)) > SIGNATURE_WINDOW_S:
-            raise Refused(401, "unauthenticated", "X-Slack-Request-Timestamp is over 5 minutes off")
-        expected = hmac.new(self.secret, b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256)
-        if not hmac.compare_digest("v0=" + expected.hexdigest(), signature):
-            raise Refused(401, "unauthenticated", "X-Slack-Signature missing or wrong")
-        return signature
-
-    def _refuse_replay(self, signature: str) -> None:
-        """Remember every signature for as long as it could pass; refuse one seen before.
-
-        Slack's own retries still pass: it retries an event up to 5 minutes after the first
-        try, which a receiver checking the 5-minute window (as Bolt does) only accepts with a
-        new timestamp, so a retry carries a new signature; the event id de-duplication
-        (``bot.middleware``) drops it. If Redis cannot be asked, the request goes on: every
-        effect it could have needs Redis too, and its listener says so honestly.
-        """
-        key = f"{self.deps.prefix}:seen-signature:{signature}"
-        try:
-            with deadline(REPLAY_REDIS_BUDGET_S), translate_errors(self.deps.redis):
-                first = self.deps.redis.set(key, "1", nx=True, ex=SEEN_SIGNATURE_TTL_S)
-        except StoreError as exc:
-            log.warning("could not check a Slack request for replay, handling it: %s", exc)
-            return
-        if not first:
-            raise Refused(401, "replayed", "this signature was already used (a replayed request)")
-
-    def _parse(self, environ: dict[str, Any], raw: bytes) -> tuple[BoltRequest, str]:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            where = f"{exc.reason} at byte {exc.start}"
-            raise Refused(400, "malformed", f"body is not UTF-8 ({where})") from None
-        headers = {
-            key[5:].replace("_", "-").lower(): value
-            for key, value in environ.items()
-            if key.startswith("HTTP_")
-        }
-        headers["content-type"] = environ.get("CONTENT_TYPE", "")
-        try:
-            request = BoltRequest(body=text, query=environ.get("QUERY_STRING"), headers=headers)
-        except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
-            # Bolt parses the form or JSON and reads ids out of it; a body of the wrong shape
-            # fails there, before any listener.
-            what = type(exc).__name__
-            raise Refused(400, "malformed", f"body is not a Slack payload ({what})") from None
-        checked = check_payload(request.body)
-        if checked.problem is not None:
-            label = "malformed" if checked.status == 400 else checked.label
-            raise Refused(checked.status, label, checked.problem)
-        return request, checked.label
 
 
 class _ScrapeTime(Collector):
@@ -196,21 +76,36 @@ def scrape_registry(metrics: Metrics, metrics_dir: str | None) -> CollectorRegis
     return registry
 
 
-def build_wsgi(app: App | None, deps: Deps, *, metrics_dir: str | None = None) -> WsgiApp:
+def answer(start_response: StartResponse, status: int, body: dict[str, Any]) -> list[bytes]:
+    """A JSON answer of the probes and of a path that has nothing."""
+    payload = json.dumps(body).encode()
+    start_response(
+        f"{status} {HTTPStatus(status).phrase}",
+        [("content-type", "application/json"), ("content-length", str(len(payload)))],
+    )
+    return [payload]
+
+
+def _door(app: App | Future[App], deps: Deps, secret: bytes) -> SlackDoor:
+    """The door to ``app``, made with the first Slack request (Bolt comes with it)."""
+    from bot.door import SlackDoor
+
+    return SlackDoor(app.result() if isinstance(app, Future) else app, deps, secret)
+
+
+def build_wsgi(
+    app: App | Future[App] | None, deps: Deps, *, metrics_dir: str | None = None
+) -> WsgiApp:
     """The web process's WSGI callable; ``app`` None serves only the probes and metrics
-    (Socket Mode, where Slack's requests come over the socket instead). ``metrics_dir``: see
+    (Socket Mode, where Slack's requests come over the socket instead), a Future one still
+    being built (the first Slack request waits for it). ``metrics_dir``: see
     :func:`scrape_registry`."""
     metrics = deps.metrics
     scrape = make_wsgi_app(scrape_registry(metrics, metrics_dir))
     secret = deps.settings.env.slack_signing_secret
-    door = SlackDoor(app, deps, secret.get_secret_value().encode()) if app and secret else None
-
-    def answer(start_response: StartResponse, status: int, body: dict[str, Any]) -> list[bytes]:
-        response = WsgiHttpResponse(
-            status, {"content-type": ["application/json"]}, json.dumps(body)
-        )
-        start_response(response.status, response.get_headers())
-        return list(response.get_body())
+    door: Callable[[], SlackDoor] | None = None
+    if app is not None and secret is not None:
+        door = cache(partial(_door, app, deps, secret.get_secret_value().encode()))
 
     def readyz(start_response: StartResponse) -> Iterable[bytes]:
         with deadline(PROBE_REDIS_BUDGET_S):
@@ -234,17 +129,6 @@ def build_wsgi(app: App | None, deps: Deps, *, metrics_dir: str | None = None) -
                 log.warning("metrics: Redis did not answer in time: %s", exc)
             return scrape(environ, start_response)
 
-    def slack(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        started = time.perf_counter()
-        assert door is not None
-        response, label = door(environ)
-        metrics.latency.labels(label).observe(time.perf_counter() - started)
-        outcome = "ok" if response.status < 400 else f"http_{response.status}"
-        metrics.requests.labels(label, outcome).inc()
-        reply = WsgiHttpResponse(response.status, response.headers, response.body)
-        start_response(reply.status, reply.get_headers())
-        return reply.get_body()
-
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
         if method == "GET" and path == "/healthz":
@@ -254,7 +138,7 @@ def build_wsgi(app: App | None, deps: Deps, *, metrics_dir: str | None = None) -
         if method == "GET" and path == "/metrics":
             return metrics_page(environ, start_response)
         if method == "POST" and path == "/slack/events" and door is not None:
-            return slack(environ, start_response)
+            return door().serve(environ, start_response)
         return answer(start_response, 404, {"error": f"nothing at {method} {path[:100]}"})
 
     return application

@@ -67,14 +67,28 @@ def web_environment() -> dict[str, str]:
     }
 
 
-#: What one gunicorn worker does: import bot.web, build the app with serve's factory.
-WEB_WORKER = """
+#: Waits for the thread in which a worker builds its Bolt app (``bot.cli.serve``).
+JOIN_BUILD = """
+import sys, threading
+from bot.cli.serve import BUILD_THREAD
+for thread in threading.enumerate():
+    if thread.name == BUILD_THREAD:
+        thread.join(timeout=60)
+assert "bot.listeners.feedback" in sys.modules, "no Bolt app was built"
+"""
+
+#: What one gunicorn worker does: import bot.web, build the app with serve's factory (the Bolt
+#: app in a background thread, waited for here).
+WEB_WORKER = (
+    """
 import os
 import bot.web
 from bot.cli.serve import web_app
 from bot.settings import load_settings
 web_app(load_settings(os.environ))
 """
+    + JOIN_BUILD
+)
 
 
 def test_the_web_process_imports_nothing_it_does_not_serve() -> None:
@@ -87,7 +101,8 @@ def test_the_web_process_imports_nothing_it_does_not_serve() -> None:
 #: `churnbot serve` as run, up to gunicorn's fork: the parent's checks (settings, secrets,
 #: Redis), then one worker's app built by the same factory, in this one process. The parent
 #: pauses the garbage collector while it loads: it must be on again when gunicorn forks.
-SERVE_TO_FIRST_WORKER = """
+SERVE_TO_FIRST_WORKER = (
+    """
 import gc
 from bot.cli import main, serve
 
@@ -98,6 +113,8 @@ def run(self):
 serve._Gunicorn.run = run
 assert main(["serve", "--host", "127.0.0.1"]) == 0
 """
+    + JOIN_BUILD
+)
 
 #: What `churnbot serve` no longer loads before it can answer: numpy comes with the first card
 #: a worker reads (the snapshot store), rich with a progress bar or the CLI's console.
@@ -129,9 +146,24 @@ def test_importing_the_web_process_loads_no_pandas() -> None:
 
 
 def test_importing_the_web_door_loads_no_numpy() -> None:
-    """`import bot.web` is the web door, the probes and the metrics page: numpy (the snapshot
-    store, the playbook) comes only with the app a worker builds."""
-    assert loaded_after("import bot.web", watched=("numpy",)) == []
+    """`import bot.web, bot.door` is the probes, the metrics page and the web door: numpy (the
+    snapshot store, the playbook) comes only with the app a worker builds."""
+    assert loaded_after("import bot.web, bot.door", watched=("numpy",)) == []
+
+
+def test_a_worker_answers_its_probes_without_bolt() -> None:
+    """What a worker builds before it answers `/healthz` (its deps and the WSGI callable, the
+    Bolt app still to come) loads no Bolt: Bolt and the listeners are most of a worker's start,
+    and come in the background (``bot.cli.serve.build_in_background``)."""
+    code = """
+import os
+from concurrent.futures import Future
+from bot.deps import build_deps
+from bot.settings import load_settings
+from bot.web import build_wsgi
+build_wsgi(Future(), build_deps(load_settings(os.environ)))
+"""
+    assert loaded_after(code, web_environment(), ("slack_bolt",)) == []
 
 
 def test_the_cli_help_and_serve_help_import_no_model_libraries() -> None:

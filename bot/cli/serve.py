@@ -4,7 +4,9 @@ Over HTTP, gunicorn forks its workers and each worker builds its own app after t
 (:meth:`_Gunicorn.load`): its own Redis connection pool, its own background threads, nothing
 created in the parent and shared across processes. The parent only checks what can be checked
 before forking (the config folder, the signing secret, that Redis answers), so a mistake is a
-one-line message at start-up, not a worker that fails to boot.
+one-line message at start-up, not a worker that fails to boot. A worker answers its probes as
+soon as it is up, and builds its Bolt app meanwhile (:func:`web_app`): Bolt, the listeners and
+what they draw with are most of a start, and neither the parent nor a probe needs them.
 
 The workers' Prometheus metrics are one set, whichever worker a scrape reaches: the
 multiprocess mode of prometheus_client, in a folder of this run (:func:`shared_metrics`). The
@@ -18,23 +20,32 @@ them over and over as they pile up, freeing nothing: it is paused while the pare
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from bot.collector import collector_paused
 from models.errors import ConfigError
 
 if TYPE_CHECKING:
+    from slack_bolt import App
+
+    from bot.deps import Deps
     from bot.settings import Settings
     from bot.web import WsgiApp
+
+log = logging.getLogger(__name__)
 
 #: Where prometheus_client's multiprocess mode keeps every process's values.
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -43,6 +54,9 @@ METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: process puts a second core to work on a burst of requests and keeps answering while the
 #: other is busy; more with --workers.
 DEFAULT_WORKERS = 2
+
+#: The name of the thread that builds a worker's Bolt app (:func:`build_in_background`).
+BUILD_THREAD = "build-slack-app"
 
 
 class _Gunicorn(BaseApplication):
@@ -66,17 +80,43 @@ class _Gunicorn(BaseApplication):
 
 def web_app(settings: Settings, *, metrics_dir: str | None = None) -> WsgiApp:
     """One worker's WSGI callable, with its own Redis connection and background threads;
-    ``metrics_dir``: the folder of the workers' shared metrics, if any."""
-    from bot.app import build_app
+    ``metrics_dir``: the folder of the workers' shared metrics, if any.
+
+    It answers the probes and metrics at once. The Bolt app (Bolt, the listeners, their
+    renderers and payload models: most of a worker's start) is built in a background thread
+    (:func:`build_in_background`), and a Slack request that comes before it is done waits for
+    it, well within Slack's 3 s."""
     from bot.deps import build_deps
-    from bot.feedback.drain import DrainThread, build_drain
     from bot.state.store import is_embedded
     from bot.web import build_wsgi
 
     deps = build_deps(settings)
     if is_embedded(deps.redis):  # no worker can see this process's store: redraw here
+        from bot.feedback.drain import DrainThread, build_drain
+
         DrainThread(build_drain(deps)).start()
-    return build_wsgi(build_app(deps), deps, metrics_dir=metrics_dir)
+    return build_wsgi(build_in_background(deps), deps, metrics_dir=metrics_dir)
+
+
+def build_in_background(deps: Deps) -> Future[App]:
+    """The worker's Bolt app, built in the thread :data:`BUILD_THREAD`.
+
+    If it cannot be built, the worker logs why and exits as a worker that failed to boot, so
+    gunicorn stops rather than keep a worker whose every Slack request would fail; it exits at
+    once, as a thread cannot raise into gunicorn's worker loop."""
+    app: Future[App] = Future()
+
+    def build() -> None:
+        try:
+            from bot.app import build_app
+
+            app.set_result(build_app(deps))
+        except Exception:
+            log.exception("could not build the Slack app; this worker stops")
+            os._exit(Arbiter.WORKER_BOOT_ERROR)
+
+    threading.Thread(target=build, name=BUILD_THREAD, daemon=True).start()
+    return app
 
 
 @contextmanager
@@ -146,7 +186,7 @@ def command(socket_mode: bool, host: str, workers: int | None, threads: int) -> 
     count = worker_count(settings, workers)
     with shared_metrics() as metrics_dir:
         with collector_paused():
-            from bot.app import require_bot_token, require_signing_secret
+            from bot.settings import require_bot_token, require_signing_secret
             from bot.state import connect
 
             require_signing_secret(settings.env)
