@@ -68,6 +68,8 @@ SECRET = "bench-signing-secret"
 CHANNEL = "C0BENCH001"
 KINDS = ("feedback_helpful", "feedback_not_helpful", "feedback_action_done")
 USERS = 30
+#: Threads sending the clicks (each with a client of its own).
+SENDERS = 64
 ACCOUNTS = 20
 
 
@@ -481,20 +483,29 @@ def send_all(url: str, bodies: list[str], rate: float) -> tuple[list[float], lis
     lock = threading.Lock()
     # A fresh connection per click: gunicorn closes idle keep-alive connections after 2 s, and
     # a request racing that close fails with no answer (a client artefact, not the app's).
-    limits = httpx.Limits(max_connections=128, max_keepalive_connections=0)
-    with httpx.Client(timeout=10, limits=limits) as http:
-        sender = SlackSender(url, SECRET, client=http)
+    # And a client per sending thread, made before the clock starts: one pool shared by the
+    # 64 threads, closing each connection after its answer, now and then handed a request a
+    # socket another thread had just closed ("Bad file descriptor") on a loaded machine.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=0)
+    clients = [httpx.Client(timeout=10, limits=limits) for _ in range(SENDERS)]
+    spare = iter(clients)
+    own = threading.local()
 
-        def send(body: str) -> None:
-            started = time.perf_counter()
-            response = sender.post(body)
-            elapsed = time.perf_counter() - started
-            with lock:
-                latencies.append(elapsed)
-                if response.status_code != 200:
-                    failures.append(f"{response.status_code} {response.text[:100]}")
+    def take_client() -> None:
+        with lock:
+            own.sender = SlackSender(url, SECRET, client=next(spare))
 
-        with ThreadPoolExecutor(max_workers=64) as pool:
+    def send(body: str) -> None:
+        started = time.perf_counter()
+        response = own.sender.post(body)
+        elapsed = time.perf_counter() - started
+        with lock:
+            latencies.append(elapsed)
+            if response.status_code != 200:
+                failures.append(f"{response.status_code} {response.text[:100]}")
+
+    try:
+        with ThreadPoolExecutor(max_workers=SENDERS, initializer=take_client) as pool:
             start = time.perf_counter()
             futures = []
             for i, body in enumerate(bodies):
@@ -504,6 +515,9 @@ def send_all(url: str, bodies: list[str], rate: float) -> tuple[list[float], lis
                 futures.append(pool.submit(send, body))
             for future in futures:
                 future.result()
+    finally:
+        for client in clients:
+            client.close()
     return latencies, failures
 
 
