@@ -331,6 +331,7 @@ def bench(args: argparse.Namespace) -> None:
                  "--workers", str(args.workers), "--threads", "16"]  # fmt: skip
         store = feedback_store(deps)
         results: list[tuple[list[float], list[float]]] = []
+        backlog: list[int] = []  # refreshes still queued when each churnbot run ended
         queue = store.refresh_stream
 
         def drain(command: str) -> None:
@@ -359,6 +360,7 @@ def bench(args: argparse.Namespace) -> None:
                         "clicks"
                     )
                 results.append((bare, latencies))
+                backlog.append(client.xlen(queue))
                 if args.drain == "between":
                     drain("start")
                     wait_until(lambda: client.xlen(queue) == 0, "the drain to draw them", 600)
@@ -369,6 +371,7 @@ def bench(args: argparse.Namespace) -> None:
         side.wait(timeout=30)
         readable = sum(1 for _ in store.events())
         report(args, rounds, results, readable, drawn, deps.settings.feedback.refresh_nice)
+        print(f"refreshes still queued as each churnbot run ended: {backlog} (drawn after)")
 
 
 def seed(deps: Deps, token: str, api_url: str) -> tuple[SnapshotMeta, SlackResponse]:
