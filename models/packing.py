@@ -3,20 +3,24 @@
 A chunk's records are assembled from parts, each a column of byte strings for some of the
 accounts (a header for all, a reason slot for those showing it, a value for those whose
 wording reads it). Parts are laid out in the order they are added, so each record reads in
-that order. Everything is numpy over the whole chunk, down to the one buffer the records are
-handed out in (:class:`models.cards.Packed`).
+that order. Encoding is numpy over the whole chunk; the bytes go into the one buffer the
+records are handed out in (:class:`models.cards.Packed`) through a small compiled copier,
+:mod:`models._records` (one ``memcpy`` per account and part where numpy needs a position per
+byte).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from models._records import copy
 from models.cards import (
     DATE,
     DATETIME,
@@ -56,42 +60,71 @@ def slot_row(n_features: int) -> np.dtype:
 _PAYLOAD = np.array([TAG_FORMATS[t].size if t in TAG_FORMATS else 0 for t in range(256)])
 
 
+class _Part(NamedTuple):
+    """One part of some accounts' records, as :func:`models._records.copy` reads it: account
+    ``rows[i]`` (``i`` when None) gets ``lengths[i]`` bytes (``width`` when None) from
+    ``source[i * stride]`` (stride 0: right after the previous piece)."""
+
+    rows: np.ndarray | None
+    lengths: np.ndarray | None
+    width: int
+    source: np.ndarray
+    stride: int
+
+
 @dataclass
 class Records:
     """Records of ``n`` accounts under construction (see the module docstring)."""
 
     n: int
-    _parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    _parts: list[_Part] = field(default_factory=list)
+
+    def _rows(self, rows: np.ndarray) -> np.ndarray | None:
+        """``rows`` as the copier reads them; None for every account in order (the usual
+        header or context value: no index to read)."""
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        if len(rows) == self.n and np.array_equal(rows, np.arange(self.n)):
+            return None
+        return rows
 
     def add_fixed(self, rows: np.ndarray, matrix: np.ndarray) -> None:
         """The same number of bytes for each of ``rows``: ``matrix`` is rows x width."""
-        lengths = np.full(len(rows), matrix.shape[1], dtype=np.int64)
-        self._parts.append((rows, lengths, np.ascontiguousarray(matrix).ravel()))
+        matrix = np.ascontiguousarray(matrix, dtype=np.uint8)
+        width = matrix.shape[1]
+        self._parts.append(_Part(self._rows(rows), None, width, matrix, width))
 
     def add_values(self, rows: np.ndarray, values: pd.Series | np.ndarray) -> None:
         """``values[i]`` as a tagged value for account ``rows[i]``."""
         cells, lengths = encode_values(values)
-        used = np.arange(cells.shape[1]) < lengths[:, None]
-        # A flat compress: twice as fast as indexing the matrix with the mask.
-        self._parts.append((rows, lengths, np.compress(used.ravel(), cells.ravel())))
+        cells = np.ascontiguousarray(cells)
+        # Each value's used cells are copied straight from its row of ``cells``.
+        lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+        self._parts.append(_Part(self._rows(rows), lengths, 0, cells, cells.shape[1]))
 
     def add_packed(self, rows: np.ndarray, packed: Packed) -> None:
         """``packed[i]`` as it is for account ``rows[i]`` (one copy of the whole run)."""
         offsets = np.asarray(packed.offsets, dtype=np.int64)
         data = np.frombuffer(packed.data, dtype=np.uint8)[offsets[0] : offsets[-1]]
-        self._parts.append((rows, np.diff(offsets), data))
+        self._parts.append(_Part(self._rows(rows), np.diff(offsets), 0, data, 0))
 
     def to_packed(self) -> Packed:
-        """Every record in one buffer with its offsets: no Python object per account."""
+        """Every record in one buffer with its offsets: no Python object per account.
+
+        The sizes and offsets are numpy; the bytes are copied a piece per account and part
+        by :mod:`models._records` (a scatter through a position per byte, numpy's only way,
+        took most of a scoring run's record assembly)."""
         sizes = np.zeros(self.n, dtype=np.int64)
-        for rows, lengths, _ in self._parts:
-            sizes[rows] += lengths
+        for part in self._parts:
+            grows = part.lengths if part.lengths is not None else part.width
+            if part.rows is None:
+                sizes += grows
+            else:
+                sizes[part.rows] += grows
         ends = np.cumsum(sizes)
         cursor = ends - sizes
-        out = np.zeros(int(ends[-1]) if self.n else 0, dtype=np.uint8)
-        for rows, lengths, flat in self._parts:
-            out[_spread(cursor[rows], lengths)] = flat
-            cursor[rows] += lengths
+        out = np.empty(int(ends[-1]) if self.n else 0, dtype=np.uint8)
+        for part in self._parts:
+            copy(out, cursor, part.rows, part.lengths, part.width, part.source, part.stride)
         offsets = np.zeros(self.n + 1, dtype=np.int64)
         offsets[1:] = ends
         return Packed(out.tobytes(), offsets)
@@ -118,14 +151,6 @@ def texts(column: pd.Series) -> Texts:
         return Texts(text, offsets - start)
     values: list[object] = column.to_numpy(dtype=object, na_value="").tolist()
     return Texts.of(list(map(str, values)))
-
-
-def _spread(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Positions ``starts[i] .. starts[i] + lengths[i]`` of every i, concatenated (32-bit: a
-    chunk's records are far below 4 GB, and the narrower arrays are faster to make)."""
-    offsets = np.cumsum(lengths) - lengths
-    shift = (starts - offsets).astype(np.int32)
-    return np.repeat(shift, lengths) + np.arange(int(lengths.sum()), dtype=np.int32)
 
 
 def encode_values(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
