@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 # Exactly the versions of requirements.lock (so a new release upstream cannot turn a fresh
 # clone red), then the project itself without resolving anything again.
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock setup.py models/_records.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.lock
