@@ -408,16 +408,16 @@ class SlotClaims:
         with translate_errors(self._r):
             pipe = self._r.pipeline(transaction=True)
             pipe.hsetnx(self._outage, "since", at.isoformat())
-            pipe.hset(self._outage, f"slot:{slot.digest}:{slot.id}", state)
+            pipe.hset(self._outage, _outage_field(slot), state)
             pipe.execute()
 
     def outage_note(self, slot: Slot, state: str) -> None:
         """Say how a held-up slot ended, if an outage is still on record."""
         with translate_errors(self._r):
-            self._note_outage(keys=[self._outage], args=[f"slot:{slot.digest}:{slot.id}", state])
+            self._note_outage(keys=[self._outage], args=[_outage_field(slot), state])
 
     def _queue_outage_note(self, pipe: Pipeline, slot: Slot, state: str) -> None:
-        pipe.eval(_NOTE_OUTAGE, 1, self._outage, f"slot:{slot.digest}:{slot.id}", state)
+        pipe.eval(_NOTE_OUTAGE, 1, self._outage, _outage_field(slot), state)
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -477,6 +477,11 @@ def _record(raw: Mapping[str, str]) -> SlotRecord | None:
         failures=int(raw.get("failures", "0")),
         started_at=dt.datetime.fromisoformat(raw["started_at"]) if "started_at" in raw else None,
     )
+
+
+def _outage_field(slot: Slot) -> str:
+    """The slot's field in the outage record (what the recovery notice lists)."""
+    return f"slot:{slot.digest}:{slot.id}"
 
 
 def _text(value: bytes | str) -> str:
