@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from functools import cache, partial
@@ -76,7 +77,7 @@ def scrape_registry(metrics: Metrics, metrics_dir: str | None) -> CollectorRegis
     return registry
 
 
-def answer(start_response: StartResponse, status: int, body: dict[str, Any]) -> list[bytes]:
+def _answer(start_response: StartResponse, status: int, body: dict[str, Any]) -> list[bytes]:
     """A JSON answer of the probes and of a path that has nothing."""
     payload = json.dumps(body).encode()
     start_response(
@@ -111,7 +112,7 @@ def build_wsgi(
         with deadline(PROBE_REDIS_BUDGET_S):
             redis_ok = ping(deps.redis)
         status = 200 if redis_ok else 503
-        return answer(
+        return _answer(
             start_response,
             status,
             {"status": "ready" if redis_ok else "not ready", "redis": redis_ok},
@@ -132,13 +133,14 @@ def build_wsgi(
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
         if method == "GET" and path == "/healthz":
-            return answer(start_response, 200, {"status": "ok"})
+            return _answer(start_response, 200, {"status": "ok"})
         if method == "GET" and path == "/readyz":
             return readyz(start_response)
         if method == "GET" and path == "/metrics":
             return metrics_page(environ, start_response)
         if method == "POST" and path == "/slack/events" and door is not None:
-            return door().serve(environ, start_response)
-        return answer(start_response, 404, {"error": f"nothing at {method} {path[:100]}"})
+            arrived = time.perf_counter()
+            return door().serve(environ, start_response, arrived=arrived)
+        return _answer(start_response, 404, {"error": f"nothing at {method} {path[:100]}"})
 
     return application
