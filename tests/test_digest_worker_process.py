@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+import yaml
 
 import bot.cli.worker as worker_cli
 from bot.cli import main
@@ -49,9 +51,24 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
         server.crash()
 
 
-def environment(emulator: SlackEmulator, server: RedisServer) -> dict[str, str]:
+def far_from_now(target: Path) -> Path:
+    """The shipped config, every schedule moved to 12 hours from now (UTC), in ``target``.
+
+    The worker processes read the wall clock: with the shipped schedules, a worker started
+    within the grace window after a real scheduled time (Monday 14:00-16:00 UTC for cs-east)
+    would also post that week's scheduled digest, and the test would count two."""
+    shutil.copytree(CONFIG, target)
+    channels = yaml.safe_load((target / "channels.yaml").read_text())
+    due = dt.datetime.now(dt.UTC) + dt.timedelta(hours=12)
+    for item in [channels["scoring"], *channels["digests"]]:
+        item["schedule"], item["timezone"] = f"{due.minute} {due.hour} * * *", "UTC"
+    (target / "channels.yaml").write_text(yaml.safe_dump(channels, sort_keys=False))
+    return target
+
+
+def environment(emulator: SlackEmulator, server: RedisServer, config: Path) -> dict[str, str]:
     return {
-        "CHURNBOT_CONFIG": str(CONFIG),
+        "CHURNBOT_CONFIG": str(config),
         "SLACK_BOT_TOKEN": emulator.token,
         "SLACK_API_URL": emulator.base_url,
         "REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
@@ -71,7 +88,7 @@ def test_two_worker_processes_resume_a_crashed_digest_once_and_keep_beating(
     own_redis: RedisServer, tmp_path: Path
 ) -> None:
     with SlackEmulator() as emulator:
-        env = environment(emulator, own_redis)
+        env = environment(emulator, own_redis, far_from_now(tmp_path / "config"))
         r = connect(env["REDIS_URL"])
         deps = build_deps(load_settings(env), client=r)
         publish(deps, maria_book(10))
@@ -139,12 +156,16 @@ def _closed(r: redis.Redis) -> bool:
 
 
 def test_a_worker_whose_scheduler_thread_stops_exits_with_an_error(
-    own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    own_redis: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setattr(worker_cli, "WATCHDOG_SECONDS", 0.05)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     with SlackEmulator() as emulator:
-        for name, value in environment(emulator, own_redis).items():
+        config = far_from_now(tmp_path / "config")
+        for name, value in environment(emulator, own_redis, config).items():
             monkeypatch.setenv(name, value)
 
         def stop_the_scheduler_thread() -> None:
