@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from bot.state.replies import as_fields, entries
 from bot.state.store import book_root, translate_errors
@@ -51,15 +52,28 @@ class AuditLog:
         why: str = "",
         outcome: str = "done",
         detail: dict[str, Any] | None = None,
+        pipe: Pipeline | None = None,
     ) -> AuditEntry:
-        """Append one entry; ``outcome`` is e.g. done, refused, failed."""
+        """Append one entry; ``outcome`` is e.g. done, refused, failed. With ``pipe``, the
+        append is queued there, to go out in the same round trip as the write it tells of (a
+        digest's "posted" with its finish); its reply there is the entry's id."""
         entry = AuditEntry(
             self._clock().astimezone(UTC).isoformat(), who, what, why, outcome, detail or {}
         )
-        fields = {**vars(entry), "detail": json.dumps(entry.detail, sort_keys=True)}
+        fields = as_fields({**vars(entry), "detail": json.dumps(entry.detail, sort_keys=True)})
+        if pipe is not None:
+            pipe.xadd(self._key, fields, maxlen=MAX_ENTRIES, approximate=True)
+            return entry
         with translate_errors(self._r):
-            self._r.xadd(self._key, as_fields(fields), maxlen=MAX_ENTRIES, approximate=True)
+            self._r.xadd(self._key, fields, maxlen=MAX_ENTRIES, approximate=True)
         return entry
+
+    def withdraw(self, entry_id: str) -> None:
+        """Remove the entry ``entry_id``: one queued with a write that the same round trip
+        refused (a digest's finish whose claim had run out: the run that holds it now writes
+        the entry), so the log says what happened once."""
+        with translate_errors(self._r):
+            self._r.xdel(self._key, entry_id)
 
     def recent(self, count: int = 20) -> list[AuditEntry]:
         """The newest ``count`` entries, newest first."""

@@ -45,7 +45,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 import redis
-from redis.client import NEVER_DECODE
+from redis.client import NEVER_DECODE, Pipeline
 from redis.commands.core import Script
 
 from bot.collector import collector_paused
@@ -71,6 +71,7 @@ __all__ = [
     "STAGING_TTL_S",
     "Found",
     "Row",
+    "ServingTop",
     "SnapshotExists",
     "SnapshotMeta",
     "SnapshotNotFound",
@@ -170,6 +171,15 @@ class Found:
     close: list[Row] = field(default_factory=list)  # names near the text, when nothing matched
     history_of: str | None = None  # whose trend ``history`` is
     history: list[tuple[SnapshotMeta, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ServingTop:
+    """What a digest is planned from, read in one call (``SnapshotStore.serving_top``)."""
+
+    switch: dict[str, str]  # the kill switch record the snapshot was chosen by
+    meta: SnapshotMeta | None  # None: nothing to show (nothing published, or no good one)
+    rows: list[Row] = field(default_factory=list)  # riskiest first; cards decoded when asked
 
 
 @dataclass(frozen=True)
@@ -599,15 +609,35 @@ class SnapshotStore:
     ) -> _Reply:
         """Run ``op`` on the snapshot ``mode`` points to (``latest``, ``last_good``, the one
         the kill switch at ``switch_key`` says readers see, or ``snapshot_id``)."""
+        keys, argv = self._read_args(mode, snapshot_id, op, args, switch_key)
+        with translate_errors(self._r):
+            raw = _evalsha(self._r, self._read_script, keys, argv)
+        reply = self._reply(raw)
+        if reply is None:  # its layout was evicted by another thread since the call
+            return self._call(mode, snapshot_id, op, *args, switch_key=switch_key)
+        return reply
+
+    def _read_args(
+        self,
+        mode: str,
+        snapshot_id: str | None,
+        op: str,
+        args: Sequence[Any],
+        switch_key: str,
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the READ script for :meth:`_call` (and for a read queued on a
+        caller's pipeline, which must ask exactly the same)."""
         if snapshot_id is not None:
             mode = "id"
         elif switch_key:
             mode = "serving"
         held = " ".join(list(self._layouts)[-_LAYOUTS_KEPT:])
         keys = [self._latest, self._last_good, switch_key or self._latest, self._history]
-        argv = [self._snap, mode, snapshot_id or "", held, op, *args]
-        with translate_errors(self._r):
-            reply = _evalsha(self._r, self._read_script, keys, argv)
+        return keys, [self._snap, mode, snapshot_id or "", held, op, *args]
+
+    def _reply(self, reply: list[Any]) -> _Reply | None:
+        """A READ reply, decoded; None if the snapshot's layout, which the call said this
+        process holds, was evicted by another thread meanwhile (the caller reads again)."""
         switch = {
             k.decode(): v.decode() for k, v in zip(reply[0][::2], reply[0][1::2], strict=True)
         }
@@ -628,10 +658,10 @@ class SnapshotStore:
                 while len(self._layouts) > _LAYOUTS_KEPT:
                     del self._layouts[next(iter(self._layouts))]
         layout = self._layouts.get(sid)
-        if layout is None:  # evicted by another thread since the call: read it again
+        if layout is None:
             with self._layouts_lock:
                 self._layouts.clear()
-            return self._call(mode, snapshot_id, op, *args, switch_key=switch_key)
+            return None
         return _Reply(switch, SnapshotMeta.from_json(reply[2]), layout, reply[4:])
 
     def serving(self, switch_key: str) -> tuple[dict[str, str], SnapshotMeta | None]:
@@ -639,6 +669,41 @@ class SnapshotStore:
         (the last good one while it is on), in one call."""
         reply = self._call("serving", None, "meta", switch_key=switch_key)
         return reply.switch, reply.meta
+
+    def serving_top(
+        self, switch_key: str, n: int, *, owner: str | None = None, segment: str | None = None
+    ) -> ServingTop:
+        """What :meth:`serving` reads, plus the ``n`` riskiest rows of the snapshot it points
+        to (``owner`` / ``segment`` pick the list as for :meth:`top`), in one call: all a
+        digest's plan reads, so a plan costs one round trip."""
+        args = (_top_field(owner, segment), _top_count(n, "serving_top"))
+        return _serving_top(self._call("serving", None, "top", *args, switch_key=switch_key))
+
+    def queue_serving_top(
+        self,
+        pipe: Pipeline,
+        switch_key: str,
+        n: int,
+        *,
+        owner: str | None = None,
+        segment: str | None = None,
+    ) -> Callable[[Any], ServingTop]:
+        """:meth:`serving_top` queued on the caller's ``pipe``, to go out with its own
+        commands in one round trip (a digest run sends it with its claim); returns what turns
+        its reply into the answer. EVAL, not EVALSHA: a pipeline cannot load a lost script."""
+        args = (_top_field(owner, segment), _top_count(n, "serving_top"))
+        keys, argv = self._read_args("serving", None, "top", args, switch_key)
+        pipe.execute_command(
+            "EVAL", self._read_script.script, len(keys), *keys, *argv, **{NEVER_DECODE: True}
+        )
+
+        def answer(raw: Any) -> ServingTop:
+            reply = self._reply(raw)
+            if reply is None:  # its layout was evicted meanwhile: read it all again
+                return self.serving_top(switch_key, n, owner=owner, segment=segment)
+            return _serving_top(reply)
+
+        return answer
 
     def latest(self) -> SnapshotMeta | None:
         """The newest snapshot, healthy or not; None before the first publish."""
@@ -668,18 +733,9 @@ class SnapshotStore:
 
         A channel's book is an owner, a segment, or both; each has its own precomputed list.
         """
-        if not 0 <= n <= MAX_TOP:
-            raise ValueError(
-                f"The 'n' parameter of SnapshotStore.top must be between 0 and {MAX_TOP}. "
-                f"Got {n!r} instead."
-            )
-        if n == 0:
+        if _top_count(n, "top") == 0:
             return []
-        if owner is not None and segment is not None:
-            name = _pair_field(owner, segment)
-        else:
-            name = f"o:{owner}" if owner is not None else "" if segment is None else f"s:{segment}"
-        reply = self._call("latest", snapshot_id, "top", name, n)
+        reply = self._call("latest", snapshot_id, "top", _top_field(owner, segment), n)
         if reply.layout is None:
             return []
         rows = [_row(raw, reply.layout) for raw in reply.results[0]]
@@ -861,6 +917,31 @@ def _points(raw: list[list[bytes]]) -> list[tuple[SnapshotMeta, float]]:
 
 def _pair_field(owner: str, segment: str) -> str:
     return f"os:{len(owner)}:{owner}:{segment}"
+
+
+def _top_field(owner: str | None, segment: str | None) -> str:
+    """The precomputed top list of an owner, a segment, both, or the whole book."""
+    if owner is not None and segment is not None:
+        return _pair_field(owner, segment)
+    return f"o:{owner}" if owner is not None else "" if segment is None else f"s:{segment}"
+
+
+def _top_count(n: int, method: str) -> int:
+    """``n`` if a top list can answer it (it holds at most MAX_TOP), else a ValueError."""
+    if not 0 <= n <= MAX_TOP:
+        raise ValueError(
+            f"The 'n' parameter of SnapshotStore.{method} must be between 0 and {MAX_TOP}. "
+            f"Got {n!r} instead."
+        )
+    return n
+
+
+def _serving_top(reply: _Reply) -> ServingTop:
+    if reply.layout is None:
+        return ServingTop(reply.switch, reply.meta, [])
+    return ServingTop(
+        reply.switch, reply.meta, [_row(raw, reply.layout) for raw in reply.results[0]]
+    )
 
 
 def _slice(chunk: ScoredChunk, start: int, stop: int) -> ScoredChunk:
