@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import redis
 from redis.client import Pipeline
@@ -52,6 +52,7 @@ from bot.state.replies import text_hash, text_set
 from bot.state.store import RELEASE_LOCK, StoreError, book_root, translate_errors
 
 FINAL_STATES = ("done", "skipped", "failed")
+_T = TypeVar("_T")
 State = Literal["new", "posting", "done", "skipped", "failed"]
 
 # KEYS: claim, record, last. ARGV: token, lease ms. Final -> {'finished', state, record};
@@ -127,11 +128,20 @@ return 'skipped'
 class ClaimLost(StoreError):
     """The slot's lease ran out and another runner may own it: this one must stop posting.
     ``outage``: the Slack outage record the same round trip took (:meth:`SlotClaims.finish`
-    with ``take_outage``), for the caller to announce all the same: its post went through."""
+    with ``take_outage``), for the caller to announce all the same: its post went through.
+    ``then``: the replies of the commands the finish's ``then`` queued, which ran although
+    the finish did not (the caller takes back what they wrote)."""
 
-    def __init__(self, message: str, *, outage: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        outage: dict[str, str] | None = None,
+        then: Sequence[Any] = (),
+    ) -> None:
         super().__init__(message)
         self.outage = outage
+        self.then = then
 
 
 @dataclass(frozen=True)
@@ -201,21 +211,42 @@ class SlotClaims:
         root = self._root(slot.digest)
         return [root + "claim:" + slot.id, root + "slot:" + slot.id, root + "open"]
 
+    def _claim_keys(self, slot: Slot) -> list[str]:
+        """claim, record and the channel's previous digest (what a claim reads)."""
+        return [*self._keys(slot)[:2], self._root(slot.digest) + "last"]
+
     # --- claiming -----------------------------------------------------------------------------
 
     def claim(self, slot: Slot, token: str) -> Claim:
-        keys = [*self._keys(slot)[:2], self._root(slot.digest) + "last"]
+        keys = self._claim_keys(slot)
         with translate_errors(self._r):
-            answer = self._claim(keys=keys, args=[token, self._lease_ms])
-        status, detail = _text(answer[0]), _text(answer[1])
-        if status == "busy":
-            return Claim("busy", SlotRecord("posting"), retry_in=max(int(detail), 0) / 1000)
-        record = _record(_flat_hash(answer[2]))
-        if status == "finished":
-            return Claim("finished", record or SlotRecord(detail))  # type: ignore[arg-type]
-        last = _text(answer[3])
-        previous = json.loads(last)["risks"] if last else None
-        return Claim("claimed", record or SlotRecord("new"), previous=previous)
+            return _claim(self._claim(keys=keys, args=[token, self._lease_ms]))
+
+    def claim_and_read(
+        self, slot: Slot, token: str, read: Callable[[Pipeline], Callable[[Any], _T]]
+    ) -> tuple[Claim, Callable[[], _T]]:
+        """:meth:`claim`, and the caller's read after it in the same round trip (a digest's
+        run reads what its plan needs there): ``read`` queues it and returns what turns its
+        reply into the answer. That answer comes as a call, made only if the caller needs it
+        (not for a slot busy or done) and where it handles errors: a failed read raises
+        there, after the claim, so the caller can release the slot it holds."""
+        keys = self._claim_keys(slot)
+        with translate_errors(self._r):
+            pipe = self._r.pipeline(transaction=False)
+            pipe.eval(_CLAIM, len(keys), *keys, token, self._lease_ms)
+            answer_of = read(pipe)
+            answer, raw = pipe.execute(raise_on_error=False)
+            if isinstance(answer, Exception):
+                raise answer
+            claim = _claim(answer)
+
+        def read_answer() -> _T:
+            if isinstance(raw, Exception):
+                with translate_errors(self._r):
+                    raise raw
+            return answer_of(raw)
+
+        return claim, read_answer
 
     def renew(self, slot: Slot, token: str, seconds: float = 0.0) -> None:
         """Keep the lease for ``seconds`` more than one lease (before a long wait)."""
@@ -305,6 +336,7 @@ class SlotClaims:
         shown: DigestPlan | None = None,
         last_part: tuple[int, str] | None = None,
         first: Callable[[Pipeline], object] | None = None,
+        then: Callable[[Pipeline], object] | None = None,
         outage_note: str | None = None,
         take_outage: bool = False,
     ) -> dict[str, str] | None:
@@ -313,10 +345,12 @@ class SlotClaims:
         recorded in the same call (as :meth:`record_part` would).
 
         A posted digest does more in the same round trip (a pipeline, in this order):
-        ``first`` queues the caller's own commands (what the digest showed); after the finish,
-        ``outage_note`` does what :meth:`outage_note` does, and ``take_outage`` takes the
-        whole outage record (deleting it, so exactly one run gets it), which is returned
-        (None if none was on record)."""
+        ``first`` queues the caller's own commands (what the digest showed, written again by a
+        run that resumes the slot); after the finish, ``then`` queues those that are true only
+        if it closes the slot (the audit entry: if it did not, :class:`ClaimLost` brings
+        their replies, for the caller to take them back), ``outage_note`` does what
+        :meth:`outage_note` does, and ``take_outage`` takes the whole outage record (deleting
+        it, so exactly one run gets it), which is returned (None if none was on record)."""
         last = ""
         if shown is not None:
             last = json.dumps(
@@ -327,7 +361,8 @@ class SlotClaims:
         if last_part is not None:
             args += [f"ts:{last_part[0]}", last_part[1]]
         with translate_errors(self._r):
-            if first is None and outage_note is None and not take_outage:
+            then_replies: list[Any] = []
+            if first is None and then is None and outage_note is None and not take_outage:
                 done, outage = self._finish(keys=keys, args=args), None
             else:
                 pipe = self._r.pipeline(transaction=False)
@@ -335,15 +370,23 @@ class SlotClaims:
                     first(pipe)
                 finish_at = len(pipe)  # ``first`` may have queued nothing
                 pipe.eval(_FINISH, len(keys), *keys, *args)
+                if then is not None:
+                    then(pipe)
+                then_end = len(pipe)
                 if outage_note is not None:
                     self._queue_outage_note(pipe, slot, outage_note)
                 if take_outage:
                     pipe.eval(_TAKE_OUTAGE, 1, self._outage)
                 replies = pipe.execute()
                 done = replies[finish_at]
+                then_replies = replies[finish_at + 1 : then_end]
                 outage = (_flat_hash(replies[-1]) or None) if take_outage else None
         if not done:
-            raise ClaimLost(f"lost the claim on digest slot {slot.digest} {slot.id}", outage=outage)
+            raise ClaimLost(
+                f"lost the claim on digest slot {slot.digest} {slot.id}",
+                outage=outage,
+                then=then_replies,
+            )
         return outage
 
     def skip(self, slot: Slot, *, reason: str, at: dt.datetime) -> bool:
@@ -482,6 +525,19 @@ def _record(raw: Mapping[str, str]) -> SlotRecord | None:
 def _outage_field(slot: Slot) -> str:
     """The slot's field in the outage record (what the recovery notice lists)."""
     return f"slot:{slot.digest}:{slot.id}"
+
+
+def _claim(answer: list[Any]) -> Claim:
+    """The claim script's answer, decoded."""
+    status, detail = _text(answer[0]), _text(answer[1])
+    if status == "busy":
+        return Claim("busy", SlotRecord("posting"), retry_in=max(int(detail), 0) / 1000)
+    record = _record(_flat_hash(answer[2]))
+    if status == "finished":
+        return Claim("finished", record or SlotRecord(detail))  # type: ignore[arg-type]
+    last = _text(answer[3])
+    previous = json.loads(last)["risks"] if last else None
+    return Claim("claimed", record or SlotRecord("new"), previous=previous)
 
 
 def _text(value: bytes | str) -> str:

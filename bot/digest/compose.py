@@ -10,7 +10,7 @@ snapshot history.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +21,16 @@ from bot.render import DigestContent, Message, digest_messages
 from bot.render.digest import MAX_FALLBACK_TEXT
 from bot.render.parts import header, section
 from bot.render.text import fit_mrkdwn
-from bot.serving import Serving, current
+from bot.serving import Serving, serving_of
+from bot.state.killswitch import state_from
 from models.spec import ProductSpec
 from models.track_record import TrackRecord
 
 if TYPE_CHECKING:  # the snapshot store needs numpy, loaded when a digest first reads cards
+    from redis.client import Pipeline
+
     from bot.state import KillSwitch, SnapshotStore
+    from bot.state.snapshots import Row, ServingTop
 
 
 @dataclass(frozen=True)
@@ -57,30 +61,73 @@ def select_cards(
 
 
 def held_back(
-    store: SnapshotStore, digest: DigestConfig, snapshot_id: str, holdout: Holdout = NO_HOLDOUT
+    store: SnapshotStore,
+    digest: DigestConfig,
+    snapshot_id: str,
+    holdout: Holdout = NO_HOLDOUT,
+    first: Sequence[Row] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(shown, held out): the top-N without the accounts the holdout keeps back, and those
-    of them that the top-N would have shown (the control group, ``bot.digest.holdout``)."""
-    wanted = digest.max_accounts
-    if holdout.share > 0:  # each index answers enough to refill the held-out places
-        wanted = min(4 * wanted, int(wanted / (1 - holdout.share)) + 5)
-    owners: Sequence[str | None] = digest.owners or (None,)
-    segments: Sequence[str | None] = digest.segments or (None,)
+    of them that the top-N would have shown (the control group, ``bot.digest.holdout``).
+    ``first``: the rows of the digest's first top list (:func:`top_lists`), when they were
+    read with the snapshot (:func:`first_read`); the other lists are read here."""
     merged: dict[str, dict[str, Any]] = {}
-    for owner in owners:
-        for segment in segments:
-            for card in store.top(
-                wanted,
+    for i, (owner, segment) in enumerate(top_lists(digest)):
+        if i == 0 and first is not None:
+            cards = [row.card() for row in first if row.risk >= digest.min_risk]
+        else:
+            cards = store.top(
+                top_wanted(digest, holdout),
                 owner=owner,
                 segment=segment,
                 snapshot_id=snapshot_id,
                 min_risk=digest.min_risk,
-            ):
-                merged[card["account_id"]] = card
+            )
+        for card in cards:
+            merged[card["account_id"]] = card
     ranked = sorted(merged.values(), key=lambda card: (-card["risk"], card["account_id"]))
     held = [card for card in ranked[: digest.max_accounts] if holdout.holds(card["account_id"])]
     shown = [card for card in ranked if not holdout.holds(card["account_id"])]
     return shown[: digest.max_accounts], held
+
+
+def top_lists(digest: DigestConfig) -> list[tuple[str | None, str | None]]:
+    """The (owner, segment) top lists a digest merges: every owner x segment it names (None:
+    any)."""
+    owners: Sequence[str | None] = digest.owners or (None,)
+    segments: Sequence[str | None] = digest.segments or (None,)
+    return [(owner, segment) for owner in owners for segment in segments]
+
+
+def top_wanted(digest: DigestConfig, holdout: Holdout) -> int:
+    """How many rows each top list answers: the digest's accounts, and with a holdout enough
+    more to refill the places of those it keeps out."""
+    wanted = digest.max_accounts
+    if holdout.share > 0:
+        wanted = min(4 * wanted, int(wanted / (1 - holdout.share)) + 5)
+    return wanted
+
+
+def first_read(
+    store: SnapshotStore, switch: KillSwitch, digest: DigestConfig, holdout: Holdout
+) -> ServingTop:
+    """What a plan reads first, in one call: the kill switch, the snapshot it serves and the
+    rows of the digest's first top list (all that a digest of one list reads)."""
+    wanted, owner, segment = _first_list(digest, holdout)
+    return store.serving_top(switch.key, wanted, owner=owner, segment=segment)
+
+
+def queue_first_read(
+    pipe: Pipeline, store: SnapshotStore, switch: KillSwitch, digest: DigestConfig, holdout: Holdout
+) -> Callable[[Any], ServingTop]:
+    """:func:`first_read` queued on ``pipe``; returns what turns its reply into the answer.
+    The poster sends it with its claim, so planning costs no round trip of its own."""
+    wanted, owner, segment = _first_list(digest, holdout)
+    return store.queue_serving_top(pipe, switch.key, wanted, owner=owner, segment=segment)
+
+
+def _first_list(digest: DigestConfig, holdout: Holdout) -> tuple[int, str | None, str | None]:
+    return top_wanted(digest, holdout), *top_lists(digest)[0]
 
 
 def marks(
@@ -155,13 +202,15 @@ def plan_digest(
     owner_users: Mapping[str, str] | None = None,
     holdout: Holdout = NO_HOLDOUT,
     track_record: TrackRecord | None = None,
+    first: Sequence[Row] | None = None,
 ) -> DigestPlan:
-    """Everything a run posts, split within Slack's limits by :func:`digest_messages`."""
+    """Everything a run posts, split within Slack's limits by :func:`digest_messages`;
+    ``first`` as for :func:`held_back`."""
     if serving.meta is None:
         why = serving.unavailable or "no scores to show"
         return DigestPlan((unavailable_message(digest, why),), None, {}, None, serving.switch.on)
     sid = serving.meta.snapshot_id
-    cards, held = held_back(store, digest, sid, holdout)
+    cards, held = held_back(store, digest, sid, holdout, first)
     content = digest_content(
         digest, serving, cards, previous, moved_sharply, owner_users, track_record
     )
@@ -190,14 +239,18 @@ def plan_now(
     owner_users: Mapping[str, str] | None = None,
     holdout: Holdout = NO_HOLDOUT,
     track_record: TrackRecord | None = None,
+    read: ServingTop | None = None,
 ) -> DigestPlan:
     """The digest as it would go out at ``now``: live scores, or the last good ones with the
     banner while the kill switch is on, or the honest "nothing to show"; ``holdout`` keeps
-    its share of accounts out."""
+    its share of accounts out. ``read``: what :func:`queue_first_read` read with the same
+    ``holdout`` (the poster's claim brought it), else it is read here."""
+    if read is None:
+        read = first_read(store, switch, digest, holdout)
     return plan_digest(
         store,
         digest,
-        current(store, switch, spec, now),
+        serving_of(read.meta, state_from(read.switch), spec, now),
         previous,
         moved_sharply=moved_sharply,
         max_blocks=max_blocks,
@@ -205,4 +258,5 @@ def plan_now(
         owner_users=owner_users,
         holdout=holdout,
         track_record=track_record,
+        first=read.rows,
     )

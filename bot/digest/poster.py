@@ -4,6 +4,8 @@ The sequence (records in :mod:`bot.digest.claims`):
 
 1. **Claim** the slot (channel + period). Finished already: nothing to do. Held by a live
    runner: report ``busy`` with the time its lease has left, so the caller can retry then.
+   What a plan reads (the kill switch, the snapshot it serves, the channel's top rows) is
+   read in the same round trip, after the claim, and used only if a plan is to be made.
 2. **Plan** once: a slot nobody started is skipped if it is later than the grace window;
    otherwise the messages are composed from the serving snapshot (live, or last good with the
    banner while the kill switch is on) and stored before anything is posted. A run that picks
@@ -19,8 +21,12 @@ The sequence (records in :mod:`bot.digest.claims`):
    it (``chat.update``), so no part shows live scores without the banner once the switch is on.
 4. **Finish**: the record is closed, the claim dropped, the shown risks kept for next time's
    "new" and "moved sharply" marks, and the audit log says what happened. What the digest
-   showed (the exposures) goes first and a Slack outage record is taken after, in the same
-   round trip as the finish.
+   showed (the exposures) goes first; the audit entry and the take of a Slack outage record
+   after, in the same round trip as the finish (an entry sent with a finish that came after
+   the lease is taken back: the run holding the slot writes its own).
+
+So a digest of one part costs three Redis round trips (claim and reads; plan and switch;
+finish and the rest), and each further part one more (its ``ts`` and the switch).
 
 A channel the bot cannot post to ends the slot as ``failed`` and tells the admins. Slack being
 down beyond the sender's budget leaves the slot open with a later ``retry_at`` (5 min, then
@@ -43,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from bot.deps import Deps
 from bot.digest.channels import ChannelsConfig, DigestConfig
 from bot.digest.claims import ClaimLost, SlotClaims, SlotRecord
-from bot.digest.compose import DigestPlan, plan_now
+from bot.digest.compose import DigestPlan, plan_now, queue_first_read
 from bot.digest.exposures import ExposureLog
 from bot.digest.holdout import NO_HOLDOUT, Holdout, current_holdout
 from bot.digest.metrics import WorkerMetrics
@@ -64,7 +70,10 @@ from models.spec import ProductSpec
 from models.track_record import TrackRecord
 
 if TYPE_CHECKING:  # the snapshot store needs numpy, loaded when a digest first reads cards
+    from redis.client import Pipeline
+
     from bot.state import KillSwitch, SnapshotStore
+    from bot.state.snapshots import ServingTop
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +85,8 @@ MAX_RETRY_INTERVAL = dt.timedelta(hours=1)
 #: How long the holdout and track record read for one run serve its other digests (a slot
 #: resumed later reads them again).
 RUN_SETTINGS_FOR = dt.timedelta(minutes=1)
+#: A run's holdout and track record (:class:`_RunSettings`).
+_Settings = tuple[Holdout, TrackRecord | None]
 
 Status = Literal["posted", "already_done", "busy", "skipped", "failed", "channel_unavailable"]
 
@@ -193,7 +204,12 @@ class DigestPoster:
 
     def _run(self, digest: DigestConfig, slot: Slot, who: str) -> Outcome:
         token = uuid.uuid4().hex
-        claim = self._claims.claim(slot, token)
+        settings = self._run_settings.of(slot, self._clock())
+        claim, read = self._claims.claim_and_read(
+            slot,
+            token,
+            lambda pipe: queue_first_read(pipe, self._store, self._switch, digest, settings[0]),
+        )
         if claim.status == "finished":
             log.info("digest %s %s already %s", digest.name, slot.id, claim.record.state)
             return Outcome("already_done", slot, tuple(_ordered(claim.record)), claim.record.state)
@@ -204,7 +220,9 @@ class DigestPoster:
         try:
             if record.failures and self._period_over(digest, slot):
                 return self._period_ended(digest, slot, token, who, record)
-            outcome = self._run_claimed(digest, slot, token, record, who, claim.previous)
+            outcome = self._run_claimed(
+                digest, slot, token, record, who, claim.previous, settings, read
+            )
         except ChannelUnavailable as exc:
             return self._give_up(digest, slot, token, who, exc, "channel_unavailable")
         except SendGaveUp as exc:
@@ -230,9 +248,12 @@ class DigestPoster:
         record: SlotRecord,
         who: str,
         previous: Mapping[str, float] | None,
+        settings: _Settings,
+        read: Callable[[], ServingTop],
     ) -> Outcome:
         """Post the slot's plan (made now if there is none yet); ``previous``: the risks the
-        channel's last digest showed, read with the claim."""
+        channel's last digest showed, and ``read``: what a plan reads first, made with the
+        run's ``settings``, both read with the claim."""
         plan = record.plan
         if plan is None:
             now = self._clock()
@@ -241,7 +262,7 @@ class DigestPoster:
                 self._claims.finish(slot, token, state="skipped", at=now, reason=reason)
                 self._skipped(digest, slot, reason, who)
                 return Outcome("skipped", slot, reason=reason)
-            plan = self._plan(digest, slot, previous)
+            plan = self._plan(digest, slot, previous, settings=settings, read=read())
             switch = self._claims.save_plan(
                 slot, token, plan, at=now, who=who, begin=1, and_read=self._switch.key
             )
@@ -254,43 +275,64 @@ class DigestPoster:
         )
         now = self._clock()
         exposures = self._exposures
-        outage = self._claims.finish(
-            slot,
-            token,
-            state="done",
-            at=now,
-            shown=plan,
-            last_part=last_part,
-            # before finishing, in the same round trip: a resumed run records them again
-            first=None
-            if exposures is None
-            else lambda pipe: exposures.record(digest.name, plan.exposures, at=now, pipe=pipe),
-            outage_note=(
-                f"posted late, after {record.failures} failed run(s)" if record.failures else None
-            ),
-            take_outage=True,
-        )
+
+        def audit(pipe: Pipeline) -> None:
+            self._record(
+                who,
+                "digest posted",
+                slot.key,
+                "done",
+                digest,
+                slot,
+                pipe=pipe,
+                parts=len(ts),
+                ts=ts,
+                snapshot_id=plan.snapshot_id,
+                fallback=plan.banner is not None,
+            )
+
+        try:
+            outage = self._claims.finish(
+                slot,
+                token,
+                state="done",
+                at=now,
+                shown=plan,
+                last_part=last_part,
+                # before finishing, in the same round trip: a resumed run records them again
+                first=None
+                if exposures is None
+                else lambda pipe: exposures.record(digest.name, plan.exposures, at=now, pipe=pipe),
+                then=audit,  # right after it: true only if the finish is
+                outage_note=(
+                    f"posted late, after {record.failures} failed run(s)"
+                    if record.failures
+                    else None
+                ),
+                take_outage=True,
+            )
+        except ClaimLost as lost:  # the run that holds the slot now writes the entry
+            with suppress(ChurnbotError):  # Redis may be what failed: then the entry stays
+                for entry_id in lost.then:
+                    self._audit.withdraw(entry_id)
+            raise
         log.info("digest %s posted to %s (%s part(s))", digest.name, digest.channel, len(ts))
         self._count("posted")
-        self._record(
-            who,
-            "digest posted",
-            slot.key,
-            "done",
-            digest,
-            slot,
-            parts=len(ts),
-            ts=ts,
-            snapshot_id=plan.snapshot_id,
-            fallback=plan.banner is not None,
-        )
         self._slack_answers_again(outage)
         return Outcome("posted", slot, tuple(ts))
 
     def _plan(
-        self, digest: DigestConfig, slot: Slot, previous: Mapping[str, float] | None
+        self,
+        digest: DigestConfig,
+        slot: Slot,
+        previous: Mapping[str, float] | None,
+        *,
+        settings: _Settings | None = None,
+        read: ServingTop | None = None,
     ) -> DigestPlan:
-        holdout, track_record = self._run_settings.of(slot, self._clock())
+        """The plan of ``digest`` now; ``read``: what it reads first, as read with the claim
+        under the run's ``settings`` (a plan made again reads both afresh)."""
+        holdout, track_record = settings or self._run_settings.of(slot, self._clock())
         return plan_now(
             self._store,
             self._switch,
@@ -302,6 +344,7 @@ class DigestPoster:
             owner_users=self._owner_users,
             holdout=holdout,
             track_record=track_record,
+            read=read,
         )
 
     def _post_parts(
@@ -532,6 +575,8 @@ class DigestPoster:
         outcome: str,
         digest: DigestConfig,
         slot: Slot,
+        *,
+        pipe: Pipeline | None = None,
         **detail: Any,
     ) -> None:
         self._audit.record(
@@ -540,6 +585,7 @@ class DigestPoster:
             why=why,
             outcome=outcome,
             detail={"digest": digest.name, "channel": digest.channel, "slot": slot.id, **detail},
+            pipe=pipe,
         )
 
     def _count(self, outcome: str) -> None:
@@ -565,7 +611,7 @@ class _RunSettings:
         self._lock = threading.Lock()
         self._read: tuple[dt.datetime, dt.datetime, Holdout, TrackRecord | None] | None = None
 
-    def of(self, slot: Slot, now: dt.datetime) -> tuple[Holdout, TrackRecord | None]:
+    def of(self, slot: Slot, now: dt.datetime) -> _Settings:
         with self._lock:
             read = self._read
             if read is None or read[0] != slot.scheduled_at or now - read[1] >= RUN_SETTINGS_FOR:
