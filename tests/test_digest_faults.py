@@ -27,6 +27,7 @@ from bot.digest.poster import DigestPoster, build_poster
 from bot.digest.scheduler import DigestWorker, build_scheduler, heartbeat_key, job_store
 from bot.digest.scoring import ScheduledScoring
 from bot.digest.sender import DigestSender
+from bot.digest.slots import manual_slot
 from bot.publish import RunResult
 from bot.state import SnapshotMeta, SnapshotStore, connect
 from models.errors import ChurnbotError
@@ -129,7 +130,15 @@ def test_two_schedulers_resuming_one_slot_both_keep_firing(rig: Rig, round_: int
     finally:
         for worker in workers:
             worker.stop(wait=True)
-    assert [p["part"] for p in rig.parts()] == [1, 2], "the digest completed once"
+    by_slot: dict[str, list[int]] = {}
+    for part in rig.parts():
+        by_slot.setdefault(part["slot"], []).append(part["part"])
+    digest = rig.digest()
+    slot = manual_slot(digest.name, digest.channel, digest.zone, slot_time)
+    assert by_slot.pop(slot.id) == [1, 2], "the digest completed once"
+    # The real threads fire by the wall clock: on a Monday just after 09:00 New York time the
+    # scheduled cs-east digest is due as well, and must go out once too.
+    assert all(parts == [1, 2] for parts in by_slot.values()), by_slot
 
 
 def test_a_job_another_scheduler_removed_first_does_not_raise(rig: Rig) -> None:
