@@ -26,6 +26,7 @@ from slack_sdk import WebClient
 
 from bot.digest.claims import SlotClaims
 from bot.digest.slots import scheduled_slot
+from bot.state.store import StoreError
 from tests.slack_harness import make_card, publish
 from tests.test_digest_posting import DUE, Rig, expire_claims, make_rig
 
@@ -171,3 +172,17 @@ def test_a_finish_that_lost_its_claim_takes_its_audit_entry_back(rig: Rig) -> No
     entries = posted_entries(rig, "cs-d")
     assert len(entries) == 1
     assert entries[0].detail["ts"] == list(resumed.ts)
+
+
+def test_a_failed_plan_read_releases_the_claim(rig: Rig) -> None:
+    """The plan's reads go out with the claim; when they fail, the run still gives the slot up
+    (as when they were a call of their own), so the next run need not wait for the lease."""
+    switch_key = rig.deps.switch.key
+    rig.redis.set(switch_key, "not a hash")
+    with pytest.raises(StoreError, match="WRONGTYPE"):
+        rig.poster.run(digest(rig, "cs-b"), DUE)
+    assert not list(rig.redis.scan_iter(match=f"{rig.deps.prefix}:*:claim:*")), "released"
+    assert rig.emulator.messages("C0CSB0001") == []
+
+    rig.redis.delete(switch_key)
+    assert rig.poster.run(digest(rig, "cs-b"), DUE).status == "posted"
