@@ -31,6 +31,7 @@ from bot.digest import scheduler
 from bot.digest.poster import build_poster
 from bot.digest.sender import DigestSender
 from bot.emulator import SlackEmulator
+from bot.feedback.drain import DrainThread
 from bot.settings import load_settings
 from bot.state import connect
 from tests.polling import wait_until
@@ -185,5 +186,44 @@ def test_a_worker_whose_scheduler_thread_stops_exits_with_an_error(
         killer.join(timeout=TIMEOUT_S)
     assert code != 0
     assert "the scheduler thread died; the worker exits so that it is restarted" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_worker_whose_refresh_drain_thread_ends_exits_with_an_error(
+    own_redis: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(worker_cli, "WATCHDOG_SECONDS", 0.05)
+    started: list[DrainThread] = []
+
+    class Recorded(DrainThread):
+        def start(self) -> DrainThread:
+            started.append(self)
+            return super().start()
+
+    monkeypatch.setattr(worker_cli, "DrainThread", Recorded)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    with SlackEmulator() as emulator:
+        config = far_from_now(tmp_path / "config")
+        for name, value in environment(emulator, own_redis, config).items():
+            monkeypatch.setenv(name, value)
+
+        def end_the_drain_thread() -> None:
+            poll(lambda: started and started[0].is_alive(), "the drain to start")
+            started[0].stop()  # the thread ends; the process does not
+
+        killer = threading.Thread(target=end_the_drain_thread, daemon=True)
+        killer.start()
+        try:
+            code = main(["worker"])
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        killer.join(timeout=TIMEOUT_S)
+    assert code != 0
+    assert "the feedback refresh thread died; the worker exits so that it is restarted" in (
         capsys.readouterr().err
     )

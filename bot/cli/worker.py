@@ -135,7 +135,11 @@ def command(metrics_port: int | None, metrics_host: str, heartbeat_seconds: floa
     if worker.scoring is not None:
         console.print(f"  scoring: {worker.scoring.config.describe()}")
     while not stop.wait(WATCHDOG_SECONDS):
-        problem = worker.health()
+        # The drain catches its own errors; a thread that ended anyway leaves clicks' messages
+        # undrawn for good, so it stops the worker like a dead scheduler does.
+        problem = worker.health() or (
+            None if refreshes.is_alive() else "the feedback refresh thread died"
+        )
         if problem is not None:
             log.critical("worker %s stops: %s; restart it", worker.id, problem)
             worker.stop(wait=False)
