@@ -204,6 +204,8 @@ class DigestPoster:
 
     def _run(self, digest: DigestConfig, slot: Slot, who: str) -> Outcome:
         token = uuid.uuid4().hex
+        # Before the claim: the plan's reads go out with it, and how many rows they take
+        # depends on the holdout (read once per run, so this is no round trip of its own).
         settings = self._run_settings.of(slot, self._clock())
         claim, read = self._claims.claim_and_read(
             slot,
