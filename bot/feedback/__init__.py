@@ -2,21 +2,24 @@
 figures that say whether the product works, and what retraining and shadow mode need.
 
 Nothing here is wired at import time: :func:`feedback_store` builds the store from a Deps.
+Importing the package loads neither the store nor what it needs (the event model, the
+renderers, slack_sdk's Block Kit): settings load this package's config, and the web server's
+parent process, which only checks the settings, should not pay for them.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.feedback.config import FeedbackConfig, load_feedback_config
-from bot.feedback.store import FeedbackStore
-
 if TYPE_CHECKING:  # bot.deps needs bot.settings, which loads this package's config
     from bot.deps import Deps
+    from bot.feedback.store import FeedbackStore
 
 
 def feedback_store(deps: Deps) -> FeedbackStore:
     """The feedback store of ``deps``' Redis, key prefix and clock, with config/feedback.yaml."""
+    from bot.feedback.store import FeedbackStore
+
     return FeedbackStore(
         deps.redis,
         deps.settings.feedback,
@@ -25,4 +28,4 @@ def feedback_store(deps: Deps) -> FeedbackStore:
     )
 
 
-__all__ = ["FeedbackConfig", "FeedbackStore", "feedback_store", "load_feedback_config"]
+__all__ = ["feedback_store"]
