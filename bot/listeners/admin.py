@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import logging
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import admin
 from bot.deps import Deps
-from bot.digest.poster import DigestPoster, Outcome, build_poster
-from bot.digest.sender import DigestSender, build_client
-from bot.feedback import feedback_store
-from bot.feedback.report_charts import send_stats_charts
 from bot.notify import notify_admins
-from bot.render import Message
 from models.errors import ChurnbotError
+
+if TYPE_CHECKING:
+    from bot.digest.poster import DigestPoster, Outcome
+    from bot.render import Message
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +30,22 @@ RESPONSE_URL_USES = 5
 
 
 def register(app: App, deps: Deps) -> None:
-    # Built with the first `digest now`: the poster reads the snapshot store (numpy), which a
-    # web worker should not load before it can answer anything.
-    poster = cache(lambda: build_poster(deps, DigestSender(build_client(deps.settings.env))))
+    # The admin commands, the digest poster and the charts are imported with the first
+    # /churn-admin, and the poster built with the first `digest now` (it reads the snapshot
+    # store: numpy): a web worker loads none of it before it can answer its users.
+    @cache
+    def poster() -> DigestPoster:
+        from bot.digest.poster import build_poster
+        from bot.digest.sender import DigestSender, build_client
+
+        return build_poster(deps, DigestSender(build_client(deps.settings.env)))
 
     @app.command("/churn-admin")
     def churn_admin(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        from bot import admin
+        from bot.feedback import feedback_store
+        from bot.feedback.report_charts import send_stats_charts
+
         user = command["user_id"]
         try:
             reply = admin.handle(deps, user, command.get("text", ""))
