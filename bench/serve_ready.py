@@ -137,6 +137,17 @@ def summary(values: list[float]) -> tuple[float, float]:
     return min(values), statistics.median(values)
 
 
+def print_versus(title: str, seconds: dict[str, list[float]]) -> None:
+    """One figure of both apps, floor first, and churnbot's ratio to it (target 2x)."""
+    print(title)
+    bare_min, bare_median = summary(seconds["bare Bolt app on gunicorn"])
+    ours_min, ours_median = summary(seconds["churnbot serve"])
+    print(f"  bare Bolt app on gunicorn (floor)  min {bare_min:.3f} s  median {bare_median:.3f} s")
+    print(f"  churnbot serve                     min {ours_min:.3f} s  median {ours_median:.3f} s")
+    print(f"  ratio  min {ours_min / bare_min:.2f}x  median {ours_median / bare_median:.2f}x"
+          "  (target <= 2x)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="alternating runs of each (>= 3)")
@@ -204,21 +215,15 @@ def measure(args: argparse.Namespace, slack: SlackEmulator, *, pycache: str | No
             imports[module].append(import_seconds(module, base_env))
 
     compiled = "compiled at each start" if pycache is None else "bytecode cached"
-    print(f"start to first healthy /healthz, {args.workers} gunicorn workers, {args.runs} runs,"
-          f" {compiled}:")  # fmt: skip
-    bare_min, bare_median = summary(ready["bare Bolt app on gunicorn"])
-    ours_min, ours_median = summary(ready["churnbot serve"])
-    print(f"  bare Bolt app on gunicorn (floor)  min {bare_min:.3f} s  median {bare_median:.3f} s")
-    print(f"  churnbot serve                     min {ours_min:.3f} s  median {ours_median:.3f} s")
-    print(f"  ratio  min {ours_min / bare_min:.2f}x  median {ours_median / bare_median:.2f}x"
-          "  (target <= 2x)")  # fmt: skip
-    print("start to the answer of a signed /churn sent right after the first healthy /healthz:")
-    bare_min, bare_median = summary(first_answer["bare Bolt app on gunicorn"])
-    ours_min, ours_median = summary(first_answer["churnbot serve"])
-    print(f"  bare Bolt app on gunicorn (floor)  min {bare_min:.3f} s  median {bare_median:.3f} s")
-    print(f"  churnbot serve                     min {ours_min:.3f} s  median {ours_median:.3f} s")
-    print(f"  ratio  min {ours_min / bare_min:.2f}x  median {ours_median / bare_median:.2f}x"
-          "  (target <= 2x)")  # fmt: skip
+    print_versus(
+        f"start to first healthy /healthz, {args.workers} gunicorn workers, {args.runs} runs, "
+        f"{compiled}:",
+        ready,
+    )
+    print_versus(
+        "start to the answer of a signed /churn sent right after the first healthy /healthz:",
+        first_answer,
+    )
     print("import time (python -X importtime, cumulative):")
     bolt_min, bolt_median = summary(imports["slack_bolt"])
     web_min, web_median = summary(imports["bot.web"])

@@ -156,27 +156,19 @@ def _closed(r: redis.Redis) -> bool:
     return not r.smembers("churnbot:{digest:cs-east}:open")
 
 
-def test_a_worker_whose_scheduler_thread_stops_exits_with_an_error(
-    own_redis: RedisServer,
+def worker_stopped_by(
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-) -> None:
+    server: RedisServer,
+    config: Path,
+    fault: Callable[[], None],
+) -> int:
+    """Run ``churnbot worker`` in this process while ``fault`` runs beside it; its exit code."""
     monkeypatch.setattr(worker_cli, "WATCHDOG_SECONDS", 0.05)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     with SlackEmulator() as emulator:
-        config = far_from_now(tmp_path / "config")
-        for name, value in environment(emulator, own_redis, config).items():
+        for name, value in environment(emulator, server, config).items():
             monkeypatch.setenv(name, value)
-
-        def stop_the_scheduler_thread() -> None:
-            poll(lambda: "churnbot" in scheduler._workers, "the worker to start")
-            with scheduler._workers_lock:
-                worker = scheduler._workers["churnbot"]
-            poll(lambda: worker.health() is None and worker._firing, "the worker to fire")
-            worker.scheduler.shutdown(wait=False)  # the thread ends; the process does not
-
-        killer = threading.Thread(target=stop_the_scheduler_thread, daemon=True)
+        killer = threading.Thread(target=fault, daemon=True)
         killer.start()
         try:
             code = main(["worker"])
@@ -184,7 +176,24 @@ def test_a_worker_whose_scheduler_thread_stops_exits_with_an_error(
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
         killer.join(timeout=TIMEOUT_S)
-    assert code != 0
+    return code
+
+
+def test_a_worker_whose_scheduler_thread_stops_exits_with_an_error(
+    own_redis: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    def stop_the_scheduler_thread() -> None:
+        poll(lambda: "churnbot" in scheduler._workers, "the worker to start")
+        with scheduler._workers_lock:
+            worker = scheduler._workers["churnbot"]
+        poll(lambda: worker.health() is None and worker._firing, "the worker to fire")
+        worker.scheduler.shutdown(wait=False)  # the thread ends; the process does not
+
+    config = far_from_now(tmp_path / "config")
+    assert worker_stopped_by(monkeypatch, own_redis, config, stop_the_scheduler_thread) != 0
     assert "the scheduler thread died; the worker exits so that it is restarted" in (
         capsys.readouterr().err
     )
@@ -196,7 +205,6 @@ def test_a_worker_whose_refresh_drain_thread_ends_exits_with_an_error(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    monkeypatch.setattr(worker_cli, "WATCHDOG_SECONDS", 0.05)
     started: list[DrainThread] = []
 
     class Recorded(DrainThread):
@@ -205,25 +213,13 @@ def test_a_worker_whose_refresh_drain_thread_ends_exits_with_an_error(
             return super().start()
 
     monkeypatch.setattr(worker_cli, "DrainThread", Recorded)
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    with SlackEmulator() as emulator:
-        config = far_from_now(tmp_path / "config")
-        for name, value in environment(emulator, own_redis, config).items():
-            monkeypatch.setenv(name, value)
 
-        def end_the_drain_thread() -> None:
-            poll(lambda: started and started[0].is_alive(), "the drain to start")
-            started[0].stop()  # the thread ends; the process does not
+    def end_the_drain_thread() -> None:
+        poll(lambda: started and started[0].is_alive(), "the drain to start")
+        started[0].stop()  # the thread ends; the process does not
 
-        killer = threading.Thread(target=end_the_drain_thread, daemon=True)
-        killer.start()
-        try:
-            code = main(["worker"])
-        finally:
-            for sig, handler in handlers.items():
-                signal.signal(sig, handler)
-        killer.join(timeout=TIMEOUT_S)
-    assert code != 0
+    config = far_from_now(tmp_path / "config")
+    assert worker_stopped_by(monkeypatch, own_redis, config, end_the_drain_thread) != 0
     assert "the feedback refresh thread died; the worker exits so that it is restarted" in (
         capsys.readouterr().err
     )
