@@ -29,10 +29,9 @@ from bot.digest.slots import scheduled_slot
 from bot.state.store import StoreError
 from tests.slack_harness import make_card, publish
 from tests.test_digest_posting import DUE, Rig, expire_claims, make_rig
+from tests.test_digest_run_settings import OWNERS, one_run
 
 pytestmark = pytest.mark.clock
-
-OWNERS = {"cs-a": "ana@example.com", "cs-b": "ben@example.com", "cs-d": "dee@example.com"}
 
 
 class CountingConnection(redis.Connection):
@@ -64,18 +63,7 @@ def counted(real_redis: redis.Redis) -> Iterator[redis.Redis]:
 def rig(counted: redis.Redis) -> Iterator[Rig]:
     """Three digests on one schedule (one run), one owner each; ``cs-d`` shows enough
     accounts for two parts."""
-    digests = [
-        {
-            "name": name,
-            "channel": f"C0{name.upper().replace('-', '')}0001",
-            "owners": [owner],
-            "schedule": "0 9 * * mon",
-            "timezone": "America/New_York",
-            "max_accounts": 15 if name == "cs-d" else 10,
-        }
-        for name, owner in OWNERS.items()
-    ]
-    with make_rig(counted, {"digests": digests}) as made:
+    with make_rig(counted, {"digests": one_run({"cs-d": 15})}) as made:
         publish(
             made.deps,
             [

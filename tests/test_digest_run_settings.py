@@ -26,21 +26,25 @@ OWNERS = {"cs-a": "ana@example.com", "cs-b": "ben@example.com", "cs-d": "dee@exa
 SHARE = 0.2
 
 
-@pytest.fixture
-def rig(real_redis: redis.Redis) -> Iterator[Rig]:
-    """Three digests on the same schedule (one run), one owner each."""
-    digests = [
+def one_run(max_accounts: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """Three digests on the same schedule (one run), one owner each, 10 accounts unless
+    ``max_accounts`` says otherwise."""
+    return [
         {
             "name": name,
             "channel": f"C0{name.upper().replace('-', '')}0001",
             "owners": [owner],
             "schedule": "0 9 * * mon",
             "timezone": "America/New_York",
-            "max_accounts": 10,
+            "max_accounts": (max_accounts or {}).get(name, 10),
         }
         for name, owner in OWNERS.items()
     ]
-    with make_rig(real_redis, {"digests": digests}) as made:
+
+
+@pytest.fixture
+def rig(real_redis: redis.Redis) -> Iterator[Rig]:
+    with make_rig(real_redis, {"digests": one_run()}) as made:
         yield made
 
 

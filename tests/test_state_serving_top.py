@@ -12,22 +12,12 @@ from typing import Any
 import pytest
 import redis
 
-from bot.state import KillSwitch, SnapshotMeta, SnapshotStore
+from bot.state import KillSwitch, SnapshotStore
 from bot.state.snapshots import ServingTop
 from tests.slack_harness import make_card
+from tests.test_state_snapshots import make_meta
 
 ANA, BEN = "ana@example.com", "ben@example.com"
-
-
-def meta(snapshot_id: str, *, healthy: bool = True) -> SnapshotMeta:
-    return SnapshotMeta(
-        snapshot_id=snapshot_id,
-        as_of="2026-11-23",
-        model_version="20261123-abcdef0123",
-        created_at="2026-11-23T09:00:00+00:00",
-        healthy=healthy,
-        n_accounts=12,
-    )
 
 
 def book(risk: float) -> list[dict[str, Any]]:
@@ -78,8 +68,8 @@ def test_serving_top_reads_what_the_switch_serves(
     ):
         assert seen(read) == ({}, None, []), "nothing published: nothing to show"
 
-    store.publish_cards(meta("good"), book(0.8))
-    store.publish_cards(meta("bad", healthy=False), book(0.99))
+    store.publish_cards(make_meta("good", 12), book(0.8))
+    store.publish_cards(make_meta("bad", 12, healthy=False), book(0.99))
     for on in (False, True):
         if on:
             switch.trip("bad data", who="U0ADMIN", source="admin")
@@ -95,7 +85,7 @@ def test_a_fresh_store_decodes_a_queued_read(
     key_prefix: str,
 ) -> None:
     """A process that has not read the snapshot before gets its layout with the reply."""
-    SnapshotStore(redis_client, prefix=key_prefix).publish_cards(meta("s1"), book(0.8))
+    SnapshotStore(redis_client, prefix=key_prefix).publish_cards(make_meta("s1", 12), book(0.8))
     store = SnapshotStore(redis_client, prefix=key_prefix)
     switch = KillSwitch(redis_client, prefix=key_prefix)
     read = queued(redis_client, store, switch, 3, BEN)
