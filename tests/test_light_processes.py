@@ -232,21 +232,25 @@ def _redis_sockets(pid: int, port: int) -> set[int]:
 
 
 @contextlib.contextmanager
-def serving() -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """A real `churnbot serve` (no --workers) on a free port, once it answers /readyz."""
+def serving(
+    env: dict[str, str] | None = None, *, probe: str = "/readyz"
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A real `churnbot serve` (no --workers) on a free port, ``env`` over the web
+    environment, once it answers ``probe``."""
     port = free_port()
-    server = start_serve({**web_environment(), "PORT": str(port)}, host="127.0.0.1")
+    environment = {**web_environment(), **(env or {}), "PORT": str(port)}
+    server = start_serve(environment, host="127.0.0.1")
     url = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool:
+    def answers() -> bool:
         assert server.poll() is None, server.stderr.read() if server.stderr else ""
         try:
-            return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
+            return httpx.get(f"{url}{probe}", timeout=1).status_code == 200
         except httpx.TransportError:
             return False
 
     try:
-        wait_until(ready, "churnbot serve to answer /readyz", timeout=60)
+        wait_until(answers, f"churnbot serve to answer {probe}", timeout=60, interval=0.01)
         yield server, url
     finally:
         server.terminate()

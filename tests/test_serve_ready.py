@@ -28,10 +28,8 @@ from bot.emulator.sender import SlackSender
 from bot.loopback import LoopbackServer
 from bot.settings import load_settings
 from bot.web import build_wsgi
-from tests.polling import wait_until
 from tests.slack_harness import BOOK, CONFIG, NOW, SECRET, publish
-from tests.test_light_processes import JOIN_BUILD, web_environment
-from tests.test_web_serve import free_port, start_serve
+from tests.test_light_processes import JOIN_BUILD, serving, web_environment
 
 #: Slack waits this long for an answer.
 SLACK_TIMEOUT_S = 3.0
@@ -110,33 +108,13 @@ def test_serve_answers_a_slack_command_sent_as_soon_as_it_is_healthy(
 ) -> None:
     """A real `churnbot serve`: the first request after the first healthy `/healthz` is a
     signed `/churn`, answered by the listener within Slack's 3 s."""
-    port = free_port()
-    env = {
-        **web_environment(),
-        "SLACK_BOT_TOKEN": emulator.token,
-        "SLACK_API_URL": emulator.base_url,
-        "PORT": str(port),
-    }
-    server = start_serve(env, host="127.0.0.1")
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert server.poll() is None, server.stderr.read() if server.stderr else ""
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(healthy, "churnbot serve to answer /healthz", timeout=60, interval=0.01)
+    slack = {"SLACK_BOT_TOKEN": emulator.token, "SLACK_API_URL": emulator.base_url}
+    with serving(slack, probe="/healthz") as (_, url):
         sender = SlackSender(url, SECRET)
         started = time.perf_counter()
         response = sender.command("/churn", "help")
         elapsed = time.perf_counter() - started
         sender.close()
-    finally:
-        server.terminate()
-        server.communicate(timeout=30)
     assert response.status_code == 200
     assert response.json()["text"] == "How to use /churn"
     assert elapsed < SLACK_TIMEOUT_S
