@@ -39,9 +39,9 @@ def test_messages_are_read_together_as_each_reads_alone(store: FeedbackStore) ->
     states = store.message_states([digest, card, untouched])
 
     assert [state.body for state in states] == [json.loads(body), None, None]
-    assert [state.choices for state in states] == [
-        store.choices(digest),
-        store.choices(card),
+    assert states == [store.message_states([m])[0] for m in (digest, card, untouched)]
+    assert [state.choices for state in states][1:] == [
+        {"ACC-000001": {"helpful": ["U0CSM00001"]}},
         {},
     ]
     assert states[0].choices["ACC-000000"]["helpful"][:2] == ["U000000000", "U000000021"]

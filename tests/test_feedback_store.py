@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import redis
@@ -107,6 +108,18 @@ def test_any_text_survives_the_write_unchanged(store: FeedbackStore) -> None:
     assert stored.correction == correction
 
 
+def body_of(store: FeedbackStore, message: MessageRef) -> dict[str, Any] | None:
+    """The text and blocks kept for ``message``, as a refresh reads them."""
+    return store.message_states([message])[0].body
+
+
+def choices_of(
+    store: FeedbackStore, message: MessageRef
+) -> dict[str, dict[Kind, list[str | None]]]:
+    """Who answered what on ``message``, as a refresh reads it."""
+    return store.message_states([message])[0].choices
+
+
 def test_a_click_queues_its_refresh_and_keeps_its_message_in_the_same_write(
     store: FeedbackStore, redis_client: redis.Redis
 ) -> None:
@@ -125,10 +138,10 @@ def test_a_click_queues_its_refresh_and_keeps_its_message_in_the_same_write(
         {"job": "job-2", "anonymous": "1"},
         {"job": "job-3", "anonymous": "1"},  # a repeat is shown again too
     ]
-    assert store.message_body(message) == {"text": "digest", "blocks": [{"type": "divider"}]}
-    assert store.message_body(MessageRef("C1", "9.9")) is None
+    assert body_of(store, message) == {"text": "digest", "blocks": [{"type": "divider"}]}
+    assert body_of(store, MessageRef("C1", "9.9")) is None
     store.keep_message(MessageRef("C1", "9.9"), body)
-    assert store.message_body(MessageRef("C1", "9.9")) == store.message_body(message)
+    assert body_of(store, MessageRef("C1", "9.9")) == body_of(store, message)
 
 
 def test_racing_clicks_write_one_entry(store: FeedbackStore, redis_client: redis.Redis) -> None:
@@ -167,7 +180,7 @@ def test_opt_out_is_applied_inside_the_write(store: FeedbackStore) -> None:
     anonymous, named = list(store.events())
     assert (anonymous.user, anonymous.consent) == (None, "anonymous")
     assert (named.user, named.consent) == ("U0CSM00001", "identified")
-    assert store.choices(MessageRef("C1", "1.2")) == {
+    assert choices_of(store, MessageRef("C1", "1.2")) == {
         "ACC-000001": {"helpful": [None], "action_done": ["U0CSM00001"]}
     }
 
@@ -210,7 +223,7 @@ def test_forget_rewrites_the_stream_without_the_user_keeping_ids_and_others(
     ]
     assert events[0].idem == forgotten_idem(mine.entry_id)
     assert "U0CSM00001" not in everything(redis_client, key_prefix), "no copy of the id is left"
-    assert store.choices(message) == {"ACC-000001": {"helpful": [None, "U0OMAR0001"]}}
+    assert choices_of(store, message) == {"ACC-000001": {"helpful": [None, "U0OMAR0001"]}}
     # The forgotten user's claims are gone; someone else's stay.
     assert not store.record(event("U0OMAR0001"), user="U0OMAR0001").fresh
     assert store.forget("U0NOBODY01") == 0

@@ -160,7 +160,8 @@ class Recorded:
 @dataclass(frozen=True)
 class MessageState:
     """What a refresh redraws a message from: its text and blocks as last kept (None if
-    none are) and who answered what on it (see :meth:`FeedbackStore.choices`)."""
+    none are) and who answered what on it: account -> kind -> users (None: anonymous), in
+    the order they answered."""
 
     body: dict[str, Any] | None
     choices: dict[str, dict[Kind, list[str | None]]]
@@ -298,12 +299,6 @@ class FeedbackStore:
                 self._message_key(message), body, ex=self._config.message_state_days * 86_400
             )
 
-    def message_body(self, message: MessageRef) -> dict[str, Any] | None:
-        """The text and blocks last kept for ``message`` (None if none are)."""
-        with translate_errors(self._r):
-            kept = self._r.get(self._message_key(message))
-        return json.loads(kept) if kept else None
-
     def set_outcomes(self, outcomes: Mapping[str, Outcome]) -> None:
         """Replace the known outcomes with ``outcomes`` (staged, then renamed into place)."""
         staging = self._outcomes + ":staging"
@@ -352,12 +347,6 @@ class FeedbackStore:
             if len(rows) < _CHUNK:
                 return
             start = "(" + rows[-1][0]
-
-    def choices(self, message: MessageRef) -> dict[str, dict[Kind, list[str | None]]]:
-        """Who answered what on ``message``: account -> kind -> users (None: anonymous), in
-        the order they answered."""
-        with translate_errors(self._r):
-            return _choices(text_hash(self._r.hgetall(self._shown_key(message))))
 
     def message_states(self, messages: list[MessageRef]) -> list[MessageState]:
         """What redrawing each of ``messages`` needs (its kept body and its choices), read in
