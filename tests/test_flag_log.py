@@ -179,15 +179,17 @@ def test_a_tally_in_batches_is_one_pass_over_the_book() -> None:
     ]
     tally = FlagTally(meta(DAY, n=len(book)), sample_size=50, batch=100)
     for start in range(0, len(book), 64):  # chunks that do not fall on batch bounds
-        tally.add(book[start : start + 64])
-    tally.add([])  # a run's last chunk may be empty
+        part = book[start : start + 64]
+        tally.add([account_id for account_id, _ in part], [band for _, band in part])
+    tally.add([], [])  # a run's last chunk may be empty
     evaluation = {"high": Rate(5, 10)}
 
     whole = flag_entry(
         snapshot_id=meta(DAY).snapshot_id,
         as_of=DAY,
         model_version="v1",
-        accounts=book,
+        account_ids=[account_id for account_id, _ in book],
+        bands=[band for _, band in book],
         sample_size=50,
         evaluation=evaluation,
     )

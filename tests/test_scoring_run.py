@@ -154,10 +154,8 @@ def test_a_healthy_run_leaves_the_flags_its_published_cards_show(
         snapshot_id=meta.snapshot_id,
         as_of=dt.date.fromisoformat(meta.as_of),
         model_version=meta.model_version,
-        accounts=(
-            (card["account_id"], ABSTAINED if card.get("abstain") else card["band"])
-            for card in cards
-        ),
+        account_ids=[card["account_id"] for card in cards],
+        bands=[ABSTAINED if card.get("abstain") else card["band"] for card in cards],
         sample_size=settings.spec.track_record.sample_size,
         evaluation=evaluation_rates(calibration, settings.spec.risk_bands),
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from models.spec import RiskBands
 from models.track_record import (
     FlagEntry,
@@ -22,7 +24,8 @@ def entry(as_of: dt.date, accounts: list[tuple[str, str]], **kw: object) -> Flag
         snapshot_id=f"s-{as_of}",
         as_of=as_of,
         model_version="m1",
-        accounts=accounts,
+        account_ids=[account_id for account_id, _ in accounts],
+        bands=[band for _, band in accounts],
         sample_size=kw.pop("sample_size", 1000),  # type: ignore[arg-type]
         **kw,  # type: ignore[arg-type]
     )
@@ -115,3 +118,15 @@ def test_evaluation_rates_pool_calibration_bins_by_band() -> None:
     ]
     rates = evaluation_rates(rows, RiskBands(high=0.3, medium=0.12))
     assert rates == {"high": Rate(60, 100), "medium": Rate(15, 100), "low": Rate(1, 100)}
+
+
+def test_an_entry_refuses_ids_and_bands_that_do_not_pair() -> None:
+    with pytest.raises(ValueError, match="2 account ids but 1 bands"):
+        flag_entry(
+            snapshot_id="s",
+            as_of=TODAY,
+            model_version="m1",
+            account_ids=["A1", "A2"],
+            bands=["high"],
+            sample_size=10,
+        )

@@ -74,13 +74,16 @@ BAND_AT = struct.calcsize(HEADER.format[:3])
 
 
 def chunk_bands(chunk: ScoredChunk) -> list[str]:
-    """Each account's band in a scored chunk, read from its record's header (one byte);
-    ``ABSTAINED`` for an account not scored for lack of data."""
-    bands = [BANDS[code] for code in bytes(record[BAND_AT] for record in chunk.records)]
-    gone = [] if chunk.abstained is None else chunk.abstained.nonzero()[0].tolist()
-    for i in gone:
-        bands[i] = ABSTAINED
-    return bands
+    """Each account's band in a scored chunk, read from its record's header (one byte, picked
+    for the whole chunk at once); ``ABSTAINED`` for an account not scored for lack of data."""
+    import numpy as np  # a scoring run's path: the web process reads flags without numpy
+
+    records = chunk.records
+    starts = np.asarray(records.offsets, dtype=np.int64)[:-1]
+    codes = np.frombuffer(records.data, dtype=np.uint8)[starts + BAND_AT].astype(np.intp)
+    if chunk.abstained is not None:
+        codes[chunk.abstained] = len(BANDS)
+    return np.array([*BANDS, ABSTAINED], dtype=object)[codes].tolist()
 
 
 class FlagTally:
@@ -96,21 +99,24 @@ class FlagTally:
         self.meta = meta
         self._sample_size = sample_size
         self._batch = batch
-        self._pending: list[tuple[str, str]] = []
+        self._pending_ids: list[str] = []
+        self._pending_bands: list[str] = []
         self._bands: dict[str, int] = {}
         self._flagged: list[str] = []
         self._candidates: dict[str, str] = {}
         self._n = 0
 
-    def add(self, accounts: Iterable[tuple[str, str]]) -> None:
-        """(account id, band) pairs, any number at a time."""
-        self._pending += accounts
-        if len(self._pending) >= self._batch:
+    def add(self, account_ids: Iterable[str], bands: Iterable[str]) -> None:
+        """Accounts and their bands (``bands[i]`` is ``account_ids[i]``'s), any number at a
+        time."""
+        self._pending_ids += account_ids
+        self._pending_bands += bands
+        if len(self._pending_ids) >= self._batch:
             self._flush()
 
     def _flush(self) -> None:
-        part = self._entry(self._pending, {})
-        self._pending = []
+        part = self._entry(self._pending_ids, self._pending_bands, {})
+        self._pending_ids, self._pending_bands = [], []
         self._n += part.n_accounts
         for band, count in part.bands.items():
             self._bands[band] = self._bands.get(band, 0) + count
@@ -120,12 +126,12 @@ class FlagTally:
     def watch(self, chunks: Iterable[ScoredChunk]) -> Iterator[ScoredChunk]:
         """``chunks`` unchanged, each tallied as it passes (wrap what ``publish`` consumes)."""
         for chunk in chunks:
-            self.add(zip(chunk.account_id, chunk_bands(chunk), strict=True))
+            self.add(chunk.account_id.tolist(), chunk_bands(chunk))
             yield chunk
 
     def entry(self, evaluation: Mapping[str, Rate]) -> FlagEntry:
         self._flush()
-        merged = self._entry(self._candidates.items(), evaluation)
+        merged = self._entry(list(self._candidates), list(self._candidates.values()), evaluation)
         return dataclasses.replace(
             merged,
             n_accounts=self._n,
@@ -134,13 +140,14 @@ class FlagTally:
         )
 
     def _entry(
-        self, accounts: Iterable[tuple[str, str]], evaluation: Mapping[str, Rate]
+        self, account_ids: Sequence[str], bands: Sequence[str], evaluation: Mapping[str, Rate]
     ) -> FlagEntry:
         return flag_entry(
             snapshot_id=self.meta.snapshot_id,
             as_of=dt.date.fromisoformat(self.meta.as_of),
             model_version=self.meta.model_version,
-            accounts=accounts,
+            account_ids=account_ids,
+            bands=bands,
             sample_size=self._sample_size,
             evaluation=evaluation,
         )
@@ -180,9 +187,10 @@ class FlagLog:
         published with ``SnapshotStore.publish_cards``; a scoring run uses :meth:`record_tally`)
         and the serving model's calibration table (``card.metrics["calibration"]``)."""
         tally = FlagTally(meta, sample_size=spec.track_record.sample_size)
+        listed = list(cards)
         tally.add(
-            (str(card["account_id"]), ABSTAINED if card.get("abstain") else card["band"])
-            for card in cards
+            [str(card["account_id"]) for card in listed],
+            [ABSTAINED if card.get("abstain") else card["band"] for card in listed],
         )
         return self.record_tally(tally, spec=spec, calibration=calibration)
 
