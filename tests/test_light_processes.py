@@ -100,7 +100,8 @@ def test_the_web_process_imports_nothing_it_does_not_serve() -> None:
 
 #: `churnbot serve` as run, up to gunicorn's fork: the parent's checks (settings, secrets,
 #: Redis), then one worker's app built by the same factory, in this one process. The parent
-#: pauses the garbage collector while it loads: it must be on again when gunicorn forks.
+#: pauses the garbage collector while it loads: it must be on again when gunicorn forks, with
+#: what the parent loaded frozen (out of the workers' collections).
 SERVE_TO_FIRST_WORKER = (
     """
 import gc
@@ -108,6 +109,7 @@ from bot.cli import main, serve
 
 def run(self):
     assert gc.isenabled(), "gunicorn would fork its workers with the garbage collector off"
+    assert gc.get_freeze_count() > 0, "each worker's collector would walk the parent's objects"
     self.load()
 
 serve._Gunicorn.run = run
