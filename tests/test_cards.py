@@ -213,6 +213,9 @@ def test_a_text_column_packs_as_the_texts_it_holds() -> None:
         assert [packed[i] for i in range(len(packed))] == expected
         assert texts(part.astype(object)).tolist() == expected
     assert texts(pd.Series([3, 4])).tolist() == ["3", "4"]
+    cut = packed.cut(2, 7)  # offsets that start past 0, listed at once or one by one
+    assert cut.tolist() == list(cut) == expected[2:7]
+    assert packed.cut(3, 3).tolist() == []
     records = Packed.of([b"ab", b"", b"cde"])
     assert list(records.cut(1, 3)) == [b"", b"cde"]
     assert records.nbytes == 5

@@ -480,7 +480,7 @@ class SnapshotStore:
         staging.abstained.append(_abstained(part))
         staging.owner += staging.codes(part.owner.tolist(), staging.owners, "owner")
         staging.segment += staging.codes(part.segment.tolist(), staging.segments, "segment")
-        staging.names.extend(normalize_name(name) for name in part.account_name)
+        staging.names += map(normalize_name, part.account_name.tolist())
         staging.streamed += len(part)
 
     def _write_ids(self, S: str, staging: _Staging) -> None:
