@@ -101,15 +101,18 @@ def test_the_web_process_imports_nothing_it_does_not_serve() -> None:
 #: `churnbot serve` as run, up to gunicorn's fork: the parent's checks (settings, secrets,
 #: Redis), then one worker's app built by the same factory, in this one process. The parent
 #: pauses the garbage collector while it loads: it must be on again when gunicorn forks, with
-#: what the parent loaded frozen (out of the workers' collections).
+#: what the parent loaded frozen (out of the workers' collections), and the workers' code
+#: imported once there rather than by each worker.
 SERVE_TO_FIRST_WORKER = (
     """
-import gc
+import gc, sys
 from bot.cli import main, serve
 
 def run(self):
     assert gc.isenabled(), "gunicorn would fork its workers with the garbage collector off"
     assert gc.get_freeze_count() > 0, "each worker's collector would walk the parent's objects"
+    unloaded = [name for name in serve.WORKER_MODULES if name not in sys.modules]
+    assert not unloaded, f"each worker would import {unloaded} itself"
     self.load()
 
 serve._Gunicorn.run = run
@@ -155,8 +158,9 @@ def test_importing_the_web_door_loads_no_numpy() -> None:
 
 def test_a_worker_answers_its_probes_without_bolt() -> None:
     """What a worker builds before it answers `/healthz` (its deps and the WSGI callable, the
-    Bolt app still to come) loads no Bolt: Bolt and the listeners are most of a worker's start,
-    and come in the background (``bot.cli.serve.build_in_background``)."""
+    Bolt app still to come) loads no Bolt: the probes never wait for it to be imported, where
+    the serve parent has not (a test), and the app comes in the background
+    (``bot.cli.serve.build_in_background``)."""
     code = """
 import os
 from concurrent.futures import Future

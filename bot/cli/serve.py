@@ -5,8 +5,14 @@ Over HTTP, gunicorn forks its workers and each worker builds its own app after t
 created in the parent and shared across processes. The parent only checks what can be checked
 before forking (the config folder, the signing secret, that Redis answers), so a mistake is a
 one-line message at start-up, not a worker that fails to boot. A worker answers its probes as
-soon as it is up, and builds its Bolt app meanwhile (:func:`web_app`): Bolt, the listeners and
-what they draw with are most of a start, and neither the parent nor a probe needs them.
+soon as it is up, and builds its Bolt app meanwhile (:func:`web_app`).
+
+The parent imports the code the workers serve with (:data:`WORKER_MODULES`: the probes, the web
+door, Bolt and the listeners) before it forks, and builds nothing of it: a fork starts each
+worker with those modules already loaded, so they are imported once, not once per worker.
+Imports are most of a start, and a worker's own imports ran beside the other worker's (and
+whatever else shares the machine), so a Slack request sent as soon as a worker answered its
+probes waited for Bolt to be imported there.
 
 The workers' Prometheus metrics are one set, whichever worker a scrape reaches: the
 multiprocess mode of prometheus_client, in a folder of this run (:func:`shared_metrics`). The
@@ -24,6 +30,7 @@ measured) and writes to the pages the fork shares.
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import os
 import shutil
@@ -62,6 +69,10 @@ DEFAULT_WORKERS = 2
 #: The name of the thread that builds a worker's Bolt app (:func:`build_in_background`).
 BUILD_THREAD = "build-slack-app"
 
+#: What a worker imports to serve (its deps, probes, web door, Bolt app and listeners): the
+#: parent imports it before forking, after the metrics folder is set (prometheus_client).
+WORKER_MODULES = ("bot.deps", "bot.web", "bot.door", "bot.app")
+
 
 class _Gunicorn(BaseApplication):
     """gunicorn with our WSGI factory, configured in code rather than a config file.
@@ -86,10 +97,10 @@ def web_app(settings: Settings, *, metrics_dir: str | None = None) -> WsgiApp:
     """One worker's WSGI callable, with its own Redis connection and background threads;
     ``metrics_dir``: the folder of the workers' shared metrics, if any.
 
-    It answers the probes and metrics at once. The Bolt app (Bolt, the listeners, their
-    renderers and payload models: most of a worker's start) is built in a background thread
-    (:func:`build_in_background`), and a Slack request that comes before it is done waits for
-    it, well within Slack's 3 s."""
+    It answers the probes and metrics at once. The Bolt app is built in a background thread
+    (:func:`build_in_background`; it imports Bolt and the listeners first when the parent has
+    not, as in a test), and a Slack request that comes before it is done waits for it, well
+    within Slack's 3 s."""
     from bot.deps import build_deps
     from bot.state.store import is_embedded
     from bot.web import build_wsgi
@@ -197,6 +208,8 @@ def command(socket_mode: bool, host: str, workers: int | None, threads: int) -> 
             require_bot_token(settings.env)
             if settings.env.redis_url is not None:
                 connect(settings.env.redis_url).close()  # fail here if Redis does not answer
+            for module in WORKER_MODULES:
+                importlib.import_module(module)
             gc.freeze()
         _Gunicorn(
             lambda: web_app(settings, metrics_dir=metrics_dir),
