@@ -1,9 +1,10 @@
 """The web door: ``POST /slack/events`` passes it before Bolt sees it, in this order: the
 body's size, the signature (timestamp within Slack's 5 minutes, HMAC over the raw bytes), the
-signature not seen before (replay), the body's encoding and shape
-(``bot.middleware.check_payload``). Each refusal is one log line and a 4xx, never a traceback;
-nothing from an unverified request reaches a metrics label. Bolt verifies the signature again
-(microseconds; it is turned off only in tests).
+body's encoding and shape (``bot.middleware.check_payload``), the signature not seen before
+(replay; for a feedback click, in the click's own write: ``bot.state.replay``). Each refusal
+is one log line and a 4xx, never a traceback; nothing from an unverified request reaches a
+metrics label. Bolt verifies the signature again (microseconds; it is turned off only in
+tests).
 
 The Redis calls of a Slack request share one budget (``bot.state.deadline``) well inside
 Slack's 3 s, so a hung Redis still leaves time for churnbot's own answer.
@@ -25,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 
-from bot.middleware import check_payload
+from bot.middleware import FOLDED_REPLAY, check_payload
 from bot.state.deadline import deadline
-from bot.state.store import StoreError, translate_errors
+from bot.state.replay import SeenSignature, deferred, first_use
 
 if TYPE_CHECKING:  # the deps are built by whoever serves (bot.cli.serve), not on import
     from bot.deps import Deps
@@ -72,9 +73,15 @@ class SlackDoor:
             raw = self._body(environ)
             signature = self._verify(environ, raw)
             with deadline(REQUEST_REDIS_BUDGET_S):
-                self._refuse_replay(signature)
                 request, label = self._parse(environ, raw)
-                return self.app.dispatch(request), label
+                guard = SeenSignature(signature, f"{self.deps.prefix}:", SEEN_SIGNATURE_TTL_S)
+                if label not in FOLDED_REPLAY:
+                    self._refuse_replay(guard)
+                    return self.app.dispatch(request), label
+                with deferred(guard):  # its listener claims the signature with its write
+                    response = self.app.dispatch(request)
+                self._refuse_replay(guard)  # settled by the listener, or here if it was not
+                return response, label
         except Refused as refused:
             level = logging.INFO if refused.label == "unauthenticated" else logging.WARNING
             log.log(level, "refused a Slack request (%d): %s", refused.status, refused)
@@ -107,22 +114,18 @@ class SlackDoor:
             raise Refused(401, "unauthenticated", "X-Slack-Signature missing or wrong")
         return signature
 
-    def _refuse_replay(self, signature: str) -> None:
-        """Remember every signature for as long as it could pass; refuse one seen before.
+    def _refuse_replay(self, guard: SeenSignature) -> None:
+        """Remember every signature for as long as it could pass; refuse one seen before
+        (``bot.state.replay``: checked here, or by the listener's write for the requests of
+        ``bot.middleware.FOLDED_REPLAY``).
 
         Slack's own retries still pass: it retries an event up to 5 minutes after the first
         try, which a receiver checking the 5-minute window (as Bolt does) only accepts with a
         new timestamp, so a retry carries a new signature; the event id de-duplication
-        (``bot.middleware``) drops it. If Redis cannot be asked, the request goes on: every
-        effect it could have needs Redis too, and its listener says so honestly.
+        (``bot.middleware``) drops it.
         """
-        key = f"{self.deps.prefix}:seen-signature:{signature}"
-        try:
-            with deadline(REPLAY_REDIS_BUDGET_S), translate_errors(self.deps.redis):
-                first = self.deps.redis.set(key, "1", nx=True, ex=SEEN_SIGNATURE_TTL_S)
-        except StoreError as exc:
-            log.warning("could not check a Slack request for replay, handling it: %s", exc)
-            return
+        with deadline(REPLAY_REDIS_BUDGET_S):
+            first = first_use(guard, self.deps.redis)
         if not first:
             raise Refused(401, "replayed", "this signature was already used (a replayed request)")
 

@@ -44,6 +44,9 @@ COMMANDS = ("/churn", "/churn-admin")
 ACTIONS = ("show_account", "feedback_correct", *BUTTON_KINDS)
 VIEWS = (CALLBACK_ID,)
 EVENTS = ("app_home_opened",)
+#: Requests whose listener claims the signature in its own Redis write (``bot.state.replay``):
+#: a feedback click, which is stored in one script call anyway.
+FOLDED_REPLAY = frozenset(f"action:{name}" for name in BUTTON_KINDS)
 #: Requests refused at the door, by why.
 REFUSED = ("unauthenticated", "replayed", "malformed")
 LABELS = frozenset(

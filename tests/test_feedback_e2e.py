@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from bot.render import DigestContent, FeedbackRef, digest_messages
 from bot.state import SnapshotMeta
 from tests.polling import wait_until
 from tests.slack_harness import BOOK, CSM, Harness, publish
+from tests.test_web_gate import metric_lines
 
 OMAR = "U0OMAR0001"
 CHANNEL = "C0DIGEST01"
@@ -77,14 +79,25 @@ def click(
     action_id: str,
     value: str,
     *,
+    headers: dict[str, str] | None = None,
+    **options: Any,
+) -> httpx.Response:
+    """Send the click of :func:`click_body`, signed now."""
+    return h.sender.post(click_body(h, action_id, value, **options), headers=headers)
+
+
+def click_body(
+    h: Harness,
+    action_id: str,
+    value: str,
+    *,
     user: str = CSM,
     digest: Digest | None = None,
     account_id: str = "ACC-000001",
     response_url: str | None = None,
     action_ts: str | None = None,
     trigger_id: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> httpx.Response:
+) -> str:
     """A block_actions payload as Slack sends it: from a channel message (``digest``) or from
     an ephemeral ``/churn`` card (no ``message`` field, ``is_ephemeral``)."""
     payload: dict[str, Any] = {
@@ -122,7 +135,7 @@ def click(
             "is_ephemeral": True,
         }
         payload["channel"] = {"id": "C0GENERAL1", "name": "general"}
-    return h.sender.post(urlencode({"payload": json.dumps(payload)}), headers=headers)
+    return urlencode({"payload": json.dumps(payload)})
 
 
 def drain(h: Harness) -> None:
@@ -307,6 +320,42 @@ def test_a_button_whose_scores_are_no_longer_kept_says_so_and_stores_nothing(
     assert "no longer kept" in call.body["text"]
     assert "`/churn ACC-000001`" in call.body["text"]
     assert call.body["replace_original"] is False
+    assert list(store.events()) == []
+
+
+def test_a_replayed_click_is_refused_and_changes_nothing(
+    harness: Harness, digest: Digest, store: FeedbackStore
+) -> None:
+    """The same signed request sent again (the signature is claimed in the click's write,
+    not in a round trip of its own) is refused, stores nothing and redraws nothing."""
+    body = click_body(harness, "feedback_helpful", digest.value("ACC-000001"), digest=digest)
+    captured_ts = str(int(time.time()))
+    assert harness.sender.post(body, timestamp=captured_ts).status_code == 200
+    harness.emulator.wait_for("chat.update")
+    replay = harness.sender.post(body, timestamp=captured_ts)
+    assert replay.status_code == 401
+    assert "replayed" in replay.text
+    drain(harness)
+    assert len(harness.emulator.calls("chat.update")) == 1
+    assert len(list(store.events())) == 1
+    # The same body signed at another second (a new request) is answered, and counts once.
+    assert harness.sender.post(body, timestamp=str(int(captured_ts) + 1)).status_code == 200
+    assert len(list(store.events())) == 1
+    assert 'churnbot_requests_total{handler="replayed",outcome="http_401"} 1.0' in metric_lines(
+        harness
+    )
+
+
+def test_a_replayed_click_that_stored_nothing_is_refused_without_a_second_note(
+    harness: Harness, digest: Digest, store: FeedbackStore
+) -> None:
+    url = harness.emulator.response_url("forged-twice")
+    body = click_body(harness, "feedback_helpful", '{"a":"x"}', digest=digest, response_url=url)
+    captured_ts = str(int(time.time()))
+    assert harness.sender.post(body, timestamp=captured_ts).status_code == 200
+    assert harness.sender.post(body, timestamp=captured_ts).status_code == 401
+    drain(harness)
+    assert len(harness.emulator.calls("response_url")) == 1
     assert list(store.events()) == []
 
 

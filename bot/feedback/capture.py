@@ -32,7 +32,9 @@ from bot.feedback.refresh import Redraw
 from bot.feedback.store import FeedbackStore, MessageRef, Recorded
 from bot.render.feedback import FeedbackKey, FeedbackRef
 from bot.render.text import escape_mrkdwn
+from bot.state import replay
 from bot.state.deadline import capped, deadline
+from bot.state.replay import SignatureReplayed
 from models.errors import ChurnbotError
 
 log = logging.getLogger(__name__)
@@ -50,9 +52,11 @@ KEEP_MESSAGE_S = 3_600.0
 class Saved:
     """``saved``: stored (or stored before, by the same click); ``not_saved``: the store said
     no; ``unconfirmed``: no answer within the deadline; ``gone``: the score the button refers
-    to is no longer stored, so the answer cannot be tied to it (``detail`` says so)."""
+    to is no longer stored, so the answer cannot be tied to it (``detail`` says so);
+    ``replayed``: the request's signature was used before, nothing was written (the web door
+    refuses it)."""
 
-    status: Literal["saved", "not_saved", "unconfirmed", "gone"]
+    status: Literal["saved", "not_saved", "unconfirmed", "gone", "replayed"]
     recorded: Recorded | None = None
     event: FeedbackEvent | None = None
     detail: str = ""
@@ -213,12 +217,13 @@ class Recorder:
         with ``redraw``, the message's refresh is queued in the same step (nothing is left
         to do in this process once the click is acknowledged)."""
         body = redraw.body() if redraw and not self._kept.recent(message) else ""
+        seen = replay.pending()  # the request's replay guard, claimed by the same script
 
         def write() -> tuple[FeedbackEvent, Recorded]:
             event = build()
             job = redraw.job(event, message).encode() if redraw else ""
             recorded = self._store.record(
-                event, user=user, message=message, refresh=job, message_body=body
+                event, user=user, message=message, refresh=job, message_body=body, seen=seen
             )
             return event, recorded
 
@@ -230,6 +235,8 @@ class Recorder:
         except ScoreGone as exc:
             log.info("feedback on a score no longer stored: %s", exc)
             return Saved("gone", detail=str(exc))
+        except SignatureReplayed:
+            return Saved("replayed")
         except ChurnbotError as exc:
             if time.monotonic() - started < budget:
                 log.warning("feedback not saved: %s", exc)
@@ -250,3 +257,5 @@ def _write_late(write: Callable[[], object]) -> None:
         write()
     except ChurnbotError as exc:
         log.warning("a feedback write that ran out of time failed again: %s", exc)
+    except SignatureReplayed:
+        log.warning("a feedback write that ran out of time was a replayed request")

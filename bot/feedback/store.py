@@ -17,6 +17,9 @@ Why a stream with a claim, written by one Lua script:
   ``F:refresh`` (and keeps the message as the click showed it), so once a click is
   acknowledged its refresh is queued too, whatever happens to the web process next; the
   worker draws it (``bot.feedback.drain``).
+* **The request's signature claimed with it.** A click's replay guard (``bot.state.replay``)
+  is settled by the same script: a signature used before changes nothing and the request is
+  refused, at no round trip of its own.
 * **Privacy decided at the write.** Whether the user opted out is read inside the same
   script, so the stored event is anonymous exactly when the user was opted out at that moment.
 * **Retention on every write.** ``XADD ... MINID`` drops entries older than the retention
@@ -39,6 +42,8 @@ Key layout (``F`` = ``<prefix>:{<book>}:feedback``, one hash tag with the book's
     F:outcomes            hash    account_id -> {"churn_date", "last_seen"} from account data
     F:once:<name>         string  a run fence (e.g. the weekly summary of one week)
     F:rewrite, F:rewrite:lock     the copy and the lock of a running ``forget``
+    F:seen-signature:<signature>  string  a click request's signature, used once (the replay
+                                  guard); expires with Slack's window
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ import redis
 from bot.feedback.config import FeedbackConfig
 from bot.feedback.events import FeedbackEvent, Kind, MessageRef
 from bot.feedback.outcomes import Outcome
+from bot.state.replay import SeenSignature, SignatureReplayed
 from bot.state.replies import as_fields, entries, text_hash
 from bot.state.store import RELEASE_LOCK, StoreError, book_root, translate_errors
 
@@ -76,6 +82,12 @@ local stream, claim, optout, shown = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local refresh, message = KEYS[5], KEYS[6]
 local user, claim_ttl, shown_ttl, shown_field = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local job, body, queue_max = ARGV[7], ARGV[8], ARGV[9]
+local seen, token = KEYS[7], ARGV[11]
+if token ~= '' then
+  local prior = redis.call('GET', seen)
+  if prior and prior ~= token then return {-1, '', 0} end
+  if not prior then redis.call('SET', seen, token, 'EX', ARGV[12]) end
+end
 local anonymous = user == '' or redis.call('SISMEMBER', optout, user) == 1
 local id = redis.call('GET', claim)
 local fresh = 0
@@ -226,6 +238,7 @@ class FeedbackStore:
         message: MessageRef | None = None,
         refresh: str = "",
         message_body: str = "",
+        seen: SeenSignature | None = None,
     ) -> Recorded:
         """Append ``event`` once per idempotency key; anonymous if ``user`` opted out.
 
@@ -233,7 +246,9 @@ class FeedbackStore:
         (a repeat records it too, so a click that only reached the store still shows up).
         ``refresh`` (an encoded ``bot.feedback.refresh.RefreshJob``) is queued in the same
         step, with whether the answer was stored anonymously; ``message_body`` (JSON text and
-        blocks, as the click showed them) is kept for that refresh to redraw.
+        blocks, as the click showed them) is kept for that refresh to redraw. ``seen``, the
+        request's replay guard, is settled in the same step: SignatureReplayed (and nothing
+        written) if its signature was used before.
         """
         shown_field = f"{event.ref.account_id}{_SEP}{event.kind}{_SEP}" if message else ""
         # One JSON argument rather than one per field: redis-py encodes each argument on
@@ -250,6 +265,7 @@ class FeedbackStore:
                     self._shown_key(message) if message else self._root + "shown:-",
                     self.refresh_stream,
                     self._message_key(message) if message else self._root + "message:-",
+                    seen.key(self._root) if seen else self._root + "seen-signature:-",
                 ],
                 args=[
                     user or "",
@@ -262,8 +278,14 @@ class FeedbackStore:
                     message_body if message else "",
                     REFRESH_QUEUE_MAX,
                     fields,
+                    seen.token if seen else "",
+                    seen.ttl_s if seen else 0,
                 ],
             )
+        if seen is not None:
+            seen.first = fresh != -1
+            if not seen.first:
+                raise SignatureReplayed("this signature was already used (a replayed request)")
         return Recorded(entry_id=entry_id, fresh=bool(fresh), anonymous=bool(anonymous))
 
     def trim(self) -> int:

@@ -1,7 +1,8 @@
 """The feedback buttons under every account, and the "Correct…" modal.
 
 A click is saved first (within a deadline, see ``bot.feedback.capture``), and in the same
-step the message's refresh is queued in Redis; then it is acknowledged. The worker draws the
+step the message's refresh is queued in Redis and the request's signature claimed (the web
+door's replay guard, ``bot.state.replay``); then it is acknowledged. The worker draws the
 message again (a line saying who answered what; a digest keeps its buttons for everyone else),
 see ``bot.feedback.drain``, so nothing after the ack is left in this process's memory but
 telling a user plainly that nothing was saved (on ``deps.background``).
@@ -37,6 +38,7 @@ from bot.feedback.stats import register_collector
 from bot.feedback.store import FeedbackStore
 from bot.render import parse_feedback_action
 from bot.render.feedback import FeedbackKey, FeedbackRef
+from bot.state.replay import settle_pending
 from models.errors import ChurnbotError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ def _not_saved_text(saved: Saved, retry: str) -> str:
     if saved.status == "gone":
         return saved.detail
     assert saved.status != "saved"
+    assert saved.status != "replayed"
     return failure_text(saved.status, retry=retry)
 
 
@@ -109,7 +112,8 @@ def register(app: App, deps: Deps) -> None:
         except ValueError as exc:
             log.warning("unreadable feedback button from %s: %s", user, exc)
             ack()
-            _later(deps, _reply, response_url, broken_button_text())
+            if settle_pending(deps.redis):  # nothing written: a replay must not say it again
+                _later(deps, _reply, response_url, broken_button_text())
             return
         kind = BUTTON_KINDS[action["action_id"]]
         message, ephemeral = _message_of(body)
@@ -119,11 +123,12 @@ def register(app: App, deps: Deps) -> None:
             message,
             Redraw(ephemeral, response_url, body.get("message")),
         )
-        ack()
-        if saved.recorded is None:
+        ack()  # a replayed request (nothing written) is refused by the web door instead
+        if saved.recorded is not None:
+            if not saved.recorded.fresh:
+                deps.metrics.duplicates.labels(f"action:{action['action_id']}").inc()
+        elif saved.status != "replayed" and settle_pending(deps.redis):
             _later(deps, _tell, response_url, saved)
-        elif not saved.recorded.fresh:
-            deps.metrics.duplicates.labels(f"action:{action['action_id']}").inc()
 
     @app.action("feedback_correct")
     def open_correction(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
