@@ -138,7 +138,9 @@ def build_in_background(deps: Deps) -> Future[App]:
 @contextmanager
 def loading() -> Iterator[None]:
     """The collector paused while the parent loads, and what it loaded frozen (out of every
-    later collection, in the parent and its workers) before it is on again."""
+    later collection, in the parent and its workers) before it is on again. The few hundred
+    objects that became cyclic garbage meanwhile stay with it: a collection to free them would
+    walk everything the parent loaded (about 30 ms, measured)."""
     with collector_paused():
         yield
         gc.freeze()
