@@ -69,10 +69,13 @@ def healthy(port: int) -> bool:
 
 
 def answered(port: int, secret: str) -> bool:
-    """Whether a signed `/churn help`, sent as Slack sends it, is answered 200."""
+    """Whether a signed `/churn help`, sent as Slack sends it, is answered 200. Each request
+    has its own ``trigger_id``, as Slack's have: two starts within one second must not send
+    the same signed body, which churnbot's replay guard refuses."""
     body = urlencode(
         {"command": "/churn", "text": "help", "user_id": "U0BENCH", "team_id": "T0BENCH",
-         "channel_id": "C0BENCH", "response_url": "http://127.0.0.1:9/response"}
+         "channel_id": "C0BENCH", "response_url": "http://127.0.0.1:9/response",
+         "trigger_id": f"bench.{time.time_ns()}"}
     )  # fmt: skip
     stamp = str(int(time.time()))
     digest = hmac.new(secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256)
