@@ -3,15 +3,18 @@ never a secret either way; driven through the real CLI where a command logs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from gunicorn.config import Config
+from gunicorn.glogging import Logger
 
 from bot.cli import main
 from bot.logs import GunicornLogger, configure_logging
@@ -144,3 +147,47 @@ def test_gunicorn_logs_through_the_same_json_lines_and_nothing_on_stdout(
         ("gunicorn.access", "INFO", "POST /slack/events 200"),
     ]
     assert stdout.getvalue() == ""
+
+
+def _access_line(logger: Logger, config: Config) -> str:
+    """The access line ``logger`` formats for one feedback click (at a fixed time)."""
+    logger.now = lambda: "[30/Nov/2026:16:00:00 +0000]"
+    response = SimpleNamespace(
+        status="200 OK", sent=0, headers=[("Content-Type", "text/plain; charset=utf-8")]
+    )
+    request = SimpleNamespace(
+        headers=[("USER-AGENT", "Slackbot 1.0"), ("X-SLACK-SIGNATURE", "v0=abc")]
+    )
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": "/slack/events",
+        "PATH_INFO": "/slack/events",
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.0.0.7",
+        "HTTP_USER_AGENT": "Slackbot 1.0",
+        "HTTP_REFERER": 'https://example.com/"quoted"',
+        "wsgi.url_scheme": "https",
+    }
+    atoms = logger.atoms(response, request, environ, dt.timedelta(microseconds=2_500))
+    return str(config.access_log_format % logger.atoms_wrapper_class(atoms))
+
+
+#: An access log format that names a request header, a response header and an environ variable.
+WITH_HEADERS = (
+    '%(h)s "%(r)s" %(s)s %({x-slack-signature}i)s %({content-type}o)s %({wsgi.url_scheme}e)s'
+)
+
+
+@pytest.mark.parametrize("access_format", [None, WITH_HEADERS])
+def test_the_access_line_is_gunicorns_own(access_format: str | None) -> None:
+    """The access log's atoms are built lighter (no atom per header and environ variable
+    unless the format names one), and the line reads exactly as gunicorn's own."""
+    config = Config()
+    config.set("accesslog", "-")
+    if access_format is not None:
+        config.set("access_log_format", access_format)
+    ours = _access_line(GunicornLogger(config), config)
+    assert ours == _access_line(Logger(config), config)
+    if access_format is not None:
+        assert ours.endswith("v0=abc text/plain; charset=utf-8 https")
