@@ -11,7 +11,8 @@ idempotency key makes a repeat count once, whether or not the first write landed
 Why the click costs so little: the card a button refers to is read once per process and kept
 (:class:`Cards`; a snapshot never changes once published), and the message a click came from
 is kept in Redis once per process and message (:class:`KeptMessages`), so a click usually
-costs one Redis call: the script that stores it and queues its refresh.
+costs one Redis call: the script that stores it, queues its refresh and claims the request's
+signature (the web door's replay guard, ``bot.state.replay``).
 """
 
 from __future__ import annotations
