@@ -229,24 +229,48 @@ class SlotClaims:
         run reads what its plan needs there): ``read`` queues it and returns what turns its
         reply into the answer. That answer comes as a call, made only if the caller needs it
         (not for a slot busy or done) and where it handles errors: a failed read raises
-        there, after the claim, so the caller can release the slot it holds."""
+        there, after the claim, so the caller can release the slot it holds.
+
+        The claim goes as EVALSHA (this runs once per digest; the script's source need not
+        travel each time). A server that lost its scripts (a restart, SCRIPT FLUSH) answers
+        NOSCRIPT and runs nothing of it, so the claim and the read, which writes nothing, go
+        again with the claim's source (which the server then keeps for the next ones). The
+        read may be EVALSHA too: its NOSCRIPT error goes to its answer, which reads again."""
         keys = self._claim_keys(slot)
         with translate_errors(self._r):
-            pipe = self._r.pipeline(transaction=False)
-            pipe.eval(_CLAIM, len(keys), *keys, token, self._lease_ms)
-            answer_of = read(pipe)
-            answer, raw = pipe.execute(raise_on_error=False)
+            answer, raw, answer_of = self._claim_with(read, keys, token, by_sha=True)
+            if isinstance(answer, redis.exceptions.NoScriptError):
+                answer, raw, answer_of = self._claim_with(read, keys, token, by_sha=False)
             if isinstance(answer, Exception):
                 raise answer
             claim = _claim(answer)
 
         def read_answer() -> _T:
-            if isinstance(raw, Exception):
+            if isinstance(raw, Exception) and not isinstance(raw, redis.exceptions.NoScriptError):
                 with translate_errors(self._r):
                     raise raw
             return answer_of(raw)
 
         return claim, read_answer
+
+    def _claim_with(
+        self,
+        read: Callable[[Pipeline], Callable[[Any], _T]],
+        keys: list[str],
+        token: str,
+        *,
+        by_sha: bool,
+    ) -> tuple[Any, Any, Callable[[Any], _T]]:
+        """One round trip of :meth:`claim_and_read`: the claim's and the read's replies (or
+        the errors they answered), and what turns the read's into its answer."""
+        pipe = self._r.pipeline(transaction=False)
+        if by_sha:
+            pipe.evalsha(self._claim.sha, len(keys), *keys, token, self._lease_ms)
+        else:
+            pipe.eval(_CLAIM, len(keys), *keys, token, self._lease_ms)
+        answer_of = read(pipe)
+        answer, raw = pipe.execute(raise_on_error=False)
+        return answer, raw, answer_of
 
     def renew(self, slot: Slot, token: str, seconds: float = 0.0) -> None:
         """Keep the lease for ``seconds`` more than one lease (before a long wait)."""

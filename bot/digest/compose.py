@@ -121,9 +121,13 @@ def queue_first_read(
     pipe: Pipeline, store: SnapshotStore, switch: KillSwitch, digest: DigestConfig, holdout: Holdout
 ) -> Callable[[Any], ServingTop]:
     """:func:`first_read` queued on ``pipe``; returns what turns its reply into the answer.
-    The poster sends it with its claim, so planning costs no round trip of its own."""
+    The poster sends it with its claim, so planning costs no round trip of its own. Sent by
+    the script's SHA: :meth:`~bot.digest.claims.SlotClaims.claim_and_read` hands a NOSCRIPT
+    error to the answer, which reads again."""
     wanted, owner, segment = _first_list(digest, holdout)
-    return store.queue_serving_top(pipe, switch.key, wanted, owner=owner, segment=segment)
+    return store.queue_serving_top(
+        pipe, switch.key, wanted, owner=owner, segment=segment, by_sha=True
+    )
 
 
 def _first_list(digest: DigestConfig, holdout: Holdout) -> tuple[int, str | None, str | None]:

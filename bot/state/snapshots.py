@@ -687,17 +687,27 @@ class SnapshotStore:
         *,
         owner: str | None = None,
         segment: str | None = None,
+        by_sha: bool = False,
     ) -> Callable[[Any], ServingTop]:
         """:meth:`serving_top` queued on the caller's ``pipe``, to go out with its own
         commands in one round trip (a digest run sends it with its claim); returns what turns
-        its reply into the answer. EVAL, not EVALSHA: a pipeline cannot load a lost script."""
+        its reply into the answer.
+
+        Sent as EVAL (a pipeline cannot load a script the server lost), or with ``by_sha`` as
+        EVALSHA, which spares the script's 6 KB on the wire and the server's hashing of them
+        at every digest: the caller then executes ``pipe`` with ``raise_on_error=False`` and
+        hands the answer the NOSCRIPT error a server that lost the script (a restart, SCRIPT
+        FLUSH) gives, and it is read again with :meth:`serving_top`, which loads the script.
+        A read writes nothing, so reading it twice is safe."""
         args = (_top_field(owner, segment), _top_count(n, "serving_top"))
         keys, argv = self._read_args("serving", None, "top", args, switch_key)
-        pipe.execute_command(
-            "EVAL", self._read_script.script, len(keys), *keys, *argv, **{NEVER_DECODE: True}
-        )
+        script = self._read_script
+        command = ("EVALSHA", script.sha) if by_sha else ("EVAL", script.script)
+        pipe.execute_command(*command, len(keys), *keys, *argv, **{NEVER_DECODE: True})
 
         def answer(raw: Any) -> ServingTop:
+            if isinstance(raw, redis.exceptions.NoScriptError):
+                return self.serving_top(switch_key, n, owner=owner, segment=segment)
             reply = self._reply(raw)
             if reply is None:  # its layout was evicted meanwhile: read it all again
                 return self.serving_top(switch_key, n, owner=owner, segment=segment)
