@@ -126,7 +126,12 @@ class _Group:
 
     def __init__(self, blocks: list[dict[str, Any]]) -> None:
         self.blocks = blocks
-        self.json = json.dumps(blocks, separators=(",", ":"), ensure_ascii=False)
+        self.json = _COMPACT_JSON(blocks)
+
+
+#: Compact JSON as Slack measures it; one encoder for every group (``json.dumps`` with
+#: options builds a new one per call).
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _check_limit(name: str, value: int, limit: int) -> None:
