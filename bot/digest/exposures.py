@@ -33,7 +33,8 @@ from bot.state.replies import members, text_hash
 from bot.state.store import book_root, translate_errors
 
 _SEP = "\x1f"
-_COMPACT = (",", ":")
+#: One encoder for every exposure (``json.dumps`` with options builds a new one per call).
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 _EPOCH = dt.date(1970, 1, 1)
 #: A year of retention plus a horizon: the last exposures of the year get their outcome.
 DEFAULT_KEEP = dt.timedelta(days=365 + 120)
@@ -111,7 +112,7 @@ class ExposureLog:
         fields = [
             item
             for e in exposures
-            for item in (f"{e.account_id}{_SEP}{digest}", json.dumps(vars(e), separators=_COMPACT))
+            for item in (f"{e.account_id}{_SEP}{digest}", _compact_json(vars(e)))
         ]
         if not fields:
             return
