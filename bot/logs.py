@@ -90,6 +90,10 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         """``StreamHandler.__init__`` assigns the stream; the property above always wins."""
 
 
+#: The loggers of the slack-sdk clients churnbot uses (their module names).
+SLACK_SDK_LOGGERS = ("slack_sdk.web.base_client", "slack_sdk.webhook.client")
+
+
 def configure_logging(*, verbose: bool = False) -> None:
     """Send every logger's records to stderr, as JSON lines unless stderr is a terminal.
 
@@ -102,7 +106,14 @@ def configure_logging(*, verbose: bool = False) -> None:
     for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    level = logging.DEBUG if verbose else logging.INFO
+    root.setLevel(level)
+    # slack-sdk formats a debug line (the request's and the response's bodies) on every call
+    # unless its client loggers have a level of their own: it tests ``logger.level``, which
+    # is NOTSET, not the level they inherit. They get the root's, so that is done only when
+    # verbose (about 2% of a digest's CPU otherwise).
+    for name in SLACK_SDK_LOGGERS:
+        logging.getLogger(name).setLevel(level)
     # One line per HTTP call would drown the output; failures still surface as errors.
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
 

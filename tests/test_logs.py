@@ -17,7 +17,8 @@ from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
 from bot.cli import main
-from bot.logs import GunicornLogger, configure_logging
+from bot.emulator import SlackEmulator
+from bot.logs import SLACK_SDK_LOGGERS, GunicornLogger, configure_logging
 from bot.state.store import _embedded_server
 
 TOKEN = "xoxb-1234567890-abcdefABCDEF"
@@ -39,7 +40,8 @@ class Terminal(io.StringIO):
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
     """configure_logging and gunicorn change loggers: put back their handlers and levels."""
-    loggers = [logging.getLogger(name) for name in ("", "gunicorn.error", "gunicorn.access")]
+    names = ("", "gunicorn.error", "gunicorn.access", "httpx", *SLACK_SDK_LOGGERS)
+    loggers = [logging.getLogger(name) for name in names]
     saved = [(list(log.handlers), log.level, log.propagate) for log in loggers]
     _embedded_server.cache_clear()
     yield
@@ -125,6 +127,29 @@ def test_configuring_twice_keeps_one_handler(monkeypatch: pytest.MonkeyPatch) ->
     logging.getLogger("churnbot.test").warning("once")
 
     assert [r["message"] for r in _json_lines(stderr.getvalue())] == ["once"]
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_slack_sdk_builds_its_debug_lines_only_when_verbose(
+    monkeypatch: pytest.MonkeyPatch, verbose: bool
+) -> None:
+    """slack-sdk tests its logger's own level before formatting a call's bodies for debug:
+    configured, that level follows churnbot's, so a plain run formats and logs none."""
+    from slack_sdk import WebClient
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    configure_logging(verbose=verbose)
+    seen: list[logging.LogRecord] = []
+    client_logger = logging.getLogger(SLACK_SDK_LOGGERS[0])
+    client_logger.addFilter(lambda record: seen.append(record) or True)
+    try:
+        with SlackEmulator() as slack:
+            WebClient(base_url=slack.base_url, token=slack.token).auth_test()
+    finally:
+        client_logger.filters.clear()
+
+    assert (client_logger.level <= logging.DEBUG) is verbose
+    assert bool([r for r in seen if r.levelno == logging.DEBUG]) is verbose
 
 
 def test_gunicorn_logs_through_the_same_json_lines_and_nothing_on_stdout(
