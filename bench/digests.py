@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import multiprocessing
 import statistics
 import time
@@ -305,6 +306,7 @@ def main() -> None:
     now = dt.datetime.now(dt.UTC)
     settings = bench_settings(args.channels)
     plans = planned_messages(client, settings, now)
+    gc.freeze()  # as `churnbot worker` does once it has loaded; both posters run with it
     expected = {channel: len(messages) for channel, messages in plans.items()}
     walls: dict[str, list[float]] = {"bare poster": [], "churnbot": []}
     cpus: dict[str, list[float]] = {"bare poster": [], "churnbot": []}

@@ -304,3 +304,31 @@ def test_two_workers_serve_one_set_of_metrics() -> None:
             assert [line for line in lines if line.startswith("churnbot_redis_up")] == [
                 "churnbot_redis_up 1.0"
             ]
+
+
+def test_the_worker_freezes_what_it_loaded_before_its_threads_start() -> None:
+    """`churnbot worker` freezes what it loaded (modules, settings, the app's clients) before
+    its scheduler and digest threads start, so their collections never walk it."""
+    code = """
+import gc, os
+from bot.cli import main
+from bot.digest.scheduler import DigestWorker
+
+def start(self):
+    print(f"frozen {gc.get_freeze_count()}", flush=True)
+    os._exit(0)
+
+DigestWorker.start = start
+main(["worker"])
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **web_environment()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    frozen = int(done.stdout.split("frozen ")[1].split()[0])
+    assert frozen > 1000, done.stdout
