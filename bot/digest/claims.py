@@ -48,6 +48,7 @@ from bot.digest.compose import DigestPlan
 from bot.digest.exposures import Exposure
 from bot.digest.slots import Slot
 from bot.render import Message
+from bot.render.digest import compact_json
 from bot.state.replies import text_hash, text_set
 from bot.state.store import RELEASE_LOCK, StoreError, book_root, translate_errors
 
@@ -579,13 +580,13 @@ def _plan_json(plan: DigestPlan) -> str:
     it kept it (:attr:`Message.blocks_json`), spliced in rather than encoded a second time."""
     messages = ",".join(
         '{"text":'
-        + _compact(message.text)
+        + compact_json(message.text)
         + ',"blocks":'
-        + (message.blocks_json if message.blocks_json is not None else _compact(message.blocks))
+        + (message.blocks_json if message.blocks_json is not None else compact_json(message.blocks))
         + "}"
         for message in plan.messages
     )
-    rest = _compact(
+    rest = compact_json(
         {
             "snapshot_id": plan.snapshot_id,
             "shown": dict(plan.shown),
@@ -596,10 +597,6 @@ def _plan_json(plan: DigestPlan) -> str:
         }
     )
     return '{"messages":[' + messages + "]," + rest[1:]
-
-
-def _compact(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _plan_from_json(text: str) -> DigestPlan:

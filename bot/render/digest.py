@@ -126,12 +126,13 @@ class _Group:
 
     def __init__(self, blocks: list[dict[str, Any]]) -> None:
         self.blocks = blocks
-        self.json = _COMPACT_JSON(blocks)
+        self.json = compact_json(blocks)
 
 
-#: Compact JSON as Slack measures it; one encoder for every group (``json.dumps`` with
-#: options builds a new one per call).
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+#: Compact JSON as Slack measures it, and as a message's ``blocks_json`` is kept (a stored
+#: plan splices that text in, so it encodes the rest of the plan with this too); one encoder
+#: for every call (``json.dumps`` with options builds a new one per call).
+compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _check_limit(name: str, value: int, limit: int) -> None:
