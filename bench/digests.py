@@ -124,6 +124,8 @@ class Counted:
     post_calls: int
     answered_429: int
     lookups: int
+    #: CPU seconds the emulator's process spent serving this poster (its start excluded).
+    emulator_cpu: float
 
 
 def _serve_emulator(conn: Connection, seed: int) -> None:
@@ -132,11 +134,12 @@ def _serve_emulator(conn: Connection, seed: int) -> None:
     ) as emulator:
         emulator.fail_randomly("chat.postMessage", RATE_LIMITED_SHARE, retry_after=1, seed=seed)
         conn.send(emulator.base_url)
+        started = time.process_time()
         expected: dict[str, int] = conn.recv()
-        conn.send(_count(emulator, expected))
+        conn.send(_count(emulator, expected, time.process_time() - started))
 
 
-def _count(emulator: SlackEmulator, expected: dict[str, int]) -> Counted:
+def _count(emulator: SlackEmulator, expected: dict[str, int], cpu: float) -> Counted:
     posted = lost = doubled = 0
     for channel, parts in expected.items():
         seen = Counter(
@@ -152,7 +155,7 @@ def _count(emulator: SlackEmulator, expected: dict[str, int]) -> Counted:
         emulator.calls("conversations.replies")
     )
     return Counted(
-        posted, lost, doubled, len(calls), sum(1 for c in calls if c.status == 429), lookups
+        posted, lost, doubled, len(calls), sum(1 for c in calls if c.status == 429), lookups, cpu
     )
 
 
@@ -351,7 +354,9 @@ def report(
         print(
             f"  {label:<12} wall min {min(walls[label]):.2f} s  median "
             f"{statistics.median(walls[label]):.2f} s;  CPU of the poster's process median "
-            f"{statistics.median(cpus[label]) / len(expected) * 1000:.1f} ms per digest;  "
+            f"{statistics.median(cpus[label]) / len(expected) * 1000:.1f} ms per digest, "
+            "the emulator's "
+            f"{statistics.median(c.emulator_cpu for c in runs) / len(expected) * 1000:.1f} ms;  "
             f"posted {[c.posted for c in runs]}, "
             f"lost {sum(c.lost for c in runs)}, doubled {sum(c.doubled for c in runs)}, "
             f"429s {[c.answered_429 for c in runs]}, look-ups {sum(c.lookups for c in runs)}"
