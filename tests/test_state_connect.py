@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
 import redis
+import redis.utils
 from redis._parsers import _HiredisParser
 from redis.connection import HiredisRespSerializer
+
+from bot.state import connect
+from tests.redis_fixtures import DEFAULT_TEST_REDIS_URL
 
 
 def test_the_client_parses_replies_and_packs_commands_in_c(real_redis: redis.Redis) -> None:
@@ -20,3 +27,25 @@ def test_the_client_parses_replies_and_packs_commands_in_c(real_redis: redis.Red
         assert connection.read_response() == "PONG"
     finally:
         real_redis.connection_pool.release(connection)
+
+
+def test_new_connections_do_not_read_package_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's version for CLIENT SETINFO is given once; redis-py would otherwise look
+    it up in the installed package's metadata for each connection it opens (about 1 ms,
+    paid by every thread of a cold worker). New connections here must not consult it."""
+
+    def looked_up() -> str:
+        raise AssertionError("a new connection read redis-py's version from package metadata")
+
+    client = connect(os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL))
+    monkeypatch.setattr(redis.utils, "get_lib_version", looked_up)
+    pool = client.connection_pool
+    connections = [pool.get_connection() for _ in range(3)]
+    try:
+        for connection in connections:
+            connection.send_command("PING")
+            assert connection.read_response() == "PONG"
+    finally:
+        for connection in connections:
+            pool.release(connection)
+        client.close()
