@@ -102,7 +102,9 @@ def test_the_web_process_imports_nothing_it_does_not_serve() -> None:
 #: Redis), then one worker's app built by the same factory, in this one process. The parent
 #: pauses the garbage collector while it loads: it must be on again when gunicorn forks, with
 #: what the parent loaded frozen (out of the workers' collections), and the workers' code
-#: imported once there rather than by each worker.
+#: imported once there rather than by each worker. ``served_with``: what of
+#: :data:`LOADED_AFTER_THE_APP` the worker had loaded when, its app served, it went on to load
+#: what reading a card needs (``bot.cli.serve.load_card_reads``).
 SERVE_TO_FIRST_WORKER = (
     """
 import gc, sys
@@ -115,24 +117,39 @@ def run(self):
     assert not unloaded, f"each worker would import {unloaded} itself"
     self.load()
 
+served_with = []
+load_card_reads = serve.load_card_reads
+
+def load_once_served(deps):
+    served_with.append(sorted({name.split(".")[0] for name in sys.modules} & {"numpy", "rich"}))
+    load_card_reads(deps)
+
 serve._Gunicorn.run = run
+serve.load_card_reads = load_once_served
 assert main(["serve", "--host", "127.0.0.1"]) == 0
 """
     + JOIN_BUILD
+    + """
+for thread in threading.enumerate():
+    if thread.name == serve.CARD_READS_THREAD:
+        thread.join(timeout=60)
+assert served_with == [[]], f"the app was served with {served_with} loaded"
+"""
 )
 
-#: What `churnbot serve` no longer loads before it can answer: numpy comes with the first card
-#: a worker reads (the snapshot store), rich with a progress bar or the CLI's console.
-LOADED_ON_FIRST_USE = ("numpy", "rich")
+#: What `churnbot serve` does not load before a worker serves its app: numpy (the snapshot
+#: store) comes after, in the worker's build thread, so that no card read waits for it; rich
+#: with a progress bar or the CLI's console.
+LOADED_AFTER_THE_APP = ("numpy", "rich")
 
 
 def test_serve_starts_a_worker_without_numpy_or_rich() -> None:
     """The serve parent reads and checks the whole config folder, and a worker builds the app
     with every listener, without loading numpy or rich (both cost a start tens of ms), and
-    with the garbage collector on again."""
-    assert (
-        loaded_after(SERVE_TO_FIRST_WORKER, web_environment(), (*HEAVY, *LOADED_ON_FIRST_USE)) == []
-    )
+    with the garbage collector on again; then the worker loads numpy for the cards, before a
+    click or `/churn` reads one."""
+    watched = (*HEAVY, *LOADED_AFTER_THE_APP)
+    assert loaded_after(SERVE_TO_FIRST_WORKER, web_environment(), watched) == ["numpy"]
 
 
 def test_the_cli_console_loads_rich_when_first_used() -> None:

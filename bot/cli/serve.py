@@ -5,7 +5,8 @@ Over HTTP, gunicorn forks its workers and each worker builds its own app after t
 created in the parent and shared across processes. The parent only checks what can be checked
 before forking (the config folder, the signing secret, that Redis answers), so a mistake is a
 one-line message at start-up, not a worker that fails to boot. A worker answers its probes as
-soon as it is up, and builds its Bolt app meanwhile (:func:`web_app`).
+soon as it is up, and builds its Bolt app meanwhile (:func:`web_app`), then loads what reading
+a card needs (numpy), so that no click waits for it.
 
 The parent imports the code the workers serve with (:data:`WORKER_MODULES`: the probes, the web
 door, Bolt and the listeners) before it forks, and builds nothing of it: a fork starts each
@@ -72,6 +73,11 @@ DEFAULT_WORKERS = 2
 #: The name of the thread that builds a worker's Bolt app (:func:`build_in_background`).
 BUILD_THREAD = "build-slack-app"
 
+#: How long after its app is served a worker loads what reading a card needs
+#: (:func:`load_card_reads`), and the thread that does it.
+CARD_READS_AFTER_S = 1.0
+CARD_READS_THREAD = "load-card-reads"
+
 #: What a worker imports to serve (its deps, probes, web door, Bolt app and listeners): the
 #: parent imports it before forking, after the metrics folder is set (prometheus_client).
 WORKER_MODULES = ("bot.deps", "bot.web", "bot.door", "bot.app")
@@ -117,11 +123,12 @@ def web_app(settings: Settings, *, metrics_dir: str | None = None) -> WsgiApp:
 
 
 def build_in_background(deps: Deps) -> Future[App]:
-    """The worker's Bolt app, built in the thread :data:`BUILD_THREAD`.
+    """The worker's Bolt app, built in the thread :data:`BUILD_THREAD`; what reading a card
+    needs is loaded :data:`CARD_READS_AFTER_S` later (:func:`load_card_reads`).
 
-    If it cannot be built, the worker logs why and exits as a worker that failed to boot, so
-    gunicorn stops rather than keep a worker whose every Slack request would fail; it exits at
-    once, as a thread cannot raise into gunicorn's worker loop."""
+    If the app cannot be built, the worker logs why and exits as a worker that failed to boot,
+    so gunicorn stops rather than keep a worker whose every Slack request would fail; it exits
+    at once, as a thread cannot raise into gunicorn's worker loop."""
     app: Future[App] = Future()
 
     def build() -> None:
@@ -132,9 +139,27 @@ def build_in_background(deps: Deps) -> Future[App]:
         except Exception:
             log.exception("could not build the Slack app; this worker stops")
             os._exit(Arbiter.WORKER_BOOT_ERROR)
+        loader = threading.Timer(CARD_READS_AFTER_S, load_card_reads, args=(deps,))
+        loader.name, loader.daemon = CARD_READS_THREAD, True
+        loader.start()
 
     threading.Thread(target=build, name=BUILD_THREAD, daemon=True).start()
     return app
+
+
+def load_card_reads(deps: Deps) -> None:
+    """Build the worker's snapshot store (``deps.store``), which imports numpy (60-170 ms of
+    CPU on a busy 2-core machine), in the thread :data:`CARD_READS_THREAD`, a little while
+    after the worker's app is served.
+
+    Not before: neither the probes nor the app wait for it. Not at once: the first requests
+    after a start (a deploy's checks, the first users) would share the cores with it, as would
+    the other workers' imports (``bench/serve_ready.py``: its `/churn` answered 19-25 ms after
+    the first healthy `/healthz` without, 63-146 ms with it at once). And not with the first
+    click or `/churn` that reads a card, which would wait for all of it while every request
+    to the worker queued behind. A request that reads a card earlier loads it itself; one
+    that reads while it loads waits for the import under way (Python's import lock)."""
+    deps.store  # noqa: B018 (a cached property: built here, then read by every card read)
 
 
 @contextmanager

@@ -86,7 +86,7 @@ class Cards:
             if card is not None:
                 self._kept.move_to_end(key)
                 return card
-        from bot.state.snapshots import SnapshotNotFound  # numpy: with the first card read
+        from bot.state.snapshots import SnapshotNotFound  # numpy: loaded once the app is served
 
         try:
             card = self._deps.store.card(ref.account_id, snapshot_id=ref.snapshot_id)
