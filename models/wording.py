@@ -36,7 +36,12 @@ class Template:
         self.fields = template_fields(template)
 
     def render(self, record: Mapping[str, object]) -> str:
-        return self.template.format_map(countable(record))
+        # Only the fields this template reads are wrapped (a record carries every value its
+        # reasons need, about six; a template reads one or two): a card renders three reasons.
+        # A field the record lacks is left out, so format_map raises KeyError as before.
+        return self.template.format_map(
+            countable({name: record[name] for name in self.fields if name in record})
+        )
 
     def to_spec(self) -> dict[str, Any]:
         return {"template": self.template}
