@@ -11,8 +11,14 @@ per second per channel. Two posters take turns, each on a fresh emulator, --runs
 * **churnbot**: the real path (claims in Redis, compose from a published snapshot, the
   sender's pacing and retries, the record of every part), one ``DigestPoster.run`` per channel.
 
+The book is scored as `churnbot score` scores one: a champion trained once on the sample book
+(``bench/score.py``'s), the accounts tiled from it, ten per owner, published as the codec's
+packed records, so each digest decodes its cards and words their reasons on read, as in
+production (JSON card fixtures decode about 2-5x faster and would flatter churnbot).
+
 The emulator counts what reached each channel: messages posted, lost and doubled (both must be
-0). Prints min and median wall time of each and churnbot's ratio to the floor (target <= 1.2x).
+0). Prints min and median wall time of each, the CPU per digest of each poster's process and
+of the emulator's, and churnbot's ratio to the floor (target <= 1.2x).
 
 Usage: ``.venv/bin/python bench/digests.py [--channels 500] [--threads 100] [--runs 3]
 [REDIS_URL]`` (default redis://127.0.0.1:6379/0). Works under a unique key prefix per run and
@@ -28,6 +34,7 @@ import datetime as dt
 import gc
 import multiprocessing
 import statistics
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -35,10 +42,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from pathlib import Path
 
 import redis
 from _common import delete_prefix, say, versus_floor
+from score import REPO, make_rows, train_champion
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -49,9 +57,12 @@ from bot.digest.compose import plan_now
 from bot.digest.poster import build_poster
 from bot.digest.sender import DIGEST_EVENT, DigestSender, PartMarker
 from bot.emulator import SlackEmulator
+from bot.publish import build_scorer
 from bot.render import Message
 from bot.settings import Settings, load_settings
 from bot.state import SnapshotMeta, connect
+from models.cards import ScoredChunk
+from models.registry import Registry
 
 ACCOUNTS_PER_CHANNEL = 10
 LATENCY_S = 0.05
@@ -60,6 +71,8 @@ PER_CHANNEL_RATE = 1.0  # messages per second per channel, as Slack allows
 #: redis-py 8's pool refuses a 101st connection ("Too many connections").
 MAX_THREADS = 100
 TOKEN = "xoxb-bench"
+#: A scored book: its codec spec and its chunks (:func:`scored_book`).
+Book = tuple[str, list[ScoredChunk]]
 
 
 def digests(n: int) -> tuple[DigestConfig, ...]:
@@ -76,34 +89,18 @@ def digests(n: int) -> tuple[DigestConfig, ...]:
     )
 
 
-def cards(n_channels: int) -> Iterator[dict[str, Any]]:
-    """Ten accounts per owner, with the reasons and actions a real card carries."""
-    for channel in range(n_channels):
-        for k in range(ACCOUNTS_PER_CHANNEL):
-            risk = round(0.95 - k * 0.05, 4)
-            yield {
-                "account_id": f"acc-{channel:04d}-{k:02d}",
-                "account_name": f"Account {channel}-{k} Holdings",
-                "owner": f"csm-{channel:04d}@example.com",
-                "segment": "smb",
-                "plan": "growth",
-                "arr": 24_000.0,
-                "risk": risk,
-                "band": "high" if risk >= 0.3 else "medium",
-                "reasons": [
-                    {"code": "usage_decline", "text": "Logins down 48% on the previous 30 days"},
-                    {"code": "renewal", "text": "Renewal in 48 days (Jan 10)"},
-                    {"code": "escalations", "text": "3 open escalations, oldest 40 days"},
-                ],
-                "action": {
-                    "rule": "usage-drop",
-                    "action": "Invite the team to an enablement webinar",
-                    "why": "Falling usage comes before churn",
-                    "owner": "CSM",
-                },
-                "model_version": "bench-model",
-                "change": 0.02,
-            }
+def scored_book(n_channels: int, registry: Path) -> tuple[str, list[ScoredChunk]]:
+    """Ten accounts per owner, scored by a champion trained as `churnbot train` would: the
+    records the digests decode are the production codec's (reasons worded on read, the
+    playbook's action), as `churnbot score` publishes them. Returns the codec spec and the
+    chunks."""
+    settings = load_settings({"CHURNBOT_CONFIG": str(REPO / "config")})
+    scorer = build_scorer(settings, Registry(registry).load())
+    rows = make_rows(n_channels * ACCOUNTS_PER_CHANNEL)
+    rows[settings.schema.owner_column] = [
+        f"csm-{i // ACCOUNTS_PER_CHANNEL:04d}@example.com" for i in range(len(rows))
+    ]
+    return scorer.codec().spec(), list(scorer.column_chunks(rows))
 
 
 def bench_settings(n: int) -> Settings:
@@ -220,12 +217,17 @@ def bare_post(web: WebClient, plans: dict[str, tuple[Message, ...]], threads: in
 
 
 def churnbot_post(
-    web: WebClient, client: redis.Redis, settings: Settings, threads: int, now: dt.datetime
+    web: WebClient,
+    client: redis.Redis,
+    settings: Settings,
+    book: Book,
+    threads: int,
+    now: dt.datetime,
 ) -> Timing:
     """churnbot's digest run for every channel on a fresh snapshot, timed."""
     prefix = f"bench-{uuid.uuid4().hex}"
     try:
-        deps = publish_book(client, settings, prefix, now)
+        deps = publish_book(client, settings, book, prefix, now)
         poster = build_poster(deps, DigestSender(web))
         with Timing() as timing, ThreadPoolExecutor(threads) as pool:
             outcomes = list(pool.map(lambda d: poster.run(d, now), settings.channels.digests))
@@ -252,29 +254,31 @@ class Timing:
         self.cpu = time.process_time() - self._started[1]
 
 
-def publish_book(client: redis.Redis, settings: Settings, prefix: str, now: dt.datetime) -> Deps:
+def publish_book(
+    client: redis.Redis, settings: Settings, book: Book, prefix: str, now: dt.datetime
+) -> Deps:
     """The app's state under ``prefix``, with a snapshot of every channel's accounts."""
     deps = build_deps(settings, client=client, prefix=prefix)
-    n_channels = len(settings.channels.digests)
+    spec, chunks = book
     meta = SnapshotMeta(
         snapshot_id="bench-1",
         as_of=now.date().isoformat(),
         model_version="bench-model",
         created_at=now.isoformat(),
         healthy=True,
-        n_accounts=n_channels * ACCOUNTS_PER_CHANNEL,
+        n_accounts=sum(len(chunk) for chunk in chunks),
     )
-    deps.store.publish_cards(meta, cards(n_channels))
+    deps.store.publish(meta, spec, chunks)
     return deps
 
 
 def planned_messages(
-    client: redis.Redis, settings: Settings, now: dt.datetime
+    client: redis.Redis, settings: Settings, book: Book, now: dt.datetime
 ) -> dict[str, tuple[Message, ...]]:
     """The messages churnbot composes for each channel (what the bare poster posts too)."""
     prefix = f"bench-{uuid.uuid4().hex}"
     try:
-        deps = publish_book(client, settings, prefix, now)
+        deps = publish_book(client, settings, book, prefix, now)
         claims = SlotClaims(client, prefix=prefix)
         return {
             d.channel: plan_now(
@@ -308,7 +312,11 @@ def main() -> None:
     client = connect(args.redis_url)
     now = dt.datetime.now(dt.UTC)
     settings = bench_settings(args.channels)
-    plans = planned_messages(client, settings, now)
+    with tempfile.TemporaryDirectory() as registry:
+        say("training the champion and scoring the book")
+        train_champion(Path(registry))
+        book = scored_book(args.channels, Path(registry))
+    plans = planned_messages(client, settings, book, now)
     gc.freeze()  # as `churnbot worker` does once it has loaded; both posters run with it
     expected = {channel: len(messages) for channel, messages in plans.items()}
     walls: dict[str, list[float]] = {"bare poster": [], "churnbot": []}
@@ -322,7 +330,7 @@ def main() -> None:
                     with Timing() as timing:
                         bare_post(web, plans, args.threads)
                 else:
-                    timing = churnbot_post(web, client, settings, args.threads, now)
+                    timing = churnbot_post(web, client, settings, book, args.threads, now)
                 counted[label].append(finish(expected))
             walls[label].append(timing.wall)
             cpus[label].append(timing.cpu)
