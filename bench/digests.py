@@ -16,6 +16,12 @@ The book is scored as `churnbot score` scores one: a champion trained once on th
 packed records, so each digest decodes its cards and words their reasons on read, as in
 production (JSON card fixtures decode about 2-5x faster and would flatter churnbot).
 
+Logging is set up as ``churnbot worker`` sets it up (``bot.logs.configure_logging``), for both
+posters: slack-sdk's client loggers get a level of their own, so neither formats a debug line
+of every request and response (left at slack-sdk's default, that costs a bare post about a
+quarter of its instructions, and churnbot's post the same), and churnbot's runs log what the
+worker logs, written to ``var/bench/digests-worker.log`` rather than the terminal.
+
 The emulator counts what reached each channel: messages posted, lost and doubled (both must be
 0). Prints min and median wall time of each, the CPU per digest of each poster's process and
 of the emulator's, and churnbot's ratio to the floor (target <= 1.2x).
@@ -43,6 +49,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TextIO
 
 import redis
 from _common import delete_prefix, say, versus_floor
@@ -57,6 +64,7 @@ from bot.digest.compose import plan_now
 from bot.digest.poster import build_poster
 from bot.digest.sender import DIGEST_EVENT, DigestSender, PartMarker
 from bot.emulator import SlackEmulator
+from bot.logs import configure_logging
 from bot.publish import build_scorer
 from bot.render import Message
 from bot.settings import Settings, load_settings
@@ -71,6 +79,8 @@ PER_CHANNEL_RATE = 1.0  # messages per second per channel, as Slack allows
 #: redis-py 8's pool refuses a 101st connection ("Too many connections").
 MAX_THREADS = 100
 TOKEN = "xoxb-bench"
+#: Where churnbot's runs log (as the worker would, one line per digest).
+WORKER_LOG = REPO / "var" / "bench" / "digests-worker.log"
 #: A scored book: its codec spec and its chunks (:func:`scored_book`).
 Book = tuple[str, list[ScoredChunk]]
 
@@ -223,13 +233,19 @@ def churnbot_post(
     book: Book,
     threads: int,
     now: dt.datetime,
+    log: TextIO,
 ) -> Timing:
-    """churnbot's digest run for every channel on a fresh snapshot, timed."""
+    """churnbot's digest run for every channel on a fresh snapshot, timed; what it logs while
+    timed goes to ``log``."""
     prefix = f"bench-{uuid.uuid4().hex}"
     try:
         deps = publish_book(client, settings, book, prefix, now)
         poster = build_poster(deps, DigestSender(web))
-        with Timing() as timing, ThreadPoolExecutor(threads) as pool:
+        with (
+            contextlib.redirect_stderr(log),
+            Timing() as timing,
+            ThreadPoolExecutor(threads) as pool,
+        ):
             outcomes = list(pool.map(lambda d: poster.run(d, now), settings.channels.digests))
         statuses = Counter(outcome.status for outcome in outcomes)
         if statuses != {"posted": len(outcomes)}:
@@ -237,6 +253,14 @@ def churnbot_post(
         return timing
     finally:
         delete_prefix(client, prefix)
+
+
+@contextlib.contextmanager
+def worker_log() -> Iterator[TextIO]:
+    """The file churnbot's runs log to (appended to, one line per digest)."""
+    WORKER_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with WORKER_LOG.open("a", encoding="utf-8") as log:
+        yield log
 
 
 class Timing:
@@ -309,6 +333,7 @@ def main() -> None:
     if not 0 < args.threads <= MAX_THREADS:
         parser.error(f"--threads must be 1-{MAX_THREADS}: redis-py's pool holds 100 connections")
 
+    configure_logging()
     client = connect(args.redis_url)
     now = dt.datetime.now(dt.UTC)
     settings = bench_settings(args.channels)
@@ -330,7 +355,8 @@ def main() -> None:
                     with Timing() as timing:
                         bare_post(web, plans, args.threads)
                 else:
-                    timing = churnbot_post(web, client, settings, book, args.threads, now)
+                    with worker_log() as log:
+                        timing = churnbot_post(web, client, settings, book, args.threads, now, log)
                 counted[label].append(finish(expected))
             walls[label].append(timing.wall)
             cpus[label].append(timing.cpu)
