@@ -18,7 +18,12 @@ digest, half on ephemeral ``/churn`` cards), 10% of them sent again (a double cl
 retry, a second tab; some in the same instant as their original). After every churnbot round
 the stored events are counted: exactly one per distinct click. Printed: p50 and p99 of the ack
 latency per run, their ratios to the floor of the same round (min and median over rounds), and
-how many message updates the drain made for how many clicks.
+how many message updates the drain made for how many clicks. Beside them, the CPU per click of
+each server's gunicorn workers (user + system, read from Linux's /proc) and of Redis during
+churnbot's runs (``INFO cpu``; with ``--drain during`` the drain's reads count too): on a
+machine shared with other work the latencies swing with its load, the CPU a click costs much
+less, and it says where a ratio comes from (2 cores carry the load generator, both servers'
+workers and Redis).
 
 Usage: .venv/bin/python bench/feedback.py [--rate 200] [--clicks 2000] [--rounds 3]
        [--workers 2] [--drain during|between]
@@ -181,16 +186,33 @@ def redis_server(folder: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def web_process(command: list[str], env: dict[str, str]) -> Iterator[str]:
-    """A gunicorn web process on ``env["PORT"]``, up when its /healthz answers."""
+def web_process(command: list[str], env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """A gunicorn web process on ``env["PORT"]``, up when its /healthz answers: its URL and
+    the pid of its master (whose children are the workers)."""
     web = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{env['PORT']}"
         wait_until(lambda: answers(url + "/healthz"), " ".join(command[:3]))
-        yield url
+        yield url, web.pid
     finally:
         web.terminate()
         web.wait(timeout=30)
+
+
+def workers_cpu(master: int) -> float:
+    """CPU seconds (user + system) the workers of a gunicorn ``master`` have used so far, from
+    Linux's /proc (the children of its main thread)."""
+    total = 0
+    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu(client: redis.Redis) -> float:
+    """CPU seconds (user + system) the Redis server has used so far."""
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 def floor() -> Callable[..., Any]:
@@ -331,6 +353,7 @@ def bench(args: argparse.Namespace) -> None:
                  "--workers", str(args.workers), "--threads", "16"]  # fmt: skip
         store = feedback_store(deps)
         results: list[tuple[list[float], list[float]]] = []
+        cpu: list[tuple[float, float, float]] = []  # ms per click: floor, churnbot, Redis
         backlog: list[int] = []  # refreshes still queued when each churnbot run ended
         queue = store.refresh_stream
 
@@ -340,17 +363,22 @@ def bench(args: argparse.Namespace) -> None:
             side.stdin.flush()
 
         with (
-            web_process(floor_command, floor_env) as floor_url,
-            web_process(serve, churnbot_env) as churnbot_url,
+            web_process(floor_command, floor_env) as (floor_url, floor_master),
+            web_process(serve, churnbot_env) as (churnbot_url, churnbot_master),
         ):
             if args.drain == "during":
                 drain("start")
             for r, (bodies, distinct) in enumerate(rounds, 1):
                 print(f"round {r}: the bare Bolt app (floor)", file=sys.stderr, flush=True)
+                floor_cpu = workers_cpu(floor_master)
                 bare, bare_failures = send_all(floor_url, bodies, args.rate)
+                floor_cpu = workers_cpu(floor_master) - floor_cpu
                 print(f"round {r}: churnbot serve", file=sys.stderr, flush=True)
                 before = client.xlen(store.stream)
+                churnbot_cpu, store_cpu = workers_cpu(churnbot_master), redis_cpu(client)
                 latencies, failures = send_all(churnbot_url, bodies, args.rate)
+                churnbot_cpu = workers_cpu(churnbot_master) - churnbot_cpu
+                store_cpu = redis_cpu(client) - store_cpu
                 stored = client.xlen(store.stream) - before
                 if failures or bare_failures:
                     raise SystemExit(f"FAILED: non-200 answers: {(failures + bare_failures)[:3]}")
@@ -360,6 +388,8 @@ def bench(args: argparse.Namespace) -> None:
                         "clicks"
                     )
                 results.append((bare, latencies))
+                per_click = 1e3 / len(bodies)
+                cpu.append((floor_cpu * per_click, churnbot_cpu * per_click, store_cpu * per_click))
                 backlog.append(client.xlen(queue))
                 if args.drain == "between":
                     drain("start")
@@ -370,7 +400,7 @@ def bench(args: argparse.Namespace) -> None:
         drawn = json.loads(side.stdout.readline())
         side.wait(timeout=30)
         readable = sum(1 for _ in store.events())
-        report(args, rounds, results, readable, drawn, deps.settings.feedback.refresh_nice)
+        report(args, rounds, results, cpu, readable, drawn, deps.settings.feedback.refresh_nice)
         print(f"refreshes still queued as each churnbot run ended: {backlog} (drawn after)")
 
 
@@ -399,6 +429,7 @@ def report(
     args: argparse.Namespace,
     rounds: list[tuple[list[str], int]],
     results: list[tuple[list[float], list[float]]],
+    cpu: list[tuple[float, float, float]],
     readable: int,
     drawn: dict[str, int],
     nice: int,
@@ -411,15 +442,21 @@ def report(
         f"{args.workers} workers x 16 threads, {args.rounds} rounds floor/churnbot, the "
         f"refresh drain drawing {args.drain} churnbot's runs (its thread at niceness +{nice})"
     )
-    print("round  floor p50   floor p99   churnbot p50   churnbot p99   p50 ratio   p99 ratio")
+    print(
+        "round  floor p50   floor p99   churnbot p50   churnbot p99   p50 ratio   p99 ratio"
+        "   CPU ms/click: floor  churnbot  Redis"
+    )
     p50s, p99s = [], []
-    for r, (bare, ours) in enumerate(results, 1):
+    for r, ((bare, ours), (floor_cpu, churnbot_cpu, store_cpu)) in enumerate(
+        zip(results, cpu, strict=True), 1
+    ):
         b50, b99, o50, o99 = (percentile(v, q) * 1e3 for v in (bare, ours) for q in (50, 99))
         p50s.append(o50 / b50)
         p99s.append(o99 / b99)
         print(
             f"{r:>5}  {b50:6.2f} ms   {b99:6.2f} ms   {o50:9.2f} ms   {o99:9.2f} ms   "
-            f"{p50s[-1]:8.2f}x   {p99s[-1]:8.2f}x"
+            f"{p50s[-1]:8.2f}x   {p99s[-1]:8.2f}x   {floor_cpu:17.2f}  {churnbot_cpu:8.2f}"
+            f"  {store_cpu:5.2f}"
         )
     print(
         f"ack p50 ratio: min {min(p50s):.2f}x, median {statistics.median(p50s):.2f}x "
@@ -427,6 +464,12 @@ def report(
     )
     print(
         f"ack p99 ratio: min {min(p99s):.2f}x, median {statistics.median(p99s):.2f}x (target <= 2x)"
+    )
+    floor_cpu, churnbot_cpu, store_cpu = (statistics.median(c) for c in zip(*cpu, strict=True))
+    print(
+        f"CPU per click, median over rounds: the floor's workers {floor_cpu:.2f} ms, churnbot's "
+        f"{churnbot_cpu:.2f} ms ({churnbot_cpu / floor_cpu:.2f}x), Redis during churnbot's runs "
+        f"{store_cpu:.2f} ms"
     )
     print(f"events stored: {readable:,} for {distinct:,} distinct clicks ({sent:,} sent)")
     print(
