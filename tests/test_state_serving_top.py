@@ -1,4 +1,4 @@
-"""``SnapshotStore.serving_top``: the kill switch, the snapshot it serves and one top list, read
+"""``SnapshotStore.serving_top``: the kill switch, the snapshot it serves and its top lists, read
 in one call, alone or queued on a caller's pipeline (a digest run sends it with its claim).
 
 Whatever the switch says, the answer is what reading the three apart gives (``serving`` and
@@ -7,13 +7,14 @@ Whatever the switch says, the answer is what reading the three apart gives (``se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 import redis
 
 from bot.state import KillSwitch, SnapshotStore
-from bot.state.snapshots import ServingTop
+from bot.state.snapshots import ServingTop, TopList
 from tests.slack_harness import make_card
 from tests.test_state_snapshots import make_meta
 
@@ -48,7 +49,7 @@ def queued(
     """``serving_top`` sent with another command in one pipeline, as the claim sends it."""
     pipe = client.pipeline(transaction=False)
     pipe.ping()
-    answer = store.queue_serving_top(pipe, switch.key, n, owner=owner)
+    answer = store.queue_serving_top(pipe, switch.key, n, [(owner, None)])
     pong, raw = pipe.execute()
     assert pong
     return answer(raw)
@@ -63,7 +64,7 @@ def test_serving_top_reads_what_the_switch_serves(
     store = SnapshotStore(redis_client, prefix=key_prefix)
     switch = KillSwitch(redis_client, prefix=key_prefix)
     for read in (
-        store.serving_top(switch.key, 5, owner=owner),
+        store.serving_top(switch.key, 5, [(owner, None)]),
         queued(redis_client, store, switch, 5, owner),
     ):
         assert seen(read) == ({}, None, []), "nothing published: nothing to show"
@@ -76,7 +77,7 @@ def test_serving_top_reads_what_the_switch_serves(
         expected = apart(store, switch, 5, owner)
         assert expected[1] == ("good" if on else "bad")
         assert len(expected[2]) == 5
-        assert seen(store.serving_top(switch.key, 5, owner=owner)) == expected
+        assert seen(store.serving_top(switch.key, 5, [(owner, None)])) == expected
         assert seen(queued(redis_client, store, switch, 5, owner)) == expected
 
 
@@ -100,3 +101,39 @@ def test_serving_top_refuses_more_than_a_top_list_holds(
     store = SnapshotStore(redis_client, prefix=key_prefix)
     with pytest.raises(ValueError, match=r"SnapshotStore\.serving_top"):
         store.serving_top(KillSwitch(redis_client, prefix=key_prefix).key, 1_001)
+
+
+def test_serving_top_reads_every_list_asked_for_in_one_call(
+    redis_client: redis.Redis,
+    key_prefix: str,
+) -> None:
+    """A digest merging several owners or segments reads all their lists with the snapshot:
+    one reply entry per list, in the order asked, each as :meth:`top` reads it alone."""
+    store = SnapshotStore(redis_client, prefix=key_prefix)
+    switch = KillSwitch(redis_client, prefix=key_prefix)
+    store.publish_cards(make_meta("s1", 12), book(0.8))
+    lists: list[TopList] = [(ANA, None), (BEN, None), ("nobody@example.com", None), (None, None)]
+    for read in (
+        store.serving_top(switch.key, 3, lists),
+        queued_lists(redis_client, store, switch, 3, lists),
+    ):
+        assert [[row.card() for row in rows] for rows in read.lists] == [
+            store.top(3, owner=owner, segment=segment) for owner, segment in lists
+        ]
+        assert [row.card()["owner"] for row in read.rows] == [ANA] * 3
+        assert read.lists[2] == []
+    with pytest.raises(ValueError, match="at least one top list"):
+        store.serving_top(switch.key, 3, [])
+
+
+def queued_lists(
+    client: redis.Redis,
+    store: SnapshotStore,
+    switch: KillSwitch,
+    n: int,
+    lists: Sequence[TopList],
+) -> ServingTop:
+    pipe = client.pipeline(transaction=False)
+    answer = store.queue_serving_top(pipe, switch.key, n, lists)
+    (raw,) = pipe.execute()
+    return answer(raw)

@@ -65,16 +65,16 @@ def held_back(
     digest: DigestConfig,
     snapshot_id: str,
     holdout: Holdout = NO_HOLDOUT,
-    first: Sequence[Row] | None = None,
+    read: Sequence[Sequence[Row]] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(shown, held out): the top-N without the accounts the holdout keeps back, and those
     of them that the top-N would have shown (the control group, ``bot.digest.holdout``).
-    ``first``: the rows of the digest's first top list (:func:`top_lists`), when they were
-    read with the snapshot (:func:`first_read`); the other lists are read here."""
+    ``read``: the rows of each of the digest's top lists (:func:`top_lists`), when they were
+    read with the snapshot (:func:`first_read`); else each list is read here."""
     merged: dict[str, dict[str, Any]] = {}
     for i, (owner, segment) in enumerate(top_lists(digest)):
-        if i == 0 and first is not None:
-            cards = [row.card() for row in first if row.risk >= digest.min_risk]
+        if read is not None:
+            cards = [row.card() for row in read[i] if row.risk >= digest.min_risk]
         else:
             cards = store.top(
                 top_wanted(digest, holdout),
@@ -111,10 +111,9 @@ def top_wanted(digest: DigestConfig, holdout: Holdout) -> int:
 def first_read(
     store: SnapshotStore, switch: KillSwitch, digest: DigestConfig, holdout: Holdout
 ) -> ServingTop:
-    """What a plan reads first, in one call: the kill switch, the snapshot it serves and the
-    rows of the digest's first top list (all that a digest of one list reads)."""
-    wanted, owner, segment = _first_list(digest, holdout)
-    return store.serving_top(switch.key, wanted, owner=owner, segment=segment)
+    """What a plan reads, in one call: the kill switch, the snapshot it serves and the rows
+    of each of the digest's top lists (every owner x segment it merges)."""
+    return store.serving_top(switch.key, top_wanted(digest, holdout), top_lists(digest))
 
 
 def queue_first_read(
@@ -124,14 +123,9 @@ def queue_first_read(
     The poster sends it with its claim, so planning costs no round trip of its own. Sent by
     the script's SHA: :meth:`~bot.digest.claims.SlotClaims.claim_and_read` hands a NOSCRIPT
     error to the answer, which reads again."""
-    wanted, owner, segment = _first_list(digest, holdout)
     return store.queue_serving_top(
-        pipe, switch.key, wanted, owner=owner, segment=segment, by_sha=True
+        pipe, switch.key, top_wanted(digest, holdout), top_lists(digest), by_sha=True
     )
-
-
-def _first_list(digest: DigestConfig, holdout: Holdout) -> tuple[int, str | None, str | None]:
-    return top_wanted(digest, holdout), *top_lists(digest)[0]
 
 
 def marks(
@@ -206,15 +200,15 @@ def plan_digest(
     owner_users: Mapping[str, str] | None = None,
     holdout: Holdout = NO_HOLDOUT,
     track_record: TrackRecord | None = None,
-    first: Sequence[Row] | None = None,
+    read: Sequence[Sequence[Row]] | None = None,
 ) -> DigestPlan:
     """Everything a run posts, split within Slack's limits by :func:`digest_messages`;
-    ``first`` as for :func:`held_back`."""
+    ``read`` as for :func:`held_back`."""
     if serving.meta is None:
         why = serving.unavailable or "no scores to show"
         return DigestPlan((unavailable_message(digest, why),), None, {}, None, serving.switch.on)
     sid = serving.meta.snapshot_id
-    cards, held = held_back(store, digest, sid, holdout, first)
+    cards, held = held_back(store, digest, sid, holdout, read)
     content = digest_content(
         digest, serving, cards, previous, moved_sharply, owner_users, track_record
     )
@@ -262,5 +256,5 @@ def plan_now(
         owner_users=owner_users,
         holdout=holdout,
         track_record=track_record,
-        first=read.rows,
+        read=read.lists,
     )

@@ -187,14 +187,18 @@ if op == 'card' then
   reply[5] = p and row(S, B, n, p) or false
   reply[6] = p and history(ARGV[6], tonumber(ARGV[7])) or {{}}
 elseif op == 'top' then
-  local rows = {{}}
-  local packed = redis.call('HGET', S .. 'top', ARGV[6])
-  if packed then
-    for i = 1, math.min(#packed / 4, tonumber(ARGV[7])) do
-      rows[i] = row(S, B, n, u32(packed, 4 * i - 3))
+  -- ARGV[6]: rows wanted from each list; ARGV[7..]: the top lists, one reply entry each.
+  local wanted = tonumber(ARGV[6])
+  for f = 7, #ARGV do
+    local rows = {{}}
+    local packed = redis.call('HGET', S .. 'top', ARGV[f])
+    if packed then
+      for i = 1, math.min(#packed / 4, wanted) do
+        rows[i] = row(S, B, n, u32(packed, 4 * i - 3))
+      end
     end
+    reply[f - 2] = rows
   end
-  reply[5] = rows
 elseif op == 'history' then
   reply[5] = history(ARGV[6], tonumber(ARGV[7]))
 elseif op == 'find' then

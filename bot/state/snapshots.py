@@ -88,6 +88,8 @@ _REQUIRED = ("account_id", "account_name", "owner", "segment", "risk")
 _ID_RE = re.compile(r"[^\s{}\x00-\x1f]{1,128}")
 _CONTROL = re.compile(r"[\x00-\x1f]")
 _READ_BATCH = 64  # whole blocks per pipeline in bulk reads
+#: A top list: (owner, segment), None for any (the whole book is (None, None)).
+TopList = tuple[str | None, str | None]
 _LAYOUTS_KEPT = 8
 
 
@@ -179,7 +181,14 @@ class ServingTop:
 
     switch: dict[str, str]  # the kill switch record the snapshot was chosen by
     meta: SnapshotMeta | None  # None: nothing to show (nothing published, or no good one)
-    rows: list[Row] = field(default_factory=list)  # riskiest first; cards decoded when asked
+    #: The rows of each top list asked for, in the order asked; riskiest first; cards
+    #: decoded when asked. Empty when there is nothing to show.
+    lists: list[list[Row]] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[Row]:
+        """The rows of the first list asked for."""
+        return self.lists[0] if self.lists else []
 
 
 @dataclass(frozen=True)
@@ -671,12 +680,13 @@ class SnapshotStore:
         return reply.switch, reply.meta
 
     def serving_top(
-        self, switch_key: str, n: int, *, owner: str | None = None, segment: str | None = None
+        self, switch_key: str, n: int, lists: Sequence[TopList] = ((None, None),)
     ) -> ServingTop:
-        """What :meth:`serving` reads, plus the ``n`` riskiest rows of the snapshot it points
-        to (``owner`` / ``segment`` pick the list as for :meth:`top`), in one call: all a
-        digest's plan reads, so a plan costs one round trip."""
-        args = (_top_field(owner, segment), _top_count(n, "serving_top"))
+        """What :meth:`serving` reads, plus the ``n`` riskiest rows of each top list of the
+        snapshot it points to (an (owner, segment) pair picks a list as for :meth:`top`), in
+        one call: all a digest's plan reads (every owner and segment it merges), so a plan
+        costs one round trip."""
+        args = _top_args(n, lists, "serving_top")
         return _serving_top(self._call("serving", None, "top", *args, switch_key=switch_key))
 
     def queue_serving_top(
@@ -684,9 +694,8 @@ class SnapshotStore:
         pipe: Pipeline,
         switch_key: str,
         n: int,
+        lists: Sequence[TopList] = ((None, None),),
         *,
-        owner: str | None = None,
-        segment: str | None = None,
         by_sha: bool = False,
     ) -> Callable[[Any], ServingTop]:
         """:meth:`serving_top` queued on the caller's ``pipe``, to go out with its own
@@ -699,7 +708,7 @@ class SnapshotStore:
         hands the answer the NOSCRIPT error a server that lost the script (a restart, SCRIPT
         FLUSH) gives, and it is read again with :meth:`serving_top`, which loads the script.
         A read writes nothing, so reading it twice is safe."""
-        args = (_top_field(owner, segment), _top_count(n, "serving_top"))
+        args = _top_args(n, lists, "serving_top")
         keys, argv = self._read_args("serving", None, "top", args, switch_key)
         script = self._read_script
         command = ("EVALSHA", script.sha) if by_sha else ("EVAL", script.script)
@@ -707,10 +716,10 @@ class SnapshotStore:
 
         def answer(raw: Any) -> ServingTop:
             if isinstance(raw, redis.exceptions.NoScriptError):
-                return self.serving_top(switch_key, n, owner=owner, segment=segment)
+                return self.serving_top(switch_key, n, lists)
             reply = self._reply(raw)
             if reply is None:  # its layout was evicted meanwhile: read it all again
-                return self.serving_top(switch_key, n, owner=owner, segment=segment)
+                return self.serving_top(switch_key, n, lists)
             return _serving_top(reply)
 
         return answer
@@ -745,7 +754,7 @@ class SnapshotStore:
         """
         if _top_count(n, "top") == 0:
             return []
-        reply = self._call("latest", snapshot_id, "top", _top_field(owner, segment), n)
+        reply = self._call("latest", snapshot_id, "top", n, _top_field(owner, segment))
         if reply.layout is None:
             return []
         rows = [_row(raw, reply.layout) for raw in reply.results[0]]
@@ -946,11 +955,21 @@ def _top_count(n: int, method: str) -> int:
     return n
 
 
+def _top_args(n: int, lists: Sequence[TopList], method: str) -> tuple[Any, ...]:
+    """The READ script's ``top`` arguments: rows wanted from each list, then the lists."""
+    if not lists:
+        raise ValueError(f"SnapshotStore.{method} needs at least one top list; got none.")
+    return (_top_count(n, method), *(_top_field(owner, segment) for owner, segment in lists))
+
+
 def _serving_top(reply: _Reply) -> ServingTop:
-    if reply.layout is None:
-        return ServingTop(reply.switch, reply.meta, [])
+    layout = reply.layout
+    if layout is None:
+        return ServingTop(reply.switch, reply.meta)
     return ServingTop(
-        reply.switch, reply.meta, [_row(raw, reply.layout) for raw in reply.results[0]]
+        reply.switch,
+        reply.meta,
+        [[_row(raw, layout) for raw in result] for result in reply.results],
     )
 
 
