@@ -9,7 +9,8 @@ per second per channel. Two posters take turns, each on a fresh emulator, --runs
   threads, one channel per task, waiting exactly ``Retry-After`` after a 429. No Redis, no
   claims, no composing: what any poster pays for the latency and the 429s.
 * **churnbot**: the real path (claims in Redis, compose from a published snapshot, the
-  sender's pacing and retries, the record of every part), one ``DigestPoster.run`` per channel.
+  sender's pacing and retries, the record of every part, the worker's metrics), one
+  ``DigestPoster.run`` per channel, built as ``churnbot worker`` builds it.
 
 The book is scored as `churnbot score` scores one: a champion trained once on the sample book
 (``bench/score.py``'s), the accounts tiled from it, ten per owner, published as the codec's
@@ -61,6 +62,7 @@ from bot.deps import Deps, build_deps
 from bot.digest.channels import ChannelsConfig, DigestConfig
 from bot.digest.claims import SlotClaims
 from bot.digest.compose import plan_now
+from bot.digest.metrics import WorkerMetrics
 from bot.digest.poster import build_poster
 from bot.digest.sender import DIGEST_EVENT, DigestSender, PartMarker
 from bot.emulator import SlackEmulator
@@ -240,7 +242,7 @@ def churnbot_post(
     prefix = f"bench-{uuid.uuid4().hex}"
     try:
         deps = publish_book(client, settings, book, prefix, now)
-        poster = build_poster(deps, DigestSender(web))
+        poster = build_poster(deps, DigestSender(web), metrics=WorkerMetrics())
         with (
             contextlib.redirect_stderr(log),
             Timing() as timing,
