@@ -64,7 +64,7 @@ from bot.emulator import SlackEmulator
 from bot.emulator.sender import SlackSender
 from bot.feedback import feedback_store
 from bot.feedback.drain import DrainThread, build_drain
-from bot.render import DigestContent, FeedbackRef, digest_messages
+from bot.render import DigestContent, FeedbackKey, digest_messages
 from bot.settings import load_settings
 from bot.state import SnapshotMeta, connect, ping
 
@@ -500,17 +500,15 @@ def clicks(
             c = card(i)
             for kind in KINDS:
                 surface = "digest" if c["account_id"] in values else "card"
-                ref = FeedbackRef(
-                    c["account_id"], meta.snapshot_id, c["model_version"], c["risk"],
-                    "usage-drop", "card",
-                )  # fmt: skip
+                # a /churn card's buttons carry the key today's cards post ("c|<snapshot>")
+                key = FeedbackKey(c["account_id"], meta.snapshot_id, "card")
                 unique.append(
                     {
                         "user": f"U0B{round_number:02d}{u:04d}",
                         "account": c["account_id"],
                         "kind": kind,
                         "surface": surface,
-                        "value": values[c["account_id"]] if surface == "digest" else ref.to_value(),
+                        "value": values[c["account_id"]] if surface == "digest" else key.to_value(),
                     }
                 )
     distinct = min(total * 9 // 10, len(unique))
