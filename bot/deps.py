@@ -44,7 +44,8 @@ class Deps:
     @cached_property
     def store(self) -> SnapshotStore:
         """The snapshot store, built on first use: it needs numpy, which a web worker then
-        loads with its first card rather than before it can answer anything."""
+        loads after it can answer (``churnbot serve`` builds it a second after its app is
+        served, in a thread of its own; else the first card read does) rather than before."""
         from bot.state.snapshots import SnapshotStore
 
         return SnapshotStore(self.redis, prefix=self.prefix)
