@@ -138,8 +138,8 @@ assert served_with == [[]], f"the app was served with {served_with} loaded"
 )
 
 #: What `churnbot serve` does not load before a worker serves its app: numpy (the snapshot
-#: store) comes after, in the worker's build thread, so that no card read waits for it; rich
-#: with a progress bar or the CLI's console.
+#: store) comes after, in a thread of its own a second later (``load_card_reads``), so that no
+#: card read waits for it; rich with a progress bar or the CLI's console.
 LOADED_AFTER_THE_APP = ("numpy", "rich")
 
 
