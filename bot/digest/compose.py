@@ -123,9 +123,7 @@ def queue_first_read(
     The poster sends it with its claim, so planning costs no round trip of its own. Sent by
     the script's SHA: :meth:`~bot.digest.claims.SlotClaims.claim_and_read` hands a NOSCRIPT
     error to the answer, which reads again."""
-    return store.queue_serving_top(
-        pipe, switch.key, top_wanted(digest, holdout), top_lists(digest), by_sha=True
-    )
+    return store.queue_serving_top(pipe, switch.key, top_wanted(digest, holdout), top_lists(digest))
 
 
 def marks(

@@ -695,24 +695,22 @@ class SnapshotStore:
         switch_key: str,
         n: int,
         lists: Sequence[TopList] = ((None, None),),
-        *,
-        by_sha: bool = False,
     ) -> Callable[[Any], ServingTop]:
         """:meth:`serving_top` queued on the caller's ``pipe``, to go out with its own
         commands in one round trip (a digest run sends it with its claim); returns what turns
         its reply into the answer.
 
-        Sent as EVAL (a pipeline cannot load a script the server lost), or with ``by_sha`` as
-        EVALSHA, which spares the script's 6 KB on the wire and the server's hashing of them
-        at every digest: the caller then executes ``pipe`` with ``raise_on_error=False`` and
-        hands the answer the NOSCRIPT error a server that lost the script (a restart, SCRIPT
-        FLUSH) gives, and it is read again with :meth:`serving_top`, which loads the script.
-        A read writes nothing, so reading it twice is safe."""
+        Sent as EVALSHA, which spares the script's 6 KB on the wire and the server's hashing
+        of them at every digest. A pipeline cannot load a script the server lost (a restart,
+        SCRIPT FLUSH), so the caller executes ``pipe`` with ``raise_on_error=False`` and hands
+        the answer the NOSCRIPT error such a server gives; it is then read again with
+        :meth:`serving_top`, which loads the script. A read writes nothing, so reading it
+        twice is safe."""
         args = _top_args(n, lists, "serving_top")
         keys, argv = self._read_args("serving", None, "top", args, switch_key)
-        script = self._read_script
-        command = ("EVALSHA", script.sha) if by_sha else ("EVAL", script.script)
-        pipe.execute_command(*command, len(keys), *keys, *argv, **{NEVER_DECODE: True})
+        pipe.execute_command(
+            "EVALSHA", self._read_script.sha, len(keys), *keys, *argv, **{NEVER_DECODE: True}
+        )
 
         def answer(raw: Any) -> ServingTop:
             if isinstance(raw, redis.exceptions.NoScriptError):
