@@ -12,6 +12,12 @@ per second per channel. Two posters take turns, each on a fresh emulator, --runs
   sender's pacing and retries, the record of every part, the worker's metrics), one
   ``DigestPoster.run`` per channel, built as ``churnbot worker`` builds it.
 
+``--processes N`` runs each poster in N processes sharing the threads, as N workers on a
+machine of N cores would: the bare poster's channels are shared out among them; every
+churnbot process runs every digest, as N ``churnbot worker`` processes on one Redis do, and
+each digest is posted by whichever claims it first (the others find it taken). The processes
+are forked once the book and the code are loaded, and timed from the moment all are ready.
+
 The book is scored as `churnbot score` scores one: a champion trained once on the sample book
 (``bench/score.py``'s), the accounts tiled from it, ten per owner, published as the codec's
 packed records, so each digest decodes its cards and words their reasons on read, as in
@@ -24,12 +30,12 @@ quarter of its instructions, and churnbot's post the same), and churnbot's runs 
 worker logs, written to ``var/bench/digests-worker.log`` rather than the terminal.
 
 The emulator counts what reached each channel: messages posted, lost and doubled (both must be
-0). Prints min and median wall time of each, the CPU per digest of each poster's process and
-of the emulator's, and churnbot's ratio to the floor (target <= 1.2x).
+0). Prints min and median wall time of each, the CPU per digest of each poster's processes
+and of the emulator's, and churnbot's ratio to the floor (target <= 1.2x).
 
 Usage: ``.venv/bin/python bench/digests.py [--channels 500] [--threads 100] [--runs 3]
-[REDIS_URL]`` (default redis://127.0.0.1:6379/0). Works under a unique key prefix per run and
-deletes its keys afterwards.
+[--processes 1] [REDIS_URL]`` (default redis://127.0.0.1:6379/0). Works under a unique key
+prefix per run and deletes its keys afterwards.
 """
 
 from __future__ import annotations
@@ -228,33 +234,88 @@ def bare_post(web: WebClient, plans: dict[str, tuple[Message, ...]], threads: in
         list(pool.map(channel_task, plans))
 
 
-def churnbot_post(
+def churnbot_run(
     web: WebClient,
     client: redis.Redis,
     settings: Settings,
-    book: Book,
+    prefix: str,
     threads: int,
     now: dt.datetime,
     log: TextIO,
-) -> Timing:
-    """churnbot's digest run for every channel on a fresh snapshot, timed; what it logs while
-    timed goes to ``log``."""
-    prefix = f"bench-{uuid.uuid4().hex}"
-    try:
-        deps = publish_book(client, settings, book, prefix, now)
-        poster = build_poster(deps, DigestSender(web), metrics=WorkerMetrics())
-        with (
-            contextlib.redirect_stderr(log),
-            Timing() as timing,
-            ThreadPoolExecutor(threads) as pool,
-        ):
+) -> Callable[[], Counter[str]]:
+    """One churnbot worker process's digest run for every channel, built as ``churnbot
+    worker`` builds its poster on the snapshot under ``prefix``; returns what runs them and
+    counts their outcomes. Several such processes race for every slot, as several workers on
+    one Redis do: each digest is posted by one of them, the others find it taken."""
+    deps = build_deps(settings, client=client, prefix=prefix)
+    poster = build_poster(deps, DigestSender(web), metrics=WorkerMetrics())
+
+    def run() -> Counter[str]:
+        with contextlib.redirect_stderr(log), ThreadPoolExecutor(threads) as pool:
             outcomes = list(pool.map(lambda d: poster.run(d, now), settings.channels.digests))
-        statuses = Counter(outcome.status for outcome in outcomes)
-        if statuses != {"posted": len(outcomes)}:
-            raise SystemExit(f"churnbot's runs ended {dict(statuses)}, not all posted")
-        return timing
+        return Counter(outcome.status for outcome in outcomes)
+
+    return run
+
+
+def bare_run(
+    web: WebClient, plans: dict[str, tuple[Message, ...]], threads: int
+) -> Callable[[], Counter[str]]:
+    """One bare poster process's share of the channels (:func:`bare_post`)."""
+
+    def run() -> Counter[str]:
+        bare_post(web, plans, threads)
+        return Counter(posted=len(plans))
+
+    return run
+
+
+#: What one posting process is given: its number, and builds (before the clock starts) what
+#: it runs (after).
+Prepare = Callable[[int], Callable[[], Counter[str]]]
+
+
+def _posting_process(conn: Connection, prepare: Prepare, number: int) -> None:
+    run = prepare(number)
+    conn.send("ready")
+    conn.recv()
+    started = time.process_time()
+    statuses = run()
+    conn.send((time.process_time() - started, statuses))
+
+
+def timed_processes(prepare: Prepare, processes: int) -> tuple[Timing, Counter[str]]:
+    """Wall time from the moment every posting process is ready to the moment the last one is
+    done, the CPU all of them spent, and their outcomes added up. The processes are forked
+    from this one, with the book, the settings and the code already loaded, as long-running
+    workers have them; what they build before they are ready is not timed."""
+    context = multiprocessing.get_context("fork")
+    pipes, children = [], []
+    for number in range(processes):
+        parent, child = context.Pipe()
+        process = context.Process(target=_posting_process, args=(child, prepare, number))
+        process.start()
+        pipes.append(parent)
+        children.append(process)
+    try:
+        for pipe in pipes:
+            pipe.recv()
+        timing = Timing()
+        started = time.perf_counter()
+        for pipe in pipes:
+            pipe.send("go")
+        statuses: Counter[str] = Counter()
+        for pipe in pipes:
+            cpu, counted = pipe.recv()
+            timing.cpu += cpu
+            statuses += counted
+        timing.wall = time.perf_counter() - started
+        return timing, statuses
     finally:
-        delete_prefix(client, prefix)
+        for process in children:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.terminate()
 
 
 @contextlib.contextmanager
@@ -265,19 +326,13 @@ def worker_log() -> Iterator[TextIO]:
         yield log
 
 
+@dataclass
 class Timing:
-    """Wall time, and CPU time of this process (the poster, its Web API and Redis clients;
-    the emulator runs elsewhere), of the ``with`` block."""
+    """Wall time of a run, and the CPU time its posting processes spent (the posters, their
+    Web API and Redis clients; the emulator runs elsewhere)."""
 
-    wall = cpu = 0.0
-
-    def __enter__(self) -> Timing:
-        self._started = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall = time.perf_counter() - self._started[0]
-        self.cpu = time.process_time() - self._started[1]
+    wall: float = 0.0
+    cpu: float = 0.0
 
 
 def publish_book(
@@ -331,7 +386,16 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=500)
     parser.add_argument("--threads", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3, help="alternating runs of each (>= 3)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="posting processes of each poster, sharing --threads (churnbot: workers racing for "
+        "every slot, as several `churnbot worker` do; the bare poster: the channels shared out)",
+    )
     args = parser.parse_args()
+    if not 0 < args.processes <= args.threads:
+        parser.error("--processes must be 1 to --threads")
     if not 0 < args.threads <= MAX_THREADS:
         parser.error(f"--threads must be 1-{MAX_THREADS}: redis-py's pool holds 100 connections")
 
@@ -351,15 +415,13 @@ def main() -> None:
     counted: dict[str, list[Counted]] = {"bare poster": [], "churnbot": []}
     for run in range(args.runs):
         for label in walls:
-            with emulator_process(seed=7 + run) as (base_url, finish):
-                web = WebClient(token=TOKEN, base_url=base_url, retry_handlers=[], timeout=30)
-                if label == "bare poster":
-                    with Timing() as timing:
-                        bare_post(web, plans, args.threads)
-                else:
-                    with worker_log() as log:
-                        timing = churnbot_post(web, client, settings, book, args.threads, now, log)
+            with emulator_process(seed=7 + run) as (base_url, finish), worker_log() as log:
+                timing, statuses = post_with(
+                    label, base_url, args, client, settings, book, plans, log, now
+                )
                 counted[label].append(finish(expected))
+            if statuses["posted"] != len(plans) or set(statuses) - TAKEN_ELSEWHERE:
+                raise SystemExit(f"{label}'s runs ended {dict(statuses)}, not one post each")
             walls[label].append(timing.wall)
             cpus[label].append(timing.cpu)
             got = counted[label][-1]
@@ -369,6 +431,49 @@ def main() -> None:
                 f"{got.answered_429} answered 429"
             )
     report(args, expected, walls, cpus, counted)
+
+
+#: What a racing worker's run ends as when another one posts the digest.
+TAKEN_ELSEWHERE = {"posted", "busy", "already_done"}
+
+
+def post_with(
+    label: str,
+    base_url: str,
+    args: argparse.Namespace,
+    client: redis.Redis,
+    settings: Settings,
+    book: Book,
+    plans: dict[str, tuple[Message, ...]],
+    log: TextIO,
+    now: dt.datetime,
+) -> tuple[Timing, Counter[str]]:
+    """One timed run of the poster ``label`` on the emulator at ``base_url``, in
+    ``args.processes`` processes sharing ``args.threads`` threads."""
+    threads = args.threads // args.processes
+
+    def web() -> WebClient:
+        return WebClient(token=TOKEN, base_url=base_url, retry_handlers=[], timeout=30)
+
+    if label == "bare poster":
+        channels = sorted(plans)
+        return timed_processes(
+            lambda k: bare_run(
+                web(), {c: plans[c] for c in channels[k :: args.processes]}, threads
+            ),
+            args.processes,
+        )
+    prefix = f"bench-{uuid.uuid4().hex}"
+    try:
+        publish_book(client, settings, book, prefix, now)
+        return timed_processes(
+            lambda _: churnbot_run(
+                web(), connect(args.redis_url), settings, prefix, threads, now, log
+            ),
+            args.processes,
+        )
+    finally:
+        delete_prefix(client, prefix)
 
 
 def report(
@@ -383,13 +488,14 @@ def report(
         f"{len(expected)} channels x {ACCOUNTS_PER_CHANNEL} accounts: {parts} messages "
         f"({max(expected.values())} part(s) per digest); {LATENCY_S * 1000:.0f} ms per call, "
         f"{RATE_LIMITED_SHARE:.0%} of posts answered 429 (Retry-After 1 s), "
-        f"{PER_CHANNEL_RATE:g} message/s per channel; {args.threads} threads; {args.runs} runs"
+        f"{PER_CHANNEL_RATE:g} message/s per channel; {args.threads} threads in "
+        f"{args.processes} process(es) a poster; {args.runs} runs"
     )
     for label in walls:
         runs = counted[label]
         print(
             f"  {label:<12} wall min {min(walls[label]):.2f} s  median "
-            f"{statistics.median(walls[label]):.2f} s;  CPU of the poster's process median "
+            f"{statistics.median(walls[label]):.2f} s;  CPU of the poster's processes median "
             f"{statistics.median(cpus[label]) / len(expected) * 1000:.1f} ms per digest, "
             "the emulator's "
             f"{statistics.median(c.emulator_cpu for c in runs) / len(expected) * 1000:.1f} ms;  "
