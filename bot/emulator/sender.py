@@ -18,10 +18,24 @@ from urllib.parse import urlencode
 
 import httpx
 
+FORM = "application/x-www-form-urlencoded"
+
 
 def signature(secret: str, timestamp: str, body: str) -> str:
     digest = hmac.new(secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256)
     return "v0=" + digest.hexdigest()
+
+
+def signed_headers(
+    secret: str, timestamp: str, body: str, content_type: str = FORM
+) -> dict[str, str]:
+    """The headers Slack sends with ``body``: for :class:`SlackSender`, and for a caller that
+    hands a signed request to the WSGI app without HTTP (``bench/click_instructions.py``)."""
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": signature(secret, timestamp, body),
+    }
 
 
 class SlackSender:
@@ -44,7 +58,7 @@ class SlackSender:
         self,
         body: str,
         *,
-        content_type: str = "application/x-www-form-urlencoded",
+        content_type: str = FORM,
         timestamp: str | None = None,
         secret: str | None = None,
         headers: dict[str, str] | None = None,
@@ -52,9 +66,7 @@ class SlackSender:
         """POST a raw body, signed (with another secret or timestamp to forge or replay)."""
         ts = timestamp or str(int(self.clock()))
         signed = {
-            "Content-Type": content_type,
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": signature(secret or self.secret, ts, body),
+            **signed_headers(secret or self.secret, ts, body, content_type),
             **(headers or {}),
         }
         return self.http.post(self.url, content=body.encode(), headers=signed)
