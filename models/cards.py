@@ -351,11 +351,13 @@ class CardCodec:
 
     ``spec`` holds: each feature's reason code and risk/healthy wordings, the value fields,
     the playbook's actions by rule index, the context items' labels and formats, the CRM link
-    and the model version.
+    and the model version. ``context=False`` decodes every card with an empty ``context``
+    (:meth:`without_context`).
     """
 
-    def __init__(self, spec: Mapping[str, Any]) -> None:
+    def __init__(self, spec: Mapping[str, Any], *, context: bool = True) -> None:
         self._spec = dict(spec)
+        self.with_context = context
         self.reasons = ReasonReader(spec["reasons"])
         self.actions = tuple(
             {"rule": rule, "action": action, "why": why, "owner": owner}
@@ -372,6 +374,12 @@ class CardCodec:
     def spec(self) -> str:
         """Everything ``decode`` needs, as text stored once per snapshot."""
         return json.dumps(self._spec, ensure_ascii=False, separators=(",", ":"))
+
+    def without_context(self) -> CardCodec:
+        """This codec for cards that never show their context items (a digest's): wording
+        them (a date through strftime among others) cost 6% of planning a digest. Their
+        values are still stepped over, as the link and what an abstained card lacks follow."""
+        return CardCodec(self._spec, context=False)
 
     @classmethod
     def from_spec(cls, spec: str) -> CardCodec:
@@ -402,7 +410,7 @@ class CardCodec:
                 value = segment or BLANK
             else:
                 value, at = read_value(record, at)
-            if value is not BLANK:
+            if self.with_context and value is not BLANK:
                 context.append([label, context_text(value, form)])
         url, at = self.link.read(record, at, account_id)
         card: dict[str, Any] = {

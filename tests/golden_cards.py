@@ -108,9 +108,14 @@ def decoded_card(codec: CardCodec, chunk: ScoredChunk, i: int) -> dict[str, Any]
     )
 
 
-def decoded_cards(scorer: Scorer, rows: pd.DataFrame, chunk_size: int) -> list[dict[str, Any]]:
-    """Every card of the book as a reader gets it (no previous snapshot)."""
+def decoded_cards(
+    scorer: Scorer, rows: pd.DataFrame, chunk_size: int, *, context: bool = True
+) -> list[dict[str, Any]]:
+    """Every card of the book as a reader gets it (no previous snapshot); ``context=False``
+    as a digest reads it (:meth:`CardCodec.without_context`)."""
     codec = CardCodec.from_spec(scorer.codec().spec())
+    if not context:
+        codec = codec.without_context()
     return [
         decoded_card(codec, chunk, i)
         for chunk in scorer.column_chunks(rows, chunk_size=chunk_size)

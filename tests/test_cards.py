@@ -40,6 +40,8 @@ def test_decoded_cards_equal_the_golden_cards(tmp_path: Path) -> None:
         seen.add(name)
         # Chunks smaller than the book, so a book spans several (and the last is partial).
         cards = decoded_cards(scorer, rows, chunk_size=700)
+        brief = decoded_cards(scorer, rows, chunk_size=700, context=False)
+        assert brief == [{**card, "context": []} for card in cards], name  # a digest's
         expected = golden[name]
         assert len(cards) == len(expected), name
         for card, want in zip(cards, expected, strict=True):
@@ -107,6 +109,41 @@ def test_the_segment_is_shown_from_the_store_and_not_stored_twice(segment: str) 
     }
     shown = [["Segment", segment]] if segment else []
     assert read[new]["context"] == read[old]["context"] == [*shown, ["ARR", "$1,200"]]
+
+
+def test_a_codec_without_context_reads_the_same_card_with_no_context_items() -> None:
+    """A digest's codec steps over the context values it does not word: the CRM link and
+    what an abstained account lacks, which the record keeps after them, read as before."""
+    spec = codec_spec(
+        reasons={"codes": [], "fields": [], "risk": [], "healthy": []},
+        actions=[("default", "Call them", "why not", "CSM")],
+        context=[("Segment", None, FROM_SEGMENT), ("ARR", "${value:,.0f}"), ("Renewal", None)],
+        link={
+            "column": None,
+            "template": "https://crm/{id}/{region}",
+            "fields": [["id", True], ["region", False]],
+        },
+        model_version="v1",
+        abstain={"labels": ["ARR", "Plan"], "history": [], "min_history_days": 0},
+    )
+    record = (
+        HEADER.pack(20_000, 0, 1, 0x40)
+        + encode_value(1200.0)
+        + encode_value(dt.datetime(2027, 7, 11))
+        + encode_value("eu")
+        + (-1).to_bytes(4, "little", signed=True)
+        + bytes([0b10])
+    )
+    fields = {"account_id": "A 1", "account_name": "Acme", "owner": "jo@example.com"}
+    full = CardCodec(spec)
+    whole = full.decode(record, **fields, segment="smb", risk=0.4, previous_risk=0.3)
+    brief = full.without_context().decode(
+        record, **fields, segment="smb", risk=0.4, previous_risk=0.3
+    )
+    assert whole["context"] == [["Segment", "smb"], ["ARR", "$1,200"], ["Renewal", "Jul 11, 2027"]]
+    assert whole["url"] == "https://crm/A%201/eu"
+    assert whole["abstain"] == {"missing": ["Plan"]}
+    assert brief == {**whole, "context": []}
 
 
 COLUMNS = {

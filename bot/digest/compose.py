@@ -66,15 +66,18 @@ def held_back(
     snapshot_id: str,
     holdout: Holdout = NO_HOLDOUT,
     read: Sequence[Sequence[Row]] | None = None,
+    *,
+    context: bool = True,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(shown, held out): the top-N without the accounts the holdout keeps back, and those
     of them that the top-N would have shown (the control group, ``bot.digest.holdout``).
     ``read``: the rows of each of the digest's top lists (:func:`top_lists`), when they were
-    read with the snapshot (:func:`first_read`); else each list is read here."""
+    read with the snapshot (:func:`first_read`); else each list is read here. ``context``:
+    False may leave the cards' context items out (the Slack digest never shows them)."""
     merged: dict[str, dict[str, Any]] = {}
     for i, (owner, segment) in enumerate(top_lists(digest)):
         if read is not None:
-            cards = [row.card() for row in read[i] if row.risk >= digest.min_risk]
+            cards = [row.card(context=context) for row in read[i] if row.risk >= digest.min_risk]
         else:
             cards = store.top(
                 top_wanted(digest, holdout),
@@ -82,6 +85,7 @@ def held_back(
                 segment=segment,
                 snapshot_id=snapshot_id,
                 min_risk=digest.min_risk,
+                context=context,
             )
         for card in cards:
             merged[card["account_id"]] = card
@@ -206,7 +210,7 @@ def plan_digest(
         why = serving.unavailable or "no scores to show"
         return DigestPlan((unavailable_message(digest, why),), None, {}, None, serving.switch.on)
     sid = serving.meta.snapshot_id
-    cards, held = held_back(store, digest, sid, holdout, read)
+    cards, held = held_back(store, digest, sid, holdout, read, context=False)
     content = digest_content(
         digest, serving, cards, previous, moved_sharply, owner_users, track_record
     )

@@ -63,7 +63,7 @@ from bot.state import snapshot_format as fmt
 from bot.state.snapshot_format import normalize_name
 from bot.state.snapshot_scripts import FLIP, READ, WRITE_IDS
 from bot.state.store import StoreError, book_root, translate_errors
-from models.cards import Packed, ScoredChunk, Texts
+from models.cards import CardCodec, Packed, ScoredChunk, Texts
 from models.errors import DataContractError
 
 __all__ = [
@@ -144,6 +144,9 @@ class _Layout:
     codec: card_json.Decoder
     owners: list[str]
     segments: list[str]
+    #: ``codec`` for cards that never show their context items (a digest's): scoring's codec
+    #: leaves them out (:meth:`CardCodec.without_context`); a hand-written card keeps them.
+    no_context: card_json.Decoder
 
 
 @dataclass(frozen=True)
@@ -157,8 +160,10 @@ class Row:
     _raw: tuple[bytes, bytes, bytes] = field(repr=False, compare=False)
     _layout: _Layout = field(repr=False, compare=False)
 
-    def card(self) -> dict[str, Any]:
-        return _decode(self._layout, self.account_id, self.risk, self._raw[2])
+    def card(self, *, context: bool = True) -> dict[str, Any]:
+        """The account's card; ``context=False`` may leave its context items out (a digest,
+        which never shows them, need not word them)."""
+        return _decode(self._layout, self.account_id, self.risk, self._raw[2], context=context)
 
 
 @dataclass(frozen=True)
@@ -660,7 +665,9 @@ class SnapshotStore:
             )
         if reply[3] is not None:
             spec = json.loads(reply[3])
-            read = _Layout(card_json.codec_for(spec["codec"]), spec["owners"], spec["segments"])
+            codec = card_json.codec_for(spec["codec"])
+            no_context = codec.without_context() if isinstance(codec, CardCodec) else codec
+            read = _Layout(codec, spec["owners"], spec["segments"], no_context)
             with self._layouts_lock:  # listener threads share the store
                 self._layouts.pop(sid, None)
                 self._layouts[sid] = read
@@ -745,8 +752,10 @@ class SnapshotStore:
         segment: str | None = None,
         snapshot_id: str | None = None,
         min_risk: float = 0.0,
+        context: bool = True,
     ) -> list[dict[str, Any]]:
-        """The ``n`` riskiest cards (risk >= ``min_risk``), highest first, optionally filtered.
+        """The ``n`` riskiest cards (risk >= ``min_risk``), highest first, optionally filtered;
+        ``context`` as for :meth:`Row.card`.
 
         A channel's book is an owner, a segment, or both; each has its own precomputed list.
         """
@@ -756,7 +765,7 @@ class SnapshotStore:
         if reply.layout is None:
             return []
         rows = [_row(raw, reply.layout) for raw in reply.results[0]]
-        return [row.card() for row in rows if row.risk >= min_risk]
+        return [row.card(context=context) for row in rows if row.risk >= min_risk]
 
     def iter_cards(self, *, snapshot_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Every card of the latest (or given) snapshot, in position order, a block at a
@@ -915,9 +924,11 @@ def _row(raw: list[bytes], layout: _Layout) -> Row:
     return Row(account_id.decode(), name, fmt.unpack_risk(risk), (risk, account_id, data), layout)
 
 
-def _decode(layout: _Layout, account_id: str, risk: float, data: bytes) -> dict[str, Any]:
+def _decode(
+    layout: _Layout, account_id: str, risk: float, data: bytes, *, context: bool = True
+) -> dict[str, Any]:
     previous, owner, segment, name, record = fmt.unpack_row(data)
-    return layout.codec.decode(
+    return (layout.codec if context else layout.no_context).decode(
         record,
         account_id=account_id,
         account_name=name,
