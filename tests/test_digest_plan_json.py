@@ -1,14 +1,19 @@
 """The stored plan splices the renderer's block JSON in (``Message.blocks_json``) instead of
-encoding the blocks again: what is stored must still be exactly the plan's blocks."""
+encoding the blocks again, and the renderer splices each account's from the shape of its
+blocks: what is stored must still be exactly the plan's blocks."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+
+import pytest
 
 from bot.digest.claims import _plan_from_json, _plan_json
 from bot.digest.compose import DigestPlan
 from bot.digest.exposures import Exposure
 from bot.render import DigestContent, Message, digest_messages
+from bot.render.digest import _Spliced
 
 
 def _content(n: int) -> DigestContent:
@@ -57,3 +62,23 @@ def test_a_stored_plan_reads_back_as_the_plan_with_or_without_the_kept_json() ->
     stored = [_plan_json(plan) for plan in plans]
     assert stored[0] == stored[1]
     assert _plan_from_json(stored[0]) == plans[1]
+
+
+@pytest.mark.parametrize(
+    "account_id", ['acc "1"', "acc\\2", "compte-é✓", "tab\there", "</script>&amp;"]
+)
+def test_an_accounts_spliced_json_is_its_blocks_encoded(account_id: str) -> None:
+    """Each account's JSON is spliced from the shape of its blocks (the texts escaped into
+    place): whatever its id and texts hold, it is what encoding the blocks gives."""
+    content = _content(3)
+    cards = [{**card, "account_id": f"{account_id}-{k}"} for k, card in enumerate(content.cards)]
+    for snapshot_id in ("snap-1", "snap-2"):
+        (message,) = digest_messages(replace(content, cards=cards, snapshot_id=snapshot_id))
+        assert message.blocks_json == json.dumps(
+            message.blocks, separators=(",", ":"), ensure_ascii=False
+        )
+
+
+def test_a_block_that_places_its_text_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="must place its text once"):
+        _Spliced(lambda text: [text, text])

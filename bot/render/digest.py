@@ -8,9 +8,11 @@ top of each follow-up, keeps every account whole and every part accepted; nothin
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Any
 
 from bot.render.feedback import feedback_actions
@@ -100,7 +102,7 @@ def digest_messages(
         )
         return [Message(text=_fallback(content, 1, 1), blocks=[*opening, empty])]
 
-    groups = [_Group(_account_group(content, card)) for card in content.cards]
+    groups = [_account_group(content, card) for card in content.cards]
     widest = len(groups) + 1  # the opening may end up alone in the first message
     first = _Group(opening)
     parts = _pack(
@@ -121,18 +123,57 @@ def digest_messages(
 
 
 class _Group:
-    """Blocks that travel together, and their compact JSON (encoded once: it gives the size
-    the packing needs, and the message's ``blocks_json``)."""
+    """Blocks that travel together, and their compact JSON (made once: it gives the size the
+    packing needs, and the message's ``blocks_json``); ``json``: that JSON, when the caller
+    spliced it (:class:`_Spliced`), else the blocks are encoded here."""
 
-    def __init__(self, blocks: list[dict[str, Any]]) -> None:
+    def __init__(self, blocks: list[dict[str, Any]], json: str | None = None) -> None:
         self.blocks = blocks
-        self.json = compact_json(blocks)
+        self.json = compact_json(blocks) if json is None else json
 
 
 #: Compact JSON as Slack measures it, and as a message's ``blocks_json`` is kept (a stored
 #: plan splices that text in, so it encodes the rest of the plan with this too); one encoder
 #: for every call (``json.dumps`` with options builds a new one per call).
 compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class _Spliced:
+    """The compact JSON of ``build(text)`` for any ``text``, spliced instead of encoded:
+    ``build`` is encoded once with a marker for ``text``, and each text is escaped into the
+    marker's place. JSON escapes a string character by character, so the splice is exactly
+    what encoding the block would give, wherever in a string the text stands.
+
+    Every account of a digest has blocks of the same shape (a summary section; four feedback
+    buttons that differ only in their block_id), and the JSON encoder spends most of its time
+    on the shape (a dict's items, one by one), not on the texts: encoding them anew was a
+    quarter of planning a digest. ``build`` must place ``text`` once, unchanged."""
+
+    _MARK = "\x00text\x00"
+    _ESCAPED = encode_basestring(_MARK)[1:-1]
+
+    def __init__(self, build: Callable[[str], object]) -> None:
+        encoded = compact_json(build(self._MARK))
+        if encoded.count(self._ESCAPED) != 1:
+            raise ValueError(f"{build!r} must place its text once, unchanged: got {encoded!r}")
+        self._head, _, self._tail = encoded.partition(self._ESCAPED)
+
+    def __call__(self, text: str) -> str:
+        return self._head + encode_basestring(text)[1:-1] + self._tail
+
+
+_SECTION_JSON = _Spliced(section)
+_DIVIDER_JSON = compact_json(divider())
+
+
+@functools.lru_cache(maxsize=8)
+def _actions_json(snapshot_id: str) -> _Spliced:
+    """A digest's feedback buttons as JSON, by account id (the snapshot's digests share it)."""
+    return _Spliced(
+        lambda account_id: feedback_actions(
+            {"account_id": account_id}, snapshot_id=snapshot_id, surface="digest"
+        )
+    )
 
 
 def _check_limit(name: str, value: int, limit: int) -> None:
@@ -194,8 +235,9 @@ def segment_words(segment: str) -> str:
     return words
 
 
-def _account_group(content: DigestContent, card: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One account's blocks, which always travel together: summary, feedback, divider.
+def _account_group(content: DigestContent, card: Mapping[str, Any]) -> _Group:
+    """One account's blocks, which always travel together: summary, feedback, divider; their
+    JSON spliced from each block's shape (:class:`_Spliced`).
 
     The owner is named on each account unless the digest covers one owner's accounts only
     (then the context line names them once).
@@ -207,11 +249,14 @@ def _account_group(content: DigestContent, card: Mapping[str, Any]) -> list[dict
     owner = None
     if len(content.owners) != 1:
         owner = owner_slot(str(card["owner"]), content.owner_users)
-    return [
-        section(account_summary(card, marks=marks, reasons=MAX_REASONS, why=True, owner=owner)),
-        feedback_actions(card, snapshot_id=content.snapshot_id, surface="digest"),
-        divider(),
-    ]
+    summary = account_summary(card, marks=marks, reasons=MAX_REASONS, why=True, owner=owner)
+    actions = feedback_actions(card, snapshot_id=content.snapshot_id, surface="digest")
+    spliced = (
+        _SECTION_JSON(summary),
+        _actions_json(content.snapshot_id)(account_id),
+        _DIVIDER_JSON,
+    )
+    return _Group([section(summary), actions, divider()], "[" + ",".join(spliced) + "]")
 
 
 def _continued(content: DigestContent, number: int, total: int) -> dict[str, Any]:
