@@ -15,11 +15,13 @@ payload models), which a web worker loads in the background after it can answer 
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import hmac
+import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,8 @@ SIGNATURE_WINDOW_S = 5 * 60
 SEEN_SIGNATURE_TTL_S = 2 * SIGNATURE_WINDOW_S
 #: All Redis calls of one Slack request, replay check included; Slack waits 3 s in all.
 REQUEST_REDIS_BUDGET_S = 1.5
+#: How Slack posts a slash command or an interaction.
+FORM = "application/x-www-form-urlencoded"
 #: The replay check's part of it: a Redis that does not answer that leaves the listener time
 #: for its own honest answer (a feedback click waits for its write in another thread).
 REPLAY_REDIS_BUDGET_S = 0.5
@@ -135,14 +139,14 @@ class SlackDoor:
         except UnicodeDecodeError as exc:
             where = f"{exc.reason} at byte {exc.start}"
             raise Refused(400, "malformed", f"body is not UTF-8 ({where})") from None
-        headers = {
+        headers: dict[str, str | Sequence[str]] = {
             key[5:].replace("_", "-").lower(): value
             for key, value in environ.items()
             if key.startswith("HTTP_")
         }
         headers["content-type"] = environ.get("CONTENT_TYPE", "")
         try:
-            request = BoltRequest(body=text, query=environ.get("QUERY_STRING"), headers=headers)
+            request = bolt_request(text, environ.get("QUERY_STRING"), headers)
         except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
             # Bolt parses the form or JSON and reads ids out of it; a body of the wrong shape
             # fails there, before any listener.
@@ -167,3 +171,42 @@ class SlackDoor:
         reply = WsgiHttpResponse(response.status, response.headers, response.body)
         start_response(reply.status, reply.get_headers())
         return reply.get_body()
+
+
+def form_payload(text: str) -> dict[str, Any] | None:
+    """The JSON of an interaction's body, ``payload=`` and the percent-encoded JSON (the form
+    Slack posts every click in), decoded to what Bolt makes of it (``urllib.parse.parse_qsl``,
+    then ``json.loads``), but with the escapes decoded in C: urllib decodes each ``%XX`` in
+    Python, 0.75 ms for a digest click (its body carries the whole message: 15 KB, 2,700
+    escapes) against 0.15 ms. None for any other body (several fields, text that is not ASCII,
+    an escape that is not one), which Bolt parses itself.
+
+    Each ``%`` becomes ``\\x`` for ``codecs.escape_decode``, which reads nothing else once every
+    backslash of the body is doubled; ``+`` is a space, as for urllib, and bytes that are not
+    UTF-8 are replaced as urllib replaces them."""
+    if not text.startswith("payload=") or "&" in text or not text.isascii():
+        return None
+    escaped = text[8:].replace("+", " ").replace("\\", "\\\\").replace("%", "\\x")
+    try:
+        decoded = codecs.escape_decode(escaped)[0]  # as pickle reads protocol 0 strings
+    except ValueError:
+        return None
+    payload = json.loads(decoded.decode("utf-8", "replace"))
+    return payload if isinstance(payload, dict) else None
+
+
+def bolt_request(
+    text: str, query: str | None, headers: dict[str, str | Sequence[str]]
+) -> BoltRequest:
+    """``BoltRequest(body=text, ...)``, with a form's payload decoded by :func:`form_payload`.
+
+    Bolt takes a parsed body only from Socket Mode; the request is built so, then given what
+    the HTTP one holds (the raw body, the mode), so nothing after it can tell them apart."""
+    parsed = None
+    if headers.get("content-type") == FORM:
+        parsed = form_payload(text)
+    if parsed is None:
+        return BoltRequest(body=text, query=query, headers=headers)
+    request = BoltRequest(body=parsed, query=query, headers=headers, mode="socket_mode")
+    request.raw_body, request.mode = text, "http"
+    return request
