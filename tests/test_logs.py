@@ -18,7 +18,7 @@ from gunicorn.glogging import Logger
 
 from bot.cli import main
 from bot.emulator import SlackEmulator
-from bot.logs import SLACK_SDK_LOGGERS, GunicornLogger, configure_logging
+from bot.logs import _SECRET, SLACK_SDK_LOGGERS, GunicornLogger, _masked, configure_logging, redact
 from bot.state.store import _embedded_server
 
 TOKEN = "xoxb-1234567890-abcdefABCDEF"
@@ -216,3 +216,29 @@ def test_the_access_line_is_gunicorns_own(access_format: str | None) -> None:
     assert ours == _access_line(Logger(config), config)
     if access_format is not None:
         assert ours.endswith("v0=abc text/plain; charset=utf-8 https")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        SECRETS_MESSAGE,
+        '10.0.0.7 - - [30/Nov/2026:20:19:00 +0000] "POST /slack/events HTTP/1.1" 200 0 "-" '
+        '"Slackbot 1.0 (+https://api.slack.com/robots)"',
+        "no secret here",
+        "xoxb-1",
+        "xapp-1-A",
+        "XOXB-1 and xoxz-1",
+        "HTTPS://u:p@h",
+        "redis://:p@h",
+        "redis://h and later user@example.com",
+        "redis://h/0",
+        "a@b then x://c:d",
+        "?PassWord=abc",
+        "&password=",
+        "a=b",
+        "",
+    ],
+)
+def test_a_text_without_what_a_secret_needs_is_left_as_is_unscanned(text: str) -> None:
+    """``redact`` skips the pattern for a text that cannot match it: the same result."""
+    assert redact(text) == _SECRET.sub(_masked, text)
