@@ -11,7 +11,7 @@ import datetime as dt
 import math
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Protocol, cast
 
 HEALTHY = "Healthy: "
@@ -34,14 +34,15 @@ class Template:
     def __init__(self, template: str) -> None:
         self.template = template
         self.fields = template_fields(template)
+        self._counted = counted_fields(template)
 
     def render(self, record: Mapping[str, object]) -> str:
-        # Only the fields this template reads are wrapped (a record carries every value its
-        # reasons need, about six; a template reads one or two): a card renders three reasons.
+        # Only the fields this template reads are taken (a record carries every value its
+        # reasons need, about six; a template reads one or two), and only those it counts
+        # with are wrapped (:func:`counted_fields`): a card renders three reasons.
         # A field the record lacks is left out, so format_map raises KeyError as before.
-        return self.template.format_map(
-            countable({name: record[name] for name in self.fields if name in record})
-        )
+        values = {name: record[name] for name in self.fields if name in record}
+        return self.template.format_map(countable(values, self._counted))
 
     def to_spec(self) -> dict[str, Any]:
         return {"template": self.template}
@@ -62,11 +63,16 @@ class Count:
         return format(self.value, spec)
 
 
-def countable(record: Mapping[str, object]) -> dict[str, object]:
-    """``record`` with its plain numbers as :class:`Count` (bools stay bools)."""
+def countable(
+    record: Mapping[str, object], names: Collection[str] | None = None
+) -> dict[str, object]:
+    """``record`` with its plain numbers as :class:`Count` (bools stay bools); with
+    ``names``, only those of these names."""
     return {
         name: Count(value)
-        if isinstance(value, int | float) and not isinstance(value, bool)
+        if (names is None or name in names)
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
         else value
         for name, value in record.items()
     }
@@ -191,6 +197,23 @@ def template_fields(template: str) -> tuple[str, ...]:
         if spec:
             names.extend(template_fields(spec))
     return tuple(dict.fromkeys(names))
+
+
+def counted_fields(template: str) -> frozenset[str]:
+    """The names of a template that :func:`countable` must wrap for it: those it counts with
+    (``plural:``), or reads otherwise than formatting the value (a conversion, an attribute
+    or index, a nested format spec). Any other spec formats a :class:`Count` exactly as the
+    number it holds, so wrapping those would only cost a call each."""
+    counted: set[str] = set()
+    for _, field, spec, conversion in string.Formatter().parse(template):
+        if not field:
+            continue
+        name = re.split(r"[.\[]", field, maxsplit=1)[0]
+        if conversion or name != field or (spec and (spec.startswith(PLURAL) or "{" in spec)):
+            counted.add(name)
+        if spec:
+            counted |= counted_fields(spec)
+    return frozenset(counted)
 
 
 def context_text(value: object, template: str | None) -> str:

@@ -1,11 +1,12 @@
 """Reason templates (``models.wording.Template``) render what str.format_map of the record
-with its numbers countable would, while wrapping only the fields a template reads."""
+with its numbers countable would, while wrapping only the fields a template reads, and of
+those only the ones it counts with or reads otherwise than formatting them."""
 
 from __future__ import annotations
 
 import pytest
 
-from models.wording import Template, countable
+from models.wording import Template, countable, counted_fields
 
 RECORD: dict[str, object] = {
     "usage_drop": 0.48,
@@ -25,6 +26,8 @@ RECORD: dict[str, object] = {
         "{open_escalations:plural:open escalation}, {seats:plural:seat}",
         "{seats:>{width}} seats on the {plan} plan",
         "Auto-renew {auto_renew}; {plan!r}",
+        "{window:plural:day}, {window:>4} days, {window}",
+        "{seats:{width}} seats, {seats:,.1f}",
         "No field at all",
     ],
 )
@@ -35,3 +38,25 @@ def test_render_matches_formatting_the_whole_record(template: str) -> None:
 def test_render_of_a_field_the_record_lacks_raises_key_error() -> None:
     with pytest.raises(KeyError, match="tenure"):
         Template("{tenure} months, {plan}").render(RECORD)
+
+
+def test_a_number_read_through_an_attribute_fails_as_a_countable_one_does() -> None:
+    """A template that reads a number otherwise than formatting it gets the Count still."""
+    with pytest.raises(AttributeError, match="real"):
+        Template("{seats.real} seats").render(RECORD)
+    with pytest.raises(AttributeError, match="real"):
+        "{seats.real} seats".format_map(countable(RECORD))
+
+
+@pytest.mark.parametrize(
+    ("template", "counted"),
+    [
+        ("{usage_drop:.0%} over {window} days", set()),
+        ("{open_escalations:plural:open escalation} in {window:>3} days", {"open_escalations"}),
+        ("{seats:{width}} of {plan!r} and {x.real} {y[0]}", {"seats", "plan", "x", "y"}),
+    ],
+)
+def test_only_fields_counted_or_read_otherwise_are_wrapped(
+    template: str, counted: set[str]
+) -> None:
+    assert counted_fields(template) == counted
