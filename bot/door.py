@@ -203,7 +203,7 @@ def bolt_request(
     Bolt takes a parsed body only from Socket Mode; the request is built so, then given what
     the HTTP one holds (the raw body, the mode), so nothing after it can tell them apart."""
     parsed = None
-    if headers.get("content-type") == FORM:
+    if str(headers.get("content-type", "")).split(";")[0] == FORM:  # as Bolt reads it
         parsed = form_payload(text)
     if parsed is None:
         return BoltRequest(body=text, query=query, headers=headers)
