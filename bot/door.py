@@ -186,7 +186,8 @@ def form_payload(text: str) -> dict[str, Any] | None:
     UTF-8 are replaced as urllib replaces them."""
     if not text.startswith("payload=") or "&" in text or not text.isascii():
         return None
-    escaped = text[8:].replace("+", " ").replace("\\", "\\\\").replace("%", "\\x")
+    # As bytes: bytes.replace expands a digest click's 2,700 escapes about twice as fast as str
+    escaped = text[8:].encode().replace(b"+", b" ").replace(b"\\", b"\\\\").replace(b"%", b"\\x")
     try:
         decoded = codecs.escape_decode(escaped)[0]  # as pickle reads protocol 0 strings
     except ValueError:
