@@ -11,7 +11,7 @@ import pytest
 
 from bot.digest.claims import _plan_from_json, _plan_json
 from bot.digest.compose import DigestPlan
-from bot.digest.exposures import Exposure
+from bot.digest.exposures import Exposure, exposure_json
 from bot.render import DigestContent, Message, digest_messages
 from bot.render.digest import _Spliced
 
@@ -82,3 +82,21 @@ def test_an_accounts_spliced_json_is_its_blocks_encoded(account_id: str) -> None
 def test_a_block_that_places_its_text_twice_is_refused() -> None:
     with pytest.raises(ValueError, match="must place its text once"):
         _Spliced(lambda text: [text, text])
+
+
+def test_a_plan_stores_its_exposures_as_the_exposure_log_keeps_them() -> None:
+    """Encoded once for both: the plan splices the log's (ASCII-escaped) texts in, and a
+    plan read back, whose exposures come back as objects, encodes the same texts again."""
+    exposures = (
+        Exposure("acc-1", "mid-market – EMEA", "high", 0.912345, "r", "v1", "2026-11-30", "s"),
+        Exposure("acc-2", "smb", "low", 0.1, "r", "v1", "2026-11-30", "s", held_out=True),
+    )
+    plan = DigestPlan((), "s", {"acc-1": 0.912345}, None, False, exposures)
+    stored = _plan_json(plan)
+    assert json.loads(stored)["exposures"] == [vars(exposure) for exposure in exposures]
+    assert plan.exposures_json == tuple(exposure_json(exposure) for exposure in exposures)
+    assert all(text in stored for text in plan.exposures_json)
+    assert plan.exposures_json[0].isascii()
+    again = _plan_from_json(stored)
+    assert again == plan
+    assert again.exposures_json == plan.exposures_json

@@ -577,7 +577,8 @@ def _flat_hash(flat: list[bytes | str]) -> dict[str, str]:
 
 def _plan_json(plan: DigestPlan) -> str:
     """The plan as compact JSON. Each message's blocks are the renderer's own JSON text when
-    it kept it (:attr:`Message.blocks_json`), spliced in rather than encoded a second time."""
+    it kept it (:attr:`Message.blocks_json`), and the exposures the exposure log's texts
+    (:attr:`DigestPlan.exposures_json`), spliced in rather than encoded a second time."""
     messages = ",".join(
         '{"text":'
         + compact_json(message.text)
@@ -592,11 +593,10 @@ def _plan_json(plan: DigestPlan) -> str:
             "shown": dict(plan.shown),
             "banner": plan.banner,
             "paused": plan.paused,
-            # vars, not asdict: asdict deep-copies every field before json copies it again
-            "exposures": [vars(exposure) for exposure in plan.exposures],
         }
     )
-    return '{"messages":[' + messages + "]," + rest[1:]
+    exposures = ',"exposures":[' + ",".join(plan.exposures_json) + "]}"
+    return '{"messages":[' + messages + "]," + rest[1:-1] + exposures
 
 
 def _plan_from_json(text: str) -> DigestPlan:

@@ -10,12 +10,13 @@ snapshot history.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.digest.channels import DigestConfig
-from bot.digest.exposures import Exposure
+from bot.digest.exposures import Exposure, exposure_json
 from bot.digest.holdout import NO_HOLDOUT, Holdout
 from bot.render import DigestContent, Message, digest_messages
 from bot.render.digest import MAX_FALLBACK_TEXT
@@ -48,6 +49,13 @@ class DigestPlan:
     #: What the save rates learn from: each shown account, and each one the holdout kept out
     #: (recorded by the poster when the digest is out; empty in a plan stored before).
     exposures: tuple[Exposure, ...] = ()
+
+    @functools.cached_property
+    def exposures_json(self) -> tuple[str, ...]:
+        """Each exposure as the exposure log keeps it (:func:`exposure_json`), encoded once
+        for both the stored plan and the log (encoding them twice cost ~170k instructions a
+        digest of ten)."""
+        return tuple(exposure_json(exposure) for exposure in self.exposures)
 
 
 def select_cards(

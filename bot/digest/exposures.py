@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +83,13 @@ class Exposure:
         )
 
 
+def exposure_json(exposure: Exposure) -> str:
+    """An exposure as the log keeps it (compact JSON, ASCII-escaped). A digest's plan stores
+    these same texts (:attr:`~bot.digest.compose.DigestPlan.exposures_json`), so a digest
+    encodes each of its exposures once, not once for the plan and again for the log."""
+    return _compact_json(vars(exposure))
+
+
 class ExposureLog:
     def __init__(
         self,
@@ -99,20 +106,24 @@ class ExposureLog:
     def record(
         self,
         digest: str,
-        exposures: Iterable[Exposure],
+        exposures: Sequence[Exposure],
         *,
         at: dt.datetime,
         pipe: Pipeline | None = None,
+        encoded: Sequence[str] | None = None,
     ) -> None:
         """Record what ``digest`` showed at ``at``, in one atomic call; weeks older than
         ``keep`` are dropped from the index as new ones arrive (their hashes expire). With
         ``pipe``, the call is queued there, to go out with the caller's other commands in one
-        round trip (EVAL, not EVALSHA: a pipeline cannot load a script the server lost)."""
+        round trip (EVAL, not EVALSHA: a pipeline cannot load a script the server lost).
+        ``encoded``: each exposure's :func:`exposure_json`, when the caller has them."""
         week = week_start(at.astimezone(dt.UTC).date())
+        if encoded is None:
+            encoded = [exposure_json(e) for e in exposures]
         fields = [
             item
-            for e in exposures
-            for item in (f"{e.account_id}{_SEP}{digest}", _compact_json(vars(e)))
+            for e, text in zip(exposures, encoded, strict=True)
+            for item in (f"{e.account_id}{_SEP}{digest}", text)
         ]
         if not fields:
             return

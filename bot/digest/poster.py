@@ -304,7 +304,9 @@ class DigestPoster:
                 # before finishing, in the same round trip: a resumed run records them again
                 first=None
                 if exposures is None
-                else lambda pipe: exposures.record(digest.name, plan.exposures, at=now, pipe=pipe),
+                else lambda pipe: exposures.record(
+                    digest.name, plan.exposures, at=now, pipe=pipe, encoded=plan.exposures_json
+                ),
                 then=audit,  # right after it: true only if the finish is
                 outage_note=(
                     f"posted late, after {record.failures} failed run(s)"
