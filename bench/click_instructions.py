@@ -65,7 +65,7 @@ from bot.logs import configure_logging
 from bot.settings import load_settings
 from bot.state import connect
 
-MODES = {"floor": "floor", "churnbot": "churnbot"}
+SIDES = ("floor", "churnbot")
 #: gunicorn as bench/feedback.py runs both servers.
 WORKERS, THREADS, HOST, PORT = 2, 16, "127.0.0.1", 8000
 #: The worker's own keys (``churnbot serve`` has no prefix of its own to give).
@@ -79,14 +79,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clicks", type=int, default=300, help="clicks counted per run")
     parser.add_argument("--warm-up", type=int, default=50, help="clicks before counting")
-    parser.add_argument("--runs", type=int, default=3, help="alternating runs of each (>= 3)")
+    parser.add_argument("--runs", type=int, default=3, help="alternating runs (3 for a figure)")
     parser.add_argument(
         "--redis-url",
         default="redis://127.0.0.1:6379/11",
         help="a Redis database holding no churnbot: keys (the worker's are written there)",
     )
     parser.add_argument("--keep", type=Path, help="keep each run's callgrind output here")
-    parser.add_argument("--child", choices=sorted(MODES.values()), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--bodies", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -98,7 +98,7 @@ def main() -> None:
     client = connect(args.redis_url)
     if next(client.scan_iter(match=f"{PREFIX}:*", count=1_000), None) is not None:
         raise SystemExit(f"{args.redis_url} holds {PREFIX}: keys: give an empty database")
-    per_click: dict[str, list[float]] = {label: [] for label in MODES}
+    per_click: dict[str, list[float]] = {side: [] for side in SIDES}
     try:
         with SlackEmulator() as emulator, tempfile.TemporaryDirectory() as tmp:
             deps = build_deps(load_settings({"CHURNBOT_CONFIG": str(CONFIG)}), client=client)
@@ -130,29 +130,29 @@ def main() -> None:
                     spec[f"{phase}_distinct"] = distinct
                 bodies = Path(tmp) / f"bodies-{run}.json"
                 bodies.write_text(json.dumps(spec))
-                for label, mode in MODES.items():
+                for side in SIDES:
                     before = client.xlen(stream)
-                    count = instructions(mode, bodies, env, Path(tmp), args.keep, run)
+                    count = instructions(side, bodies, env, Path(tmp), args.keep, run)
                     stored = client.xlen(stream) - before
                     expected = (
-                        spec["warm_distinct"] + spec["counted_distinct"] if mode != "floor" else 0
+                        spec["warm_distinct"] + spec["counted_distinct"] if side != "floor" else 0
                     )
                     if stored != expected:
                         raise SystemExit(
-                            f"FAILED: run {run + 1}, {label}: {stored} events stored for "
+                            f"FAILED: run {run + 1}, {side}: {stored} events stored for "
                             f"{expected} distinct clicks"
                         )
-                    per_click[label].append(count / args.clicks)
-                    say(f"run {run + 1}: {label}: {count / args.clicks / 1e6:.3f}M a click")
+                    per_click[side].append(count / args.clicks)
+                    say(f"run {run + 1}: {side}: {count / args.clicks / 1e6:.3f}M a click")
     finally:
         delete_prefix(client, PREFIX)
     print(
         f"instructions per feedback click (callgrind, the WSGI callable called directly, "
         f"{args.clicks} clicks after {args.warm_up} to warm up, {args.runs} alternating runs):"
     )
-    for label, counts in per_click.items():
+    for side, counts in per_click.items():
         low, mid = min(counts) / 1e6, statistics.median(counts) / 1e6
-        print(f"  {label:<9} min {low:.3f}M  median {mid:.3f}M")
+        print(f"  {side:<9} min {low:.3f}M  median {mid:.3f}M")
     low, mid = versus_floor(per_click["churnbot"], per_click["floor"])
     print(f"  churnbot / floor: min {low:.2f}x  median {mid:.2f}x")
     print(
@@ -162,10 +162,10 @@ def main() -> None:
 
 
 def instructions(
-    mode: str, bodies: Path, env: dict[str, str], tmp: Path, keep: Path | None, run: int
+    side: str, bodies: Path, env: dict[str, str], tmp: Path, keep: Path | None, run: int
 ) -> int:
-    """What callgrind counted while the child ``mode`` served its counted clicks."""
-    out = (keep or tmp) / f"callgrind.{mode}.{run + 1}"
+    """What callgrind counted while the child ``side`` served its counted clicks."""
+    out = (keep or tmp) / f"callgrind.{side}.{run + 1}"
     if keep:
         keep.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tmp) as metrics:  # as `churnbot serve` sets it up
@@ -178,7 +178,7 @@ def instructions(
                 sys.executable,
                 __file__,
                 "--child",
-                mode,
+                side,
                 "--bodies",
                 str(bodies),
             ],
@@ -189,10 +189,10 @@ def instructions(
         )
     collected = re.search(r"Collected : (\d+)", child.stderr)
     if child.returncode != 0 or collected is None:
-        raise SystemExit(f"{mode} failed under valgrind:\n{child.stderr[-3000:]}")
+        raise SystemExit(f"{side} failed under valgrind:\n{child.stderr[-3000:]}")
     complaints = re.findall(r'^\{.*"level": "(?:WARNING|ERROR|CRITICAL)".*$', child.stderr, re.M)
-    if complaints and mode != "floor":  # the floor's Bolt warns at start that its token is unused
-        raise SystemExit(f"{mode} logged {len(complaints)} warnings:\n" + "\n".join(complaints[:5]))
+    if complaints and side != "floor":  # the floor's Bolt warns at start that its token is unused
+        raise SystemExit(f"{side} logged {len(complaints)} warnings:\n" + "\n".join(complaints[:5]))
     return int(collected.group(1))
 
 
@@ -211,13 +211,13 @@ class _Request:
     headers: list[tuple[str, str]]
 
 
-def click_counted(mode: str, spec: dict[str, Any]) -> None:
+def click_counted(side: str, spec: dict[str, Any]) -> None:
     """The child: build one side, warm it up, then serve the counted clicks with collection
     on. Every answer must be a 200."""
     configure_logging()  # as the `churnbot` CLI does before `serve`
     cfg = Config()
     access: Callable[[dict[str, Any], _Answered, _Request], None] | None = None
-    if mode == "floor":
+    if side == "floor":
         app = floor()
         cfg.set("workers", WORKERS)
     else:
