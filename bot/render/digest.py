@@ -108,7 +108,7 @@ def digest_messages(
     parts = _pack(
         first,
         groups,
-        widest_continued=_continued(content, widest, widest),
+        widest_continued=lambda: _continued(content, widest, widest),
         max_blocks=max_blocks,
         max_chars=max_chars,
     )
@@ -147,7 +147,7 @@ class _Spliced:
     Every account of a digest has blocks of the same shape (a summary section; four feedback
     buttons that differ only in their block_id), and the JSON encoder spends most of its time
     on the shape (a dict's items, one by one), not on the texts: encoding them anew was a
-    quarter of planning a digest. ``build`` must place ``text`` once, unchanged."""
+    fifth of planning a digest. ``build`` must place ``text`` once, unchanged."""
 
     _MARK = "\x00text\x00"
     _ESCAPED = encode_basestring(_MARK)[1:-1]
@@ -287,23 +287,25 @@ def _pack(
     opening: _Group,
     groups: list[_Group],
     *,
-    widest_continued: dict[str, Any],
+    widest_continued: Callable[[], dict[str, Any]],
     max_blocks: int,
     max_chars: int,
 ) -> list[list[_Group]]:
     """Account groups per message, in order, filling each message as far as the limits allow.
 
     Follow-ups are measured with the widest "(continued, N of N)" line they could get, so
-    numbering them afterwards cannot push one over the limit.
+    numbering them afterwards cannot push one over the limit (made only when a digest needs
+    a follow-up: most fit one message).
     """
     # Characters of compact JSON, as Slack (and the emulator) measure a message's blocks.
-    follow_up = (1, len(_Group([widest_continued]).json))
+    follow_up: tuple[int, int] | None = None
     parts: list[list[_Group]] = [[]]
     blocks, size = len(opening.blocks), len(opening.json)
     for group in groups:
         # Appended to a non-empty array, each block adds its JSON and one comma.
         more_blocks, more_size = len(group.blocks), len(group.json) - 1
         if blocks + more_blocks > max_blocks or size + more_size > max_chars:
+            follow_up = follow_up or (1, len(_Group([widest_continued()]).json))
             blocks, size = follow_up
             if blocks + more_blocks > max_blocks or size + more_size > max_chars:
                 raise ValueError(
