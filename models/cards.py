@@ -29,6 +29,7 @@ scikit-learn, so the web process starts fast (the writing side is :mod:`models.p
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import json
 import struct
@@ -276,6 +277,10 @@ class LinkReader:
         self.fields: tuple[tuple[str, bool], ...] = tuple(
             (name, from_id) for name, from_id in spec["fields"]
         )
+        #: Whether the link reads values of the record (else it is made from the id alone).
+        self.reads = self.column is not None or (
+            self.template is not None and not all(from_id for _, from_id in self.fields)
+        )
 
     def read(self, record: bytes, at: int, account_id: str) -> tuple[str | None, int]:
         """The link and where the record goes on."""
@@ -376,7 +381,7 @@ class CardCodec:
     def without_context(self) -> CardCodec:
         """This codec for cards that never show their context items (a digest's): wording
         them (a date through strftime among others) cost 6% of planning a digest. Their
-        values are still stepped over, as the link and what an abstained card lacks follow."""
+        values are stepped over only when the link or what an abstained card lacks follows."""
         return CardCodec(self._spec, context=False)
 
     @classmethod
@@ -402,7 +407,9 @@ class CardCodec:
         days, rule, band, count = HEADER.unpack_from(record)
         reasons, healthy, at = self.reasons.read(record, HEADER.size, count)
         context = []
-        for label, form, indexed in self.context:
+        # Without context, its values are stepped over only if something after them is read.
+        stepped = self.with_context or self.link.reads or count & ABSTAIN_FLAG
+        for label, form, indexed in self.context if stepped else ():
             value: object
             if indexed:
                 value = segment or BLANK
@@ -418,7 +425,7 @@ class CardCodec:
             "segment": segment,
             "url": url,
             "context": context,
-            "as_of": (EPOCH + dt.timedelta(days=days)).date().isoformat(),
+            "as_of": _iso_day(days),
             "risk": round(risk, 6),
             "band": BANDS[band],
             "reasons": reasons,
@@ -431,6 +438,12 @@ class CardCodec:
         if count & ABSTAIN_FLAG:
             card["abstain"] = {"missing": self.abstain.read(record, at)}
         return card
+
+
+@functools.lru_cache(maxsize=64)
+def _iso_day(days: int) -> str:
+    """A day as days since 1970-01-01, in ISO: a snapshot's cards share a few as-of dates."""
+    return (EPOCH + dt.timedelta(days=days)).date().isoformat()
 
 
 def codec_spec(

@@ -146,6 +146,33 @@ def test_a_codec_without_context_reads_the_same_card_with_no_context_items() -> 
     assert brief == {**whole, "context": []}
 
 
+@pytest.mark.parametrize("url_template", [None, "https://crm/{id}"])
+def test_a_codec_without_context_need_not_step_over_its_values(url_template: str | None) -> None:
+    """Nothing after the context values is read (a link from the id alone, no abstain):
+    the card reads the same without stepping over them."""
+    codec = CardCodec(
+        codec_spec(
+            reasons={"codes": [], "fields": [], "risk": [], "healthy": []},
+            actions=[("default", "Call them", "why not", "CSM")],
+            context=[("ARR", "${value:,.0f}"), ("Renewal", None)],
+            link={"column": None, "template": url_template, "fields": [["id", True]]},
+            model_version="v1",
+        )
+    )
+    record = (
+        HEADER.pack(20_000, 0, 2, 0) + encode_value(9.5) + encode_value(dt.datetime(2027, 1, 2))
+    )
+    fields = {"account_id": "A1", "account_name": "Acme", "owner": "jo@example.com"}
+    whole = codec.decode(record, **fields, segment="", risk=0.8, previous_risk=None)
+    brief = codec.without_context().decode(
+        record, **fields, segment="", risk=0.8, previous_risk=None
+    )
+    assert whole["context"] == [["ARR", "$10"], ["Renewal", "Jan 02, 2027"]]
+    assert whole["url"] == (None if url_template is None else "https://crm/A1")
+    assert whole["as_of"] == "2024-10-04"
+    assert brief == {**whole, "context": []}
+
+
 COLUMNS = {
     "small ints": pd.Series([0, -128, 127, 5], dtype="int64"),
     "wide ints": pd.Series([128, -40_000, 2**31, -(2**40)], dtype="int64"),
