@@ -428,7 +428,7 @@ def main() -> None:
             say(
                 f"run {run + 1}: {label}: {timing.wall:.2f} s (CPU {timing.cpu:.2f} s), "
                 f"{got.posted} posted, {got.lost} lost, {got.doubled} doubled, "
-                f"{got.answered_429} answered 429"
+                f"{got.answered_429} answered 429; runs ended {dict(statuses)}"
             )
     report(args, expected, walls, cpus, counted)
 
