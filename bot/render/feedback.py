@@ -12,6 +12,7 @@ text: both readers validate every field and raise ValueError with what is wrong.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -106,15 +107,22 @@ def feedback_actions(
     The block_id names the account so a message with many accounts stays valid (block ids
     must be unique) and a listener can tell which account's row was clicked.
     """
-    key = FeedbackKey(account_id_of(card), snapshot_id, surface)
+    account_id = account_id_of(card)
+    value = _button_value(snapshot_id, surface)
+    buttons = [button(label, action_id, value) for action_id, label in FEEDBACK_BUTTONS.items()]
+    return {"type": "actions", "block_id": ACTIONS_PREFIX + account_id, "elements": buttons}
+
+
+@functools.lru_cache(maxsize=64)
+def _button_value(snapshot_id: str, surface: Surface) -> str:
+    """The value of every feedback button of a snapshot on a surface (the account is in the
+    block_id), its snapshot id checked: made once for all the accounts of a digest."""
     if not _SNAPSHOT_ID.fullmatch(snapshot_id):
         raise ValueError(
             "The 'snapshot_id' parameter of feedback_actions must be 1-128 characters without "
             f"whitespace, braces or control characters. Got {snapshot_id[:200]!r} instead."
         )
-    value = key.to_value()
-    buttons = [button(label, action_id, value) for action_id, label in FEEDBACK_BUTTONS.items()]
-    return {"type": "actions", "block_id": ACTIONS_PREFIX + key.account_id, "elements": buttons}
+    return FeedbackKey("", snapshot_id, surface).to_value()
 
 
 def parse_feedback_action(action: Mapping[str, Any]) -> FeedbackKey | FeedbackRef:
