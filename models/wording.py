@@ -42,7 +42,9 @@ class Template:
         # with are wrapped (:func:`counted_fields`): a card renders three reasons.
         # A field the record lacks is left out, so format_map raises KeyError as before.
         values = {name: record[name] for name in self.fields if name in record}
-        return self.template.format_map(countable(values, self._counted))
+        return self.template.format_map(
+            countable(values, self._counted) if self._counted else values
+        )
 
     def to_spec(self) -> dict[str, Any]:
         return {"template": self.template}
