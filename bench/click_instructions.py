@@ -39,10 +39,7 @@ import json
 import os
 import random
 import re
-import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -52,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _callgrind import collect, counted, require_valgrind
 from _common import delete_prefix, say, versus_floor
 from feedback import CONFIG, SECRET, clicks, floor, payload, seed
 from gunicorn.config import Config
@@ -92,9 +90,7 @@ def main() -> None:
     if args.child:
         click_counted(args.child, json.loads(args.bodies.read_text()))
         return
-    missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
-    if missing:
-        raise SystemExit(f"{' and '.join(missing)} not found: install valgrind first")
+    require_valgrind()
     client = connect(args.redis_url)
     if next(client.scan_iter(match=f"{PREFIX}:*", count=1_000), None) is not None:
         raise SystemExit(f"{args.redis_url} holds {PREFIX}: keys: give an empty database")
@@ -169,31 +165,16 @@ def instructions(
     if keep:
         keep.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tmp) as metrics:  # as `churnbot serve` sets it up
-        child = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--instr-atstart=no",
-                f"--callgrind-out-file={out}",
-                sys.executable,
-                __file__,
-                "--child",
-                side,
-                "--bodies",
-                str(bodies),
-            ],
+        count, stderr = counted(
+            [__file__, "--child", side, "--bodies", str(bodies)],
+            out,
+            side,
             env={**env, "PROMETHEUS_MULTIPROC_DIR": metrics},
-            capture_output=True,
-            text=True,
-            check=False,
         )
-    collected = re.search(r"Collected : (\d+)", child.stderr)
-    if child.returncode != 0 or collected is None:
-        raise SystemExit(f"{side} failed under valgrind:\n{child.stderr[-3000:]}")
-    complaints = re.findall(r'^\{.*"level": "(?:WARNING|ERROR|CRITICAL)".*$', child.stderr, re.M)
+    complaints = re.findall(r'^\{.*"level": "(?:WARNING|ERROR|CRITICAL)".*$', stderr, re.M)
     if complaints and side != "floor":  # the floor's Bolt warns at start that its token is unused
         raise SystemExit(f"{side} logged {len(complaints)} warnings:\n" + "\n".join(complaints[:5]))
-    return int(collected.group(1))
+    return count
 
 
 @dataclass(frozen=True)
@@ -313,13 +294,6 @@ def answer(
     if access is not None:
         access(environ, _Answered(statuses[0], sent), request)
     return statuses[0]
-
-
-def collect(state: str) -> None:
-    """Switch callgrind's collection in this process on or off."""
-    subprocess.run(
-        ["callgrind_control", "--instr", state, str(os.getpid())], check=True, capture_output=True
-    )
 
 
 if __name__ == "__main__":

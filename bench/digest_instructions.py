@@ -22,17 +22,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import os
-import re
-import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from _callgrind import collect, counted, require_valgrind
 from _common import add_redis_url, delete_prefix, say, versus_floor
 from digests import (
     TOKEN,
@@ -68,9 +64,7 @@ def main() -> None:
     if args.child:
         post_counted(args.child, args.registry, args.digests, args.redis_url)
         return
-    missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
-    if missing:
-        raise SystemExit(f"{' and '.join(missing)} not found: install valgrind first")
+    require_valgrind()
     per_digest: dict[str, list[float]] = {label: [] for label in MODES}
     with tempfile.TemporaryDirectory() as registry:
         say("training the champion")
@@ -96,13 +90,8 @@ def main() -> None:
 def instructions(mode: str, registry: Path, args: argparse.Namespace) -> int:
     """What callgrind counted while the child ``mode`` posted its counted digests."""
     with tempfile.TemporaryDirectory() as out:
-        child = subprocess.run(
+        count, _ = counted(
             [
-                "valgrind",
-                "--tool=callgrind",
-                "--instr-atstart=no",
-                f"--callgrind-out-file={out}/callgrind.out",
-                sys.executable,
                 __file__,
                 "--child",
                 mode,
@@ -113,15 +102,11 @@ def instructions(mode: str, registry: Path, args: argparse.Namespace) -> int:
                 "--redis-url",
                 args.redis_url,
             ],
+            Path(out) / "callgrind.out",
+            f"the {mode} poster",
             cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
         )
-    collected = re.search(r"Collected : (\d+)", child.stderr)
-    if child.returncode != 0 or collected is None:
-        raise SystemExit(f"the {mode} poster failed under valgrind:\n{child.stderr[-3000:]}")
-    return int(collected.group(1))
+    return count
 
 
 def post_counted(mode: str, registry: Path, counted: int, redis_url: str) -> None:
@@ -158,13 +143,6 @@ def post_counted(mode: str, registry: Path, counted: int, redis_url: str) -> Non
         finally:
             delete_prefix(client, prefix)
         finish({channel: len(messages) for channel, messages in plans.items()})
-
-
-def collect(state: str) -> None:
-    """Switch callgrind's collection in this process on or off."""
-    subprocess.run(
-        ["callgrind_control", "--instr", state, str(os.getpid())], check=True, capture_output=True
-    )
 
 
 if __name__ == "__main__":
