@@ -11,7 +11,7 @@ import datetime as dt
 import math
 import re
 import string
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, Protocol, cast
 
 HEALTHY = "Healthy: "
@@ -190,15 +190,21 @@ class _Blank:
 BLANK = _Blank()
 
 
+def _replacement_fields(template: str) -> Iterator[tuple[str, str, bool]]:
+    """Each named field of a template, nested format specs ("{x:{width}}") included, in
+    order: its name, its format spec, and whether it reads the value otherwise than by
+    formatting it (a conversion, an attribute or an index)."""
+    for _, field, spec, conversion in string.Formatter().parse(template):
+        if field:
+            name = re.split(r"[.\[]", field, maxsplit=1)[0]
+            yield name, spec or "", bool(conversion) or name != field
+        if spec:
+            yield from _replacement_fields(spec)
+
+
 def template_fields(template: str) -> tuple[str, ...]:
     """The names a template reads, nested format specs ("{x:{width}}") included."""
-    names: list[str] = []
-    for _, field, spec, _ in string.Formatter().parse(template):
-        if field:
-            names.append(re.split(r"[.\[]", field, maxsplit=1)[0])
-        if spec:
-            names.extend(template_fields(spec))
-    return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys(name for name, _, _ in _replacement_fields(template)))
 
 
 def counted_fields(template: str) -> frozenset[str]:
@@ -206,16 +212,11 @@ def counted_fields(template: str) -> frozenset[str]:
     (``plural:``), or reads otherwise than formatting the value (a conversion, an attribute
     or index, a nested format spec). Any other spec formats a :class:`Count` exactly as the
     number it holds, so wrapping those would only cost a call each."""
-    counted: set[str] = set()
-    for _, field, spec, conversion in string.Formatter().parse(template):
-        if not field:
-            continue
-        name = re.split(r"[.\[]", field, maxsplit=1)[0]
-        if conversion or name != field or (spec and (spec.startswith(PLURAL) or "{" in spec)):
-            counted.add(name)
-        if spec:
-            counted |= counted_fields(spec)
-    return frozenset(counted)
+    return frozenset(
+        name
+        for name, spec, indirect in _replacement_fields(template)
+        if indirect or spec.startswith(PLURAL) or "{" in spec
+    )
 
 
 def context_text(value: object, template: str | None) -> str:
