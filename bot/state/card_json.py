@@ -51,6 +51,11 @@ class JsonCards:
         }
         return card
 
+    def without_context(self) -> JsonCards:
+        """Itself: a hand-written card shows what it was written with (the decoder of a
+        card that never shows its context, as :meth:`CardCodec.without_context` is)."""
+        return self
+
 
 #: What reads a snapshot's records back into cards: this module's or scoring's codec.
 Decoder: TypeAlias = JsonCards | CardCodec

@@ -63,7 +63,7 @@ from bot.state import snapshot_format as fmt
 from bot.state.snapshot_format import normalize_name
 from bot.state.snapshot_scripts import FLIP, READ, WRITE_IDS
 from bot.state.store import StoreError, book_root, translate_errors
-from models.cards import CardCodec, Packed, ScoredChunk, Texts
+from models.cards import Packed, ScoredChunk, Texts
 from models.errors import DataContractError
 
 __all__ = [
@@ -145,7 +145,7 @@ class _Layout:
     owners: list[str]
     segments: list[str]
     #: ``codec`` for cards that never show their context items (a digest's): scoring's codec
-    #: leaves them out (:meth:`CardCodec.without_context`); a hand-written card keeps them.
+    #: leaves them out (``CardCodec.without_context``); a hand-written card keeps them.
     no_context: card_json.Decoder
 
 
@@ -666,8 +666,7 @@ class SnapshotStore:
         if reply[3] is not None:
             spec = json.loads(reply[3])
             codec = card_json.codec_for(spec["codec"])
-            no_context = codec.without_context() if isinstance(codec, CardCodec) else codec
-            read = _Layout(codec, spec["owners"], spec["segments"], no_context)
+            read = _Layout(codec, spec["owners"], spec["segments"], codec.without_context())
             with self._layouts_lock:  # listener threads share the store
                 self._layouts.pop(sid, None)
                 self._layouts[sid] = read
