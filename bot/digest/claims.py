@@ -299,7 +299,7 @@ class SlotClaims:
         :meth:`begin_part` does in the same write (one round trip fewer per digest);
         ``and_read``: a hash read right after the write, in the same round trip (the kill
         switch, read before every part), returned (empty without it)."""
-        values = {
+        values: dict[str, str | bytes] = {
             "state": "posting",
             "plan": _plan_json(plan),
             "started_at": at.isoformat(),
@@ -316,7 +316,8 @@ class SlotClaims:
     ) -> None:
         """Swap in a re-made plan; the ``posted`` parts of the old one become ``stale`` (to be
         edited), in the same write, so a crash in between still edits them."""
-        values = {"plan": _plan_json(plan), **{f"stale:{part}": "1" for part in posted}}
+        values: dict[str, str | bytes] = {"plan": _plan_json(plan)}
+        values.update({f"stale:{part}": "1" for part in posted})
         self._fenced(slot, token, values, ("pending",))
 
     def record_edit(self, slot: Slot, token: str, part: int, *, deleted: bool) -> None:
@@ -493,7 +494,7 @@ class SlotClaims:
         self,
         slot: Slot,
         token: str,
-        values: Mapping[str, str],
+        values: Mapping[str, str | bytes],
         delete: tuple[str, ...],
         *,
         extra_ms: int = 0,
@@ -575,18 +576,23 @@ def _flat_hash(flat: list[bytes | str]) -> dict[str, str]:
     return dict(zip(items[::2], items[1::2], strict=True))
 
 
-def _plan_json(plan: DigestPlan) -> str:
-    """The plan as compact JSON. Each message's blocks are the renderer's own JSON text when
-    it kept it (:attr:`Message.blocks_json`), and the exposures the exposure log's texts
-    (:attr:`DigestPlan.exposures_json`), spliced in rather than encoded a second time."""
-    messages = ",".join(
-        '{"text":'
-        + compact_json(message.text)
-        + ',"blocks":'
-        + (message.blocks_json if message.blocks_json is not None else compact_json(message.blocks))
-        + "}"
-        for message in plan.messages
-    )
+def _plan_json(plan: DigestPlan) -> bytes:
+    """The plan as compact JSON, UTF-8 encoded as Redis stores it. Each message's blocks are
+    the renderer's own JSON text when it kept it (:attr:`Message.blocks_json`), and the
+    exposures the exposure log's texts (:attr:`DigestPlan.exposures_json`), spliced in rather
+    than encoded a second time. Encoded piece by piece and joined once as bytes: the blocks'
+    text holds emoji, four bytes a character as a ``str``, and each concatenation of the
+    whole plan as text copied all of them again (~250k instructions a digest)."""
+    pieces = [b'{"messages":[']
+    for number, message in enumerate(plan.messages):
+        blocks = message.blocks_json
+        pieces += (
+            b'{"text":' if number == 0 else b',{"text":',
+            compact_json(message.text).encode(),
+            b',"blocks":',
+            (compact_json(message.blocks) if blocks is None else blocks).encode(),
+            b"}",
+        )
     rest = compact_json(
         {
             "snapshot_id": plan.snapshot_id,
@@ -595,11 +601,12 @@ def _plan_json(plan: DigestPlan) -> str:
             "paused": plan.paused,
         }
     )
-    exposures = ',"exposures":[' + ",".join(plan.exposures_json) + "]}"
-    return '{"messages":[' + messages + "]," + rest[1:-1] + exposures
+    pieces += (b"],", rest[1:-1].encode(), b',"exposures":[')
+    pieces += (",".join(plan.exposures_json).encode(), b"]}")
+    return b"".join(pieces)
 
 
-def _plan_from_json(text: str) -> DigestPlan:
+def _plan_from_json(text: str | bytes) -> DigestPlan:
     data = json.loads(text)
     return DigestPlan(
         messages=tuple(Message(**message) for message in data["messages"]),

@@ -116,20 +116,31 @@ def digest_messages(
     for number, part in enumerate(parts, start=1):
         head = first if number == 1 else _Group([_continued(content, number, len(parts))])
         blocks = head.blocks + [block for group in part for block in group.blocks]
-        encoded = "[" + ",".join(group.json[1:-1] for group in (head, *part)) + "]"
+        # One join copies each group's JSON once: a digest's text holds emoji, so every
+        # character takes four bytes, and each further concatenation copied all of them again.
+        pieces = ["["]
+        for group in (head, *part):
+            pieces += (group.items, ",")
+        pieces[-1] = "]"
         text = _fallback(content, number, len(parts))
-        messages.append(Message(text=text, blocks=blocks, blocks_json=encoded))
+        messages.append(Message(text=text, blocks=blocks, blocks_json="".join(pieces)))
     return messages
 
 
 class _Group:
-    """Blocks that travel together, and their compact JSON (made once: it gives the size the
-    packing needs, and the message's ``blocks_json``); ``json``: that JSON, when the caller
-    spliced it (:class:`_Spliced`), else the blocks are encoded here."""
+    """Blocks that travel together, and their compact JSON without the array's brackets
+    (``items``, made once: it gives the size the packing needs, and the message's
+    ``blocks_json`` is joined from it); ``items``: that JSON, when the caller spliced it
+    (:class:`_Spliced`), else the blocks are encoded here."""
 
-    def __init__(self, blocks: list[dict[str, Any]], json: str | None = None) -> None:
+    def __init__(self, blocks: list[dict[str, Any]], items: str | None = None) -> None:
         self.blocks = blocks
-        self.json = compact_json(blocks) if json is None else json
+        self.items = compact_json(blocks)[1:-1] if items is None else items
+
+    @property
+    def size(self) -> int:
+        """Characters of the group's compact JSON as an array of its own."""
+        return len(self.items) + 2
 
 
 #: Compact JSON as Slack measures it, and as a message's ``blocks_json`` is kept (a stored
@@ -256,7 +267,7 @@ def _account_group(content: DigestContent, card: Mapping[str, Any]) -> _Group:
         _actions_json(content.snapshot_id)(account_id),
         _DIVIDER_JSON,
     )
-    return _Group([section(summary), actions, divider()], "[" + ",".join(spliced) + "]")
+    return _Group([section(summary), actions, divider()], ",".join(spliced))
 
 
 def _continued(content: DigestContent, number: int, total: int) -> dict[str, Any]:
@@ -300,12 +311,12 @@ def _pack(
     # Characters of compact JSON, as Slack (and the emulator) measure a message's blocks.
     follow_up: tuple[int, int] | None = None
     parts: list[list[_Group]] = [[]]
-    blocks, size = len(opening.blocks), len(opening.json)
+    blocks, size = len(opening.blocks), opening.size
     for group in groups:
         # Appended to a non-empty array, each block adds its JSON and one comma.
-        more_blocks, more_size = len(group.blocks), len(group.json) - 1
+        more_blocks, more_size = len(group.blocks), group.size - 1
         if blocks + more_blocks > max_blocks or size + more_size > max_chars:
-            follow_up = follow_up or (1, len(_Group([widest_continued()]).json))
+            follow_up = follow_up or (1, _Group([widest_continued()]).size)
             blocks, size = follow_up
             if blocks + more_blocks > max_blocks or size + more_size > max_chars:
                 raise ValueError(
