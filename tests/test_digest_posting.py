@@ -321,6 +321,14 @@ def test_a_finished_run_records_every_part_and_the_previous_digest(rig: Rig) -> 
     assert claim.previous
     assert claim.previous == claims.previous("cs-east")
     assert set(claim.previous) <= {card["account_id"] for card in maria_book(TWO_PARTS)}
+    # written compact now; one written by the previous version (json.dumps) reads the same
+    [last_key] = rig.redis.scan_iter(match=f"{rig.deps.prefix}:*:last")
+    last = json.loads(rig.redis.get(last_key))
+    assert set(last) == {"slot", "snapshot_id", "risks"}
+    assert last["risks"] == claim.previous
+    rig.redis.set(last_key, json.dumps(last))
+    after = scheduled_slot("cs-east", EAST, rig.digest().zone, DUE + 2 * WEEK)
+    assert claims.claim(after, "token").previous == claim.previous
 
 
 def test_worker_dying_between_parts_resumes_after_the_last_recorded_part(rig: Rig) -> None:

@@ -378,9 +378,15 @@ class SlotClaims:
         :meth:`outage_note` does, and ``take_outage`` takes the whole outage record (deleting
         it, so exactly one run gets it), which is returned (None if none was on record)."""
         last = ""
-        if shown is not None:
-            last = json.dumps(
-                {"slot": slot.id, "snapshot_id": shown.snapshot_id, "risks": dict(shown.shown)}
+        if shown is not None:  # {slot, snapshot_id, risks}, the risks as the plan stored them
+            last = (
+                '{"slot":'
+                + compact_json(slot.id)
+                + ',"snapshot_id":'
+                + compact_json(shown.snapshot_id)
+                + ',"risks":'
+                + shown.shown_json
+                + "}"
             )
         keys = [*self._keys(slot), self._root(slot.digest) + "last"]
         args: list[EncodableT] = [token, self._keep_s, state, at.isoformat(), reason, slot.id, last]
@@ -579,8 +585,9 @@ def _flat_hash(flat: list[bytes | str]) -> dict[str, str]:
 def _plan_json(plan: DigestPlan) -> bytes:
     """The plan as compact JSON, UTF-8 encoded as Redis stores it. Each message's blocks are
     the renderer's own JSON text when it kept it (:attr:`Message.blocks_json`), and the
-    exposures the exposure log's texts (:attr:`DigestPlan.exposures_json`), spliced in rather
-    than encoded a second time. Encoded piece by piece and joined once as bytes: the blocks'
+    exposures the exposure log's texts (:attr:`DigestPlan.exposures_json`) and the risks
+    shown the plan's own (:attr:`DigestPlan.shown_json`), spliced in rather than encoded a
+    second time. Encoded piece by piece and joined once as bytes: the blocks'
     text holds emoji, four bytes a character as a ``str``, and each concatenation of the
     whole plan as text copied all of them again (~250k instructions a digest)."""
     pieces = [b'{"messages":[']
@@ -593,16 +600,18 @@ def _plan_json(plan: DigestPlan) -> bytes:
             (compact_json(message.blocks) if blocks is None else blocks).encode(),
             b"}",
         )
-    rest = compact_json(
-        {
-            "snapshot_id": plan.snapshot_id,
-            "shown": dict(plan.shown),
-            "banner": plan.banner,
-            "paused": plan.paused,
-        }
+    pieces += (
+        b'],"snapshot_id":',
+        compact_json(plan.snapshot_id).encode(),
+        b',"shown":',
+        plan.shown_json.encode(),
+        b',"banner":',
+        compact_json(plan.banner).encode(),
+        b',"paused":true' if plan.paused else b',"paused":false',
+        b',"exposures":[',
+        ",".join(plan.exposures_json).encode(),
+        b"]}",
     )
-    pieces += (b"],", rest[1:-1].encode(), b',"exposures":[')
-    pieces += (",".join(plan.exposures_json).encode(), b"]}")
     return b"".join(pieces)
 
 

@@ -19,7 +19,7 @@ from bot.digest.channels import DigestConfig
 from bot.digest.exposures import Exposure, exposure_json
 from bot.digest.holdout import NO_HOLDOUT, Holdout
 from bot.render import DigestContent, Message, digest_messages
-from bot.render.digest import MAX_FALLBACK_TEXT
+from bot.render.digest import MAX_FALLBACK_TEXT, compact_json
 from bot.render.parts import header, section
 from bot.render.text import fit_mrkdwn
 from bot.serving import Serving, serving_of
@@ -56,6 +56,13 @@ class DigestPlan:
         for both the stored plan and the log (encoding them twice cost ~170k instructions a
         digest of ten)."""
         return tuple(exposure_json(exposure) for exposure in self.exposures)
+
+    @functools.cached_property
+    def shown_json(self) -> str:
+        """``shown`` as compact JSON, encoded once for both the stored plan and the
+        channel's previous digest that the finish records (a risk's float repr is most of
+        the cost, and the two encoded the same ten)."""
+        return compact_json(dict(self.shown))
 
 
 def select_cards(
