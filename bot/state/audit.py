@@ -19,6 +19,9 @@ from bot.state.replies import as_fields, entries
 from bot.state.store import book_root, translate_errors
 
 MAX_ENTRIES = 10_000
+#: ``json.dumps(..., sort_keys=True)``, with one encoder for every entry (``json.dumps``
+#: with options builds a new one per call; every digest posted writes an entry).
+_sorted_json = json.JSONEncoder(sort_keys=True).encode
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,16 @@ class AuditLog:
         entry = AuditEntry(
             self._clock().astimezone(UTC).isoformat(), who, what, why, outcome, detail or {}
         )
-        fields = as_fields({**vars(entry), "detail": json.dumps(entry.detail, sort_keys=True)})
+        fields = as_fields(
+            {
+                "when": entry.when,
+                "who": who,
+                "what": what,
+                "why": why,
+                "outcome": outcome,
+                "detail": _sorted_json(entry.detail),
+            }
+        )
         if pipe is not None:
             pipe.xadd(self._key, fields, maxlen=MAX_ENTRIES, approximate=True)
             return entry
