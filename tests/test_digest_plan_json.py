@@ -111,3 +111,27 @@ def test_a_plan_stores_its_exposures_as_the_exposure_log_keeps_them() -> None:
     again = _plan_from_json(stored)
     assert again == plan
     assert again.exposures_json == plan.exposures_json
+
+
+@pytest.mark.parametrize(
+    ("text", "risk", "held_out"),
+    [
+        ("acc-1", 0.113353, False),
+        ('quote " back \\ slash', 0.1 + 0.2, True),
+        ("compte-é✓ 🆕 mid-market – EMEA", 1e-7, False),
+        ("tab\there\nnew line \x00 \x1f", -0.0, True),
+        ("</script>&amp;", float("nan"), False),
+        ("", float("inf"), True),
+        ("x" * 300, float("-inf"), False),
+        ("acc-2", 123456789.125, False),
+    ],
+)
+def test_an_exposures_text_is_what_the_json_encoder_gives(
+    text: str, risk: float, held_out: bool
+) -> None:
+    """exposure_json fills the object's shape in rather than encoding it key by key: the same
+    text the encoder gives for every field (a field added to Exposure and not to the shape
+    fails here), whatever its strings and its risk hold."""
+    exposure = Exposure(text, text, text, risk, text, text, text, text, held_out)
+    expected = json.dumps(vars(exposure), separators=(",", ":"))
+    assert exposure_json(exposure) == expected

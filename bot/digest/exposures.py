@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _escaped
 from typing import Any
 
 import redis
@@ -33,7 +35,7 @@ from bot.state.replies import members, text_hash
 from bot.state.store import book_root, translate_errors
 
 _SEP = "\x1f"
-#: One encoder for every exposure (``json.dumps`` with options builds a new one per call).
+#: Compact JSON, one encoder for every call (``json.dumps`` with options builds a new one).
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode
 _EPOCH = dt.date(1970, 1, 1)
 #: A year of retention plus a horizon: the last exposures of the year get their outcome.
@@ -86,8 +88,32 @@ class Exposure:
 def exposure_json(exposure: Exposure) -> str:
     """An exposure as the log keeps it (compact JSON, ASCII-escaped). A digest's plan stores
     these same texts (:attr:`~bot.digest.compose.DigestPlan.exposures_json`), so a digest
-    encodes each of its exposures once, not once for the plan and again for the log."""
-    return _compact_json(vars(exposure))
+    encodes each of its exposures once, not once for the plan and again for the log.
+
+    The texts are what ``_compact_json(vars(exposure))`` gives (tests/test_digest_plan_json.py
+    compares them), filled into the shape of the object rather than encoded key by key: the
+    encoder escaped the nine keys of every exposure again, ~33k instructions an exposure
+    against ~15k. A risk that is not a finite number is left to the encoder (NaN, Infinity)."""
+    e = exposure
+    risk = e.risk
+    return _EXPOSURE_JSON % (
+        _escaped(e.account_id),
+        _escaped(e.segment),
+        _escaped(e.band),
+        float.__repr__(risk) if math.isfinite(risk) else _compact_json(risk),
+        _escaped(e.action),
+        _escaped(e.model_version),
+        _escaped(e.as_of),
+        _escaped(e.snapshot_id),
+        "true" if e.held_out else "false",
+    )
+
+
+#: The shape of :func:`exposure_json`'s texts: the fields of :class:`Exposure`, in order.
+_EXPOSURE_JSON = (
+    '{"account_id":%s,"segment":%s,"band":%s,"risk":%s,"action":%s,"model_version":%s,'
+    '"as_of":%s,"snapshot_id":%s,"held_out":%s}'
+)
 
 
 class ExposureLog:
