@@ -135,3 +135,38 @@ def test_an_exposures_text_is_what_the_json_encoder_gives(
     exposure = Exposure(text, text, text, risk, text, text, text, text, held_out)
     expected = json.dumps(vars(exposure), separators=(",", ":"))
     assert exposure_json(exposure) == expected
+
+
+def test_an_exposure_from_a_card_takes_each_field_from_its_place() -> None:
+    card = {
+        "account_id": "acc-1",
+        "segment": "smb",
+        "band": "high",
+        "risk": 0.91,
+        "action": {"rule": "renewal", "action": "Call them"},
+        "model_version": "v7",
+        "as_of": "2026-11-30",
+    }
+    assert Exposure.from_card(card, snapshot_id="s-1", held_out=True) == Exposure(
+        account_id="acc-1",
+        segment="smb",
+        band="high",
+        risk=0.91,
+        action="renewal",
+        model_version="v7",
+        as_of="2026-11-30",
+        snapshot_id="s-1",
+        held_out=True,
+    )
+    bare = Exposure.from_card({"account_id": 7, "risk": "0.5"}, snapshot_id="s-1")
+    assert vars(bare) == {
+        "account_id": "7",
+        "segment": "unknown",
+        "band": "unknown",
+        "risk": 0.5,
+        "action": "unknown",
+        "model_version": "unknown",
+        "as_of": "",
+        "snapshot_id": "s-1",
+        "held_out": False,
+    }
