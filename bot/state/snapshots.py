@@ -41,6 +41,7 @@ Key layout (``P`` = ``<prefix>:{<book>}``, ``S`` = ``P:snap:<id>``)::
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -677,7 +678,7 @@ class SnapshotStore:
             with self._layouts_lock:
                 self._layouts.clear()
             return None
-        return _Reply(switch, SnapshotMeta.from_json(reply[2]), layout, reply[4:])
+        return _Reply(switch, _meta(reply[2]), layout, reply[4:])
 
     def serving(self, switch_key: str) -> tuple[dict[str, str], SnapshotMeta | None]:
         """The kill switch record at ``switch_key`` and the snapshot it points readers to
@@ -917,6 +918,14 @@ def _evalsha(r: redis.Redis, script: Script, keys: list[str], argv: list[Any]) -
         return r.execute_command(*command, **{NEVER_DECODE: True})
 
 
+@functools.lru_cache(maxsize=64)
+def _meta(raw: bytes) -> SnapshotMeta:
+    """A snapshot's meta from its stored JSON, parsed once per text (every read brings it:
+    each digest, each `/churn`; parsing and checking it cost ~40k instructions). The same
+    text is the same meta, so readers share one object, which none of them changes."""
+    return SnapshotMeta.from_json(raw)
+
+
 def _row(raw: list[bytes], layout: _Layout) -> Row:
     risk, account_id, data = raw
     _, _, _, name, _ = fmt.unpack_row(data)
@@ -939,7 +948,7 @@ def _decode(
 
 
 def _points(raw: list[list[bytes]]) -> list[tuple[SnapshotMeta, float]]:
-    return [(SnapshotMeta.from_json(meta), fmt.unpack_risk(risk)) for meta, risk in raw]
+    return [(_meta(meta), fmt.unpack_risk(risk)) for meta, risk in raw]
 
 
 def _pair_field(owner: str, segment: str) -> str:
