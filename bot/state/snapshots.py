@@ -158,13 +158,15 @@ class Row:
     account_id: str
     account_name: str
     risk: float
-    _raw: tuple[bytes, bytes, bytes] = field(repr=False, compare=False)
+    #: The data row as :func:`~bot.state.snapshot_format.unpack_row` gives it: unpacked once,
+    #: for the name, and kept for the card.
+    _data: tuple[float | None, int, int, str, bytes] = field(repr=False, compare=False)
     _layout: _Layout = field(repr=False, compare=False)
 
     def card(self, *, context: bool = True) -> dict[str, Any]:
         """The account's card; ``context=False`` may leave its context items out (a digest,
         which never shows them, need not word them)."""
-        return _decode(self._layout, self.account_id, self.risk, self._raw[2], context=context)
+        return _decode(self._layout, self.account_id, self.risk, self._data, context=context)
 
 
 @dataclass(frozen=True)
@@ -777,7 +779,7 @@ class SnapshotStore:
         for keys, data in self._blocks(reply.meta.snapshot_id, with_data=True):
             risk, ids = fmt.unpack_keys(keys)
             for r, account_id, row in zip(risk.tolist(), ids, fmt.unpack_rows(data), strict=True):
-                yield _decode(layout, account_id.decode(), r, row)
+                yield _decode(layout, account_id.decode(), r, fmt.unpack_row(row))
 
     def _blocks(self, sid: str, *, with_data: bool) -> Iterator[tuple[bytes, bytes]]:
         """Whole key (and data) blocks of a snapshot, in order, a few per round trip."""
@@ -928,14 +930,20 @@ def _meta(raw: bytes) -> SnapshotMeta:
 
 def _row(raw: list[bytes], layout: _Layout) -> Row:
     risk, account_id, data = raw
-    _, _, _, name, _ = fmt.unpack_row(data)
-    return Row(account_id.decode(), name, fmt.unpack_risk(risk), (risk, account_id, data), layout)
+    row = fmt.unpack_row(data)
+    return Row(account_id.decode(), row[3], fmt.unpack_risk(risk), row, layout)
 
 
 def _decode(
-    layout: _Layout, account_id: str, risk: float, data: bytes, *, context: bool = True
+    layout: _Layout,
+    account_id: str,
+    risk: float,
+    row: tuple[float | None, int, int, str, bytes],
+    *,
+    context: bool = True,
 ) -> dict[str, Any]:
-    previous, owner, segment, name, record = fmt.unpack_row(data)
+    """The card of an account from its unpacked data row (``unpack_row``)."""
+    previous, owner, segment, name, record = row
     return (layout.codec if context else layout.no_context).decode(
         record,
         account_id=account_id,
