@@ -218,6 +218,11 @@ class ReasonReader:
         self.codes: tuple[str, ...] = tuple(spec["codes"])
         self.fields: tuple[str, ...] = tuple(spec["fields"])
         self.slot = slot_format(len(self.codes))
+        #: All the slots of a record in one unpack, by their number (at most 15 shown and a
+        #: healthy one): flat (feature, impact, feature, impact, ...).
+        self._slots = tuple(
+            struct.Struct("<" + self.slot.format.lstrip("<") * n) for n in range(SHOWN_MASK + 2)
+        )
         self.risk = tuple(_wording(w) for w in spec["risk"])
         self.healthy = tuple(_wording(w) for w in spec["healthy"])
         position = {name: i for i, name in enumerate(self.fields)}
@@ -227,36 +232,42 @@ class ReasonReader:
             )
             for kind, wordings in (("risk", self.risk), ("healthy", self.healthy))
         }
+        # Per reader (each snapshot's spec has its own fields); a digest's cards share a few
+        # combinations of reasons, so merging their fields is mostly a lookup.
+        self._needed = functools.lru_cache(maxsize=1024)(self._fields_of)
+
+    def _fields_of(self, features: tuple[int, ...], shown: int) -> tuple[str, ...]:
+        """The fields the reasons of ``features`` read (the first ``shown`` risk reasons, the
+        rest healthy), each once, in the order the record stores their values."""
+        risk, healthy = self._positions["risk"], self._positions["healthy"]
+        needed = set().union(
+            *(risk[f] if i < shown else healthy[f] for i, f in enumerate(features))
+        )
+        return tuple(self.fields[index] for index in sorted(needed))
 
     def read(
         self, record: bytes, at: int, count: int
     ) -> tuple[list[dict[str, object]], dict[str, object] | None, int]:
         """The reasons (``count & SHOWN_MASK`` of them, then a healthy one if flagged) as the
         card shows them, and where the record goes on."""
-        slots: list[tuple[tuple[Wording | None, ...], int, int]] = []
         shown = count & SHOWN_MASK
-        for i in range(shown + bool(count & HEALTHY_FLAG)):
-            feature, impact = self.slot.unpack_from(record, at)
-            at += self.slot.size
-            slots.append((self.risk if i < shown else self.healthy, feature, impact))
-        needed = sorted(
-            set().union(
-                *(self._positions["risk" if w is self.risk else "healthy"][f] for w, f, _ in slots)
-            )
-        )
+        slots = self._slots[shown + bool(count & HEALTHY_FLAG)]
+        flat = slots.unpack_from(record, at)
+        at += slots.size
+        features = flat[::2]
         values: dict[str, object] = {}
-        for index in needed:
-            values[self.fields[index]], at = read_value(record, at)
+        for name in self._needed(features, shown):
+            values[name], at = read_value(record, at)
+        codes, risk, healthy = self.codes, self.risk, self.healthy
         worded = [
             {
-                "code": self.codes[feature],
-                "text": wordings[feature].render(values),  # type: ignore[union-attr]
+                "code": codes[feature],
+                "text": (risk if i < shown else healthy)[feature].render(values),
                 "impact": impact / IMPACT_SCALE,
             }
-            for wordings, feature, impact in slots
+            for i, (feature, impact) in enumerate(zip(features, flat[1::2], strict=True))
         ]
-        healthy = worded.pop() if count & HEALTHY_FLAG else None
-        return worded, healthy, at
+        return worded, worded.pop() if count & HEALTHY_FLAG else None, at
 
 
 def _wording(spec: Mapping[str, Any] | None) -> Wording | None:

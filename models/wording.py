@@ -37,14 +37,15 @@ class Template:
         self._counted = counted_fields(template)
 
     def render(self, record: Mapping[str, object]) -> str:
-        # Only the fields this template reads are taken (a record carries every value its
-        # reasons need, about six; a template reads one or two), and only those it counts
-        # with are wrapped (:func:`counted_fields`): a card renders three reasons.
-        # A field the record lacks is left out, so format_map raises KeyError as before.
+        # A template that counts with none of its fields (most) formats the record as it is:
+        # format_map reads only the names it needs. Otherwise only the fields it reads are
+        # taken (a record carries every value its reasons need, about six; a template reads
+        # one or two), and only those it counts with are wrapped (:func:`counted_fields`).
+        # A field the record lacks is left out, so format_map raises KeyError either way.
+        if not self._counted:
+            return self.template.format_map(record)
         values = {name: record[name] for name in self.fields if name in record}
-        return self.template.format_map(
-            countable(values, self._counted) if self._counted else values
-        )
+        return self.template.format_map(countable(values, self._counted))
 
     def to_spec(self) -> dict[str, Any]:
         return {"template": self.template}
