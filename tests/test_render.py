@@ -556,6 +556,32 @@ def test_feedback_buttons_carry_a_short_key_the_snapshot_resolves(surface: str) 
         )
 
 
+def test_accounts_share_one_set_of_buttons_and_each_account_id_is_still_checked() -> None:
+    first = feedback_actions(make_card(1), snapshot_id=SNAPSHOT, surface="digest")
+    second = feedback_actions(make_card(2), snapshot_id=SNAPSHOT, surface="digest")
+
+    assert second["elements"] is first["elements"], "made once per snapshot and surface"
+    value = f"d|{SNAPSHOT}"
+    assert second == {
+        "type": "actions",
+        "block_id": "fb:A00002",
+        "elements": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": label, "emoji": True},
+                "action_id": action_id,
+                "value": value,
+            }
+            for action_id, label in FEEDBACK_BUTTONS.items()
+        ],
+    }
+    for bad in ("", "A" * 129, 7):
+        card = make_card(3)
+        card["account_id"] = bad
+        with pytest.raises(ValueError, match="account id must be a string of 1 to 128"):
+            feedback_actions(card, snapshot_id=SNAPSHOT, surface="digest")
+
+
 def test_buttons_posted_before_short_keys_still_resolve() -> None:
     ref = FeedbackRef("A1", SNAPSHOT, "v3", 0.5, "exec_call", "digest")
 
