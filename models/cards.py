@@ -225,6 +225,12 @@ class ReasonReader:
         )
         self.risk = tuple(_wording(w) for w in spec["risk"])
         self.healthy = tuple(_wording(w) for w in spec["healthy"])
+        #: The wordings of each slot, by the count byte's reasons and healthy flag.
+        self._kinds = {
+            shown | healthy: (self.risk,) * shown + (self.healthy,) * bool(healthy)
+            for shown in range(SHOWN_MASK + 1)
+            for healthy in (0, HEALTHY_FLAG)
+        }
         position = {name: i for i, name in enumerate(self.fields)}
         self._positions = {
             kind: tuple(
@@ -258,14 +264,18 @@ class ReasonReader:
         values: dict[str, object] = {}
         for name in self._needed(features, shown):
             values[name], at = read_value(record, at)
-        codes, risk, healthy = self.codes, self.risk, self.healthy
+        codes = self.codes
         worded = [
             {
                 "code": codes[feature],
-                "text": (risk if i < shown else healthy)[feature].render(values),
+                "text": wordings[feature].render(values),
                 "impact": impact / IMPACT_SCALE,
             }
-            for i, (feature, impact) in enumerate(zip(features, flat[1::2], strict=True))
+            # One of each per slot, by construction. No keyword: zip called with one (strict,
+            # even False) takes its slow path, ~1.2K instructions a card.
+            for wordings, feature, impact in zip(  # noqa: B905
+                self._kinds[count & (SHOWN_MASK | HEALTHY_FLAG)], features, flat[1::2]
+            )
         ]
         return worded, worded.pop() if count & HEALTHY_FLAG else None, at
 
