@@ -63,16 +63,7 @@ class AuditLog:
         entry = AuditEntry(
             self._clock().astimezone(UTC).isoformat(), who, what, why, outcome, detail or {}
         )
-        fields = as_fields(
-            {
-                "when": entry.when,
-                "who": who,
-                "what": what,
-                "why": why,
-                "outcome": outcome,
-                "detail": _sorted_json(entry.detail),
-            }
-        )
+        fields = as_fields({**vars(entry), "detail": _sorted_json(entry.detail)})
         if pipe is not None:
             pipe.xadd(self._key, fields, maxlen=MAX_ENTRIES, approximate=True)
             return entry
