@@ -26,6 +26,7 @@ import struct
 import unicodedata
 from collections.abc import Sequence
 from itertools import pairwise
+from typing import TypeAlias
 
 import numpy as np
 
@@ -224,7 +225,11 @@ def unpack_rows(block: bytes) -> list[bytes]:
     return [block[base + a : base + b] for a, b in pairwise(offsets)]
 
 
-def unpack_row(row: bytes) -> tuple[float | None, int, int, str, bytes]:
+#: One data row unpacked: (previous risk, owner index, segment index, name, record).
+DataRow: TypeAlias = tuple[float | None, int, int, str, bytes]
+
+
+def unpack_row(row: bytes) -> DataRow:
     """(previous risk, owner index, segment index, name, record) of one data row."""
     previous, owner, segment, length = _ROW.unpack_from(row)
     start = _ROW.size

@@ -160,7 +160,7 @@ class Row:
     risk: float
     #: The data row as :func:`~bot.state.snapshot_format.unpack_row` gives it: unpacked once,
     #: for the name, and kept for the card.
-    _data: tuple[float | None, int, int, str, bytes] = field(repr=False, compare=False)
+    _data: fmt.DataRow = field(repr=False, compare=False)
     _layout: _Layout = field(repr=False, compare=False)
 
     def card(self, *, context: bool = True) -> dict[str, Any]:
@@ -938,7 +938,7 @@ def _decode(
     layout: _Layout,
     account_id: str,
     risk: float,
-    row: tuple[float | None, int, int, str, bytes],
+    row: fmt.DataRow,
     *,
     context: bool = True,
 ) -> dict[str, Any]:
