@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.emulator.sender import signature
+from bot.emulator.sender import FORM, signature
 
 _ALPHABETS = [
     "abcdefghijklmnopqrstuvwxyz",
@@ -111,7 +111,7 @@ class SlackFuzzer:
             "response_url": self.response_url,
             "trigger_id": f"trig.{uuid.uuid4().hex}",
         }
-        return self._signed("churn_text", urlencode(form), "application/x-www-form-urlencoded")
+        return self._signed("churn_text", urlencode(form), FORM)
 
     def interaction(self) -> FuzzRequest:
         """An interaction, event or command with one to three fields broken, mostly signed."""
@@ -122,12 +122,9 @@ class SlackFuzzer:
         if template.get("type") == "event_callback":
             body, content_type = json.dumps(template), "application/json"
         elif "command" in template:
-            body, content_type = urlencode(template), "application/x-www-form-urlencoded"
+            body, content_type = urlencode(template), FORM
         else:
-            body, content_type = (
-                urlencode({"payload": json.dumps(template)}),
-                ("application/x-www-form-urlencoded"),
-            )
+            body, content_type = urlencode({"payload": json.dumps(template)}), FORM
         if rng.random() < 0.15:  # broken encoding on top
             cut = rng.randrange(len(body) + 1)
             body = rng.choice([body[:cut], body.replace("%", "%Z", 1), "payload=" + body[:cut]])
@@ -139,9 +136,7 @@ class SlackFuzzer:
         """Garbage bodies and headers: bad timestamps, bad signatures, odd content types."""
         rng = self.rng
         body = self.text(2_000)
-        content_type = rng.choice(
-            ["application/json", "application/x-www-form-urlencoded", "text/plain", ""]
-        )
+        content_type = rng.choice(["application/json", FORM, "text/plain", ""])
         if rng.random() < 0.5:
             return self._signed("raw", body, content_type)
         return self._unsigned("raw", body, content_type)
