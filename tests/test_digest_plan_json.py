@@ -4,6 +4,7 @@ blocks: what is stored must still be exactly the plan's blocks."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import replace
 
@@ -14,6 +15,7 @@ from bot.digest.compose import DigestPlan
 from bot.digest.exposures import Exposure, exposure_json
 from bot.render import DigestContent, Message, digest_messages
 from bot.render.digest import _Spliced
+from models.track_record import Rate, TrackRecord
 
 
 def _content(n: int) -> DigestContent:
@@ -88,6 +90,33 @@ def test_an_accounts_spliced_json_is_its_blocks_encoded(account_id: str) -> None
         assert message.blocks_json == json.dumps(
             message.blocks, separators=(",", ":"), ensure_ascii=False
         )
+
+
+def test_the_opening_json_is_spliced_exactly_with_a_banner_and_a_track_record() -> None:
+    """The opening's blocks (header, scope, banner, track record) are spliced as an
+    account's are: a title Slack's header cuts, and texts JSON must escape, included."""
+    odd = 'Churn "digest" \\ <weekly> ✓\t\x01 '
+    record = TrackRecord(
+        since=dt.date(2026, 5, 1),
+        until=dt.date(2026, 8, 1),
+        horizon_days=90,
+        flagged=40,
+        flagged_rate=Rate(12, 40),
+        base_rate=Rate(80, 2000),
+        min_outcomes=30,
+    )
+    content = replace(
+        _content(3),
+        title=odd * 12,
+        banner=f"Using last week's data — {odd}",
+        track_record=record,
+        new_ids=frozenset({"acc-0"}),
+    )
+    for message in digest_messages(content):
+        assert message.blocks_json == json.dumps(
+            message.blocks, separators=(",", ":"), ensure_ascii=False
+        )
+    assert digest_messages(content)[0].blocks[0]["text"]["text"].endswith("…")
 
 
 def test_a_block_that_places_its_text_twice_is_refused() -> None:

@@ -26,7 +26,7 @@ from bot.render.parts import (
     owner_slot,
     section,
 )
-from bot.render.text import fit_mrkdwn, plural
+from bot.render.text import fit_mrkdwn, header_text, plural
 from bot.render.track_record import TRACK_MARK, track_record_line
 from models.track_record import TrackRecord
 
@@ -91,7 +91,7 @@ def digest_messages(
     """
     _check_limit("max_blocks", max_blocks, MAX_MESSAGE_BLOCKS)
     _check_limit("max_chars", max_chars, MAX_BLOCKS_JSON)
-    opening = _opening(content)
+    first = _opening(content)
     if not content.cards:
         empty = section(
             fit_mrkdwn(
@@ -100,11 +100,10 @@ def digest_messages(
                 content.freshness,
             )
         )
-        return [Message(text=_fallback(content, 1, 1), blocks=[*opening, empty])]
+        return [Message(text=_fallback(content, 1, 1), blocks=[*first.blocks, empty])]
 
     groups = [_account_group(content, card) for card in content.cards]
     widest = len(groups) + 1  # the opening may end up alone in the first message
-    first = _Group(opening)
     parts = _pack(
         first,
         groups,
@@ -175,6 +174,9 @@ class _Spliced:
 
 _SECTION_JSON = _Spliced(section)
 _DIVIDER_JSON = compact_json(divider())
+_HEADER_JSON = _Spliced(header)
+_CONTEXT_JSON = _Spliced(context)
+_BANNER_JSON = _Spliced(banner_block)
 
 
 @functools.lru_cache(maxsize=8)
@@ -195,8 +197,10 @@ def _check_limit(name: str, value: int, limit: int) -> None:
         )
 
 
-def _opening(content: DigestContent) -> list[dict[str, Any]]:
-    """Header, then whose accounts and how fresh, the banner, and a legend.
+def _opening(content: DigestContent) -> _Group:
+    """Header, then whose accounts and how fresh, the banner, and a legend; their JSON
+    spliced from each block's shape (:class:`_Spliced`), as an account's is: encoding the
+    opening's blocks cost ~60K instructions a digest.
 
     No model version: it means nothing to a CSM (admins see it in the App Home status).
     """
@@ -205,13 +209,19 @@ def _opening(content: DigestContent) -> list[dict[str, Any]]:
     pieces.append(content.freshness)
     if content.new_ids or content.moved_ids:
         template += "\n" + NEW_MARK + "new on the list · " + MOVED_MARK + "moved sharply"
-    blocks = [header(content.title), context(fit_mrkdwn(template, *pieces))]
+    # header() cuts a long title; the cut title is what is spliced (cutting it again keeps it)
+    title = header_text(content.title)
+    scope = fit_mrkdwn(template, *pieces)
+    blocks = [header(title), context(scope)]
+    items = [_HEADER_JSON(title), _CONTEXT_JSON(scope)]
     if content.banner:
         blocks.append(banner_block(content.banner))
+        items.append(_BANNER_JSON(content.banner))
     if content.track_record is not None:
-        line = track_record_line(content.track_record)
-        blocks.append(context(fit_mrkdwn(TRACK_MARK + "{}", line)))
-    return blocks
+        line = fit_mrkdwn(TRACK_MARK + "{}", track_record_line(content.track_record))
+        blocks.append(context(line))
+        items.append(_CONTEXT_JSON(line))
+    return _Group(blocks, ",".join(items))
 
 
 def _scope(content: DigestContent) -> tuple[str, list[object]]:
