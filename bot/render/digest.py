@@ -91,7 +91,9 @@ def digest_messages(
     """
     _check_limit("max_blocks", max_blocks, MAX_MESSAGE_BLOCKS)
     _check_limit("max_chars", max_chars, MAX_BLOCKS_JSON)
-    first = _opening(content)
+    # Whose accounts: said by the opening and by every part's notification text.
+    scope = _scope(content)
+    first = _opening(content, scope)
     if not content.cards:
         empty = section(
             fit_mrkdwn(
@@ -100,7 +102,7 @@ def digest_messages(
                 content.freshness,
             )
         )
-        return [Message(text=_fallback(content, 1, 1), blocks=[*first.blocks, empty])]
+        return [Message(text=_fallback(content, scope, 1, 1), blocks=[*first.blocks, empty])]
 
     groups = [_account_group(content, card) for card in content.cards]
     widest = len(groups) + 1  # the opening may end up alone in the first message
@@ -121,7 +123,7 @@ def digest_messages(
         for group in (head, *part):
             pieces += (group.items, ",")
         pieces[-1] = "]"
-        text = _fallback(content, number, len(parts))
+        text = _fallback(content, scope, number, len(parts))
         messages.append(Message(text=text, blocks=blocks, blocks_json="".join(pieces)))
     return messages
 
@@ -197,23 +199,23 @@ def _check_limit(name: str, value: int, limit: int) -> None:
         )
 
 
-def _opening(content: DigestContent) -> _Group:
-    """Header, then whose accounts and how fresh, the banner, and a legend; their JSON
-    spliced from each block's shape (:class:`_Spliced`), as an account's is: encoding the
-    opening's blocks cost ~60K instructions a digest.
+def _opening(content: DigestContent, scope: _Scope) -> _Group:
+    """Header, then whose accounts (``scope``) and how fresh, the banner, and a legend;
+    their JSON spliced from each block's shape (:class:`_Spliced`), as an account's is:
+    encoding the opening's blocks cost ~60K instructions a digest.
 
     No model version: it means nothing to a CSM (admins see it in the App Home status).
     """
-    template, pieces = _scope(content)
+    template, scope_pieces = scope
     template += " · {}"
-    pieces.append(content.freshness)
+    pieces = [*scope_pieces, content.freshness]
     if content.new_ids or content.moved_ids:
         template += "\n" + NEW_MARK + "new on the list · " + MOVED_MARK + "moved sharply"
     # header() cuts a long title; the cut title is what is spliced (cutting it again keeps it)
     title = header_text(content.title)
-    scope = fit_mrkdwn(template, *pieces)
-    blocks = [header(title), context(scope)]
-    items = [_HEADER_JSON(title), _CONTEXT_JSON(scope)]
+    line = fit_mrkdwn(template, *pieces)
+    blocks = [header(title), context(line)]
+    items = [_HEADER_JSON(title), _CONTEXT_JSON(line)]
     if content.banner:
         blocks.append(banner_block(content.banner))
         items.append(_BANNER_JSON(content.banner))
@@ -224,11 +226,15 @@ def _opening(content: DigestContent) -> _Group:
     return _Group(blocks, ",".join(items))
 
 
-def _scope(content: DigestContent) -> tuple[str, list[object]]:
+#: A ``fit_mrkdwn`` template and its pieces (:func:`_scope`).
+_Scope = tuple[str, tuple[object, ...]]
+
+
+def _scope(content: DigestContent) -> _Scope:
     """Whose accounts, in words a CSM reads ("SMB and mid-market accounts of <@U…>"): a
-    ``fit_mrkdwn`` template and its pieces."""
+    ``fit_mrkdwn`` template and its pieces, made once a digest (~16K instructions)."""
     if not content.owners and not content.segments:
-        return "{}", [content.channel_label]
+        return "{}", (content.channel_label,)
     template, pieces = "", list[object]()
     if content.segments:
         template += _and_list(["{}"] * len(content.segments)) + " "
@@ -239,7 +245,7 @@ def _scope(content: DigestContent) -> tuple[str, list[object]]:
         slots = [owner_slot(owner, content.owner_users) for owner in content.owners]
         template += " of " + _and_list([slot for slot, _ in slots])
         pieces += [piece for _, owner_pieces in slots for piece in owner_pieces]
-    return template[0].upper() + template[1:], pieces
+    return template[0].upper() + template[1:], tuple(pieces)
 
 
 def _and_list(slots: Sequence[str]) -> str:
@@ -284,15 +290,16 @@ def _continued(content: DigestContent, number: int, total: int) -> dict[str, Any
     return context(fit_mrkdwn("(continued, {} of {}) · {}", number, total, content.title))
 
 
-def _fallback(content: DigestContent, number: int, total: int) -> str:
+def _fallback(content: DigestContent, scope: _Scope, number: int, total: int) -> str:
     """The notification text, which alone says which part of the digest this is, and carries
-    the banner: a notification must not pass old scores off as today's."""
-    scope, scope_pieces = _scope(content)
+    the banner: a notification must not pass old scores off as today's; ``scope``: whose
+    accounts (:func:`_scope`)."""
+    scope_template, scope_pieces = scope
     if content.cards:
-        template = "{}: {} at risk (" + scope + ")"
+        template = "{}: {} at risk (" + scope_template + ")"
         pieces: list[object] = [content.title, plural(len(content.cards), "account")]
     else:
-        template = "{}: no account above the risk threshold this week (" + scope + ")"
+        template = "{}: no account above the risk threshold this week (" + scope_template + ")"
         pieces = [content.title]
     pieces += scope_pieces
     if total > 1:
