@@ -105,6 +105,8 @@ def held_back(
         for card in cards:
             merged[card["account_id"]] = card
     ranked = sorted(merged.values(), key=lambda card: (-card["risk"], card["account_id"]))
+    if holdout.share <= 0:  # none held back (the default): no account to test, twice each
+        return ranked[: digest.max_accounts], []
     held = [card for card in ranked[: digest.max_accounts] if holdout.holds(card["account_id"])]
     shown = [card for card in ranked if not holdout.holds(card["account_id"])]
     return shown[: digest.max_accounts], held
