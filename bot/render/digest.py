@@ -173,6 +173,12 @@ class _Spliced:
     def __call__(self, text: str) -> str:
         return self._head + encode_basestring(text)[1:-1] + self._tail
 
+    def pieces(self, text: str) -> tuple[str, str, str]:
+        """The same JSON in three pieces (before ``text``, ``text`` escaped, after), for a
+        caller that joins several blocks' JSON in one join: each concatenation copies all
+        that came before again, four bytes a character once an emoji is in it."""
+        return self._head, encode_basestring(text)[1:-1], self._tail
+
 
 _SECTION_JSON = _Spliced(section)
 _DIVIDER_JSON = compact_json(divider())
@@ -278,12 +284,16 @@ def _account_group(content: DigestContent, card: Mapping[str, Any]) -> _Group:
         owner = owner_slot(str(card["owner"]), content.owner_users)
     summary = account_summary(card, marks=marks, reasons=MAX_REASONS, why=True, owner=owner)
     actions = feedback_actions(card, snapshot_id=content.snapshot_id, surface="digest")
+    # one join of all three blocks' pieces (~3K instructions an account less than three
+    # splices joined)
     spliced = (
-        _SECTION_JSON(summary),
-        _actions_json(content.snapshot_id)(account_id),
+        *_SECTION_JSON.pieces(summary),
+        ",",
+        *_actions_json(content.snapshot_id).pieces(account_id),
+        ",",
         _DIVIDER_JSON,
     )
-    return _Group([section(summary), actions, divider()], ",".join(spliced))
+    return _Group([section(summary), actions, divider()], "".join(spliced))
 
 
 def _continued(content: DigestContent, number: int, total: int) -> dict[str, Any]:
