@@ -49,3 +49,40 @@ def test_new_connections_do_not_read_package_metadata(monkeypatch: pytest.Monkey
         for connection in connections:
             pool.release(connection)
         client.close()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("EVALSHA", "0" * 40, 2, "k1", b"k2", "tok\u00e9n \U0001f680", 60000, 1.5, -3, b"\x00\xff"),
+        ("SCRIPT LOAD", "return 1"),  # a name with a space: split, as redis-py does
+        (b"SET", "k", "v"),  # a bytes name
+        ("SET", bytearray(b"k"), memoryview(b"v")),  # arguments redis-py copies into bytes
+        ("HSET", "k", "f", ""),
+    ],
+)
+def test_commands_are_packed_as_redis_py_packs_them(
+    real_redis: redis.Redis, args: tuple[object, ...]
+) -> None:
+    """churnbot's connections pack commands with :class:`~bot.state.store._HiredisPacker`,
+    which skips redis-py's pass over the arguments when it has nothing to do: the bytes sent
+    must be the ones redis-py's own hiredis packer makes, whatever the arguments."""
+    connection = real_redis.connection_pool.get_connection()
+    try:
+        packer = connection._command_packer
+        assert type(packer) is not HiredisRespSerializer
+        assert packer.pack(*args) == HiredisRespSerializer().pack(*args)
+    finally:
+        real_redis.connection_pool.release(connection)
+
+
+def test_what_hiredis_cannot_pack_fails_as_with_redis_py(real_redis: redis.Redis) -> None:
+    """An argument neither packer takes is redis-py's ``DataError``, before anything is sent;
+    a ``bytearray`` or ``memoryview`` argument is stored as its bytes."""
+    with pytest.raises(redis.DataError):
+        real_redis.set("churnbot-test:packer", None)  # type: ignore[arg-type]
+    try:
+        real_redis.set("churnbot-test:packer", memoryview(b"stored"))
+        assert real_redis.get("churnbot-test:packer") == "stored"
+    finally:
+        real_redis.delete("churnbot-test:packer")
