@@ -72,7 +72,7 @@ def test_a_stored_plan_reads_back_as_the_plan_with_or_without_the_kept_json() ->
         "shown": {"acc-1": 0.9},
         "banner": "⚠️ old",
         "paused": False,
-        "exposures": [vars(exposure)],
+        "exposures": [exposure._asdict()],
     }
     assert stored[0] == json.dumps(whole, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -133,7 +133,7 @@ def test_a_plan_stores_its_exposures_as_the_exposure_log_keeps_them() -> None:
     )
     plan = DigestPlan((), "s", {"acc-1": 0.912345}, None, False, exposures)
     stored = _plan_json(plan)
-    assert json.loads(stored)["exposures"] == [vars(exposure) for exposure in exposures]
+    assert json.loads(stored)["exposures"] == [exposure._asdict() for exposure in exposures]
     assert plan.exposures_json == tuple(exposure_json(exposure) for exposure in exposures)
     assert all(text.encode() in stored for text in plan.exposures_json)
     assert plan.exposures_json[0].isascii()
@@ -162,7 +162,7 @@ def test_an_exposures_text_is_what_the_json_encoder_gives(
     text the encoder gives for every field (a field added to Exposure and not to the shape
     fails here), whatever its strings and its risk hold."""
     exposure = Exposure(text, text, text, risk, text, text, text, text, held_out)
-    expected = json.dumps(vars(exposure), separators=(",", ":"))
+    expected = json.dumps(exposure._asdict(), separators=(",", ":"))
     assert exposure_json(exposure) == expected
 
 
@@ -188,7 +188,7 @@ def test_an_exposure_from_a_card_takes_each_field_from_its_place() -> None:
         held_out=True,
     )
     bare = Exposure.from_card({"account_id": 7, "risk": "0.5"}, snapshot_id="s-1")
-    assert vars(bare) == {
+    assert bare._asdict() == {
         "account_id": "7",
         "segment": "unknown",
         "band": "unknown",

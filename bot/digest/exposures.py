@@ -22,9 +22,8 @@ import datetime as dt
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _escaped
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from redis.client import Pipeline
@@ -54,9 +53,13 @@ return 1
 """
 
 
-@dataclass(frozen=True)
-class Exposure:
-    """One account as one digest showed it (or, ``held_out``, would have shown it)."""
+class Exposure(NamedTuple):
+    """One account as one digest showed it (or, ``held_out``, would have shown it).
+
+    A named tuple, immutable as the frozen dataclass it was, because a digest makes one per
+    account it shows or holds out: a frozen dataclass sets each of the nine fields through
+    ``object.__setattr__``, ~14K instructions an exposure against ~3K. Read its fields by
+    name (:meth:`_asdict` gives them as a dict, as ``vars`` did)."""
 
     account_id: str
     segment: str
@@ -72,8 +75,8 @@ class Exposure:
     def from_card(
         cls, card: Mapping[str, Any], *, snapshot_id: str, held_out: bool = False
     ) -> Exposure:
-        # positional, in the fields' order: a frozen dataclass's keyword call cost a fifth
-        # more, and every account a digest shows or holds out makes one
+        # positional, in the fields' order: a keyword call costs more, and every account a
+        # digest shows or holds out makes one
         return cls(
             str(card["account_id"]),
             str(card.get("segment") or "unknown"),
@@ -92,10 +95,11 @@ def exposure_json(exposure: Exposure) -> str:
     these same texts (:attr:`~bot.digest.compose.DigestPlan.exposures_json`), so a digest
     encodes each of its exposures once, not once for the plan and again for the log.
 
-    The texts are what ``_compact_json(vars(exposure))`` gives (tests/test_digest_plan_json.py
-    compares them), filled into the shape of the object rather than encoded key by key: the
-    encoder escaped the nine keys of every exposure again, ~33k instructions an exposure
-    against ~15k. A risk that is not a finite number is left to the encoder (NaN, Infinity)."""
+    The texts are what ``_compact_json(exposure._asdict())`` gives
+    (tests/test_digest_plan_json.py compares them), filled into the shape of the object rather
+    than encoded key by key: the encoder escaped the nine keys of every exposure again, ~33k
+    instructions an exposure against ~15k. A risk that is not a finite number is left to the
+    encoder (NaN, Infinity)."""
     e = exposure
     risk = e.risk
     return _EXPOSURE_JSON % (
