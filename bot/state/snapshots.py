@@ -51,7 +51,7 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import redis
@@ -150,23 +150,27 @@ class _Layout:
     no_context: card_json.Decoder
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One account as read, before its card is rendered (ranking a pick list needs only the
-    name and the risk; only the cards shown are decoded)."""
+    name and the risk; only the cards shown are decoded).
+
+    A named tuple, immutable as the frozen dataclass it was, because every row read makes one
+    (ten a digest): a frozen dataclass sets each field through ``object.__setattr__``, ~8K
+    instructions a row against ~2.5K. Nothing compares or hashes rows."""
 
     account_id: str
     account_name: str
     risk: float
     #: The data row as :func:`~bot.state.snapshot_format.unpack_row` gives it: unpacked once,
     #: for the name, and kept for the card.
-    _data: fmt.DataRow = field(repr=False, compare=False)
-    _layout: _Layout = field(repr=False, compare=False)
+    data: fmt.DataRow
+    #: What decodes it: the snapshot's codec, owners and segments.
+    layout: _Layout
 
     def card(self, *, context: bool = True) -> dict[str, Any]:
         """The account's card; ``context=False`` may leave its context items out (a digest,
         which never shows them, need not word them)."""
-        return _decode(self._layout, self.account_id, self.risk, self._data, context=context)
+        return _decode(self.layout, self.account_id, self.risk, self.data, context=context)
 
 
 @dataclass(frozen=True)
