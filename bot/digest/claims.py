@@ -38,6 +38,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 import redis
@@ -553,8 +554,9 @@ class SlotClaims:
 
 
 #: The record of a slot nobody started, the one every digest's claim finds: one object for
-#: all (a frozen dataclass costs ~15K instructions to make; nothing changes a record).
-_NEW = SlotRecord("new")
+#: all (a frozen dataclass costs ~15K instructions to make), its ``ts`` read-only so that no
+#: run can change what every other run is handed.
+_NEW = SlotRecord("new", ts=MappingProxyType({}))
 
 
 def _record(raw: Mapping[str, str]) -> SlotRecord | None:
