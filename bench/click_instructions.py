@@ -26,7 +26,7 @@ Prints the instructions per click of each (min and median of ``--runs`` alternat
 churnbot's ratio to the floor. Needs valgrind; a run of both takes a few minutes.
 
 Usage: ``.venv/bin/python bench/click_instructions.py [--clicks 300] [--warm-up 50] [--runs 3]
-[--redis-url redis://127.0.0.1:6379/11] [--keep DIR]``
+[--redis-url redis://127.0.0.1:6379/12] [--keep DIR]``
 """
 
 from __future__ import annotations
@@ -80,7 +80,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="alternating runs (3 for a figure)")
     parser.add_argument(
         "--redis-url",
-        default="redis://127.0.0.1:6379/11",
+        # Not a database the test suite uses (0, and 11 for "a configured Redis"): a suite run
+        # beside the bench deleted the worker's claim keys mid-run, and a repeated click was
+        # stored again.
+        default="redis://127.0.0.1:6379/12",
         help="a Redis database holding no churnbot: keys (the worker's are written there)",
     )
     parser.add_argument("--keep", type=Path, help="keep each run's callgrind output here")
