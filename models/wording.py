@@ -11,7 +11,7 @@ import datetime as dt
 import math
 import re
 import string
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, cast
 
 HEALTHY = "Healthy: "
@@ -72,15 +72,9 @@ class Count:
         return format(self.value, spec)
 
 
-def countable(
-    record: Mapping[str, object], names: Collection[str] | None = None
-) -> dict[str, object]:
-    """``record`` with its plain numbers as :class:`Count` (bools stay bools); with
-    ``names``, only those of these names."""
-    return {
-        name: counted(value) if names is None or name in names else value
-        for name, value in record.items()
-    }
+def countable(record: Mapping[str, object]) -> dict[str, object]:
+    """``record`` with its plain numbers as :class:`Count` (bools stay bools)."""
+    return {name: counted(value) for name, value in record.items()}
 
 
 def counted(value: object) -> object:
