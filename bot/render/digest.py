@@ -171,7 +171,7 @@ class _Spliced:
         self._head, _, self._tail = encoded.partition(self._ESCAPED)
 
     def __call__(self, text: str) -> str:
-        return self._head + encode_basestring(text)[1:-1] + self._tail
+        return "".join(self.pieces(text))
 
     def pieces(self, text: str) -> tuple[str, str, str]:
         """The same JSON in three pieces (before ``text``, ``text`` escaped, after), for a
