@@ -255,6 +255,20 @@ def test_digest_of_60_accounts_splits_in_order_within_limits() -> None:
     assert "⚡ *Account 7*" in everything
 
 
+def test_digest_parts_go_to_slack_as_the_json_text_of_their_blocks() -> None:
+    """The sender hands slack-sdk the renderer's JSON text (no second walk or encoding); it
+    must be exactly the blocks, and a message without kept text still sends its list."""
+    messages = digest_messages(digest([make_card(i) for i in range(30)]))
+
+    assert len(messages) > 1
+    for message in messages:
+        assert isinstance(message.blocks_arg, str)
+        assert json.loads(message.blocks_arg) == message.blocks
+    (empty,) = digest_messages(digest([]))
+    assert empty.blocks_json is None
+    assert empty.blocks_arg is empty.blocks
+
+
 def card_id(card: Mapping[str, Any]) -> str:
     return f"fb:{card['account_id']}"
 

@@ -147,7 +147,7 @@ class DigestSender:
             lambda: self.client.chat_postMessage(
                 channel=channel,
                 text=message.text,
-                blocks=message.blocks,
+                blocks=message.blocks_arg,
                 thread_ts=thread_ts,
                 metadata=marker.metadata(),
                 unfurl_links=False,
@@ -175,7 +175,7 @@ class DigestSender:
                 channel=channel,
                 ts=ts,
                 text=message.text,
-                blocks=message.blocks,
+                blocks=message.blocks_arg,
                 metadata=marker.metadata(),
             ),
             keepalive,
