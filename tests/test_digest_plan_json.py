@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -86,7 +85,7 @@ def test_an_accounts_spliced_json_is_its_blocks_encoded(account_id: str) -> None
     content = _content(3)
     cards = [{**card, "account_id": f"{account_id}-{k}"} for k, card in enumerate(content.cards)]
     for snapshot_id in ("snap-1", "snap-2"):
-        (message,) = digest_messages(replace(content, cards=cards, snapshot_id=snapshot_id))
+        (message,) = digest_messages(content._replace(cards=cards, snapshot_id=snapshot_id))
         assert message.blocks_json == json.dumps(
             message.blocks, separators=(",", ":"), ensure_ascii=False
         )
@@ -105,8 +104,7 @@ def test_the_opening_json_is_spliced_exactly_with_a_banner_and_a_track_record() 
         base_rate=Rate(80, 2000),
         min_outcomes=30,
     )
-    content = replace(
-        _content(3),
+    content = _content(3)._replace(
         title=odd * 12,
         banner=f"Using last week's data — {odd}",
         track_record=record,
