@@ -4,9 +4,11 @@ those only the ones it counts with or reads otherwise than formatting them."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from models.wording import Template, countable, counted_fields
+from models.wording import Template, countable, counted_fields, dated_fields
 
 RECORD: dict[str, object] = {
     "usage_drop": 0.48,
@@ -16,6 +18,8 @@ RECORD: dict[str, object] = {
     "width": 6,
     "plan": "growth",
     "auto_renew": False,
+    "renewal": dt.datetime(2027, 2, 9),
+    "signed": dt.datetime(2025, 6, 30, 14, 5, tzinfo=dt.UTC),
 }
 
 
@@ -29,6 +33,9 @@ RECORD: dict[str, object] = {
         "{window:plural:day}, {window:>4} days, {window}",
         "{seats:{width}} seats, {seats:,.1f}",
         "No field at all",
+        "Renewal on {renewal:%b %d} ({renewal:%Y}), {renewal}, {renewal:>22}",
+        "Signed {signed:%b %d %H:%M %Z}, renewal {renewal.year} {renewal:%b}",
+        "{usage_drop:%>8} {usage_drop:>8.1%}",
     ],
 )
 def test_render_matches_formatting_the_whole_record(template: str) -> None:
@@ -60,3 +67,17 @@ def test_only_fields_counted_or_read_otherwise_are_wrapped(
     template: str, counted: set[str]
 ) -> None:
     assert counted_fields(template) == counted
+
+
+@pytest.mark.parametrize(
+    ("template", "dated"),
+    [
+        ("Renewal in {days:plural:day} ({renewal:%b %d})", {"renewal"}),
+        ("{usage_drop:.0%} and {share:>8.1%} on {day}", set()),
+        ("{renewal:%b %d}, {renewal.year}; {signed:%Y} {signed!r}", set()),
+        ("{renewal:%Y} and {renewal:plural:year}", {"renewal"}),
+    ],
+)
+def test_only_fields_formatted_as_dates_alone_are_dated(template: str, dated: set[str]) -> None:
+    """A date text is cached for a field read only by formatting it, with a date's spec."""
+    assert dated_fields(template) == dated
