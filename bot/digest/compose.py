@@ -88,7 +88,8 @@ def held_back(
     of them that the top-N would have shown (the control group, ``bot.digest.holdout``).
     ``read``: the rows of each of the digest's top lists (:func:`top_lists`), when they were
     read with the snapshot (:func:`first_read`); else each list is read here. ``context``:
-    False may leave the cards' context items out (the Slack digest never shows them)."""
+    False may leave the cards' context items and healthy reason out (the Slack digest never
+    shows them)."""
     merged: dict[str, dict[str, Any]] = {}
     for i, (owner, segment) in enumerate(top_lists(digest)):
         if read is not None:

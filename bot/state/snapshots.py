@@ -168,8 +168,8 @@ class Row(NamedTuple):
     layout: _Layout
 
     def card(self, *, context: bool = True) -> dict[str, Any]:
-        """The account's card; ``context=False`` may leave its context items out (a digest,
-        which never shows them, need not word them)."""
+        """The account's card; ``context=False`` may leave its context items and healthy
+        reason out (a digest, which never shows them, need not word them)."""
         return _decode(self.layout, self.account_id, self.risk, self.data, context=context)
 
 
