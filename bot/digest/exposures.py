@@ -147,8 +147,11 @@ class ExposureLog:
         """Record what ``digest`` showed at ``at``, in one atomic call; weeks older than
         ``keep`` are dropped from the index as new ones arrive (their hashes expire). With
         ``pipe``, the call is queued there, to go out with the caller's other commands in one
-        round trip (EVAL, not EVALSHA: a pipeline cannot load a script the server lost).
-        ``encoded``: each exposure's :func:`exposure_json`, when the caller has them."""
+        round trip (EVAL, not EVALSHA: a pipeline cannot load a script the server lost),
+        queued as the EVAL command itself: redis-py's ``eval`` only hands its arguments on
+        through another call, which copies all of them (a digest's exposures are most of
+        its arguments). ``encoded``: each exposure's :func:`exposure_json`, when the caller
+        has them."""
         week = week_start(at.astimezone(dt.UTC).date())
         if encoded is None:
             encoded = [exposure_json(e) for e in exposures]
@@ -168,7 +171,7 @@ class ExposureLog:
             days - self._keep.days,
         ]
         if pipe is not None:
-            pipe.eval(_RECORD, len(keys), *keys, *args, *fields)
+            pipe.execute_command("EVAL", _RECORD, len(keys), *keys, *args, *fields)
             return
         with translate_errors(self._r):
             self._r.eval(_RECORD, len(keys), *keys, *args, *fields)
