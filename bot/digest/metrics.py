@@ -78,8 +78,9 @@ class WorkerMetrics:
             "The freshness SLA of config/product.yaml: scores older than this get the banner",
             registry=self.registry,
         )
-        for outcome in DIGEST_OUTCOMES:
-            self.digests.labels(outcome)
+        #: The counter of each outcome, looked up once: ``labels`` takes a lock and checks
+        #: its arguments on every call, and every digest run counts one.
+        self.digest_runs = {outcome: self.digests.labels(outcome) for outcome in DIGEST_OUTCOMES}
         for outcome in SCORING_OUTCOMES:
             self.scoring_runs.labels(outcome)
 

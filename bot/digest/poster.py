@@ -594,7 +594,7 @@ class DigestPoster:
 
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:
-            self._metrics.digests.labels(outcome).inc()
+            self._metrics.digest_runs[outcome].inc()
 
 
 class _RunSettings:
