@@ -33,6 +33,9 @@ _SECRET = re.compile(
     r"|(?P<query>(?i:[?&]password=))[^&\s]+"
 )
 _MASK = "***"
+#: ``json.dumps(..., ensure_ascii=False)``, one encoder for every line (``json.dumps`` with an
+#: option builds a new one per call; every digest posted writes a line).
+_json_line = json.JSONEncoder(ensure_ascii=False).encode
 _PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -69,7 +72,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False)
+        return _json_line(entry)
 
 
 class PlainFormatter(logging.Formatter):
