@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 import threading
-import uuid
 from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -203,7 +203,9 @@ class DigestPoster:
     # --- the run ------------------------------------------------------------------------------
 
     def _run(self, digest: DigestConfig, slot: Slot, who: str) -> Outcome:
-        token = uuid.uuid4().hex
+        # The holder's token: 32 random hex digits, the shape uuid4().hex had, without making
+        # a UUID object of them (which cost 4x as much; every run makes a token).
+        token = secrets.token_hex(16)
         # Before the claim: the plan's reads go out with it, and how many rows they take
         # depends on the holdout (read once per run, so this is no round trip of its own).
         settings = self._run_settings.of(slot, self._clock())
