@@ -153,6 +153,27 @@ def test_form_encoded_calls_are_understood(emulator: SlackEmulator, client: WebC
     assert emulator.history(DIGEST) == []
 
 
+def test_blocks_given_as_json_text_in_a_json_body_are_the_same_blocks(
+    emulator: SlackEmulator, client: WebClient
+) -> None:
+    """As churnbot posts a digest part (``Message.blocks_arg``); text that is not JSON is
+    refused as Slack refuses it."""
+    blocks = [section("*Acme* is at risk 🔥"), {"type": "actions", "elements": [button()]}]
+
+    client.chat_postMessage(
+        channel=DIGEST, text="Churn digest", blocks=json.dumps(blocks, ensure_ascii=False)
+    )
+    with pytest.raises(SlackApiError) as refused:
+        client.chat_postMessage(channel=DIGEST, text="Churn digest", blocks="[{not json")
+
+    (post,) = emulator.messages(DIGEST)
+    assert post.headers["content-type"].startswith("application/json")
+    assert post.body["blocks"] == blocks
+    assert [m["blocks"] for m in emulator.history(DIGEST)] == [blocks]
+    assert refused.value.response["error"] == "invalid_blocks_format"
+    assert [c.ok for c in emulator.calls("chat.postMessage")] == [True, False]
+
+
 def test_post_ephemeral_answers_message_ts_and_is_not_a_channel_message(
     emulator: SlackEmulator, client: WebClient
 ) -> None:

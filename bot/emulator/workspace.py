@@ -133,8 +133,9 @@ def decode_json_fields(params: Mapping[str, Any]) -> dict[str, Any]:
     """Decode the fields a form-encoded call carries as JSON strings; leave bad JSON as text.
 
     Slack accepts ``blocks``/``view``/``metadata`` either as JSON values (JSON body) or as JSON
-    strings (form body); decoding here lets both encodings reach the same method code. Text that
-    is not JSON stays a string so the method can answer the right ``*_format`` error.
+    strings (a form body, or a JSON body whose client was given the text: churnbot posts a
+    digest's blocks so); decoding here lets every encoding reach the same method code. Text
+    that is not JSON stays a string so the method can answer the right ``*_format`` error.
     """
     decoded = dict(params)
     for name in JSON_FIELDS:
