@@ -19,7 +19,10 @@ from bot.deps import Deps
 from bot.digest.alerts import LEASE, OwnerAlerts, alerts_in, build_alerts
 from bot.digest.channels import ScoringConfig, load_channels
 from bot.digest.metrics import WorkerMetrics
+from bot.digest.poster import build_poster
+from bot.digest.scheduler import ALERTS, DigestWorker, build_scheduler, job_store
 from bot.digest.scoring import ScheduledScoring
+from bot.digest.sender import DigestSender
 from bot.publish import RunResult
 from bot.state import SnapshotMeta
 from models.errors import ConfigError
@@ -239,6 +242,80 @@ def test_the_workers_scheduled_scoring_alerts_after_it_publishes(harness: Harnes
     )
 
     assert scoring.fire() == "healthy"
+    [text] = dms_to(harness, CSM)
+    assert "Acme Labs" in text
+
+
+def test_a_snapshot_published_outside_the_worker_alerts_once_across_workers(
+    harness: Harness,
+) -> None:
+    publish_runs(harness.deps, BEFORE, JUMPED)  # as `churnbot score` publishes, by hand or cron
+    first, second = alerts(harness), alerts(harness)
+
+    assert first.run_new() == Counter(sent=1, no_slack_user=1)
+    assert second.run_new() is None, "claimed: another worker does not read the cards again"
+    assert first.run_new() is None, "nothing new since"
+    assert len(dms_to(harness, CSM)) == 1
+
+    publish_runs(  # the next runs: another of Maria's accounts jumps
+        harness.deps,
+        [make_card("ACC-000009", "Gamma Foods", 0.10)],
+        [moved("ACC-000009", "Gamma Foods", 0.10, 0.55)],
+        at=NOW + dt.timedelta(hours=1),
+    )
+    assert second.run_new() == Counter(sent=1)
+    texts = dms_to(harness, CSM)
+    assert len(texts) == 2
+    assert "*Gamma Foods* entered the high band" in texts[1]
+
+
+def test_no_alerts_from_an_unhealthy_or_an_old_newest_snapshot(harness: Harness) -> None:
+    publish(harness.deps, BEFORE, created=NOW - dt.timedelta(days=1))
+    publish(harness.deps, [c | {"risk": 0.9} for c in BEFORE], healthy=False, created=NOW)
+    assert alerts(harness).run_new() is None, "failed its health checks: not news to trust"
+
+    sla = dt.timedelta(hours=harness.deps.settings.spec.freshness_sla_hours)
+    publish_runs(harness.deps, BEFORE, JUMPED, at=NOW - sla - dt.timedelta(minutes=1))
+    assert alerts(harness).run_new() is None, "older than the freshness SLA: old news"
+    assert alerts(harness, Clock(NOW - sla)).run_new() == Counter(sent=1, no_slack_user=1)
+    assert harness.emulator.messages() != []
+
+
+def test_alerts_the_kill_switch_held_go_out_once_it_is_off(harness: Harness) -> None:
+    publish_runs(harness.deps, BEFORE, JUMPED)
+    harness.deps.switch.trip("input data is late", who=ADMIN, source="admin")
+    assert alerts(harness).run_new() == Counter(switch_on=1)
+    assert harness.emulator.calls("chat.postMessage") == []
+
+    harness.deps.switch.reset(who=ADMIN)
+    assert alerts(harness).run_new() == Counter(sent=1, no_slack_user=1), "claim given back"
+    assert alerts(harness).run_new() is None
+    assert len(dms_to(harness, CSM)) == 1
+
+
+def test_the_worker_looks_for_new_snapshots_in_a_job_of_its_own(harness: Harness) -> None:
+    deps = harness.deps
+    client = WebClient(token=harness.emulator.token, base_url=harness.emulator.base_url)
+    worker = DigestWorker(
+        key=deps.prefix,
+        poster=build_poster(deps, DigestSender(client)),
+        channels=deps.settings.channels,
+        scheduler=build_scheduler(job_store(deps.redis, deps.prefix), deps.settings.channels),
+        redis=deps.redis,
+        prefix=deps.prefix,
+        clock=deps.clock,
+        alerts=build_alerts(deps, client),
+    )
+    worker.start(paused=True)
+    try:
+        job = worker.scheduler.get_job(ALERTS, jobstore="local")
+        assert job is not None
+        assert job.executor == "default", "on the digests' pool: it reads every card"
+        assert job.func() is None, "nothing published yet"
+        publish_runs(deps, BEFORE, JUMPED)
+        assert job.func() == Counter(sent=1, no_slack_user=1)
+    finally:
+        worker.stop()
     [text] = dms_to(harness, CSM)
     assert "Acme Labs" in text
 

@@ -11,12 +11,11 @@ from types import FrameType
 
 import click
 from prometheus_client import start_http_server
-from slack_sdk import WebClient
 
 from bot.cli.common import console, settings_from_environment
 from bot.cli.score import score_book, tell_admins_of_trip
 from bot.deps import Deps, build_deps
-from bot.digest.alerts import build_alerts
+from bot.digest.alerts import OwnerAlerts, build_alerts
 from bot.digest.metrics import WorkerMetrics
 from bot.digest.poster import build_poster
 from bot.digest.scheduler import (
@@ -41,12 +40,13 @@ WATCHDOG_SECONDS = 5.0
 
 
 def scheduled_scoring(
-    deps: Deps, metrics: WorkerMetrics, client: WebClient | None = None
+    deps: Deps, metrics: WorkerMetrics, alerts: OwnerAlerts | None = None
 ) -> ScheduledScoring | None:
     """The scoring job of config/channels.yaml's ``scoring:`` section (None when disabled):
     the very run ``churnbot score`` makes (its flags logged for the track record), admins
     told when it trips the kill switch, the day's track record computed for the first
-    `/churn` cards, and, given a ``client``, owners alerted of the accounts that jumped."""
+    `/churn` cards, and, given ``alerts``, owners alerted at once of the accounts that
+    jumped."""
     settings = deps.settings
     if not settings.channels.scoring.enabled:
         return None
@@ -65,7 +65,7 @@ def scheduled_scoring(
         clock=deps.clock,
         grace=dt.timedelta(seconds=settings.channels.grace_seconds),
         metrics=metrics,
-        alerts=None if client is None else build_alerts(deps, client),
+        alerts=alerts,
     )
 
 
@@ -103,6 +103,7 @@ def command(metrics_port: int | None, metrics_host: str, heartbeat_seconds: floa
         raise ConfigError("environment: SLACK_BOT_TOKEN is not set; the worker posts to Slack")
     deps = build_deps(settings)
     client = build_client(settings.env)
+    alerts = build_alerts(deps, client)
     metrics = WorkerMetrics()
     metrics.watch_snapshots(deps.store, settings.spec.freshness_sla_hours, deps.clock)
     worker = DigestWorker(
@@ -114,7 +115,8 @@ def command(metrics_port: int | None, metrics_host: str, heartbeat_seconds: floa
         prefix=deps.prefix,
         clock=deps.clock,
         weekly=lambda: weekly_summary(deps, client),
-        scoring=scheduled_scoring(deps, metrics, client),
+        scoring=scheduled_scoring(deps, metrics, alerts),
+        alerts=alerts,
         metrics=metrics,
         heartbeat_seconds=heartbeat_seconds,
     )

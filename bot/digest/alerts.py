@@ -4,6 +4,13 @@ After each scoring run publishes, every card is compared with the previous run (
 ``previous_risk``): a rise of at least ``alerts.jump_points`` (config/channels.yaml), or an
 entry into the high band, earns the account's owner one direct message. The rules:
 
+* **for every snapshot, whoever published it**: the worker's scheduled scoring, or
+  ``churnbot score`` run by hand or by a team's own scheduler. Each worker looks for a new
+  snapshot every minute (:meth:`OwnerAlerts.run_new`), and the first to see one claims it in
+  ``<prefix>:{alerts}:snapshot:<snapshot_id>``, so its cards are read by one worker, not by
+  every worker every minute. Only the newest snapshot, if healthy and no older than the
+  freshness SLA (a worker started long after a snapshot must not send its old news);
+
 * **at most once per account per week** (Monday to Sunday, UTC, from the injected clock) and
   **exactly once across workers and restarts**: each send is fenced by ``SET NX`` on
   ``<prefix>:{alerts}:sent:<monday>:<account_id>``; the winner opens the DM
@@ -57,6 +64,10 @@ HIGH = "high"
 KEEP = dt.timedelta(days=14)
 #: A claim older than this without a recorded send is taken over by the next run.
 LEASE = dt.timedelta(minutes=10)
+#: How long a worker holds a snapshot's alerts before another may take them over (it died).
+RUN_LEASE = dt.timedelta(hours=1)
+#: What a snapshot's claim says once its alerts ran (kept as long as a week's "sent" records).
+DONE = "done"
 #: How many recent messages of a DM are searched for an alert whose answer was lost.
 HISTORY_LOOKBACK = 200
 # Replaces a stale claim only if it is still the one read (two workers cannot both take over).
@@ -176,8 +187,10 @@ class OwnerAlerts:
         owner_users: Mapping[str, str],
         client: WebClient,
         clock: Callable[[], dt.datetime],
+        fresh_for: dt.timedelta,
     ) -> None:
         self.config = config
+        self._fresh_for = fresh_for
         self._r = redis
         self._root = f"{prefix}:{{alerts}}:"
         self._store = store
@@ -193,8 +206,8 @@ class OwnerAlerts:
         """Alert the owners of the accounts that jumped in ``snapshot_id`` (default: the
         latest). Returns how many alerts ended how (``sent``, ``reconciled``, ``already_sent``,
         ``muted``, ``no_slack_user``, ``failed``; ``switch_on`` once when the kill switch
-        stopped the run, ``disabled`` when alerts are off). For the scheduler: errors are
-        logged, never raised."""
+        stopped the run, ``stopped`` once when Redis did, ``disabled`` when alerts are off).
+        For the scheduler: errors are logged, never raised."""
         outcomes: Counter[str] = Counter()
         if not self.config.enabled:
             outcomes["disabled"] += 1
@@ -220,10 +233,44 @@ class OwnerAlerts:
                     outcomes[self._send_once(alert, user, week)] += 1
         except ChurnbotError as exc:
             log.error("owner alerts stopped: %s", exc)
-            outcomes["failed"] += 1
+            outcomes["stopped"] += 1
         if outcomes:
             log.info("owner alerts: %s", dict(outcomes))
         return outcomes
+
+    def run_new(self) -> Counter[str] | None:
+        """:meth:`run` on the newest snapshot, once across workers, whoever published it;
+        None when there is nothing new to alert on: no snapshot, an unhealthy one, one older
+        than the freshness SLA, or one another run claimed. A run the kill switch or Redis
+        stopped gives its claim back, so a later call alerts once the switch is off (each
+        alert is fenced on its own: nobody hears twice); a run that ended, even with alerts
+        Slack refused, keeps it. What the worker calls every minute and after its own
+        scoring run. Errors are logged, never raised."""
+        try:
+            meta = self._store.latest()
+            if meta is None or not meta.healthy or not self._fresh(meta.created_at):
+                return None
+            key = f"{self._root}snapshot:{meta.snapshot_id}"
+            with translate_errors(self._r):
+                if not self._r.set(key, "running", nx=True, ex=int(RUN_LEASE.total_seconds())):
+                    return None
+            outcomes = self.run(meta.snapshot_id)
+            with translate_errors(self._r):
+                if outcomes["switch_on"] or outcomes["stopped"]:
+                    self._r.delete(key)
+                else:
+                    self._r.set(key, DONE, ex=int(KEEP.total_seconds()))
+        except ChurnbotError as exc:
+            log.error("owner alerts not run: %s", exc)
+            return Counter(stopped=1)
+        return outcomes
+
+    def _fresh(self, created_at: str) -> bool:
+        """Whether a snapshot made at ``created_at`` is still news (within the SLA)."""
+        created = dt.datetime.fromisoformat(created_at)
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=dt.UTC)
+        return self._clock() - created <= self._fresh_for
 
     def _send_once(self, alert: Alert, user: str, week: dt.date) -> str:
         """Claim, post, record; or take over a claim whose sender died (see the module)."""
@@ -307,4 +354,5 @@ def build_alerts(deps: Deps, client: WebClient) -> OwnerAlerts:
         owner_users=settings.slack.owner_users,
         client=client,
         clock=deps.clock,
+        fresh_for=dt.timedelta(hours=settings.spec.freshness_sla_hours),
     )

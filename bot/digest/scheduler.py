@@ -51,6 +51,7 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.digest.alerts import OwnerAlerts
 from bot.digest.channels import ChannelsConfig, DigestConfig
 from bot.digest.metrics import WorkerMetrics
 from bot.digest.poster import DigestPoster, Outcome
@@ -70,6 +71,7 @@ SCORING = "scoring"
 LOCAL = "local"
 HEARTBEAT = "heartbeat"
 RESUME = "resume"
+ALERTS = "alerts"
 #: How often the scheduler thread proves it is alive...
 HEARTBEAT_SECONDS = 15.0
 #: ... and how long without a beat makes it dead.
@@ -208,6 +210,7 @@ class DigestWorker:
         clock: Callable[[], dt.datetime],
         weekly: Callable[[], None] | None = None,
         scoring: ScheduledScoring | None = None,
+        alerts: OwnerAlerts | None = None,
         metrics: WorkerMetrics | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
@@ -215,6 +218,7 @@ class DigestWorker:
         self.key = key
         self.weekly = weekly
         self.scoring = scoring
+        self.alerts = alerts
         self.scheduler = scheduler
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.metrics = metrics or WorkerMetrics()
@@ -380,6 +384,17 @@ class DigestWorker:
             misfire_grace_time=None,
             next_run_time=dt.datetime.now(dt.UTC),  # the scheduler's own clock: at once
         )
+        if self.alerts is not None:  # snapshots `churnbot score` published, here or elsewhere
+            self.scheduler.add_job(
+                self.alerts.run_new,
+                IntervalTrigger(seconds=RESUME_SECONDS, timezone=dt.UTC),
+                id=ALERTS,
+                name="owner alerts of a new snapshot",
+                jobstore=LOCAL,
+                replace_existing=True,
+                misfire_grace_time=None,
+                next_run_time=dt.datetime.now(dt.UTC),
+            )
 
     def _report_missed(self, digest: DigestConfig, pending: dt.datetime, now: dt.datetime) -> None:
         """Skip and audit the runs that fell due while no worker ran, beyond the grace."""

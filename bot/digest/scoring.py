@@ -7,7 +7,8 @@ job store is shared), so each period is fenced by a claim in Redis: ``SET NX`` o
 digests). The first worker to claim a period scores; the others count it as skipped. A claim
 whose holder died expires after ``lease``; the run is not repeated in that period (the next
 one comes; the snapshot-age metric shows the gap). After a healthy publish, the owners of the
-accounts that jumped are alerted (``bot.digest.alerts``, which fences each alert itself).
+accounts that jumped are alerted at once (``bot.digest.alerts``, which claims each snapshot's
+alerts and fences each alert itself; the worker also looks for snapshots published elsewhere).
 """
 
 from __future__ import annotations
@@ -93,8 +94,8 @@ class ScheduledScoring:
             with translate_errors(self._r):
                 self._r.set(self._root + "last_success", self._clock().isoformat())
             log.info("scoring run of %s published snapshot %s", period, snapshot)
-            if self._alerts is not None and snapshot is not None:
-                self._alerts.run(snapshot)
+            if self._alerts is not None:
+                self._alerts.run_new()
         else:
             log.error(
                 "scoring run of %s failed its health checks: %s",
