@@ -32,6 +32,7 @@ from bot.deps import Deps
 from bot.listeners import admin, churn, feedback, home
 from bot.settings import require_signing_secret
 from bot.state import StoreError
+from bot.state.replay import settle_pending
 
 log = logging.getLogger(__name__)
 BOLT_LOGGER = "churnbot.bolt"
@@ -122,7 +123,7 @@ def build_app(deps: Deps, *, client: WebClient | None = None, socket_mode: bool 
             log.error("unhandled error in %s", label, exc_info=error)
             text = SOMETHING_WRONG
         url = body.get("response_url") if body.get("type") == "block_actions" else None
-        if isinstance(url, str):
+        if isinstance(url, str) and settle_pending(deps.redis):  # a replay is not told again
             deps.background.submit(_tell, url, text)
         return BoltResponse(status=200, body=text)
 

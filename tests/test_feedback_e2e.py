@@ -21,6 +21,7 @@ from slack_sdk import WebClient
 
 from bot.emulator import view_problems
 from bot.feedback import feedback_store
+from bot.feedback.capture import Recorder
 from bot.feedback.store import FeedbackStore
 from bot.render import DigestContent, FeedbackRef, digest_messages
 from bot.state import SnapshotMeta
@@ -356,6 +357,35 @@ def test_a_replayed_click_that_stored_nothing_is_refused_without_a_second_note(
     assert harness.sender.post(body, timestamp=captured_ts).status_code == 401
     drain(harness)
     assert len(harness.emulator.calls("response_url")) == 1
+    assert list(store.events()) == []
+
+
+def test_two_copies_of_a_click_whose_listener_fails_tell_the_user_once(
+    harness: Harness, digest: Digest, store: FeedbackStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug that makes a click's listener fail before its write (injected: the event cannot
+    be built) with the same signed request in flight twice: both fail, and only the first
+    says so; the copy is refused as replayed (the error handler settles the replay guard
+    before it tells the user)."""
+    both_failing = threading.Barrier(2, timeout=10)
+
+    def fail(*_: Any, **__: Any) -> None:
+        both_failing.wait()  # both copies are inside the listener before either fails
+        raise RuntimeError("injected bug")
+
+    monkeypatch.setattr(Recorder, "button_event", fail)
+    url = harness.emulator.response_url("in-flight-twice")
+    body = click_body(
+        harness, "feedback_helpful", digest.value("ACC-000001"), digest=digest, response_url=url
+    )
+    captured_ts = str(int(time.time()))
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: harness.sender.post(body, timestamp=captured_ts), "ab"))
+
+    assert sorted(a.status_code for a in answers) == [200, 401]
+    drain(harness)
+    [note] = harness.emulator.calls("response_url")
+    assert "Something went wrong on our side" in note.body["text"]
     assert list(store.events()) == []
 
 

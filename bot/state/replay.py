@@ -95,7 +95,12 @@ def first_use(guard: SeenSignature, r: redis.Redis) -> bool:
 
 
 def settle_pending(r: redis.Redis) -> bool:
-    """:func:`first_use` of the current request's pending guard (True if there is none): for a
-    listener that took the guard and then had nothing to write."""
-    guard = pending()
+    """:func:`first_use` of the current request's guard, settling it if nothing did yet (True
+    if the door checked it itself): before a note to the user, which a replay must not send
+    again. For a listener that took the guard and then had nothing to write, and for the app's
+    error handler when a listener failed before settling it (two copies of a request in flight
+    at once would otherwise both fail and both say so); a guard a write already settled
+    answers as it was settled, so a replay whose listener failed after its write says
+    nothing."""
+    guard = _PENDING.get()
     return guard is None or first_use(guard, r)
