@@ -6,31 +6,47 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import redis
 from slack_sdk import WebClient
 
 from bot.app import build_app
-from bot.deps import Deps
+from bot.deps import Deps, build_deps
+from bot.emulator import SlackEmulator
 from bot.emulator.sender import SlackSender
 from bot.feedback import feedback_store
 from bot.feedback.admin_commands import handle_admin
-from bot.feedback.events import Correction, FeedbackEvent, Kind
+from bot.feedback.events import Correction, FeedbackEvent, Kind, events_table
+from bot.feedback.metrics import stats_text
 from bot.feedback.outcomes import Outcome
 from bot.feedback.shadow import ShadowStore, run_shadow
+from bot.feedback.stats import figures, last_weeks, recorded_since, window_start
 from bot.feedback.summary import weekly_summary
 from bot.loopback import LoopbackServer
 from bot.metrics import Metrics
 from bot.render.feedback import FeedbackRef
 from bot.settings import load_settings
+from bot.state import connect
 from bot.web import build_wsgi
 from models.generator import generate_accounts
 from models.registry import Registry
 from tests import sample_config
 from tests.planted_save_rate import SHOWN_WEEK, plant_save_rate
-from tests.slack_harness import ADMIN, CONFIG, CSM, NOW, SECRET, Harness
+from tests.slack_harness import (
+    ADMIN,
+    BOOK,
+    CONFIG,
+    CSM,
+    NOW,
+    SECRET,
+    Harness,
+    RedisServer,
+    publish,
+)
 
 LAST_WEEK = NOW - dt.timedelta(days=6)  # Tuesday of the week before NOW's
 
@@ -203,3 +219,167 @@ def test_stats_show_save_rates_and_release_records_to_a_signed_request(
     assert "live: 1 answer on 1 account" in text
     assert f"• shadow candidate `{models.candidate}`: offline ROC AUC 0." in text
     assert "live: never shown to CSMs (shadow run 2026-11-23: top 20 overlap" in text
+
+
+# --- `/churn-admin stats` reads the feedback stream once ---------------------------------------
+
+#: The Monday 00:00 UTC that opens the 4 weeks `/churn-admin stats` shows at NOW (stats_weeks).
+WINDOW = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+OMAR, QUIET = "U0OMAR0001", "U0QUIET001"  # QUIET opted out: answers stored anonymously
+
+
+def at(month: int, day: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2026, month, day, hour, minute, tzinfo=dt.UTC)
+
+
+CHAMPION = "champion"  # stands for the registry fixture's champion
+#: Answers recorded oldest first (so every entry id is its answer's time): model version, kind,
+#: account, user, time, risk shown, action, segment, and the event's other fields. Before the
+#: 4 weeks shown (the previous model's, one a millisecond before the first Monday), then in
+#: each week: every kind, three segments and none, an opted-out user, flagged accounts.
+HISTORY: list[tuple[str, Kind, str, str, dt.datetime, float, str, str, dict]] = [
+    (PREVIOUS, "helpful", "ACC-1", CSM, at(10, 5, 10), 0.2, "usage-drop", "smb", {}),
+    (PREVIOUS, "correction", "ACC-2", CSM, at(10, 20, 11), 0.45, "usage-drop", "mid_market",
+     {"correction": Correction("churned")}),
+    (CHAMPION, "not_helpful", "ACC-3", OMAR, WINDOW - dt.timedelta(milliseconds=1), 0.55,
+     "escalations", "smb", {}),
+    (CHAMPION, "helpful", "ACC-3", CSM, WINDOW, 0.55, "escalations", "smb", {}),
+    (CHAMPION, "action_done", "ACC-4", CSM, at(11, 4, 9), 0.35, "usage-drop", "enterprise",
+     {"as_of": "2026-11-01"}),
+    (CHAMPION, "helpful", "ACC-5", QUIET, at(11, 10, 9), 0.6, "escalations", "", {}),
+    (CHAMPION, "correction", "ACC-6", CSM, at(11, 11, 9), 0.4, "usage-drop", "smb",
+     {"correction": Correction("renewed", note="signed for two years")}),
+    (CHAMPION, "not_helpful", "ACC-5", CSM, at(11, 12, 9), 0.6, "escalations", "mid_market", {}),
+    (CHAMPION, "helpful", "ACC-2", CSM, at(11, 17, 9), 0.45, "usage-drop", "smb", {}),
+    (CHAMPION, "correction", "ACC-7", OMAR, at(11, 18, 9), 0.32, "escalations", "enterprise",
+     {"correction": Correction("churned")}),
+    (CHAMPION, "helpful", "ACC-7", QUIET, at(11, 19, 9), 0.32, "escalations", "", {}),
+    (CHAMPION, "helpful", "ACC-1", CSM, at(11, 23, 8), 0.25, "usage-drop", "smb", {}),
+    (CHAMPION, "not_helpful", "ACC-3", CSM, at(11, 23, 8, 30), 0.55, "escalations", "smb", {}),
+    (CHAMPION, "action_done", "ACC-4", OMAR, at(11, 23, 8, 45), 0.35, "usage-drop", "enterprise",
+     {}),
+]  # fmt: skip
+#: Known outcomes: churned within the horizon, seen alive past it, not known yet.
+OUTCOMES = {
+    "ACC-2": Outcome(dt.date(2026, 11, 10), dt.date(2026, 11, 10)),
+    "ACC-3": Outcome(None, dt.date(2027, 3, 1)),
+    "ACC-4": Outcome(dt.date(2026, 12, 1), dt.date(2026, 12, 1)),
+    "ACC-7": Outcome(None, dt.date(2026, 11, 30)),
+}
+
+
+def answer(
+    deps: Deps, version: str, kind: Kind, account: str, user: str, when: dt.datetime,
+    risk: float, action: str, segment: str, extra: dict,
+) -> None:  # fmt: skip
+    ref = FeedbackRef(account, "snap-1", version, risk, action, "digest")
+    event = FeedbackEvent(uuid.uuid4().hex, uuid.uuid4().hex, kind, ref, when, segment, **extra)
+    feedback_store(deps).record(event, user=user)
+
+
+def seed_history(deps: Deps, models: Models) -> None:
+    """A feedback history that every part of the stats answer reads: August's planted save
+    rate, :data:`HISTORY` with :data:`OUTCOMES`, a snapshot that gives the target CSM
+    accounts, and a shadow run of the candidate."""
+    plant_save_rate(deps, models.champion, never_done=5)
+    store = feedback_store(deps)
+    store.set_opted_out(QUIET, True)
+    publish(deps, BOOK)
+    for version, *rest in HISTORY:
+        answer(deps, models.champion if version == CHAMPION else version, *rest)
+    planted = store.outcomes([f"ACC-9{n:05d}" for n in range(85)])
+    store.set_outcomes(planted | OUTCOMES)
+    registry = Registry(models.var / "registry")
+    shadow, risks = run_shadow(
+        deps.settings, registry, models.book, models.candidate, now=NOW, top_n=20
+    )
+    ShadowStore(deps.redis, prefix=deps.prefix).save(shadow, risks)
+
+
+#: The stats answer to ``seed_history`` at NOW as the code wrote it before one read of the
+#: stream served both of its parts (it read the weeks' events, then every event again), with
+#: ``{champion}`` and ``{candidate}`` for the versions the registry fixture trains.
+GOLDEN_STATS = Path(__file__).with_name("data") / "feedback_stats_golden.txt"
+
+
+def test_the_stats_answer_is_the_text_it_was(deps: Deps, models: Models) -> None:
+    seed_history(deps, models)
+    golden = GOLDEN_STATS.read_text(encoding="utf-8").removesuffix("\n")
+    expected = golden.replace("{champion}", models.champion)
+    assert handle_admin(deps, ADMIN, ["stats"]) == expected.replace("{candidate}", models.candidate)
+
+
+def test_a_stats_answer_before_any_feedback_shows_silent_weeks(deps: Deps) -> None:
+    weeks = stats_text(figures(deps, feedback_store(deps), last_weeks(NOW.date(), 4)))
+    text = handle_admin(deps, ADMIN, ["stats"])
+    assert text is not None
+    assert text.startswith(weeks + "\n*Save rate by recommended action*")
+    assert "• *2026-11-23* · 0 answers on 0 accounts · adoption 0/1 0%" in text
+
+
+def test_the_weeks_events_are_those_a_read_since_their_first_monday_gives(
+    deps: Deps, models: Models
+) -> None:
+    seed_history(deps, models)
+    store = feedback_store(deps)
+    # recorded behind the stream's last id, so its entry id is later than its time
+    late = (models.champion, "helpful", "ACC-8", CSM, WINDOW - dt.timedelta(days=30))
+    answer(deps, *late, 0.5, "usage-drop", "smb", {})
+    weeks = last_weeks(NOW.date(), 4)
+    every = events_table(store.events())
+    recent = recorded_since(every, window_start(weeks))
+    read = events_table(store.events(since=window_start(weeks)))
+    assert (len(every), len(read)) == (55, 12)
+    assert list(recent["entry_id"]) == list(read["entry_id"])
+    pd.testing.assert_frame_equal(recent, read, check_dtype=False)
+
+
+@pytest.fixture
+def private_deps(
+    redis_server: RedisServer, emulator: SlackEmulator, models: Models
+) -> Iterator[Deps]:
+    """Deps on a redis-server of the test's own, whose MONITOR shows this test's commands only."""
+    settings = load_settings(
+        {
+            "CHURNBOT_CONFIG": str(CONFIG),
+            "CHURNBOT_VAR": str(models.var),
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_BOT_TOKEN": emulator.token,
+            "SLACK_API_URL": emulator.base_url,
+        }
+    )
+    client = connect(redis_server.url)
+    deps = build_deps(settings, client=client, clock=lambda: NOW)
+    yield deps
+    deps.background.shutdown(wait=True)
+    client.close()
+
+
+def commands_during(client: redis.Redis, action: Callable[[], object]) -> list[list[str]]:
+    """The commands clients sent Redis while ``action`` ran (MONITOR; not those a script
+    ran), as words: up to a marker sent once it returned, so none is missed or waited for."""
+    marker = f"marker-{uuid.uuid4().hex}"
+    sent = []
+    with client.monitor() as monitor:
+        action()
+        client.echo(marker)
+        while (line := monitor.next_command())["command"] != f"ECHO {marker}":
+            if line["client_type"] != "lua":
+                sent.append(line["command"].split(" "))
+    return sent
+
+
+def test_a_stats_answer_reads_the_stream_targets_and_outcomes_once(
+    private_deps: Deps, models: Models
+) -> None:
+    deps = private_deps
+    seed_history(deps, models)
+    store = feedback_store(deps)
+    handle_admin(deps, ADMIN, ["stats"])  # loads the snapshot read script, as a running app has
+    sent = commands_during(deps.redis, lambda: handle_admin(deps, ADMIN, ["stats"]))
+    on_stream = [words for words in sent if store.stream in words]
+    assert on_stream == [["XRANGE", store.stream, "-", "+", "COUNT", "1000"]]  # 54 entries
+    reads = [words[0] for words in sent]
+    assert reads.count("EVALSHA") == len(deps.settings.slack.owners) * len(deps.settings.segments)
+    # one for the accounts flagged in the answers, one for those the digests showed (save rates)
+    assert reads.count("HMGET") == 2

@@ -19,7 +19,6 @@ from typing import Any
 import pandas as pd
 
 from bot.deps import Deps
-from bot.feedback.events import events_table
 from bot.feedback.metrics import (
     Adoption,
     Rates,
@@ -30,7 +29,6 @@ from bot.feedback.metrics import (
 )
 from bot.feedback.outcomes import Outcome
 from bot.feedback.save_rates import save_rate_lines, save_rate_units
-from bot.feedback.stats import targets
 from bot.feedback.store import FeedbackStore
 from models.errors import ModelError
 from models.registry import ModelCard, Registry
@@ -135,31 +133,41 @@ def card_or_none(registry: Registry, version: str) -> ModelCard | None:
         return None
 
 
-def product_lines(deps: Deps, store: FeedbackStore) -> list[str]:
-    """Did acting help, and is this release better: save rates, then release records."""
+def product_lines(
+    deps: Deps,
+    store: FeedbackStore,
+    events: pd.DataFrame,
+    *,
+    who: Targets,
+    outcomes: Mapping[str, Outcome],
+) -> list[str]:
+    """Did acting help, and is this release better: save rates, then release records, over
+    every stored event (``events``), with the target CSMs (``who``) and the known outcomes of
+    the accounts flagged in them, which ``bot.feedback.stats.stats_answer`` reads once for
+    the weekly figures too."""
     config = deps.settings.save_rate
-    events = events_table(store.events())
     units = save_rate_units(deps, store, config, events)
     return save_rate_lines(breakdown(units, config.estimator())) + release_lines(
-        release_records(deps, store, events, units, config.estimator())
+        release_records(deps, events, units, config.estimator(), who=who, outcomes=outcomes)
     )
 
 
 def release_records(
     deps: Deps,
-    store: FeedbackStore,
     events: pd.DataFrame,
     units: pd.DataFrame,
     config: SaveRateConfig,
+    *,
+    who: Targets,
+    outcomes: Mapping[str, Outcome],
 ) -> list[ReleaseRecord]:
     """The champion's record, then the previous version's and the shadow candidate's (those
-    that exist), over every stored answer (``events``)."""
+    that exist), over every stored answer (``events``; ``outcomes`` holds the known ones of
+    the accounts flagged in them)."""
     from bot.feedback.shadow import ShadowStore
 
     registry = Registry(deps.settings.paths.registry)
     champion = registry.champion_version()
-    flagged = events[events["risk"] >= deps.settings.spec.risk_bands.high]
-    who, outcomes = targets(deps), store.outcomes(sorted(set(flagged["account_id"])))
 
     def record(version: str, role: str, *, shown: bool = True, note: str = "") -> ReleaseRecord:
         return build_record(

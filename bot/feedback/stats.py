@@ -13,7 +13,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -29,8 +30,12 @@ from bot.feedback.metrics import (
     week_start,
     weekly_figures,
 )
-from bot.feedback.store import FeedbackStore
+from bot.feedback.outcomes import Outcome
+from bot.feedback.store import FeedbackStore, _ms
 from models.errors import ChurnbotError
+
+if TYPE_CHECKING:  # pandas where the figures are computed, not in the web process's imports
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +50,55 @@ def targets(deps: Deps) -> Targets:
     return Targets(found)
 
 
-def figures(deps: Deps, store: FeedbackStore, weeks: list[dt.date]) -> list[WeekFigures]:
-    """The figures of ``weeks`` (Mondays, oldest first), from the events since the first."""
-    since = dt.datetime.combine(weeks[0], dt.time(), tzinfo=dt.UTC)
-    events = events_table(store.events(since=since))
+def window_start(weeks: list[dt.date]) -> dt.datetime:
+    """Midnight UTC of the first of ``weeks`` (Mondays, oldest first): their events are the
+    ones recorded since then."""
+    return dt.datetime.combine(weeks[0], dt.time(), tzinfo=dt.UTC)
+
+
+def recorded_since(events: pd.DataFrame, since: dt.datetime) -> pd.DataFrame:
+    """The rows of an events table recorded at or after ``since``, numbered from 0: the table
+    ``store.events(since=since)`` gives, so one read of the stream serves both. Selected on
+    the entry id's milliseconds, as that read's XRANGE selects them (an entry recorded behind
+    the stream's last id gets a later id than its answer's ``at``). One difference: a repeat
+    of an ``idem`` first recorded before ``since`` is dropped here, as the whole read drops
+    it, where a read from ``since`` never sees the first and keeps it."""
+    recorded_ms = events["entry_id"].str.split("-", n=1).str[0].astype("int64")
+    return events[recorded_ms >= _ms(since)].reset_index(drop=True)
+
+
+def flagged_accounts(deps: Deps, events: pd.DataFrame) -> list[str]:
+    """The accounts ``events`` shows at high risk, sorted: whose outcomes the figures need."""
     flagged = events[events["risk"] >= deps.settings.spec.risk_bands.high]
+    return sorted(set(flagged["account_id"]))
+
+
+def week_figures(
+    deps: Deps,
+    events: pd.DataFrame,
+    weeks: list[dt.date],
+    *,
+    who: Targets,
+    outcomes: Mapping[str, Outcome],
+) -> list[WeekFigures]:
+    """The figures of ``weeks`` (Mondays, oldest first) from ``events``, those recorded since
+    the first (``outcomes`` may hold more accounts than those flagged in them)."""
     return weekly_figures(
         events,
         weeks=weeks,
-        targets=targets(deps),
-        outcomes=store.outcomes(sorted(set(flagged["account_id"]))),
+        targets=who,
+        outcomes=outcomes,
         high_risk=deps.settings.spec.risk_bands.high,
         horizon_days=deps.settings.spec.horizon_days,
     )
+
+
+def figures(deps: Deps, store: FeedbackStore, weeks: list[dt.date]) -> list[WeekFigures]:
+    """The figures of ``weeks`` (Mondays, oldest first), reading only the events since the
+    first: what the weekly summary, its charts and ``/metrics`` need."""
+    events = events_table(store.events(since=window_start(weeks)))
+    outcomes = store.outcomes(flagged_accounts(deps, events))
+    return week_figures(deps, events, weeks, who=targets(deps), outcomes=outcomes)
 
 
 def last_weeks(today: dt.date, count: int) -> list[dt.date]:
@@ -68,12 +109,24 @@ def last_weeks(today: dt.date, count: int) -> list[dt.date]:
 
 def stats_answer(deps: Deps, store: FeedbackStore) -> str:
     """The `/churn-admin stats` text: the weekly figures, the save rates per action, and the
-    release records of the champion, the previous version and the shadow candidate."""
+    release records of the champion, the previous version and the shadow candidate.
+
+    The release records need every stored event, so the stream is read once, whole, and the
+    weeks' events are taken from it; the target CSMs and the outcomes of every flagged
+    account are read once for both parts (the stream can be long, and each read costs)."""
     # pandas and the model registry are imported when asked, not by the web process's imports
     from bot.feedback.release import product_lines
 
     weeks = last_weeks(deps.clock().date(), store.config.stats_weeks)
-    return "\n".join([stats_text(figures(deps, store, weeks)), *product_lines(deps, store)])
+    events = events_table(store.events())
+    who, outcomes = targets(deps), store.outcomes(flagged_accounts(deps, events))
+    recent = recorded_since(events, window_start(weeks))
+    return "\n".join(
+        [
+            stats_text(week_figures(deps, recent, weeks, who=who, outcomes=outcomes)),
+            *product_lines(deps, store, events, who=who, outcomes=outcomes),
+        ]
+    )
 
 
 # --- Prometheus -------------------------------------------------------------------------------
