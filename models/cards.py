@@ -378,13 +378,15 @@ class CardCodec:
 
     ``spec`` holds: each feature's reason code and risk/healthy wordings, the value fields,
     the playbook's actions by rule index, the context items' labels and formats, the CRM link
-    and the model version. ``context=False`` decodes every card with an empty ``context``
-    and no ``healthy`` reason (:meth:`without_context`).
+    and the model version. ``for_digest=True`` decodes every card as a digest shows it: an
+    empty ``context`` and no ``healthy`` reason (:meth:`for_digest`).
     """
 
-    def __init__(self, spec: Mapping[str, Any], *, context: bool = True) -> None:
+    def __init__(self, spec: Mapping[str, Any], *, for_digest: bool = False) -> None:
         self._spec = dict(spec)
-        self.with_context = context
+        #: Whether a card is decoded whole, context items and healthy reason worded (not for a
+        #: digest, which shows neither).
+        self.whole = not for_digest
         self.reasons = ReasonReader(spec["reasons"])
         self.actions = tuple(
             {"rule": rule, "action": action, "why": why, "owner": owner}
@@ -402,13 +404,13 @@ class CardCodec:
         """Everything ``decode`` needs, as text stored once per snapshot."""
         return json.dumps(self._spec, ensure_ascii=False, separators=(",", ":"))
 
-    def without_context(self) -> CardCodec:
-        """This codec for cards that never show their context items nor their healthy
-        reason (a digest's): wording the items (a date through strftime among others) cost
+    def for_digest(self) -> CardCodec:
+        """This codec for a digest's cards, which never show their context items nor their
+        healthy reason: wording the items (a date through strftime among others) cost
         6% of planning a digest, and the healthy reason, which a third of cards have, ~23K
         instructions a digest. Context values are stepped over only when the link or what an
         abstained card lacks follows; the healthy reason's values are read, not worded."""
-        return CardCodec(self._spec, context=False)
+        return CardCodec(self._spec, for_digest=True)
 
     @classmethod
     def from_spec(cls, spec: str) -> CardCodec:
@@ -431,19 +433,17 @@ class CardCodec:
         """The card exactly as the Slack side reads it, change since the previous snapshot
         included."""
         days, rule, band, count = HEADER.unpack_from(record)
-        reasons, healthy, at = self.reasons.read(
-            record, HEADER.size, count, healthy=self.with_context
-        )
+        reasons, healthy, at = self.reasons.read(record, HEADER.size, count, healthy=self.whole)
         context = []
-        # Without context, its values are stepped over only if something after them is read.
-        stepped = self.with_context or self.link.reads or count & ABSTAIN_FLAG
+        # For a digest, context values are stepped over only if something after them is read.
+        stepped = self.whole or self.link.reads or count & ABSTAIN_FLAG
         for label, form, indexed in self.context if stepped else ():
             value: object
             if indexed:
                 value = segment or BLANK
             else:
                 value, at = read_value(record, at)
-            if self.with_context and value is not BLANK:
+            if self.whole and value is not BLANK:
                 context.append([label, context_text(value, form)])
         url, at = self.link.read(record, at, account_id)
         card: dict[str, Any] = {

@@ -109,13 +109,13 @@ def decoded_card(codec: CardCodec, chunk: ScoredChunk, i: int) -> dict[str, Any]
 
 
 def decoded_cards(
-    scorer: Scorer, rows: pd.DataFrame, chunk_size: int, *, context: bool = True
+    scorer: Scorer, rows: pd.DataFrame, chunk_size: int, *, for_digest: bool = False
 ) -> list[dict[str, Any]]:
-    """Every card of the book as a reader gets it (no previous snapshot); ``context=False``
-    as a digest reads it (:meth:`CardCodec.without_context`)."""
+    """Every card of the book as a reader gets it (no previous snapshot); ``for_digest=True``
+    as a digest reads it (:meth:`CardCodec.for_digest`)."""
     codec = CardCodec.from_spec(scorer.codec().spec())
-    if not context:
-        codec = codec.without_context()
+    if for_digest:
+        codec = codec.for_digest()
     return [
         decoded_card(codec, chunk, i)
         for chunk in scorer.column_chunks(rows, chunk_size=chunk_size)

@@ -40,7 +40,7 @@ def test_decoded_cards_equal_the_golden_cards(tmp_path: Path) -> None:
         seen.add(name)
         # Chunks smaller than the book, so a book spans several (and the last is partial).
         cards = decoded_cards(scorer, rows, chunk_size=700)
-        brief = decoded_cards(scorer, rows, chunk_size=700, context=False)
+        brief = decoded_cards(scorer, rows, chunk_size=700, for_digest=True)
         # a digest's: no context items, no healthy reason
         assert brief == [{**card, "context": [], "healthy": None} for card in cards], name
         expected = golden[name]
@@ -112,7 +112,7 @@ def test_the_segment_is_shown_from_the_store_and_not_stored_twice(segment: str) 
     assert read[new]["context"] == read[old]["context"] == [*shown, ["ARR", "$1,200"]]
 
 
-def test_a_codec_without_context_reads_the_same_card_with_no_context_items() -> None:
+def test_a_codec_for_digest_reads_the_same_card_with_no_context_items() -> None:
     """A digest's codec steps over the context values it does not word: the CRM link and
     what an abstained account lacks, which the record keeps after them, read as before."""
     spec = codec_spec(
@@ -138,9 +138,7 @@ def test_a_codec_without_context_reads_the_same_card_with_no_context_items() -> 
     fields = {"account_id": "A 1", "account_name": "Acme", "owner": "jo@example.com"}
     full = CardCodec(spec)
     whole = full.decode(record, **fields, segment="smb", risk=0.4, previous_risk=0.3)
-    brief = full.without_context().decode(
-        record, **fields, segment="smb", risk=0.4, previous_risk=0.3
-    )
+    brief = full.for_digest().decode(record, **fields, segment="smb", risk=0.4, previous_risk=0.3)
     assert whole["context"] == [["Segment", "smb"], ["ARR", "$1,200"], ["Renewal", "Jul 11, 2027"]]
     assert whole["url"] == "https://crm/A%201/eu"
     assert whole["abstain"] == {"missing": ["Plan"]}
@@ -148,7 +146,7 @@ def test_a_codec_without_context_reads_the_same_card_with_no_context_items() -> 
 
 
 @pytest.mark.parametrize("url_template", [None, "https://crm/{id}"])
-def test_a_codec_without_context_need_not_step_over_its_values(url_template: str | None) -> None:
+def test_a_codec_for_digest_need_not_step_over_its_values(url_template: str | None) -> None:
     """Nothing after the context values is read (a link from the id alone, no abstain):
     the card reads the same without stepping over them."""
     codec = CardCodec(
@@ -165,9 +163,7 @@ def test_a_codec_without_context_need_not_step_over_its_values(url_template: str
     )
     fields = {"account_id": "A1", "account_name": "Acme", "owner": "jo@example.com"}
     whole = codec.decode(record, **fields, segment="", risk=0.8, previous_risk=None)
-    brief = codec.without_context().decode(
-        record, **fields, segment="", risk=0.8, previous_risk=None
-    )
+    brief = codec.for_digest().decode(record, **fields, segment="", risk=0.8, previous_risk=None)
     assert whole["context"] == [["ARR", "$10"], ["Renewal", "Jan 02, 2027"]]
     assert whole["url"] == (None if url_template is None else "https://crm/A1")
     assert whole["as_of"] == "2024-10-04"

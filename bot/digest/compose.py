@@ -82,18 +82,20 @@ def held_back(
     holdout: Holdout = NO_HOLDOUT,
     read: Sequence[Sequence[Row]] | None = None,
     *,
-    context: bool = True,
+    for_digest: bool = False,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(shown, held out): the top-N without the accounts the holdout keeps back, and those
     of them that the top-N would have shown (the control group, ``bot.digest.holdout``).
     ``read``: the rows of each of the digest's top lists (:func:`top_lists`), when they were
-    read with the snapshot (:func:`first_read`); else each list is read here. ``context``:
-    False may leave the cards' context items and healthy reason out (the Slack digest never
+    read with the snapshot (:func:`first_read`); else each list is read here. ``for_digest``:
+    True may leave the cards' context items and healthy reason out (the Slack digest never
     shows them)."""
     merged: dict[str, dict[str, Any]] = {}
     for i, (owner, segment) in enumerate(top_lists(digest)):
         if read is not None:
-            cards = [row.card(context=context) for row in read[i] if row.risk >= digest.min_risk]
+            cards = [
+                row.card(for_digest=for_digest) for row in read[i] if row.risk >= digest.min_risk
+            ]
         else:
             cards = store.top(
                 top_wanted(digest, holdout),
@@ -101,7 +103,7 @@ def held_back(
                 segment=segment,
                 snapshot_id=snapshot_id,
                 min_risk=digest.min_risk,
-                context=context,
+                for_digest=for_digest,
             )
         for card in cards:
             merged[card["account_id"]] = card
@@ -228,7 +230,7 @@ def plan_digest(
         why = serving.unavailable or "no scores to show"
         return DigestPlan((unavailable_message(digest, why),), None, {}, None, serving.switch.on)
     sid = serving.meta.snapshot_id
-    cards, held = held_back(store, digest, sid, holdout, read, context=False)
+    cards, held = held_back(store, digest, sid, holdout, read, for_digest=True)
     content = digest_content(
         digest, serving, cards, previous, moved_sharply, owner_users, track_record
     )

@@ -51,9 +51,9 @@ class JsonCards:
         }
         return card
 
-    def without_context(self) -> JsonCards:
+    def for_digest(self) -> JsonCards:
         """Itself: a hand-written card shows what it was written with (the decoder of a
-        card that never shows its context, as :meth:`CardCodec.without_context` is)."""
+        digest's cards, as :meth:`CardCodec.for_digest` is)."""
         return self
 
 

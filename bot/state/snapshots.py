@@ -145,9 +145,10 @@ class _Layout:
     codec: card_json.Decoder
     owners: list[str]
     segments: list[str]
-    #: ``codec`` for cards that never show their context items (a digest's): scoring's codec
-    #: leaves them out (``CardCodec.without_context``); a hand-written card keeps them.
-    no_context: card_json.Decoder
+    #: ``codec`` for a digest's cards, which never show their context items nor healthy
+    #: reason: scoring's codec leaves them out (``CardCodec.for_digest``); a hand-written card
+    #: keeps them.
+    digest_codec: card_json.Decoder
 
 
 class Row(NamedTuple):
@@ -167,10 +168,10 @@ class Row(NamedTuple):
     #: What decodes it: the snapshot's codec, owners and segments.
     layout: _Layout
 
-    def card(self, *, context: bool = True) -> dict[str, Any]:
-        """The account's card; ``context=False`` may leave its context items and healthy
+    def card(self, *, for_digest: bool = False) -> dict[str, Any]:
+        """The account's card; ``for_digest=True`` may leave its context items and healthy
         reason out (a digest, which never shows them, need not word them)."""
-        return _decode(self.layout, self.account_id, self.risk, self.data, context=context)
+        return _decode(self.layout, self.account_id, self.risk, self.data, for_digest=for_digest)
 
 
 @dataclass(frozen=True)
@@ -673,7 +674,7 @@ class SnapshotStore:
         if reply[3] is not None:
             spec = json.loads(reply[3])
             codec = card_json.codec_for(spec["codec"])
-            read = _Layout(codec, spec["owners"], spec["segments"], codec.without_context())
+            read = _Layout(codec, spec["owners"], spec["segments"], codec.for_digest())
             with self._layouts_lock:  # listener threads share the store
                 self._layouts.pop(sid, None)
                 self._layouts[sid] = read
@@ -758,10 +759,10 @@ class SnapshotStore:
         segment: str | None = None,
         snapshot_id: str | None = None,
         min_risk: float = 0.0,
-        context: bool = True,
+        for_digest: bool = False,
     ) -> list[dict[str, Any]]:
         """The ``n`` riskiest cards (risk >= ``min_risk``), highest first, optionally filtered;
-        ``context`` as for :meth:`Row.card`.
+        ``for_digest`` as for :meth:`Row.card`.
 
         A channel's book is an owner, a segment, or both; each has its own precomputed list.
         """
@@ -771,7 +772,7 @@ class SnapshotStore:
         if reply.layout is None:
             return []
         rows = [_row(raw, reply.layout) for raw in reply.results[0]]
-        return [row.card(context=context) for row in rows if row.risk >= min_risk]
+        return [row.card(for_digest=for_digest) for row in rows if row.risk >= min_risk]
 
     def iter_cards(self, *, snapshot_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Every card of the latest (or given) snapshot, in position order, a block at a
@@ -944,11 +945,11 @@ def _decode(
     risk: float,
     row: fmt.DataRow,
     *,
-    context: bool = True,
+    for_digest: bool = False,
 ) -> dict[str, Any]:
     """The card of an account from its unpacked data row (``unpack_row``)."""
     previous, owner, segment, name, record = row
-    return (layout.codec if context else layout.no_context).decode(
+    return (layout.digest_codec if for_digest else layout.codec).decode(
         record,
         account_id=account_id,
         account_name=name,
