@@ -31,7 +31,7 @@ from bot.feedback.metrics import (
     weekly_figures,
 )
 from bot.feedback.outcomes import Outcome
-from bot.feedback.store import FeedbackStore, _ms
+from bot.feedback.store import FeedbackStore, stream_ms
 from models.errors import ChurnbotError
 
 if TYPE_CHECKING:  # pandas where the figures are computed, not in the web process's imports
@@ -64,7 +64,7 @@ def recorded_since(events: pd.DataFrame, since: dt.datetime) -> pd.DataFrame:
     of an ``idem`` first recorded before ``since`` is dropped here, as the whole read drops
     it, where a read from ``since`` never sees the first and keeps it."""
     recorded_ms = events["entry_id"].str.split("-", n=1).str[0].astype("int64")
-    return events[recorded_ms >= _ms(since)].reset_index(drop=True)
+    return events[recorded_ms >= stream_ms(since)].reset_index(drop=True)
 
 
 def flagged_accounts(deps: Deps, events: pd.DataFrame) -> list[str]:

@@ -179,7 +179,9 @@ class MessageState:
     choices: dict[str, dict[Kind, list[str | None]]]
 
 
-def _ms(moment: dt.datetime) -> int:
+def stream_ms(moment: dt.datetime) -> int:
+    """``moment`` in the milliseconds a stream entry id starts with (how reads select by
+    time, here and in ``bot.feedback.stats.recorded_since``)."""
     return int(moment.timestamp() * 1000)
 
 
@@ -220,7 +222,7 @@ class FeedbackStore:
         return self._config
 
     def _min_id(self) -> int:
-        return max(0, _ms(self._clock() - self._config.retention))
+        return max(0, stream_ms(self._clock() - self._config.retention))
 
     def _shown_key(self, message: MessageRef) -> str:
         return f"{self._root}shown:{message.channel}:{message.ts}"
@@ -273,7 +275,7 @@ class FeedbackStore:
                     self._config.message_state_days * 86_400,
                     shown_field,
                     self._min_id(),
-                    _ms(event.at),
+                    stream_ms(event.at),
                     refresh,
                     message_body if message else "",
                     REFRESH_QUEUE_MAX,
@@ -351,7 +353,7 @@ class FeedbackStore:
         """Stored events recorded at or after ``since`` (all if None), oldest first, read in
         chunks; an entry repeating an ``idem`` among the last :data:`DEDUPE_WINDOW` entries
         (what a blind retry of a write would leave) is skipped."""
-        start = str(_ms(since)) if since else "-"
+        start = str(stream_ms(since)) if since else "-"
         recent: deque[str] = deque(maxlen=DEDUPE_WINDOW)
         seen: set[str] = set()
         while True:
