@@ -91,8 +91,9 @@ def scheduled_scoring(
     help="How often the scheduler thread proves it is alive; four missed beats stop the worker.",
 )
 def command(metrics_port: int | None, metrics_host: str, heartbeat_seconds: float) -> None:
-    """Post every digest of config/channels.yaml on its schedule, exactly once, and score the
-    book on the schedule of its ``scoring:`` section.
+    """Post every digest of config/channels.yaml on its schedule, exactly once, score the book
+    on the schedule of its ``scoring:`` section, and alert owners of the accounts that jumped
+    in each new snapshot (whoever published it).
 
     Run exactly one (a second one during a deploy doubles nothing: every send and every
     scoring run is fenced in Redis). Stops on SIGTERM or Ctrl-C after the digests being posted
