@@ -74,8 +74,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "worker": (
         "worker",
         "command",
-        "Post every digest of config/channels.yaml on its schedule, exactly once, and score the "
-        "book on the schedule of its ``scoring:`` section.",
+        "Post every digest of config/channels.yaml on its schedule, exactly once, score the book "
+        "on the schedule of its ``scoring:`` section, and alert owners of the accounts that "
+        "jumped in each new snapshot (whoever published it).",
     ),
 }
 
