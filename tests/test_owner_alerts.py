@@ -277,6 +277,10 @@ def test_no_alerts_from_an_unhealthy_or_an_old_newest_snapshot(harness: Harness)
     sla = dt.timedelta(hours=harness.deps.settings.spec.freshness_sla_hours)
     publish_runs(harness.deps, BEFORE, JUMPED, at=NOW - sla - dt.timedelta(minutes=1))
     assert alerts(harness).run_new() is None, "older than the freshness SLA: old news"
+    off = harness.deps.settings.channels.alerts.model_copy(update={"enabled": False})
+    muted = alerts(harness, Clock(NOW - sla))
+    muted.config = off
+    assert muted.run_new() is None, "alerts off: not even a read"
     assert alerts(harness, Clock(NOW - sla)).run_new() == Counter(sent=1, no_slack_user=1)
     assert harness.emulator.messages() != []
 

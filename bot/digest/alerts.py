@@ -240,12 +240,14 @@ class OwnerAlerts:
 
     def run_new(self) -> Counter[str] | None:
         """:meth:`run` on the newest snapshot, once across workers, whoever published it;
-        None when there is nothing new to alert on: no snapshot, an unhealthy one, one older
-        than the freshness SLA, or one another run claimed. A run the kill switch or Redis
+        None when there is nothing new to alert on: alerts off, no snapshot, an unhealthy one,
+        one older than the freshness SLA, or one another run claimed. A run the kill switch or Redis
         stopped gives its claim back, so a later call alerts once the switch is off (each
         alert is fenced on its own: nobody hears twice); a run that ended, even with alerts
         Slack refused, keeps it. What the worker calls every minute and after its own
         scoring run. Errors are logged, never raised."""
+        if not self.config.enabled:  # nothing to read every minute
+            return None
         try:
             meta = self._store.latest()
             if meta is None or not meta.healthy or not self._fresh(meta.created_at):
