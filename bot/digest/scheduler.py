@@ -374,27 +374,23 @@ class DigestWorker:
             replace_existing=True,
             misfire_grace_time=None,
         )
+        self._every_minute(self.resume_open, RESUME, "resume open digest slots")
+        if self.alerts is not None:  # snapshots `churnbot score` published, here or elsewhere
+            self._every_minute(self.alerts.run_new, ALERTS, "owner alerts of a new snapshot")
+
+    def _every_minute(self, run: Callable[[], object], job_id: str, name: str) -> None:
+        """A local job every :data:`RESUME_SECONDS` from now, on the digests' pool (it may
+        take long: posting, reading every card)."""
         self.scheduler.add_job(
-            self.resume_open,
+            run,
             IntervalTrigger(seconds=RESUME_SECONDS, timezone=dt.UTC),
-            id=RESUME,
-            name="resume open digest slots",
+            id=job_id,
+            name=name,
             jobstore=LOCAL,
             replace_existing=True,
             misfire_grace_time=None,
             next_run_time=dt.datetime.now(dt.UTC),  # the scheduler's own clock: at once
         )
-        if self.alerts is not None:  # snapshots `churnbot score` published, here or elsewhere
-            self.scheduler.add_job(
-                self.alerts.run_new,
-                IntervalTrigger(seconds=RESUME_SECONDS, timezone=dt.UTC),
-                id=ALERTS,
-                name="owner alerts of a new snapshot",
-                jobstore=LOCAL,
-                replace_existing=True,
-                misfire_grace_time=None,
-                next_run_time=dt.datetime.now(dt.UTC),
-            )
 
     def _report_missed(self, digest: DigestConfig, pending: dt.datetime, now: dt.datetime) -> None:
         """Skip and audit the runs that fell due while no worker ran, beyond the grace."""
