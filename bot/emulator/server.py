@@ -6,7 +6,9 @@ so tests exercise encoding, auth headers, HTTP status codes and Retry-After hand
 Every call is recorded; faults (429, 5xx, slow answers) are injected on demand. Files take the
 external upload flow: ``files.getUploadURLExternal`` hands out an upload URL on this same
 server, the bytes are POSTed there (recorded as ``upload_url`` calls), and
-``files.completeUploadExternal`` shares them.
+``files.completeUploadExternal`` shares them. Socket Mode: ``apps.connections.open``, called
+with the app-level token, hands out a URL on :attr:`SlackEmulator.socket_mode`, a WebSocket
+server started on that first call (:mod:`bot.emulator.socket_mode`).
 """
 
 from __future__ import annotations
@@ -23,15 +25,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import TYPE_CHECKING, Any, Self, cast
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from bot.emulator.blockkit import message_rejection
 from bot.emulator.workspace import Reply, SlackUser, StoredFile, Workspace, decode_json_fields
 
+if TYPE_CHECKING:
+    from bot.emulator.socket_mode import SocketModeServer
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOKEN = "xoxb-churnbot-emulator"
+DEFAULT_APP_TOKEN = "xapp-1-A0CHURNBOT-emulator"
+CONNECTIONS_OPEN_METHOD = "apps.connections.open"
 RESPONSE_URL_METHOD = "response_url"
 UPLOAD_URL_METHOD = "upload_url"
 UPLOAD_PATH = "/upload/v1/"
@@ -153,7 +160,8 @@ class SlackEmulator:
     """A local Slack Web API on 127.0.0.1, started in a daemon thread.
 
     Use as a context manager (or ``start()``/``stop()``) and give the app
-    ``WebClient(base_url=emulator.base_url, token=emulator.token)``.
+    ``WebClient(base_url=emulator.base_url, token=emulator.token)``; in Socket Mode also
+    ``emulator.app_token`` (SLACK_APP_TOKEN), and push envelopes through :attr:`socket_mode`.
 
     ``channels``: None accepts any channel id (created on first use); a mapping id -> name or a
     list of ids makes every other channel ``channel_not_found``. ``non_member_channels`` answer
@@ -166,6 +174,7 @@ class SlackEmulator:
         self,
         *,
         token: str = DEFAULT_TOKEN,
+        app_token: str = DEFAULT_APP_TOKEN,
         team_id: str = "T0CHURNBOT",
         bot_user_id: str = "U0CHURNBOT",
         bot_id: str = "B0CHURNBOT",
@@ -182,6 +191,7 @@ class SlackEmulator:
                 f"number of messages per second or None. Got {rate_limit_per_channel!r} instead."
             )
         self.token = token
+        self.app_token = app_token
         self.latency = latency
         self._clock = clock
         self._workspace = Workspace(
@@ -202,6 +212,7 @@ class SlackEmulator:
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._socket_mode: SocketModeServer | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -223,7 +234,11 @@ class SlackEmulator:
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port; safe to call twice."""
+        """Stop serving (Socket Mode too) and release the ports; safe to call twice."""
+        with self._lock:
+            socket_mode, self._socket_mode = self._socket_mode, None
+        if socket_mode is not None:
+            socket_mode.stop()
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return
@@ -256,6 +271,17 @@ class SlackEmulator:
     def base_url(self) -> str:
         """What the app's WebClient gets as ``base_url`` (production: SLACK_API_URL)."""
         return f"{self.url}/api/"
+
+    @property
+    def socket_mode(self) -> SocketModeServer:
+        """The Socket Mode endpoint ``apps.connections.open`` hands out, started on first use
+        (so an emulator that never serves Socket Mode needs no ``websockets``)."""
+        from bot.emulator.socket_mode import SocketModeServer
+
+        with self._lock:
+            if self._socket_mode is None:
+                self._socket_mode = SocketModeServer().start()
+            return self._socket_mode
 
     def response_url(self, name: str = "default") -> str:
         """A response_url on this server: JSON POSTs, 5 uses, 30 minutes from first issue."""
@@ -486,6 +512,8 @@ class SlackEmulator:
                     return self._workspace.receive_upload(request.params["file_id"], request.raw)
             if request.token is None:
                 return Reply(200, {"ok": False, "error": "not_authed"})
+            if request.method == CONNECTIONS_OPEN_METHOD:
+                return self._open_connection(request.token)
             if request.token != self.token:
                 return Reply(200, {"ok": False, "error": "invalid_auth"})
             with self._lock:
@@ -494,6 +522,14 @@ class SlackEmulator:
             # An emulator bug: answer (and record) a visible 500 rather than dropping the socket.
             logger.exception("Slack emulator failed on %s", request.method)
             return Reply(500, {"ok": False, "error": "internal_error", "emulator_error": repr(exc)})
+
+    def _open_connection(self, token: str) -> Reply:
+        """``apps.connections.open``: only the app-level token opens a socket, as on Slack."""
+        if not token.startswith("xapp-"):
+            return Reply(200, {"ok": False, "error": "not_allowed_token_type"})
+        if token != self.app_token:
+            return Reply(200, {"ok": False, "error": "invalid_auth"})
+        return Reply(200, {"ok": True, "url": self.socket_mode.issue_url()})
 
     def _answer_response_url(self, request: _Request) -> Reply:
         """Slack's response_url: 5 accepted posts within 30 minutes of being issued."""
