@@ -131,11 +131,18 @@ def build_app(deps: Deps, *, client: WebClient | None = None, socket_mode: bool 
 
 
 def _payload_check(body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse:
-    """Socket Mode's stand-in for the web door's shape check (see ``bot.middleware``)."""
+    """Socket Mode's stand-in for the web door's shape check (see ``bot.middleware``).
+
+    A refused envelope is still acknowledged, with what is wrong as the ack's text: over the
+    socket the ack is the only answer there is (Bolt sends none for a status other than 200),
+    and without one Slack retries an event that can never succeed, and shows the person who
+    typed a command its own timeout error instead of the reason."""
     checked = middleware.check_payload(body)
     if checked.problem is not None:
         log.warning("refused a Slack request (%d): %s", checked.status, checked.problem)
-        return BoltResponse(status=checked.status, body=checked.problem)
+        return BoltResponse(
+            status=200, body=f"churnbot cannot read this request: {checked.problem}"
+        )
     return next()
 
 

@@ -56,7 +56,7 @@ def test_socket_mode_needs_no_signing_secret_and_answers(
     real_redis: redis.Redis, emulator: SlackEmulator
 ) -> None:
     """Requests come over the socket as dicts (no signature); the listeners answer them, and a
-    payload of the wrong shape is refused before any listener."""
+    payload of the wrong shape is refused before any listener, in an ack that says why."""
     settings = load_settings(socket_settings(emulator))
     deps = build_deps(settings, client=real_redis, prefix=f"test-{uuid.uuid4().hex}")
     try:
@@ -73,7 +73,8 @@ def test_socket_mode_needs_no_signing_secret_and_answers(
         assert response.status == 200
         assert "Acme Corp" in json.loads(response.body)["text"]
         broken = app.dispatch(BoltRequest(body={**command, "user_id": 5}, mode="socket_mode"))
-        assert broken.status == 400
+        assert broken.status == 200, "acknowledged: over the socket the ack is the only answer"
+        assert broken.body.startswith("churnbot cannot read this request: ")
         with LoopbackServer(build_wsgi(None, deps)) as probes, httpx.Client(timeout=10) as http:
             assert http.get(f"{probes.url}/healthz").status_code == 200
             assert http.get(f"{probes.url}/readyz").json()["redis"] is True

@@ -13,6 +13,8 @@ prints nothing with rich.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -46,6 +48,16 @@ def __getattr__(name: str) -> Console:
 def settings_from_environment() -> Settings:
     """The only place the CLI reads ``os.environ``."""
     return load_settings(os.environ)
+
+
+def stop_requested() -> threading.Event:
+    """An event set when the process is asked to stop (SIGTERM from the platform, or Ctrl-C),
+    for a long-running command to wait on and then finish what it was doing rather than die
+    in the middle of it. Call it from the main thread (signal handlers live there)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
 
 
 @contextmanager

@@ -279,7 +279,7 @@ def serve_socket_mode(settings: Settings, *, host: str, port: int) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from bot.app import build_app
-    from bot.cli.common import console
+    from bot.cli.common import console, stop_requested
     from bot.deps import build_deps
     from bot.feedback.drain import running_drain
     from bot.loopback import LoopbackServer
@@ -293,10 +293,17 @@ def serve_socket_mode(settings: Settings, *, host: str, port: int) -> None:
             "xapp-..., with the connections:write scope, under Basic Information)"
         )
     app = build_app(deps, socket_mode=True)
+    stop = stop_requested()
     # Often run with no worker beside it: messages are redrawn after clicks here too.
     with (
         LoopbackServer(build_wsgi(None, deps), host=host, port=port) as probes,
         running_drain(deps),
     ):
         console.print(f"Connecting to Slack in Socket Mode; probes and metrics at {probes.url}")
-        SocketModeHandler(app, token.get_secret_value()).start()
+        # Not the handler's start(), which waits for good: on SIGTERM the socket is closed
+        # first (no new requests), then the drain finishes its redraw and the probes stop.
+        handler = SocketModeHandler(app, token.get_secret_value())
+        handler.connect()
+        stop.wait()
+        console.print("Stopping: closing the Slack socket")
+        handler.close()

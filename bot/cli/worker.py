@@ -5,14 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
-import signal
-import threading
-from types import FrameType
 
 import click
 from prometheus_client import start_http_server
 
-from bot.cli.common import console, settings_from_environment
+from bot.cli.common import console, settings_from_environment, stop_requested
 from bot.cli.score import score_book, tell_admins_of_trip
 from bot.deps import Deps, build_deps
 from bot.digest.alerts import OwnerAlerts, build_alerts
@@ -128,13 +125,7 @@ def command(metrics_port: int | None, metrics_host: str, heartbeat_seconds: floa
     # so the many that a hundred digest threads trigger do not walk it each time (a digest's
     # CPU about 2.6 -> 2.3 ms in bench/digests.py, which freezes its process the same way).
     gc.freeze()
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop = stop_requested()
     worker.start()
     refreshes = DrainThread(build_drain(deps, client)).start()  # messages redrawn after clicks
     console.print(f"Scheduling {len(settings.channels.digests)} digest(s); Ctrl-C to stop")
