@@ -152,6 +152,20 @@ def harness(real_redis: redis.Redis, emulator: SlackEmulator) -> Iterator[Harnes
         real_redis.unlink(*keys)
 
 
+def process_environment(
+    emulator: SlackEmulator, redis_url: str, config: Path = CONFIG, **more: str
+) -> dict[str, str]:
+    """What a churnbot process started by a test reads: the contract of its environment
+    variables, pointed at the emulator and a Redis (``more``: SLACK_APP_TOKEN, PORT...)."""
+    return {
+        "CHURNBOT_CONFIG": str(config),
+        "SLACK_BOT_TOKEN": emulator.token,
+        "SLACK_API_URL": emulator.base_url,
+        "REDIS_URL": redis_url,
+        **more,
+    }
+
+
 class RedisServer:
     """A private ``redis-server`` on a free loopback port, which a test may freeze (SIGSTOP:
     the kernel still accepts connections, nothing answers, exactly like a hung Redis), thaw,

@@ -35,7 +35,7 @@ from bot.feedback.drain import DrainThread
 from bot.settings import load_settings
 from bot.state import connect
 from tests.polling import wait_until
-from tests.slack_harness import CONFIG, publish
+from tests.slack_harness import CONFIG, process_environment, publish
 from tests.test_digest_posting import EAST, DyingClient, WorkerKilled, maria_book
 from tests.test_feedback_outage import RedisServer
 
@@ -67,15 +67,6 @@ def far_from_now(target: Path) -> Path:
     return target
 
 
-def environment(emulator: SlackEmulator, server: RedisServer, config: Path) -> dict[str, str]:
-    return {
-        "CHURNBOT_CONFIG": str(config),
-        "SLACK_BOT_TOKEN": emulator.token,
-        "SLACK_API_URL": emulator.base_url,
-        "REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
-    }
-
-
 def poll(condition: Callable[[], object], what: str) -> None:
     wait_until(condition, what, timeout=TIMEOUT_S, interval=0.05)
 
@@ -89,7 +80,9 @@ def test_two_worker_processes_resume_a_crashed_digest_once_and_keep_beating(
     own_redis: RedisServer, tmp_path: Path
 ) -> None:
     with SlackEmulator() as emulator:
-        env = environment(emulator, own_redis, far_from_now(tmp_path / "config"))
+        env = process_environment(
+            emulator, f"redis://127.0.0.1:{own_redis.port}/0", far_from_now(tmp_path / "config")
+        )
         r = connect(env["REDIS_URL"])
         deps = build_deps(load_settings(env), client=r)
         publish(deps, maria_book(10))
@@ -166,7 +159,9 @@ def worker_stopped_by(
     monkeypatch.setattr(worker_cli, "WATCHDOG_SECONDS", 0.05)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     with SlackEmulator() as emulator:
-        for name, value in environment(emulator, server, config).items():
+        for name, value in process_environment(
+            emulator, f"redis://127.0.0.1:{server.port}/0", config
+        ).items():
             monkeypatch.setenv(name, value)
         killer = threading.Thread(target=fault, daemon=True)
         killer.start()

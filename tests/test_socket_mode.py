@@ -37,7 +37,7 @@ from bot.feedback import feedback_store
 from bot.settings import load_settings
 from bot.state import connect
 from tests.polling import wait_until
-from tests.slack_harness import CONFIG, CSM, SECRET, Harness, RedisServer
+from tests.slack_harness import CSM, SECRET, Harness, RedisServer, process_environment
 from tests.test_feedback_e2e import Digest, click_body, lines, post_digest
 from tests.test_web_serve import free_port
 
@@ -68,24 +68,14 @@ class Served:
         return True
 
 
-def environment(emulator: SlackEmulator, redis_server: RedisServer, port: int) -> dict[str, str]:
-    """The contract of `churnbot serve --socket-mode`: its environment variables."""
-    return {
-        "CHURNBOT_CONFIG": str(CONFIG),
-        "SLACK_APP_TOKEN": emulator.app_token,
-        "SLACK_BOT_TOKEN": emulator.token,
-        "SLACK_API_URL": emulator.base_url,
-        "REDIS_URL": redis_server.url,
-        "PORT": str(port),
-    }
-
-
 @pytest.fixture
 def served(emulator: SlackEmulator, redis_server: RedisServer, tmp_path: Path) -> Iterator[Served]:
     """The process, connected over the socket and answering its probes; stopped afterwards
     with SIGTERM, which it must end cleanly (exit 0)."""
     port = free_port()
-    env = environment(emulator, redis_server, port)
+    env = process_environment(
+        emulator, redis_server.url, SLACK_APP_TOKEN=emulator.app_token, PORT=str(port)
+    )
     client = connect(redis_server.url)
     deps = build_deps(load_settings(env), client=client)
     probes = f"http://127.0.0.1:{port}"
