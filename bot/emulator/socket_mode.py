@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,12 +42,11 @@ class Ack:
 
     envelope_id: str
     payload: Mapping[str, Any] | None
-    received_at: float
 
 
 class SocketModeServer:
     """A Socket Mode endpoint on 127.0.0.1: tickets from :meth:`issue_url`, a ``hello`` on
-    every connection, envelopes from :meth:`push`, acks in :meth:`acks`.
+    every connection, envelopes from :meth:`push`, their acks from :meth:`wait_for_ack`.
 
     The emulator owns one (``SlackEmulator.socket_mode``); a test pushes through it and waits
     with :meth:`wait_for_connection` and :meth:`wait_for_ack`, both bounded.
@@ -120,14 +118,7 @@ class SocketModeServer:
         with self._lock:
             return len(self._open)
 
-    def push(
-        self,
-        envelope_type: str,
-        payload: Any,
-        *,
-        accepts_response_payload: bool = True,
-        envelope_id: str | None = None,
-    ) -> str:
+    def push(self, envelope_type: str, payload: Any) -> str:
         """Send an envelope to the newest open connection, as Slack sends one to any of them;
         returns its ``envelope_id``. ``payload`` goes as given, so a test can send a broken one.
         """
@@ -136,12 +127,12 @@ class SocketModeServer:
                 f"The 'envelope_type' parameter of push must be one of {ENVELOPE_TYPES}. "
                 f"Got {envelope_type!r} instead."
             )
-        envelope_id = envelope_id or str(uuid.uuid4())
+        envelope_id = str(uuid.uuid4())
         envelope = {
             "envelope_id": envelope_id,
             "type": envelope_type,
             "payload": payload,
-            "accepts_response_payload": accepts_response_payload,
+            "accepts_response_payload": True,
         }
         with self._lock:
             if not self._open:
@@ -149,11 +140,6 @@ class SocketModeServer:
             connection = self._open[-1]
         connection.send(json.dumps(envelope))
         return envelope_id
-
-    def acks(self) -> dict[str, Ack]:
-        """Every ack received, by envelope id."""
-        with self._lock:
-            return dict(self._acks)
 
     def wait_for_connection(self, timeout: float = 5.0) -> None:
         """Block until a client is connected (and has been sent its ``hello``)."""
@@ -224,7 +210,7 @@ class SocketModeServer:
             logger.warning("Socket Mode emulator ignored a message that is not an ack: %r", message)
             return
         payload = body.get("payload")
-        ack = Ack(body["envelope_id"], payload if isinstance(payload, dict) else None, time.time())
+        ack = Ack(body["envelope_id"], payload if isinstance(payload, dict) else None)
         with self._changed:
             self._acks[ack.envelope_id] = ack
             self._changed.notify_all()

@@ -64,19 +64,21 @@ class AuditLog:
         The fields are those of an :class:`AuditEntry`, in its order (:meth:`recent` reads
         them back as one), written without making one: no caller reads the entry written, and
         a frozen dataclass costs ~15K instructions to make (every digest posted writes one)."""
-        fields = {
-            "when": self._clock().astimezone(UTC).isoformat(),
-            "who": who,
-            "what": what,
-            "why": why,
-            "outcome": outcome,
-            "detail": _sorted_json(detail or {}),
-        }
+        fields = as_fields(
+            {
+                "when": self._clock().astimezone(UTC).isoformat(),
+                "who": who,
+                "what": what,
+                "why": why,
+                "outcome": outcome,
+                "detail": _sorted_json(detail or {}),
+            }
+        )
         if pipe is not None:
-            pipe.xadd(self._key, as_fields(fields), maxlen=MAX_ENTRIES, approximate=True)
+            pipe.xadd(self._key, fields, maxlen=MAX_ENTRIES, approximate=True)
             return
         with translate_errors(self._r):
-            self._r.xadd(self._key, as_fields(fields), maxlen=MAX_ENTRIES, approximate=True)
+            self._r.xadd(self._key, fields, maxlen=MAX_ENTRIES, approximate=True)
 
     def withdraw(self, entry_id: str) -> None:
         """Remove the entry ``entry_id``: one queued with a write that the same round trip
