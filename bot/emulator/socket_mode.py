@@ -177,8 +177,11 @@ class SocketModeServer:
         with self._changed:
             self._handlers.append(threading.current_thread())
         try:
-            connection.send(json.dumps(self._hello()))
+            # One critical section: a client that has read its hello can be pushed to at once
+            # (registering after the send let a test's push race the handler), and no push
+            # reaches it before its hello. The hello is small, so the send does not block long.
             with self._changed:
+                connection.send(json.dumps(self._hello(len(self._open) + 1)))
                 self._open.append(connection)
                 self._changed.notify_all()
             for message in connection:
@@ -190,12 +193,11 @@ class SocketModeServer:
                 if connection in self._open:
                     self._open.remove(connection)
 
-    def _hello(self) -> dict[str, Any]:
-        with self._lock:
-            count = len(self._open) + 1  # this one included
+    def _hello(self, num_connections: int) -> dict[str, Any]:
+        """Slack's first message on a connection; ``num_connections`` counts this one."""
         return {
             "type": "hello",
-            "num_connections": count,
+            "num_connections": num_connections,
             "debug_info": {"host": "churnbot-emulator", "approximate_connection_time": 18060},
             "connection_info": {"app_id": self.app_id},
         }
