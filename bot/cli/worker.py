@@ -92,9 +92,11 @@ def command(metrics_port: int | None, metrics_host: str, heartbeat_seconds: floa
     on the schedule of its ``scoring:`` section, and alert owners of the accounts that jumped
     in each new snapshot (whoever published it).
 
-    Run exactly one (a second one during a deploy doubles nothing: every send and every
-    scoring run is fenced in Redis). Stops on SIGTERM or Ctrl-C after the digests being posted
-    are finished; exits with an error (to be restarted) if its scheduler thread stops.
+    Run one per core (two on two cores post a morning's digests sooner): any number doubles
+    nothing, as every send, scoring run, alert and summary is fenced in Redis, and each digest
+    is posted by the first worker to claim it. Stops on SIGTERM or Ctrl-C after the digests
+    being posted are finished; exits with an error (to be restarted) if its scheduler thread
+    stops.
     """
     settings = settings_from_environment()
     if settings.env.slack_bot_token is None:
