@@ -197,9 +197,9 @@ def test_a_claim_whose_sender_could_not_reach_slack_is_taken_over_after_the_leas
         unreachable = WebClient(
             token="xoxb-x", base_url=f"http://127.0.0.1:{closed.getsockname()[1]}/"
         )
-    assert alerts(harness, clock, unreachable).run()["failed"] == 1
+    assert alerts(harness, clock, unreachable).run()["retry_later"] == 1
 
-    assert alerts(harness, clock).run()["already_sent"] == 1  # within the lease: hands off
+    assert alerts(harness, clock).run()["retry_later"] == 1  # within the lease: hands off
     clock.now = NOW + LEASE
     assert alerts(harness, clock).run()["sent"] == 1
     assert len(dms_to(harness, CSM)) == 1
@@ -212,7 +212,7 @@ def test_a_post_whose_answer_was_lost_is_found_not_sent_again(harness: Harness) 
     impatient = WebClient(
         token=harness.emulator.token, base_url=harness.emulator.base_url, timeout=1
     )
-    assert alerts(harness, clock, impatient).run()["failed"] == 1
+    assert alerts(harness, clock, impatient).run()["retry_later"] == 1
 
     clock.now = NOW + LEASE
     assert alerts(harness, clock).run()["reconciled"] == 1
@@ -221,6 +221,51 @@ def test_a_post_whose_answer_was_lost_is_found_not_sent_again(harness: Harness) 
     [alert] = harness.emulator.history(dm)  # what Slack holds, whatever answers got lost
     assert "Acme Labs" in alert["text"]
     harness.emulator.wait_for("chat.postMessage")  # let the slow answer finish
+
+
+def test_an_alert_slack_rate_limited_goes_out_at_the_next_look(harness: Harness) -> None:
+    """Before: the 429 counted as failed, the snapshot's claim was kept, and the alert was
+    never sent (the worker's client retries nothing)."""
+    publish_runs(harness.deps, BEFORE, JUMPED)
+    harness.emulator.fail_next("conversations.open", status=429)
+    worker = alerts(harness, client=_no_retry_client(harness))
+
+    assert worker.run_new() == Counter(rate_limited=1), "the run stops at the 429"
+    assert harness.emulator.calls("chat.postMessage") == []
+    assert worker.run_new() == Counter(sent=1, no_slack_user=1), "the next minute sends it"
+    assert worker.run_new() is None
+    assert len(dms_to(harness, CSM)) == 1
+
+
+def test_a_server_error_on_the_post_is_retried_after_the_lease_and_lands_once(
+    harness: Harness,
+) -> None:
+    clock = Clock(NOW)
+    publish_runs(harness.deps, BEFORE, JUMPED)
+    harness.emulator.fail_next("chat.postMessage", status=503)
+    worker = alerts(harness, clock, _no_retry_client(harness))
+
+    assert worker.run_new() == Counter(retry_later=1, no_slack_user=1)
+    assert worker.run_new() == Counter(retry_later=1, no_slack_user=1), "in doubt: hands off"
+    clock.now = NOW + LEASE
+    assert worker.run_new() == Counter(sent=1, no_slack_user=1)  # looked in the DM first
+    assert worker.run_new() is None
+    assert len(dms_to(harness, CSM)) == 1
+
+
+def test_an_alert_slack_refuses_for_good_is_not_tried_again(harness: Harness) -> None:
+    publish_runs(harness.deps, BEFORE, JUMPED)
+    harness.emulator.fail_next("chat.postMessage", error="cannot_dm_bot")
+    worker = alerts(harness)
+
+    assert worker.run_new() == Counter(failed=1, no_slack_user=1)
+    assert worker.run_new() is None, "the snapshot's alerts are done"
+    assert dms_to(harness, CSM) == []
+
+
+def _no_retry_client(h: Harness) -> WebClient:
+    """The worker's own client retries nothing; the next minute's look is the retry."""
+    return WebClient(token=h.emulator.token, base_url=h.emulator.base_url, retry_handlers=[])
 
 
 def test_the_workers_scheduled_scoring_alerts_after_it_publishes(harness: Harness) -> None:

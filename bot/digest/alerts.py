@@ -19,6 +19,12 @@ entry into the high band, earns the account's owner one direct message. The rule
   (nothing was posted). A claim left without a ``ts`` for :data:`LEASE` (the sender died, or
   the post's answer was lost) is taken over by one later run (compare-and-set), which looks
   for the alert in the DM's history first and posts only if it is not there;
+* **retried, not dropped, when Slack or the network fails for now**: a 429 (Slack rate-limits
+  ``conversations.open``, so a morning with many jumps meets it), a server error or no answer
+  ends the run, or marks the alert to retry, and the snapshot's claim is given back, so the
+  next minute's run sends what is left (each alert still fenced on its own: nobody hears
+  twice). Only an alert Slack refused for good (``cannot_dm_bot``, ``user_not_found``...) is
+  not tried again for the snapshot;
 * **never while the kill switch is on**: the scores may be wrong, and an alert is the one
   message nobody asked for;
 * **muted on request**: ``/churn alerts off`` puts the Slack user in
@@ -45,6 +51,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.digest.channels import AlertsConfig
+from bot.digest.sender import TRANSIENT_ERRORS
 from bot.feedback.metrics import week_start
 from bot.render.text import escape_mrkdwn
 from bot.state.killswitch import KillSwitch
@@ -70,6 +77,14 @@ RUN_LEASE = dt.timedelta(hours=1)
 DONE = "done"
 #: How many recent messages of a DM are searched for an alert whose answer was lost.
 HISTORY_LOOKBACK = 200
+#: Outcomes of an alert Slack or the network failed for now; ``rate_limited`` also ends the
+#: run (Slack asked to wait), and either gives the snapshot's claim back for the next run.
+RETRY_LATER = "retry_later"
+RATE_LIMITED = "rate_limited"
+#: The state of an alert's claim whose send failed without saying whether Slack posted it.
+IN_DOUBT = "in_doubt"
+#: The outcomes of :meth:`OwnerAlerts.run` after which a snapshot's alerts are run again.
+UNFINISHED = frozenset({"switch_on", "stopped", RETRY_LATER, RATE_LIMITED})
 # Replaces a stale claim only if it is still the one read (two workers cannot both take over).
 _TAKE_OVER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -205,9 +220,11 @@ class OwnerAlerts:
     def run(self, snapshot_id: str | None = None) -> Counter[str]:
         """Alert the owners of the accounts that jumped in ``snapshot_id`` (default: the
         latest). Returns how many alerts ended how (``sent``, ``reconciled``, ``already_sent``,
-        ``muted``, ``no_slack_user``, ``failed``; ``switch_on`` once when the kill switch
-        stopped the run, ``stopped`` once when Redis did, ``disabled`` when alerts are off).
-        For the scheduler: errors are logged, never raised."""
+        ``muted``, ``no_slack_user``, ``failed`` (Slack refused it for good), ``retry_later``
+        (a server error, no answer, or a send still in doubt within its lease);
+        ``rate_limited``, ``switch_on`` or ``stopped`` once when a 429, the kill switch or Redis
+        stopped the run, ``disabled`` when alerts are off). For the scheduler: errors are
+        logged, never raised."""
         outcomes: Counter[str] = Counter()
         if not self.config.enabled:
             outcomes["disabled"] += 1
@@ -230,7 +247,11 @@ class OwnerAlerts:
                     outcomes["switch_on"] += 1
                     break
                 else:
-                    outcomes[self._send_once(alert, user, week)] += 1
+                    outcome = self._send_once(alert, user, week)
+                    outcomes[outcome] += 1
+                    if outcome == RATE_LIMITED:
+                        log.info("owner alerts paused: Slack asked to wait (429)")
+                        break
         except ChurnbotError as exc:
             log.error("owner alerts stopped: %s", exc)
             outcomes["stopped"] += 1
@@ -241,11 +262,11 @@ class OwnerAlerts:
     def run_new(self) -> Counter[str] | None:
         """:meth:`run` on the newest snapshot, once across workers, whoever published it;
         None when there is nothing new to alert on: alerts off, no snapshot, an unhealthy one,
-        one older than the freshness SLA, or one another run claimed. A run the kill switch or Redis
-        stopped gives its claim back, so a later call alerts once the switch is off (each
-        alert is fenced on its own: nobody hears twice); a run that ended, even with alerts
-        Slack refused, keeps it. What the worker calls every minute and after its own
-        scoring run. Errors are logged, never raised."""
+        one older than the freshness SLA, or one another run claimed. A run the kill switch,
+        Redis or a 429 stopped, or with alerts to retry, gives its claim back, so a later call
+        sends what is left (each alert is fenced on its own: nobody hears twice); a run that
+        ended, even with alerts Slack refused for good, keeps it. What the worker calls every
+        minute and after its own scoring run. Errors are logged, never raised."""
         if not self.config.enabled:  # nothing to read every minute
             return None
         try:
@@ -258,7 +279,7 @@ class OwnerAlerts:
                     return None
             outcomes = self.run(meta.snapshot_id)
             with translate_errors(self._r):
-                if outcomes["switch_on"] or outcomes["stopped"]:
+                if UNFINISHED.intersection(outcomes):
                     self._r.delete(key)
                 else:
                     self._r.set(key, DONE, ex=int(KEEP.total_seconds()))
@@ -284,8 +305,8 @@ class OwnerAlerts:
             claimed = bool(self._r.set(key, claim, nx=True, ex=keep))
             held = None if claimed else self._r.get(key)
         if held is not None:
-            if not _stale(held, now):
-                return "already_sent"
+            if not _stale(held, now):  # sent, being sent, or in doubt until its lease ends
+                return RETRY_LATER if json.loads(held).get("state") == IN_DOUBT else "already_sent"
             with translate_errors(self._r):
                 if not self._take_over(keys=[key], args=[held, claim, keep]):
                     return "already_sent"  # another worker took it over first
@@ -299,20 +320,42 @@ class OwnerAlerts:
                     text=alert_text(alert),
                     metadata={"event_type": ALERT_EVENT, "event_payload": _payload(alert, week)},
                 ).get("ts")
-        except SlackApiError as exc:  # Slack answered: nothing was posted, a later run may
-            log.error(
-                "alert for %s to %s refused: %s", alert.account_id, user, exc.response.get("error")
-            )
-            with translate_errors(self._r):
-                self._r.delete(key)
-            return "failed"
-        except OSError as exc:  # no answer: it may have been posted; the claim goes stale
+        except SlackApiError as exc:
+            return self._refused(key, claim, alert, user, exc)
+        except OSError as exc:  # no answer: it may have been posted
             log.error("alert for %s to %s may not have arrived: %s", alert.account_id, user, exc)
-            return "failed"
+            self._in_doubt(key, claim)
+            return RETRY_LATER
         sent = {**json.loads(claim), "state": "sent", "channel": channel, "ts": ts}
         with translate_errors(self._r):
             self._r.set(key, json.dumps(sent), ex=keep)
         return outcome
+
+    def _refused(self, key: str, claim: str, alert: Alert, user: str, exc: SlackApiError) -> str:
+        """What an error answer means for the alert's claim: a 429 or a refusal for good
+        posted nothing (the claim is released); after a server error the alert may have been
+        posted (:meth:`_in_doubt`)."""
+        error = str(exc.response.get("error") or "")
+        status = exc.response.status_code
+        in_doubt = status >= 500 or error in TRANSIENT_ERRORS
+        log.error("alert for %s to %s refused: %s (HTTP %s)", alert.account_id, user, error, status)
+        if in_doubt:
+            self._in_doubt(key, claim)
+        else:
+            with translate_errors(self._r):
+                self._r.delete(key)
+        if status == 429 or error == "ratelimited":
+            return RATE_LIMITED
+        return RETRY_LATER if in_doubt else "failed"
+
+    def _in_doubt(self, key: str, claim: str) -> None:
+        """Mark the alert's claim as one whose send may or may not have reached Slack: it
+        stays until its lease ends (from the claim's time), then a later run looks in the DM
+        before it posts; meanwhile every run says to retry, so the snapshot is looked at
+        again."""
+        doubt = json.dumps({**json.loads(claim), "state": IN_DOUBT})
+        with translate_errors(self._r):
+            self._r.set(key, doubt, ex=int(KEEP.total_seconds()))
 
     def _posted_ts(self, channel: str, alert: Alert, week: dt.date) -> str | None:
         """The ts of this week's alert for ``alert``'s account if an earlier attempt posted it
@@ -340,7 +383,7 @@ def _stale(held: bytes | str, now: dt.datetime) -> bool:
     answer was lost."""
     record = json.loads(held)
     claimed_at = dt.datetime.fromisoformat(record["at"])
-    return record.get("state") == "claimed" and now - claimed_at >= LEASE
+    return record.get("state") in ("claimed", IN_DOUBT) and now - claimed_at >= LEASE
 
 
 def build_alerts(deps: Deps, client: WebClient) -> OwnerAlerts:
