@@ -14,18 +14,22 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
+import pandas as pd
 import yaml
 
 from bot.cli.common import console, out
 from bot.settings import check_config_folder, load_env
 from models.errors import ConfigError, DataContractError
-from models.loaders import read_raw
+from models.loaders import RawTable, read_raw
 from models.profile import Proposal, propose
 
 BUNDLED = Path(__file__).resolve().parents[2] / "config"
 COPIED = ("slack.yaml", "feedback.yaml")
 #: A digest's channel until the user sets theirs (a valid id, so the folder checks clean).
 PLACEHOLDER_CHANNEL = "C0CHANGEME"
+#: Lines left out of the profile that are listed by number and reason; the rest are counted.
+UNREADABLE_SHOWN = 5
 #: Health: how old the newest rows may be on top of the export's own age.
 FRESHNESS_DAYS = 8
 DRIFT_FEATURES = 4
@@ -56,9 +60,11 @@ def command(data: Path, config_dir: Path | None, force: bool) -> None:
     and `churnbot score --data FILE` then work with no edits on a clean export.
     """
     folder = config_dir or load_env(os.environ).config_dir
-    raw = read_raw(data).frame
+    table = read_raw(data)
+    raw = readable_rows(table)
     if raw.empty:
-        raise DataContractError(f"{data}: no rows to profile")
+        left_out = f" ({_lines(table)} unreadable)" if table.unreadable else ""
+        raise DataContractError(f"{data}: no rows to profile{left_out}")
     existing = sorted(p.name for p in folder.glob("*.yaml")) if folder.is_dir() else []
     if existing and not force:
         raise ConfigError(
@@ -74,6 +80,8 @@ def command(data: Path, config_dir: Path | None, force: bool) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         (folder / name).write_text(content, encoding="utf-8")
+    if table.unreadable:
+        _report_unreadable(table)
     console.print(f"Profiled {len(raw):,} rows and {len(raw.columns)} columns of {data}:")
     for column in proposal.columns:
         console.print(f"  {column.source}: {column.describe()}", markup=False, highlight=False)
@@ -97,6 +105,48 @@ def command(data: Path, config_dir: Path | None, force: bool) -> None:
         raise ConfigError(
             f"{folder}: the starter config has problems to fix first (listed above); "
             f"{len(warnings)} warning(s)"
+        )
+
+
+def readable_rows(table: RawTable) -> pd.DataFrame:
+    """The rows of ``table`` the reader could split into the header's cells.
+
+    An unreadable row's cells in ``table.frame`` are padded or cut to the header for the
+    rejects file; profiled, a short line's missing cells would read as empty and mark a
+    column ``required: false`` that is required on the clean file, and ``train``/``score``
+    reject those rows anyway, so the profile leaves them out.
+    """
+    if not table.unreadable:
+        return table.frame
+    bad = np.fromiter((reject.record for reject in table.unreadable), dtype=np.int64)
+    keep = ~np.isin(table.records, bad)
+    return table.frame.loc[keep].reset_index(drop=True)
+
+
+def _lines(table: RawTable) -> str:
+    count = len({reject.record for reject in table.unreadable})
+    return f"{count:,} {table.record_label}{'s' if count != 1 else ''}"
+
+
+def _report_unreadable(table: RawTable) -> None:
+    """Say on stderr which lines the profile left out and why, the first few by number, so
+    a user fixes the export rather than wonders why ``train`` rejects rows ``init`` read."""
+    reasons: dict[int, list[str]] = {}
+    for reject in table.unreadable:
+        reasons.setdefault(reject.record, []).append(reject.reason)
+    console.print(
+        f"Left out {_lines(table)} that cannot be split into the header's cells; `train` and "
+        "`score` reject them too and quarantine them in the rejects file:",
+        markup=False,
+        highlight=False,
+    )
+    for record, why in list(reasons.items())[:UNREADABLE_SHOWN]:
+        console.print(
+            f"  {table.record_label} {record}: {'; '.join(why)}", markup=False, highlight=False
+        )
+    if len(reasons) > UNREADABLE_SHOWN:
+        console.print(
+            f"  ... and {len(reasons) - UNREADABLE_SHOWN:,} more", markup=False, highlight=False
         )
 
 
