@@ -70,7 +70,18 @@ def test_init_leaves_unreadable_lines_out_of_the_profile_and_names_them(tmp_path
     cells[5] = b"\xff" + cells[5]
     bad_byte = b",".join(cells)
     dirty = tmp_path / "dirty.csv"
-    dirty.write_bytes(b"\n".join([*lines[:40], short, *lines[40:119], bad_byte, *lines[119:]]))
+    # And two blank lines, which loading skips: profiled, they made every column optional.
+    body = [
+        *lines[:40],
+        short,
+        *lines[40:119],
+        bad_byte,
+        *lines[119:200],
+        b"",
+        b"," * (WIDTH - 1),
+        *lines[200:],
+    ]
+    dirty.write_bytes(b"\n".join(body))
 
     _, clean_err, clean_schema = _init(clean, tmp_path / "clean-config")
     assert f"Profiled {ROWS:,} rows" in clean_err

@@ -114,13 +114,16 @@ def readable_rows(table: RawTable) -> pd.DataFrame:
     An unreadable row's cells in ``table.frame`` are padded or cut to the header for the
     rejects file; profiled, a short line's missing cells would read as empty and mark a
     column ``required: false`` that is required on the clean file, and ``train``/``score``
-    reject those rows anyway, so the profile leaves them out.
+    reject those rows anyway, so the profile leaves them out. Blank rows (every cell empty:
+    a blank line) are left out too, as loading skips them: profiled, they would make every
+    column look optional and the id column look incomplete.
     """
-    if not table.unreadable:
-        return table.frame
-    bad = np.fromiter((reject.record for reject in table.unreadable), dtype=np.int64)
-    keep = ~np.isin(table.records, bad)
-    return table.frame.loc[keep].reset_index(drop=True)
+    frame = table.frame
+    keep = frame.replace("", np.nan).notna().any(axis=1).to_numpy(copy=True)
+    if table.unreadable:
+        bad = np.fromiter((reject.record for reject in table.unreadable), dtype=np.int64)
+        keep &= ~np.isin(table.records, bad)
+    return frame if keep.all() else frame.loc[keep].reset_index(drop=True)
 
 
 def _lines(table: RawTable) -> str:
