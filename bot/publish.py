@@ -18,7 +18,7 @@ import pandas as pd
 
 from bot.settings import Settings
 from bot.state.flag_log import FlagLog, FlagTally
-from bot.state.killswitch import KillSwitch
+from bot.state.killswitch import KillSwitch, KillSwitchState
 from bot.state.snapshots import SnapshotMeta, SnapshotStore
 from models.abstain import first_seen
 from models.errors import ChurnbotError, ModelError
@@ -41,6 +41,9 @@ class RunResult:
     checks: tuple[CheckResult, ...]
     snapshot: SnapshotMeta | None
     tripped: bool
+    #: The kill switch, when a healthy run left it on (an admin's, or an earlier run's trip):
+    #: the new scores are published but nobody sees them live until someone turns it off.
+    paused: KillSwitchState | None = None
 
     @property
     def healthy(self) -> bool:
@@ -49,6 +52,20 @@ class RunResult:
     @property
     def failures(self) -> list[str]:
         return [check.message for check in self.checks if not check.ok]
+
+    @property
+    def paused_note(self) -> str | None:
+        """What a healthy run that left the switch on must say: a passing run does not turn
+        it off by itself (a person decides the scores can be trusted again), so without a
+        word the operator would take "published" to mean CSMs see the new scores."""
+        if self.paused is None:
+            return None
+        state = self.paused
+        return (
+            f"the kill switch is still on (since {state.when[:16].replace('T', ' ')} UTC, by "
+            f"{state.who}: {state.reason}), so Slack keeps showing the last good scores with "
+            "the paused banner; an admin turns it off with `/churn-admin killswitch off`"
+        )
 
 
 def _trip(
@@ -160,7 +177,10 @@ def run_scoring(
     if not healthy:
         return _trip(switch, checks, meta)
     _record_flags(flags, tally, settings, model)
-    return RunResult(tuple(checks), meta, tripped=False)
+    switch_now = switch.state()
+    return RunResult(
+        tuple(checks), meta, tripped=False, paused=switch_now if switch_now.on else None
+    )
 
 
 def _record_flags(flags: FlagLog, tally: FlagTally, settings: Settings, model: LoadedModel) -> None:

@@ -33,6 +33,7 @@ from models.cards import (
     mask_bytes,
 )
 from models.contract import AccountSchema
+from models.errors import ModelError
 from models.explain import risk_and_contributions
 from models.features import FeatureSet
 from models.packing import HEADER_ROW, Records, texts
@@ -65,6 +66,18 @@ class Scorer:
     #: The date each live account first appears in the data (index of the rows scored), for
     #: the abstain history check; None: ages unknown, not judged.
     first_seen: pd.Series | None = None
+
+    def __post_init__(self) -> None:
+        """A model reads the columns it was trained on; one trained under another data
+        configuration (another export, another config folder sharing the registry) would
+        fail later on the first chunk, with a message about the data rather than the model."""
+        foreign = sorted(self.model.features.source_columns - set(self.schema.columns))
+        if foreign:
+            raise ModelError(
+                f"model {self.model.card.version} was trained on another data configuration: "
+                f"it reads column(s) {', '.join(foreign)}, which this configuration's schema "
+                "does not declare; train a model on this configuration first (`churnbot train`)"
+            )
 
     def with_first_seen(self, first_seen: pd.Series | None) -> Scorer:
         """This scorer, judging accounts' ages by ``first_seen`` (see :mod:`models.abstain`)."""

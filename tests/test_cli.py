@@ -420,6 +420,40 @@ def test_score_without_a_model_trips_the_kill_switch_and_says_why(
     assert "churnbot train" in run.text
 
 
+def test_score_with_a_mistyped_data_path_changes_nothing(
+    var: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, the missing file was a scoring run with unusable data: the kill switch went on
+    for every CSM, and stayed on after the next good run."""
+    run = churnbot(capsys, "score", "--data", str(var / "acounts.csv"))
+    assert run.code == 2
+    assert "Invalid value for '--data'" in run.text
+    assert "does not exist" in run.text
+    assert "acounts.csv" in run.squashed
+
+    after = churnbot(capsys, "score")
+    assert after.code == 0, after.text
+    assert "kill switch" not in after.text
+
+
+def test_a_healthy_score_says_the_kill_switch_a_failed_run_tripped_is_still_on(
+    var: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unusable = var / "unusable.csv"
+    unusable.write_text("", encoding="utf-8")
+    tripped = churnbot(capsys, "score", "--data", str(unusable))
+    assert tripped.code != 0
+    assert "the kill switch is on" in tripped.text
+
+    run = churnbot(capsys, "score")
+    assert run.code == 0, run.text
+    assert "Published snapshot" in run.out
+    note = " ".join(run.err.split())
+    assert "the kill switch is still on" in note
+    assert "by health-check: Input data" in note
+    assert "`/churn-admin killswitch off`" in note
+
+
 def test_demo_reuses_the_sample_book_and_shows_the_top_accounts(
     var: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

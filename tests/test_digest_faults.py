@@ -9,8 +9,10 @@ the poster's time is the injected clock, waits are bounded polls.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
+import logging
 import socket
 import threading
 import uuid
@@ -466,6 +468,28 @@ def test_scoring_runs_once_per_period_whatever_the_number_of_workers(rig: Rig) -
     assert sample(metrics, "churnbot_scoring_last_success_timestamp_seconds") == (
         rig.clock.now.timestamp()
     ), "the other worker's success shows too (read from Redis)"
+
+
+def test_a_scheduled_run_that_leaves_the_switch_on_says_so(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A passing run does not turn the switch off by itself; the worker's log says it is on."""
+    state = rig.deps.switch.trip("Scores drifted", who="health-check", source="health_check")
+    scoring = ScheduledScoring(
+        redis=rig.redis,
+        prefix=rig.deps.prefix,
+        config=rig.deps.settings.channels.scoring,
+        run=lambda: dataclasses.replace(healthy_result(rig), paused=state),
+        clock=rig.clock,
+        grace=dt.timedelta(hours=2),
+        metrics=WorkerMetrics(),
+    )
+    rig.clock.now = dt.datetime(2026, 11, 24, 5, 0, 3, tzinfo=dt.UTC)
+    with caplog.at_level(logging.WARNING, logger="bot.digest.scoring"):
+        assert scoring.fire() == "healthy"
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "the kill switch is still on" in warning
+    assert "by health-check: Scores drifted" in warning
 
 
 def test_the_worker_scores_with_the_score_command_and_reports_snapshot_age(rig: Rig) -> None:

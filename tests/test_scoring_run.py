@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import shutil
@@ -18,7 +19,7 @@ from bot.publish import build_scorer, run_scoring
 from bot.settings import Settings, load_settings
 from bot.state import KillSwitch, SnapshotStore
 from bot.state.flag_log import ABSTAINED, FlagLog
-from models.errors import DataContractError
+from models.errors import DataContractError, ModelError
 from models.explain import explain
 from models.generator import SampleData, generate_accounts
 from models.labels import time_split
@@ -227,6 +228,39 @@ def test_tampered_champion_trips(
     result = run(settings, state, registry, book)
     assert result.tripped
     assert "tampered" in result.failures[0]
+
+
+def test_a_champion_of_another_data_configuration_is_named_as_such(
+    settings: Settings, state, registry: Registry, book: pd.DataFrame
+) -> None:
+    """Another config folder sharing the registry promoted its model: before, the run failed
+    on the first chunk with "the account rows lack column(s)... map them in sources.yaml"."""
+    model = registry.load()
+    read = sorted(model.features.source_columns)[0]
+    columns = {k: v for k, v in settings.schema.columns.items() if k != read}
+    other = dataclasses.replace(
+        settings, schema=settings.schema.model_copy(update={"columns": columns})
+    )
+    with pytest.raises(ModelError, match="trained on another data configuration") as raised:
+        build_scorer(other, model)
+    assert f"reads column(s) {read}," in str(raised.value)
+    assert "`churnbot train`" in str(raised.value)
+
+
+def test_a_healthy_run_says_the_switch_it_leaves_on(
+    settings: Settings, state, registry: Registry, book: pd.DataFrame
+) -> None:
+    assert run(settings, state, registry, book).paused is None
+    state.switch.trip("checking the Q4 import", who="U_ADMIN", source="admin")
+
+    result = run(settings, state, registry, book, now=NOW + dt.timedelta(hours=1))
+    assert result.healthy
+    assert not result.tripped
+    assert result.paused is not None
+    assert result.paused.reason == "checking the Q4 import"
+    assert result.paused_note is not None
+    assert "still on" in result.paused_note
+    assert "by U_ADMIN: checking the Q4 import" in (result.paused_note)
 
 
 def test_unreadable_input_trips(settings: Settings, state, registry: Registry) -> None:

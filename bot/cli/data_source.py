@@ -32,7 +32,9 @@ def account_data_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
     return click.option(
         "--data",
-        type=click.Path(dir_okay=False, path_type=Path),
+        # exists=True: a mistyped path is a usage error that changes nothing, not a scoring
+        # run whose data is unusable (which trips the kill switch for every CSM).
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
         default=None,
         help="Accounts file (.csv or .parquet) [default: var/data/accounts.parquet].",
     )(command)

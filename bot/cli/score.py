@@ -92,6 +92,8 @@ def report(result: RunResult) -> None:
             f"{meta.as_of}, model {meta.model_version}"
             + ("" if meta.healthy else " (not trusted: the last good snapshot stays in use)")
         )
+    if result.paused_note:
+        console.print(f"[yellow]warning:[/] {result.paused_note}", highlight=False)
     if result.tripped:
         raise UntrustedScores(
             "health checks failed, the kill switch is on and Slack shows the last good data: "
