@@ -145,6 +145,14 @@ def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str], list[s
     loaded: dict[str, object] = {}
     problems: list[str] = []
     warnings: list[str] = []
+    if not config_dir.is_dir():  # one line, not "file not found" for each file it should hold
+        what = "is a file, not a folder" if config_dir.exists() else "does not exist"
+        problems.append(
+            f"{config_dir}: the config folder {what} (set CHURNBOT_CONFIG to the folder that "
+            "holds schema.yaml, features.yaml and the rest; `churnbot init --data FILE` "
+            "writes a starter one)"
+        )
+        return loaded, problems, warnings
 
     def attempt(key: str, load: Callable[[], object]) -> None:
         try:

@@ -237,7 +237,8 @@ def format_report(report: EvaluationReport) -> str:
     """A plain-text report for the terminal and the model card: metrics, top-k, calibration."""
     window = f"{report.eval_window[0]} to {report.eval_window[1]}" if report.eval_window else "-"
     lines = [
-        f"Evaluation on {report.n_rows} accounts ({window}): {report.n_positive} churned, "
+        # Rows, not accounts: a weekly book has one row per account and date.
+        f"Evaluation on {report.n_rows} account rows ({window}): {report.n_positive} churned, "
         f"base rate {report.base_rate:.1%}",
         f"Baseline: {report.baseline_name}",
         "",

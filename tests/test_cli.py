@@ -394,6 +394,16 @@ def test_check_config_lists_every_problem(
     assert f"{config / 'sources.yaml'}: max_reject_share:" in run.err
 
 
+def test_a_config_folder_that_does_not_exist_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "my-confg"
+    run = churnbot(capsys, "check-config", "--config", str(missing))
+    assert run.code != 0
+    assert "the config folder does not exist" in run.text
+    assert "file not found" not in run.text, "not one line per file it should hold"
+
+
 def test_spec_prints_the_data_product_spec(
     empty_var: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -444,6 +454,7 @@ def test_a_healthy_score_says_the_kill_switch_a_failed_run_tripped_is_still_on(
     tripped = churnbot(capsys, "score", "--data", str(unusable))
     assert tripped.code != 0
     assert "the kill switch is on" in tripped.text
+    assert "Scoring, explaining" not in tripped.err, "no progress bar for work never started"
 
     run = churnbot(capsys, "score")
     assert run.code == 0, run.text

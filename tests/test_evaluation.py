@@ -121,7 +121,7 @@ def test_format_report_is_a_readable_table() -> None:
     )
     text = format_report(report)
     assert text.splitlines()[0] == (
-        "Evaluation on 200 accounts (2025-01-01 to 2025-03-31): 40 churned, base rate 20.0%"
+        "Evaluation on 200 account rows (2025-01-01 to 2025-03-31): 40 churned, base rate 20.0%"
     )
     assert "Baseline: usage-decline rule" in text
     lines = text.splitlines()

@@ -81,11 +81,18 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
         transient=False,
     ) as bar:
         task = bar.add_task(description, total=None)
+        started = False
 
         def update(done: int, total: int) -> None:
+            nonlocal started
+            started = True
             bar.update(task, completed=done, total=total)
 
-        yield update
+        try:
+            yield update
+        finally:
+            if not started:  # the job stopped before its first step: no "0/None" bar left
+                bar.remove_task(task)
 
 
 @contextmanager

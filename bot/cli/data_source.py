@@ -90,6 +90,7 @@ def report_load(result: LoadResult, rejects_path: Path) -> None:
     console.print(f"Loaded {len(result.frame):,} good rows of {result.total_rows:,}")
     if result.source_rows is not None:
         console.print(
-            f"(read {result.total_rows:,} of the source's {result.source_rows:,} rows: each "
-            "account's newest and the week the accuracy check judges)"
+            f"(read {result.total_rows:,} of the source's {result.source_rows:,} rows, those "
+            "scoring needs: each live account's newest and the rows the accuracy and history "
+            "checks read)"
         )

@@ -96,10 +96,12 @@ def run_training(
     "records how many and which.",
 )
 def command(data: Path | None, source: str, promote: bool | None, with_feedback: bool) -> None:
-    """Train a calibrated churn model on earlier weeks and evaluate it on later ones.
+    """Train a calibrated churn model on earlier dates and evaluate it on later ones (or by
+    cross-validation for a single snapshot).
 
-    Prints the evaluation against a simple usage-decline baseline, saves it as JSON under
-    var/reports/, and stores the model with its card in the registry (var/registry/).
+    Prints the evaluation against the baseline rule of features.yaml (if one is configured),
+    saves it as JSON under var/reports/, and stores the model with its card in the registry
+    (var/registry/).
     """
     settings = settings_from_environment()
     loaded, name = load_accounts(settings, data, source)
