@@ -1,7 +1,9 @@
 """Check a user's table against the contract, quarantine bad rows and let the good ones go on.
 
 Every source (CSV, Parquet, HTTP, SQL) ends here, so a bad cell is reported the same way
-wherever it came from: its line (or record), its column, the value and what was expected. One
+wherever it came from: its line (or record), its column, the value and what was expected. The
+column is named as the user's data names it, with ours beside it when the mapping renamed it
+("CustomerID (account_id)"), since a user fixing an export searches it for its own names. One
 pass reports every failure, pandera-style, because a user fixing an export wants the whole list,
 not one error per run. A few bad rows must not stop a weekly digest, so they are set aside in a
 rejects file; many bad rows usually mean a wrong export or mapping, so past a configurable share
@@ -21,6 +23,7 @@ than every row rejected.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,6 +52,9 @@ INFINITY = ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
 INT64_LIMIT = 2.0**63
 PROBLEMS_SHOWN = 5
 VALUE_SHOWN = 40
+# A column name shown as it is; any other (a space, a parenthesis, a colon) is quoted, so
+# "column 'ARR (cents)' (arr)" still tells their name from ours.
+PLAIN_NAME = re.compile(r"[\w.-]+")
 
 ReasonFor = Callable[[str], str]
 Describe = Callable[[np.ndarray], list[tuple[str, str]]]
@@ -66,6 +72,16 @@ class Reject:
     column: str | None
     value: str
     reason: str
+    #: The column as the user's data names it, with ours beside it ("CustomerID (account_id)",
+    #: or for a constant "as_of (constants.as_of in config/sources.yaml)"); None when the data
+    #: uses our name. ``column`` stays ours, for code; this is what a user is shown.
+    label: str | None = None
+
+    @property
+    def shown_column(self) -> str | None:
+        """The column as messages and the rejects file name it: a user fixing an export looks
+        for the export's own column, which our name alone would not find."""
+        return self.label or self.column
 
 
 @dataclass(frozen=True)
@@ -118,13 +134,15 @@ class _Picked:
     """Where one of our columns comes from: their cells (or a constant) and the rule to apply.
 
     ``key`` is the sources.yaml key that put it there, for messages; "" for a column that
-    already had our name.
+    already had our name. ``label`` is how a reject names the column when that differs from
+    our name (see :func:`_column_label`), else "".
     """
 
     raw: pd.Series
     rule: ColumnMap | None = None
     key: str = ""
     constant: bool = False
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,7 +198,9 @@ def validate_frame(
         # One reason per unreadable row: its cells (padded, cut or shifted) prove nothing.
         blank &= ~aside.mask
         failures = [replace(f, mask=f.mask & ~aside.mask) for f in failures] + [aside]
-    duplicates = _duplicates(schema, columns, failures, blank, records, record_label)
+    # How rejects name each column: one lookup per column, never per row.
+    labels = {name: item.label for name, item in picked.items() if item.label}
+    duplicates = _duplicates(schema, columns, failures, blank, records, record_label, labels)
     if aside is not None:
         duplicates = replace(duplicates, mask=duplicates.mask & ~aside.mask)
     failures.append(duplicates)
@@ -197,7 +217,9 @@ def validate_frame(
     max_reject_share = sources.max_reject_share
     over_limit = share > max_reject_share
     # Past the limit only the first few problems are shown, so don't describe thousands.
-    rejects = _rejects(failures, blank, records, schema, PROBLEMS_SHOWN if over_limit else None)
+    rejects = _rejects(
+        failures, blank, records, schema, labels, PROBLEMS_SHOWN if over_limit else None
+    )
     good = ~bad & ~blank
     rejected_rows = raw.iloc[np.flatnonzero(bad)].set_axis(
         pd.Index(records[bad], name=record_label)
@@ -224,11 +246,12 @@ def write_rejects(result: LoadResult, path: Path) -> None:
     """Write the quarantined rows as they were read, with their number and every reason.
 
     The columns keep the user's names, so after fixing the rows a user can feed the file back
-    as it is (the two extra columns are ignored with a warning).
+    as it is (the two extra columns are ignored with a warning); the reasons name the columns
+    the same way, with ours beside a mapped one, so each reason points at a column of the file.
     """
     reasons: dict[int, list[str]] = {}
     for reject in result.rejects:
-        where = reject.column or "row"
+        where = reject.shown_column or "row"
         reasons.setdefault(reject.record, []).append(f"{where}: {reject.reason}")
     out = result.rejected_rows.reset_index(drop=True)
     records = result.rejected_rows.index.to_numpy()
@@ -241,7 +264,7 @@ def write_rejects(result: LoadResult, path: Path) -> None:
 def _describe(rejects: tuple[Reject, ...], record_label: str) -> str:
     parts = []
     for reject in rejects:
-        column = f", column {reject.column}" if reject.column else ""
+        column = f", column {reject.shown_column}" if reject.column else ""
         parts.append(f"{record_label} {reject.record}{column}: {reject.reason}")
     return "; ".join(parts)
 
@@ -322,7 +345,8 @@ def _match_columns(
     for position, name in enumerate(found):
         if name in mapping:
             for key, rule in rule_keys(name, mapping[name]):
-                picked[rule.to] = _Picked(raw.iloc[:, position], rule, key)
+                label = _column_label(name, rule.to)
+                picked[rule.to] = _Picked(raw.iloc[:, position], rule, key, label=label)
         elif name in mapped_targets:
             shadowed.append(name)
         elif name not in schema.columns or name in picked:
@@ -331,8 +355,20 @@ def _match_columns(
             picked[name] = _Picked(raw.iloc[:, position])
     for name, value in sources.constants.items():
         every_row = pd.Series([value] * len(raw), dtype=object)
-        picked[name] = _Picked(every_row, key=f"constants.{name}", constant=True)
+        key = f"constants.{name}"
+        label = f"{name} ({key} in {sources.file})"
+        picked[name] = _Picked(every_row, key=key, constant=True, label=label)
     return picked, shadowed, unknown
+
+
+def _column_label(theirs: str, ours: str) -> str:
+    """How a reject names a column the mapping fills: their name, which a user finds in the
+    export, then ours, which the schema and the mapping's target use; "" when they are one.
+    One of their columns may fill several of ours, so ours tells those rejects apart."""
+    if theirs == ours:
+        return ""
+    shown = theirs if PLAIN_NAME.fullmatch(theirs) else repr(theirs)
+    return f"{shown} ({ours})"
 
 
 @dataclass(frozen=True)
@@ -695,8 +731,11 @@ def _duplicates(
     blank: np.ndarray,
     records: np.ndarray,
     record_label: str,
+    labels: dict[str, str],
 ) -> _Failure:
-    """Later rows repeating an (id, as-of) pair; the first row that is otherwise good wins."""
+    """Later rows repeating an (id, as-of) pair; the first row that is otherwise good wins.
+
+    The reason names the id and date columns as the data does (``labels``), like a cell's."""
     ids, dates = columns[schema.id_column].values, columns[schema.date_column].values
     keyed = (ids.notna() & dates.notna()).to_numpy() & ~blank
     # One integer per (id, date) pair, the same for equal pairs: hashing integers is cheaper
@@ -716,7 +755,8 @@ def _duplicates(
         duplicate[later["position"].to_numpy()] = True
         first_of[later["position"].to_numpy()] = later["position_first"].to_numpy()
 
-    key_names = f"{schema.id_column} and {schema.date_column}"
+    id_name, date_name = (labels.get(name, name) for name in (schema.id_column, schema.date_column))
+    key_names = f"{id_name} and {date_name}"
 
     def describe(positions: np.ndarray) -> list[tuple[str, str]]:
         out = []
@@ -758,9 +798,13 @@ def _rejects(
     blank: np.ndarray,
     records: np.ndarray,
     schema: AccountSchema,
+    labels: dict[str, str],
     limit: int | None,
 ) -> tuple[Reject, ...]:
-    """Describe the failed cells in record order, then schema order; only ``limit`` if given."""
+    """Describe the failed cells in record order, then schema order; only ``limit`` if given.
+
+    Each names its column by ``labels`` (our column -> how the data names it), looked up once
+    per failed rule, not per cell."""
     order = {name: index for index, name in enumerate(schema.columns)}
     found: list[tuple[int, int, Reject]] = []
     for failure in failures:
@@ -770,8 +814,9 @@ def _rejects(
         if not len(positions):
             continue
         rank = order.get(failure.column, len(order)) if failure.column else len(order)
+        label = labels.get(failure.column) if failure.column else None
         for position, (value, reason) in zip(positions, failure.describe(positions), strict=True):
-            reject = Reject(int(records[position]), failure.column, value, reason)
+            reject = Reject(int(records[position]), failure.column, value, reason, label)
             found.append((int(position), rank, reject))
     found.sort(key=lambda item: (item[0], item[1]))
     rejects = tuple(item[2] for item in found)

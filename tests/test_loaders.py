@@ -141,6 +141,48 @@ def test_a_foreign_export_loads_through_the_mapping_alone() -> None:
     assert result.frame["champion_left_90d"].tolist() == [False, True, False]
 
 
+@pytest.mark.parametrize(
+    ("name", "label", "header_lines"), [("export.csv", "line", 1), ("export.parquet", "record", 0)]
+)
+def test_a_foreign_exports_rejects_name_its_own_columns(
+    tmp_path: Path, name: str, label: str, header_lines: int
+) -> None:
+    """Their CRM export, CSV or Parquet: every reject names the column as its header does
+    (quoted, as it holds spaces), with ours beside it, in the message and the rejects file,
+    since the user fixes the export and its header has no account_id or arr."""
+    raw = pd.read_csv(DATA / "their_company_export.csv", dtype=str, keep_default_na=False)
+    raw.loc[1, ["Customer ID", "Champion Left", "ARR (USD)"]] = ["", "Perhaps", "-5"]
+    raw = pd.concat([raw, raw.iloc[[0]]], ignore_index=True)  # repeats the first row
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        raw.to_csv(path, index=False)
+    else:
+        raw.to_parquet(path)
+    sources = load_sources_config(DATA / "their_company_sources.yaml")
+
+    result = load_table(path, SCHEMA, sources.model_copy(update={"max_reject_share": 1.0}))
+
+    second, fourth = (f"{label} {row + header_lines}" for row in (2, 4))
+    problems = [
+        "'Customer ID' (account_id): empty, but the column is required",
+        "'ARR (USD)' (arr): '-5' is below the minimum 0",
+        "'Champion Left' (champion_left_90d): 'Perhaps' is not true/false (expected true, "
+        "false, yes, no, 1 or 0)",
+    ]
+    duplicate = (
+        f"duplicate of {label} {1 + header_lines} (same 'Customer ID' (account_id) and "
+        "'Snapshot Date' (as_of))"
+    )
+    assert result.describe_rejects() == "; ".join(
+        [f"{second}, column {problem}" for problem in problems] + [f"{fourth}: {duplicate}"]
+    )
+    out = tmp_path / "rejects.csv"
+    write_rejects(result, out)
+    written = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert written["reject_reasons"].tolist() == ["; ".join(problems), f"row: {duplicate}"]
+    assert written["Customer ID"].tolist() == ["", "C-9001"]
+
+
 def test_gzipped_csv_and_byte_order_mark_are_read(tmp_path: Path) -> None:
     plain = write_csv(tmp_path / "plain.csv", good_rows())
     path = tmp_path / "accounts.csv.gz"

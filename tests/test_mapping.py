@@ -17,7 +17,7 @@ from models.contract import load_schema
 from models.errors import ConfigError, DataContractError
 from models.loaders import load_table
 from models.sources_config import load_sources_config
-from models.validate import LoadResult, RejectLimitError
+from models.validate import LoadResult, RejectLimitError, write_rejects
 
 # A subscriber book: one snapshot, a yes/no label, its own columns and units.
 SCHEMA = """
@@ -116,6 +116,11 @@ def test_one_source_column_feeds_two_of_ours_and_a_bad_cell_is_reported_in_each(
         (3, "first_seen"),
     ]
     assert result.rejects[0].reason == "'15/01/2021' is not a date like 2024-01-31"
+    # Both name the one column of the export to fix, and which of ours each is.
+    assert result.describe_rejects() == (
+        "line 3, column Signup (signup_date): '15/01/2021' is not a date like 2024-01-31; "
+        "line 3, column Signup (first_seen): '15/01/2021' is not a date like 2024-01-31"
+    )
 
 
 def test_a_value_the_map_does_not_list_is_rejected_naming_the_column_and_the_choices(
@@ -133,7 +138,78 @@ def test_a_value_the_map_does_not_list_is_rejected_naming_the_column_and_the_cho
     assert reject.reason == (
         f"'Maybe' is not one of Yes, No (mapping.Churn.values in {folder / 'sources.yaml'})"
     )
-    assert result.describe_rejects().startswith("line 2, column churned: 'Maybe' is not one of")
+    # Their column first, ours beside it: the export has Churn, not churned.
+    assert result.describe_rejects().startswith(
+        "line 2, column Churn (churned): 'Maybe' is not one of"
+    )
+
+
+def test_rejects_name_the_exports_columns_with_ours_beside_them(tmp_path: Path) -> None:
+    """A user fixing the export searches it for customerID or Churn, never for customer_id or
+    churned: the message and the rejects file name their column, then ours. A name with
+    spaces or parentheses is quoted, so it is not read as ours in parentheses."""
+    export = EXPORT.replace(
+        "7590-VHVEG,Ada Ltd,sam,Month-to-month,1.5,", ",,sam,Month-to-month,x,"
+    ).replace(",No\n", ",Maybe\n", 1)
+    sources = tmp_path / "their-config" / "sources.yaml"
+
+    result = load(tmp_path, export)
+
+    problems = [
+        "customerID (customer_id): empty, but the column is required",
+        "Customer (name): empty, but the column is required",
+        "'Tenure (years)' (tenure_months): 'x' is not a number",
+        f"Churn (churned): 'Maybe' is not one of Yes, No (mapping.Churn.values in {sources})",
+    ]
+    assert result.describe_rejects() == "; ".join(f"line 2, column {p}" for p in problems)
+    # Code keeps reading our names.
+    assert [r.column for r in result.rejects] == [
+        "customer_id",
+        "name",
+        "tenure_months",
+        "churned",
+    ]
+    path = tmp_path / "rejects.csv"
+    write_rejects(result, path)
+    written = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert written["reject_reasons"].tolist() == ["; ".join(problems)]
+    assert {"customerID", "Customer", "Tenure (years)", "Churn"} <= set(written.columns)
+
+
+def test_a_duplicate_names_their_id_column_and_the_constant_that_dates_every_row(
+    tmp_path: Path,
+) -> None:
+    """A one-snapshot export takes its date from constants.as_of: the user must be told that
+    the second half of the repeated key is no column of theirs."""
+    first = EXPORT.splitlines()[1]
+    sources = tmp_path / "their-config" / "sources.yaml"
+
+    result = load(tmp_path, EXPORT + first.replace("Ada Ltd", "Ada Limited") + "\n")
+
+    assert result.describe_rejects() == (
+        "line 5: duplicate of line 2 (same customerID (customer_id) and as_of "
+        f"(constants.as_of in {sources}))"
+    )
+
+
+def test_past_the_reject_limit_the_first_problems_name_the_exports_columns(
+    tmp_path: Path,
+) -> None:
+    strict = MAPPING.replace("max_reject_share: 1.0", "max_reject_share: 0.1")
+    export = EXPORT.replace(",Yes,2023-07-01,", ",Sometimes,2023-07-01,", 1)
+
+    with pytest.raises(RejectLimitError) as limit:
+        load(tmp_path, export, strict)
+
+    assert str(limit.value).endswith(
+        "first problems: line 2, column PaperlessBilling (paperless): 'Sometimes' is not one "
+        f"of Yes, No (mapping.PaperlessBilling.values in {tmp_path / 'their-config'}"
+        "/sources.yaml)"
+    )
+    path = tmp_path / "rejects.csv"
+    write_rejects(limit.value.result, path)
+    written = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert written["reject_reasons"].iloc[0].startswith("PaperlessBilling (paperless): ")
 
 
 def test_an_empty_cell_stays_empty_unless_the_map_names_it(tmp_path: Path) -> None:

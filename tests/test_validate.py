@@ -256,6 +256,24 @@ def test_a_mapped_column_wins_over_a_column_already_named_like_the_target() -> N
     assert "ignoring column(s) 'arr'" in result.warnings[0]
 
 
+def test_a_reject_names_the_column_the_mapping_read_not_the_one_it_ignored() -> None:
+    """Here the export has an arr column too, which the mapping shadows: naming the cell
+    "column arr" would send the user to the wrong column."""
+    raw = good_rows().assign(Revenue=["1", "lots", "3"])
+
+    result = validate(raw, mapping={"Revenue": "arr"})
+
+    assert result.describe_rejects() == "line 3, column Revenue (arr): 'lots' is not a number"
+    assert result.rejects[0].column == "arr", "code still reads our name"
+
+
+def test_a_column_mapped_onto_its_own_name_is_named_once() -> None:
+    result = validate(with_cell("nps", "12"), mapping={"nps": "nps"})
+
+    assert result.rejects == (Reject(3, "nps", "12", "'12' is above the maximum 10"),)
+    assert result.describe_rejects() == "line 3, column nps: '12' is above the maximum 10"
+
+
 def test_a_mapping_onto_a_name_not_in_the_schema_is_a_config_error() -> None:
     with pytest.raises(
         ConfigError,
@@ -344,8 +362,8 @@ def test_write_rejects_keeps_their_columns_with_line_and_reasons(tmp_path: Path)
     assert list(written.columns) == ["reject_line", "reject_reasons", *raw.columns]
     assert written.loc[0, "reject_line"] == "3"
     assert written.loc[0, "reject_reasons"] == (
-        "arr: 'abc' is not a number; nps: '12' is above the maximum 10"
-    )
+        "ARR (arr): 'abc' is not a number; nps: '12' is above the maximum 10"
+    ), "their column ARR, which the mapping renames arr; nps is ours already"
     assert written.loc[0, "ARR"] == "abc"
     assert written.loc[0, "account_id"] == "A-002"
 
