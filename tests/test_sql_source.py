@@ -155,11 +155,11 @@ def test_bad_rows_are_rejected_with_their_row_number_across_chunks(
         (6, "arr"),
     ]
     assert result.describe_rejects() == (
-        "row 2, column seats: '0' is below the minimum 1; "
-        f"row 4, column churned: 'Maybe' is not one of Y, N (mapping.Churned.values in "
+        "row 2, column Seats (seats): '0' is below the minimum 1; "
+        f"row 4, column Churned (churned): 'Maybe' is not one of Y, N (mapping.Churned.values in "
         f"{tmp_path / 'their-config' / 'sources.yaml'}); "
-        "row 5: duplicate of row 1 (same account_id and as_of); "
-        "row 6, column arr: empty, but the column is required"
+        "row 5: duplicate of row 1 (same 'Account No' (account_id) and Snapshot (as_of)); "
+        "row 6, column 'ARR (cents)' (arr): empty, but the column is required"
     )
     assert result.rejected_rows.index.name == "row"
     assert result.rejected_rows["Company"].tolist() == ["Globex", "Umbrella", "Acme", "Hooli"]
@@ -174,7 +174,8 @@ def test_past_the_reject_limit_the_message_names_the_real_config_file(
 
     assert str(caught.value).startswith(
         f"SQL ${URL_ENV}: 4 of 6 rows (66.7%) rejected, over the 0.0% limit set by "
-        f"max_reject_share in {folder / 'sources.yaml'}; first problems: row 2, column seats"
+        f"max_reject_share in {folder / 'sources.yaml'}; first problems: "
+        "row 2, column Seats (seats)"
     )
 
 
