@@ -69,7 +69,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": (
         "train",
         "command",
-        "Train a calibrated churn model on earlier weeks and evaluate it on later ones.",
+        "Train a calibrated churn model on earlier dates and evaluate it on later ones.",
     ),
     "worker": (
         "worker",

@@ -96,12 +96,11 @@ def run_training(
     "records how many and which.",
 )
 def command(data: Path | None, source: str, promote: bool | None, with_feedback: bool) -> None:
-    """Train a calibrated churn model on earlier dates and evaluate it on later ones (or by
-    cross-validation for a single snapshot).
+    """Train a calibrated churn model on earlier dates and evaluate it on later ones.
 
-    Prints the evaluation against the baseline rule of features.yaml (if one is configured),
-    saves it as JSON under var/reports/, and stores the model with its card in the registry
-    (var/registry/).
+    A single snapshot is evaluated by cross-validation instead. Prints the evaluation against
+    the baseline rule of features.yaml (if one is configured), saves it as JSON under
+    var/reports/, and stores the model with its card in the registry (var/registry/).
     """
     settings = settings_from_environment()
     loaded, name = load_accounts(settings, data, source)
