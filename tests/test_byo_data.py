@@ -12,11 +12,9 @@ columns. No code knows any of these shapes.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import uuid
 from collections.abc import Callable
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +24,6 @@ import redis
 import yaml
 
 from bot.app import build_app
-from bot.cli import main
 from bot.cli.score import score_book
 from bot.deps import build_deps
 from bot.emulator import block_kit_problems
@@ -36,6 +33,7 @@ from bot.loopback import LoopbackServer
 from bot.settings import load_settings
 from bot.web import build_wsgi
 from models.generator import generate_accounts
+from tests.cli_run import run
 from tests.exports import subscriber_snapshot, usage_observations
 from tests.slack_harness import CSM, SECRET
 
@@ -111,14 +109,6 @@ SHAPES = [
 def _plain(text: str) -> str:
     """Lower case without spaces or underscores: "MonthlyCharges" ~ "Monthly charges"."""
     return "".join(ch for ch in text.lower() if ch.isalnum())
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    assert "Traceback" not in out.getvalue() + err.getvalue()
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(params=SHAPES, ids=lambda shape: shape.name)

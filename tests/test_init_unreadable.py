@@ -3,32 +3,22 @@
 ``read_raw`` keeps such lines in its frame, padded or cut to the header, for the rejects file.
 Profiled as data, a short line's missing cells read as empty and mark required columns
 ``required: false``; so ``init`` leaves them out, counts only the rows it profiled, and names
-the lines and why on stderr. Driven through ``main`` as tests/test_byo_data.py does.
+the lines and why on stderr. Driven through the CLI in-process (tests/cli_run.py).
 """
 
 from __future__ import annotations
 
-import io
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from bot.cli import main
+from tests.cli_run import run
 
 ROWS = 400
 #: The header's field count; a short line below has fewer.
 WIDTH = 8
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    assert "Traceback" not in out.getvalue() + err.getvalue()
-    return code, out.getvalue(), err.getvalue()
 
 
 def snapshot() -> pd.DataFrame:
