@@ -16,6 +16,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, cast
 
 HEALTHY = "Healthy: "
+#: Levels whose churn rates are within this factor of each other are not compared in words:
+#: the sentence would read "churns 1.0x as often", which says the level makes no difference.
+SAME_RATE = 1.05
 PLURAL = "plural:"
 
 
@@ -191,6 +194,10 @@ class Generated:
         if other_level == level or min(rate, other_rate) <= 0:
             return text
         times = rate / other_rate
+        if 1 / SAME_RATE < times < SAME_RATE:
+            # "churns 1.0x as often as" says the level makes no difference, beside a reason
+            # that says it does (the model weighs it with the other features): say neither.
+            return text
         return f"{text} (churns {times:.1f}x as often as {other_level})"
 
 

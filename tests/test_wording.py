@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from models.wording import Template, countable, counted_fields, dated_fields
+from models.wording import Generated, Template, countable, counted_fields, dated_fields
 
 RECORD: dict[str, object] = {
     "usage_drop": 0.48,
@@ -81,3 +81,31 @@ def test_only_fields_counted_or_read_otherwise_are_wrapped(
 def test_only_fields_formatted_as_dates_alone_are_dated(template: str, dated: set[str]) -> None:
     """A date text is cached for a field read only by formatting it, with a date's spec."""
     assert dated_fields(template) == dated
+
+
+@pytest.mark.parametrize(
+    ("rates", "healthy", "shown"),
+    [
+        # A level that churns about as often as the other is not compared: "1.0x as often"
+        # beside a reason for risk reads as "it makes no difference".
+        ({"Male": 0.262, "Female": 0.255}, False, "Gender: Male"),
+        ({"Male": 0.255, "Female": 0.262}, True, "Healthy: Gender: Male"),
+        ({"Male": 0.40, "Female": 0.20}, False, "Gender: Male (churns 2.0x as often as Female)"),
+        (
+            {"Male": 0.10, "Female": 0.20},
+            True,
+            "Healthy: Gender: Male (churns 0.5x as often as Female)",
+        ),
+    ],
+)
+def test_a_level_is_compared_only_where_its_churn_rate_differs(
+    rates: dict[str, float], healthy: bool, shown: str
+) -> None:
+    wording = Generated(
+        label="Gender",
+        transform="category",
+        field="gender",
+        reference={"rates": rates},
+        healthy=healthy,
+    )
+    assert wording.render({"gender": "Male"}) == shown
