@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.cli.score import tell_admins_of_trip
+from bot.cli.score import tell_admins
 from bot.digest.sender import DIGEST_EVENT
 from bot.digest.upcoming import record_upcoming
 from bot.emulator import block_kit_problems
@@ -105,7 +105,27 @@ def test_an_automatic_trip_is_told_to_the_admins_with_the_reason(harness: Harnes
         snapshot=None,
         tripped=True,
     )
-    tell_admins_of_trip(harness.deps, result)
+    tell_admins(harness.deps, result)
     [notice] = harness.emulator.messages(ADMIN)
     assert "kill switch is on" in notice.body["text"]
     assert "Input data is 12 days old (limit 8)" in notice.body["text"]
+
+
+def test_a_passing_run_while_an_automatic_trip_holds_is_told_to_the_admins(
+    harness: Harness,
+) -> None:
+    """Before, nobody heard: live scores stayed paused until an admin happened to look."""
+    healthy = (CheckResult("freshness", True, "ok"),)
+    switch = harness.deps.switch
+    tripped = switch.trip("Scores drifted: PSI 0.31", who="health-check", source="health_check")
+    tell_admins(harness.deps, RunResult(healthy, None, tripped=False, paused=tripped))
+    [notice] = harness.emulator.messages(ADMIN)
+    assert "passed every health check, but live scores are still paused" in notice.body["text"]
+    assert "Scores drifted: PSI 0.31" in notice.body["text"]
+    assert "`/churn-admin killswitch off`" in notice.body["text"]
+
+    switch.reset(who="U_ADMIN")
+    by_hand = switch.trip("checking the Q4 import", who="U_ADMIN", source="admin")
+    tell_admins(harness.deps, RunResult(healthy, None, tripped=False, paused=by_hand))
+    tell_admins(harness.deps, RunResult(healthy, None, tripped=False))
+    assert len(harness.emulator.messages(ADMIN)) == 1, "an admin's own pause is theirs to end"

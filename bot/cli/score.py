@@ -67,20 +67,30 @@ def health_table(result: RunResult) -> Table:
     return table
 
 
-def tell_admins_of_trip(deps: Deps, result: RunResult) -> None:
-    """A tripped switch changes what every CSM sees: the admins hear it at once, with why."""
-    if not result.tripped:
+def tell_admins(deps: Deps, result: RunResult) -> None:
+    """A tripped switch changes what every CSM sees: the admins hear it at once, with why.
+    And once a run passes every check while a switch the health checks tripped is still on,
+    they hear that too: a passing run does not turn it off by itself (a person decides), so
+    without a word live scores would stay paused until someone happened to look."""
+    paused = result.paused
+    if result.tripped:
+        text = (
+            ":rotating_light: The scoring run failed its health checks, so the kill switch is "
+            "on and everyone sees the last good data: " + "; ".join(result.failures)
+        )
+    elif paused is not None and paused.source == "health_check":
+        text = (
+            ":large_green_circle: The scoring run passed every health check, but live scores "
+            f"are still paused (the health checks tripped the kill switch: {paused.reason}). "
+            "Once its cause is fixed, `/churn-admin killswitch off` shows the new scores."
+        )
+    else:
         return
     env = deps.settings.env
     if env.slack_bot_token is None:
         console.print("[yellow]SLACK_BOT_TOKEN is not set: the admins were not told in Slack[/]")
         return
-    notify_admins(
-        deps,
-        build_client(env),
-        ":rotating_light: The scoring run failed its health checks, so the kill switch is on "
-        "and everyone sees the last good data: " + "; ".join(result.failures),
-    )
+    notify_admins(deps, build_client(env), text)
 
 
 def report(result: RunResult) -> None:
@@ -126,5 +136,5 @@ def command(data: Path | None, source: str, shadow: str | None) -> None:
     result = score_book(
         settings, deps.store, deps.switch, flags=flag_log(deps), data=data, source=source
     )
-    tell_admins_of_trip(deps, result)
+    tell_admins(deps, result)
     report(result)

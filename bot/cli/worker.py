@@ -10,7 +10,7 @@ import click
 from prometheus_client import start_http_server
 
 from bot.cli.common import console, settings_from_environment, stop_requested
-from bot.cli.score import score_book, tell_admins_of_trip
+from bot.cli.score import score_book, tell_admins
 from bot.deps import Deps, build_deps
 from bot.digest.alerts import OwnerAlerts, build_alerts
 from bot.digest.metrics import WorkerMetrics
@@ -41,16 +41,16 @@ def scheduled_scoring(
 ) -> ScheduledScoring | None:
     """The scoring job of config/channels.yaml's ``scoring:`` section (None when disabled):
     the very run ``churnbot score`` makes (its flags logged for the track record), admins
-    told when it trips the kill switch, the day's track record computed for the first
-    `/churn` cards, and, given ``alerts``, owners alerted at once of the accounts that
-    jumped."""
+    told when it trips the kill switch (and when it passes while such a trip holds), the
+    day's track record computed for the first `/churn` cards, and, given ``alerts``, owners
+    alerted at once of the accounts that jumped."""
     settings = deps.settings
     if not settings.channels.scoring.enabled:
         return None
 
     def run() -> RunResult:
         result = score_book(settings, deps.store, deps.switch, flags=flag_log(deps))
-        tell_admins_of_trip(deps, result)
+        tell_admins(deps, result)
         refresh_summary(deps)
         return result
 
