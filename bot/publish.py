@@ -78,7 +78,13 @@ def _trip(
 
 
 def build_scorer(settings: Settings, model: LoadedModel) -> Scorer:
-    writer = ReasonWriter(settings.reasons, model.features, model.card.notes["reason_reference"])
+    notes = model.card.notes
+    writer = ReasonWriter(
+        settings.reasons,
+        model.features,
+        notes["reason_reference"],
+        evidence=notes.get("reason_evidence"),  # None on a card trained before it was kept
+    )
     return Scorer(
         model,
         settings.schema,

@@ -11,6 +11,7 @@ import pandas as pd
 from models.contract import AccountSchema
 from models.errors import ConfigError
 from models.evaluation import EvaluationReport, evaluate
+from models.evidence import weight_evidence
 from models.explain import reference_point
 from models.features import FeatureSet
 from models.feedback_labels import FeedbackLabels
@@ -124,6 +125,12 @@ def train_and_register(
                     features, result.split.train, train_features, churned
                 ),
                 "explain_reference": reference_point(result.estimator, train_features),
+                "reason_evidence": weight_evidence(
+                    result.estimator,
+                    train_features,
+                    churned,
+                    result.split.train[schema.id_column].to_numpy(),
+                ),
                 "drift_reference": drift_reference(
                     train_features, result.p_eval, spec.health.drift_features
                 ),

@@ -40,6 +40,12 @@ if TYPE_CHECKING:  # numpy, pandas: where reasons are learnt and packed, not in 
 
 #: Levels (or yes/no values) seen in fewer training rows than this get no churn-rate comparison.
 MIN_LEVEL_ROWS = 30
+#: A feature whose weights training found indistinguishable from noise at this p-value
+#: (``models.evidence``) is not shown as a reason; it still counts in the risk.
+EVIDENCE_P = 0.05
+#: Where an unsupported code's impact is moved so that no threshold lets it be shown: finite,
+#: so the top reasons are still picked by the k passes of :meth:`ReasonWriter._top`.
+UNSUPPORTED = 1e300
 
 
 class FeatureReason(BaseModel):
@@ -200,7 +206,12 @@ class ReasonWriter:
         config: ReasonsConfig,
         features: FeatureSet,
         reference: Mapping[str, Mapping[str, Any]],
+        *,
+        evidence: Mapping[str, Any] | None = None,
     ) -> None:
+        """``evidence``: the weights' covariance from training (``models.evidence``); a code
+        whose features the data does not support (p above :data:`EVIDENCE_P`) is never a
+        reason. None (a model trained before it was recorded): every code may be."""
         import numpy as np
 
         self.config = config
@@ -214,6 +225,14 @@ class ReasonWriter:
         self._code_features = tuple(
             np.flatnonzero(self.feature_codes == c) for c in range(len(self.codes))
         )
+        #: Per code: whether the data supports it as a reason (its features tested together).
+        self.supported = np.ones(len(self.codes), dtype=bool)
+        if evidence is not None:
+            from models.evidence import p_value
+
+            for c, members in enumerate(self._code_features):
+                names = [self.features[m] for m in members]
+                self.supported[c] = p_value(evidence, names) <= EVIDENCE_P
         self._risk: tuple[Wording | None, ...] = tuple(
             self._wording(features, reference, name, healthy=False) for name in self.features
         )
@@ -310,8 +329,18 @@ class ReasonWriter:
 
     def top_codes(self, contributions: Contributions) -> np.ndarray:
         """Rows x top_reasons code names ("" where fewer reasons pass min_impact)."""
-        order, _, shown = self._top(self.code_impacts(contributions))
+        order, _, shown = self._top(self._ranked(self.code_impacts(contributions), risk=True))
         return self.code_names(order, shown)
+
+    def _ranked(self, impacts: np.ndarray, *, risk: bool) -> np.ndarray:
+        """``impacts`` with each code the data does not support pushed past every threshold
+        (last as a risk reason, or as a healthy one), so that it never takes a slot and the
+        shown reasons stay a prefix of each row's slots."""
+        import numpy as np
+
+        if self.supported.all():
+            return impacts
+        return np.where(self.supported, impacts, -UNSUPPORTED if risk else UNSUPPORTED)
 
     def code_names(self, order: np.ndarray, shown: np.ndarray) -> np.ndarray:
         """Code indices as names, "" where not shown."""
@@ -326,11 +355,12 @@ class ReasonWriter:
         import numpy as np
 
         impacts = self.code_impacts(contributions)
-        order, chosen, shown = self._top(impacts)
+        order, chosen, shown = self._top(self._ranked(impacts, risk=True))
         strongest_up, strongest_down = self._strongest(contributions.values)
         everyone = np.arange(len(impacts))
-        healthy_code = np.argmin(impacts, axis=1)
-        healthy_impact = impacts[everyone, healthy_code]
+        healthy = self._ranked(impacts, risk=False)
+        healthy_code = np.argmin(healthy, axis=1)
+        healthy_impact = healthy[everyone, healthy_code]
         healthy_feature = strongest_down[everyone, healthy_code]
         has_template = np.array([t is not None for t in self._healthy], dtype=bool)
         healthy_shown = (
