@@ -21,7 +21,7 @@ from bot.state.flag_log import FlagLog, FlagTally
 from bot.state.killswitch import KillSwitch, KillSwitchState
 from bot.state.snapshots import SnapshotMeta, SnapshotStore
 from models.abstain import first_seen
-from models.errors import ChurnbotError, ModelError
+from models.errors import ChurnbotError
 from models.health import CheckResult, check_accuracy_floor, check_freshness, check_input_validity
 from models.health import check_model_integrity as integrity
 from models.monitoring import drift_checks, known_outcome_rows, sla_metric
@@ -120,18 +120,13 @@ def run_scoring(
             len(loaded.rejected_rows), loaded.total_rows, spec.health.max_reject_share
         )
     )
-    try:
+    try:  # one integrity check: the model loads, verified, and fits this configuration
         model = registry.load()
-    except ModelError as exc:
-        checks.append(integrity(str(exc)))
-        return _trip(switch, checks, None)
-    checks.append(integrity(None))
-
-    try:
         scorer = build_scorer(settings, model)
     except ChurnbotError as exc:
         checks.append(integrity(str(exc)))
         return _trip(switch, checks, None)
+    checks.append(integrity(None))
     live = latest_rows(loaded.frame, settings.schema)
     schema = settings.schema
     seen = first_seen(

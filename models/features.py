@@ -216,6 +216,11 @@ class FeatureSet:
     def source_columns(self) -> set[str]:
         return {column for f in self.config.features.values() for column in f.sources}
 
+    def columns_outside(self, schema: AccountSchema) -> list[str]:
+        """The columns these features read that ``schema`` does not declare: a model trained
+        with them was trained under another data configuration."""
+        return sorted(self.source_columns - set(schema.columns))
+
     def drift_problems(self, names: Sequence[str], source: str) -> list[str]:
         """One line per drift feature (product.yaml) that is not a numeric feature here."""
         return [

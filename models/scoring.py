@@ -71,7 +71,7 @@ class Scorer:
         """A model reads the columns it was trained on; one trained under another data
         configuration (another export, another config folder sharing the registry) would
         fail later on the first chunk, with a message about the data rather than the model."""
-        foreign = sorted(self.model.features.source_columns - set(self.schema.columns))
+        foreign = self.model.features.columns_outside(self.schema)
         if foreign:
             raise ModelError(
                 f"model {self.model.card.version} was trained on another data configuration: "

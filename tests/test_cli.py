@@ -11,6 +11,7 @@ module (through the CLI itself) and each test works on its own copy of that ``va
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -31,7 +32,11 @@ import yaml
 
 from bot.cli import cli, main
 from bot.cli.sample_data import last_monday
+from bot.cli.train import warn_if_foreign
+from bot.settings import load_settings
 from bot.state.store import _embedded_server, connect
+from models.features import FeatureSet
+from models.registry import Registry
 from tests.redis_fixtures import DEFAULT_TEST_REDIS_URL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -392,6 +397,29 @@ def test_check_config_lists_every_problem(
     # One line per problem, naming the file and the key.
     assert f"{config / 'product.yaml'}: feedback_signal:" in run.err
     assert f"{config / 'sources.yaml'}: max_reject_share:" in run.err
+
+
+def test_training_over_a_champion_of_another_configuration_says_so(
+    var: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, config B's `train` replaced config A's champion in a shared registry silently,
+    and A's next `score` failed."""
+    settings = load_settings(os.environ)
+    replaced = Registry(settings.paths.registry).card(champion(var))
+    capsys.readouterr()
+    warn_if_foreign(replaced, settings)
+    assert capsys.readouterr().err == "", "the same configuration: nothing to say"
+
+    read = sorted(FeatureSet.from_dict(replaced.notes["feature_set"]).source_columns)[0]
+    columns = {k: v for k, v in settings.schema.columns.items() if k != read}
+    other = dataclasses.replace(
+        settings, schema=settings.schema.model_copy(update={"columns": columns})
+    )
+    warn_if_foreign(replaced, other)
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"the champion this model replaced, {replaced.version}, was trained on another" in err
+    assert f"(it read {read})" in err
+    assert "its own CHURNBOT_VAR" in err
 
 
 def test_a_config_folder_that_does_not_exist_is_one_line(

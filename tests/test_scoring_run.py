@@ -246,6 +246,13 @@ def test_a_champion_of_another_data_configuration_is_named_as_such(
     assert f"reads column(s) {read}," in str(raised.value)
     assert "`churnbot train`" in str(raised.value)
 
+    result = run(other, state, registry, book)
+    assert result.tripped
+    integrity = [c for c in result.checks if c.name == "model_integrity"]
+    assert len(integrity) == 1, "one line in the health table, not 'ok' then 'FAILED'"
+    assert not integrity[0].ok
+    assert "trained on another data configuration" in integrity[0].message
+
 
 def test_a_healthy_run_says_the_switch_it_leaves_on(
     settings: Settings, state, registry: Registry, book: pd.DataFrame

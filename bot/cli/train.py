@@ -8,15 +8,16 @@ from typing import cast
 
 import click
 
-from bot.cli.common import out, settings_from_environment, status
+from bot.cli.common import console, out, settings_from_environment, status
 from bot.cli.data_source import account_data_options, load_accounts
 from bot.feedback.training import training_feedback
 from bot.settings import Settings
 from bot.state import connect
 from models.evaluation import format_report, save_report
+from models.features import FeatureSet
 from models.feedback_labels import FeedbackLabels
 from models.pipeline import TrainOutcome, train_and_register
-from models.registry import Registry
+from models.registry import ModelCard, Registry
 from models.validate import LoadResult
 
 
@@ -64,6 +65,7 @@ def run_training(
 ) -> TrainOutcome:
     """Train, evaluate, register and save the report: shared by `train` and `demo`."""
     registry = Registry(settings.paths.registry)
+    before = registry.champion_version()
     with status("Training") as step:
         outcome = train_and_register(
             loaded.frame,
@@ -79,7 +81,27 @@ def run_training(
     reports = settings.paths.reports
     save_report(outcome.report, reports / f"evaluation-{outcome.card.version}.json")
     save_report(outcome.report, reports / "evaluation.json")
+    if outcome.promoted and before is not None and before != outcome.card.version:
+        warn_if_foreign(registry.card(before), settings)
     return outcome
+
+
+def warn_if_foreign(replaced: ModelCard, settings: Settings) -> None:
+    """Say so when the champion just replaced was trained under another data configuration
+    (another config folder sharing this registry): scoring with that configuration now finds
+    a model it cannot use, and its user should know why before the next run trips."""
+    spec = replaced.notes.get("feature_set")
+    if not isinstance(spec, dict):
+        return
+    foreign = FeatureSet.from_dict(spec).columns_outside(settings.schema)
+    if foreign:
+        console.print(
+            f"[yellow]warning:[/] the champion this model replaced, {replaced.version}, was "
+            f"trained on another data configuration (it read {', '.join(foreign)}); its "
+            f"configuration must train again to score. Keep each configuration's registry "
+            f"apart with its own CHURNBOT_VAR (this one: {settings.paths.registry})",
+            highlight=False,
+        )
 
 
 @click.command("train")
