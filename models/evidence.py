@@ -13,7 +13,7 @@ levels differ in nothing), all of the code's features together. The covariance i
 the cluster-robust sandwich by account: a weekly book holds each account many times, and
 counting its rows as independent would make noise look significant. It is computed on the
 training rows with the fitted weights (sample weights from feedback are not used: the test
-asks what the data supports). ``models.reasons.EVIDENCE_P`` is the cut the reasons use.
+asks what the data supports). reasons.yaml's ``max_p_value`` is the cut the reasons use.
 """
 
 from __future__ import annotations

@@ -40,9 +40,6 @@ if TYPE_CHECKING:  # numpy, pandas: where reasons are learnt and packed, not in 
 
 #: Levels (or yes/no values) seen in fewer training rows than this get no churn-rate comparison.
 MIN_LEVEL_ROWS = 30
-#: A feature whose weights training found indistinguishable from noise at this p-value
-#: (``models.evidence``) is not shown as a reason; it still counts in the risk.
-EVIDENCE_P = 0.05
 #: Where an unsupported code's impact is moved so that no threshold lets it be shown: finite,
 #: so the top reasons are still picked by the k passes of :meth:`ReasonWriter._top`.
 UNSUPPORTED = 1e300
@@ -62,6 +59,9 @@ class ReasonsConfig(BaseModel):
     min_impact: float = Field(default=0.05, ge=0)
     healthy_min_impact: float = Field(default=0.4, ge=0)
     top_reasons: int = Field(default=3, ge=1, le=5)
+    #: A reason code whose features' weights training cannot tell from noise at this p-value
+    #: is not shown (``models.evidence``); 1 shows every reason, as before it was tested.
+    max_p_value: float = Field(default=0.05, gt=0, le=1)
     features: dict[str, FeatureReason] = Field(default_factory=dict)
 
 
@@ -210,8 +210,9 @@ class ReasonWriter:
         evidence: Mapping[str, Any] | None = None,
     ) -> None:
         """``evidence``: the weights' covariance from training (``models.evidence``); a code
-        whose features the data does not support (p above :data:`EVIDENCE_P`) is never a
-        reason. None (a model trained before it was recorded): every code may be."""
+        whose features the data does not support (p above ``config.max_p_value``) is never
+        a reason; it still counts in the risk. None (a model trained before it was
+        recorded): every code may be."""
         import numpy as np
 
         self.config = config
@@ -227,12 +228,12 @@ class ReasonWriter:
         )
         #: Per code: whether the data supports it as a reason (its features tested together).
         self.supported = np.ones(len(self.codes), dtype=bool)
-        if evidence is not None:
+        if evidence is not None and config.max_p_value < 1:
             from models.evidence import p_value
 
             for c, members in enumerate(self._code_features):
                 names = [self.features[m] for m in members]
-                self.supported[c] = p_value(evidence, names) <= EVIDENCE_P
+                self.supported[c] = p_value(evidence, names) <= config.max_p_value
         self._risk: tuple[Wording | None, ...] = tuple(
             self._wording(features, reference, name, healthy=False) for name in self.features
         )

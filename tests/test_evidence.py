@@ -42,6 +42,8 @@ def test_features_without_an_effect_are_never_a_reason() -> None:
     contributions = explain(estimator, built, reference_point(estimator, built))
     before = ReasonWriter(ReasonsConfig(), FEATURES, reference)
     assert NOISE & set(before.top_codes(contributions).ravel()), "shown without the evidence"
+    every = ReasonWriter(ReasonsConfig(max_p_value=1), FEATURES, reference, evidence=evidence)
+    assert every.supported.all(), "reasons.yaml's max_p_value: 1 shows every reason"
 
     writer = ReasonWriter(ReasonsConfig(), FEATURES, reference, evidence=evidence)
     assert writer.supported.tolist() == [code not in NOISE for code in writer.codes]

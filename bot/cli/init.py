@@ -185,7 +185,13 @@ def starter_files(proposal: Proposal, today: dt.date) -> dict[str, str]:
         ),
         "reasons.yaml": _yaml(
             "Reason templates; features without one get a generated sentence.",
-            {"min_impact": 0.05, "healthy_min_impact": 0.4, "top_reasons": 3, "features": {}},
+            {
+                "min_impact": 0.05,
+                "healthy_min_impact": 0.4,
+                "max_p_value": 0.05,
+                "top_reasons": 3,
+                "features": {},
+            },
         ),
         "playbooks.yaml": _yaml(
             "Rules from reasons to actions; the reason codes are the feature names.",
