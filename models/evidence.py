@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.explain import _groups, _unwrap, transformed
+from models.explain import calibrated_parts, feature_blocks, transformed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +43,7 @@ def weight_evidence(
     import pandas as pd
     from scipy.special import expit
 
-    prep, linear, _ = _unwrap(estimator)
+    prep, linear, _ = calibrated_parts(estimator)
     coef = np.append(np.asarray(linear.coef_).ravel(), np.ravel(linear.intercept_)[0])  # type: ignore[attr-defined]
     k = coef.size
     clusters, uniques = pd.factorize(pd.Series(accounts), use_na_sentinel=False)
@@ -64,7 +64,7 @@ def weight_evidence(
     bread[:-1, :-1] += np.eye(k - 1) * _penalty(linear)
     inverse = np.linalg.pinv(bread)
     covariance = (inverse @ (scores.T @ scores) @ inverse)[:-1, :-1]
-    names, groups = _groups(prep)
+    names, groups = feature_blocks(prep)
     return {
         "weights": coef[:-1].tolist(),
         "covariance": covariance.tolist(),

@@ -35,7 +35,7 @@ class Contributions:
         return self.base + self.values.sum(axis=1)
 
 
-def _unwrap(estimator: object) -> tuple[object, object, Any]:
+def calibrated_parts(estimator: object) -> tuple[object, object, Any]:
     """The fitted preprocessing, the linear model and the sigmoid calibrator (``a_``, ``b_``)."""
     # Imported here: the web process reads reason codes from this module but never explains,
     # and scikit-learn alone would triple its start-up time.
@@ -64,7 +64,7 @@ def fitted_pipeline(estimator: Any) -> Any:
     return getattr(inner, "estimator", inner)
 
 
-def _groups(prep: object) -> tuple[tuple[str, ...], list[slice]]:
+def feature_blocks(prep: object) -> tuple[tuple[str, ...], list[slice]]:
     """Which preprocessed columns belong to which input feature (a run of adjacent ones)."""
     names: list[str] = []
     groups: list[slice] = []
@@ -102,7 +102,7 @@ def _widths(transformer: object, n_columns: int) -> list[int]:
 
 def reference_point(estimator: object, features: pd.DataFrame) -> list[float]:
     """Mean preprocessed row of the training features; stored on the model card."""
-    prep, *_ = _unwrap(estimator)
+    prep, *_ = calibrated_parts(estimator)
     matrix = prep.transform(features)  # type: ignore[attr-defined]
     return np.asarray(matrix.mean(axis=0)).ravel().tolist()
 
@@ -122,7 +122,7 @@ def risk_and_contributions(
     same preprocessed rows), so it is the same number, at the cost of one transform instead
     of two.
     """
-    prep, linear, calibrator = _unwrap(estimator)
+    prep, linear, calibrator = calibrated_parts(estimator)
     a, b = float(calibrator.a_), float(calibrator.b_)
     weights = np.asarray(linear.coef_).ravel()  # type: ignore[attr-defined]
     ref = np.asarray(reference, dtype=float)
@@ -139,7 +139,7 @@ def risk_and_contributions(
     # step reads the contributions feature by feature, so ``values`` is column-major.
     per_column = np.subtract(dense.T, ref[:, None])
     per_column *= (-a * weights)[:, None]
-    names, groups = _groups(prep)
+    names, groups = feature_blocks(prep)
     by_feature = np.empty((len(groups), len(dense)))
     for j, group in enumerate(groups):
         if group.stop - group.start == 1:
