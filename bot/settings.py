@@ -19,11 +19,11 @@ from bot.digest.holdout import HoldoutConfig, load_holdout_config
 from bot.feedback.config import FeedbackConfig, load_feedback_config
 from bot.feedback.save_rate_config import SaveRateFile, load_save_rate_config
 from bot.slack_config import SlackConfig, load_slack_config
-from models.config_files import format_validation_error
+from models.config_files import format_validation_error, load_yaml_model
 from models.contract import AccountSchema, load_schema
 from models.errors import ChurnbotError, ConfigError
-from models.features import FeatureSet, load_features
-from models.playbook import Playbook, load_playbook
+from models.features import FeaturesConfig, FeatureSet, load_features
+from models.playbook import Playbook, load_playbook, read_playbook
 from models.sources_config import SourcesConfig, load_sources_config, sources_problems
 from models.spec import ProductSpec, load_spec
 
@@ -160,6 +160,17 @@ def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str], list[s
         except ChurnbotError as exc:
             problems.append(str(exc))
 
+    partly_checked: list[str] = []
+
+    def own_keys_only(file: str, check: Callable[[Path], object]) -> None:
+        """A file whose dependencies did not load: its own shape, so that one run still
+        reports a misspelt key there too, not only after the files before it are fixed."""
+        partly_checked.append(file)
+        try:
+            check(config_dir / file)
+        except ChurnbotError as exc:
+            problems.append(str(exc))
+
     attempt("schema", lambda: load_schema(config_dir / "schema.yaml"))
     attempt("spec", lambda: load_spec(config_dir / "product.yaml"))
     attempt("sources", lambda: load_sources_config(config_dir / "sources.yaml"))
@@ -178,12 +189,16 @@ def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str], list[s
             return feature_set
 
         attempt("features", features)
+    else:
+        own_keys_only("features.yaml", lambda path: load_yaml_model(path, FeaturesConfig))
     feature_set = loaded.get("features")
     if isinstance(schema, AccountSchema) and isinstance(feature_set, FeatureSet):
         attempt(
             "reasons",
             lambda: load_reasons(config_dir / "reasons.yaml", schema=schema, features=feature_set),
         )
+    else:
+        own_keys_only("reasons.yaml", lambda path: load_yaml_model(path, ReasonsConfig))
     reasons = loaded.get("reasons")
     if isinstance(reasons, ReasonsConfig) and isinstance(feature_set, FeatureSet):
         assert isinstance(schema, AccountSchema)
@@ -198,6 +213,13 @@ def _load_config(config_dir: Path) -> tuple[dict[str, object], list[str], list[s
                 reason_codes=reason_codes(reasons, feature_set.names),
                 columns=columns,
             ),
+        )
+    else:
+        own_keys_only("playbooks.yaml", read_playbook)
+    if partly_checked:
+        warnings.append(
+            f"{', '.join(partly_checked)}: checked for their own keys only; the columns, "
+            "features and reasons they name are checked once the files they build on load"
         )
     sources = loaded.get("sources")
     if isinstance(sources, SourcesConfig) and isinstance(schema, AccountSchema):

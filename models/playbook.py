@@ -228,6 +228,24 @@ def _semantic_problems(
     return problems
 
 
+def read_playbook(path: Path) -> PlaybookFile:
+    """config/playbooks.yaml's own shape (its keys, a default, each rule's fields), without
+    what it names: what :func:`load_playbook` checks first, and all that can be checked of it
+    while the reasons or the schema it names have problems of their own."""
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected `rules:` and `default:` at the top level")
+    if "default" not in data:
+        raise ConfigError(
+            f"{path}: default: missing; add a `default:` action used when no rule matches"
+        )
+    try:
+        return PlaybookFile.model_validate(data)
+    except ValidationError as exc:
+        message = format_validation_error(str(path), exc)
+        raise ConfigError(_name_rules(message, data)) from None
+
+
 def load_playbook(
     path: Path,
     *,
@@ -240,18 +258,7 @@ def load_playbook(
     or None) makes a condition on an unknown name, or on a value a category never takes, an
     error.
     """
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected `rules:` and `default:` at the top level")
-    if "default" not in data:
-        raise ConfigError(
-            f"{path}: default: missing; add a `default:` action used when no rule matches"
-        )
-    try:
-        parsed = PlaybookFile.model_validate(data)
-    except ValidationError as exc:
-        message = format_validation_error(str(path), exc)
-        raise ConfigError(_name_rules(message, data)) from None
+    parsed = read_playbook(path)
     problems = _semantic_problems(str(path), parsed, reason_codes, ("high", "medium", "low"))
     if columns is not None:
         problems += _column_problems(str(path), parsed, columns)

@@ -80,6 +80,39 @@ def test_every_problem_is_reported_in_one_pass(config_dir: Path) -> None:
     assert any("product.yaml: file not found" in p for p in problems)
 
 
+def test_files_after_a_broken_one_still_have_their_keys_checked(config_dir: Path) -> None:
+    """features.yaml names the schema's columns, reasons.yaml the features, playbooks.yaml the
+    reasons: while schema.yaml has a problem those cannot be checked, but a misspelt key in
+    any of them is still reported in the same run, and the warning says what was left out."""
+    edit(config_dir / "schema.yaml", "arr: {type: float,", "arr: {type: money,")
+    edit(config_dir / "features.yaml", "{column: nps, fill: 7,", "{colum: nps, fill: 7,")
+    edit(config_dir / "reasons.yaml", "max_p_value:", "max_pvalue:")
+    edit(config_dir / "playbooks.yaml", "when:", "wehn:")
+    problems, warnings = check_config_folder(config_dir)
+    assert len(problems) == 4
+    assert any("schema.yaml: columns.arr.type" in p for p in problems)
+    assert any("features.yaml: features.nps.colum: unknown key" in p for p in problems)
+    assert any("reasons.yaml: max_pvalue: unknown key" in p for p in problems)
+    assert any("playbooks.yaml: rule 1 (" in p and "wehn: unknown key" in p for p in problems)
+    assert (
+        "features.yaml, reasons.yaml, playbooks.yaml: checked for their own keys only; the "
+        "columns, features and reasons they name are checked once the files they build on load"
+    ) in warnings
+
+
+def test_a_broken_features_file_leaves_only_its_dependants_partly_checked(
+    config_dir: Path,
+) -> None:
+    edit(config_dir / "features.yaml", "{column: nps, fill: 7,", "{column: nps_score, fill: 7,")
+    problems, warnings = check_config_folder(config_dir)
+    assert len(problems) == 1
+    assert "features.yaml" in problems[0]
+    assert "nps_score" in problems[0]
+    assert any(
+        w.startswith("reasons.yaml, playbooks.yaml: checked for their own keys") for w in warnings
+    )
+
+
 def test_invalid_yaml_names_the_line(config_dir: Path) -> None:
     (config_dir / "sources.yaml").write_text("mapping: {a: b\nmax_reject_share: 0.1\n")
     with pytest.raises(ConfigError, match=r"sources\.yaml: line \d+: not valid YAML"):
