@@ -18,8 +18,8 @@ from bot.digest.holdout import current_holdout
 from bot.feedback.admin_commands import USAGE as FEEDBACK_USAGE
 from bot.feedback.admin_commands import handle_admin
 from bot.render import Message
-from bot.render.parts import context
-from bot.render.text import fit_mrkdwn
+from bot.render.parts import context, person_slot
+from bot.render.text import fit_mrkdwn, minute_utc
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,13 @@ def handle(deps: Deps, user_id: str, text: str) -> AdminReply:
         deps.audit.record(who=user_id, what=what, why=reason)
         if state.reason != reason:
             return AdminReply(
-                f"The kill switch was already on since {state.when} ({state.reason}, by "
-                f"{state.who}); nothing changed."
+                fit_mrkdwn(
+                    f"The kill switch was already on since {{}} ({{}}, by "
+                    f"{person_slot(state.who)}); nothing changed.",
+                    minute_utc(state.when),
+                    state.reason,
+                    state.who,
+                )
             )
         return AdminReply(
             f"Kill switch ON. Everyone now sees the last good data, with the reason: {reason}",
@@ -159,8 +164,14 @@ def status_text(deps: Deps) -> str:
     store, state = deps.store, deps.switch.state()
     latest, good = store.latest(), store.last_good()
     lines = [
-        f"*Kill switch:* {'ON' if state.on else 'off'}"
-        + (f" since {state.when} by {state.who}: {state.reason}" if state.on else ""),
+        fit_mrkdwn(
+            f"*Kill switch:* ON since {{}} by {person_slot(state.who)}: {{}}",
+            minute_utc(state.when),
+            state.who,
+            state.reason,
+        )
+        if state.on
+        else "*Kill switch:* off"
     ]
     if latest is None:
         lines.append("*Scores:* none published yet (run `churnbot score`)")

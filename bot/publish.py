@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from bot.render.text import minute_utc
 from bot.settings import Settings
 from bot.state.flag_log import FlagLog, FlagTally
 from bot.state.killswitch import KillSwitch, KillSwitchState
@@ -62,7 +63,7 @@ class RunResult:
             return None
         state = self.paused
         return (
-            f"the kill switch is still on (since {state.when[:16].replace('T', ' ')} UTC, by "
+            f"the kill switch is still on (since {minute_utc(state.when)}, by "
             f"{state.who}: {state.reason}), so Slack keeps showing the last good scores with "
             "the paused banner; an admin turns it off with `/churn-admin killswitch off`"
         )

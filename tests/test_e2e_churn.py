@@ -345,7 +345,13 @@ def test_admin_trips_and_resets_the_switch_and_other_admins_are_told(harness: Ha
         "admin",
     )
     status = harness.sender.command("/churn-admin", "status", user_id=ADMIN).json()["text"]
-    assert "Kill switch:* ON" in status
+    tripped_at = dt.datetime.fromisoformat(state.when)
+    assert f"Kill switch:* ON since {tripped_at:%Y-%m-%d %H:%M} UTC by <@{ADMIN}>: bad" in status
+    again = harness.sender.command("/churn-admin", "killswitch on other", user_id=ADMIN).json()
+    assert (
+        f"already on since {tripped_at:%Y-%m-%d %H:%M} UTC (bad CRM import, by <@{ADMIN}>)"
+        in (again["text"])
+    )
     harness.sender.command("/churn-admin", "killswitch off", user_id=ADMIN)
     assert not harness.deps.switch.state().on
     whats = [entry.what for entry in harness.deps.audit.recent(5)]

@@ -86,7 +86,7 @@ def test_an_admin_sets_it_audited_and_others_cannot(harness: Harness) -> None:
     assert entry.detail == {"share": 0.1, "previous": 0.0, "salt": DEFAULT_SALT}
     assert entry.when == NOW.isoformat()
     shown = admin_command(harness, "holdout")
-    assert f"ON at 10% (set by {ADMIN} on 2026-11-23T09:00)" in shown
+    assert f"ON at 10% (set by <@{ADMIN}> on 2026-11-23 09:00 UTC)" in shown
     assert "at most 20%" in admin_command(harness, "holdout 0.5")
     assert harness.deps.audit.recent(1)[0].outcome == "refused"
     assert "Holdout OFF (was 10%)" in admin_command(harness, "holdout off")

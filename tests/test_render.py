@@ -701,11 +701,11 @@ def test_home_view_for_an_admin_shows_system_status(on: bool) -> None:
     assert "#cs-east — Mon 09:00 Europe/Paris" in text
     if on:
         assert "🛑 ON — drift on logins" in text
-        assert "U123ADMIN" in text
+        assert "_tripped by <@U123ADMIN> (health_check) at 2026-01-05 06:01 UTC_" in text
         assert "❌ drift: PSI 0.31 on logins &gt; 0.25" in text
         assert plain(view["blocks"]).count(f"⚠️ {banner}") == 1
     else:
-        assert "*Kill switch:* off" in text
+        assert "*Kill switch:* off\n_last reset by <@U123ADMIN> at 2026-01-05 06:01 UTC_" in text
 
 
 def test_home_view_stays_within_100_blocks() -> None:

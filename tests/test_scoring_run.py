@@ -267,7 +267,10 @@ def test_a_healthy_run_says_the_switch_it_leaves_on(
     assert result.paused.reason == "checking the Q4 import"
     assert result.paused_note is not None
     assert "still on" in result.paused_note
-    assert "by U_ADMIN: checking the Q4 import" in (result.paused_note)
+    tripped_at = dt.datetime.fromisoformat(result.paused.when)
+    assert f"(since {tripped_at:%Y-%m-%d %H:%M} UTC, by U_ADMIN: checking the Q4 import)" in (
+        result.paused_note
+    )
 
 
 def test_unreadable_input_trips(settings: Settings, state, registry: Registry) -> None:

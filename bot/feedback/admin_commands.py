@@ -59,12 +59,15 @@ def handle_admin(deps: Deps, user_id: str, words: list[str]) -> str | None:
 def holdout_answer(deps: Deps, user_id: str, args: list[str]) -> str:
     """`/churn-admin holdout [SHARE|off]`: show or change the holdout (a change is audited)."""
     from bot.digest.holdout import HoldoutStore, set_holdout
+    from bot.render.parts import person_slot
+    from bot.render.text import fit_mrkdwn, minute_utc
 
     config = deps.settings.holdout
     store = HoldoutStore(deps.redis, prefix=deps.prefix)
     if not args:
         current = store.current(config)
-        since = f" (set by {current.who}{f' on {current.when[:16]}' if current.when else ''})"
+        on = f" on {minute_utc(current.when)}" if current.when else ""
+        since = fit_mrkdwn(f" (set by {person_slot(current.who)}{{}})", current.who, on)
         state = f"ON at {current.share:.0%}" if current.share > 0 else "OFF"
         return (
             f"Holdout {state}{since}. Change it with `/churn-admin holdout SHARE` "

@@ -21,10 +21,11 @@ from bot.render.parts import (
     divider,
     header,
     list_lines,
+    person_slot,
     section,
     show_button,
 )
-from bot.render.text import fit_mrkdwn
+from bot.render.text import fit_mrkdwn, minute_utc
 
 if TYPE_CHECKING:  # annotations only: the snapshot store needs numpy
     from bot.state.killswitch import KillSwitchState
@@ -151,15 +152,19 @@ def _run_text(run: SnapshotMeta | None) -> str:
 def _switch_text(state: KillSwitchState) -> str:
     if state.on:
         return fit_mrkdwn(
-            "*Kill switch:* 🛑 ON — {}\n_tripped by {} ({}) at {}_",
+            f"*Kill switch:* 🛑 ON — {{}}\n_tripped by {person_slot(state.who)} ({{}}) at {{}}_",
             state.reason,
             state.who,
             state.source,
-            state.when,
+            minute_utc(state.when),
         )
     if state.source == "none":
         return "*Kill switch:* off (never tripped)"
-    return fit_mrkdwn("*Kill switch:* off\n_last reset by {} at {}_", state.who, state.when)
+    return fit_mrkdwn(
+        f"*Kill switch:* off\n_last reset by {person_slot(state.who)} at {{}}_",
+        state.who,
+        minute_utc(state.when),
+    )
 
 
 def _schedule_text(next_digests: Sequence[tuple[str, str]]) -> str:

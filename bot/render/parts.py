@@ -153,6 +153,12 @@ def name_slot(card: Mapping[str, Any]) -> str:
     return f"*<{url}|{{}}>*" if url else "*{}*"
 
 
+def person_slot(who: str) -> str:
+    """A ``fit_mrkdwn`` fragment for who did something: a mention when ``who`` is a Slack user
+    id, else the name as stored (``health-check``)."""
+    return "<@{}>" if _SLACK_USER.fullmatch(who) else "{}"
+
+
 def owner_slot(owner: str, owner_users: Mapping[str, str]) -> tuple[str, list[object]]:
     """The owner as a mention (``<@U…>``) when they map to a Slack user, else as written in
     the data: a ``fit_mrkdwn`` fragment and its piece."""

@@ -185,6 +185,15 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{count} {noun}"
 
 
+def minute_utc(stamp: str) -> str:
+    """A stored ISO timestamp (who turned the kill switch or the holdout on, and when) as a
+    person reads it, ``2026-12-02 12:34 UTC``, in every message that shows one; empty when
+    nothing was stored."""
+    if not stamp:
+        return ""
+    return f"{dt.datetime.fromisoformat(stamp).astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def short_date(day: dt.date, today: dt.date) -> str:
     """ "Nov 23" within the current year, "Nov 23, 2025" otherwise."""
     text = f"{day:%b} {day.day}"
