@@ -81,6 +81,8 @@ class EvaluationReport:
     eval_window: tuple[str, str] | None
     method: str = TIME_SPLIT
     by_segment: list[SegmentRow] = field(default_factory=list)
+    #: Why a book with several dates was cross-validated (too little history), if it was.
+    because: str | None = None
 
     @property
     def caveat(self) -> str | None:
@@ -101,6 +103,7 @@ class EvaluationReport:
             "method": self.method,
             "caveat": self.caveat,
             "by_segment": [asdict(row) for row in self.by_segment],
+            "because": self.because,
         }
 
     @classmethod
@@ -117,6 +120,7 @@ class EvaluationReport:
             eval_window=(window[0], window[1]) if window else None,
             method=data.get("method", TIME_SPLIT),
             by_segment=[SegmentRow(**row) for row in data.get("by_segment", [])],
+            because=data.get("because"),
         )
 
     def beats_baseline(self) -> dict[str, bool]:
@@ -152,6 +156,7 @@ def evaluate(
     eval_window: tuple[str, str] | None = None,
     method: str = TIME_SPLIT,
     segments: ArrayLike | None = None,
+    because: str | None = None,
 ) -> EvaluationReport:
     """Score the model's probabilities and the baseline's ranking score on the same rows.
 
@@ -181,6 +186,7 @@ def evaluate(
         calibration=metrics.calibration_table(y, proba),
         eval_window=eval_window,
         method=method,
+        because=because,
         by_segment=[] if segments is None else _by_segment(y, proba, np.asarray(segments)),
     )
 
@@ -244,7 +250,12 @@ def format_report(report: EvaluationReport) -> str:
         "",
     ]
     if report.caveat:
-        lines[1:1] = [f"Evaluated by cross-validation, not on a later period: {report.caveat}."]
+        lines[1:1] = [
+            f"Evaluated by cross-validation, not on a later period, because {report.because}. "
+            f"{report.caveat[0].upper()}{report.caveat[1:]}."
+            if report.because
+            else f"Evaluated by cross-validation, not on a later period: {report.caveat}."
+        ]
     metric_rows = []
     for name, label, higher in (
         ("roc_auc", "ROC AUC", True),

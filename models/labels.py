@@ -12,6 +12,11 @@ the future out of training:
 
 Dates are calendar dates, not "snapshots": an export whose accounts are observed on their own
 days splits exactly like one with a shared weekly date.
+
+When there is no later period to evaluate on (one snapshot, or, with ``evaluation: auto``,
+dates spanning too little time for one), the model is judged by cross-validation instead: on
+the rows whose outcome is known (the censoring above), with all of an account's rows in one
+fold, so no fold is judged on an account whose other rows it trained on.
 """
 
 from __future__ import annotations
@@ -30,11 +35,20 @@ from models.spec import TrainingSettings
 Method = Literal["time", "cross_validation"]
 #: What a single-snapshot evaluation cannot check, said wherever its figures are shown.
 CV_CAVEAT = (
-    "no forward-in-time check was possible (one snapshot): the figures come from stratified "
-    "cross-validation on the same date, so they hold only if every feature describes the "
-    "account before its outcome; a feature recorded after churn would look predictive here "
-    "and fail in use"
+    "no forward-in-time check was possible (one snapshot, or too little history for a later "
+    "period): the figures come from stratified cross-validation over the same dates, so they "
+    "hold only if every feature describes the account before its outcome; a feature recorded "
+    "after churn would look predictive here and fail in use"
 )
+
+
+class TooLittleHistory(DataContractError):
+    """The dates span ``span_days``, too little for a training period, a gap and a later
+    evaluation period (about ``needed_days``); ``evaluation: auto`` cross-validates instead."""
+
+    def __init__(self, message: str, *, span_days: int, needed_days: int) -> None:
+        super().__init__(message)
+        self.span_days, self.needed_days = span_days, needed_days
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,9 @@ class TimeSplit:
     """Training and evaluation rows; windows are (first, last) as-of dates, inclusive.
 
     ``cutoff`` is the first evaluation date: every training label window ends before it. For
-    ``method="cross_validation"`` both frames hold every row and the windows are the snapshot.
+    ``method="cross_validation"`` both frames hold every row whose outcome is known, the
+    windows are their first and last dates, and ``because`` says why no later period was used
+    when the data has more than one date.
     """
 
     train: pd.DataFrame
@@ -51,6 +67,7 @@ class TimeSplit:
     eval_window: tuple[datetime.date, datetime.date]
     cutoff: datetime.date
     method: Method = "time"
+    because: str | None = None
 
 
 def make_labels(frame: pd.DataFrame, schema: AccountSchema, horizon_days: int) -> pd.Series:
@@ -76,13 +93,49 @@ def split(
     """The split ``settings`` asks for (see :func:`split_method`)."""
     if frame.empty:
         raise DataContractError("no account rows to train on: the data has no valid rows")
+    because = None
     if split_method(frame, schema, settings) == "time":
-        return time_split(frame, schema, horizon_days, settings)
+        try:
+            return time_split(frame, schema, horizon_days, settings)
+        except TooLittleHistory as exc:
+            if settings.evaluation != "auto":
+                raise
+            because = (
+                f"the as-of dates span {exc.span_days} days and a later period to evaluate "
+                f"on needs about {exc.needed_days} (training.eval_days and "
+                "training.min_train_dates in product.yaml set it)"
+            )
+    return _cross_validation_split(frame, schema, horizon_days, settings, because)
+
+
+def _cross_validation_split(
+    frame: pd.DataFrame,
+    schema: AccountSchema,
+    horizon_days: int,
+    settings: TrainingSettings,
+    because: str | None,
+) -> TimeSplit:
+    """Every row whose outcome is known, for cross-validation. One date: every row (the
+    export's labels are all there is). Several: the rows whose label window ends by the last
+    date, as in :func:`time_split`."""
+    as_of = frame[schema.date_column]
+    last = as_of.max()
+    if as_of.nunique() > 1:
+        frame = frame[as_of + pd.Timedelta(days=horizon_days) <= last]
+        if frame.empty:
+            raise DataContractError(
+                f"no row's outcome is known yet: every as-of date is within horizon_days="
+                f"{horizon_days} of the last one ({_day(last)}), so whether those accounts "
+                "churned within the horizon is not in the data; supply older rows or lower "
+                "horizon_days in product.yaml"
+            )
     labels = make_labels(frame, schema, horizon_days)
     _enough(labels, "churned", settings.min_train_positives, schema, horizon_days)
     _enough(~labels, "retained", settings.cv_folds, schema, horizon_days)
-    day = _day(frame[schema.date_column].max())
-    return TimeSplit(frame, frame, (day, day), (day, day), day, method="cross_validation")
+    window = (_day(frame[schema.date_column].min()), _day(frame[schema.date_column].max()))
+    return TimeSplit(
+        frame, frame, window, window, window[1], method="cross_validation", because=because
+    )
 
 
 def time_split(
@@ -109,7 +162,7 @@ def time_split(
     eval_dates = dates[dates >= eval_start]
     train_dates = dates[dates + horizon < (eval_dates[0] if len(eval_dates) else eval_start)]
     if len(eval_dates) == 0 or len(train_dates) < settings.min_train_dates:
-        raise DataContractError(_too_little_history(first, last, dates, horizon_days, settings))
+        raise _too_little_history(first, last, dates, horizon_days, settings)
     first_eval = pd.Timestamp(eval_dates[0])
     train = frame[as_of.isin(train_dates)]
     evaluate = frame[as_of.isin(eval_dates)]
@@ -142,7 +195,7 @@ def _too_little_history(
     labelable: pd.DatetimeIndex,
     horizon_days: int,
     settings: TrainingSettings,
-) -> str:
+) -> TooLittleHistory:
     """The true minimum for this data: a span of days, and the settings that change it."""
     cadence = (
         int(np.median(np.diff(labelable).astype("timedelta64[D]").astype(int)))
@@ -150,16 +203,20 @@ def _too_little_history(
         else 7
     )
     needed = horizon_days + settings.eval_days + horizon_days + settings.min_train_dates * cadence
-    return (
+    span = (last - first).days + 1
+    return TooLittleHistory(
         f"too little history to train and evaluate by date: the as-of dates span "
-        f"{(last - first).days + 1} days ({_day(first)} to {_day(last)}); with "
+        f"{span} days ({_day(first)} to {_day(last)}); with "
         f"horizon_days={horizon_days}, training.eval_days={settings.eval_days} and "
         f"training.min_train_dates={settings.min_train_dates} about {needed} days are needed "
         f"({horizon_days} at the end whose outcome is not known yet, {settings.eval_days} to "
         f"evaluate, {horizon_days} between training and evaluation, and "
         f"{settings.min_train_dates} training dates {cadence} days apart). Supply older data, "
         "lower training.eval_days or training.min_train_dates in product.yaml, or set "
-        "training.evaluation: cross_validation to judge the model without a later period"
+        "training.evaluation: auto to judge the model by cross-validation when there is no "
+        "later period",
+        span_days=span,
+        needed_days=needed,
     )
 
 

@@ -99,6 +99,7 @@ def train_and_register(
         baseline_name=features.baseline_name(),
         eval_window=(window[0].isoformat(), window[1].isoformat()),
         method=result.split.method,
+        because=result.split.because,
         segments=None if segment is None else result.split.evaluate[segment].to_numpy(),
     )
     if progress:

@@ -76,8 +76,9 @@ class TrainingSettings(BaseModel):
     """How training splits and judges the data; the minimums say when there is too little.
 
     ``evaluation``: ``time`` trains on earlier dates and evaluates on later ones (the honest
-    check); ``cross_validation`` evaluates by stratified k-fold, for a single snapshot where no
-    later period exists; ``auto`` picks time whenever the data has more than one as-of date.
+    check); ``cross_validation`` evaluates by stratified k-fold (an account's rows in one fold),
+    for a single snapshot or a history too short for a later period; ``auto`` picks time
+    whenever the data's dates span enough for it, else cross-validation, and says why.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

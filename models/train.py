@@ -27,7 +27,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, StandardScaler
 
@@ -163,8 +163,17 @@ def train_model(
     _check_empty_features(x_train, features)
     weights = _weights(rows.train, sample_weight)
     if rows.method == "cross_validation":
+        if rows.because:
+            report(f"evaluating by cross-validation: {rows.because}")
         estimator, p_eval = _fit_cross_validated(
-            x_train, y_train, weights, model_params, features, settings, report
+            x_train,
+            y_train,
+            rows.train[schema.id_column].to_numpy(),
+            weights,
+            model_params,
+            features,
+            settings,
+            report,
         )
         x_eval, y_eval = x_train, make_labels(rows.evaluate, schema, horizon_days).to_numpy()
         curves: dict[str, Any] = {}
@@ -293,23 +302,39 @@ def _fit_with_curves(
     return best, None if best is straight else straight, tried
 
 
+def cv_folds(
+    accounts: np.ndarray, settings: TrainingSettings
+) -> tuple[StratifiedKFold | StratifiedGroupKFold, np.ndarray | None]:
+    """The cross-validation folds for rows of ``accounts``, and the groups they split by.
+
+    An account with several rows (several dates) has all of them in one fold: else a fold
+    would be judged on accounts it trained on, and the figures would flatter the model. One
+    row per account (a snapshot) keeps plain stratified folds."""
+    if len(np.unique(accounts)) < len(accounts):
+        return StratifiedGroupKFold(settings.cv_folds, shuffle=True, random_state=CV_SEED), accounts
+    return StratifiedKFold(settings.cv_folds, shuffle=True, random_state=CV_SEED), None
+
+
 def _fit_cross_validated(
     x: pd.DataFrame,
     y: np.ndarray,
+    accounts: np.ndarray,
     weights: np.ndarray | None,
     params: dict[str, Any],
     features: FeatureSet,
     settings: TrainingSettings,
     report: Callable[[str], None],
 ) -> tuple[CalibratedClassifierCV, np.ndarray]:
-    """One snapshot: out-of-fold probabilities for the report, then the final model on all rows.
+    """No later period: out-of-fold probabilities for the report, then the final model on all
+    rows.
 
     There is no validation period to choose curves on, so ``curve: auto`` stays a line here.
+    The folds are :func:`cv_folds`.
 
     ``ensemble=False`` calibrates one pipeline on out-of-fold decision values, so the final
     model is a single linear pipeline and its reasons stay exact.
     """
-    folds = StratifiedKFold(settings.cv_folds, shuffle=True, random_state=CV_SEED)
+    folds, groups = cv_folds(accounts, settings)
     # The calibrator's own folds are a plain count (stratified, in row order): the artifact
     # keeps only types the registry trusts, and the shuffled folds above judge the model.
     calibrated = CalibratedClassifierCV(
@@ -321,7 +346,13 @@ def _fit_cross_validated(
     fit_params = {} if weights is None else {"sample_weight": weights}
     report(f"cross-validating on {len(y):,} rows ({settings.cv_folds} folds)")
     p_eval = cross_val_predict(
-        calibrated, x, y, cv=folds, method="predict_proba", params=fit_params
+        calibrated,
+        x,
+        y,
+        groups=groups,
+        cv=folds,
+        method="predict_proba",
+        params=fit_params,
     )[:, 1]
     report(f"fitting the final model on {len(y):,} rows")
     return calibrated.fit(x, y, **fit_params), p_eval

@@ -1,10 +1,11 @@
 """Any company's export, by configuration alone: ``init`` -> ``train`` -> ``score`` -> a card.
 
-Three exports of different shapes, each built here with its own column names and types: the
+Four exports of different shapes, each built here with its own column names and types: the
 bundled weekly book (as CSV), a single subscriber snapshot with a Yes/No label and yes/no
-service columns, and per-account monthly observations with a True/False label and event-rate
-metrics. Each goes through the CLI (``init`` writes the config folder, ``train`` the model),
-then the same scoring run ``churnbot score`` does publishes into the real Redis, and a signed
+service columns, per-account monthly observations with a True/False label and event-rate
+metrics, and four months of those (too short a history to evaluate on a later period).
+Each goes through the CLI (``init`` writes the config folder, ``train`` the model), then
+the same scoring run ``churnbot score`` does publishes into the real Redis, and a signed
 ``/churn`` request to the real app answers with a card whose reasons name that export's own
 columns. No code knows any of these shapes.
 """
@@ -53,6 +54,22 @@ class Shape:
     label: str
 
 
+USAGE_COLUMNS = (
+    "posts_per_month",
+    "messages_per_month",
+    "dislikes_per_post",
+    "unfriends_per_month",
+    "replies_per_message",
+    "likes_per_post",
+    "posts_change_pct",
+    "messages_change_pct",
+    "days_active_per_month",
+    "new_friends_per_month",
+    "adview_per_post",
+    "reply_rate_pct",
+)
+
+
 def weekly_book() -> pd.DataFrame:
     return generate_accounts(1200, 52, seed=5, end=dt.date(2026, 11, 16)).accounts
 
@@ -83,24 +100,14 @@ SHAPES = [
         "cross_validation",
         "churn",
     ),
+    Shape("usage-observations", usage_observations, USAGE_COLUMNS, "time", "is_churn"),
+    # Four months of the same: too short a history for a later period to evaluate on, so
+    # `auto` cross-validates (each account's rows in one fold) and the card says why.
     Shape(
-        "usage-observations",
-        usage_observations,
-        (
-            "posts_per_month",
-            "messages_per_month",
-            "dislikes_per_post",
-            "unfriends_per_month",
-            "replies_per_message",
-            "likes_per_post",
-            "posts_change_pct",
-            "messages_change_pct",
-            "days_active_per_month",
-            "new_friends_per_month",
-            "adview_per_post",
-            "reply_rate_pct",
-        ),
-        "time",
+        "short-history",
+        lambda: usage_observations(months=4),
+        USAGE_COLUMNS,
+        "cross_validation",
         "is_churn",
     ),
 ]
@@ -144,6 +151,10 @@ def test_an_export_goes_from_file_to_a_card_with_its_own_reasons(
     assert card["metrics"]["model"]["roc_auc"] > 0.7
     if shape.evaluation == "cross_validation":
         assert "no forward-in-time check was possible" in card["metrics"]["caveat"]
+        several_dates = shape.name == "short-history"
+        assert (card["metrics"]["because"] or "").startswith("the as-of dates span") is (
+            several_dates
+        )
 
     settings = load_settings(
         {

@@ -11,7 +11,8 @@ import pytest
 from models.contract import AccountSchema, load_schema
 from models.errors import DataContractError
 from models.generator import generate_accounts
-from models.labels import make_labels, time_split
+from models.labels import TooLittleHistory, make_labels, split, time_split
+from models.spec import TrainingSettings
 
 END = datetime.date(2026, 6, 28)
 HORIZON = 90
@@ -94,6 +95,37 @@ def test_too_little_history_is_refused_with_counts(schema):
         r"training\.eval_days",
     ):
         time_split(short, schema, HORIZON)
+
+
+def test_auto_cross_validates_a_short_history_on_rows_whose_outcome_is_known(schema):
+    """Twenty weekly dates cannot hold a training period, a gap and a later one: ``auto``
+    judges the model by cross-validation instead, says why, and still leaves out the rows
+    whose 90 days have not passed by the last date; ``time`` asked for refuses, as before."""
+    short = generate_accounts(400, 20, seed=1, end=END).accounts
+    rows = split(short, schema, HORIZON, TrainingSettings(evaluation="auto"))
+    assert rows.method == "cross_validation"
+    assert rows.because is not None
+    assert rows.because.startswith("the as-of dates span 134 days and a later period")
+    assert "about 299" in rows.because
+    last = short["as_of"].max()
+    assert rows.train["as_of"].max() + pd.Timedelta(days=HORIZON) <= last
+    assert len(rows.train) == (short["as_of"] + pd.Timedelta(days=HORIZON) <= last).sum()
+    assert rows.evaluate is rows.train
+    with pytest.raises(TooLittleHistory, match=r"training\.evaluation: auto"):
+        split(short, schema, HORIZON, TrainingSettings(evaluation="time"))
+
+
+def test_one_snapshot_keeps_every_row_and_no_reason(book, schema):
+    day = book["as_of"].max() - pd.Timedelta(weeks=20)
+    one = book[book["as_of"] == day]
+    rows = split(one, schema, HORIZON, TrainingSettings(evaluation="auto"))
+    assert (rows.method, rows.because, len(rows.train)) == ("cross_validation", None, len(one))
+
+
+def test_cross_validation_with_only_unknown_outcomes_is_refused(schema):
+    recent = generate_accounts(300, 6, seed=1, end=END).accounts
+    with pytest.raises(DataContractError, match=r"no row's outcome is known yet.*horizon_days=90"):
+        split(recent, schema, HORIZON, TrainingSettings(evaluation="cross_validation"))
 
 
 def test_too_few_positives_is_refused_with_counts(book, schema):

@@ -14,7 +14,8 @@ from models.contract import AccountSchema, load_schema
 from models.errors import ModelError
 from models.generator import generate_accounts
 from models.labels import make_labels
-from models.train import TrainResult, train_model
+from models.spec import TrainingSettings
+from models.train import TrainResult, cv_folds, train_model
 from tests import sample_config
 
 END = datetime.date(2026, 6, 28)
@@ -101,3 +102,23 @@ def test_unknown_model_parameters_are_refused(schema, trained):
     result, _ = trained
     with pytest.raises(ModelError, match=r"unknown model parameter.*'depth'"):
         train_model(result.split.train, schema, sample_config.features(), params={"depth": 3})
+
+
+def test_cross_validation_keeps_each_accounts_rows_in_one_fold() -> None:
+    """Several dates per account: a fold never holds out an account it also trained on."""
+    accounts = np.repeat([f"A{i:03d}" for i in range(60)], 4)
+    churned = np.repeat(np.arange(60) % 5 == 0, 4)
+    folds, groups = cv_folds(accounts, TrainingSettings(cv_folds=5))
+    splits = list(folds.split(np.zeros((len(accounts), 1)), churned, groups))
+    assert len(splits) == 5
+    for fit, held_out in splits:
+        assert not set(accounts[fit]) & set(accounts[held_out])
+        assert churned[held_out].any()
+    assert sorted(np.concatenate([held for _, held in splits])) == list(range(len(accounts)))
+
+
+def test_one_row_per_account_keeps_plain_stratified_folds() -> None:
+    accounts = np.array([f"A{i:03d}" for i in range(60)])
+    folds, groups = cv_folds(accounts, TrainingSettings(cv_folds=5))
+    assert groups is None
+    assert type(folds).__name__ == "StratifiedKFold"
