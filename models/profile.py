@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.validate import FALSE_TOKENS, NULL_TOKENS, TRUE_TOKENS
+from models.cell_formats import DATE_FORMATS, NUMBER_FORMATS, date_example, number_pattern
+from models.validate import FALSE_TOKENS, NULL_TOKENS, TRUE_TOKENS, plain_numbers
 
 #: A text column with at most this many distinct values (or this share of rows) is a category.
 MAX_LEVELS = 50
@@ -60,12 +61,34 @@ class ColumnProfile:
     distinct: int
     skew: float | None
     minimum: float | None
+    #: How its dates or numbers are written when not as 2024-01-31 and 1234.5 (a mapping
+    #: ``format:``), and whether another date pattern reads every value too (01/02/2024).
+    format: str | None = None
+    ambiguous: bool = False
 
     def describe(self) -> str:
         shape = f"{self.kind}, {self.distinct:,} distinct, {self.missing_share:.0%} empty"
+        if self.format is not None:
+            shape += f", written like {self.example}"
         if self.skew is not None:
             shape += f", skew {self.skew:.1f}"
         return shape
+
+    @property
+    def example(self) -> str:
+        """How the export writes a value of this column, as the format shows it."""
+        if self.format is None:
+            return ""
+        return date_example(self.format) if self.kind == "date" else self.format
+
+    @property
+    def mapped(self) -> str | dict[str, str]:
+        """Its sources.yaml mapping entry: our name, with the format where there is one."""
+        return self.name if self.format is None else {"to": self.name, "format": self.format}
+
+    def dates(self, raw: pd.DataFrame) -> pd.Series:
+        """The column of ``raw`` read as dates (NaT where a cell is not one)."""
+        return pd.to_datetime(raw[self.source], errors="coerce", format=self.format or "ISO8601")
 
 
 @dataclass
@@ -108,7 +131,7 @@ def profile_columns(raw: pd.DataFrame) -> list[ColumnProfile]:
         text = raw[source].astype("string").str.strip()
         empty = text.isna() | text.str.lower().isin(NULL_TOKENS)
         values = text[~empty]
-        kind, numbers = _kind(values)
+        kind, numbers, fmt, ambiguous = _kind(values)
         name = snake(str(source))
         while name in used:
             name += "_2"
@@ -126,27 +149,58 @@ def profile_columns(raw: pd.DataFrame) -> list[ColumnProfile]:
                 distinct=int(values.nunique()),
                 skew=None if skew is None or np.isnan(skew) else skew,
                 minimum=minimum,
+                format=fmt,
+                ambiguous=ambiguous,
             )
         )
     return profiles
 
 
-def _kind(values: pd.Series) -> tuple[str, np.ndarray | None]:
+def _kind(values: pd.Series) -> tuple[str, np.ndarray | None, str | None, bool]:
+    """The column's type, its numbers (for the skew), and its format and whether that was a
+    guess between two (see :attr:`ColumnProfile.format`)."""
     if values.empty:
-        return "string", None
+        return "string", None, None, False
     lowered = values.str.lower()
     two_words = lowered.isin(TRUE_TOKENS + FALSE_TOKENS).all() and lowered.nunique() <= 2
     if two_words and (not lowered.isin(("0", "1")).all() or values.nunique() == 2):
-        return "bool", None
+        return "bool", None, None, False
+    fmt = None
     numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.isna().any() and (fmt := _number_format(values)) is not None:
+        numbers = pd.to_numeric(plain_numbers(values, fmt, np.zeros(len(values), dtype=bool))[0])
     if numbers.notna().all():
         array = numbers.to_numpy(dtype="float64")
         integral = bool(np.all(np.mod(array, 1) == 0))
-        return ("int" if integral else "float"), array
+        return ("int" if integral else "float"), array, fmt, False
     dates = pd.to_datetime(values, errors="coerce", format="ISO8601")
     if dates.notna().all():
-        return "date", None
-    return "string", None
+        return "date", None, None, False
+    written, ambiguous = _date_format(values)
+    if written is not None:
+        return "date", None, written, ambiguous
+    return "string", None, None, False
+
+
+def _date_format(values: pd.Series) -> tuple[str | None, bool]:
+    """The first of :data:`DATE_FORMATS` that reads every one of ``values``, and whether
+    another reads them all too (01/02/2024: which is the month?)."""
+    distinct = pd.Series(values.unique(), dtype=object)
+    reading = [
+        fmt
+        for fmt in DATE_FORMATS
+        if pd.to_datetime(distinct, format=fmt, errors="coerce").notna().all()
+    ]
+    return (reading[0], len(reading) > 1) if reading else (None, False)
+
+
+def _number_format(values: pd.Series) -> str | None:
+    """The first of :data:`NUMBER_FORMATS` that every one of ``values`` follows."""
+    distinct = pd.Series(values.unique(), dtype=object)
+    for fmt in NUMBER_FORMATS:
+        if distinct.str.fullmatch(number_pattern(fmt)).all():
+            return fmt
+    return None
 
 
 def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
@@ -199,7 +253,7 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
     # column is filled by a constant or from the id, under a name of our choosing.
     id_name = by_name[id_column].name
     schema[id_name] = {"type": "string", "role": "id", "description": "Account id"}
-    name_name = by_name[name_column].name if name_column else NO_NAME
+    name_name = by_name[name_column].name if name_column else _unused(NO_NAME, by_name)
     if name_column is None:
         mapping[by_name[id_column].source] = [id_name, name_name]
         notes.append("account name: none found, the id is shown instead")
@@ -214,7 +268,7 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
     schema[name_name] = {"type": "string", "role": "name", "description": "Account name"}
 
     if date_column is None:
-        date_name = NO_DATE
+        date_name = _unused(NO_DATE, by_name)
         constants[date_name] = today.isoformat()
         newest = today
         notes.append(
@@ -224,8 +278,8 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
         checks.append(f"set constants.{date_name} in sources.yaml to the day the export describes")
     else:
         date_name = by_name[date_column].name
-        mapping[by_name[date_column].source] = date_name
-        dates = pd.to_datetime(raw[by_name[date_column].source], errors="coerce", format="ISO8601")
+        mapping[by_name[date_column].source] = by_name[date_column].mapped
+        dates = by_name[date_column].dates(raw)
         newest = dates.max().date() if dates.notna().any() else None
         notes.append(
             f"as-of date: {by_name[date_column].source} ({dates.nunique():,} distinct dates, "
@@ -234,7 +288,7 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
     schema[date_name] = {"type": "date", "role": "date", "description": "Date the row describes"}
 
     if owner_column is None:
-        owner_name = NO_OWNER
+        owner_name = _unused(NO_OWNER, by_name)
         constants[owner_name] = "unassigned"
         notes.append("owner: none found, every account is owned by 'unassigned'")
         checks.append(f"map the column naming each account's CSM to {owner_name}, if there is one")
@@ -252,7 +306,7 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
     mapping[label.source] = (
         _label_map(raw, label, inverted=inverted)
         if inverted or label.kind not in ("date", "bool")
-        else label.name
+        else label.mapped
     )
     if inverted:
         notes.append(
@@ -267,7 +321,7 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
             "(for one snapshot: churned)"
         )
         if date_column is not None:
-            horizon = _cadence(raw, by_name[id_column].source, by_name[date_column].source)
+            horizon = _cadence(raw, by_name[id_column].source, by_name[date_column])
             notes.append(
                 f"horizon: {horizon} days, the usual gap between an account's observations "
                 "(a yes/no label usually means churned before the next one)"
@@ -298,7 +352,7 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
             continue
         if column.name == segment_column:
             spec["role"] = "segment"
-        mapping[column.source] = column.name
+        mapping[column.source] = column.mapped
         schema[column.name] = spec
         if feature is not None:
             features[column.name] = feature
@@ -309,6 +363,15 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
                 "column": column.name,
                 "label": f"{words(column.name)} recorded",
             }
+    for column in columns:
+        if column.format is None or column.source not in mapping:
+            continue
+        notes.append(f"{column.source}: written like {column.example} (format {column.format!r})")
+        if column.ambiguous:
+            checks.append(
+                f"check mapping.{column.source}.format in sources.yaml: no day in the export "
+                f"is above 12, so which part of {column.format!r} is the day is a guess"
+            )
     if not features:
         raise ValueError("no usable feature found: every other column is text or empty")
     return Proposal(
@@ -334,11 +397,16 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
     )
 
 
-def _cadence(raw: pd.DataFrame, account: str, date: str) -> int:
+def _unused(name: str, by_name: dict[str, ColumnProfile]) -> str:
+    """``name`` for a column the export lacks, unless one of the export's has that name."""
+    while name in by_name:
+        name += "_2"
+    return name
+
+
+def _cadence(raw: pd.DataFrame, account: str, date: ColumnProfile) -> int:
     """The median gap in days between one account's consecutive observations."""
-    frame = pd.DataFrame(
-        {"account": raw[account], "date": pd.to_datetime(raw[date], errors="coerce")}
-    ).dropna()
+    frame = pd.DataFrame({"account": raw[account], "date": date.dates(raw)}).dropna()
     gaps = frame.sort_values("date").groupby("account")["date"].diff().dt.days.dropna()
     return int(gaps.median()) if len(gaps) and gaps.median() > 0 else 90
 

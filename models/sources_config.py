@@ -2,8 +2,9 @@
 HTTP and SQL sources.
 
 A mapping entry is one of three shapes, so the plain rename a user writes first stays one line:
-``their column: our column``; ``their column: {to: our column, values: {...}}`` or ``{to: ...,
-scale: 0.01}``; or a list of those when one of their columns feeds several of ours. Every shape
+``their column: our column``; ``their column: {to: our column, values: {...}}``, ``{to: ...,
+scale: 0.01}`` or ``{to: ..., format: "%m/%d/%Y"}``; or a list of those when one of their
+columns feeds several of ours. Every shape
 is read into the same tuple of :class:`ColumnMap`, so the validator handles one form.
 
 Value maps and constants are stored as the text a CSV cell would hold (``true``, ``2024-01-31``):
@@ -37,6 +38,7 @@ from pydantic import (
     model_validator,
 )
 
+from models.cell_formats import format_problem
 from models.config_files import load_yaml_model
 from models.contract import AccountSchema, ColumnSpec
 
@@ -46,7 +48,8 @@ URL_NOT_SHOWN = "<a URL, not shown>"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAPPING_SHAPES = (
     "expected our column name, {to: our column, values: {their value: our value}}, "
-    "{to: our column, scale: number}, or a list of those"
+    "{to: our column, scale: number}, {to: our column, format: '%m/%d/%Y' or '1,234.5'}, "
+    "or a list of those"
 )
 
 
@@ -80,6 +83,9 @@ class ColumnMap(BaseModel):
     values: dict[str, str] | None = Field(default=None, min_length=1)
     # Multiplies a number after parsing (0.01: cents to dollars); int or float columns only.
     scale: float | None = None
+    # How their cells spell a date ("%m/%d/%Y") or a number ("1,234.5", "1.234,5"); see
+    # models.cell_formats. A cell that does not follow it is rejected, never guessed.
+    format: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -118,6 +124,11 @@ class ColumnMap(BaseModel):
     def _one_rule(self) -> ColumnMap:
         if self.values is not None and self.scale is not None:
             raise ValueError("use either values or scale on one target, not both")
+        if self.values is not None and self.format is not None:
+            raise ValueError(
+                "use either values or format on one target, not both (values name the whole "
+                "cell as the data spells it)"
+            )
         if self.values is not None:
             seen: dict[str, str] = {}
             for key in self.values:
@@ -268,6 +279,8 @@ def sources_problems(sources: SourcesConfig, schema: AccountSchema) -> list[str]
                     f"{file}: {key}.scale: '{rule.to}' is a {spec.type} column; scale applies "
                     "to int or float columns only"
                 )
+            if rule.format is not None and (problem := format_problem(rule.format, spec.type)):
+                problems.append(f"{file}: {key}.format: {problem}")
             for their_value, our_value in (rule.values or {}).items():
                 problem = _cell_problem(rule.to, spec, our_value)
                 if problem:

@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from models.cell_formats import date_example, number_pattern
 from models.contract import AccountSchema, ColumnSpec, canonical_dtypes
 from models.errors import ConfigError, DataContractError
 from models.sources_config import ColumnMap, SourcesConfig, quoted, rule_keys, sources_problems
@@ -42,8 +43,9 @@ from models.sources_config import ColumnMap, SourcesConfig, quoted, rule_keys, s
 # we read CSVs with that turned off so a name like "NA" survives in text columns, and accept
 # them here only where they cannot be a real value.
 NULL_TOKENS = ("", "na", "n/a", "nan", "null", "none")
-TRUE_TOKENS = ("true", "yes", "1")
-FALSE_TOKENS = ("false", "no", "0")
+# A CRM's Y/N and a database's t/f too: in a yes/no column neither letter can mean anything else.
+TRUE_TOKENS = ("true", "yes", "1", "y", "t")
+FALSE_TOKENS = ("false", "no", "0", "n", "f")
 ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 # Integers short enough to convert exactly; longer ones go through float and the range check.
@@ -464,23 +466,88 @@ def _key_names(schema: AccountSchema) -> tuple[str, str, str]:
 def _convert(name: str, spec: ColumnSpec, picked: _Picked, sources: SourcesConfig) -> _Column:
     """Apply the mapping's rule for one column, then parse it like any other."""
     rule = picked.rule
+    if rule is not None and rule.format is not None:
+        return _formatted(name, spec, picked, rule.format, sources)
     if rule is None or rule.values is None:
         return _coerce(name, spec, picked.raw, scale=rule.scale if rule else None)
     mapped, unmapped = _map_values(picked.raw, rule.lookup())
-    column = _coerce(name, spec, mapped)
-    if not unmapped.any():
-        return column
-    # An unlisted value is one problem (this one), not also "empty" or "not a date".
-    failures = [replace(failure, mask=failure.mask & ~unmapped) for failure in column.failures]
     choices = ", ".join(rule.values)
     where = f"{picked.key}.values in {sources.file}"
-    failures.insert(
-        0,
+    return _own_failure(
+        _coerce(name, spec, mapped),
         _failure(
             name, unmapped, picked.raw, lambda v: f"{_quote(v)} is not one of {choices} ({where})"
         ),
     )
-    return _Column(column.values, column.empty & ~unmapped, failures)
+
+
+def _own_failure(column: _Column, failure: _Failure) -> _Column:
+    """``column`` with the cells of ``failure`` failing for it alone: a value the map does not
+    list, or a cell the format does not read, is one problem, not also "empty" or "not a
+    date"."""
+    if not failure.mask.any():
+        return column
+    others = [replace(other, mask=other.mask & ~failure.mask) for other in column.failures]
+    return _Column(column.values, column.empty & ~failure.mask, [failure, *others])
+
+
+def _formatted(
+    name: str, spec: ColumnSpec, picked: _Picked, fmt: str, sources: SourcesConfig
+) -> _Column:
+    """A column whose cells follow ``format:`` (a date pattern or a number's separators),
+    turned into the plain text every other column is parsed from; each reject shows the
+    cell as the data writes it. Cells a typed source (Parquet, SQL) already gives as dates
+    or numbers need no format."""
+    raw, scale = picked.raw, picked.rule.scale if picked.rule else None
+    if spec.type == "date" and not pd.api.types.is_datetime64_dtype(raw.dtype):
+        convert, expected = _iso_dates, f"a date like {date_example(fmt)}"
+    elif spec.type in ("int", "float") and not _is_number(raw.dtype):
+        convert, expected = plain_numbers, f"a number like {fmt}"
+    else:
+        return _coerce(name, spec, raw, scale=scale)
+    text = _text(raw)
+    plain, unread = convert(text, fmt, _null(text))
+    column = _coerce(name, spec, plain, scale=scale)
+    shown = _Column(column.values, column.empty, [_as_written(f, raw) for f in column.failures])
+    where = f"{picked.key}.format in {sources.file}"
+    return _own_failure(
+        shown, _failure(name, unread, raw, lambda v: f"{_quote(v)} is not {expected} ({where})")
+    )
+
+
+def _as_written(failure: _Failure, raw: pd.Series) -> _Failure:
+    """``failure`` showing each cell as ``raw`` holds it (its reason names the value read)."""
+
+    def describe(positions: np.ndarray) -> list[tuple[str, str]]:
+        written = [_show(value) for value in raw.iloc[positions].tolist()]
+        read = failure.describe(positions)
+        return [(cell, reason) for cell, (_, reason) in zip(written, read, strict=True)]
+
+    return replace(failure, describe=describe)
+
+
+def plain_numbers(text: pd.Series, fmt: str, empty: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+    """``text`` (stripped cells) with every cell written in ``fmt`` as a plain number
+    ("$1,234.50" -> "1234.50"; a currency sign and a percent sign dropped), and which filled
+    cells do not follow it (those keep their text)."""
+    parts = text.str.extract(number_pattern(fmt))
+    matched = parts["whole"].notna().to_numpy()
+    whole = parts["whole"].str.replace(r"\D", "", regex=True)
+    part = parts["part"].fillna("")
+    plain = parts["sign"].fillna("") + whole + np.where(part != "", "." + part, "")
+    out = pd.Series(np.where(matched, plain, text), index=text.index, dtype=object)
+    return out, ~matched & ~empty
+
+
+def _iso_dates(text: pd.Series, fmt: str, empty: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+    """``text`` (stripped cells) with every cell written in ``fmt`` as 2024-01-31, and which
+    filled cells do not follow it (those keep their text). Each distinct value is read once."""
+    codes, distinct = pd.factorize(text)
+    days = pd.to_datetime(pd.Series(distinct, dtype=object), format=fmt, errors="coerce")
+    iso = days.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    read = days.notna().to_numpy()[codes]
+    out = pd.Series(np.where(read, iso[codes], text), index=text.index, dtype=object)
+    return out, ~read & ~empty
 
 
 def _map_values(raw: pd.Series, lookup: dict[str, str]) -> tuple[pd.Series, np.ndarray]:
@@ -702,7 +769,9 @@ def _bools(name: str, raw: pd.Series) -> _Column:
             name,
             ~empty & ~known,
             raw,
-            lambda v: f"{_quote(v)} is not true/false (expected true, false, yes, no, 1 or 0)",
+            lambda v: (
+                f"{_quote(v)} is not true/false (expected true/false, yes/no, y/n, t/f or 1/0)"
+            ),
         )
     ]
     return _Column(pd.Series(pd.arrays.BooleanArray(true, ~known)), empty, failures)

@@ -164,3 +164,38 @@ def usage_observations(
             if churned:
                 break
     return pd.DataFrame(rows).astype(str)
+
+
+def crm_report(accounts: int = 1200, weeks: int = 52, seed: int = 0) -> pd.DataFrame:
+    """A CRM report every other week, as a spreadsheet saves it: US dates (month first), money
+    with a dollar sign and thousands separators, seat use with a percent sign, a Y/N "churned
+    before the next report" column."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    first = dt.date(2025, 1, 6)
+    for account in range(accounts):
+        adoption = rng.normal(0, 1)
+        mrr = float(np.exp(rng.normal(7.5, 1.0)))
+        for week in range(0, weeks, 2):
+            day = first + dt.timedelta(weeks=week)
+            used = float(np.clip(0.6 + 0.05 * adoption + rng.normal(0, 0.2), 0.02, 1.0))
+            idle = int(rng.exponential(4 + 12 * (used < 0.4)))
+            tickets = int(rng.poisson(0.5 + 2 * (adoption < -1)))
+            logit = -4.2 - 6.0 * (used - 0.6) + 0.08 * idle + 0.5 * tickets + rng.normal(0, 0.3)
+            churned = rng.random() < _sigmoid(np.array(logit))
+            rows.append(
+                {
+                    "Account ID": f"0015g{account:05d}",
+                    "Account Name": f"Customer {account}, Inc.",
+                    "Report Date": f"{day:%m/%d/%Y}",
+                    "Account Owner": f"csm{account % 7}@example.com",
+                    "MRR": f"${mrr:,.2f}",
+                    "Seats Used": f"{used:.0%}",
+                    "Last Login": f"{day - dt.timedelta(days=idle):%m/%d/%Y}",
+                    "Open Tickets": str(tickets),
+                    "Churned?": "Y" if churned else "N",
+                }
+            )
+            if churned:
+                break
+    return pd.DataFrame(rows)

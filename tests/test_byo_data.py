@@ -1,9 +1,10 @@
 """Any company's export, by configuration alone: ``init`` -> ``train`` -> ``score`` -> a card.
 
-Four exports of different shapes, each built here with its own column names and types: the
+Five exports of different shapes, each built here with its own column names and types: the
 bundled weekly book (as CSV), a single subscriber snapshot with a Yes/No label and yes/no
 service columns, per-account monthly observations with a True/False label and event-rate
-metrics, and four months of those (too short a history to evaluate on a later period).
+metrics, four months of those (too short a history to evaluate on a later period), and a CRM
+report as a spreadsheet saves it (US dates, "$12,500.00", "80%", a Y/N label).
 Each goes through the CLI (``init`` writes the config folder, ``train`` the model), then
 the same scoring run ``churnbot score`` does publishes into the real Redis, and a signed
 ``/churn`` request to the real app answers with a card whose reasons name that export's own
@@ -35,7 +36,7 @@ from bot.settings import load_settings
 from bot.web import build_wsgi
 from models.generator import generate_accounts
 from tests.cli_run import run
-from tests.exports import subscriber_snapshot, usage_observations
+from tests.exports import crm_report, subscriber_snapshot, usage_observations
 from tests.slack_harness import CSM, SECRET
 
 pytestmark = pytest.mark.slow
@@ -101,6 +102,13 @@ SHAPES = [
         "churn",
     ),
     Shape("usage-observations", usage_observations, USAGE_COLUMNS, "time", "is_churn"),
+    Shape(
+        "crm-report",
+        crm_report,
+        ("seats used", "last login", "open tickets", "mrr"),
+        "time",
+        "churned",
+    ),
     # Four months of the same: too short a history for a later period to evaluate on, so
     # `auto` cross-validates (each account's rows in one fold) and the card says why.
     Shape(

@@ -7,6 +7,7 @@ folder's files and the key to fix.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -324,8 +325,8 @@ def test_an_unquoted_yes_key_is_refused_because_yaml_reads_it_as_true(tmp_path: 
         ),
         (
             ('"No": false}}\nconstants', '"No": nope}}\nconstants'),
-            "{sources}: mapping.Churn.values.No: 'nope' is not true/false (expected true, "
-            "false, yes, no, 1 or 0)",
+            "{sources}: mapping.Churn.values.No: 'nope' is not true/false (expected "
+            "true/false, yes/no, y/n, t/f or 1/0)",
         ),
         (
             ("Two year: two_year}", "Two year: two_years}"),
@@ -378,3 +379,132 @@ def test_a_non_default_config_folder_is_named_in_warnings_and_errors(tmp_path: P
     with pytest.raises(RejectLimitError) as limit:
         load(tmp_path, EXPORT.replace(",No\n", ",Maybe\n"), strict)
     assert f"over the 10.0% limit set by max_reject_share in {sources};" in str(limit.value)
+
+
+# A CRM report as a spreadsheet saves it: US dates, money with a currency sign and thousands
+# separators, a share with a percent sign.
+US_SCHEMA = """
+columns:
+  account: {type: string, role: id}
+  name: {type: string, role: name}
+  as_of: {type: date, role: date}
+  csm: {type: string, role: owner}
+  mrr: {type: float, min: 0}
+  seats_used: {type: float, min: 0, max: 1}
+  renewal: {type: date, required: false}
+  churned: {type: bool, role: label, required: false}
+"""
+US_MAPPING = """
+mapping:
+  Account ID: account
+  Account Name: name
+  Report Date: {to: as_of, format: "%m/%d/%Y"}
+  Owner: csm
+  MRR: {to: mrr, format: "1,234.5"}
+  Seats Used: {to: seats_used, format: "1,234.5", scale: 0.01}
+  Renewal: {to: renewal, format: "%m/%d/%Y"}
+  Churned?: {to: churned, values: {"Y": true, "N": false}}
+max_reject_share: 1.0
+"""
+US_EXPORT = """\
+Account ID,Account Name,Report Date,Owner,MRR,Seats Used,Renewal,Churned?
+A-1,"Acme, Inc",01/31/2025,sam,"$12,500.00",80%,12/01/2025,N
+A-2,Bell,01/31/2025,ana,$950,5.5%,,Y
+A-3,Cray,01/31/2025,ana,"-$1,200",100%,02/29/2025,N
+A-4,Dyad,31/01/2025,sam,"12,50",40%,03/15/2026,N
+"""
+
+
+def load_us(tmp_path: Path, export: str = US_EXPORT, mapping: str = US_MAPPING) -> LoadResult:
+    folder = write_folder(tmp_path / "crm-config", mapping, US_SCHEMA)
+    path = tmp_path / "crm.csv"
+    path.write_text(export)
+    return load_table(
+        path, load_schema(folder / "schema.yaml"), load_sources_config(folder / "sources.yaml")
+    )
+
+
+def test_dates_and_amounts_as_a_spreadsheet_writes_them_load_through_their_format(
+    tmp_path: Path,
+) -> None:
+    result = load_us(tmp_path)
+
+    sources = tmp_path / "crm-config" / "sources.yaml"
+    frame = result.frame
+    assert frame["account"].tolist() == ["A-1", "A-2"]
+    assert (frame["as_of"] == pd.Timestamp("2025-01-31")).all()
+    assert frame["mrr"].tolist() == [12500.0, 950.0]
+    assert frame["seats_used"].tolist() == pytest.approx([0.8, 0.055])
+    assert frame["renewal"].iloc[0] == pd.Timestamp("2025-12-01")
+    assert pd.isna(frame["renewal"].iloc[1])
+    # Each bad cell once, as the export writes it, with the format it missed and where it is
+    # set; a number read but out of range says so, still showing the cell as written.
+    assert [(r.record, r.column, r.value, r.reason) for r in result.rejects] == [
+        (4, "mrr", "-$1,200", "'-1200' is below the minimum 0"),
+        (
+            4,
+            "renewal",
+            "02/29/2025",
+            f"'02/29/2025' is not a date like 01/31/2024 (mapping.Renewal.format in {sources})",
+        ),
+        (
+            5,
+            "as_of",
+            "31/01/2025",
+            f"'31/01/2025' is not a date like 01/31/2024 (mapping.Report Date.format in {sources})",
+        ),
+        (
+            5,
+            "mrr",
+            "12,50",
+            f"'12,50' is not a number like 1,234.5 (mapping.MRR.format in {sources})",
+        ),
+    ]
+
+
+def test_a_european_export_reads_day_first_dates_and_decimal_commas(tmp_path: Path) -> None:
+    mapping = US_MAPPING.replace('"%m/%d/%Y"', '"%d.%m.%Y"').replace('"1,234.5"', '"1.234,5"')
+    export = (
+        "Account ID,Account Name,Report Date,Owner,MRR,Seats Used,Renewal,Churned?\n"
+        'A-1,Acme,31.01.2025,sam,"12.500,75 €","80,5 %",01.12.2025,N\n'
+    )
+    result = load_us(tmp_path, export, mapping)
+
+    assert result.rejects == ()
+    row = result.frame.iloc[0]
+    assert (row["as_of"], row["renewal"]) == (
+        pd.Timestamp("2025-01-31"),
+        pd.Timestamp("2025-12-01"),
+    )
+    assert row["mrr"] == 12500.75
+    assert row["seats_used"] == pytest.approx(0.805)
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ('{to: mrr, format: "1_234"}', "mapping.MRR.format: '1_234' is not a number format; use "),
+        ('{to: as_of, format: "%m/%Y"}', "'%m/%Y' does not read back a date"),
+        ('{to: name, format: "%m/%d/%Y"}', "format applies to date, int or float columns, not"),
+    ],
+)
+def test_a_format_that_cannot_read_its_column_is_a_config_error(
+    tmp_path: Path, entry: str, problem: str
+) -> None:
+    target = entry.split("to: ")[1].split(",")[0]
+    theirs = {"mrr": "MRR", "as_of": "Report Date", "name": "Account Name"}[target]
+    mapping = "\n".join(
+        f"  {theirs}: {entry}" if line.startswith(f"  {theirs}:") else line
+        for line in US_MAPPING.splitlines()
+    )
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        load_us(tmp_path, mapping=mapping)
+
+
+def test_values_and_format_on_one_target_are_refused(tmp_path: Path) -> None:
+    mapping = US_MAPPING.replace(
+        'Churned?: {to: churned, values: {"Y": true, "N": false}}',
+        'Churned?: {to: churned, values: {"Y": true, "N": false}, format: "%m/%d/%Y"}',
+    )
+    with pytest.raises(ConfigError, match="use either values or format on one target"):
+        load_us(tmp_path, mapping=mapping)

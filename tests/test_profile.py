@@ -43,3 +43,63 @@ def test_a_label_in_words_becomes_a_value_map() -> None:
     mapping = proposal.mapping["status_churn"]
     assert mapping["values"] == {"Active": False, "Churned": True}
     assert proposal.schema["status_churn"]["type"] == "bool"
+
+
+def crm_export(dates: list[str]) -> pd.DataFrame:
+    """A CRM report as a spreadsheet saves it: dates as written, money with a currency sign
+    and thousands separators, a share with a percent sign, a Y/N label."""
+    n = len(dates)
+    return pd.DataFrame(
+        {
+            "Account ID": [f"A-{i % 10}" for i in range(n)],
+            "Report Date": dates,
+            "MRR": [f"${1000 + 250 * i:,}.00" for i in range(n)],
+            "Seats Used": [f"{10 + i}%" for i in range(n)],
+            "Churned?": ["N", "Y"] * (n // 2),
+        }
+    )
+
+
+def test_dates_money_and_percentages_as_written_get_a_format_in_the_mapping() -> None:
+    days = [dt.date(2025, 1, 6) + dt.timedelta(weeks=i // 10) for i in range(40)]
+    proposal = propose(crm_export([f"{day:%m/%d/%Y}" for day in days]), TODAY)
+
+    assert proposal.roles["date"] == "report_date"
+    assert proposal.mapping["Report Date"] == {"to": "report_date", "format": "%m/%d/%Y"}
+    assert proposal.mapping["MRR"] == {"to": "mrr", "format": "1,234.5"}
+    assert proposal.mapping["Seats Used"] == {"to": "seats_used", "format": "1,234.5"}
+    assert (proposal.schema["mrr"]["type"], proposal.schema["seats_used"]["type"]) == ("int", "int")
+    assert proposal.newest == dt.date(2025, 1, 27)
+    assert proposal.horizon_days == 7
+    # A Y/N label is a yes/no column, not text read through a map.
+    assert proposal.roles["label"] == "churned"
+    assert proposal.schema["churned"]["type"] == "bool"
+    assert proposal.mapping["Churned?"] == "churned"
+    assert "Report Date: written like 01/31/2024 (format '%m/%d/%Y')" in proposal.notes
+    assert not any("is a guess" in check for check in proposal.checks), "day 27 is above 12"
+
+
+def test_dates_no_day_of_which_is_above_12_are_a_guess_the_user_must_check() -> None:
+    days = [dt.date(2025, 1 + i // 10, 1) for i in range(40)]  # the first of four months
+    proposal = propose(crm_export([f"{day:%d.%m.%Y}" for day in days]), TODAY)
+    assert proposal.mapping["Report Date"] == {"to": "report_date", "format": "%d.%m.%Y"}
+    assert not any("is a guess" in check for check in proposal.checks), "only one pattern reads"
+
+    slashes = propose(crm_export([f"{day:%d/%m/%Y}" for day in days]), TODAY)
+    assert slashes.mapping["Report Date"] == {"to": "report_date", "format": "%m/%d/%Y"}
+    assert (
+        "check mapping.Report Date.format in sources.yaml: no day in the export is above 12, "
+        "so which part of '%m/%d/%Y' is the day is a guess"
+    ) in slashes.checks
+
+
+def test_a_column_the_export_lacks_never_takes_the_name_of_one_it_has() -> None:
+    """No as-of date (the export's "Snapshot Date" is text): the constant that dates every
+    row gets a name of its own, not the one the export's column already has."""
+    frame = crm_export(["last week"] * 40)
+    frame = frame.rename(columns={"Report Date": "Snapshot Date"})
+    proposal = propose(frame, TODAY)
+    assert proposal.roles["date"] == ""
+    assert proposal.constants["snapshot_date_2"] == TODAY.isoformat()
+    assert proposal.schema["snapshot_date_2"]["role"] == "date"
+    assert proposal.schema.get("snapshot_date", {}).get("role") != "date"
