@@ -1,8 +1,9 @@
 """Read a user's account table (CSV or Parquet) and hand it to the validator.
 
 The loader only turns a file into a raw frame; every rule lives in :mod:`models.validate`, so a
-CSV export from another company and churnbot's own Parquet meet the same contract. CSV cells are
-read as plain text with pandas' "NA means missing" guessing off, so what the validator reports
+CSV export from another company and churnbot's own Parquet meet the same contract. CSV cells
+(separated by commas, semicolons or tabs, as the header line shows) are read as plain text
+with pandas' "NA means missing" guessing off, so what the validator reports
 is exactly what the user sees in the file, and numbered by the line an editor shows. A line
 that cannot be split into the header's cells (too few or too many fields, a byte that is not
 UTF-8, a quote never closed) is not padded, guessed at or allowed to refuse the whole file: it
@@ -34,10 +35,11 @@ from models.scoring_rows import ScoringRows, validate_needed, validate_table
 from models.sources_config import SourcesConfig
 from models.validate import LoadResult, Reject, key_columns
 
-CSV_SUFFIXES = (".csv", ".csv.gz")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-# A quoted cell where a field starts, with its doubled quotes; dropped before counting commas.
-QUOTED_CELL = r'(^|,)"(?:[^"]|"")*"'
+#: What may separate the cells: a comma, or a semicolon (what spreadsheets save in locales
+#: whose decimal mark is a comma) or a tab. The header line says which: the one it holds most.
+DELIMITERS = (",", ";", "\t")
 # What only a quoted cell still open at the end of the file can swallow (see _lines_from).
 END_OF_FILE = "\x00end of file\x00"
 # Bytes checked for UTF-8 at a time (then on to the end of the line).
@@ -123,7 +125,8 @@ def _read_csv(path: Path) -> RawTable:
     if not body.strip():
         raise SourceError(f"{path}: the file is empty (expected a header line)")
     lines = _lines(body)
-    split = _split_records(lines, quotes=b'"' in body)
+    delimiter = _delimiter(lines[0].as_py())
+    split = _split_records(lines, delimiter, quotes=b'"' in body)
     header_end = int(split.ends[0])
     problems = {**bad_bytes, **split.unclosed}
     for index in sorted(problems):
@@ -136,6 +139,7 @@ def _read_csv(path: Path) -> RawTable:
     try:
         frame = pd.read_csv(
             io.BytesIO(_blank_out(body, lines, starts, ends, positions)),
+            sep=delimiter,
             dtype=str,
             keep_default_na=False,
             skip_blank_lines=False,
@@ -152,12 +156,19 @@ def _read_csv(path: Path) -> RawTable:
     cells: list[list[str]] = []
     for position in positions:
         record = _text(lines, int(starts[position]), int(ends[position]))
-        cells.append(_cells(record, width))
+        cells.append(_cells(record, width, delimiter))
         line = int(starts[position]) + 1
         unreadable.extend(Reject(line, None, record[0], why) for why in reasons[position])
     if positions:  # at once: one write per column, however many rows
         frame.iloc[positions] = np.array(cells, dtype=object)
     return RawTable(frame, starts + 1, "line", tuple(unreadable))
+
+
+def _delimiter(header: bytes) -> str:
+    """The one of :data:`DELIMITERS` the header line holds most (a comma on a tie), counted
+    outside its quoted names."""
+    names = re.sub(rb'"(?:[^"]|"")*"', b"", header)
+    return max(DELIMITERS, key=lambda delimiter: names.count(delimiter.encode()))
 
 
 def _decode(data: bytes) -> tuple[bytes, dict[int, str]]:
@@ -222,30 +233,32 @@ class _Records:
     unclosed: dict[int, str]
 
 
-def _split_records(lines: pa.LargeBinaryArray, *, quotes: bool) -> _Records:
+def _split_records(lines: pa.LargeBinaryArray, delimiter: str, *, quotes: bool) -> _Records:
     """Cut ``lines`` into CSV records and count their fields.
 
-    A line without quotes has its commas plus one fields. In a line with quotes, each quoted
-    cell that starts a field is dropped before counting; a line with a quote left over (an
+    A line without quotes has its delimiters plus one fields. In a line with quotes, each
+    quoted cell that starts a field is dropped before counting; a line with a quote left over (an
     open quoted cell, or a stray quote) is read with the csv module from there, across as many
     lines as its record takes. A record that would run to the end of the file is a quote never
     closed: that line is set aside alone and reading goes on at the next one.
     """
-    fields = pc.add(pc.count_substring(lines, ","), 1).to_numpy().copy()
+    fields = pc.add(pc.count_substring(lines, delimiter), 1).to_numpy().copy()
     is_start = np.ones(len(lines), dtype=bool)
     ends = np.arange(1, len(lines) + 1)
     unclosed: dict[int, str] = {}
     if not quotes:
         return _Records(np.flatnonzero(is_start), ends, fields, unclosed)
     quoted = np.flatnonzero(pc.match_substring(lines, '"').to_numpy(zero_copy_only=False))
-    rest = pc.replace_substring_regex(lines.take(quoted), QUOTED_CELL, r"\1")
-    fields[quoted] = pc.add(pc.count_substring(rest, ","), 1).to_numpy()
+    # A quoted cell where a field starts, with its doubled quotes, is dropped before counting.
+    starting_cell = rf'(^|{re.escape(delimiter)})"(?:[^"]|"")*"'
+    rest = pc.replace_substring_regex(lines.take(quoted), starting_cell, r"\1")
+    fields[quoted] = pc.add(pc.count_substring(rest, delimiter), 1).to_numpy()
     left_over = pc.match_substring(rest, '"').to_numpy(zero_copy_only=False)
     resume = 0
     for index in quoted[left_over].tolist():
         if index < resume:
             continue  # inside a record followed from an earlier line
-        reader = csv.reader(_lines_from(lines, index))
+        reader = csv.reader(_lines_from(lines, index), delimiter=delimiter)
         try:
             row = next(reader)
         except csv.Error as exc:  # a cell past csv.field_size_limit()
@@ -344,12 +357,12 @@ def _blank_out(
     return out if out.endswith(b"\n") else out + b"\n"
 
 
-def _cells(record: list[str], width: int) -> list[str]:
+def _cells(record: list[str], width: int, delimiter: str) -> list[str]:
     """The cells of one set-aside record, as far as they can be read, padded or cut to
     ``width``; its text in the first cell if even that fails."""
     ended = [line + "\n" for line in record[:-1]] + record[-1:]
     try:
-        row = next(csv.reader(ended), [])
+        row = next(csv.reader(ended, delimiter=delimiter), [])
     except csv.Error:
         row = ["\n".join(record)]
     return (row + [""] * width)[:width]

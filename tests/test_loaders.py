@@ -434,3 +434,30 @@ def test_unreadable_lines_count_towards_the_reject_limit(tmp_path: Path) -> None
         ),
     ):
         load_table(path, SCHEMA, SourcesConfig(max_reject_share=0.1))
+
+
+def test_a_semicolon_separated_export_is_read_as_its_header_shows(tmp_path: Path) -> None:
+    """What a spreadsheet saves as CSV where the decimal mark is a comma: cells separated by
+    semicolons, commas inside cells left unquoted, a quoted cell holding a semicolon and a
+    line break; a short line is still one rejected row, counted in semicolons."""
+    a, b, c = good_rows()
+    lines = [
+        HEADER.replace(",", ";"),
+        ";".join(changed(a, account_name="Acme, Inc").values()),  # line 2
+        ";".join(changed(b, account_name='"Globex; the\nholding"').values()),  # lines 3-4
+        ";".join(c.values()).rsplit(";", 1)[0],  # line 5: one cell short
+    ]
+    path = write_lines(tmp_path / "accounts.csv", lines)
+
+    result = load_table(path, SCHEMA, LENIENT)
+
+    assert rejects_of(result) == [(5, None, f"{WIDTH - 1} fields, the header has {WIDTH}")]
+    assert result.frame["account_name"].tolist() == ["Acme, Inc", "Globex; the\nholding"]
+    assert result.frame["arr"].tolist() == [float(a["arr"]), float(b["arr"])]
+
+
+def test_a_tab_separated_file_is_read(tmp_path: Path) -> None:
+    lines = [HEADER.replace(",", "\t")] + ["\t".join(row.values()) for row in good_rows()]
+    result = load_table(write_lines(tmp_path / "accounts.tsv", lines), SCHEMA, SourcesConfig())
+    assert result.rejects == ()
+    assert result.frame["account_id"].tolist() == ["A-001", "A-002", "A-003"]
