@@ -227,6 +227,23 @@ class SourcesConfig(BaseModel):
     sql: SqlSourceConfig | None = None
     _file: Path = PrivateAttr(default=DEFAULT_FILE)
 
+    @field_validator("mapping", mode="before")
+    @classmethod
+    def _their_names_stripped(cls, mapping: Any) -> Any:
+        """Their column names as the loader finds them, without the spaces an export may pad
+        a header name with (" Account Name "), which would otherwise never match."""
+        if not isinstance(mapping, dict):
+            return mapping
+        stripped: dict[str, Any] = {}
+        for name, targets in mapping.items():
+            key = str(name).strip()
+            if key in stripped:
+                raise ValueError(
+                    f"'{name}' and '{key}' name one column (spaces around a name do not count)"
+                )
+            stripped[key] = targets
+        return stripped
+
     @field_validator("constants", mode="before")
     @classmethod
     def _constants_as_text(cls, constants: Any) -> Any:

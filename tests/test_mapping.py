@@ -508,3 +508,21 @@ def test_values_and_format_on_one_target_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="use either values or format on one target"):
         load_us(tmp_path, mapping=mapping)
+
+
+def test_header_names_padded_with_spaces_match_the_mapping_either_way(tmp_path: Path) -> None:
+    """An export pads some header names (" MRR "); the loader reads them stripped, and a
+    mapping key written with the padding (as init copies it) matches as well as one without."""
+    padded = US_EXPORT.replace("Account Name,Report Date", " Account Name , Report Date")
+    mapping = US_MAPPING.replace("  Account Name: name", "  ' Account Name ': name")
+    result = load_us(tmp_path, padded, mapping)
+    assert result.frame["name"].tolist() == ["Acme, Inc", "Bell"]
+    assert (result.frame["as_of"] == pd.Timestamp("2025-01-31")).all()
+
+
+def test_two_mapping_keys_for_one_column_are_refused(tmp_path: Path) -> None:
+    mapping = US_MAPPING.replace(
+        "  Account Name: name", "  Account Name: name\n  ' Account Name': name"
+    )
+    with pytest.raises(ConfigError, match="name one column"):
+        load_us(tmp_path, mapping=mapping)
