@@ -1,4 +1,4 @@
-"""Read a user's account table (CSV or Parquet) and hand it to the validator.
+"""Read a user's account table (CSV, an Excel workbook or Parquet) and hand it to the validator.
 
 The loader only turns a file into a raw frame; every rule lives in :mod:`models.validate`, so a
 CSV export from another company and churnbot's own Parquet meet the same contract. CSV cells
@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime as dt
 import gzip
 import io
 import re
+import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +39,7 @@ from models.validate import LoadResult, Reject, key_columns
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+EXCEL_SUFFIXES = (".xlsx",)
 #: What may separate the cells: a comma, or a semicolon (what spreadsheets save in locales
 #: whose decimal mark is a comma) or a tab. The header line says which: the one it holds most.
 DELIMITERS = (",", ";", "\t")
@@ -100,8 +103,74 @@ def read_raw(path: Path) -> RawTable:
     if _is_parquet(path):
         frame = _read_parquet(path)
         return RawTable(frame, np.arange(1, len(frame) + 1), "record")
-    expected = ", ".join(CSV_SUFFIXES + PARQUET_SUFFIXES)
-    raise SourceError(f"{path}: unknown file type; expected a name ending in {expected}")
+    if name.endswith(EXCEL_SUFFIXES):
+        return _read_excel(path)
+    expected = ", ".join(CSV_SUFFIXES + PARQUET_SUFFIXES + EXCEL_SUFFIXES)
+    hint = " (save an .xls workbook as .xlsx or CSV)" if name.endswith(".xls") else ""
+    raise SourceError(f"{path}: unknown file type; expected a name ending in {expected}{hint}")
+
+
+def _read_excel(path: Path) -> RawTable:
+    """The first sheet of an .xlsx workbook, each cell as the text a CSV export of it would
+    hold (:func:`_excel_text`), so the validator reads both alike; rows are numbered as the
+    spreadsheet shows them (the header is row 1). A value in a column with no header name is
+    set aside with its row, never dropped unseen."""
+    from openpyxl import load_workbook  # only a run that reads a workbook pays for it
+    from openpyxl.utils import get_column_letter
+
+    _check_file(path)
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise SourceError(f"{path}: cannot read as an Excel workbook (.xlsx): {exc}") from None
+    try:
+        rows = book.worksheets[0].iter_rows(values_only=True)
+        header = list(next(rows, ()))
+        while header and header[-1] is None:
+            header.pop()
+        if not header:
+            raise SourceError(f"{path}: the first sheet is empty (expected a header row)")
+        width = len(header)
+        names = [
+            _excel_text(name) or f"column {get_column_letter(index)}"
+            for index, name in enumerate(header, start=1)
+        ]
+        cells: list[list[str]] = []
+        unreadable: list[Reject] = []
+        for number, row in enumerate(rows, start=2):
+            texts = [_excel_text(value) for value in row]
+            past = [index for index, text in enumerate(texts[width:], start=width + 1) if text]
+            if past:
+                unreadable.append(
+                    Reject(
+                        number,
+                        None,
+                        texts[0] if texts else "",
+                        f"a value in column {get_column_letter(past[0])}, past the header's "
+                        f"last column ({get_column_letter(width)})",
+                    )
+                )
+            cells.append((texts + [""] * width)[:width])
+    finally:
+        book.close()
+    frame = pd.DataFrame(cells, columns=names, dtype=object)
+    return RawTable(frame, np.arange(2, len(cells) + 2), "row", tuple(unreadable))
+
+
+def _excel_text(value: object) -> str:
+    """A cell as a CSV export would write it: a date as 2024-01-31 (with its time if it has
+    one), a whole number without ".0", true/false, "" for an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def _read_csv(path: Path) -> RawTable:

@@ -1,10 +1,11 @@
 """Any company's export, by configuration alone: ``init`` -> ``train`` -> ``score`` -> a card.
 
-Five exports of different shapes, each built here with its own column names and types: the
+Six exports of different shapes, each built here with its own column names and types: the
 bundled weekly book (as CSV), a single subscriber snapshot with a Yes/No label and yes/no
 service columns, per-account monthly observations with a True/False label and event-rate
 metrics, four months of those (too short a history to evaluate on a later period), and a CRM
-report as a spreadsheet saves it (US dates, "$12,500.00", "80%", a Y/N label).
+report as a spreadsheet saves it (US dates, "$12,500.00", "80%", a Y/N label), as CSV and as
+an .xlsx workbook whose cells are typed (dates, numbers, a percentage as a fraction).
 Each goes through the CLI (``init`` writes the config folder, ``train`` the model), then
 the same scoring run ``churnbot score`` does publishes into the real Redis, and a signed
 ``/churn`` request to the real app answers with a card whose reasons name that export's own
@@ -53,6 +54,9 @@ class Shape:
     evaluation: str
     #: The label column ``init`` must pick, as written in schema.yaml.
     label: str
+    #: The file it comes in: ".csv", or ".xlsx" with the cells typed as a spreadsheet types
+    #: them (``typed_workbook``).
+    suffix: str = ".csv"
 
 
 USAGE_COLUMNS = (
@@ -69,6 +73,22 @@ USAGE_COLUMNS = (
     "adview_per_post",
     "reply_rate_pct",
 )
+
+
+def typed_workbook(report: pd.DataFrame) -> pd.DataFrame:
+    """The CRM report as a spreadsheet holds it: dates as dates, money and counts as numbers,
+    seat use as a fraction (what a cell formatted as a percentage holds)."""
+    return report.assign(
+        **{
+            name: pd.to_datetime(report[name], format="%m/%d/%Y")
+            for name in ("Report Date", "Last Login")
+        },
+        **{
+            "MRR": report["MRR"].str.replace(r"[$,]", "", regex=True).astype(float),
+            "Seats Used": report["Seats Used"].str.rstrip("%").astype(float) / 100,
+            "Open Tickets": report["Open Tickets"].astype(int),
+        },
+    )
 
 
 def weekly_book() -> pd.DataFrame:
@@ -109,6 +129,14 @@ SHAPES = [
         "time",
         "churned",
     ),
+    Shape(
+        "crm-workbook",
+        crm_report,
+        ("seats used", "last login", "open tickets", "mrr"),
+        "time",
+        "churned",
+        suffix=".xlsx",
+    ),
     # Four months of the same: too short a history for a later period to evaluate on, so
     # `auto` cross-validates (each account's rows in one fold) and the card says why.
     Shape(
@@ -132,8 +160,11 @@ def trained(
 ) -> tuple[Shape, Path, Path, Path]:
     """The export written as CSV, its config folder from ``init``, a model from ``train``."""
     shape: Shape = request.param
-    export = tmp_path / f"{shape.name}.csv"
-    shape.build().to_csv(export, index=False)
+    export = tmp_path / f"{shape.name}{shape.suffix}"
+    if shape.suffix == ".xlsx":
+        typed_workbook(shape.build()).to_excel(export, index=False)
+    else:
+        shape.build().to_csv(export, index=False)
     config, var = tmp_path / "config", tmp_path / "var"
     monkeypatch.setenv("CHURNBOT_VAR", str(var))
     code, out, err = run("init", "--data", str(export), "--config", str(config))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 from pathlib import Path
 
+import openpyxl
+import openpyxl.utils
 import pandas as pd
 import pytest
 
@@ -250,7 +253,7 @@ def test_rejects_file_can_be_fixed_and_fed_back(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("accounts.xlsx", b"x", r"accounts\.xlsx: unknown file type; expected a name ending in"),
+        ("accounts.ods", b"x", r"accounts\.ods: unknown file type; expected a name ending in"),
         ("accounts.csv", b"", r"accounts\.csv: the file is empty"),
         (
             "accounts.csv",
@@ -461,3 +464,73 @@ def test_a_tab_separated_file_is_read(tmp_path: Path) -> None:
     result = load_table(write_lines(tmp_path / "accounts.tsv", lines), SCHEMA, SourcesConfig())
     assert result.rejects == ()
     assert result.frame["account_id"].tolist() == ["A-001", "A-002", "A-003"]
+
+
+def typed(cell: str) -> object:
+    """A CSV cell as a spreadsheet would type it: a date, a number, true/false or text."""
+    if not cell:
+        return None
+    if cell in ("true", "false"):
+        return cell == "true"
+    try:
+        return dt.datetime.strptime(cell, "%Y-%m-%d")
+    except ValueError:
+        pass
+    try:
+        return int(cell)
+    except ValueError:
+        pass
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
+
+
+def write_workbook(path: Path, rows: list[list[object]]) -> Path:
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    book.save(path)
+    return path
+
+
+def test_an_excel_workbook_loads_like_the_csv_of_it_with_the_sheets_row_numbers(
+    tmp_path: Path,
+) -> None:
+    """Dates, numbers and true/false typed by the spreadsheet load as the CSV of the same
+    rows does; a bad cell, a blank row and a value past the header are reported by the row
+    number the spreadsheet shows."""
+    a, b, c = good_rows()
+    header = list(a)
+    bad = changed(b, arr="abc")
+    sheet = [
+        header,
+        [typed(a[k]) for k in header],  # row 2
+        [typed(bad[k]) for k in header],  # row 3
+        [],  # row 4: blank, skipped
+        [typed(c[k]) for k in header] + [None, "stray"],  # row 5
+    ]
+    path = write_workbook(tmp_path / "accounts.xlsx", sheet)
+
+    result = load_table(path, SCHEMA, LENIENT)
+    csv_result = load_table(write_csv(tmp_path / "accounts.csv", [a]), SCHEMA, SourcesConfig())
+
+    assert result.record_label == "row"
+    past = f"a value in column {openpyxl.utils.get_column_letter(WIDTH + 2)}, past the header's"
+    assert [(r.record, r.column, r.reason.split(" last")[0]) for r in result.rejects] == [
+        (3, "arr", "'abc' is not a number"),
+        (5, None, past),
+    ]
+    assert result.frame["account_id"].tolist() == ["A-001"]
+    pd.testing.assert_frame_equal(result.frame, csv_result.frame)
+
+
+def test_an_xls_or_broken_workbook_is_a_source_error_naming_it(tmp_path: Path) -> None:
+    old = tmp_path / "accounts.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0 an old binary workbook")
+    with pytest.raises(SourceError, match=r"accounts\.xls: unknown file type.*save an \.xls"):
+        load_table(old, SCHEMA, LENIENT)
+    broken = tmp_path / "accounts.xlsx"
+    broken.write_bytes(b"not a zip file")
+    with pytest.raises(SourceError, match=r"accounts\.xlsx: cannot read as an Excel workbook"):
+        load_table(broken, SCHEMA, LENIENT)

@@ -36,7 +36,7 @@ def account_data_options(command: Callable[..., Any]) -> Callable[..., Any]:
         # run whose data is unusable (which trips the kill switch for every CSM).
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
         default=None,
-        help="Accounts file (.csv or .parquet) [default: var/data/accounts.parquet].",
+        help="Accounts file (.csv, .tsv, .xlsx or .parquet) [default: var/data/accounts.parquet].",
     )(command)
 
 

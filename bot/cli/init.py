@@ -42,7 +42,7 @@ CONTEXT_COLUMNS = 3
     "data",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The export to profile (.csv or .parquet).",
+    help="The export to profile (.csv, .tsv, .xlsx or .parquet).",
 )
 @click.option(
     "--config",
