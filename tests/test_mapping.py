@@ -74,8 +74,15 @@ def write_folder(folder: Path, sources: str, schema: str = SCHEMA) -> Path:
     return folder
 
 
-def load(tmp_path: Path, export: str, sources: str = MAPPING) -> LoadResult:
-    folder = write_folder(tmp_path / "their-config", sources)
+def load(
+    tmp_path: Path,
+    export: str,
+    sources: str = MAPPING,
+    *,
+    schema: str = SCHEMA,
+    folder_name: str = "their-config",
+) -> LoadResult:
+    folder = write_folder(tmp_path / folder_name, sources, schema)
     path = tmp_path / "subscribers.csv"
     path.write_text(export)
     return load_table(
@@ -416,12 +423,7 @@ A-4,Dyad,31/01/2025,sam,"12,50",40%,03/15/2026,N
 
 
 def load_us(tmp_path: Path, export: str = US_EXPORT, mapping: str = US_MAPPING) -> LoadResult:
-    folder = write_folder(tmp_path / "crm-config", mapping, US_SCHEMA)
-    path = tmp_path / "crm.csv"
-    path.write_text(export)
-    return load_table(
-        path, load_schema(folder / "schema.yaml"), load_sources_config(folder / "sources.yaml")
-    )
+    return load(tmp_path, export, mapping, schema=US_SCHEMA, folder_name="crm-config")
 
 
 def test_dates_and_amounts_as_a_spreadsheet_writes_them_load_through_their_format(
