@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ from models.feedback_labels import FeedbackLabels
 from models.fingerprint import frame_fingerprint
 from models.health import proportions, quantile_edges
 from models.labels import make_labels
+from models.leakage import Suspect, suspects
 from models.reasons import reason_reference
 from models.registry import ModelCard, Registry
 from models.spec import ProductSpec
@@ -26,11 +27,16 @@ from models.train import TrainResult, train_model
 
 @dataclass(frozen=True)
 class TrainOutcome:
+    """A trained, registered model; ``held_back`` says why it was not promoted, if it was
+    not; ``suspects`` are features that look recorded after the churn (models.leakage)."""
+
     card: ModelCard
     report: EvaluationReport
     result: TrainResult
     promoted: bool
     sla_value: float
+    held_back: str | None = None
+    suspects: tuple[Suspect, ...] = ()
 
 
 def sla_value(report: EvaluationReport, spec: ProductSpec) -> float:
@@ -73,7 +79,9 @@ def train_and_register(
     """Train on ``frame``, evaluate on the later period, save the model with its card.
 
     ``promote=None`` promotes the new model only when it meets the accuracy floor of the
-    product spec: a model below the floor would trip the kill switch on its first run.
+    product spec (a model below the floor would trip the kill switch on its first run) and no
+    feature looks recorded after the churn (:mod:`models.leakage`: its figures would not
+    hold in use); ``promote=True`` promotes it whatever either says.
     ``feedback`` (CSM corrections as labels and weights) is used in training and recorded in
     the card's ``notes["feedback"]``: how many corrections, and which were used.
     """
@@ -106,6 +114,9 @@ def train_and_register(
         progress("saving the model and its card")
     train_features = features.build(result.split.train)
     churned = make_labels(result.split.train, schema, spec.horizon_days).to_numpy()
+    leaks = suspects(
+        train_features, churned, features.numeric, {n: features.label(n) for n in features.numeric}
+    )
     card = registry.save(
         result.estimator,
         {
@@ -136,11 +147,27 @@ def train_and_register(
                     train_features, result.p_eval, spec.health.drift_features
                 ),
                 **({"feedback": feedback.notes()} if feedback else {}),
+                **({"leakage_suspects": [asdict(s) for s in leaks]} if leaks else {}),
             },
         },
     )
     value = sla_value(report, spec)
-    should_promote = value >= spec.accuracy_sla.floor if promote is None else promote
-    if should_promote:
+    held_back = _held_back(value, spec, leaks, promote)
+    if held_back is None:
         registry.promote(card.version)
-    return TrainOutcome(card, report, result, should_promote, value)
+    return TrainOutcome(card, report, result, held_back is None, value, held_back, leaks)
+
+
+def _held_back(
+    value: float, spec: ProductSpec, leaks: tuple[Suspect, ...], promote: bool | None
+) -> str | None:
+    """Why the new model is not promoted, or None to promote it."""
+    if promote is not None:
+        return None if promote else "--no-promote was given"
+    sla = spec.accuracy_sla
+    if value < sla.floor:
+        return f"{sla.metric} {value:.3f} is below the floor {sla.floor}"
+    if leaks:
+        names = ", ".join(leak.name for leak in leaks)
+        return f"feature(s) {names} look recorded after the churn (see the warning above)"
+    return None

@@ -149,8 +149,9 @@ def reason_reference(
             grouped = grouped[grouped["size"] >= MIN_LEVEL_ROWS]
             reference[name] = {"rates": {str(k): float(v) for k, v in grouped["mean"].items()}}
         elif feature.transform != "missing":
-            shown = _shown_value(name, feature, rows, values)
-            median = np.nanmedian(shown[stayed]) if stayed.any() else math.nan
+            shown = _shown_value(name, feature, rows, values)[stayed]
+            # None where no account that stayed has a value (a column filled only on churn).
+            median = np.median(shown[~np.isnan(shown)]) if (~np.isnan(shown)).any() else math.nan
             reference[name] = {"median": None if math.isnan(median) else float(median)}
     return reference
 

@@ -46,12 +46,13 @@ def print_outcome(outcome: TrainOutcome, settings: Settings) -> None:
         f"(target {sla.target}, floor {sla.floor}); trained on {card.training_window[0]} to "
         f"{card.training_window[1]}, evaluated on {eval_window[0]} to {eval_window[1]}"
     )
+    for suspect in outcome.suspects:
+        console.print(f"warning: {suspect.warning()}", markup=False, highlight=False)
     if outcome.promoted:
         out.print(f"[green]Promoted {card.version} to champion.[/]")
     else:
         out.print(
-            f"[yellow]Not promoted: {sla.metric} {outcome.sla_value:.3f} is below the floor "
-            f"{sla.floor}, or --no-promote was given. Promote by hand with "
+            f"[yellow]Not promoted: {outcome.held_back}. Promote by hand with "
             f"`churnbot models promote {card.version}`.[/]"
         )
 
