@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from models.cell_formats import DATE_FORMATS, NUMBER_FORMATS, date_example, number_pattern
 from models.validate import FALSE_TOKENS, NULL_TOKENS, TRUE_TOKENS, plain_numbers
@@ -196,9 +198,9 @@ def _date_format(values: pd.Series) -> tuple[str | None, bool]:
 
 def _number_format(values: pd.Series) -> str | None:
     """The first of :data:`NUMBER_FORMATS` that every one of ``values`` follows."""
-    distinct = pd.Series(values.unique(), dtype=object)
+    distinct = pa.array(values.unique(), pa.string())
     for fmt in NUMBER_FORMATS:
-        if distinct.str.fullmatch(number_pattern(fmt)).all():
+        if pc.all(pc.match_substring_regex(distinct, number_pattern(fmt).pattern)).as_py():
             return fmt
     return None
 
