@@ -467,7 +467,7 @@ def _convert(name: str, spec: ColumnSpec, picked: _Picked, sources: SourcesConfi
     """Apply the mapping's rule for one column, then parse it like any other."""
     rule = picked.rule
     if rule is not None and rule.format is not None:
-        return _formatted(name, spec, picked, rule.format, sources)
+        return _formatted(name, spec, picked, rule, sources)
     if rule is None or rule.values is None:
         return _coerce(name, spec, picked.raw, scale=rule.scale if rule else None)
     mapped, unmapped = _map_values(picked.raw, rule.lookup())
@@ -492,13 +492,13 @@ def _own_failure(column: _Column, failure: _Failure) -> _Column:
 
 
 def _formatted(
-    name: str, spec: ColumnSpec, picked: _Picked, fmt: str, sources: SourcesConfig
+    name: str, spec: ColumnSpec, picked: _Picked, rule: ColumnMap, sources: SourcesConfig
 ) -> _Column:
     """A column whose cells follow ``format:`` (a date pattern or a number's separators),
     turned into the plain text every other column is parsed from; each reject shows the
     cell as the data writes it. Cells a typed source (Parquet, SQL) already gives as dates
     or numbers need no format."""
-    raw, scale = picked.raw, picked.rule.scale if picked.rule else None
+    raw, fmt, scale = picked.raw, str(rule.format), rule.scale
     if spec.type == "date" and not pd.api.types.is_datetime64_dtype(raw.dtype):
         convert, expected = _iso_dates, f"a date like {date_example(fmt)}"
     elif spec.type in ("int", "float") and not _is_number(raw.dtype):
