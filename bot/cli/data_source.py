@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from bot.cli.common import console
+from bot.cli.common import console, status
 from bot.settings import Settings
 from models.errors import ConfigError
 from models.http_source import HttpAccountSource
@@ -68,7 +68,8 @@ def load_accounts(
         read = partial(load_table, path, settings.schema, settings.sources, rows=rows)
     rejects_path = settings.paths.rejects / f"{stem}.rejects.csv"
     try:
-        result = read()
+        with status(f"Reading and checking {name}"):  # a spinner: a large file takes a while
+            result = read()
     except RejectLimitError as exc:
         write_rejects(exc.result, rejects_path)
         console.print(f"[red]Rejected rows quarantined to {rejects_path}[/]")

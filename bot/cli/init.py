@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from bot.cli.common import console, out
+from bot.cli.common import console, out, status
 from bot.settings import check_config_folder, load_env
 from models.errors import ConfigError, DataContractError
 from models.loaders import RawTable, read_raw
@@ -60,7 +60,9 @@ def command(data: Path, config_dir: Path | None, force: bool) -> None:
     and `churnbot score --data FILE` then work with no edits on a clean export.
     """
     folder = config_dir or load_env(os.environ).config_dir
-    table = read_raw(data)
+    with status("Profiling the export") as step:  # a large export takes a while to read
+        step(f"reading {data}")
+        table = read_raw(data)
     raw = readable_rows(table)
     if raw.empty:
         left_out = f" ({_lines(table)} unreadable)" if table.unreadable else ""
@@ -73,7 +75,9 @@ def command(data: Path, config_dir: Path | None, force: bool) -> None:
         )
     today = dt.datetime.now(dt.UTC).date()
     try:
-        proposal = propose(raw, today)
+        with status("Profiling the export") as step:
+            step(f"profiling {len(raw):,} rows and {len(raw.columns)} columns")
+            proposal = propose(raw, today)
     except ValueError as exc:
         raise DataContractError(f"{data}: {exc}") from None
     files = starter_files(proposal, today)
