@@ -46,7 +46,12 @@ NULL_TOKENS = ("", "na", "n/a", "nan", "null", "none")
 # A CRM's Y/N and a database's t/f too: in a yes/no column neither letter can mean anything else.
 TRUE_TOKENS = ("true", "yes", "1", "y", "t")
 FALSE_TOKENS = ("false", "no", "0", "n", "f")
-ISO_DATE = r"\d{4}-\d{2}-\d{2}"
+# A date, or an ISO 8601 timestamp whose date part is read as the day (CRMs export
+# "2025-01-31T08:00:00.000Z"; a Parquet or SQL timestamp prints as "2025-01-31 08:00:00").
+ISO_DATE = (
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
+)
 NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 # Integers short enough to convert exactly; longer ones go through float and the range check.
 INT_LITERAL = r"-?\d{1,18}"
@@ -737,7 +742,7 @@ def _dates(name: str, raw: pd.Series) -> _Column:
         codes, distinct = pd.factorize(_text(raw))
         text = pd.Series(distinct, dtype="str")
         iso_text = _matches(text, ISO_DATE)
-        days = pd.to_datetime(text.where(iso_text), format="%Y-%m-%d", errors="coerce")
+        days = pd.to_datetime(text.str[:10].where(iso_text), format="%Y-%m-%d", errors="coerce")
         empty, iso = _null(text)[codes], iso_text[codes]
         parsed = pd.Series(days.to_numpy()[codes])  # in its own unit: 9999 fits
         failures = [

@@ -73,6 +73,24 @@ def test_values_are_normalised_to_the_contract_spelling() -> None:
 
 
 @pytest.mark.parametrize(
+    "stamp",
+    [
+        "2024-03-04T08:00:00.000Z",
+        "2024-03-04T23:59:59+05:30",
+        "2024-03-04 08:00:00",
+        "2024-03-04T08:00",
+        "2024-03-04 00:00:00-0800",
+    ],
+)
+def test_a_timestamp_in_a_date_column_is_read_as_the_day_it_writes(stamp: str) -> None:
+    """CRMs export timestamps; the as-of date is the day the export writes, whatever the
+    time and zone beside it."""
+    result = validate(with_cell("as_of", stamp))
+    assert result.rejects == ()
+    assert result.frame.loc[1, "as_of"] == pd.Timestamp("2024-03-04")
+
+
+@pytest.mark.parametrize(
     ("column", "value", "reason"),
     [
         ("arr", "abc", "'abc' is not a number"),
@@ -90,6 +108,9 @@ def test_values_are_normalised_to_the_contract_spelling() -> None:
         ("as_of", "03/04/2024", "'03/04/2024' is not a date like 2024-01-31"),
         ("as_of", "2024-3-4", "'2024-3-4' is not a date like 2024-01-31"),
         ("renewal_date", "2024-02-30", "'2024-02-30' is not a real date"),
+        ("renewal_date", "2024-02-30T08:00:00Z", "'2024-02-30T08:00:00Z' is not a real date"),
+        ("as_of", "2024-03-04T8:00", "'2024-03-04T8:00' is not a date like 2024-01-31"),
+        ("as_of", "2024-03-04 noon", "'2024-03-04 noon' is not a date like 2024-01-31"),
         ("renewal_date", "9999-12-31", "'9999-12-31' is outside the years"),
         ("account_name", "", "empty, but the column is required"),
         ("open_escalations", " ", "empty, but the column is required"),
