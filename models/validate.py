@@ -42,7 +42,8 @@ from models.sources_config import ColumnMap, SourcesConfig, quoted, rule_keys, s
 # Spellings that mean "no value" in typed columns. pandas treats them as missing by default;
 # we read CSVs with that turned off so a name like "NA" survives in text columns, and accept
 # them here only where they cannot be a real value.
-NULL_TOKENS = ("", "na", "n/a", "nan", "null", "none")
+# A dash and Excel's #N/A are how spreadsheets leave a number or a date blank.
+NULL_TOKENS = ("", "na", "n/a", "nan", "null", "none", "-", "–", "—", "#n/a")
 # A CRM's Y/N and a database's t/f too: in a yes/no column neither letter can mean anything else.
 TRUE_TOKENS = ("true", "yes", "1", "y", "t")
 FALSE_TOKENS = ("false", "no", "0", "n", "f")

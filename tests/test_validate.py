@@ -72,6 +72,18 @@ def test_values_are_normalised_to_the_contract_spelling() -> None:
     assert pd.isna(frame.loc[2, "oldest_escalation_days"])
 
 
+@pytest.mark.parametrize("blank", ["-", "—", "#N/A", " n/a "])
+def test_a_dash_or_na_is_an_empty_cell_where_a_number_or_date_is_expected(blank: str) -> None:
+    raw = with_cell("nps", blank)
+    raw.loc[1, "churn_date"] = blank
+    result = validate(raw)
+    assert result.rejects == ()
+    assert pd.isna(result.frame.loc[1, "nps"])
+    assert pd.isna(result.frame.loc[1, "churn_date"])
+    [required] = validate(with_cell("arr", blank)).rejects
+    assert required.reason == f"{blank!r} is missing, but the column is required"
+
+
 @pytest.mark.parametrize(
     "stamp",
     [
