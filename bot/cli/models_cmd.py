@@ -8,7 +8,7 @@ import click
 from rich.table import Column, Table
 
 from bot.cli.common import console, out, settings_from_environment
-from models.registry import Registry
+from models.registry import ModelCard, Registry
 
 
 def _registry() -> Registry:
@@ -65,6 +65,20 @@ def show(version: str | None) -> None:
 def promote(version: str) -> None:
     """Make VERSION the champion that scoring uses."""
     registry = _registry()
-    registry.load(version)  # refuse to promote a model that would not load
+    loaded = registry.load(version)  # refuse to promote a model that would not load
     registry.promote(version)
     out.print(f"Champion is now {version}.")
+    suspects = _suspects(loaded.card)
+    if suspects:  # promoted by a person, who should see again why train held it back
+        console.print(
+            f"warning: {version} was trained on feature(s) {suspects} that look recorded after "
+            "the churn (`churnbot models show` lists them); its scores will not be as good "
+            "as its evaluation unless those columns are known before an account churns",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _suspects(card: ModelCard) -> str:
+    """The features train named as likely written after the churn (models.leakage), if any."""
+    return ", ".join(s["name"] for s in card.notes.get("leakage_suspects", []))
