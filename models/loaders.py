@@ -22,7 +22,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +67,7 @@ def load_table(
     if rows is not None and _is_parquet(path):
         return _load_parquet_rows(path, schema, sources, rows)
     raw = read_raw(path)
-    return validate_table(
+    result = validate_table(
         raw.frame,
         schema,
         source=str(path),
@@ -77,6 +77,7 @@ def load_table(
         unreadable=raw.unreadable,
         need=rows,
     )
+    return replace(result, warnings=raw.notes + result.warnings) if raw.notes else result
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class RawTable:
     records: np.ndarray
     record_label: str
     unreadable: tuple[Reject, ...] = ()
+    #: What a user should know about how it was read (which sheet of a workbook).
+    notes: tuple[str, ...] = ()
 
 
 def read_raw(path: Path) -> RawTable:
@@ -123,6 +126,16 @@ def _read_excel(path: Path) -> RawTable:
         book = load_workbook(path, read_only=True, data_only=True)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise SourceError(f"{path}: cannot read as an Excel workbook (.xlsx): {exc}") from None
+    sheets = book.sheetnames
+    notes = (
+        (
+            f"{path}: read the first sheet, '{sheets[0]}', of {len(sheets)} "
+            f"({', '.join(repr(name) for name in sheets)}); to read another, move it first "
+            "or save it as CSV",
+        )
+        if len(sheets) > 1
+        else ()
+    )
     try:
         rows = book.worksheets[0].iter_rows(values_only=True)
         header = list(next(rows, ()))
@@ -154,7 +167,7 @@ def _read_excel(path: Path) -> RawTable:
     finally:
         book.close()
     frame = pd.DataFrame(cells, columns=names, dtype=object)
-    return RawTable(frame, np.arange(2, len(cells) + 2), "row", tuple(unreadable))
+    return RawTable(frame, np.arange(2, len(cells) + 2), "row", tuple(unreadable), notes)
 
 
 def _excel_text(value: object) -> str:

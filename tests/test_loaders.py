@@ -534,3 +534,22 @@ def test_an_xls_or_broken_workbook_is_a_source_error_naming_it(tmp_path: Path) -
     broken.write_bytes(b"not a zip file")
     with pytest.raises(SourceError, match=r"accounts\.xlsx: cannot read as an Excel workbook"):
         load_table(broken, SCHEMA, LENIENT)
+
+
+def test_a_workbook_of_several_sheets_is_read_from_the_first_and_says_so(tmp_path: Path) -> None:
+    a, _, _ = good_rows()
+    book = openpyxl.Workbook()
+    book.active.title = "Accounts"
+    book.active.append(list(a))
+    book.active.append([typed(cell) for cell in a.values()])
+    book.create_sheet("Pivot").append(["segment", "arr"])
+    path = tmp_path / "accounts.xlsx"
+    book.save(path)
+
+    result = load_table(path, SCHEMA, LENIENT)
+
+    assert result.frame["account_id"].tolist() == ["A-001"]
+    assert result.warnings[0] == (
+        f"{path}: read the first sheet, 'Accounts', of 2 ('Accounts', 'Pivot'); to read "
+        "another, move it first or save it as CSV"
+    )

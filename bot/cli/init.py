@@ -63,6 +63,8 @@ def command(data: Path, config_dir: Path | None, force: bool) -> None:
     with status("Profiling the export") as step:  # a large export takes a while to read
         step(f"reading {data}")
         table = read_raw(data)
+    for note in table.notes:
+        console.print(f"warning: {note}", markup=False, highlight=False)
     raw = readable_rows(table)
     if raw.empty:
         left_out = f" ({_lines(table)} unreadable)" if table.unreadable else ""
