@@ -66,7 +66,7 @@ def load_table(
     """
     if rows is not None and _is_parquet(path):
         return _load_parquet_rows(path, schema, sources, rows)
-    raw = read_raw(path)
+    raw = read_raw(path, sources.encoding)
     result = validate_table(
         raw.frame,
         schema,
@@ -98,11 +98,12 @@ class RawTable:
     notes: tuple[str, ...] = ()
 
 
-def read_raw(path: Path) -> RawTable:
-    """The table at ``path`` as read; the suffix picks the format."""
+def read_raw(path: Path, encoding: str = "utf-8") -> RawTable:
+    """The table at ``path`` as read; the suffix picks the format, and a CSV's bytes are read
+    as ``encoding``."""
     name = path.name.lower()
     if name.endswith(CSV_SUFFIXES):
-        return _read_csv(path)
+        return _read_csv(path, encoding)
     if _is_parquet(path):
         frame = _read_parquet(path)
         return RawTable(frame, np.arange(1, len(frame) + 1), "record")
@@ -186,7 +187,7 @@ def _excel_text(value: object) -> str:
     return str(value).strip()
 
 
-def _read_csv(path: Path) -> RawTable:
+def _read_csv(path: Path, encoding: str) -> RawTable:
     """Split the file into records ourselves, then let pandas' C parser cut the cells.
 
     pandas pads a short line with empty cells, refuses the whole file for one long line or
@@ -203,6 +204,14 @@ def _read_csv(path: Path) -> RawTable:
             data = gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as exc:
         raise SourceError(f"{path}: cannot read as CSV: {exc}") from None
+    if codecs.lookup(encoding).name != "utf-8":  # to UTF-8 once; the rest reads UTF-8
+        try:
+            data = data.decode(encoding).encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SourceError(
+                f"{path}: not {encoding} (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                "check encoding in sources.yaml"
+            ) from None
     body, bad_bytes = _decode(data)
     if not body.strip():
         raise SourceError(f"{path}: the file is empty (expected a header line)")
@@ -251,6 +260,40 @@ def _delimiter(header: bytes) -> str:
     outside its quoted names."""
     names = re.sub(rb'"(?:[^"]|"")*"', b"", header)
     return max(DELIMITERS, key=lambda delimiter: names.count(delimiter.encode()))
+
+
+def single_byte_encoding(path: Path) -> str | None:
+    """The encoding of a CSV file that is not UTF-8 but a single-byte code page, as Excel on
+    Windows saves "CSV (Comma delimited)": no byte above 0x7f forms a UTF-8 character, and
+    each one reads as a letter in a word ("Soci\xe9t\xe9"). A UTF-8 file with a few bad bytes
+    is not one, nor a stray byte in a number (that line is rejected as not UTF-8). cp1252 when
+    it reads the file, else latin-1; None for UTF-8 and for anything but CSV."""
+    if not path.name.lower().endswith(CSV_SUFFIXES) or not path.is_file():
+        return None
+    data = path.read_bytes()
+    if path.name.lower().endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            return None
+    text = data.decode("utf-8", errors="surrogateescape")
+    if not BAD_BYTE.search(text) or re.search("[\u0080-\udc7f\ue000-\U0010ffff]", text):
+        return None
+    try:
+        data.decode("cp1252")
+    except UnicodeDecodeError:
+        encoding = "latin-1"
+    else:
+        encoding = "cp1252"
+    single = data.decode(encoding)
+    for match in re.finditer("[^\x00-\x7f]+", single):
+        before, after = (
+            single[match.start() - 1 : match.start()],
+            single[match.end() : match.end() + 1],
+        )
+        if not (match.group().isalpha() and (before.isalpha() or after.isalpha())):
+            return None
+    return encoding
 
 
 def _decode(data: bytes) -> tuple[bytes, dict[int, str]]:

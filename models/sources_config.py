@@ -19,6 +19,7 @@ The config remembers the file it was read from, so every message names the real 
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import difflib
 import math
@@ -223,6 +224,9 @@ class SourcesConfig(BaseModel):
     # snapshot has no as-of date).
     constants: dict[str, str] = Field(default_factory=dict)
     max_reject_share: float = Field(default=0.05, ge=0, le=1)
+    # How a CSV file's bytes are text: Excel on Windows saves "CSV (Comma delimited)" in the
+    # system's code page (cp1252 in Western Europe and the Americas), not UTF-8.
+    encoding: str = "utf-8"
     http: HttpSourceConfig | None = None
     sql: SqlSourceConfig | None = None
     _file: Path = PrivateAttr(default=DEFAULT_FILE)
@@ -243,6 +247,17 @@ class SourcesConfig(BaseModel):
                 )
             stripped[key] = targets
         return stripped
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        try:
+            return codecs.lookup(encoding).name
+        except LookupError:
+            raise ValueError(
+                f"unknown encoding {encoding!r}; e.g. utf-8, cp1252 (Windows, Western "
+                "Europe and the Americas) or latin-1"
+            ) from None
 
     @field_validator("constants", mode="before")
     @classmethod

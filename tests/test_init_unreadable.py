@@ -99,3 +99,28 @@ def test_init_stops_when_no_line_can_be_read(tmp_path: Path) -> None:
     assert code == 2, out + err
     assert f"error: {export}: no rows to profile (2 lines unreadable)" in " ".join(err.split())
     assert not (tmp_path / "config").exists()
+
+
+def test_a_windows_code_page_export_is_read_as_such_and_the_config_says_so(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Excel on Windows saves "CSV (Comma delimited)" in cp1252: read as UTF-8, every line
+    with an accent would be rejected. init recognises it, writes ``encoding: cp1252``, and
+    train then reads every line, accents intact."""
+    frame = snapshot()
+    frame["Plan"] = frame["Plan"].str.replace("Month-to-month", "Mensuel échu")
+    export = tmp_path / "windows.csv"
+    frame.to_csv(export, index=False, encoding="cp1252")
+    config = tmp_path / "config"
+    monkeypatch.setenv("CHURNBOT_VAR", str(tmp_path / "var"))
+
+    code, out, err = run("init", "--data", str(export), "--config", str(config))
+
+    assert code == 0, out + err
+    assert "encoding: cp1252, not UTF-8" in " ".join(err.split())
+    sources = yaml.safe_load((config / "sources.yaml").read_text())
+    assert sources["encoding"] == "cp1252"
+    monkeypatch.setenv("CHURNBOT_CONFIG", str(config))
+    code, out, err = run("train", "--data", str(export), "--no-promote")
+    assert code == 0, out + err
+    assert f"Loaded {ROWS} good rows of {ROWS}" in err

@@ -553,3 +553,30 @@ def test_a_workbook_of_several_sheets_is_read_from_the_first_and_says_so(tmp_pat
         f"{path}: read the first sheet, 'Accounts', of 2 ('Accounts', 'Pivot'); to read "
         "another, move it first or save it as CSV"
     )
+
+
+def test_a_csv_in_the_configured_code_page_loads_and_one_it_does_not_read_is_named(
+    tmp_path: Path,
+) -> None:
+    a, b, _ = good_rows()
+    rows = [changed(a, account_name="Société Générale"), b]
+    path = tmp_path / "accounts.csv"
+    text = "\n".join([HEADER, *(",".join(row.values()) for row in rows)]) + "\n"
+    path.write_bytes(text.encode("cp1252"))
+    windows = SourcesConfig(encoding="cp1252")
+
+    assert load_table(path, SCHEMA, windows).frame["account_name"].tolist() == [
+        "Société Générale",
+        "Globex",
+    ]
+    utf8 = load_table(path, SCHEMA, LENIENT)
+    assert [r.record for r in utf8.rejects] == [2], "read as UTF-8: the accented line is set aside"
+
+    path.write_bytes(text.encode("cp1252") + b"\x81\n")  # no character in cp1252
+    with pytest.raises(SourceError, match=r"accounts\.csv: not cp1252 \(byte 0x81 at offset"):
+        load_table(path, SCHEMA, windows)
+
+
+def test_an_unknown_encoding_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match=r"unknown encoding 'utf-9'; e\.g\. utf-8, cp1252"):
+        SourcesConfig(encoding="utf-9")

@@ -21,7 +21,7 @@ import yaml
 from bot.cli.common import console, out, status
 from bot.settings import check_config_folder, load_env
 from models.errors import ConfigError, DataContractError
-from models.loaders import RawTable, read_raw
+from models.loaders import RawTable, read_raw, single_byte_encoding
 from models.profile import Proposal, propose
 
 BUNDLED = Path(__file__).resolve().parents[2] / "config"
@@ -62,7 +62,8 @@ def command(data: Path, config_dir: Path | None, force: bool) -> None:
     folder = config_dir or load_env(os.environ).config_dir
     with status("Profiling the export") as step:  # a large export takes a while to read
         step(f"reading {data}")
-        table = read_raw(data)
+        encoding = single_byte_encoding(data)
+        table = read_raw(data, encoding or "utf-8")
     for note in table.notes:
         console.print(f"warning: {note}", markup=False, highlight=False)
     raw = readable_rows(table)
@@ -82,7 +83,13 @@ def command(data: Path, config_dir: Path | None, force: bool) -> None:
             proposal = propose(raw, today)
     except ValueError as exc:
         raise DataContractError(f"{data}: {exc}") from None
-    files = starter_files(proposal, today)
+    if encoding:
+        proposal.notes.insert(
+            0,
+            f"encoding: {encoding}, not UTF-8 (as Excel on Windows saves CSV); written to "
+            "sources.yaml, so train and score read it so too",
+        )
+    files = starter_files(proposal, today, encoding=encoding)
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         (folder / name).write_text(content, encoding="utf-8")
@@ -159,8 +166,11 @@ def _report_unreadable(table: RawTable) -> None:
         )
 
 
-def starter_files(proposal: Proposal, today: dt.date) -> dict[str, str]:
-    """Every config file of the starter folder, as YAML text."""
+def starter_files(
+    proposal: Proposal, today: dt.date, *, encoding: str | None = None
+) -> dict[str, str]:
+    """Every config file of the starter folder, as YAML text; ``encoding``: the export's,
+    when it is not UTF-8."""
     numeric = [
         name
         for name, feature in proposal.features.items()
@@ -182,6 +192,7 @@ def starter_files(proposal: Proposal, today: dt.date) -> dict[str, str]:
             {
                 "mapping": proposal.mapping,
                 **({"constants": proposal.constants} if proposal.constants else {}),
+                **({"encoding": encoding} if encoding else {}),
                 "max_reject_share": 0.05,
             },
         ),
