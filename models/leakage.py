@@ -7,16 +7,18 @@ almost perfectly in the training data and is worthless the day before anyone kno
 model built on it scores beautifully on evaluation, by time or by cross-validation alike, and
 fails in use; no metric of the report catches it.
 
-So each numeric feature's ranking power on its own is measured on the training rows (its ROC
-AUC, in whichever direction it ranks); one at :data:`SUSPECT_AUC` or above is named, with what
-to check, and the model is not promoted on its own: a person decides (``churnbot models
-promote``). Real leading signals of churn rank far below that on their own (the sample
-book's strongest, seat use, 0.70). Categorical features are not measured: a category's churn
-rate measured on the rows it is learnt from would flatter every level rarer than a few rows.
+So each feature's ranking power on its own is measured on the training rows (its ROC AUC, in
+whichever direction it ranks); one at :data:`SUSPECT_AUC` or above is named, with what to
+check, and the model is not promoted on its own: a person decides (``churnbot models
+promote``). Real leading signals of churn rank far below that on their own (the sample book's
+strongest, seat use, 0.70). A category ranks by its levels' churn rates, each row's rate
+learnt on the other folds of accounts (:data:`FOLDS`): rates learnt on the rows they score
+would flatter every level rarer than a few rows, an id-like column most of all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +27,8 @@ from sklearn.metrics import roc_auc_score
 
 #: A feature that ranks the training rows' outcomes this well on its own is suspect.
 SUSPECT_AUC = 0.95
+#: Folds of accounts a category's level rates are learnt on, each row scored by the others.
+FOLDS = 5
 
 
 @dataclass(frozen=True)
@@ -47,19 +51,48 @@ class Suspect:
 
 
 def suspects(
-    features: pd.DataFrame, churned: np.ndarray, names: list[str], labels: dict[str, str]
+    features: pd.DataFrame,
+    churned: np.ndarray,
+    labels: dict[str, str],
+    *,
+    numeric: Sequence[str],
+    categorical: Sequence[str] = (),
+    accounts: np.ndarray | None = None,
 ) -> tuple[Suspect, ...]:
-    """The features among ``names`` (numeric columns of ``features``) that rank ``churned``
-    at :data:`SUSPECT_AUC` or above on their own, strongest first, each with its label from
-    ``labels``; none when the rows hold one outcome only."""
+    """The features of ``features`` that rank ``churned`` at :data:`SUSPECT_AUC` or above on
+    their own, strongest first, each with its label from ``labels``; none when the rows hold
+    one outcome only. ``accounts``: each row's account, so a category's rates are learnt on
+    other accounts than the ones they score (default: each row its own)."""
     if churned.all() or not churned.any():
         return ()
-    found = []
-    for name in names:
-        auc = _alone(features[name].to_numpy(dtype="float64"), churned)
-        if auc is not None and auc >= SUSPECT_AUC:
-            found.append(Suspect(name, labels[name], round(auc, 4)))
+    folds = pd.util.hash_array(
+        np.asarray(accounts if accounts is not None else np.arange(len(churned)), dtype=object)
+    ) % np.uint64(FOLDS)
+    ranked = [(name, _alone(features[name].to_numpy(dtype="float64"), churned)) for name in numeric]
+    ranked += [(name, _levels_alone(features[name], churned, folds)) for name in categorical]
+    found = [
+        Suspect(name, labels[name], round(auc, 4))
+        for name, auc in ranked
+        if auc is not None and auc >= SUSPECT_AUC
+    ]
     return tuple(sorted(found, key=lambda suspect: -suspect.auc))
+
+
+def _levels_alone(levels: pd.Series, churned: np.ndarray, folds: np.ndarray) -> float:
+    """How well a category ranks ``churned`` by its levels' churn rates, each row's rate
+    learnt on the rows of the other folds (a level they never saw: their overall rate)."""
+    text = levels.astype("string").fillna("").to_numpy(dtype=object)
+    score = np.empty(len(text))
+    for fold in np.unique(folds):
+        held = folds == fold
+        fit = ~held
+        if not fit.any():  # one fold only: nothing to learn from, no ranking
+            return 0.5
+        rates = pd.Series(churned[fit]).groupby(text[fit]).mean()
+        held_levels = pd.Series(text[held])
+        score[held] = held_levels.map(rates).fillna(churned[fit].mean()).to_numpy(dtype=float)
+    auc = float(roc_auc_score(churned, score))
+    return max(auc, 1.0 - auc)
 
 
 def _alone(values: np.ndarray, churned: np.ndarray) -> float | None:

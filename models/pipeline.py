@@ -115,7 +115,12 @@ def train_and_register(
     train_features = features.build(result.split.train)
     churned = make_labels(result.split.train, schema, spec.horizon_days).to_numpy()
     leaks = suspects(
-        train_features, churned, features.numeric, {n: features.label(n) for n in features.numeric}
+        train_features,
+        churned,
+        {name: features.label(name) for name in features.names},
+        numeric=features.numeric,
+        categorical=features.categorical,
+        accounts=result.split.train[schema.id_column].to_numpy(),
     )
     card = registry.save(
         result.estimator,

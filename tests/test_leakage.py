@@ -32,7 +32,7 @@ def built(n: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
 
 def test_a_feature_known_only_once_an_account_has_gone_is_named_and_nothing_else() -> None:
     frame, churned = built()
-    found = suspects(frame, churned, list(LABELS), LABELS)
+    found = suspects(frame, churned, LABELS, numeric=list(LABELS))
     assert [(s.name, s.label) for s in found] == [("closed_days", "Days since closing")]
     assert found[0].auc == 1.0
     assert "closed_days (Days since closing) alone ranks the churned rows with ROC AUC 1.000" in (
@@ -44,14 +44,33 @@ def test_the_label_itself_with_noise_is_caught_in_either_direction() -> None:
     frame, churned = built()
     rng = np.random.default_rng(1)
     frame["stayed_score"] = np.where(churned, 0.0, 1.0) + rng.normal(0, 0.05, len(churned))
-    found = suspects(frame, churned, ["usage", "stayed_score"], {**LABELS, "stayed_score": "S"})
+    found = suspects(
+        frame, churned, {**LABELS, "stayed_score": "S"}, numeric=["usage", "stayed_score"]
+    )
     assert [s.name for s in found] == ["stayed_score"]
     assert found[0].auc >= SUSPECT_AUC
 
 
 def test_rows_of_one_outcome_have_no_suspects() -> None:
     frame, churned = built()
-    assert suspects(frame, np.zeros(len(churned), dtype=bool), list(LABELS), LABELS) == ()
+    assert suspects(frame, np.zeros(len(churned), dtype=bool), LABELS, numeric=list(LABELS)) == ()
+
+
+def test_a_status_written_at_the_churn_is_caught_but_neither_a_real_segment_nor_an_id() -> None:
+    """Level rates learnt on other accounts' rows: a "Closed" status gives churn away; a
+    segment that only shifts the odds does not, nor does a column of one value per account,
+    whose rates learnt on the rows they score would be perfect."""
+    frame, churned = built()
+    rng = np.random.default_rng(3)
+    accounts = np.repeat(np.arange(len(churned) // 4), 4)
+    frame["status"] = np.where(churned, "Closed", rng.choice(["Active", "Renewing"], len(churned)))
+    frame["segment"] = np.where(rng.random(len(churned)) < 0.3 + 0.2 * churned, "smb", "ent")
+    frame["account_code"] = [f"acc-{a}" for a in accounts]
+    labels = {"status": "Status", "segment": "Segment", "account_code": "Account code"}
+    found = suspects(
+        frame, churned, labels, numeric=[], categorical=list(labels), accounts=accounts
+    )
+    assert [(s.name, s.auc) for s in found] == [("status", 1.0)]
 
 
 @pytest.fixture
