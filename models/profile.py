@@ -24,6 +24,8 @@ from models.validate import FALSE_TOKENS, NULL_TOKENS, TRUE_TOKENS, plain_number
 
 #: A text column with at most this many distinct values (or this share of rows) is a category.
 MAX_LEVELS = 50
+#: A label in words ("Status": Active, Churned, ...) has at most this many values.
+MAX_LABEL_VALUES = 10
 MAX_LEVEL_SHARE = 0.05
 #: Counts and money whose skew exceeds this are logged.
 SKEWED = 2.0
@@ -230,11 +232,15 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
     for pattern in _LABELS:
         for kinds in (("bool", "date"), ("int", "string")):
             label_column = label_column or pick(pattern, kinds, taken)
+    by_values = None
+    if label_column is None:
+        by_values = _label_by_values(raw, columns, taken)
+        label_column = by_values.name if by_values else None
     if label_column is None:
         raise ValueError(
             "no churn label found: name the column that says whether (or when) an account "
             "churned with a word like churn, churned, exited or cancelled, as yes/no, "
-            "true/false, 1/0 or a date"
+            "true/false, 1/0 or a date (or give it values such as Churned and Active)"
         )
     taken.add(label_column)
     label = by_name[label_column]
@@ -314,6 +320,16 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
         notes.append(
             f"label: {label.source} says the account stayed, so it is read the other way "
             "round (yes = stayed = not churned)"
+        )
+    if by_values is not None:
+        churn_values = ", ".join(value for value, gone in _label_values(raw, label) if gone)
+        notes.append(
+            f"label: {label.source}, no column is named like a churn label, but its values "
+            f"{churn_values} say an account has gone"
+        )
+        checks.append(
+            f"check mapping.{label.source}.values in sources.yaml: true marks the values that "
+            "mean the account churned"
         )
     if label_type == "date":
         notes.append(f"label: {label.source}, the date an account churned")
@@ -432,12 +448,32 @@ def _why_id(column: ColumnProfile, rows: int) -> str:
 def _label_map(raw: pd.DataFrame, label: ColumnProfile, *, inverted: bool) -> dict[str, Any]:
     """A value map for a label written in words ("Churned"/"Active"), or a yes/no label that
     means "stayed" (``inverted``): the user must check it."""
-    values = sorted(raw[label.source].astype("string").dropna().str.strip().unique())
     if inverted:
+        values = sorted(raw[label.source].astype("string").dropna().str.strip().unique())
         churned = {str(v): str(v).lower() in FALSE_TOKENS for v in values if v}
     else:
-        churned = {str(v): bool(_CHURN_WORD.search(snake(str(v)))) for v in values if v}
+        churned = dict(_label_values(raw, label))
     return {"to": label.name, "values": churned}
+
+
+def _label_values(raw: pd.DataFrame, column: ColumnProfile) -> list[tuple[str, bool]]:
+    """Each value of a label in words, and whether it says the account has gone."""
+    values = sorted(raw[column.source].astype("string").dropna().str.strip().unique())
+    return [(str(v), bool(_CHURN_WORD.search(snake(str(v))))) for v in values if v]
+
+
+def _label_by_values(
+    raw: pd.DataFrame, columns: list[ColumnProfile], taken: set[str]
+) -> ColumnProfile | None:
+    """A label no name gives away: a text column of a few values ("Status": Active,
+    Churned, Onboarding) some of which say the account has gone and some not."""
+    for column in columns:
+        if column.kind != "string" or column.name in taken or column.distinct > MAX_LABEL_VALUES:
+            continue
+        gone = [flag for _, flag in _label_values(raw, column)]
+        if any(gone) and not all(gone):
+            return column
+    return None
 
 
 def _feature(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+import pytest
 
 from models.profile import propose
 
@@ -103,3 +104,34 @@ def test_a_column_the_export_lacks_never_takes_the_name_of_one_it_has() -> None:
     assert proposal.constants["snapshot_date_2"] == TODAY.isoformat()
     assert proposal.schema["snapshot_date_2"]["role"] == "date"
     assert proposal.schema.get("snapshot_date", {}).get("role") != "date"
+
+
+def test_a_status_column_whose_values_say_churned_is_the_label_when_no_name_says_so() -> None:
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "tier": ["Gold", "Silver", "Bronze"] * (n // 3),
+            "seats": [str(10 + i) for i in range(n)],
+            "Status": ["Active", "Churned", "Onboarding", "Active"] * (n // 4),
+        }
+    )
+    proposal = propose(frame, TODAY)
+
+    assert proposal.roles["label"] == "status"
+    assert proposal.mapping["Status"] == {
+        "to": "status",
+        "values": {"Active": False, "Churned": True, "Onboarding": False},
+    }
+    assert proposal.schema["status"]["type"] == "bool"
+    assert (
+        "label: Status, no column is named like a churn label, but its values Churned say an "
+        "account has gone"
+    ) in proposal.notes
+    assert any(check.startswith("check mapping.Status.values") for check in proposal.checks)
+
+
+def test_without_a_label_by_name_or_by_values_init_says_what_it_needs() -> None:
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "tier": ["Gold", "Silver"], "n": ["1", "2"]})
+    with pytest.raises(ValueError, match=r"no churn label found: .* values such as Churned"):
+        propose(frame, TODAY)
