@@ -16,10 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from models.cell_formats import DATE_FORMATS, NUMBER_FORMATS, date_example, number_pattern
+from models.cell_formats import DATE_FORMATS, NUMBER_FORMATS, date_example
 from models.validate import FALSE_TOKENS, NULL_TOKENS, TRUE_TOKENS, plain_numbers
 
 #: A text column with at most this many distinct values (or this share of rows) is a category.
@@ -200,9 +198,10 @@ def _date_format(values: pd.Series) -> tuple[str | None, bool]:
 
 def _number_format(values: pd.Series) -> str | None:
     """The first of :data:`NUMBER_FORMATS` that every one of ``values`` follows."""
-    distinct = pa.array(values.unique(), pa.string())
+    distinct = pd.Series(values.unique(), dtype=object)
+    filled = np.zeros(len(distinct), dtype=bool)
     for fmt in NUMBER_FORMATS:
-        if pc.all(pc.match_substring_regex(distinct, number_pattern(fmt).pattern)).as_py():
+        if not plain_numbers(distinct, fmt, filled)[1].any():
             return fmt
     return None
 

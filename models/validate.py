@@ -58,6 +58,8 @@ NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 INT_LITERAL = r"-?\d{1,18}"
 INFINITY = ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
 INT64_LIMIT = 2.0**63
+#: A number in parentheses, as accounts write a negative amount; its inside is the number.
+ACCOUNTING_NEGATIVE = r"^\s*\(([^()]*[0-9][^()]*)\)\s*$"
 PROBLEMS_SHOWN = 5
 VALUE_SHOWN = 40
 # A column name shown as it is; any other (a space, a parenthesis, a colon) is quoted, so
@@ -534,16 +536,21 @@ def _as_written(failure: _Failure, raw: pd.Series) -> _Failure:
 
 def plain_numbers(text: pd.Series, fmt: str, empty: np.ndarray) -> tuple[pd.Series, np.ndarray]:
     """``text`` (stripped cells) with every cell written in ``fmt`` as a plain number
-    ("$1,234.50" -> "1234.50"; a currency sign and a percent sign dropped), and which filled
+    ("$1,234.50" -> "1234.50", "(1,234)" -> "-1234"; a currency sign and a percent sign
+    dropped), and which filled
     cells do not follow it (those keep their text). Arrow's regex kernels do the work, so a
     column of a million amounts costs no Python per cell."""
     cells = pa.array(text.to_numpy(dtype=object), pa.string())
+    # An accountant's negative: "(1,234.50)" is -1234.50.
+    negative = pc.match_substring_regex(cells, ACCOUNTING_NEGATIVE)
+    cells = pc.replace_substring_regex(cells, ACCOUNTING_NEGATIVE, r"\1")
     parts = pc.extract_regex(cells, number_pattern(fmt).pattern)
     matched = parts.is_valid().to_numpy(zero_copy_only=False)
     whole = pc.replace_substring_regex(parts.field("whole"), r"\D", "")
     part = parts.field("part")
     decimals = pc.if_else(pc.equal(part, ""), "", pc.binary_join_element_wise(".", part, ""))
-    plain = pc.binary_join_element_wise(parts.field("sign"), whole, decimals, "")
+    sign = pc.if_else(negative, "-", parts.field("sign"))
+    plain = pc.binary_join_element_wise(sign, whole, decimals, "")
     out = np.where(matched, plain.to_numpy(zero_copy_only=False), text.to_numpy(dtype=object))
     return pd.Series(out, index=text.index, dtype=object), ~matched & ~empty
 

@@ -11,6 +11,7 @@ import re
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,7 +19,7 @@ from models.contract import load_schema
 from models.errors import ConfigError, DataContractError
 from models.loaders import load_table
 from models.sources_config import load_sources_config
-from models.validate import LoadResult, RejectLimitError, write_rejects
+from models.validate import LoadResult, RejectLimitError, plain_numbers, write_rejects
 
 # A subscriber book: one snapshot, a yes/no label, its own columns and units.
 SCHEMA = """
@@ -528,3 +529,31 @@ def test_two_mapping_keys_for_one_column_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="name one column"):
         load_us(tmp_path, mapping=mapping)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "cells", "plain"),
+    [
+        (
+            "1,234.5",
+            ["$12,500.00", "(1,250.50)", "-$3", "80%", " 7 "],
+            ["12500.00", "-1250.50", "-3", "80", "7"],
+        ),
+        ("1.234,5", ["12.500,75 €", "(3,5)", "1.000"], ["12500.75", "-3.5", "1000"]),
+        ("1 234,5", ["12 500,75", "12\u00a0500", "(1 000)"], ["12500.75", "12500", "-1000"]),
+    ],
+)
+def test_numbers_as_written_become_plain_numbers(
+    fmt: str, cells: list[str], plain: list[str]
+) -> None:
+    text = pd.Series([cell.strip() for cell in cells], dtype=object)
+    out, unread = plain_numbers(text, fmt, np.zeros(len(cells), dtype=bool))
+    assert out.tolist() == plain
+    assert not unread.any()
+
+
+def test_a_cell_that_is_not_a_number_in_the_format_is_left_as_it_is_and_named() -> None:
+    text = pd.Series(["1,2,3", "(abc)", "12.5.1", "()", ""], dtype=object)
+    out, unread = plain_numbers(text, "1,234.5", np.array([False] * 4 + [True]))
+    assert out.tolist() == text.tolist()
+    assert unread.tolist() == [True, True, True, True, False]
