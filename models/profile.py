@@ -24,6 +24,12 @@ from models.validate import FALSE_TOKENS, NULL_TOKENS, TRUE_TOKENS, plain_number
 MAX_LEVELS = 50
 #: A label in words ("Status": Active, Churned, ...) has at most this many values.
 MAX_LABEL_VALUES = 10
+#: A column of at least this many filled cells is a number or a date column though a few of
+#: its cells are not (at most this share of them, with at most this many distinct values):
+#: "approx. 40" among amounts, "TBD" among renewal dates. Their rows are rejected by train.
+MIN_TOLERANT_ROWS = 200
+MAX_ODD_SHARE = 0.005
+MAX_ODD_VALUES = 5
 MAX_LEVEL_SHARE = 0.05
 #: Counts and money whose skew exceeds this are logged.
 SKEWED = 2.0
@@ -67,6 +73,8 @@ class ColumnProfile:
     #: ``format:``), and whether another date pattern reads every value too (01/02/2024).
     format: str | None = None
     ambiguous: bool = False
+    #: The few values that do not read as its kind (rows train will reject).
+    odd: tuple[str, ...] = ()
 
     def describe(self) -> str:
         shape = f"{self.kind}, {self.distinct:,} distinct, {self.missing_share:.0%} empty"
@@ -133,12 +141,13 @@ def profile_columns(raw: pd.DataFrame) -> list[ColumnProfile]:
         text = raw[source].astype("string").str.strip()
         empty = text.isna() | text.str.lower().isin(NULL_TOKENS)
         values = text[~empty]
-        kind, numbers, fmt, ambiguous = _kind(values)
+        found = _kind(values)
         name = snake(str(source))
         while name in used:
             name += "_2"
         used.add(name)
         skew = minimum = None
+        numbers = found.numbers
         if numbers is not None and len(numbers) > 2:
             skew = float(np.asarray(pd.Series(numbers).skew(), dtype="float64"))
             minimum = float(np.min(numbers))
@@ -146,64 +155,98 @@ def profile_columns(raw: pd.DataFrame) -> list[ColumnProfile]:
             ColumnProfile(
                 source=str(source),
                 name=name,
-                kind=kind,
+                kind=found.kind,
                 missing_share=float(empty.mean()) if len(text) else 0.0,
                 distinct=int(values.nunique()),
                 skew=None if skew is None or np.isnan(skew) else skew,
                 minimum=minimum,
-                format=fmt,
-                ambiguous=ambiguous,
+                format=found.format,
+                ambiguous=found.ambiguous,
+                odd=found.odd,
             )
         )
     return profiles
 
 
-def _kind(values: pd.Series) -> tuple[str, np.ndarray | None, str | None, bool]:
-    """The column's type, its numbers (for the skew), and its format and whether that was a
-    guess between two (see :attr:`ColumnProfile.format`)."""
+@dataclass(frozen=True)
+class _Kind:
+    """What :func:`_kind` found: the type, the numbers (for the skew), the format and whether
+    it was a guess between two, and the few cells that do not follow it (``odd``)."""
+
+    kind: str
+    numbers: np.ndarray | None = None
+    format: str | None = None
+    ambiguous: bool = False
+    odd: tuple[str, ...] = ()
+
+
+def _kind(values: pd.Series) -> _Kind:
+    """The column's type from its filled cells: every one a number, a date or yes/no as one
+    spelling writes it; else, with at least :data:`MIN_TOLERANT_ROWS` cells, all but a few
+    (:data:`MAX_ODD_SHARE`, :data:`MAX_ODD_VALUES`: "approx. 40" among amounts, "TBD" among
+    renewal dates), whose rows train will reject; else text. Each distinct value is read once
+    per spelling tried."""
     if values.empty:
-        return "string", None, None, False
+        return _Kind("string")
     lowered = values.str.lower()
     two_words = lowered.isin(TRUE_TOKENS + FALSE_TOKENS).all() and lowered.nunique() <= 2
     if two_words and (not lowered.isin(("0", "1")).all() or values.nunique() == 2):
-        return "bool", None, None, False
-    fmt = None
-    numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.isna().any() and (fmt := _number_format(values)) is not None:
-        numbers = pd.to_numeric(plain_numbers(values, fmt, np.zeros(len(values), dtype=bool))[0])
-    if numbers.notna().all():
-        array = numbers.to_numpy(dtype="float64")
-        integral = bool(np.all(np.mod(array, 1) == 0))
-        return ("int" if integral else "float"), array, fmt, False
-    dates = pd.to_datetime(values, errors="coerce", format="ISO8601")
-    if dates.notna().all():
-        return "date", None, None, False
-    written, ambiguous = _date_format(values)
-    if written is not None:
-        return "date", None, written, ambiguous
-    return "string", None, None, False
+        return _Kind("bool")
+    codes, uniques = pd.factorize(values)
+    distinct = pd.Series(uniques, dtype=object)
+    counts = np.bincount(codes, minlength=len(distinct))
+    readings = [_Reading("number", fmt, _numbers(distinct, fmt)) for fmt in (None, *NUMBER_FORMATS)]
+    readings += [_Reading("date", fmt, _days(distinct, fmt)) for fmt in (None, *DATE_FORMATS)]
+    whole = [reading for reading in readings if reading.read.all()]
+    odd: tuple[str, ...] = ()
+    if whole:
+        found = whole[0]
+    else:
+        tolerable = [
+            reading
+            for reading in readings
+            if reading.read.any()
+            and len(values) >= MIN_TOLERANT_ROWS
+            and counts[~reading.read].sum() <= MAX_ODD_SHARE * len(values)
+            and (~reading.read).sum() <= MAX_ODD_VALUES
+        ]
+        if not tolerable:
+            return _Kind("string")
+        found = min(tolerable, key=lambda reading: counts[~reading.read].sum())
+        odd = tuple(str(value) for value in distinct[~found.read])
+    if found.kind == "date":
+        dates = [r for r in whole if r.kind == "date"]
+        return _Kind("date", None, found.format, found.format is not None and len(dates) > 1, odd)
+    numbers = found.values[codes][found.read[codes]]
+    integral = bool(np.all(np.mod(numbers, 1) == 0))
+    return _Kind("int" if integral else "float", numbers, found.format, False, odd)
 
 
-def _date_format(values: pd.Series) -> tuple[str | None, bool]:
-    """The first of :data:`DATE_FORMATS` that reads every one of ``values``, and whether
-    another reads them all too (01/02/2024: which is the month?)."""
-    distinct = pd.Series(values.unique(), dtype=object)
-    reading = [
-        fmt
-        for fmt in DATE_FORMATS
-        if pd.to_datetime(distinct, format=fmt, errors="coerce").notna().all()
-    ]
-    return (reading[0], len(reading) > 1) if reading else (None, False)
+@dataclass(frozen=True)
+class _Reading:
+    """The distinct values of a column read one way: as numbers or dates (``kind``), plainly
+    or in ``format``; ``values`` (NaN / NaT where a value does not read)."""
+
+    kind: str
+    format: str | None
+    values: np.ndarray
+
+    @property
+    def read(self) -> np.ndarray:
+        return ~pd.isna(self.values)
 
 
-def _number_format(values: pd.Series) -> str | None:
-    """The first of :data:`NUMBER_FORMATS` that every one of ``values`` follows."""
-    distinct = pd.Series(values.unique(), dtype=object)
-    filled = np.zeros(len(distinct), dtype=bool)
-    for fmt in NUMBER_FORMATS:
-        if not plain_numbers(distinct, fmt, filled)[1].any():
-            return fmt
-    return None
+def _numbers(distinct: pd.Series, fmt: str | None) -> np.ndarray:
+    """``distinct`` as numbers, plainly or written in ``fmt`` (NaN where not)."""
+    text = (
+        distinct if fmt is None else plain_numbers(distinct, fmt, np.zeros(len(distinct), bool))[0]
+    )
+    return pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(float)
+
+
+def _days(distinct: pd.Series, fmt: str | None) -> np.ndarray:
+    """``distinct`` as dates, ISO or written in ``fmt`` (NaT where not)."""
+    return pd.to_datetime(distinct, errors="coerce", format=fmt or "ISO8601").to_numpy()
 
 
 def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
@@ -381,6 +424,12 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
                 "label": f"{words(column.name)} recorded",
             }
     for column in columns:
+        if column.odd and column.source in mapping:
+            what = "dates" if column.kind == "date" else "numbers"
+            checks.append(
+                f"{column.source}: {', '.join(repr(v) for v in column.odd)} are not {what}; "
+                "train rejects their rows: blank those cells or fix them in the export"
+            )
         if column.format is None or column.source not in mapping:
             continue
         notes.append(f"{column.source}: written like {column.example} (format {column.format!r})")

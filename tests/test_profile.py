@@ -135,3 +135,41 @@ def test_without_a_label_by_name_or_by_values_init_says_what_it_needs() -> None:
     frame = pd.DataFrame({"customer_id": ["a", "b"], "tier": ["Gold", "Silver"], "n": ["1", "2"]})
     with pytest.raises(ValueError, match=r"no churn label found: .* values such as Churned"):
         propose(frame, TODAY)
+
+
+def test_a_few_odd_cells_do_not_turn_a_number_or_date_column_into_text() -> None:
+    """Among 400 amounts, "approx. 40" twice; among renewal dates, "TBD": the columns stay a
+    number and a date, and the check names the cells train will reject."""
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "mrr": [str(100 + i) for i in range(n)],
+            "renewal": [f"2025-{1 + i % 12:02d}-15" for i in range(n)],
+            "churned": ["no", "yes"] * (n // 2),
+        }
+    )
+    frame.loc[[5, 9], "mrr"] = "approx. 40"
+    frame.loc[7, "renewal"] = "TBD"
+    proposal = propose(frame, TODAY)
+
+    assert proposal.schema["mrr"]["type"] == "int"
+    assert proposal.schema["renewal"]["type"] == "date"
+    assert "mrr: 'approx. 40' are not numbers; train rejects their rows" in " ".join(
+        proposal.checks
+    )
+    assert "renewal: 'TBD' are not dates" in " ".join(proposal.checks)
+
+
+def test_a_column_with_many_odd_cells_is_still_text() -> None:
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "code": [str(i) if i % 10 else "X" for i in range(n)],
+            "seats": [str(10 + i % 7) for i in range(n)],
+            "churned": ["no", "yes"] * (n // 2),
+        }
+    )
+    proposal = propose(frame, TODAY)
+    assert proposal.schema.get("code", {}).get("type") != "int"
