@@ -10,8 +10,10 @@ first, picks the rows needed here, and validates only those.
 
 "Newest" and "live" are per account, as in :func:`models.scoring.latest_rows`: accounts
 observed on their own dates keep their own newest row, and an account whose newest row says
-it has churned is not scored, so that row is not read (unless the accuracy check's week holds
-it). A row whose id or date cannot be read is always kept, so validation still reports it.
+it has churned is not scored, so that row is not read, unless an older row of the account is
+(the accuracy check's week holds one): that row, a yes/no label's "no" of weeks before, would
+otherwise pass for the account's newest and have a lost account scored as live. A row whose
+id or date cannot be read is always kept, so validation still reports it.
 When validation rejects an account's newest row, the account's next-newest row is read and
 checked too, as it would have been had every row been read: the account is scored on its last
 good row, not dropped. Reject counts (and the reject limit) are then those of the rows read.
@@ -64,8 +66,9 @@ class _Picker:
 
     def pick(self, usable: np.ndarray) -> np.ndarray:
         """Rows at their account's newest usable date unless that row says the account has
-        churned, rows of the known-outcome window of the usable rows, and rows whose id or
-        date cannot be read. ``usable`` leaves out rows already rejected, so an account whose
+        churned, rows of the known-outcome window of the usable rows (and the newest row of
+        an account they belong to, so that none passes for it), and rows whose id or date
+        cannot be read. ``usable`` leaves out rows already rejected, so an account whose
         newest row failed gets its next one."""
         counted = self._readable & usable
         every = bool(counted.all())
@@ -73,14 +76,18 @@ class _Picker:
         day = self._day if every else self._day[counted]
         newest = np.full(self._accounts + 1, np.iinfo(np.int64).min)  # the last for code -1
         np.maximum.at(newest, codes, day)
-        at_newest = self._day == newest[self._codes]
-        live = at_newest & counted & ~self._churned
+        at_newest = (self._day == newest[self._codes]) & counted
+        live = at_newest & ~self._churned
         keep = ~self._readable | live
         window = known_window(
             self._dates if every else self._dates[counted], self._need.horizon_days
         )
         if window is not None:
-            keep |= self._readable & in_window(self._dates, window)
+            outcomes = self._readable & in_window(self._dates, window)
+            keep |= outcomes
+            read = np.zeros(self._accounts + 1, dtype=bool)
+            read[self._codes[outcomes & counted]] = True
+            keep |= at_newest & self._churned & read[self._codes]
         if self._need.history_days:
             keep |= self.history(counted, newest, live, keep)
         return keep

@@ -243,3 +243,45 @@ def test_a_file_that_is_not_parquet_is_a_source_error_naming_it(tmp_path: Path) 
 
     with pytest.raises(SourceError, match=r"accounts\.parquet: cannot read as Parquet"):
         load_table(path, SCHEMA, LENIENT, rows=NEED)
+
+
+def test_an_account_whose_newest_row_says_yes_churned_is_not_scored_from_an_older_row(
+    tmp_path: Path,
+) -> None:
+    """A yes/no label marks the row where the account left. Its older rows still say "no",
+    and the accuracy check reads some of them (their outcome is known by now), so the newest
+    row must be read too: else that older row looks like the account's newest, and a lost
+    account is scored as live."""
+    schema_file = tmp_path / "schema.yaml"
+    schema_file.write_text(
+        "columns:\n"
+        "  acct: {type: string, role: id}\n"
+        "  name: {type: string, role: name}\n"
+        "  week: {type: date, role: date}\n"
+        "  owner: {type: string, role: owner}\n"
+        "  logins: {type: int, min: 0}\n"
+        "  left: {type: bool, role: label, required: false}\n"
+    )
+    schema = load_schema(schema_file)
+    weeks = pd.date_range("2026-01-05", periods=12, freq="7D")
+    rows = [
+        {
+            "acct": f"A{a}",
+            "name": f"Account {a}",
+            "week": week,
+            "owner": "sam",
+            "logins": 10 + a,
+            "left": a < 4 and i == len(weeks) - 1,  # A0-A3 leave in the last week
+        }
+        for a in range(12)
+        for i, week in enumerate(weeks)
+    ]
+    path = write_parquet(pd.DataFrame(rows), tmp_path / "weekly.parquet", row_group_size=20)
+
+    whole = load_table(path, schema, LENIENT)
+    needed = load_table(path, schema, LENIENT, rows=ScoringRows(horizon_days=28))
+
+    live = latest_rows(needed.frame, schema)
+    assert sorted(live["acct"]) == sorted(latest_rows(whole.frame, schema)["acct"])
+    assert not {"A0", "A1", "A2", "A3"} & set(live["acct"])
+    assert len(live) == 8
