@@ -24,6 +24,8 @@ from models.validate import FALSE_TOKENS, NULL_TOKENS, TRUE_TOKENS, plain_number
 MAX_LEVELS = 50
 #: A label in words ("Status": Active, Churned, ...) has at most this many values.
 MAX_LABEL_VALUES = 10
+#: An as-of date gives almost every row of an account a day of its own.
+OWN_DAYS_SHARE = 0.95
 #: A column of at least this many filled cells is a number or a date column though a few of
 #: its cells are not (at most this share of them, with at most this many distinct values):
 #: "approx. 40" among amounts, "TBD" among renewal dates. Their rows are rejected by train.
@@ -44,6 +46,12 @@ NO_OWNER = "account_owner"
 
 _ID = re.compile(r"(^|_)(id|key|uuid|number|no)$|^(customer|account|user|client)(_?id)?$")
 _DATE = re.compile(r"(^|_)(as_of|asof|snapshot|observ\w*|date|day|month|period|week)($|_)")
+#: Names that say "the day this row describes", not another day of the account's (created,
+#: renewal, last login); German Stichtag too.
+_AS_OF = re.compile(
+    r"(^|_)(as_of|asof|snapshot|observ\w*|report(ing)?|extract\w*|export\w*|period|week|"
+    r"month|stichtag)($|_)"
+)
 #: Label names, strongest first: "churn" beats "left" (champion_left_90d is not the label).
 _LABELS = (
     re.compile(r"churn|exited|attrit|cancel"),
@@ -269,7 +277,7 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
     id_column = _pick_id(columns, rows)
     taken.add(id_column)
     notes.append(f"account id: {by_name[id_column].source} ({_why_id(by_name[id_column], rows)})")
-    date_column = pick(_DATE, ("date",), taken)
+    date_column = _pick_date(raw, columns, by_name[id_column], taken)
     label_column = None
     for pattern in _LABELS:
         for kinds in (("bool", "date"), ("int", "string")):
@@ -461,6 +469,40 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
         notes=notes,
         checks=checks,
     )
+
+
+def _pick_date(
+    raw: pd.DataFrame, columns: list[ColumnProfile], account: ColumnProfile, taken: set[str]
+) -> str | None:
+    """The as-of date: the day each row describes. With several rows per account, a date
+    column under which each account's rows have days of their own (a created or renewal date
+    repeats within an account), a name that says so first (:data:`_AS_OF`, then any
+    date-like name); with one row per account, only a column whose name says so (a created
+    or renewal date there is an account's attribute, and the export is one snapshot)."""
+    dates = [c for c in columns if c.kind == "date" and c.name not in taken]
+    ids = raw[account.source]
+    several = ids.nunique() < len(ids)
+
+    def rank(column: ColumnProfile) -> tuple[int, int]:
+        named = 0 if _AS_OF.search(column.name) else 1 if _DATE.search(column.name) else 2
+        return named, columns.index(column)
+
+    if several:
+        own = [c for c in dates if _own_days(ids, c.dates(raw)) >= OWN_DAYS_SHARE]
+        if not own:
+            raise ValueError(
+                f"several rows per account ({account.source} repeats) but no date column "
+                "gives an account's rows days of their own: the export needs the date each "
+                "row describes (a snapshot or report date), or one row per account"
+            )
+        return min(own, key=rank).name
+    named = [c for c in dates if _AS_OF.search(c.name)]
+    return min(named, key=rank).name if named else None
+
+
+def _own_days(ids: pd.Series, days: pd.Series) -> float:
+    """The share of rows whose (account, day) no other row has."""
+    return float((~pd.DataFrame({"id": ids, "day": days}).duplicated(keep=False)).mean())
 
 
 def _unused(name: str, by_name: dict[str, ColumnProfile]) -> str:

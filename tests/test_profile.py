@@ -99,6 +99,7 @@ def test_a_column_the_export_lacks_never_takes_the_name_of_one_it_has() -> None:
     row gets a name of its own, not the one the export's column already has."""
     frame = crm_export(["last week"] * 40)
     frame = frame.rename(columns={"Report Date": "Snapshot Date"})
+    frame["Account ID"] = [f"A-{i}" for i in range(len(frame))]  # one row per account
     proposal = propose(frame, TODAY)
     assert proposal.roles["date"] == ""
     assert proposal.constants["snapshot_date_2"] == TODAY.isoformat()
@@ -173,3 +174,47 @@ def test_a_column_with_many_odd_cells_is_still_text() -> None:
     )
     proposal = propose(frame, TODAY)
     assert proposal.schema.get("code", {}).get("type") != "int"
+
+
+def test_the_as_of_date_is_the_day_each_row_describes_not_another_day_of_the_account() -> None:
+    """A CRM export holds several dates per row; the as-of date is the one under which an
+    account's rows have days of their own, not its created or renewal date (which repeat)."""
+    weeks = [dt.date(2025, 1, 6) + dt.timedelta(weeks=w) for w in range(8)]
+    rows = [
+        {
+            "Record ID": f"r{a}",
+            "Create Date": f"{dt.date(2023, 1 + a % 12, 1 + a % 28)}",
+            "Renewal Date": f"{dt.date(2026, 1 + a % 12, 1)}",
+            "Snapshot": f"{week}",
+            "Seats": str(10 + a),
+            "Churned": "no",
+        }
+        for a in range(30)
+        for week in weeks
+    ]
+    proposal = propose(pd.DataFrame(rows), TODAY)
+    assert proposal.roles["date"] == "snapshot"
+    assert proposal.horizon_days == 7
+
+
+def test_a_snapshot_with_a_created_date_is_still_one_snapshot() -> None:
+    """One row per account: its "Created" date is the account's, not the day the export
+    describes, so the export is dated by a constant (and said so)."""
+    frame = pd.DataFrame(
+        {
+            "customer": [f"c{i}" for i in range(40)],
+            "Created": [f"{dt.date(2024, 1 + i % 12, 1)}" for i in range(40)],
+            "seats": [str(i) for i in range(40)],
+            "canceled": ["true", "false"] * 20,
+        }
+    )
+    proposal = propose(frame, TODAY)
+    assert proposal.roles["date"] == ""
+    assert proposal.constants["snapshot_date"] == TODAY.isoformat()
+    assert proposal.features["created"]["transform"] == "days_since"
+
+
+def test_several_rows_per_account_without_a_day_of_their_own_is_refused_with_what_to_add() -> None:
+    frame = crm_export(["last week"] * 40)  # ten accounts, four rows each, no date at all
+    with pytest.raises(ValueError, match=r"several rows per account \(Account ID repeats\)"):
+        propose(frame, TODAY)
