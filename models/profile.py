@@ -54,12 +54,15 @@ _AS_OF = re.compile(
 )
 #: Label names, strongest first: "churn" beats "left" (champion_left_90d is not the label).
 _LABELS = (
-    re.compile(r"churn|exited|attrit|cancel"),
+    # German "gekündigt" / "Kündigung" snake-case to gek_ndigt / k_ndigung.
+    re.compile(r"churn|exited|attrit|cancel|k_ndig|kuendig"),
     re.compile(r"^(is_)?(lost|left|retained|active|renewed|stayed)$"),
 )
 #: A yes/no label that says the account stayed: read the other way round.
 _STAYED = re.compile(r"retain|active|renew|stayed")
-_CHURN_WORD = re.compile(r"churn|exit|attrit|cancel|lost|left|inactive|closed")
+_CHURN_WORD = re.compile(
+    r"churn|exit|attrit|cancel|lost|left|inactive|closed|former|k_ndig|kuendig"
+)
 _NAME = re.compile(r"(^|_)(name|company|organi[sz]ation|account_name|customer_name)($|_)")
 _OWNER = re.compile(r"(^|_)(owner|csm|manager|rep|am|success)($|_)")
 _SEGMENT = re.compile(r"(^|_)(segment|tier)($|_)")
@@ -370,6 +373,13 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
         notes.append(
             f"label: {label.source} says the account stayed, so it is read the other way "
             "round (yes = stayed = not churned)"
+        )
+    label_map = mapping[label.source]
+    if isinstance(label_map, dict) and not any(label_map.get("values", {True: True}).values()):
+        checks.append(
+            f"none of {label.source}'s values ({', '.join(label_map['values'])}) reads as "
+            f"churned: set the ones that mean churned to true under mapping.{label.source}"
+            ".values in sources.yaml, or train finds no churn to learn from"
         )
     if by_values is not None:
         churn_values = ", ".join(value for value, gone in _label_values(raw, label) if gone)

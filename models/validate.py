@@ -44,9 +44,10 @@ from models.sources_config import ColumnMap, SourcesConfig, quoted, rule_keys, s
 # them here only where they cannot be a real value.
 # A dash and Excel's #N/A are how spreadsheets leave a number or a date blank.
 NULL_TOKENS = ("", "na", "n/a", "nan", "null", "none", "-", "–", "—", "#n/a")
-# A CRM's Y/N and a database's t/f too: in a yes/no column neither letter can mean anything else.
-TRUE_TOKENS = ("true", "yes", "1", "y", "t")
-FALSE_TOKENS = ("false", "no", "0", "n", "f")
+# A CRM's Y/N and a database's t/f too: in a yes/no column neither letter can mean anything
+# else; and yes and no as German, French and Spanish exports write them.
+TRUE_TOKENS = ("true", "yes", "1", "y", "t", "ja", "oui", "si", "sí")
+FALSE_TOKENS = ("false", "no", "0", "n", "f", "nein", "non")
 # A date, or an ISO 8601 timestamp whose date part is read as the day (CRMs export
 # "2025-01-31T08:00:00.000Z"; a Parquet or SQL timestamp prints as "2025-01-31 08:00:00").
 ISO_DATE = (
@@ -786,7 +787,8 @@ def _bools(name: str, raw: pd.Series) -> _Column:
             ~empty & ~known,
             raw,
             lambda v: (
-                f"{_quote(v)} is not true/false (expected true/false, yes/no, y/n, t/f or 1/0)"
+                f"{_quote(v)} is not true/false (expected true/false, yes/no, y/n, t/f, 1/0, "
+                "ja/nein, oui/non or sí/no)"
             ),
         )
     ]

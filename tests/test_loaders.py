@@ -82,7 +82,8 @@ def test_bad_csv_rows_are_rejected_by_line_and_good_rows_go_on(tmp_path: Path) -
             8,
             "champion_left_90d",
             "maybe",
-            "'maybe' is not true/false (expected true/false, yes/no, y/n, t/f or 1/0)",
+            "'maybe' is not true/false (expected true/false, yes/no, y/n, t/f, 1/0, ja/nein, "
+            "oui/non or sí/no)",
         ),
         (9, "nps", "11", "'11' is above the maximum 10"),
         (10, "owner_csm", "", "empty, but the column is required"),
@@ -170,7 +171,7 @@ def test_a_foreign_exports_rejects_name_its_own_columns(
         "'Customer ID' (account_id): empty, but the column is required",
         "'ARR (USD)' (arr): '-5' is below the minimum 0",
         "'Champion Left' (champion_left_90d): 'Perhaps' is not true/false (expected "
-        "true/false, yes/no, y/n, t/f or 1/0)",
+        "true/false, yes/no, y/n, t/f, 1/0, ja/nein, oui/non or sí/no)",
     ]
     duplicate = (
         f"duplicate of {label} {1 + header_lines} (same 'Customer ID' (account_id) and "

@@ -334,7 +334,7 @@ def test_an_unquoted_yes_key_is_refused_because_yaml_reads_it_as_true(tmp_path: 
         (
             ('"No": false}}\nconstants', '"No": nope}}\nconstants'),
             "{sources}: mapping.Churn.values.No: 'nope' is not true/false (expected "
-            "true/false, yes/no, y/n, t/f or 1/0)",
+            "true/false, yes/no, y/n, t/f, 1/0, ja/nein, oui/non or sí/no)",
         ),
         (
             ("Two year: two_year}", "Two year: two_years}"),

@@ -218,3 +218,34 @@ def test_several_rows_per_account_without_a_day_of_their_own_is_refused_with_wha
     frame = crm_export(["last week"] * 40)  # ten accounts, four rows each, no date at all
     with pytest.raises(ValueError, match=r"several rows per account \(Account ID repeats\)"):
         propose(frame, TODAY)
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "churned"),
+    [
+        ("Lifecycle Stage", ["Customer", "Former Customer"], {"Former Customer"}),
+        ("Gekündigt", ["Ja", "Nein"], None),
+        ("churn_state", ["Kunde", "Ehemalig"], set()),
+    ],
+)
+def test_labels_in_other_words_and_languages(
+    column: str, values: list[str], churned: set[str] | None
+) -> None:
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "seats": [str(i) for i in range(n)],
+            column: values * (n // len(values)),
+        }
+    )
+    proposal = propose(frame, TODAY)
+    name = proposal.roles["label"]
+    assert proposal.schema[name]["type"] == "bool"
+    entry = proposal.mapping[column]
+    if churned is None:  # yes/no as the export's language writes it: read as it is
+        assert entry == name
+        return
+    assert {value for value, gone in entry["values"].items() if gone} == churned
+    warned = any(check.startswith(f"none of {column}'s values") for check in proposal.checks)
+    assert warned is (not churned)
