@@ -47,6 +47,8 @@ DELIMITERS = (",", ";", "\t")
 END_OF_FILE = "\x00end of file\x00"
 # Bytes checked for UTF-8 at a time (then on to the end of the line).
 DECODE_CHUNK = 1 << 20
+#: Signs a spreadsheet in a single-byte code page writes outside words (12,50 €, 45 °).
+CODE_PAGE_SIGNS = set("€£¥§°±²³µ·×÷«»„“”‘’–—…©®™¢¼½¾\xa0")
 # A byte that is not UTF-8, as decoding with errors="surrogateescape" leaves it.
 BAD_BYTE = re.compile("[\udc80-\udcff]")
 
@@ -265,8 +267,9 @@ def _delimiter(header: bytes) -> str:
 def single_byte_encoding(path: Path) -> str | None:
     """The encoding of a CSV file that is not UTF-8 but a single-byte code page, as Excel on
     Windows saves "CSV (Comma delimited)": no byte above 0x7f forms a UTF-8 character, and
-    each one reads as a letter in a word ("Soci\xe9t\xe9"). A UTF-8 file with a few bad bytes
-    is not one, nor a stray byte in a number (that line is rejected as not UTF-8). cp1252 when
+    each one reads as a letter in a word ("Soci\xe9t\xe9") or a sign (:data:`CODE_PAGE_SIGNS`:
+    "12,50 \x80" is 12,50 €). A UTF-8 file with a few bad bytes is not one, nor a stray byte in
+    a number (that line is rejected as not UTF-8). cp1252 when
     it reads the file, else latin-1; None for UTF-8 and for anything but CSV."""
     if not path.name.lower().endswith(CSV_SUFFIXES) or not path.is_file():
         return None
@@ -291,7 +294,8 @@ def single_byte_encoding(path: Path) -> str | None:
             single[match.start() - 1 : match.start()],
             single[match.end() : match.end() + 1],
         )
-        if not (match.group().isalpha() and (before.isalpha() or after.isalpha())):
+        in_a_word = match.group().isalpha() and (before.isalpha() or after.isalpha())
+        if not in_a_word and not set(match.group()) <= CODE_PAGE_SIGNS:
             return None
     return encoding
 

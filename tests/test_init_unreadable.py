@@ -109,6 +109,7 @@ def test_a_windows_code_page_export_is_read_as_such_and_the_config_says_so(
     train then reads every line, accents intact."""
     frame = snapshot()
     frame["Plan"] = frame["Plan"].str.replace("Month-to-month", "Mensuel échu")
+    frame["TotalCharges"] = frame["TotalCharges"] + " €"  # a sign, not a letter
     export = tmp_path / "windows.csv"
     frame.to_csv(export, index=False, encoding="cp1252")
     config = tmp_path / "config"
