@@ -1,7 +1,7 @@
 """Health checks that guard the promise: freshness, input validity, drift, integrity, accuracy.
 
 Each check is a pure function returning a :class:`CheckResult` whose ``message`` a person can
-read in Slack ("Scores drifted: PSI 0.41 > 0.25 on active_users_change"). The bot decides what
+read in Slack ("Input drifted: PSI 0.41 > 0.25 on active_users_change"). The bot decides what
 a failure does (trip the kill switch, keep the last known good snapshot).
 """
 
@@ -83,16 +83,22 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
 
 
 def check_drift(
-    what: str, reference: np.ndarray, current: np.ndarray, threshold: float
+    what: str,
+    reference: np.ndarray,
+    current: np.ndarray,
+    threshold: float,
+    *,
+    moved: str = "Scores",
 ) -> CheckResult:
-    """Compare two binned distributions; PSI above the threshold is significant drift."""
+    """Compare two binned distributions; PSI above the threshold is significant drift.
+    ``moved``: what drifted, for the message (the scores, or an input the model reads)."""
     value = psi(reference, current)
     name = f"drift:{what}"
     if value > threshold:
         return CheckResult(
             name,
             False,
-            f"Scores drifted: PSI {value:.2f} > {threshold:.2f} on {what}",
+            f"{moved} drifted: PSI {value:.2f} > {threshold:.2f} on {what}",
             value,
             threshold,
         )

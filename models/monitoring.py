@@ -98,5 +98,7 @@ def drift_checks(
     for name in names:
         bins = reference[name]
         current = proportions(features[name].to_numpy(dtype=float), np.asarray(bins["edges"]))
-        results.append(check_drift(name, np.asarray(bins["proportions"]), current, threshold))
+        results.append(
+            check_drift(name, np.asarray(bins["proportions"]), current, threshold, moved="Input")
+        )
     return results

@@ -173,6 +173,11 @@ def trained(
     assert "Wrote " in out
     code, _, err = run("check-config", "--config", str(config))
     assert code == 0, err
+    # A days-since or days-until feature moves with the calendar: never a drift check.
+    features = yaml.safe_load((config / "features.yaml").read_text())["features"]
+    product = yaml.safe_load((config / "product.yaml").read_text())
+    dated = {n for n, f in features.items() if f.get("transform") in ("days_since", "days_until")}
+    assert not dated & set(product["health"]["drift_features"])
     columns = yaml.safe_load((config / "schema.yaml").read_text())["columns"]
     assert [name for name, spec in columns.items() if spec.get("role") == "label"] == [shape.label]
     monkeypatch.setenv("CHURNBOT_CONFIG", str(config))

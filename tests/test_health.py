@@ -55,6 +55,10 @@ def test_drift_trips_on_shifted_scores_only() -> None:
     assert not shifted.ok
     assert shifted.message.startswith("Scores drifted: PSI ")
     assert shifted.message.endswith("> 0.25 on risk")
+    feature = check_drift(
+        "logins", ref_props, proportions(rng.beta(5, 10, 20_000), edges), 0.25, moved="Input"
+    )
+    assert feature.message.startswith("Input drifted: PSI ")
 
 
 def test_quantile_edges_survive_ties_and_empty_input() -> None:

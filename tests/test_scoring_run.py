@@ -201,7 +201,7 @@ def test_drifted_features_trip_the_switch(
     result = run(settings, state, registry, drifted)
     assert result.tripped
     assert any(
-        m.startswith("Scores drifted: PSI ") and m.endswith("on active_users_change")
+        m.startswith("Input drifted: PSI ") and m.endswith("on active_users_change")
         for m in result.failures
     ), result.failures
 

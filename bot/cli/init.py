@@ -258,8 +258,13 @@ def _product(proposal: Proposal, numeric: list[str], today: dt.date) -> dict[str
     product = yaml.safe_load((BUNDLED / "product.yaml").read_text(encoding="utf-8"))
     age = (today - proposal.newest).days if proposal.newest else 0
     product["health"]["max_data_age_days"] = max(age, 0) + FRESHNESS_DAYS
+    # Not a days-since or days-until feature: it moves with the calendar by construction (a
+    # book's accounts age every week), so its drift says nothing about the data.
     product["health"]["drift_features"] = [
-        name for name in numeric if not name.endswith("_missing")
+        name
+        for name in numeric
+        if not name.endswith("_missing")
+        and proposal.features[name].get("transform") not in ("days_since", "days_until")
     ][:DRIFT_FEATURES]
     product["inference_contract"]["input"] = "schema.yaml"
     if proposal.horizon_days is not None:
