@@ -247,10 +247,31 @@ def validate_frame(
         raise RejectLimitError(
             f"{source}: {int(bad.sum())} of {total} rows ({share:.1%}) rejected, over the "
             f"{max_reject_share:.1%} limit set by max_reject_share in {sources.file}; "
-            f"first problems: {result.describe_rejects()}",
+            f"first problems: {result.describe_rejects()}"
+            f"{_mostly_duplicates(duplicates.mask & bad, bad, schema, labels, sources)}",
             result,
         )
     return result
+
+
+def _mostly_duplicates(
+    doubled: np.ndarray,
+    bad: np.ndarray,
+    schema: AccountSchema,
+    labels: dict[str, str],
+    sources: SourcesConfig,
+) -> str:
+    """When most rejected rows repeat an (account, date) key, what that usually means: the
+    date column is not the day each row describes (a created or renewal date), or the id is
+    not the account's. Raising the reject limit would not help, so the message says so."""
+    if doubled.sum() * 2 <= bad.sum():
+        return ""
+    date, account = (labels.get(n, n) for n in (schema.date_column, schema.id_column))
+    return (
+        f". Most of them repeat an account and date: is {date} the day each row describes "
+        f"(role: date in {sources.schema_file}), and {account} the account? A created or "
+        "renewal date repeats within an account; raising max_reject_share will not help"
+    )
 
 
 def write_rejects(result: LoadResult, path: Path) -> None:

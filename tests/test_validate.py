@@ -412,3 +412,24 @@ def test_many_rows_validate_without_per_row_python() -> None:
 
     assert len(result.rejects) == 20
     assert len(result.frame) == n - 20
+
+
+def test_rows_rejected_mostly_as_repeats_of_an_account_and_date_say_what_that_means() -> None:
+    """An as-of date that is really a created or renewal date repeats within an account: the
+    run stops, and the message points at the date's role, not at the reject limit."""
+    raw = pd.concat([good_rows()] * 4, ignore_index=True)
+    with pytest.raises(RejectLimitError) as caught:
+        validate(raw, max_reject_share=0.05)
+    message = str(caught.value)
+    assert "9 of 12 rows (75.0%) rejected" in message
+    assert (
+        "Most of them repeat an account and date: is as_of the day each row describes (role: "
+        "date in config/schema.yaml), and account_id the account?"
+    ) in message
+    assert "raising max_reject_share will not help" in message
+
+    few = pd.concat([good_rows(), with_cell("arr", "x", row=0).iloc[:1]], ignore_index=True)
+    few.loc[3, "account_id"] = "A-009"
+    with pytest.raises(RejectLimitError) as other:
+        validate(few, max_reject_share=0.05)
+    assert "repeat an account and date" not in str(other.value)
