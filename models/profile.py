@@ -260,8 +260,20 @@ def _days(distinct: pd.Series, fmt: str | None) -> np.ndarray:
     return pd.to_datetime(distinct, errors="coerce", format=fmt or "ISO8601").to_numpy()
 
 
-def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
-    """Guess roles and features for the export ``raw`` (cells as text)."""
+@dataclass(frozen=True)
+class Chosen:
+    """Columns the user names for a role (``init --id/--date/--label``), as the export names
+    them: no guess is made for those."""
+
+    account: str | None = None
+    date: str | None = None
+    label: str | None = None
+
+
+def propose(raw: pd.DataFrame, today: dt.date, chosen: Chosen | None = None) -> Proposal:
+    """Guess roles and features for the export ``raw`` (cells as text), but for the roles
+    ``chosen`` names."""
+    chosen = chosen or Chosen()
     columns = profile_columns(raw)
     rows = len(raw)
     notes: list[str] = []
@@ -276,12 +288,29 @@ def propose(raw: pd.DataFrame, today: dt.date) -> Proposal:
         ]
         return found[0] if found else None
 
+    def named(source: str | None, option: str, kinds: tuple[str, ...]) -> str | None:
+        """Our name for the column ``source`` the user chose with ``option``, if any."""
+        if source is None:
+            return None
+        found = [c for c in columns if c.source.strip().lower() == source.strip().lower()]
+        if not found:
+            known = ", ".join(repr(c.source) for c in columns)
+            raise ValueError(f"{option} {source!r}: no such column (the export has {known})")
+        if found[0].kind not in kinds:
+            raise ValueError(
+                f"{option} {source!r}: the column holds {found[0].kind} values, not "
+                f"{' or '.join(kinds)}"
+            )
+        return found[0].name
+
     taken: set[str] = set()
-    id_column = _pick_id(columns, rows)
+    id_column = named(chosen.account, "--id", ("string", "int")) or _pick_id(columns, rows)
     taken.add(id_column)
     notes.append(f"account id: {by_name[id_column].source} ({_why_id(by_name[id_column], rows)})")
-    date_column = _pick_date(raw, columns, by_name[id_column], taken)
-    label_column = None
+    date_column = named(chosen.date, "--date", ("date",)) or _pick_date(
+        raw, columns, by_name[id_column], taken
+    )
+    label_column = named(chosen.label, "--label", ("bool", "date", "string", "int"))
     for pattern in _LABELS:
         for kinds in (("bool", "date"), ("int", "string")):
             label_column = label_column or pick(pattern, kinds, taken)

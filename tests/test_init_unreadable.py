@@ -125,3 +125,20 @@ def test_a_windows_code_page_export_is_read_as_such_and_the_config_says_so(
     code, out, err = run("train", "--data", str(export), "--no-promote")
     assert code == 0, out + err
     assert f"Loaded {ROWS} good rows of {ROWS}" in err
+
+
+def test_init_takes_the_label_the_user_names(tmp_path: Path) -> None:
+    frame = snapshot().rename(columns={"Churned": "Outcome"})
+    export = tmp_path / "renamed.csv"
+    frame.to_csv(export, index=False)
+
+    code, _, err = run("init", "--data", str(export), "--config", str(tmp_path / "a"))
+    assert code != 0
+    assert "no churn label found" in err
+
+    code, out, err = run(
+        "init", "--data", str(export), "--config", str(tmp_path / "b"), "--label", "Outcome"
+    )
+    assert code == 0, out + err
+    schema = yaml.safe_load((tmp_path / "b" / "schema.yaml").read_text())["columns"]
+    assert schema["outcome"]["role"] == "label"

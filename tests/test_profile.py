@@ -8,7 +8,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from models.profile import propose
+from models.profile import Chosen, propose
 
 TODAY = dt.date(2026, 11, 30)
 
@@ -249,3 +249,28 @@ def test_labels_in_other_words_and_languages(
     assert {value for value, gone in entry["values"].items() if gone} == churned
     warned = any(check.startswith(f"none of {column}'s values") for check in proposal.checks)
     assert warned is (not churned)
+
+
+def test_a_role_the_user_names_is_not_guessed() -> None:
+    """Columns no rule would pick: the user names the label, the date and the id."""
+    weeks = [dt.date(2025, 1, 6) + dt.timedelta(weeks=w) for w in range(6)]
+    frame = pd.DataFrame(
+        [
+            {"Kunde": f"k{a}", "Woche": f"{week}", "Nutzer": str(a + w), "Status": s}
+            for a in range(20)
+            for w, week in enumerate(weeks)
+            for s in [("weg" if a % 4 == 0 and w == len(weeks) - 1 else "da")]
+        ]
+    )
+    proposal = propose(frame, TODAY, Chosen(account="kunde", date="Woche", label="Status"))
+    assert (proposal.roles["id"], proposal.roles["date"], proposal.roles["label"]) == (
+        "kunde",
+        "woche",
+        "status",
+    )
+    assert proposal.mapping["Status"]["to"] == "status"
+
+    with pytest.raises(ValueError, match=r"--date 'Tag': no such column \(the export has 'Kunde'"):
+        propose(frame, TODAY, Chosen(date="Tag"))
+    with pytest.raises(ValueError, match=r"--date 'Nutzer': the column holds int values, not date"):
+        propose(frame, TODAY, Chosen(date="Nutzer"))

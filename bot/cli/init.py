@@ -22,7 +22,7 @@ from bot.cli.common import console, out, status
 from bot.settings import check_config_folder, load_env
 from models.errors import ConfigError, DataContractError
 from models.loaders import RawTable, read_raw, single_byte_encoding
-from models.profile import Proposal, propose
+from models.profile import Chosen, Proposal, propose
 
 BUNDLED = Path(__file__).resolve().parents[2] / "config"
 COPIED = ("slack.yaml", "feedback.yaml")
@@ -52,12 +52,25 @@ CONTEXT_COLUMNS = 3
     help="Folder to write [default: CHURNBOT_CONFIG, else config/].",
 )
 @click.option("--force", is_flag=True, help="Overwrite config files that already exist.")
-def command(data: Path, config_dir: Path | None, force: bool) -> None:
+@click.option("--id", "account", metavar="COLUMN", help="The column naming each account.")
+@click.option("--date", metavar="COLUMN", help="The column with the day each row describes.")
+@click.option(
+    "--label", metavar="COLUMN", help="The column that says whether (or when) it churned."
+)
+def command(
+    data: Path,
+    config_dir: Path | None,
+    force: bool,
+    account: str | None,
+    date: str | None,
+    label: str | None,
+) -> None:
     """Profile an export and write a starter config folder for it.
 
     Guesses the id, date, label, name, owner and segment columns and one feature per other
-    column, prints what it guessed and why, and what to check. `churnbot train --data FILE`
-    and `churnbot score --data FILE` then work with no edits on a clean export.
+    column, prints what it guessed and why, and what to check; --id, --date and --label name
+    a role's column instead of guessing it. `churnbot train --data FILE` and `churnbot score
+    --data FILE` then work with no edits on a clean export.
     """
     folder = config_dir or load_env(os.environ).config_dir
     with status("Profiling the export") as step:  # a large export takes a while to read
@@ -80,7 +93,7 @@ def command(data: Path, config_dir: Path | None, force: bool) -> None:
     try:
         with status("Profiling the export") as step:
             step(f"profiling {len(raw):,} rows and {len(raw.columns)} columns")
-            proposal = propose(raw, today)
+            proposal = propose(raw, today, Chosen(account=account, date=date, label=label))
     except ValueError as exc:
         raise DataContractError(f"{data}: {exc}") from None
     if encoding:
