@@ -96,6 +96,14 @@ class ColumnProfile:
         return shape
 
     @property
+    def label(self) -> str:
+        """How a CSM reads its name: "Monthly charges" for MonthlyCharges, and the export's
+        acronyms kept as it writes them ("NPS", "ARR (USD)" -> "ARR USD")."""
+        acronyms = {w for w in re.findall(r"[A-Za-z]+", self.source) if len(w) > 1 and w.isupper()}
+        spoken = words(self.name).split(" ")
+        return " ".join(w.upper() if w.upper() in acronyms else w for w in spoken)
+
+    @property
     def example(self) -> str:
         """How the export writes a value of this column, as the format shows it."""
         if self.format is None:
@@ -468,7 +476,7 @@ def propose(raw: pd.DataFrame, today: dt.date, chosen: Chosen | None = None) -> 
             features[f"{column.name}_missing"] = {
                 "transform": "missing",
                 "column": column.name,
-                "label": f"{words(column.name)} recorded",
+                "label": f"{column.label} recorded",
             }
     for column in columns:
         if column.odd and column.source in mapping:
@@ -611,7 +619,7 @@ def _feature(
     """The schema entry and feature for a data column, and why (None: skipped)."""
     required = column.missing_share == 0
     spec: dict[str, Any] = {"type": column.kind, "required": required}
-    label = words(column.name)
+    label = column.label
     if column.missing_share == 1:
         return None, None, "empty in every row"
     if column.kind == "bool":

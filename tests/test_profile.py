@@ -274,3 +274,20 @@ def test_a_role_the_user_names_is_not_guessed() -> None:
         propose(frame, TODAY, Chosen(date="Tag"))
     with pytest.raises(ValueError, match=r"--date 'Nutzer': the column holds int values, not date"):
         propose(frame, TODAY, Chosen(date="Nutzer"))
+
+
+def test_feature_labels_keep_the_exports_acronyms() -> None:
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "NPS": [str(i % 11) for i in range(n)],
+            "ARR (USD)": [str(1000 * (i + 1)) for i in range(n)],
+            "MonthlyCharges": [str(20 + i) for i in range(n)],
+            "churned": ["no", "yes"] * (n // 2),
+        }
+    )
+    features = propose(frame, TODAY).features
+    assert features["nps"]["label"] == "NPS"
+    assert features["arr_usd"]["label"] == "ARR USD"
+    assert features["monthly_charges"]["label"] == "Monthly charges"
