@@ -8,12 +8,15 @@ the lines and why on stderr. Driven through the CLI in-process (tests/cli_run.py
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from bot.cli.init import freshness_check
+from models.profile import propose
 from tests.cli_run import run
 
 ROWS = 400
@@ -142,3 +145,12 @@ def test_init_takes_the_label_the_user_names(tmp_path: Path) -> None:
     assert code == 0, out + err
     schema = yaml.safe_load((tmp_path / "b" / "schema.yaml").read_text())["columns"]
     assert schema["outcome"]["role"] == "label"
+
+
+def test_an_old_export_is_told_to_lower_the_freshness_limit_written_for_it() -> None:
+    proposal = propose(snapshot(), dt.date(2026, 1, 31))
+    proposal.newest = dt.date(2026, 1, 1)
+    [check] = freshness_check(proposal, dt.date(2026, 1, 31), Path("cfg"))
+    assert check.startswith("lower health.max_data_age_days in cfg/product.yaml (38, so that")
+    proposal.newest = dt.date(2026, 1, 27)
+    assert freshness_check(proposal, dt.date(2026, 1, 31), Path("cfg")) == []

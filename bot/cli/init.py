@@ -118,7 +118,11 @@ def command(
     for problem in problems:
         console.print(f"  ! {problem}", markup=False, highlight=False)
     console.print("Check before you rely on it:")
-    for check in [*proposal.checks, f"set the digest channel in {folder / 'channels.yaml'}"]:
+    for check in [
+        *proposal.checks,
+        *freshness_check(proposal, today, folder),
+        f"set the digest channel in {folder / 'channels.yaml'}",
+    ]:
         console.print(f"  - {check}", markup=False, highlight=False)
     out.print(f"Wrote {', '.join(sorted(files))} to {folder}", markup=False, highlight=False)
     out.print(
@@ -132,6 +136,19 @@ def command(
             f"{folder}: the starter config has problems to fix first (listed above); "
             f"{len(warnings)} warning(s)"
         )
+
+
+def freshness_check(proposal: Proposal, today: dt.date, folder: Path) -> list[str]:
+    """For an export whose newest date is weeks old: the freshness limit init wrote lets this
+    export pass, and is to be lowered to the cadence of the exports to come."""
+    age = (today - proposal.newest).days if proposal.newest else 0
+    if age <= FRESHNESS_DAYS:
+        return []
+    return [
+        f"lower health.max_data_age_days in {folder / 'product.yaml'} ({age + FRESHNESS_DAYS}, "
+        f"so that this export, {age} days old, passes the freshness check) to how often a "
+        "new export will arrive (8 for weekly), or stale data will be served as fresh"
+    ]
 
 
 def readable_rows(table: RawTable) -> pd.DataFrame:
