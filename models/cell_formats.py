@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Literal
 
 #: A number's spellings: the sample a user writes as its format -> (thousands, decimal).
 NUMBER_FORMATS: dict[str, tuple[str, str]] = {
@@ -40,6 +41,9 @@ DATE_FORMATS = (
 )
 #: The day every date example is written for (a day above 12 shows which part is the day).
 EXAMPLE_DAY = dt.date(2024, 1, 31)
+#: Dates as Unix time, as APIs and event exports write them: seconds or milliseconds since
+#: 1970-01-01 UTC, read as their UTC day.
+EPOCH_UNITS: dict[str, Literal["s", "ms"]] = {"epoch": "s", "epoch_ms": "ms"}
 _CURRENCY = "[$€£¥₹]"
 #: Spaces a "1 234,5" export may group digits with: a space, a no-break or a narrow one.
 _SPACES = "[ \u00a0\u202f]"
@@ -47,6 +51,9 @@ _SPACES = "[ \u00a0\u202f]"
 
 def date_example(fmt: str) -> str:
     """How ``fmt`` writes 31 January 2024, for messages."""
+    if fmt in EPOCH_UNITS:
+        seconds = int(dt.datetime.combine(EXAMPLE_DAY, dt.time(), dt.UTC).timestamp())
+        return str(seconds * (1000 if fmt == "epoch_ms" else 1))
     return EXAMPLE_DAY.strftime(fmt)
 
 
@@ -58,6 +65,8 @@ def format_problem(fmt: str, column_type: str) -> str | None:
         return f"{fmt!r} is not a number format; use one of {', '.join(NUMBER_FORMATS)}"
     if column_type != "date":
         return f"format applies to date, int or float columns, not {column_type}"
+    if fmt in EPOCH_UNITS:
+        return None
     try:  # the codes pandas reads a column with are strptime's
         back = dt.datetime.strptime(date_example(fmt), fmt).date()
     except ValueError:
@@ -65,7 +74,7 @@ def format_problem(fmt: str, column_type: str) -> str | None:
     if back != EXAMPLE_DAY:
         return (
             f"{fmt!r} does not read back a date: use strftime codes for the day, the month "
-            "and the year, such as %m/%d/%Y or %d.%m.%Y"
+            "and the year, such as %m/%d/%Y or %d.%m.%Y, or epoch / epoch_ms for Unix time"
         )
     return None
 

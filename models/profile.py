@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models.cell_formats import DATE_FORMATS, NUMBER_FORMATS, date_example
-from models.validate import FALSE_TOKENS, NULL_TOKENS, TRUE_TOKENS, plain_numbers
+from models.validate import FALSE_TOKENS, NULL_TOKENS, TRUE_TOKENS, plain_numbers, read_days
 
 #: A text column with at most this many distinct values (or this share of rows) is a category.
 MAX_LEVELS = 50
@@ -66,6 +66,9 @@ _CHURN_WORD = re.compile(
 _NAME = re.compile(r"(^|_)(name|company|organi[sz]ation|account_name|customer_name)($|_)")
 _OWNER = re.compile(r"(^|_)(owner|csm|manager|rep|am|success)($|_)")
 _SEGMENT = re.compile(r"(^|_)(segment|tier)($|_)")
+#: A name that says a number is a time: Unix time, if its values fit (:func:`_unix_time`).
+_TIME = re.compile(r"(^|_)(created|updated|modified|date|time|timestamp|ts|at|since|last)($|_)")
+UNIX_2000, UNIX_2100 = 946_684_800, 4_102_444_800
 _UNTIL = re.compile(r"renew|expir|end|due|next")
 
 
@@ -117,7 +120,7 @@ class ColumnProfile:
 
     def dates(self, raw: pd.DataFrame) -> pd.Series:
         """The column of ``raw`` read as dates (NaT where a cell is not one)."""
-        return pd.to_datetime(raw[self.source], errors="coerce", format=self.format or "ISO8601")
+        return read_days(raw[self.source], self.format)
 
 
 @dataclass
@@ -160,8 +163,10 @@ def profile_columns(raw: pd.DataFrame) -> list[ColumnProfile]:
         text = raw[source].astype("string").str.strip()
         empty = text.isna() | text.str.lower().isin(NULL_TOKENS)
         values = text[~empty]
-        found = _kind(values)
         name = snake(str(source))
+        found = _kind(values)
+        if found.kind == "int" and _TIME.search(name):
+            found = _unix_time(values) or found
         while name in used:
             name += "_2"
         used.add(name)
@@ -215,7 +220,9 @@ def _kind(values: pd.Series) -> _Kind:
     distinct = pd.Series(uniques, dtype=object)
     counts = np.bincount(codes, minlength=len(distinct))
     readings = [_Reading("number", fmt, _numbers(distinct, fmt)) for fmt in (None, *NUMBER_FORMATS)]
-    readings += [_Reading("date", fmt, _days(distinct, fmt)) for fmt in (None, *DATE_FORMATS)]
+    readings += [
+        _Reading("date", fmt, read_days(distinct, fmt).to_numpy()) for fmt in (None, *DATE_FORMATS)
+    ]
     whole = [reading for reading in readings if reading.read.all()]
     odd: tuple[str, ...] = ()
     if whole:
@@ -261,11 +268,6 @@ def _numbers(distinct: pd.Series, fmt: str | None) -> np.ndarray:
         distinct if fmt is None else plain_numbers(distinct, fmt, np.zeros(len(distinct), bool))[0]
     )
     return pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(float)
-
-
-def _days(distinct: pd.Series, fmt: str | None) -> np.ndarray:
-    """``distinct`` as dates, ISO or written in ``fmt`` (NaT where not)."""
-    return pd.to_datetime(distinct, errors="coerce", format=fmt or "ISO8601").to_numpy()
 
 
 @dataclass(frozen=True)
@@ -516,6 +518,16 @@ def propose(raw: pd.DataFrame, today: dt.date, chosen: Chosen | None = None) -> 
         notes=notes,
         checks=checks,
     )
+
+
+def _unix_time(values: pd.Series) -> _Kind | None:
+    """A column of whole numbers named like a time ("created", "updated_at") whose every value
+    is Unix time of 2000-2099, in seconds or milliseconds: a date, read as its UTC day."""
+    numbers = pd.to_numeric(values)
+    for fmt, scale in (("epoch", 1), ("epoch_ms", 1000)):
+        if numbers.between(UNIX_2000 * scale, UNIX_2100 * scale).all():
+            return _Kind("date", format=fmt)
+    return None
 
 
 def _pick_date(

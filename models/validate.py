@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.cell_formats import date_example, number_pattern
+from models.cell_formats import EPOCH_UNITS, date_example, number_pattern
 from models.contract import AccountSchema, ColumnSpec, canonical_dtypes
 from models.errors import ConfigError, DataContractError
 from models.sources_config import ColumnMap, SourcesConfig, quoted, rule_keys, sources_problems
@@ -577,11 +577,21 @@ def plain_numbers(text: pd.Series, fmt: str, empty: np.ndarray) -> tuple[pd.Seri
     return pd.Series(out, index=text.index, dtype=object), ~matched & ~empty
 
 
+def read_days(cells: pd.Series, fmt: str | None) -> pd.Series:
+    """``cells`` read as days: ISO (``fmt`` None), a strftime pattern, or Unix time (its UTC
+    day); NaT where a cell does not read."""
+    if fmt in EPOCH_UNITS:
+        numbers = pd.to_numeric(cells, errors="coerce")
+        whole = numbers.where(numbers == numbers.round())
+        return pd.to_datetime(whole, unit=EPOCH_UNITS[str(fmt)], errors="coerce").dt.normalize()
+    return pd.to_datetime(cells, errors="coerce", format=fmt or "ISO8601")
+
+
 def _iso_dates(text: pd.Series, fmt: str, empty: np.ndarray) -> tuple[pd.Series, np.ndarray]:
     """``text`` (stripped cells) with every cell written in ``fmt`` as 2024-01-31, and which
     filled cells do not follow it (those keep their text). Each distinct value is read once."""
     codes, distinct = pd.factorize(text)
-    days = pd.to_datetime(pd.Series(distinct, dtype=object), format=fmt, errors="coerce")
+    days = read_days(pd.Series(distinct, dtype=object), fmt)
     iso = days.dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
     read = days.notna().to_numpy()[codes]
     out = pd.Series(np.where(read, iso[codes], text), index=text.index, dtype=object)

@@ -557,3 +557,23 @@ def test_a_cell_that_is_not_a_number_in_the_format_is_left_as_it_is_and_named() 
     out, unread = plain_numbers(text, "1,234.5", np.array([False] * 4 + [True]))
     assert out.tolist() == text.tolist()
     assert unread.tolist() == [True, True, True, True, False]
+
+
+def test_unix_time_loads_as_its_utc_day(tmp_path: Path) -> None:
+    mapping = US_MAPPING.replace(
+        'Report Date: {to: as_of, format: "%m/%d/%Y"}', "Stamp: {to: as_of, format: epoch}"
+    )
+    mapping = mapping.replace(
+        'Renewal: {to: renewal, format: "%m/%d/%Y"}', "Renewal: {to: renewal, format: epoch_ms}"
+    )
+    export = (
+        "Account ID,Account Name,Stamp,Owner,MRR,Seats Used,Renewal,Churned?\n"
+        "A-1,Acme,1738367999,sam,$1,80%,1764547200000,N\n"  # 2025-01-31 23:59:59 UTC
+        "A-2,Bell,soon,ana,$2,80%,,N\n"
+    )
+    result = load_us(tmp_path, export, mapping)
+
+    assert result.frame["as_of"].tolist() == [pd.Timestamp("2025-01-31")]
+    assert result.frame["renewal"].tolist() == [pd.Timestamp("2025-12-01")]
+    [reject] = result.rejects
+    assert reject.reason.startswith("'soon' is not a date like 1706659200 (mapping.Stamp.format")

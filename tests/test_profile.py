@@ -291,3 +291,22 @@ def test_feature_labels_keep_the_exports_acronyms() -> None:
     assert features["nps"]["label"] == "NPS"
     assert features["arr_usd"]["label"] == "ARR USD"
     assert features["monthly_charges"]["label"] == "Monthly charges"
+
+
+def test_unix_time_named_like_a_time_is_a_date_read_as_its_utc_day() -> None:
+    n = 40
+    created = [1_700_000_000 + 86_400 * i for i in range(n)]
+    frame = pd.DataFrame(
+        {
+            "customer": [f"c{i}" for i in range(n)],
+            "created": [str(t) for t in created],
+            "last_seen_ms": [str(1000 * t + 5) for t in created],
+            "seats": [str(1_700_000_000 + i) for i in range(n)],  # a number, not named a time
+            "canceled": ["true", "false"] * (n // 2),
+        }
+    )
+    proposal = propose(frame, TODAY)
+    assert proposal.mapping["created"] == {"to": "created", "format": "epoch"}
+    assert proposal.features["created"]["transform"] == "days_since"
+    assert proposal.schema["seats"]["type"] == "int"
+    assert "created: written like 1706659200 (format 'epoch')" in proposal.notes
