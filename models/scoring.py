@@ -300,15 +300,18 @@ def latest_rows(frame: pd.DataFrame, schema: AccountSchema) -> pd.DataFrame:
     """Each account's newest row, for accounts that had not churned by then.
 
     Accounts are observed on their own dates in some exports, so "newest" is per account, not
-    the newest date of the whole table. A churn-date label tells whether the account had
-    churned by the end of the data; a yes/no label marks an account already lost as churned.
+    the newest date of the whole table. An account with a churn date recorded has churned or
+    is leaving (a cancellation noted, effective on that day, even one after the data's last
+    date): its team knows, and a risk score would only contradict them (a "low risk" beside
+    a cancellation), so it is not scored. A yes/no label marks an account already lost as
+    churned.
     """
     date, account = schema.date_column, schema.id_column
     ordered = frame.sort_values(date, kind="stable")
     latest = ordered.drop_duplicates(account, keep="last").sort_index()
     label = latest[schema.label_column]
     if schema.label_is_date:
-        live = label.isna() | (label > frame[date].max())
+        live = label.isna()
     else:
         live = ~label.astype("boolean").fillna(False).astype(bool)
     return latest[live].reset_index(drop=True)

@@ -60,9 +60,7 @@ class _Picker:
         self._readable = (keys.accounts >= 0) & ~np.isnat(keys.dates)
         self._codes = keys.accounts
         self._accounts = int(keys.accounts.max(initial=-1)) + 1
-        readable = keys.dates[self._readable]
-        last = readable.max() if len(readable) else np.datetime64("NaT")
-        self._churned = _churned(keys, schema, last)
+        self._churned = _churned(keys, schema)
 
     def pick(self, usable: np.ndarray) -> np.ndarray:
         """Rows at their account's newest usable date unless that row says the account has
@@ -120,12 +118,12 @@ class _Picker:
         )
 
 
-def _churned(keys: RowKeys, schema: AccountSchema, last: np.datetime64) -> np.ndarray:
-    """Rows that say their account had churned by ``last``, the newest date of the data: as
-    a newest row, such an account is not live (:func:`models.scoring.latest_rows`), so it is
-    not scored."""
+def _churned(keys: RowKeys, schema: AccountSchema) -> np.ndarray:
+    """Rows that say their account has churned or is leaving (a churn date recorded, or a
+    yes/no label's yes): as a newest row, such an account is not live
+    (:func:`models.scoring.latest_rows`), so it is not scored."""
     if schema.label_is_date:
-        return ~np.isnat(keys.labels) & (keys.labels <= last)
+        return ~np.isnat(keys.labels)
     return keys.labels
 
 

@@ -285,3 +285,24 @@ def test_an_account_whose_newest_row_says_yes_churned_is_not_scored_from_an_olde
     assert sorted(live["acct"]) == sorted(latest_rows(whole.frame, schema)["acct"])
     assert not {"A0", "A1", "A2", "A3"} & set(live["acct"])
     assert len(live) == 8
+
+
+def test_an_account_with_a_churn_date_after_the_data_is_leaving_and_not_scored(
+    book: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A cancellation recorded with its effective day after the last snapshot: the team knows
+    the account is leaving, and a risk score beside it ("low risk") would only mislead."""
+    leaving = book.copy()
+    live = latest_rows(book, SCHEMA)["account_id"].head(3).tolist()
+    leaving.loc[leaving["account_id"].isin(live), "churn_date"] = pd.Timestamp(END) + pd.Timedelta(
+        days=20
+    )
+    path = write_parquet(leaving, tmp_path / "leaving.parquet", row_group_size=500)
+
+    whole = load_table(path, SCHEMA, LENIENT)
+    needed = load_table(path, SCHEMA, LENIENT, rows=NEED)
+
+    scored = set(latest_rows(needed.frame, SCHEMA)["account_id"])
+    assert scored == set(latest_rows(whole.frame, SCHEMA)["account_id"])
+    assert not scored & set(live)
+    assert len(scored) == len(latest_rows(book, SCHEMA)) - 3
