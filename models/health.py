@@ -34,7 +34,8 @@ def check_freshness(as_of: dt.date, today: dt.date, max_age_days: int) -> CheckR
         return CheckResult(
             "freshness",
             False,
-            f"Data is stale: as of {as_of}, {age} days old (limit {max_age_days})",
+            f"Data is stale: as of {as_of}, {age} days old (limit {max_age_days}: "
+            "health.max_data_age_days in product.yaml)",
             age,
             max_age_days,
         )

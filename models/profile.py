@@ -63,8 +63,14 @@ _STAYED = re.compile(r"retain|active|renew|stayed")
 _CHURN_WORD = re.compile(
     r"churn|exit|attrit|cancel|lost|left|inactive|closed|former|k_ndig|kuendig"
 )
-_NAME = re.compile(r"(^|_)(name|company|organi[sz]ation|account_name|customer_name)($|_)")
-_OWNER = re.compile(r"(^|_)(owner|csm|manager|rep|am|success)($|_)")
+# A few German, French and Spanish words too (Firma, Betreuer, société, responsable...).
+_NAME = re.compile(
+    r"(^|_)(name|company|organi[sz]ation|account_name|customer_name|firma|unternehmen|"
+    r"soci_t_|societe|empresa|nom)($|_)"
+)
+_OWNER = re.compile(
+    r"(^|_)(owner|csm|manager|rep|am|success|betreuer|verantwortlich|responsable|gestor)($|_)"
+)
 _SEGMENT = re.compile(r"(^|_)(segment|tier)($|_)")
 #: A name that says a number is a time: Unix time, if its values fit (:func:`_unix_time`).
 _TIME = re.compile(r"(^|_)(created|updated|modified|date|time|timestamp|ts|at|since|last)($|_)")

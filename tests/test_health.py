@@ -24,7 +24,10 @@ def test_freshness() -> None:
     assert check_freshness(dt.date(2026, 11, 16), today, 8).ok
     stale = check_freshness(dt.date(2026, 11, 2), today, 8)
     assert not stale.ok
-    assert stale.message == "Data is stale: as of 2026-11-02, 21 days old (limit 8)"
+    assert stale.message == (
+        "Data is stale: as of 2026-11-02, 21 days old (limit 8: health.max_data_age_days in "
+        "product.yaml)"
+    )
 
 
 def test_input_validity() -> None:

@@ -310,3 +310,18 @@ def test_unix_time_named_like_a_time_is_a_date_read_as_its_utc_day() -> None:
     assert proposal.features["created"]["transform"] == "days_since"
     assert proposal.schema["seats"]["type"] == "int"
     assert "created: written like 1706659200 (format 'epoch')" in proposal.notes
+
+
+def test_a_german_export_names_its_company_and_account_manager() -> None:
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "Kundennummer": [f"K{i}" for i in range(n)],
+            "Firma": [f"Müller {i} GmbH" for i in range(n)],
+            "Betreuer": ["anna", "ben"] * (n // 2),
+            "Umsatz": [str(100 + i) for i in range(n)],
+            "Gekündigt": ["Ja", "Nein"] * (n // 2),
+        }
+    )
+    roles = propose(frame, TODAY).roles
+    assert (roles["name"], roles["owner"], roles["label"]) == ("firma", "betreuer", "gek_ndigt")

@@ -177,7 +177,10 @@ def test_stale_data_trips_the_switch_and_keeps_last_good(
     later = NOW + dt.timedelta(days=30)
     result = run(settings, state, registry, book, now=later)
     assert result.tripped
-    assert result.failures == ["Data is stale: as of 2026-11-16, 31 days old (limit 8)"]
+    assert result.failures == [
+        "Data is stale: as of 2026-11-16, 31 days old (limit 8: health.max_data_age_days in "
+        "product.yaml)"
+    ]
     assert store.latest() == result.snapshot
     assert store.last_good() == good
     assert good is not None

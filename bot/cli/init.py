@@ -126,8 +126,8 @@ def command(
         console.print(f"  - {check}", markup=False, highlight=False)
     out.print(f"Wrote {', '.join(sorted(files))} to {folder}", markup=False, highlight=False)
     out.print(
-        f"Next: CHURNBOT_CONFIG={folder} churnbot train --data {data}, then churnbot score "
-        f"--data {data}",
+        f"Next: export CHURNBOT_CONFIG={folder}, then churnbot train --data {data} and "
+        f"churnbot score --data {data}",
         markup=False,
         highlight=False,
     )
@@ -147,7 +147,8 @@ def freshness_check(proposal: Proposal, today: dt.date, folder: Path) -> list[st
     return [
         f"lower health.max_data_age_days in {folder / 'product.yaml'} ({age + FRESHNESS_DAYS}, "
         f"so that this export, {age} days old, passes the freshness check) to how often a "
-        "new export will arrive (8 for weekly), or stale data will be served as fresh"
+        "new export will arrive and a day (8 for weekly, 32 for monthly), or stale data will "
+        "be served as fresh"
     ]
 
 
