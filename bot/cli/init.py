@@ -247,9 +247,11 @@ def starter_files(
                 "rules": [],
                 "default": {
                     "name": "review",
-                    "action": "Review the account and call the main contact about the reasons "
-                    "shown",
-                    "why": "The reasons above are what moved the score; a call confirms them",
+                    # Worded for a card with reasons and for one without (none passed the
+                    # evidence test): a starter playbook has no rule that knows which.
+                    "action": "Review the account and check in with the main contact",
+                    "why": "Where reasons are shown, they are what moved the score; a short "
+                    "call confirms them or surfaces what changed",
                     "owner": "CSM",
                 },
             },
