@@ -189,6 +189,18 @@ def _excel_text(value: object) -> str:
     return str(value).strip()
 
 
+def _csv_bytes(path: Path) -> bytes:
+    """The bytes of the CSV file at ``path``, ungzipped for a .gz name."""
+    _check_file(path)
+    try:
+        data = path.read_bytes()
+        if path.name.lower().endswith(".gz"):
+            data = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SourceError(f"{path}: cannot read as CSV: {exc}") from None
+    return data
+
+
 def _read_csv(path: Path, encoding: str) -> RawTable:
     """Split the file into records ourselves, then let pandas' C parser cut the cells.
 
@@ -199,13 +211,7 @@ def _read_csv(path: Path, encoding: str) -> RawTable:
     Records that cannot be trusted reach pandas as empty lines, which keeps its rows aligned
     with the records, and are set aside with their reason.
     """
-    _check_file(path)
-    try:
-        data = path.read_bytes()
-        if path.name.lower().endswith(".gz"):
-            data = gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise SourceError(f"{path}: cannot read as CSV: {exc}") from None
+    data = _csv_bytes(path)
     if codecs.lookup(encoding).name != "utf-8":  # to UTF-8 once; the rest reads UTF-8
         try:
             data = data.decode(encoding).encode("utf-8")
@@ -270,15 +276,11 @@ def single_byte_encoding(path: Path) -> str | None:
     each one reads as a letter in a word ("Soci\xe9t\xe9") or a sign (:data:`CODE_PAGE_SIGNS`:
     "12,50 \x80" is 12,50 €). A UTF-8 file with a few bad bytes is not one, nor a stray byte in
     a number (that line is rejected as not UTF-8). cp1252 when
-    it reads the file, else latin-1; None for UTF-8 and for anything but CSV."""
-    if not path.name.lower().endswith(CSV_SUFFIXES) or not path.is_file():
+    it reads the file, else latin-1; None for UTF-8 and for anything but CSV. A file that
+    cannot be read is the same :class:`SourceError` that reading it would raise."""
+    if not path.name.lower().endswith(CSV_SUFFIXES):
         return None
-    data = path.read_bytes()
-    if path.name.lower().endswith(".gz"):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error):
-            return None
+    data = _csv_bytes(path)
     text = data.decode("utf-8", errors="surrogateescape")
     if not BAD_BYTE.search(text) or re.search("[\u0080-\udc7f\ue000-\U0010ffff]", text):
         return None

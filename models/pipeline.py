@@ -33,10 +33,13 @@ class TrainOutcome:
     card: ModelCard
     report: EvaluationReport
     result: TrainResult
-    promoted: bool
     sla_value: float
     held_back: str | None = None
     suspects: tuple[Suspect, ...] = ()
+
+    @property
+    def promoted(self) -> bool:
+        return self.held_back is None
 
 
 def sla_value(report: EvaluationReport, spec: ProductSpec) -> float:
@@ -160,7 +163,7 @@ def train_and_register(
     held_back = _held_back(value, spec, leaks, promote)
     if held_back is None:
         registry.promote(card.version)
-    return TrainOutcome(card, report, result, held_back is None, value, held_back, leaks)
+    return TrainOutcome(card, report, result, value, held_back, leaks)
 
 
 def _held_back(

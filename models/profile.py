@@ -419,15 +419,16 @@ def propose(raw: pd.DataFrame, today: dt.date, chosen: Chosen | None = None) -> 
             f"label: {label.source} says the account stayed, so it is read the other way "
             "round (yes = stayed = not churned)"
         )
-    label_map = mapping[label.source]
-    if isinstance(label_map, dict) and not any(label_map.get("values", {True: True}).values()):
+    entry = mapping[label.source]
+    value_map: dict[str, bool] = entry.get("values", {}) if isinstance(entry, dict) else {}
+    if value_map and not any(value_map.values()):
         checks.append(
-            f"none of {label.source}'s values ({', '.join(label_map['values'])}) reads as "
+            f"none of {label.source}'s values ({', '.join(value_map)}) reads as "
             f"churned: set the ones that mean churned to true under mapping.{label.source}"
             ".values in sources.yaml, or train finds no churn to learn from"
         )
     if by_values is not None:
-        churn_values = ", ".join(value for value, gone in _label_values(raw, label) if gone)
+        churn_values = ", ".join(value for value, gone in value_map.items() if gone)
         notes.append(
             f"label: {label.source}, no column is named like a churn label, but its values "
             f"{churn_values} say an account has gone"
@@ -444,7 +445,7 @@ def propose(raw: pd.DataFrame, today: dt.date, chosen: Chosen | None = None) -> 
             "(for one snapshot: churned)"
         )
         if date_column is not None:
-            horizon = _cadence(raw, by_name[id_column].source, by_name[date_column])
+            horizon = _cadence(raw[by_name[id_column].source], dates)
             notes.append(
                 f"horizon: {horizon} days, the usual gap between an account's observations "
                 "(a yes/no label usually means churned before the next one)"
@@ -577,9 +578,9 @@ def _unused(name: str, by_name: dict[str, ColumnProfile]) -> str:
     return name
 
 
-def _cadence(raw: pd.DataFrame, account: str, date: ColumnProfile) -> int:
+def _cadence(accounts: pd.Series, dates: pd.Series) -> int:
     """The median gap in days between one account's consecutive observations."""
-    frame = pd.DataFrame({"account": raw[account], "date": date.dates(raw)}).dropna()
+    frame = pd.DataFrame({"account": accounts, "date": dates}).dropna()
     gaps = frame.sort_values("date").groupby("account")["date"].diff().dt.days.dropna()
     return int(gaps.median()) if len(gaps) and gaps.median() > 0 else 90
 

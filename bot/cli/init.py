@@ -141,7 +141,7 @@ def command(
 def freshness_check(proposal: Proposal, today: dt.date, folder: Path) -> list[str]:
     """For an export whose newest date is weeks old: the freshness limit init wrote lets this
     export pass, and is to be lowered to the cadence of the exports to come."""
-    age = (today - proposal.newest).days if proposal.newest else 0
+    age = _data_age(proposal, today)
     if age <= FRESHNESS_DAYS:
         return []
     return [
@@ -150,6 +150,11 @@ def freshness_check(proposal: Proposal, today: dt.date, folder: Path) -> list[st
         "new export will arrive and a day (8 for weekly, 32 for monthly), or stale data will "
         "be served as fresh"
     ]
+
+
+def _data_age(proposal: Proposal, today: dt.date) -> int:
+    """Days from the export's newest date to today (0 when it has none or is dated ahead)."""
+    return max((today - proposal.newest).days, 0) if proposal.newest else 0
 
 
 def readable_rows(table: RawTable) -> pd.DataFrame:
@@ -289,8 +294,7 @@ def starter_files(
 
 def _product(proposal: Proposal, numeric: list[str], today: dt.date) -> dict[str, Any]:
     product = yaml.safe_load((BUNDLED / "product.yaml").read_text(encoding="utf-8"))
-    age = (today - proposal.newest).days if proposal.newest else 0
-    product["health"]["max_data_age_days"] = max(age, 0) + FRESHNESS_DAYS
+    product["health"]["max_data_age_days"] = _data_age(proposal, today) + FRESHNESS_DAYS
     # Not a days-since or days-until feature: it moves with the calendar by construction (a
     # book's accounts age every week), so its drift says nothing about the data.
     product["health"]["drift_features"] = [
