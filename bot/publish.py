@@ -28,7 +28,7 @@ from models.health import check_model_integrity as integrity
 from models.monitoring import drift_checks, known_outcome_rows, sla_metric
 from models.reasons import ReasonWriter
 from models.registry import LoadedModel, Registry
-from models.scoring import Scorer, latest_rows
+from models.scoring import Scorer, live_rows
 from models.validate import LoadResult
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,9 @@ class RunResult:
     #: The kill switch, when a healthy run left it on (an admin's, or an earlier run's trip):
     #: the new scores are published but nobody sees them live until someone turns it off.
     paused: KillSwitchState | None = None
+    #: Accounts the export no longer lists and that were not scored (models.listing), said
+    #: with the published snapshot: the digests are that many accounts shorter.
+    unlisted_note: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -128,8 +131,9 @@ def run_scoring(
         checks.append(integrity(str(exc)))
         return _trip(switch, checks, None)
     checks.append(integrity(None))
-    live = latest_rows(loaded.frame, settings.schema)
     schema = settings.schema
+    rows = live_rows(loaded.frame, schema, loaded.unlisted)
+    live = rows.frame
     seen = first_seen(
         live, loaded.frame, id_column=schema.id_column, date_column=schema.date_column
     )
@@ -181,7 +185,11 @@ def run_scoring(
     _record_flags(flags, tally, settings, model)
     switch_now = switch.state()
     return RunResult(
-        tuple(checks), meta, tripped=False, paused=switch_now if switch_now.on else None
+        tuple(checks),
+        meta,
+        tripped=False,
+        paused=switch_now if switch_now.on else None,
+        unlisted_note=rows.unlisted.message(),
     )
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from models import listing
 from models.abstain import InputColumns, Thin, thin
 from models.cards import (
     ABSTAIN_AGE,
@@ -36,6 +37,7 @@ from models.contract import AccountSchema
 from models.errors import ModelError
 from models.explain import risk_and_contributions
 from models.features import FeatureSet
+from models.listing import Unlisted
 from models.packing import HEADER_ROW, Records, texts
 from models.playbook import TOP_REASON_COLUMNS, Coded, Playbook
 from models.reasons import ReasonWriter
@@ -296,25 +298,50 @@ def _days(column: pd.Series) -> np.ndarray:
     return column.to_numpy(dtype="datetime64[D]").astype(np.int32)
 
 
-def latest_rows(frame: pd.DataFrame, schema: AccountSchema) -> pd.DataFrame:
-    """Each account's newest row, for accounts that had not churned by then.
+@dataclass(frozen=True)
+class LiveRows:
+    """Each live account's newest row, and the accounts left out because the export no longer
+    lists them (:mod:`models.listing`), for the run to say so."""
+
+    frame: pd.DataFrame
+    unlisted: Unlisted
+
+
+def live_rows(
+    frame: pd.DataFrame, schema: AccountSchema, unlisted: Unlisted | None = None
+) -> LiveRows:
+    """Each account's newest row, for accounts that had not churned by then and that the
+    export still lists.
 
     Accounts are observed on their own dates in some exports, so "newest" is per account, not
     the newest date of the whole table. An account with a churn date recorded has churned or
     is leaving (a cancellation noted, effective on that day, even one after the data's last
     date): its team knows, and a risk score would only contradict them (a "low risk" beside
     a cancellation), so it is not scored. A yes/no label marks an account already lost as
-    churned.
+    churned. An account that a table of shared snapshots no longer lists is not scored either
+    (:mod:`models.listing`): ``unlisted`` says which, as found from every row of the table
+    (a loader that read only some rows found it from all the rows' keys); without it, it is
+    found from ``frame``, which must then be the whole table.
     """
     date, account = schema.date_column, schema.id_column
+    if unlisted is None:
+        codes, ids = pd.factorize(frame[account])
+        unlisted = listing.unlisted(codes, _days(frame[date]).astype("datetime64[D]"), ids)
     ordered = frame.sort_values(date, kind="stable")
     latest = ordered.drop_duplicates(account, keep="last").sort_index()
     label = latest[schema.label_column]
     if schema.label_is_date:
-        live = label.isna()
+        live = label.isna().to_numpy()
     else:
-        live = ~label.astype("boolean").fillna(False).astype(bool)
-    return latest[live].reset_index(drop=True)
+        live = ~label.astype("boolean").fillna(False).to_numpy(bool)
+    listed = ~latest[account].isin(unlisted.ids).to_numpy()
+    left_out = unlisted.among(pd.Index(latest[account].to_numpy()[live & ~listed]))
+    return LiveRows(latest[live & listed].reset_index(drop=True), left_out)
+
+
+def latest_rows(frame: pd.DataFrame, schema: AccountSchema) -> pd.DataFrame:
+    """The rows :func:`live_rows` scores, of a whole table."""
+    return live_rows(frame, schema).frame
 
 
 def predict_risk(

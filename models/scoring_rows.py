@@ -17,6 +17,8 @@ id or date cannot be read is always kept, so validation still reports it.
 When validation rejects an account's newest row, the account's next-newest row is read and
 checked too, as it would have been had every row been read: the account is scored on its last
 good row, not dropped. Reject counts (and the reject limit) are then those of the rows read.
+Which accounts the newest snapshot no longer lists (:mod:`models.listing`) is found from every
+row's keys too, so an account whose newest row was rejected is still listed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from models.contract import AccountSchema
+from models.listing import Unlisted, unlisted
 from models.monitoring import in_window, known_window
 from models.sources_config import SourcesConfig
 from models.validate import LoadResult, Reject, RowKeys, row_keys, validate_frame
@@ -61,6 +64,12 @@ class _Picker:
         self._codes = keys.accounts
         self._accounts = int(keys.accounts.max(initial=-1)) + 1
         self._churned = _churned(keys, schema)
+        self._ids = keys.ids
+
+    def unlisted(self) -> Unlisted:
+        """The accounts the newest snapshot no longer lists, from every row's keys (the rows
+        read would make an account whose newest row was rejected look unlisted)."""
+        return unlisted(self._codes, self._dates, self._ids)
 
     def pick(self, usable: np.ndarray) -> np.ndarray:
         """Rows at their account's newest usable date unless that row says the account has
@@ -213,5 +222,5 @@ def validate_needed(
         rejected[positions] = np.isin(records[positions], result.rejected_rows.index.to_numpy())
         more = picker.pick(~rejected) & ~keep if rejected.any() else rejected
         if not more.any():
-            return replace(result, source_rows=len(records))
+            return replace(result, source_rows=len(records), unlisted=picker.unlisted())
         keep |= more

@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 from models.cell_formats import EPOCH_UNITS, date_example, number_pattern
 from models.contract import AccountSchema, ColumnSpec, canonical_dtypes
 from models.errors import ConfigError, DataContractError
+from models.listing import Unlisted, unlisted
 from models.sources_config import ColumnMap, SourcesConfig, quoted, rule_keys, sources_problems
 
 # Spellings that mean "no value" in typed columns. pandas treats them as missing by default;
@@ -104,6 +105,9 @@ class LoadResult:
     rejected_rows: pd.DataFrame
     warnings: tuple[str, ...]
     total_rows: int
+    #: The accounts the newest snapshot no longer lists, found from every row's id and date
+    #: (models.listing), of the whole source even when only some rows were read.
+    unlisted: Unlisted
     record_label: str = "record"
     #: Rows in the source when only some were read and checked (see models.scoring_rows).
     source_rows: int | None = None
@@ -211,7 +215,10 @@ def validate_frame(
         failures = [replace(f, mask=f.mask & ~aside.mask) for f in failures] + [aside]
     # How rejects name each column: one lookup per column, never per row.
     labels = {name: item.label for name, item in picked.items() if item.label}
-    duplicates = _duplicates(schema, columns, failures, blank, records, record_label, labels)
+    id_codes, ids = pd.factorize(columns[schema.id_column].values)
+    duplicates = _duplicates(
+        schema, columns, id_codes, failures, blank, records, record_label, labels
+    )
     if aside is not None:
         duplicates = replace(duplicates, mask=duplicates.mask & ~aside.mask)
     failures.append(duplicates)
@@ -242,6 +249,7 @@ def validate_frame(
         warnings=tuple(warnings),
         total_rows=total,
         record_label=record_label,
+        unlisted=_unlisted(schema, columns, id_codes, pd.Index(ids), blank),
     )
     if over_limit:
         raise RejectLimitError(
@@ -415,6 +423,8 @@ class RowKeys:
     accounts: np.ndarray
     dates: np.ndarray
     labels: np.ndarray
+    #: The account id of each number in ``accounts``, as validation writes it.
+    ids: pd.Index
 
 
 def key_columns(
@@ -454,7 +464,7 @@ def row_keys(raw: pd.DataFrame, schema: AccountSchema, sources: SourcesConfig) -
         bad = _any([column.empty, *(failure.mask for failure in column.failures)])
         keys.append((codes, column.values.mask(bad) if bad.any() else column.values))
     (id_codes, ids), (date_codes, dates), (label_codes, labels) = keys
-    accounts, _ = pd.factorize(ids)  # cells that differ as read may be one id (spaces)
+    accounts, account_ids = pd.factorize(ids)  # cells that differ as read may be one id
     label_values: np.ndarray
     no_label: np.datetime64 | bool
     if schema.label_is_date:
@@ -465,6 +475,7 @@ def row_keys(raw: pd.DataFrame, schema: AccountSchema, sources: SourcesConfig) -
         accounts=_every_row(accounts, -1, id_codes),
         dates=_every_row(dates.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT"), date_codes),
         labels=_every_row(label_values, no_label, label_codes),
+        ids=pd.Index(account_ids),
     )
 
 
@@ -842,9 +853,26 @@ def _strings(name: str, spec: ColumnSpec, raw: pd.Series) -> _Column:
     return _Column(pd.Series(values, dtype="str"), empty, failures)
 
 
+def _unlisted(
+    schema: AccountSchema,
+    columns: dict[str, _Column],
+    id_codes: np.ndarray,
+    ids: pd.Index,
+    blank: np.ndarray,
+) -> Unlisted:
+    """The accounts the newest snapshot no longer lists, from the id and date of every row
+    whose two cells are good (:func:`row_keys` reads the same), whatever its other cells."""
+    id_column, date_column = columns[schema.id_column], columns[schema.date_column]
+    failed = [f.mask for column in (id_column, date_column) for f in column.failures]
+    usable = ~(_any(failed) if failed else blank) & ~blank & id_column.values.notna().to_numpy()
+    dates = date_column.values.to_numpy(dtype="datetime64[ns]")
+    return unlisted(np.where(usable, id_codes, -1), dates, ids)
+
+
 def _duplicates(
     schema: AccountSchema,
     columns: dict[str, _Column],
+    id_codes: np.ndarray,
     failures: list[_Failure],
     blank: np.ndarray,
     records: np.ndarray,
@@ -858,7 +886,6 @@ def _duplicates(
     keyed = (ids.notna() & dates.notna()).to_numpy() & ~blank
     # One integer per (id, date) pair, the same for equal pairs: hashing integers is cheaper
     # than pairs of strings. Pairs with a missing half are negative, and not keyed anyway.
-    id_codes, _ = pd.factorize(ids)
     date_codes, seen = pd.factorize(dates)
     pair = id_codes * (len(seen) + 1) + date_codes
     repeated = keyed & pd.Series(pair).duplicated(keep=False).to_numpy()

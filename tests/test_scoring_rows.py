@@ -22,7 +22,7 @@ from models.errors import DataContractError, SourceError
 from models.generator import generate_accounts
 from models.loaders import load_table
 from models.monitoring import known_outcome_rows
-from models.scoring import latest_rows
+from models.scoring import latest_rows, live_rows
 from models.scoring_rows import ScoringRows
 from models.sources_config import SourcesConfig
 from models.validate import LoadResult
@@ -49,8 +49,11 @@ def by_key(frame: pd.DataFrame) -> pd.DataFrame:
 def assert_same_for_scoring(
     whole: LoadResult, needed: LoadResult, *, outcomes: bool = True
 ) -> None:
-    live = latest_rows(needed.frame, SCHEMA)
-    pd.testing.assert_frame_equal(by_key(live), by_key(latest_rows(whole.frame, SCHEMA)))
+    live = live_rows(needed.frame, SCHEMA, needed.unlisted).frame
+    pd.testing.assert_frame_equal(
+        by_key(live), by_key(live_rows(whole.frame, SCHEMA, whole.unlisted).frame)
+    )
+    assert sorted(needed.unlisted.ids) == sorted(whole.unlisted.ids)
     if not outcomes:  # a one-off snapshot: no outcomes known yet, no ages
         return
     assert_same_verdict_on_age(live, whole, needed)
@@ -118,8 +121,9 @@ def test_row_groups_read_whole_and_in_part_keep_the_files_order(
     book: pd.DataFrame, tmp_path: Path
 ) -> None:
     # One week per row group: the accuracy window's week and the newest week are read whole,
-    # and between them the week where a few accounts were last seen (they stop appearing
-    # without a churn date, so that row is still their newest) is read in part.
+    # and between them the week where a few accounts were last seen is read in part (they
+    # stop appearing without a churn date: the export no longer lists them, so that row is
+    # read and they are not scored).
     quiet = latest_rows(book, SCHEMA)["account_id"].head(3).tolist()
     last_seen = book["as_of"].max() - pd.Timedelta(weeks=4)
     kept = ~book["account_id"].isin(quiet) | (book["as_of"] <= last_seen)
@@ -135,7 +139,10 @@ def test_row_groups_read_whole_and_in_part_keep_the_files_order(
     needed = load_table(path, SCHEMA, LENIENT, rows=NEED)
 
     assert_same_for_scoring(whole, needed)
-    assert set(quiet) <= set(latest_rows(needed.frame, SCHEMA)["account_id"])
+    assert set(quiet) <= set(needed.unlisted.ids)
+    assert not set(quiet) & set(
+        live_rows(needed.frame, SCHEMA, needed.unlisted).frame["account_id"]
+    )
     assert_in_file_order(whole, needed)
 
 
@@ -156,7 +163,7 @@ def test_accounts_on_their_own_dates_keep_their_newest_row(
     needed = load_table(path, SCHEMA, LENIENT, rows=NEED)
 
     assert_same_for_scoring(whole, needed)
-    assert set(quiet) <= set(latest_rows(needed.frame, SCHEMA)["account_id"])
+    assert set(quiet) <= set(live_rows(needed.frame, SCHEMA, needed.unlisted).frame["account_id"])
 
 
 def test_a_rejected_newest_row_falls_back_to_the_accounts_previous_row(
@@ -174,7 +181,7 @@ def test_a_rejected_newest_row_falls_back_to_the_accounts_previous_row(
     assert [(r.record, r.column, r.value) for r in needed.rejects] == [
         (int(position) + 1, "arr", "-5.0") for position in newest
     ]
-    fallen_back = latest_rows(needed.frame, SCHEMA).set_index("account_id")
+    fallen_back = live_rows(needed.frame, SCHEMA, needed.unlisted).frame.set_index("account_id")
     for account in bad["account_id"].iloc[newest]:
         assert fallen_back.loc[account, "as_of"] == bad["as_of"].max() - pd.Timedelta(days=7)
 
@@ -281,8 +288,10 @@ def test_an_account_whose_newest_row_says_yes_churned_is_not_scored_from_an_olde
     whole = load_table(path, schema, LENIENT)
     needed = load_table(path, schema, LENIENT, rows=ScoringRows(horizon_days=28))
 
-    live = latest_rows(needed.frame, schema)
-    assert sorted(live["acct"]) == sorted(latest_rows(whole.frame, schema)["acct"])
+    live = live_rows(needed.frame, schema, needed.unlisted).frame
+    assert sorted(live["acct"]) == sorted(
+        live_rows(whole.frame, schema, whole.unlisted).frame["acct"]
+    )
     assert not {"A0", "A1", "A2", "A3"} & set(live["acct"])
     assert len(live) == 8
 
@@ -302,7 +311,7 @@ def test_an_account_with_a_churn_date_after_the_data_is_leaving_and_not_scored(
     whole = load_table(path, SCHEMA, LENIENT)
     needed = load_table(path, SCHEMA, LENIENT, rows=NEED)
 
-    scored = set(latest_rows(needed.frame, SCHEMA)["account_id"])
-    assert scored == set(latest_rows(whole.frame, SCHEMA)["account_id"])
+    scored = set(live_rows(needed.frame, SCHEMA, needed.unlisted).frame["account_id"])
+    assert scored == set(live_rows(whole.frame, SCHEMA, whole.unlisted).frame["account_id"])
     assert not scored & set(live)
     assert len(scored) == len(latest_rows(book, SCHEMA)) - 3

@@ -102,6 +102,8 @@ def report(result: RunResult) -> None:
             f"{meta.as_of}, model {meta.model_version}"
             + ("" if meta.healthy else " (not trusted: the last good snapshot stays in use)")
         )
+    if result.unlisted_note:
+        console.print(f"[yellow]note:[/] {result.unlisted_note}", highlight=False)
     if result.paused_note:
         console.print(f"[yellow]warning:[/] {result.paused_note}", highlight=False)
     if result.tripped:
@@ -130,7 +132,7 @@ def command(data: Path | None, source: str, shadow: str | None) -> None:
     redis = connect(settings.env.redis_url)
     if shadow is not None:
         loaded, _ = load_accounts(settings, data, source, rows=scoring_rows(settings))
-        out.print(score_shadow(settings, redis, loaded.frame, shadow))
+        out.print(score_shadow(settings, redis, loaded, shadow))
         return
     deps = build_deps(settings, client=redis)  # one key prefix for the store, switch and flags
     result = score_book(

@@ -94,6 +94,8 @@ class ScheduledScoring:
             with translate_errors(self._r):
                 self._r.set(self._root + "last_success", self._clock().isoformat())
             log.info("scoring run of %s published snapshot %s", period, snapshot)
+            if result.unlisted_note:
+                log.info("scoring run of %s: %s", period, result.unlisted_note)
             if result.paused_note:
                 log.warning("scoring run of %s: %s", period, result.paused_note)
             if self._alerts is not None:

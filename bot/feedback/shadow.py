@@ -33,10 +33,12 @@ from bot.settings import Settings
 from bot.state.replies import maybe_text, members
 from bot.state.store import book_root, translate_errors
 from models.errors import ModelError
+from models.listing import Unlisted
 from models.monitoring import known_outcome_rows
 from models.registry import Registry
-from models.scoring import latest_rows, predict_risk
+from models.scoring import live_rows, predict_risk
 from models.shadow import OutcomeMetrics, ShadowComparison, compare
+from models.validate import LoadResult
 
 _CHUNK = 5_000
 Side = Literal["champion", "candidate"]
@@ -112,8 +114,10 @@ def run_shadow(
     *,
     now: dt.datetime,
     top_n: int,
+    unlisted: Unlisted | None = None,
 ) -> tuple[ShadowRecord, dict[Side, pd.Series]]:
-    """Score the live accounts of ``frame`` with the champion and with ``version``."""
+    """Score the live accounts of ``frame`` with the champion and with ``version`` (those a
+    scoring run scores: ``unlisted`` as :func:`models.scoring.live_rows` takes it)."""
     champion, candidate = registry.load(), registry.load(version)
     if champion.card.version == candidate.card.version:
         raise ModelError(f"model {version} is already the champion: shadow a different version")
@@ -130,7 +134,7 @@ def run_shadow(
             ),
         }
 
-    live = latest_rows(frame, schema)
+    live = live_rows(frame, schema, unlisted).frame
     if live.empty:
         raise ModelError("no live accounts to score in shadow mode")
     risks = both(live)
@@ -232,16 +236,17 @@ def promote(deps: Deps, user_id: str, version: str) -> str:
     )
 
 
-def score_shadow(settings: Settings, client: redis.Redis, frame: pd.DataFrame, version: str) -> str:
+def score_shadow(settings: Settings, client: redis.Redis, loaded: LoadResult, version: str) -> str:
     """`churnbot score --shadow VERSION`: run, store, and say what was stored."""
     config = settings.feedback
     record, risks = run_shadow(
         settings,
         Registry(settings.paths.registry),
-        frame,
+        loaded.frame,
         version,
         now=dt.datetime.now(dt.UTC),
         top_n=config.shadow_top_n,
+        unlisted=loaded.unlisted,
     )
     ShadowStore(client).save(record, risks)
     live = record.live

@@ -1,0 +1,163 @@
+"""Accounts an export of shared snapshots stops listing are not scored, and the run says so.
+
+Before, an account dropped from a CRM's weekly report without a churn date kept its last row
+as its newest and was scored on it for ever, a lost customer in the digests with a risk from
+weeks before. The rule (``models.listing``) is tried on its own on tables of each shape, then
+end to end on a CRM report in its own columns: ``init``, ``train`` and ``churnbot score``
+through the CLI, and the scoring run into the real Redis.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import redis
+
+from bot.cli.score import score_book
+from bot.deps import build_deps
+from bot.feedback.track_record import flag_log
+from bot.settings import load_settings
+from models.listing import NAMED, unlisted
+from tests.cli_run import run
+from tests.exports import crm_report
+
+START = np.datetime64("2026-01-05", "D")
+
+
+def keys(rows: list[tuple[str, np.datetime64]]) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    codes, ids = pd.factorize(pd.Series([account for account, _ in rows]))
+    dates = np.array([day for _, day in rows], dtype="datetime64[ns]")
+    return codes, dates, pd.Index(ids)
+
+
+def weekly(accounts: int, weeks: int, *, stop: dict[str, int] | None = None) -> list:
+    """Every account on every weekly snapshot, except those in ``stop`` (account -> the
+    number of weeks it is listed)."""
+    stop = stop or {}
+    return [
+        (f"A{a}", START + 7 * week)
+        for a in range(accounts)
+        for week in range(stop.get(f"A{a}", weeks))
+    ]
+
+
+def test_an_account_missing_from_the_newest_snapshot_is_unlisted() -> None:
+    found = unlisted(*keys(weekly(40, 10, stop={"A3": 9, "A7": 4})))
+    assert found.newest == START + 63
+    assert dict(zip(found.ids, found.last_listed.tolist(), strict=True)) == {
+        "A3": (START + 56).astype(dt.date),
+        "A7": (START + 21).astype(dt.date),
+    }
+    message = found.message()
+    assert message is not None
+    assert message.startswith("2 account(s) not scored: the newest snapshot (2026-03-09)")
+    assert "A3 (last listed 2026-03-02), A7 (last listed 2026-01-26)" in message
+
+
+def test_month_end_snapshots_of_uneven_months_are_shared_snapshots() -> None:
+    ends = [np.datetime64(f"2026-{month:02d}", "M") + 1 for month in range(2, 12)]
+    month_ends = [end.astype("datetime64[D]") - 1 for end in ends]
+    rows = [(f"A{a}", day) for a in range(30) for day in month_ends if a != 5 or day < ends[-2]]
+    found = unlisted(*keys(rows))
+    assert list(found.ids) == ["A5"]
+
+
+def test_accounts_on_their_own_dates_are_all_listed() -> None:
+    # Each account on its own weekday, and one quiet for a month: it may only be quiet.
+    rows = [
+        (f"A{a}", START + 7 * week + a % 7)
+        for a in range(70)
+        for week in range(10 if a != 4 else 6)
+    ]
+    assert len(unlisted(*keys(rows))) == 0
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [(f"A{a}", START) for a in range(50)],  # one snapshot
+        [(f"A{a}", START + a) for a in range(50)],  # one row each, on its own date
+        [*weekly(30, 8), ("A1", START + 400)],  # one stray date long after the rest
+        [],
+    ],
+    ids=["one-snapshot", "one-row-each", "stray-date", "empty"],
+)
+def test_without_shared_snapshots_nothing_is_unlisted(rows: list) -> None:
+    found = unlisted(*keys(rows))
+    assert len(found) == 0
+    assert found.message() is None
+
+
+def test_unreadable_rows_are_ignored_and_a_message_names_a_few() -> None:
+    codes, dates, ids = keys(weekly(40, 6, stop={f"A{a}": 5 for a in range(10, 20)}))
+    codes[0], dates[1] = -1, np.datetime64("NaT")  # an id and a date that cannot be read
+    found = unlisted(codes, dates, ids)
+    assert sorted(found.ids) == sorted(f"A{a}" for a in range(10, 20))
+    message = found.message()
+    assert message is not None
+    assert f"and {10 - NAMED:,} more" in message
+
+
+def test_a_crm_report_scores_only_the_accounts_its_newest_report_lists(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    real_redis: redis.Redis,
+) -> None:
+    report = crm_report(accounts=600, weeks=40, seed=3)
+    newest = report["Report Date"].map(lambda d: dt.datetime.strptime(d, "%m/%d/%Y")).max()
+    on_newest = report["Report Date"] == f"{newest:%m/%d/%Y}"
+    listed = report.loc[on_newest, "Account ID"].drop_duplicates()
+    dropped = listed.iloc[:6].tolist()  # no longer in the last two reports, no "Y" recorded
+    malformed = listed.iloc[6]  # its newest row is rejected: still listed, scored a report back
+    last_two = report["Report Date"].isin(
+        [f"{newest:%m/%d/%Y}", f"{newest - dt.timedelta(weeks=2):%m/%d/%Y}"]
+    )
+    report = report[~(report["Account ID"].isin(dropped) & last_two)].copy()
+    report.loc[on_newest & (report["Account ID"] == malformed), "MRR"] = "$twelve"
+    export = tmp_path / "crm.csv"
+    report.to_csv(export, index=False)
+    config, var = tmp_path / "config", tmp_path / "var"
+    monkeypatch.setenv("CHURNBOT_VAR", str(var))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    code, out, err = run("init", "--data", str(export), "--config", str(config))
+    assert code == 0, out + err
+    monkeypatch.setenv("CHURNBOT_CONFIG", str(config))
+    code, out, err = run("train", "--data", str(export))
+    assert code == 0, out + err
+
+    # What a user reads: the CLI's run (the embedded store) says who was left out and why.
+    code, out, err = run("score", "--data", str(export))
+    assert code == 0, out + err
+    said = " ".join(err.split())
+    assert "6 account(s) not scored: the newest snapshot" in said
+    assert sum(account in said for account in dropped) == NAMED
+    assert f"and {len(dropped) - NAMED} more" in said
+    assert malformed not in said
+
+    # What reaches Slack: the snapshot in the real Redis holds none of them.
+    settings = load_settings({"CHURNBOT_CONFIG": str(config), "CHURNBOT_VAR": str(var)})
+    prefix = f"test-{uuid.uuid4().hex}"
+    deps = build_deps(settings, client=real_redis, prefix=prefix)
+    try:
+        result = score_book(settings, deps.store, deps.switch, flags=flag_log(deps), data=export)
+        assert result.healthy, result.failures
+        assert result.snapshot is not None
+        live = report.drop_duplicates("Account ID", keep="last")
+        still = live[live["Churned?"] == "N"]["Account ID"]
+        assert result.snapshot.n_accounts == len(still) - len(dropped)
+        for account in dropped:
+            assert deps.store.card(account) is None
+        kept = deps.store.card(malformed)
+        assert kept is not None
+        previous = newest - dt.timedelta(weeks=2)
+        assert kept["as_of"] == f"{previous:%Y-%m-%d}"
+    finally:
+        deps.background.shutdown(wait=True)
+        stored = list(real_redis.scan_iter(match=f"{prefix}:*", count=1000))
+        if stored:
+            real_redis.unlink(*stored)
