@@ -19,8 +19,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from models import metrics
+from models.band_check import BandRow, band_rows, suggested_bands
 from models.labels import CV_CAVEAT
 from models.metrics import CalibrationRow
+from models.spec import RiskBands
 
 HEADLINE_METRICS = ("roc_auc", "pr_auc", "top_decile_lift")
 #: A segment with fewer churners (or fewer retained accounts) than this is too thin to judge.
@@ -83,6 +85,10 @@ class EvaluationReport:
     by_segment: list[SegmentRow] = field(default_factory=list)
     #: Why a book with several dates was cross-validated (too little history), if it was.
     because: str | None = None
+    #: The evaluation rows in each risk band of product.yaml (models.band_check).
+    by_band: list[BandRow] = field(default_factory=list)
+    #: Thresholds (high, medium) that would flag the usual shares of these rows.
+    suggested_bands: tuple[float, float] | None = None
 
     @property
     def caveat(self) -> str | None:
@@ -104,11 +110,13 @@ class EvaluationReport:
             "caveat": self.caveat,
             "by_segment": [asdict(row) for row in self.by_segment],
             "because": self.because,
+            "by_band": [asdict(row) for row in self.by_band],
+            "suggested_bands": list(self.suggested_bands) if self.suggested_bands else None,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvaluationReport:
-        window = data["eval_window"]
+        window, pair = data["eval_window"], data.get("suggested_bands")
         return cls(
             n_rows=data["n_rows"],
             n_positive=data["n_positive"],
@@ -121,6 +129,8 @@ class EvaluationReport:
             method=data.get("method", TIME_SPLIT),
             by_segment=[SegmentRow(**row) for row in data.get("by_segment", [])],
             because=data.get("because"),
+            by_band=[BandRow(**row) for row in data.get("by_band", [])],
+            suggested_bands=(pair[0], pair[1]) if pair else None,
         )
 
     def beats_baseline(self) -> dict[str, bool]:
@@ -157,6 +167,7 @@ def evaluate(
     method: str = TIME_SPLIT,
     segments: ArrayLike | None = None,
     because: str | None = None,
+    bands: RiskBands | None = None,
 ) -> EvaluationReport:
     """Score the model's probabilities and the baseline's ranking score on the same rows.
 
@@ -188,6 +199,8 @@ def evaluate(
         method=method,
         because=because,
         by_segment=[] if segments is None else _by_segment(y, proba, np.asarray(segments)),
+        by_band=[] if bands is None else band_rows(y, proba, bands),
+        suggested_bands=None if bands is None else suggested_bands(proba),
     )
 
 
@@ -302,6 +315,22 @@ def format_report(report: EvaluationReport) -> str:
         ]
         columns = ("segment", "rows", "churned", "ROC AUC", "predicted", "observed")
         lines += _table(columns, segment_rows)
+
+    if report.by_band:
+        lines += ["", "Risk bands (risk_bands in product.yaml)"]
+        band_rows_ = [
+            (
+                row.band,
+                f"{row.lower:g}",
+                str(row.rows),
+                f"{row.rows / report.n_rows:.1%}",
+                str(row.churned),
+                _num(row.observed_rate),
+            )
+            for row in report.by_band
+        ]
+        columns = ("band", "from", "rows", "share", "churned", "observed")
+        lines += _table(columns, band_rows_)
 
     lines += ["", "Calibration (model probability vs observed churn rate per quantile bin)"]
     calibration_rows = [

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from models.band_check import band_warning
 from models.contract import AccountSchema
 from models.errors import ConfigError
 from models.evaluation import EvaluationReport, evaluate
@@ -36,6 +37,8 @@ class TrainOutcome:
     sla_value: float
     held_back: str | None = None
     suspects: tuple[Suspect, ...] = ()
+    #: Why the risk bands of product.yaml tell few accounts apart, if they do (band_check).
+    bands_warning: str | None = None
 
     @property
     def promoted(self) -> bool:
@@ -112,6 +115,7 @@ def train_and_register(
         method=result.split.method,
         because=result.split.because,
         segments=None if segment is None else result.split.evaluate[segment].to_numpy(),
+        bands=spec.risk_bands,
     )
     if progress:
         progress("saving the model and its card")
@@ -163,7 +167,13 @@ def train_and_register(
     held_back = _held_back(value, spec, leaks, promote)
     if held_back is None:
         registry.promote(card.version)
-    return TrainOutcome(card, report, result, value, held_back, leaks)
+    bands = band_warning(
+        report.by_band,
+        report.suggested_bands,
+        base_rate=report.base_rate,
+        horizon=spec.horizon_days,
+    )
+    return TrainOutcome(card, report, result, value, held_back, leaks, bands)
 
 
 def _held_back(

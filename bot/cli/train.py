@@ -48,6 +48,8 @@ def print_outcome(outcome: TrainOutcome, settings: Settings) -> None:
     )
     for suspect in outcome.suspects:
         console.print(f"warning: {suspect.warning()}", markup=False, highlight=False)
+    if outcome.bands_warning:
+        console.print(f"warning: {outcome.bands_warning}", markup=False, highlight=False)
     if outcome.promoted:
         out.print(f"[green]Promoted {card.version} to champion.[/]")
     else:
