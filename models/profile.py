@@ -414,11 +414,6 @@ def propose(raw: pd.DataFrame, today: dt.date, chosen: Chosen | None = None) -> 
         if inverted or label.kind not in ("date", "bool")
         else label.mapped
     )
-    if inverted:
-        notes.append(
-            f"label: {label.source} says the account stayed, so it is read the other way "
-            "round (yes = stayed = not churned)"
-        )
     entry = mapping[label.source]
     value_map: dict[str, bool] = entry.get("values", {}) if isinstance(entry, dict) else {}
     if value_map and not any(value_map.values()):
@@ -428,22 +423,12 @@ def propose(raw: pd.DataFrame, today: dt.date, chosen: Chosen | None = None) -> 
             ".values in sources.yaml, or train finds no churn to learn from"
         )
     if by_values is not None:
-        churn_values = ", ".join(value for value, gone in value_map.items() if gone)
-        notes.append(
-            f"label: {label.source}, no column is named like a churn label, but its values "
-            f"{churn_values} say an account has gone"
-        )
         checks.append(
             f"check mapping.{label.source}.values in sources.yaml: true marks the values that "
             "mean the account churned"
         )
-    if label_type == "date":
-        notes.append(f"label: {label.source}, the date an account churned")
-    else:
-        notes.append(
-            f"label: {label.source}, yes/no: churned within horizon_days after the row's date "
-            "(for one snapshot: churned)"
-        )
+    notes.append(_label_note(label.source, label_type, inverted, by_values is not None, value_map))
+    if label_type != "date":
         if date_column is not None:
             horizon = _cadence(raw[by_name[id_column].source], dates)
             notes.append(
@@ -583,6 +568,30 @@ def _cadence(accounts: pd.Series, dates: pd.Series) -> int:
     frame = pd.DataFrame({"account": accounts, "date": dates}).dropna()
     gaps = frame.sort_values("date").groupby("account")["date"].diff().dt.days.dropna()
     return int(gaps.median()) if len(gaps) and gaps.median() > 0 else 90
+
+
+def _label_note(
+    source: str, label_type: str, inverted: bool, by_values: bool, value_map: dict[str, bool]
+) -> str:
+    """One line on the label: how it was found, when not by its name, and what it means."""
+    if label_type == "date":
+        meaning = "the date an account churned"
+    else:
+        meaning = (
+            "yes/no: churned within horizon_days after the row's date (for one snapshot: churned)"
+        )
+    if inverted:
+        return (
+            f"label: {source} says the account stayed, so it is read the other way round "
+            f"(yes = stayed = not churned); {meaning}"
+        )
+    if by_values:
+        churn_values = ", ".join(value for value, gone in value_map.items() if gone)
+        return (
+            f"label: {source}, no column is named like a churn label, but its values "
+            f"{churn_values} say an account has gone; {meaning}"
+        )
+    return f"label: {source}, {meaning}"
 
 
 def _pick_id(columns: list[ColumnProfile], rows: int) -> str:

@@ -36,7 +36,9 @@ def test_a_label_that_says_the_account_stayed_is_read_the_other_way_round() -> N
     proposal = propose(export(retained=["Yes", "No"] * 20), TODAY)
     assert proposal.roles["label"] == "retained"
     assert proposal.mapping["retained"] == {"to": "retained", "values": {"No": True, "Yes": False}}
-    assert any("read the other way round" in note for note in proposal.notes)
+    labels = [note for note in proposal.notes if note.startswith("label:")]
+    assert len(labels) == 1
+    assert "read the other way round" in labels[0]
 
 
 def test_a_label_in_words_becomes_a_value_map() -> None:
@@ -125,10 +127,12 @@ def test_a_status_column_whose_values_say_churned_is_the_label_when_no_name_says
         "values": {"Active": False, "Churned": True, "Onboarding": False},
     }
     assert proposal.schema["status"]["type"] == "bool"
-    assert (
+    # One line on the label, how it was found and what it means (there were two).
+    assert [note for note in proposal.notes if note.startswith("label:")] == [
         "label: Status, no column is named like a churn label, but its values Churned say an "
-        "account has gone"
-    ) in proposal.notes
+        "account has gone; yes/no: churned within horizon_days after the row's date (for one "
+        "snapshot: churned)"
+    ]
     assert any(check.startswith("check mapping.Status.values") for check in proposal.checks)
 
 
