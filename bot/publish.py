@@ -162,7 +162,9 @@ def run_scoring(
 
     healthy = all(check.ok for check in checks)
     meta = SnapshotMeta(
-        snapshot_id=f"{now:%Y%m%dT%H%M%S}-{model.card.version}",
+        # To the millisecond: two runs of one model in one second (a scheduled run and one
+        # by hand) are two snapshots, not a refused publish.
+        snapshot_id=f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}-{model.card.version}",
         as_of=as_of.isoformat(),
         model_version=model.card.version,
         created_at=now.isoformat(),

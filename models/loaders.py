@@ -64,8 +64,12 @@ def load_table(
 
     With ``rows``, only the rows a scoring run needs are validated (see
     :mod:`models.scoring_rows`); from Parquet only those rows are read, after the id and
-    date columns.
+    date columns. A constant ``export_date`` in ``sources`` is the day the file was last
+    written (:func:`export_day`).
     """
+    if sources.export_dated:
+        _check_file(path)
+        sources = sources.dated(export_day(path))
     if rows is not None and _is_parquet(path):
         return _load_parquet_rows(path, schema, sources, rows)
     raw = read_raw(path, sources.encoding)
@@ -577,6 +581,12 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     _check_file(path)
     with _parquet_errors(path):
         return pd.read_parquet(path)
+
+
+def export_day(path: Path) -> dt.date:
+    """The day (UTC) the file at ``path`` was last written: a one-snapshot export's as-of
+    date when sources.yaml says ``export_date``."""
+    return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).date()
 
 
 def _check_file(path: Path) -> None:

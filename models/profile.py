@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models.cell_formats import DATE_FORMATS, NUMBER_FORMATS, date_example
+from models.sources_config import EXPORT_DATE
 from models.validate import FALSE_TOKENS, NULL_TOKENS, TRUE_TOKENS, plain_numbers, read_days
 
 #: A text column with at most this many distinct values (or this share of rows) is a category.
@@ -286,9 +287,10 @@ class Chosen:
     label: str | None = None
 
 
-def propose(raw: pd.DataFrame, today: dt.date, chosen: Chosen | None = None) -> Proposal:
+def propose(raw: pd.DataFrame, exported: dt.date, chosen: Chosen | None = None) -> Proposal:
     """Guess roles and features for the export ``raw`` (cells as text), but for the roles
-    ``chosen`` names."""
+    ``chosen`` names; ``exported`` is the day it was written (its file's date), the as-of
+    date of an export without one."""
     chosen = chosen or Chosen()
     columns = profile_columns(raw)
     rows = len(raw)
@@ -375,13 +377,18 @@ def propose(raw: pd.DataFrame, today: dt.date, chosen: Chosen | None = None) -> 
 
     if date_column is None:
         date_name = _unused(NO_DATE, by_name)
-        constants[date_name] = today.isoformat()
-        newest = today
+        constants[date_name] = EXPORT_DATE
+        newest = exported
         notes.append(
-            f"as-of date: none found, so the export is one snapshot dated {today} (constants."
-            f"{date_name} in sources.yaml); it is evaluated by cross-validation"
+            f"as-of date: none found, so each export is one snapshot dated the day its file "
+            f"was written ({exported} for this one: constants.{date_name}: {EXPORT_DATE} in "
+            "sources.yaml, so next week's export needs no edit); it is evaluated by "
+            "cross-validation"
         )
-        checks.append(f"set constants.{date_name} in sources.yaml to the day the export describes")
+        checks.append(
+            f"if a copy resets the file's date, or the export describes an earlier day, set "
+            f"constants.{date_name} in sources.yaml to that day instead (e.g. {exported})"
+        )
     else:
         date_name = by_name[date_column].name
         mapping[by_name[date_column].source] = by_name[date_column].mapped

@@ -45,6 +45,10 @@ from models.contract import AccountSchema, ColumnSpec
 
 DEFAULT_FILE = Path("config/sources.yaml")
 SCHEMA_FILE_NAME = "schema.yaml"
+#: A date constant meaning "the day this export was written": a file's last modification
+#: (UTC), the day a SQL or HTTP source is read. A one-snapshot export that arrives again each
+#: week is then dated by its own arrival, with no edit, and a file that stops arriving ages.
+EXPORT_DATE = "export_date"
 URL_NOT_SHOWN = "<a URL, not shown>"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAPPING_SHAPES = (
@@ -276,6 +280,21 @@ class SourcesConfig(BaseModel):
         """The contract beside it: one config folder holds both."""
         return self._file.with_name(SCHEMA_FILE_NAME)
 
+    @property
+    def export_dated(self) -> bool:
+        """Whether a constant is :data:`EXPORT_DATE`, to be resolved by :meth:`dated`."""
+        return EXPORT_DATE in self.constants.values()
+
+    def dated(self, day: dt.date) -> SourcesConfig:
+        """This config with every :data:`EXPORT_DATE` constant set to ``day``."""
+        if not self.export_dated:
+            return self
+        constants = {
+            name: day.isoformat() if value == EXPORT_DATE else value
+            for name, value in self.constants.items()
+        }
+        return self.model_copy(update={"constants": constants})
+
     def with_file(self, path: Path) -> SourcesConfig:
         """This config, naming ``path`` in its messages."""
         copy = self.model_copy()
@@ -325,6 +344,12 @@ def sources_problems(sources: SourcesConfig, schema: AccountSchema) -> list[str]
                 f"{file}: constants.{name}: not a column of {sources.schema_file}"
                 f"{_did_you_mean(name, schema)}"
             )
+        elif value == EXPORT_DATE:
+            if spec.type != "date":
+                problems.append(
+                    f"{file}: constants.{name}: {EXPORT_DATE} is a date, and '{name}' is not "
+                    f"a date column (its type is {spec.type})"
+                )
         elif problem := _cell_problem(name, spec, value):
             problems.append(f"{file}: constants.{name}: {problem}")
     for ours, keys in filled_by.items():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,9 @@ def scored_books(tmp: Path) -> Iterator[tuple[str, Scorer, pd.DataFrame]]:
         folder.mkdir(parents=True)
         export = folder / "export.csv"
         book.build().to_csv(export, index=False)
+        # Written "today": the date of a one-snapshot export (constants: export_date).
+        written = dt.datetime.combine(TODAY, dt.time(12), dt.UTC).timestamp()
+        os.utime(export, (written, written))
         config = REPO / "config"
         if book.proposed:
             config = folder / "config"

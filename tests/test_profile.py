@@ -104,7 +104,7 @@ def test_a_column_the_export_lacks_never_takes_the_name_of_one_it_has() -> None:
     frame["Account ID"] = [f"A-{i}" for i in range(len(frame))]  # one row per account
     proposal = propose(frame, TODAY)
     assert proposal.roles["date"] == ""
-    assert proposal.constants["snapshot_date_2"] == TODAY.isoformat()
+    assert proposal.constants["snapshot_date_2"] == "export_date"
     assert proposal.schema["snapshot_date_2"]["role"] == "date"
     assert proposal.schema.get("snapshot_date", {}).get("role") != "date"
 
@@ -214,7 +214,8 @@ def test_a_snapshot_with_a_created_date_is_still_one_snapshot() -> None:
     )
     proposal = propose(frame, TODAY)
     assert proposal.roles["date"] == ""
-    assert proposal.constants["snapshot_date"] == TODAY.isoformat()
+    assert proposal.constants["snapshot_date"] == "export_date"
+    assert proposal.newest == TODAY
     assert proposal.features["created"]["transform"] == "days_since"
 
 

@@ -143,6 +143,24 @@ def test_their_table_loads_through_the_mapping_in_chunks_smaller_than_the_table(
     assert frame["as_of"].iloc[0] == dt.datetime(2024, 3, 4)
 
 
+def test_a_table_without_a_date_is_dated_the_day_it_is_read(database: str, tmp_path: Path) -> None:
+    """``constants: export_date`` on a live source: the day of the read (churnbot score and
+    train pass it in; a file's is the day it was written)."""
+    sources = SOURCES.replace("  Snapshot: as_of\n", "").replace(
+        "SELECT * FROM crm_accounts",
+        'SELECT "Account No", "Company", "CSM", "ARR (cents)", '
+        '"Seats", "Renewal", "Churned" FROM crm_accounts',
+    )
+    folder = folder_with(tmp_path, sources + "constants:\n  as_of: export_date\n")
+    config = load_sources_config(folder / "sources.yaml")
+    day = dt.date(2026, 3, 2)
+    sql = SqlAccountSource(config.dated(day), environ={URL_ENV: database})
+
+    frame = sql.load(load_schema(folder / "schema.yaml")).frame
+    assert frame["account_id"].tolist() == ["1001", "1003"]
+    assert set(frame["as_of"]) == {dt.datetime(2026, 3, 2)}
+
+
 def test_bad_rows_are_rejected_with_their_row_number_across_chunks(
     database: str, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@ happened."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable
 from functools import partial
@@ -50,6 +51,8 @@ def load_accounts(
     run stops, so the user has the file to fix.
     """
     read: Callable[[], LoadResult]
+    # A live source's export_date is the day it is read (a file's, the day it was written).
+    sources = settings.sources.dated(dt.datetime.now(dt.UTC).date())
     if source == "http":
         if settings.sources.http is None:
             raise ConfigError(f"{settings.sources.file}: http: no HTTP source configured")
@@ -57,9 +60,9 @@ def load_accounts(
             settings.sources.http, environ=os.environ, source_file=settings.sources.file
         )
         name, stem = http.label, "http-source"
-        read = partial(http.load, settings.schema, settings.sources, rows=rows)
+        read = partial(http.load, settings.schema, sources, rows=rows)
     elif source == "sql":
-        sql = SqlAccountSource(settings.sources, environ=os.environ)
+        sql = SqlAccountSource(sources, environ=os.environ)
         name, stem = sql.label, "sql-source"
         read = partial(sql.load, settings.schema, rows=rows)
     else:

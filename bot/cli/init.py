@@ -21,7 +21,7 @@ import yaml
 from bot.cli.common import console, out, status
 from bot.settings import check_config_folder, load_env
 from models.errors import ConfigError, DataContractError
-from models.loaders import RawTable, read_raw, single_byte_encoding
+from models.loaders import RawTable, export_day, read_raw, single_byte_encoding
 from models.profile import Chosen, Proposal, propose
 
 BUNDLED = Path(__file__).resolve().parents[2] / "config"
@@ -93,7 +93,9 @@ def command(
     try:
         with status("Profiling the export") as step:
             step(f"profiling {len(raw):,} rows and {len(raw.columns)} columns")
-            proposal = propose(raw, today, Chosen(account=account, date=date, label=label))
+            proposal = propose(
+                raw, export_day(data), Chosen(account=account, date=date, label=label)
+            )
     except ValueError as exc:
         raise DataContractError(f"{data}: {exc}") from None
     if encoding:
