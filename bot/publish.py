@@ -23,7 +23,13 @@ from bot.state.killswitch import KillSwitch, KillSwitchState
 from bot.state.snapshots import SnapshotMeta, SnapshotStore
 from models.abstain import first_seen
 from models.errors import ChurnbotError
-from models.health import CheckResult, check_accuracy_floor, check_freshness, check_input_validity
+from models.health import (
+    CheckResult,
+    check_accuracy_floor,
+    check_completeness,
+    check_freshness,
+    check_input_validity,
+)
 from models.health import check_model_integrity as integrity
 from models.monitoring import drift_checks, known_outcome_rows, sla_metric
 from models.reasons import ReasonWriter
@@ -134,6 +140,8 @@ def run_scoring(
     schema = settings.schema
     rows = live_rows(loaded.frame, schema, loaded.unlisted)
     live = rows.frame
+    if loaded.unlisted.turnover is not None:  # shared snapshots: the newest is complete
+        checks.append(check_completeness(loaded.unlisted.turnover, spec.health.max_dropped_share))
     seen = first_seen(
         live, loaded.frame, id_column=schema.id_column, date_column=schema.date_column
     )

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from models.listing import Turnover
+
 PSI_EPSILON = 1e-4
 
 
@@ -57,6 +59,27 @@ def check_input_validity(rejected: int, total: int, limit: float) -> CheckResult
     return CheckResult(
         "input_validity", True, f"{rejected:,} of {total:,} rows rejected", share, limit
     )
+
+
+def check_completeness(turnover: Turnover, limit: float) -> CheckResult:
+    """A snapshot that lists far fewer of the accounts than the one before it was cut short
+    (an export job that stopped half way): its scores would drop the rest from every digest,
+    so they are held back and the last good snapshot stays in use."""
+    share = turnover.missing_share
+    what = (
+        f"the newest snapshot ({turnover.newest}) lists {turnover.kept:,} of the "
+        f"{turnover.before:,} accounts the one before it ({turnover.previous}) listed"
+    )
+    if share > limit:
+        return CheckResult(
+            "completeness",
+            False,
+            f"Input incomplete: {what} ({share:.1%} missing > {limit:.1%}: "
+            "health.max_dropped_share in product.yaml); the export looks cut short",
+            share,
+            limit,
+        )
+    return CheckResult("completeness", True, f"{what[0].upper()}{what[1:]}", share, limit)
 
 
 def quantile_edges(values: np.ndarray, bins: int = 10) -> np.ndarray:

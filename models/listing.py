@@ -15,6 +15,7 @@ dates: in shared snapshots the newest lists most of the accounts the one before 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,17 +29,36 @@ NAMED = 5
 
 
 @dataclass(frozen=True)
+class Turnover:
+    """The newest snapshot against the one before it: of the accounts ``previous`` listed
+    (``before``), how many the newest (``newest``) lists again (``kept``). A health check
+    holds the scores back when too many are missing (:func:`models.health.check_completeness`):
+    an export cut short would otherwise drop them from every digest."""
+
+    newest: dt.date
+    previous: dt.date
+    before: int
+    kept: int
+
+    @property
+    def missing_share(self) -> float:
+        return 1 - self.kept / self.before if self.before else 0.0
+
+
+@dataclass(frozen=True)
 class Unlisted:
     """Accounts the newest snapshot no longer lists: their ids and the date each was last
-    listed. Empty when the table is not one of shared snapshots."""
+    listed (empty when the table is not one of shared snapshots), and the ``turnover`` from
+    the snapshot before (None when the table has no such two snapshots)."""
 
     newest: np.datetime64 | None
     ids: pd.Index
     last_listed: np.ndarray
+    turnover: Turnover | None = None
 
     @classmethod
-    def none(cls) -> Unlisted:
-        return cls(None, pd.Index([]), np.array([], dtype="datetime64[D]"))
+    def none(cls, turnover: Turnover | None = None) -> Unlisted:
+        return cls(None, pd.Index([]), np.array([], dtype="datetime64[D]"), turnover)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -47,7 +67,7 @@ class Unlisted:
         """Those of ``ids`` (the accounts that would have been scored: one whose churn was
         recorded is left out for that reason, not this one)."""
         keep = self.ids.isin(ids)
-        return Unlisted(self.newest, self.ids[keep], self.last_listed[keep])
+        return Unlisted(self.newest, self.ids[keep], self.last_listed[keep], self.turnover)
 
     def message(self) -> str | None:
         """One line for the run's output, naming a few of them (the most recently listed first)."""
@@ -76,7 +96,9 @@ def unlisted(codes: np.ndarray, dates: np.ndarray, ids: pd.Index) -> Unlisted:
     The table is one of shared snapshots when the newest date lists at least
     :data:`SHARED_SHARE` of the accounts the date before it listed: a weekly book keeps most
     of its accounts from one week to the next, while on per-account dates the accounts of one
-    day are due again weeks later, and a stray date (a typo in one row) lists one account.
+    day are due again weeks later. When the newest lists fewer but the two dates before it
+    were shared snapshots, the newest looks cut short (or is a stray date, a typo in one
+    row): no account is taken for unlisted, and the turnover says what is missing.
     """
     readable = (codes >= 0) & ~np.isnat(dates)
     code, day = codes[readable], dates[readable].astype("datetime64[D]").astype(np.int64)
@@ -88,8 +110,25 @@ def unlisted(codes: np.ndarray, dates: np.ndarray, ids: pd.Index) -> Unlisted:
     before = day < newest
     if not before.any():  # one snapshot
         return Unlisted.none()
-    previous = code[day == day[before].max()]
-    if (last[previous] == newest).mean() < SHARED_SHARE:  # per-account dates
-        return Unlisted.none()
+    previous = int(day[before].max())
+    on_previous = np.unique(code[day == previous])
+    turnover = Turnover(
+        _date(newest), _date(previous), len(on_previous), int((last[on_previous] == newest).sum())
+    )
+    if turnover.kept < SHARED_SHARE * turnover.before:
+        earlier = day < previous
+        if not earlier.any():
+            return Unlisted.none()
+        listed_then = np.zeros(len(ids), dtype=bool)
+        listed_then[on_previous] = True
+        kept_then = listed_then[code[day == day[earlier].max()]].mean()
+        # Shared snapshots until the newest: it is cut short; else per-account dates.
+        return Unlisted.none(turnover if kept_then >= SHARED_SHARE else None)
     gone = np.flatnonzero((last > np.iinfo(np.int64).min) & (last < newest))
-    return Unlisted(np.datetime64(newest, "D"), ids[gone], last[gone].astype("datetime64[D]"))
+    return Unlisted(
+        np.datetime64(newest, "D"), ids[gone], last[gone].astype("datetime64[D]"), turnover
+    )
+
+
+def _date(day: int) -> dt.date:
+    return np.datetime64(day, "D").astype(dt.date)

@@ -68,6 +68,9 @@ class HealthThresholds(BaseModel):
 
     max_data_age_days: int = Field(default=8, ge=0)
     max_reject_share: float = Field(default=0.02, ge=0, le=1)
+    #: Share of the accounts of the snapshot before that the newest may leave out (a book
+    #: loses a few percent a week; an export cut short, far more).
+    max_dropped_share: float = Field(default=0.2, ge=0, le=1)
     psi_threshold: float = Field(default=0.25, gt=0)
     drift_features: tuple[str, ...] = ()
 

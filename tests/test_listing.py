@@ -22,7 +22,8 @@ from bot.cli.score import score_book
 from bot.deps import build_deps
 from bot.feedback.track_record import flag_log
 from bot.settings import load_settings
-from models.listing import NAMED, unlisted
+from models.health import check_completeness
+from models.listing import NAMED, Turnover, unlisted
 from tests.cli_run import run
 from tests.exports import crm_report
 
@@ -82,15 +83,53 @@ def test_accounts_on_their_own_dates_are_all_listed() -> None:
     [
         [(f"A{a}", START) for a in range(50)],  # one snapshot
         [(f"A{a}", START + a) for a in range(50)],  # one row each, on its own date
-        [*weekly(30, 8), ("A1", START + 400)],  # one stray date long after the rest
         [],
     ],
-    ids=["one-snapshot", "one-row-each", "stray-date", "empty"],
+    ids=["one-snapshot", "one-row-each", "empty"],
 )
 def test_without_shared_snapshots_nothing_is_unlisted(rows: list) -> None:
     found = unlisted(*keys(rows))
     assert len(found) == 0
     assert found.message() is None
+    assert found.turnover is None
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [*weekly(30, 8), ("A1", START + 400)],  # one stray date long after the rest
+        [(f"A{a}", START + 7 * week) for a in range(30) for week in range(8 if a < 9 else 7)],
+    ],
+    ids=["stray-date", "cut-short"],
+)
+def test_a_newest_snapshot_after_shared_ones_that_lists_few_is_cut_short(rows: list) -> None:
+    """Nobody is taken for unlisted on its word, and the turnover says what is missing (the
+    completeness check then holds the scores back)."""
+    found = unlisted(*keys(rows))
+    assert len(found) == 0
+    assert found.turnover is not None
+    assert found.turnover.before == 30
+    assert found.turnover.kept in (1, 9)
+    assert found.turnover.missing_share > 0.5
+
+
+def test_the_completeness_check_holds_back_a_snapshot_that_lost_too_many() -> None:
+    found = unlisted(*keys(weekly(40, 10, stop={"A3": 9, "A7": 9})))
+    assert found.turnover == Turnover(dt.date(2026, 3, 9), dt.date(2026, 3, 2), 40, 38)
+    passed = check_completeness(found.turnover, 0.2)
+    assert passed.ok
+    assert passed.message == (
+        "The newest snapshot (2026-03-09) lists 38 of the 40 accounts the one before it "
+        "(2026-03-02) listed"
+    )
+    assert passed.value == pytest.approx(0.05)
+    failed = check_completeness(found.turnover, 0.04)
+    assert not failed.ok
+    assert failed.message == (
+        "Input incomplete: the newest snapshot (2026-03-09) lists 38 of the 40 accounts the one "
+        "before it (2026-03-02) listed (5.0% missing > 4.0%: health.max_dropped_share in "
+        "product.yaml); the export looks cut short"
+    )
 
 
 def test_unreadable_rows_are_ignored_and_a_message_names_a_few() -> None:
@@ -156,6 +195,24 @@ def test_a_crm_report_scores_only_the_accounts_its_newest_report_lists(
         assert kept is not None
         previous = newest - dt.timedelta(weeks=2)
         assert kept["as_of"] == f"{previous:%Y-%m-%d}"
+        completeness = [check for check in result.checks if check.name == "completeness"]
+        assert [check.ok for check in completeness] == [True]
+
+        # The next report is cut short (the export stopped at 70% of its rows): its scores
+        # would drop the rest from every digest, so they are held back.
+        on_newest = report["Report Date"] == f"{newest:%m/%d/%Y}"
+        cut = on_newest & (on_newest.cumsum() > 0.7 * on_newest.sum())
+        report[~cut].to_csv(export, index=False)
+        good = result.snapshot.snapshot_id
+        held = score_book(settings, deps.store, deps.switch, flags=flag_log(deps), data=export)
+        assert held.tripped
+        assert any(
+            failure.startswith("Input incomplete: the newest snapshot") for failure in held.failures
+        ), held.failures
+        assert deps.switch.state().on
+        last_good = deps.store.last_good()
+        assert last_good is not None
+        assert last_good.snapshot_id == good
     finally:
         deps.background.shutdown(wait=True)
         stored = list(real_redis.scan_iter(match=f"{prefix}:*", count=1000))
