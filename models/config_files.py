@@ -7,8 +7,9 @@ a valid number (got 'high')``.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -22,20 +23,60 @@ M = TypeVar("M", bound=BaseModel)
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def format_validation_error(source: str, error: ValidationError) -> str:
-    """One line per problem: ``source: dotted.key: message (got value)``."""
+def format_validation_error(
+    source: str, error: ValidationError, model: type[BaseModel] | None = None
+) -> str:
+    """One line per problem: ``source: dotted.key: message (got value)``; with the ``model``
+    that was validated, an unknown key names the known key it is closest to, if any."""
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         message = item["msg"]
         if item["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see the example config)"
+            message = "unknown key " + _closest_key(model, item["loc"])
         got = item.get("input")
         shown = "" if item["type"] in ("missing", "extra_forbidden") else f" (got {got!r})"
         if len(shown) > 80:
             shown = shown[:77] + "...)"
         lines.append(f"{source}: {key}: {message}{shown}")
     return "\n".join(lines)
+
+
+def _closest_key(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> str:
+    """ "(did you mean 'consumer'?...)" for a misspelt key, else the usual hint."""
+    known = _keys_at(model, loc[:-1]) if model is not None else []
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    if close:
+        return f"(did you mean '{close[0]}'? see the example config)"
+    return "(check the spelling; see the example config)"
+
+
+def _keys_at(model: type[BaseModel], path: tuple[int | str, ...]) -> list[str]:
+    """The keys the model allows at ``path``: each part that names a field descends into the
+    model of its type; any other part (a list index, a key of a dict, a union's tag) stays."""
+    current = model
+    for part in path:
+        field = current.model_fields.get(str(part))
+        if field is None:
+            field = next((f for f in current.model_fields.values() if f.alias == part), None)
+        if field is not None:
+            inner = _model_in(field.annotation)
+            if inner is None:
+                return []
+            current = inner
+    return [field.alias or name for name, field in current.model_fields.items()]
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds (``Model``, ``Model | None``,
+    ``list[Model]``, ``dict[str, Model]``...), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def read_yaml(path: Path) -> object:
@@ -63,4 +104,4 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(path), exc)) from None
+        raise ConfigError(format_validation_error(str(path), exc, model)) from None

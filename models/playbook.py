@@ -242,7 +242,7 @@ def read_playbook(path: Path) -> PlaybookFile:
     try:
         return PlaybookFile.model_validate(data)
     except ValidationError as exc:
-        message = format_validation_error(str(path), exc)
+        message = format_validation_error(str(path), exc, PlaybookFile)
         raise ConfigError(_name_rules(message, data)) from None
 
 

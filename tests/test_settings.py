@@ -80,6 +80,34 @@ def test_every_problem_is_reported_in_one_pass(config_dir: Path) -> None:
     assert any("product.yaml: file not found" in p for p in problems)
 
 
+def test_a_misspelt_key_names_the_key_it_is_closest_to_wherever_it_is(config_dir: Path) -> None:
+    """At the top of a file, in a nested section, in an entry of a list (a playbook rule, a
+    digest) or of a mapping keyed by the user's names (a feature); a key like none of the
+    known ones keeps the plain hint."""
+    edit(config_dir / "product.yaml", "consumer:", "consumr:")
+    edit(config_dir / "product.yaml", "max_reject_share:", "max_rejects_share:")
+    edit(config_dir / "features.yaml", "{column: nps, fill: 7,", "{colunm: nps, fill: 7,")
+    edit(config_dir / "playbooks.yaml", "when:", "wehn:")
+    edit(config_dir / "channels.yaml", "max_accounts: 15", "max_acounts: 15")
+    edit(config_dir / "reasons.yaml", "max_p_value:", "zzz_unrelated:")
+    problems, _ = check_config_folder(config_dir)
+    said = "\n".join(problems)
+    for where, typo, meant in [
+        ("product.yaml", "consumr", "consumer"),
+        ("product.yaml", "health.max_rejects_share", "max_reject_share"),
+        ("features.yaml", "features.nps.colunm", "column"),
+        ("channels.yaml: digest 3 (enterprise)", "max_acounts", "max_accounts"),
+    ]:
+        assert f"{where}: {typo}: unknown key (did you mean '{meant}'? see the example config)" in (
+            said
+        ), said
+    assert "wehn: unknown key (did you mean 'when'? see the example config)" in said
+    assert (
+        "reasons.yaml: zzz_unrelated: unknown key (check the spelling; see the example config)"
+        in said
+    )
+
+
 def test_files_after_a_broken_one_still_have_their_keys_checked(config_dir: Path) -> None:
     """features.yaml names the schema's columns, reasons.yaml the features, playbooks.yaml the
     reasons: while schema.yaml has a problem those cannot be checked, but a misspelt key in

@@ -214,7 +214,7 @@ def load_channels(path: Path, *, segments: Collection[str] | None = None) -> Cha
         try:
             digest = DigestConfig.model_validate(raw)
         except ValidationError as exc:
-            problems.append(format_validation_error(where, exc))
+            problems.append(format_validation_error(where, exc, DigestConfig))
             continue
         unknown = sorted(set(digest.segments) - set(segments)) if segments is not None else []
         if unknown:
@@ -233,7 +233,7 @@ def load_channels(path: Path, *, segments: Collection[str] | None = None) -> Cha
     try:
         config = ChannelsConfig.model_validate({**rules, "digests": digests})
     except ValidationError as exc:
-        problems.append(format_validation_error(str(path), exc))
+        problems.append(format_validation_error(str(path), exc, ChannelsConfig))
     if problems:
         raise ConfigError("\n".join(problems))
     return config
