@@ -220,4 +220,5 @@ def _accuracy(settings: Settings, scorer: Scorer, frame: pd.DataFrame) -> CheckR
     sla = settings.spec.accuracy_sla
     rows, labels = known_outcome_rows(frame, settings.schema, settings.spec.horizon_days)
     value = sla_metric(sla.metric, labels, scorer.predict(rows)) if len(rows) else None
-    return check_accuracy_floor(sla.metric, value, sla.floor, len(rows))
+    churned = int(labels.sum())
+    return check_accuracy_floor(sla.metric, value, sla.floor, len(rows), churned, sla.min_churned)

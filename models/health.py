@@ -136,21 +136,31 @@ def check_model_integrity(problem: str | None) -> CheckResult:
     return CheckResult("model_integrity", True, "Champion model loaded and verified")
 
 
-def check_accuracy_floor(metric: str, value: float | None, floor: float, n: int) -> CheckResult:
-    """Once outcomes are known, a champion below the spec's floor must stop publishing."""
+def check_accuracy_floor(
+    metric: str, value: float | None, floor: float, n: int, churned: int, min_churned: int
+) -> CheckResult:
+    """Once outcomes are known, a champion below the spec's floor must stop publishing; with
+    fewer than ``min_churned`` churners among them the figure is noise, and says so."""
     if value is None:
         return CheckResult(
             "accuracy_floor", True, f"No outcomes known yet to measure {metric}", None, floor
+        )
+    on = f"on {n:,} accounts with known outcomes, {churned:,} churned"
+    if churned < min_churned:
+        return CheckResult(
+            "accuracy_floor",
+            True,
+            f"{metric} {value:.3f} {on}: too few churned to judge against the floor "
+            f"(accuracy_sla.min_churned: {min_churned} in product.yaml)",
+            value,
+            floor,
         )
     if value < floor:
         return CheckResult(
             "accuracy_floor",
             False,
-            f"Accuracy below the floor: {metric} {value:.3f} < {floor:.3f} on {n:,} "
-            "accounts with known outcomes",
+            f"Accuracy below the floor: {metric} {value:.3f} < {floor:.3f} {on}",
             value,
             floor,
         )
-    return CheckResult(
-        "accuracy_floor", True, f"{metric} {value:.3f} on {n:,} known outcomes", value, floor
-    )
+    return CheckResult("accuracy_floor", True, f"{metric} {value:.3f} {on}", value, floor)

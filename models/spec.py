@@ -32,6 +32,9 @@ class AccuracySla(BaseModel):
     metric: Metric
     target: float = Field(gt=0, le=1)
     floor: float = Field(gt=0, le=1)
+    #: The fewest churned accounts among the known outcomes before the floor is judged: a
+    #: ROC AUC on six churners swings by a tenth from one week to the next.
+    min_churned: int = Field(default=20, ge=1)
 
     @model_validator(mode="after")
     def _floor_below_target(self) -> AccuracySla:

@@ -76,10 +76,18 @@ def test_model_integrity_and_accuracy_floor() -> None:
     broken = check_model_integrity("model 20261123-abc is tampered with")
     assert not broken.ok
     assert "tampered" in broken.message
-    assert check_accuracy_floor("roc_auc", None, 0.7, 0).ok
-    assert check_accuracy_floor("roc_auc", 0.81, 0.7, 500).ok
-    low = check_accuracy_floor("roc_auc", 0.61, 0.7, 500)
+    assert check_accuracy_floor("roc_auc", None, 0.7, 0, 0, 20).ok
+    assert check_accuracy_floor("roc_auc", 0.81, 0.7, 500, 40, 20).ok
+    low = check_accuracy_floor("roc_auc", 0.61, 0.7, 500, 40, 20)
     assert not low.ok
     assert low.message == (
-        "Accuracy below the floor: roc_auc 0.610 < 0.700 on 500 accounts with known outcomes"
+        "Accuracy below the floor: roc_auc 0.610 < 0.700 on 500 accounts with known outcomes, "
+        "40 churned"
+    )
+    # Six churners: a ROC AUC on them is noise, not a reason to pause every CSM's scores.
+    thin = check_accuracy_floor("roc_auc", 0.61, 0.7, 1634, 6, 20)
+    assert thin.ok
+    assert thin.message == (
+        "roc_auc 0.610 on 1,634 accounts with known outcomes, 6 churned: too few churned to "
+        "judge against the floor (accuracy_sla.min_churned: 20 in product.yaml)"
     )

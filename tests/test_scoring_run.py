@@ -325,6 +325,17 @@ def test_accuracy_below_the_floor_trips(
         result.failures
     )
 
+    # The same outcomes, but fewer churners than the spec needs to judge: a figure on a
+    # handful of churners is noise, so it is shown and nobody's scores are paused for it.
+    sla = settings.spec.accuracy_sla.model_copy(update={"min_churned": 100_000})
+    spec = settings.spec.model_copy(update={"accuracy_sla": sla})
+    later = NOW + dt.timedelta(minutes=1)
+    thin = run(dataclasses.replace(settings, spec=spec), state, registry, scrambled, now=later)
+    assert not thin.tripped, thin.failures
+    (accuracy,) = [check for check in thin.checks if check.name == "accuracy_floor"]
+    assert accuracy.ok
+    assert "churned: too few churned to judge against the floor" in accuracy.message
+
 
 def test_contributions_add_up_to_the_real_champion_output(
     settings: Settings, registry: Registry, book: pd.DataFrame
