@@ -79,12 +79,15 @@ class RunResult:
 
 
 def _trip(
-    switch: KillSwitch, checks: list[CheckResult], snapshot: SnapshotMeta | None
+    switch: KillSwitch,
+    checks: list[CheckResult],
+    snapshot: SnapshotMeta | None,
+    unlisted_note: str | None = None,
 ) -> RunResult:
     reason = "; ".join(check.message for check in checks if not check.ok)
     switch.trip(reason, who=HEALTH_CHECK_USER, source="health_check")
     log.warning("kill switch tripped by the health checks: %s", reason)
-    return RunResult(tuple(checks), snapshot, tripped=True)
+    return RunResult(tuple(checks), snapshot, tripped=True, unlisted_note=unlisted_note)
 
 
 def build_scorer(settings: Settings, model: LoadedModel) -> Scorer:
@@ -191,7 +194,7 @@ def run_scoring(
         previous=before,
     )
     if not healthy:
-        return _trip(switch, checks, meta)
+        return _trip(switch, checks, meta, rows.unlisted.message())
     _record_flags(flags, tally, settings, model)
     switch_now = switch.state()
     return RunResult(

@@ -78,11 +78,11 @@ def band_warning(
         return None
     high, medium = (row.lower for row in rows[:2])
     what = (
-        f"flag only {flagged:.1%} of the evaluation rows as high or medium risk: over "
+        f"flag only {_share(flagged)} of the evaluation rows as high or medium risk: over "
         f"{horizon} days churn is rare here (base rate {base_rate:.1%}), so few probabilities "
         'reach them and digests would call almost every account "low"'
         if flagged < TOO_FEW
-        else f"flag {flagged:.1%} of the evaluation rows as high or medium risk, so the bands "
+        else f"flag {_share(flagged)} of the evaluation rows as high or medium risk, so the bands "
         "tell few accounts apart"
     )
     advice = (
@@ -93,3 +93,8 @@ def band_warning(
         else ""
     )
     return f"risk_bands in product.yaml (high {high:g}, medium {medium:g}) {what}{advice}"
+
+
+def _share(value: float) -> str:
+    """A share for a sentence: "under 0.1%" rather than a "0.0%" that reads as none."""
+    return "under 0.1%" if 0 < value < 0.0005 else f"{value:.1%}"

@@ -257,7 +257,7 @@ def format_report(report: EvaluationReport) -> str:
     window = f"{report.eval_window[0]} to {report.eval_window[1]}" if report.eval_window else "-"
     lines = [
         # Rows, not accounts: a weekly book has one row per account and date.
-        f"Evaluation on {report.n_rows} account rows ({window}): {report.n_positive} churned, "
+        f"Evaluation on {report.n_rows:,} account rows ({window}): {report.n_positive:,} churned, "
         f"base rate {report.base_rate:.1%}",
         f"Baseline: {report.baseline_name}",
         "",

@@ -41,7 +41,8 @@ def check_freshness(as_of: dt.date, today: dt.date, max_age_days: int) -> CheckR
             age,
             max_age_days,
         )
-    return CheckResult("freshness", True, f"Data as of {as_of} ({age} days old)", age, max_age_days)
+    days = "1 day" if age == 1 else f"{age} days"
+    return CheckResult("freshness", True, f"Data as of {as_of} ({days} old)", age, max_age_days)
 
 
 def check_input_validity(rejected: int, total: int, limit: float) -> CheckResult:

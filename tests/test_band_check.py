@@ -71,6 +71,14 @@ def test_bands_that_flag_a_usual_share_say_nothing(share: float) -> None:
     )
 
 
+def test_a_share_under_a_tenth_of_a_percent_is_not_printed_as_none() -> None:
+    proba = np.where(np.arange(10_000) < 2, 0.5, 0.001)  # 2 rows of 10,000 flagged
+    rows = band_rows(np.zeros(10_000), proba, BANDS)
+    warning = band_warning(rows, None, base_rate=0.001, horizon=7)
+    assert warning is not None
+    assert "flag only under 0.1% of the evaluation rows" in warning
+
+
 def test_too_few_or_alike_probabilities_get_no_suggestion() -> None:
     assert suggested_bands(np.linspace(0, 0.5, 10)) is None
     assert suggested_bands(np.full(100, 0.2)) is None

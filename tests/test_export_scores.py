@@ -224,4 +224,7 @@ def test_nothing_published_is_said_plainly(
     code, _, err = export(capsys, "--to", str(tmp_path / "s.parquet"))
     _embedded_server.cache_clear()
     assert code == 2
-    assert "nothing to export: no scores were published yet (run churnbot score)" in err
+    said = " ".join(err.split())
+    assert "nothing to export: no scores were published yet (run churnbot score)" in said
+    # No REDIS_URL: an earlier `churnbot score` kept its scores in its own process.
+    assert "without REDIS_URL each command keeps its scores in its own process" in said

@@ -22,6 +22,8 @@ from models.health import (
 def test_freshness() -> None:
     today = dt.date(2026, 11, 23)
     assert check_freshness(dt.date(2026, 11, 16), today, 8).ok
+    yesterday = today - dt.timedelta(days=1)
+    assert check_freshness(yesterday, today, 8).message == f"Data as of {yesterday} (1 day old)"
     stale = check_freshness(dt.date(2026, 11, 2), today, 8)
     assert not stale.ok
     assert stale.message == (

@@ -29,6 +29,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from bot.cli.common import out, progress_bar, settings_from_environment
 from bot.state import KillSwitch, SnapshotStore, connect, serving_snapshot
 from bot.state.snapshots import SnapshotMeta
+from bot.state.store import is_embedded
 from models.errors import ChurnbotError, ConfigError
 from models.sql_source import DRIVER_FOR, URL_EXAMPLE
 
@@ -184,8 +185,10 @@ def write_sql(
     return rows
 
 
-def served(store: SnapshotStore, switch: KillSwitch) -> SnapshotMeta:
-    """The snapshot CSMs are shown: the latest, or the last good one while the switch is on."""
+def served(store: SnapshotStore, switch: KillSwitch, *, embedded: bool = False) -> SnapshotMeta:
+    """The snapshot CSMs are shown: the latest, or the last good one while the switch is on.
+    ``embedded``: the store lives in this process only (no REDIS_URL), so an earlier
+    command's scores are not in it."""
     meta, state = serving_snapshot(store, switch)
     if meta is None:
         if state.on:
@@ -193,7 +196,15 @@ def served(store: SnapshotStore, switch: KillSwitch) -> SnapshotMeta:
                 f"nothing to export: the kill switch is on ({state.reason}) and no healthy "
                 "snapshot was published yet"
             )
-        raise ExportError("nothing to export: no scores were published yet (run churnbot score)")
+        hint = (
+            "; without REDIS_URL each command keeps its scores in its own process, so set "
+            "REDIS_URL for `churnbot score` and `churnbot export` to share them"
+            if embedded
+            else ""
+        )
+        raise ExportError(
+            f"nothing to export: no scores were published yet (run churnbot score){hint}"
+        )
     return meta
 
 
@@ -230,7 +241,7 @@ def scores(target: str, url_env: str, table: str, append: bool) -> None:
     settings = settings_from_environment()
     redis = connect(settings.env.redis_url)
     store = SnapshotStore(redis)
-    meta = served(store, KillSwitch(redis))
+    meta = served(store, KillSwitch(redis), embedded=is_embedded(redis))
     url = None
     if target != "sql" and "://" not in target:
         path = Path(target)
