@@ -119,12 +119,23 @@ def test_training_for_a_week_ahead_says_which_bands_to_set_and_they_then_part_th
     assert 'digests would call almost every account "low"' in said
     found = re.search(r"set risk_bands to high: ([\d.e-]+), medium: ([\d.e-]+)", said)
     assert found is not None, said
+    # init's starter digest shows accounts from 0.1 up: none would reach it.
+    assert (
+        "digests all-accounts (min_risk 0.1) in channels.yaml show only accounts at or above "
+        "min_risk, which almost none reach here"
+    ) in said
+    assert f"lower it to the medium threshold, {found[2]}, with the bands" in said
     product["risk_bands"] = {"high": float(found[1]), "medium": float(found[2])}
     product_file.write_text(yaml.safe_dump(product, sort_keys=False))
+    channels_file = config / "channels.yaml"
+    channels = yaml.safe_load(channels_file.read_text())
+    channels["digests"][0]["min_risk"] = float(found[2])
+    channels_file.write_text(yaml.safe_dump(channels, sort_keys=False))
 
     code, out, err = run("train", "--data", str(export), "--no-promote")
     assert code == 0, out + err
     assert "risk_bands" not in err
+    assert "min_risk" not in err
     shares = dict(re.findall(r"^(high|medium|low)\s+\S+\s+\d+\s+([\d.]+)%", out, re.MULTILINE))
     assert 2 < float(shares["high"]) < 10
     assert 10 < float(shares["high"]) + float(shares["medium"]) < 35

@@ -50,6 +50,9 @@ def print_outcome(outcome: TrainOutcome, settings: Settings) -> None:
         console.print(f"warning: {suspect.warning()}", markup=False, highlight=False)
     if outcome.bands_warning:
         console.print(f"warning: {outcome.bands_warning}", markup=False, highlight=False)
+        digests = min_risk_warning(settings, outcome.report.suggested_bands)
+        if digests:
+            console.print(f"warning: {digests}", markup=False, highlight=False)
     if outcome.promoted:
         out.print(f"[green]Promoted {card.version} to champion.[/]")
     else:
@@ -57,6 +60,23 @@ def print_outcome(outcome: TrainOutcome, settings: Settings) -> None:
             f"[yellow]Not promoted: {outcome.held_back}. Promote by hand with "
             f"`churnbot models promote {card.version}`.[/]"
         )
+
+
+def min_risk_warning(settings: Settings, suggestion: tuple[float, float] | None) -> str | None:
+    """With bands to lower, the digests whose ``min_risk`` is above the suggested medium
+    threshold: they would show almost no account, whatever the bands say."""
+    if suggestion is None:
+        return None
+    medium = suggestion[1]
+    above = [d for d in settings.channels.digests if d.min_risk > medium]
+    if not above:
+        return None
+    named = ", ".join(f"{d.name} (min_risk {d.min_risk:g})" for d in above)
+    return (
+        f"digests {named} in channels.yaml show only accounts "
+        f"at or above min_risk, which almost none reach here: lower it to the medium "
+        f"threshold, {medium:g}, with the bands"
+    )
 
 
 def run_training(
