@@ -54,6 +54,16 @@ class RunResult:
     #: Accounts the export no longer lists and that were not scored (models.listing), said
     #: with the published snapshot: the digests are that many accounts shorter.
     unlisted_note: str | None = None
+    #: When the run tripped the switch: the last good snapshot readers are shown instead
+    #: (None: there is none, so they see no scores at all).
+    fallback: SnapshotMeta | None = None
+
+    @property
+    def shown_instead(self) -> str:
+        """What readers see while the switch is on, for the messages of a tripped run."""
+        if self.fallback is None:
+            return "no scores at all, as no earlier run passed its checks"
+        return f"the last good data (as of {self.fallback.as_of})"
 
     @property
     def healthy(self) -> bool:
@@ -79,6 +89,7 @@ class RunResult:
 
 
 def _trip(
+    store: SnapshotStore,
     switch: KillSwitch,
     checks: list[CheckResult],
     snapshot: SnapshotMeta | None,
@@ -87,7 +98,13 @@ def _trip(
     reason = "; ".join(check.message for check in checks if not check.ok)
     switch.trip(reason, who=HEALTH_CHECK_USER, source="health_check")
     log.warning("kill switch tripped by the health checks: %s", reason)
-    return RunResult(tuple(checks), snapshot, tripped=True, unlisted_note=unlisted_note)
+    return RunResult(
+        tuple(checks),
+        snapshot,
+        tripped=True,
+        unlisted_note=unlisted_note,
+        fallback=store.last_good(),
+    )
 
 
 def build_scorer(settings: Settings, model: LoadedModel) -> Scorer:
@@ -127,7 +144,7 @@ def run_scoring(
         loaded = load()
     except ChurnbotError as exc:
         checks.append(CheckResult("input_validity", False, f"Input data unusable: {exc}"))
-        return _trip(switch, checks, None)
+        return _trip(store, switch, checks, None)
     checks.append(
         check_input_validity(
             len(loaded.rejected_rows), loaded.total_rows, spec.health.max_reject_share
@@ -138,7 +155,7 @@ def run_scoring(
         scorer = build_scorer(settings, model)
     except ChurnbotError as exc:
         checks.append(integrity(str(exc)))
-        return _trip(switch, checks, None)
+        return _trip(store, switch, checks, None)
     checks.append(integrity(None))
     schema = settings.schema
     rows = live_rows(loaded.frame, schema, loaded.unlisted)
@@ -151,7 +168,7 @@ def run_scoring(
     scorer = scorer.with_first_seen(seen)
     if live.empty:
         checks.append(CheckResult("input_validity", False, "Input data has no live accounts"))
-        return _trip(switch, checks, None)
+        return _trip(store, switch, checks, None)
     as_of = live[settings.schema.date_column].max().date()
     checks.append(check_freshness(as_of, now.date(), spec.health.max_data_age_days))
 
@@ -194,7 +211,7 @@ def run_scoring(
         previous=before,
     )
     if not healthy:
-        return _trip(switch, checks, meta, rows.unlisted.message())
+        return _trip(store, switch, checks, meta, rows.unlisted.message())
     _record_flags(flags, tally, settings, model)
     switch_now = switch.state()
     return RunResult(

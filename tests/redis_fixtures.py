@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from bot.state.store import StoreUnavailable, connect
+from bot.state.store import StoreUnavailable, _embedded_server, connect
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -63,3 +63,12 @@ def key_prefix(redis_client: redis.Redis) -> Iterator[str]:
 def real_prefix(real_redis: redis.Redis) -> Iterator[str]:
     """A prefix of the test's own on the real server, its keys removed afterwards."""
     yield from own_prefix(real_redis)
+
+
+@pytest.fixture
+def empty_embedded_store() -> Iterator[None]:
+    """The process's embedded store (no REDIS_URL), empty for this test and emptied after
+    it: a CLI run in another test must not leave snapshots this one compares against."""
+    _embedded_server.cache_clear()
+    yield
+    _embedded_server.cache_clear()

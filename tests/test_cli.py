@@ -455,6 +455,8 @@ def test_score_without_a_model_trips_the_kill_switch_and_says_why(
     assert run.code != 0
     assert "kill switch is on" in run.text
     assert "no champion model" in run.text
+    # Nothing good was published in this store: no "last good data" is promised.
+    assert "Slackshowsnoscoresatall,asnoearlierrunpasseditschecks" in run.squashed
     assert "churnbot train" in run.text
 
 

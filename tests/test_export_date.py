@@ -50,6 +50,7 @@ def written(path: Path, day: dt.date) -> None:
     os.utime(path, (stamp, stamp))
 
 
+@pytest.mark.usefixtures("empty_embedded_store")
 def test_each_weeks_export_is_scored_as_of_the_day_it_was_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

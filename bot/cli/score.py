@@ -76,7 +76,7 @@ def tell_admins(deps: Deps, result: RunResult) -> None:
     if result.tripped:
         text = (
             ":rotating_light: The scoring run failed its health checks, so the kill switch is "
-            "on and everyone sees the last good data: " + "; ".join(result.failures)
+            f"on and everyone sees {result.shown_instead}: " + "; ".join(result.failures)
         )
     elif paused is not None and paused.source == "health_check":
         text = (
@@ -100,7 +100,7 @@ def report(result: RunResult) -> None:
         out.print(
             f"Published snapshot {meta.snapshot_id}: {meta.n_accounts:,} accounts as of "
             f"{meta.as_of}, model {meta.model_version}"
-            + ("" if meta.healthy else " (not trusted: the last good snapshot stays in use)")
+            + ("" if meta.healthy else f" (not trusted: Slack shows {result.shown_instead})")
         )
     if result.unlisted_note:
         console.print(f"[yellow]note:[/] {result.unlisted_note}", highlight=False)
@@ -108,7 +108,7 @@ def report(result: RunResult) -> None:
         console.print(f"[yellow]warning:[/] {result.paused_note}", highlight=False)
     if result.tripped:
         raise UntrustedScores(
-            "health checks failed, the kill switch is on and Slack shows the last good data: "
+            f"health checks failed, the kill switch is on and Slack shows {result.shown_instead}: "
             + "; ".join(result.failures)
         )
 
