@@ -476,6 +476,25 @@ def test_score_with_a_mistyped_data_path_changes_nothing(
     assert "kill switch" not in after.text
 
 
+def test_score_without_data_and_no_default_book_changes_nothing(
+    var: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A forgotten --data on a folder without the sample book: before, a scoring run on a
+    missing file that tripped the kill switch for every CSM."""
+    book = var / "data" / "accounts.parquet"
+    book.rename(book.with_suffix(".kept"))
+    try:
+        run = churnbot(capsys, "score")
+    finally:
+        book.with_suffix(".kept").rename(book)
+    assert run.code == 2
+    assert "no --data given and the default book" in run.text
+    assert "pass --data FILE" in run.text
+    after = churnbot(capsys, "score")
+    assert after.code == 0, after.text
+    assert "kill switch" not in after.text
+
+
 def test_a_healthy_score_says_the_kill_switch_a_failed_run_tripped_is_still_on(
     var: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

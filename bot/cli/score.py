@@ -129,6 +129,15 @@ def command(data: Path | None, source: str, shadow: str | None) -> None:
     floor); a failure trips the kill switch and keeps the last known good snapshot in use.
     """
     settings = settings_from_environment()
+    default = settings.paths.accounts
+    if data is None and source == "file" and not default.exists():
+        # A forgotten --data is the user's slip, not data that failed to arrive: no run, so
+        # no kill switch (the worker, whose file should be there, still trips it).
+        raise click.UsageError(
+            f"no --data given and the default book {default} does not exist: pass --data "
+            "FILE (your export), or --source sql|http; `churnbot sample-data` writes the "
+            "default one"
+        )
     redis = connect(settings.env.redis_url)
     if shadow is not None:
         loaded, _ = load_accounts(settings, data, source, rows=scoring_rows(settings))
