@@ -31,7 +31,8 @@ def format_validation_error(
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"]
+        # A validator's own ValueError reads as written, without pydantic's "Value error, ".
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key " + _closest_key(model, item["loc"])
         got = item.get("input")

@@ -92,12 +92,13 @@ def test_every_problem_names_file_digest_and_key_in_one_pass(channels_file: Path
     lines = problems[0].splitlines()
     path = str(channels_file)
     expected = [
-        f"{path}: digest 1 (cs-east): timezone: Value error, unknown IANA time zone",
-        f"{path}: digest 2 (cs-west): schedule: Value error, not a valid cron schedule",
+        f"{path}: digest 1 (cs-east): timezone: unknown IANA time zone 'America/New_Yrok'; "
+        "did you mean America/New_York?",
+        f"{path}: digest 2 (cs-west): schedule: not a valid cron schedule",
         f"{path}: digest 3 (bad-channel): channel: String should match pattern",
-        f"{path}: digest 4 (nobody): segments: Value error, say whose accounts",
+        f"{path}: digest 4 (nobody): segments: say whose accounts",
         f"{path}: digest 5 (seg): segments: unknown segment startups; expected one of",
-        f"{path}: digest 6 (fields): schedule: Value error, not a valid cron schedule: "
+        f"{path}: digest 6 (fields): schedule: not a valid cron schedule: "
         "unknown cron field(s) dow",
         f"{path}: digests: the name 'dup' is used 2 times",
     ]

@@ -8,12 +8,13 @@ validated by building the very CronTrigger the worker will run, so what passes h
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import Counter
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
@@ -65,9 +66,9 @@ def _check_zone(cls: type, value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown IANA time zone {value!r}; expected e.g. America/New_York or UTC"
-        ) from None
+        close = difflib.get_close_matches(value, available_timezones(), n=1, cutoff=0.8)
+        hint = f"did you mean {close[0]}?" if close else "expected e.g. America/New_York or UTC"
+        raise ValueError(f"unknown IANA time zone {value!r}; {hint}") from None
     return value
 
 
