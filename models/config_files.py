@@ -27,14 +27,29 @@ def format_validation_error(
     source: str, error: ValidationError, model: type[BaseModel] | None = None
 ) -> str:
     """One line per problem: ``source: dotted.key: message (got value)``; with the ``model``
-    that was validated, an unknown key names the known key it is closest to, if any."""
+    that was validated, an unknown key names the known key it is closest to, if any, and
+    that key's "Field required" is left out (it is the same mistake, said once)."""
+    items = error.errors()
+    meant = {
+        item["loc"]: _closest_key(model, item["loc"])
+        for item in items
+        if item["type"] == "extra_forbidden"
+    }
+    suggested = {(*loc[:-1], name) for loc, name in meant.items() if name is not None}
     lines = []
-    for item in error.errors():
+    for item in items:
+        if item["type"] == "missing" and item["loc"] in suggested:
+            continue
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         # A validator's own ValueError reads as written, without pydantic's "Value error, ".
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = "unknown key " + _closest_key(model, item["loc"])
+            name = meant[item["loc"]]
+            message = "unknown key " + (
+                f"(did you mean '{name}'? see the example config)"
+                if name
+                else "(check the spelling; see the example config)"
+            )
         got = item.get("input")
         shown = "" if item["type"] in ("missing", "extra_forbidden") else f" (got {got!r})"
         if len(shown) > 80:
@@ -43,13 +58,11 @@ def format_validation_error(
     return "\n".join(lines)
 
 
-def _closest_key(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> str:
-    """ "(did you mean 'consumer'?...)" for a misspelt key, else the usual hint."""
+def _closest_key(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> str | None:
+    """The known key a misspelt one at ``loc`` is closest to, if any."""
     known = _keys_at(model, loc[:-1]) if model is not None else []
     close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-    if close:
-        return f"(did you mean '{close[0]}'? see the example config)"
-    return "(check the spelling; see the example config)"
+    return close[0] if close else None
 
 
 def _keys_at(model: type[BaseModel], path: tuple[int | str, ...]) -> list[str]:

@@ -102,6 +102,8 @@ def test_a_misspelt_key_names_the_key_it_is_closest_to_wherever_it_is(config_dir
             said
         ), said
     assert "wehn: unknown key (did you mean 'when'? see the example config)" in said
+    # The same slip said once: not also "consumer: Field required".
+    assert "Field required" not in said
     assert (
         "reasons.yaml: zzz_unrelated: unknown key (check the spelling; see the example config)"
         in said
