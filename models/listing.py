@@ -49,16 +49,16 @@ class Turnover:
 class Unlisted:
     """Accounts the newest snapshot no longer lists: their ids and the date each was last
     listed (empty when the table is not one of shared snapshots), and the ``turnover`` from
-    the snapshot before (None when the table has no such two snapshots)."""
+    the snapshot before (None when the table has no such two snapshots; never None when
+    some account is unlisted)."""
 
-    newest: np.datetime64 | None
     ids: pd.Index
     last_listed: np.ndarray
     turnover: Turnover | None = None
 
     @classmethod
     def none(cls, turnover: Turnover | None = None) -> Unlisted:
-        return cls(None, pd.Index([]), np.array([], dtype="datetime64[D]"), turnover)
+        return cls(pd.Index([]), np.array([], dtype="datetime64[D]"), turnover)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -67,11 +67,11 @@ class Unlisted:
         """Those of ``ids`` (the accounts that would have been scored: one whose churn was
         recorded is left out for that reason, not this one)."""
         keep = self.ids.isin(ids)
-        return Unlisted(self.newest, self.ids[keep], self.last_listed[keep], self.turnover)
+        return Unlisted(self.ids[keep], self.last_listed[keep], self.turnover)
 
     def message(self) -> str | None:
         """One line for the run's output, naming a few of them (the most recently listed first)."""
-        if not len(self) or self.newest is None:
+        if not len(self) or self.turnover is None:
             return None
         order = np.argsort(self.last_listed, kind="stable")[::-1][:NAMED]
         named = ", ".join(
@@ -79,9 +79,10 @@ class Unlisted:
         )
         more = f" and {len(self) - NAMED:,} more" if len(self) > NAMED else ""
         return (
-            f"{len(self):,} account(s) not scored: the newest snapshot ({self.newest}) no longer "
-            f"lists them, so their rows are out of date: {named}{more}. If they churned, a churn "
-            "date or yes in the label column lets training learn from them."
+            f"{len(self):,} account(s) not scored: the newest snapshot "
+            f"({self.turnover.newest}) no longer lists them, so their rows are out of date: "
+            f"{named}{more}. If they churned, a churn date or yes in the label column lets "
+            "training learn from them."
         )
 
 
@@ -133,9 +134,7 @@ def unlisted(codes: np.ndarray, dates: np.ndarray, ids: pd.Index) -> Unlisted:
         # Shared snapshots until the newest: it is cut short; else per-account dates.
         return Unlisted.none(turnover if kept_then >= SHARED_SHARE else None)
     gone = np.flatnonzero((last != NO_DAY) & (last < newest))
-    return Unlisted(
-        np.datetime64(newest, "D"), ids[gone], last[gone].astype("datetime64[D]"), turnover
-    )
+    return Unlisted(ids[gone], last[gone].astype("datetime64[D]"), turnover)
 
 
 #: The day of a row that has none (NaT's integer).

@@ -67,8 +67,7 @@ class _Picker:
         self._ids = keys.ids
 
     def unlisted(self) -> Unlisted:
-        """The accounts the newest snapshot no longer lists, from every row's keys (the rows
-        read would make an account whose newest row was rejected look unlisted)."""
+        """The accounts the newest snapshot no longer lists, from every row's keys."""
         return unlisted(self._codes, self._dates, self._ids)
 
     def pick(self, usable: np.ndarray) -> np.ndarray:
@@ -203,6 +202,9 @@ def validate_needed(
     # Without a key column every row is read, and validation says which column is missing.
     keep = every.copy() if picker is None else picker.pick(every)
     keep[np.isin(records, [reject.record for reject in unreadable])] = True
+    # From every row's keys, once: the rows read would make an account whose newest row was
+    # rejected look unlisted.
+    listing = None if picker is None else picker.unlisted()
     rejected = np.zeros(len(records), dtype=bool)
     while True:
         positions = np.flatnonzero(keep)
@@ -216,11 +218,12 @@ def validate_needed(
             records=records[positions],
             record_label=record_label,
             unreadable=[reject for reject in unreadable if reject.record in kept],
+            unlisted=listing,
         )
         if picker is None:
             return result
         rejected[positions] = np.isin(records[positions], result.rejected_rows.index.to_numpy())
         more = picker.pick(~rejected) & ~keep if rejected.any() else rejected
         if not more.any():
-            return replace(result, source_rows=len(records), unlisted=picker.unlisted())
+            return replace(result, source_rows=len(records))
         keep |= more

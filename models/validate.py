@@ -179,6 +179,7 @@ def validate_frame(
     record_label: str = "record",
     records: np.ndarray | None = None,
     unreadable: Sequence[Reject] = (),
+    unlisted: Unlisted | None = None,
 ) -> LoadResult:
     """Map, check and type ``raw``; raise :class:`DataContractError` if it cannot be used.
 
@@ -190,7 +191,9 @@ def validate_frame(
     ``records`` numbers every row instead, where the numbers skip (a CSV record spanning
     lines). ``unreadable`` names rows (by number) that the reader could not split into cells
     and why: each is rejected whole with that reason, its cells unchecked, and counts towards
-    the reject limit like any bad row.
+    the reject limit like any bad row. ``unlisted``: the accounts the newest snapshot no
+    longer lists, when the caller found them from more rows than ``raw`` holds (else they are
+    found from ``raw``).
     """
     sources = sources or SourcesConfig()
     problems = sources_problems(sources, schema)
@@ -249,7 +252,11 @@ def validate_frame(
         warnings=tuple(warnings),
         total_rows=total,
         record_label=record_label,
-        unlisted=_unlisted(schema, columns, id_codes, pd.Index(ids), blank),
+        unlisted=(
+            _unlisted(schema, columns, id_codes, pd.Index(ids), blank)
+            if unlisted is None
+            else unlisted
+        ),
     )
     if over_limit:
         raise RejectLimitError(
@@ -863,8 +870,8 @@ def _unlisted(
     """The accounts the newest snapshot no longer lists, from the id and date of every row
     whose two cells are good (:func:`row_keys` reads the same), whatever its other cells."""
     id_column, date_column = columns[schema.id_column], columns[schema.date_column]
-    failed = [f.mask for column in (id_column, date_column) for f in column.failures]
-    usable = ~(_any(failed) if failed else blank) & ~blank & id_column.values.notna().to_numpy()
+    bad = _any([blank, *(f.mask for column in (id_column, date_column) for f in column.failures)])
+    usable = ~bad & id_column.values.notna().to_numpy()
     dates = date_column.values.to_numpy(dtype="datetime64[ns]")
     return unlisted(np.where(usable, id_codes, -1), dates, ids)
 
