@@ -22,6 +22,9 @@ M = TypeVar("M", bound=BaseModel)
 #: process start reads the whole config folder).
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+#: The most keys an unknown key's message lists (more would bury the message).
+_KEYS_LISTED = 12
+
 
 def format_validation_error(
     source: str, error: ValidationError, model: type[BaseModel] | None = None
@@ -44,18 +47,26 @@ def format_validation_error(
         # A validator's own ValueError reads as written, without pydantic's "Value error, ".
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            name = meant[item["loc"]]
-            message = "unknown key " + (
-                f"(did you mean '{name}'? see the example config)"
-                if name
-                else "(check the spelling; see the example config)"
-            )
+            message = _unknown_key(model, item["loc"], meant[item["loc"]])
         got = item.get("input")
         shown = "" if item["type"] in ("missing", "extra_forbidden") else f" (got {got!r})"
         if len(shown) > 80:
             shown = shown[:77] + "...)"
         lines.append(f"{source}: {key}: {message}{shown}")
     return "\n".join(lines)
+
+
+def _unknown_key(
+    model: type[BaseModel] | None, loc: tuple[int | str, ...], meant: str | None
+) -> str:
+    """What is said of an unknown key: the known key it is closest to, else the keys allowed
+    there (a short list; a long one is left to the README's Configuration section)."""
+    if meant is not None:
+        return f"unknown key (did you mean '{meant}'?)"
+    known = _keys_at(model, loc[:-1]) if model is not None else []
+    if 0 < len(known) <= _KEYS_LISTED:
+        return f"unknown key (the keys here are {', '.join(sorted(known))})"
+    return "unknown key (check the spelling; the README's Configuration section lists the keys)"
 
 
 def _closest_key(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> str | None:

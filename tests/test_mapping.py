@@ -288,7 +288,7 @@ def test_a_constant_and_a_mapping_filling_one_column_is_a_config_error(tmp_path:
         ),
         (
             ("{to: churned, values:", "{to: churned, valeus:"),
-            "mapping.Churn.valeus: unknown key (did you mean 'values'? see the example config)",
+            "mapping.Churn.valeus: unknown key (did you mean 'values'?)",
         ),
     ],
     ids=["impossible-date", "misspelt-key"],
