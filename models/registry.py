@@ -47,12 +47,17 @@ from models.features import FeatureSet
 # Pipeline(SimpleImputer, StandardScaler), OneHotEncoder), LogisticRegression)), method="sigmoid")
 # (for a single snapshot, the same without FrozenEstimator); skops 0.16 trusts everything in it
 # except the two private scikit-learn classes below, which hold the fitted estimator and the
-# sigmoid's two floats, and a numpy dtype. All were reviewed: plain data holders whose state is
-# set from the artifact's attributes, with no code run on load. Anything else is refused, so
-# adding a model type means reviewing its types and extending this tuple deliberately.
+# sigmoid's two floats, a numpy dtype, and the PredefinedSplit of a model cross-validated on
+# several dates per account. All were reviewed: plain data holders whose state is set from the
+# artifact's attributes, with no code run on load. Anything else is refused, so adding a model
+# type means reviewing its types and extending this tuple deliberately; a type is only ever
+# added, so models saved before keep loading.
 TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
+    # The calibrator's folds, precomputed so an account's rows stay in one fold (see
+    # models.train.calibration_folds): two int arrays, each row's fold number and the folds.
+    "sklearn.model_selection._split.PredefinedSplit",
     # SimpleImputer records the dtype it was fitted on; skops rebuilds it from its name
     # (np.dtype("float64")), which runs no code of the artifact's choosing.
     "numpy.dtype",

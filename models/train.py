@@ -27,7 +27,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import PredefinedSplit, StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import KBinsDiscretizer, OneHotEncoder, StandardScaler
 
@@ -315,6 +315,27 @@ def cv_folds(
     return StratifiedKFold(settings.cv_folds, shuffle=True, random_state=CV_SEED), None
 
 
+def calibration_folds(
+    accounts: np.ndarray, y: np.ndarray, settings: TrainingSettings
+) -> int | PredefinedSplit:
+    """The folds the calibrator of rows of ``accounts`` (labelled ``y``) learns its sigmoid on.
+
+    The sigmoid is fitted on out-of-fold decision values, so each value must come from a
+    pipeline that never saw the account: one fitted on an account's other dates scores it
+    over-confidently, and the sigmoid learns that confidence. Several rows per account get
+    :func:`cv_folds`' grouped folds, handed over as each row's fold number (a PredefinedSplit,
+    which the registry trusts; the calibrator is fitted without groups). One row per account
+    keeps the plain count (stratified folds in row order), as models saved before had.
+    """
+    folds, groups = cv_folds(accounts, settings)
+    if groups is None:
+        return settings.cv_folds
+    fold_of_row = np.empty(len(accounts), dtype=np.int64)
+    for number, (_, held_out) in enumerate(folds.split(np.zeros((len(y), 1)), y, groups)):
+        fold_of_row[held_out] = number
+    return PredefinedSplit(fold_of_row)
+
+
 def _fit_cross_validated(
     x: pd.DataFrame,
     y: np.ndarray,
@@ -329,33 +350,31 @@ def _fit_cross_validated(
     rows.
 
     There is no validation period to choose curves on, so ``curve: auto`` stays a line here.
-    The folds are :func:`cv_folds`.
+    The folds are :func:`cv_folds`; inside each, and for the final model, the calibrator's own
+    folds are :func:`calibration_folds` of the rows it is given. ``weights`` weigh the
+    pipeline's fit only: the sigmoid learns from the labels unweighted, as with a later period.
 
     ``ensemble=False`` calibrates one pipeline on out-of-fold decision values, so the final
     model is a single linear pipeline and its reasons stay exact.
     """
+
+    def calibrated(rows: np.ndarray) -> CalibratedClassifierCV:
+        model = CalibratedClassifierCV(
+            make_pipeline(params, features, features.curves("bins")),
+            method="sigmoid",
+            cv=calibration_folds(accounts[rows], y[rows], settings),
+            ensemble=False,
+        )
+        fit_params = {} if weights is None else {"model__sample_weight": weights[rows]}
+        return model.fit(x.iloc[rows], y[rows], **fit_params)
+
     folds, groups = cv_folds(accounts, settings)
-    # The calibrator's own folds are a plain count (stratified, in row order): the artifact
-    # keeps only types the registry trusts, and the shuffled folds above judge the model.
-    calibrated = CalibratedClassifierCV(
-        make_pipeline(params, features, features.curves("bins")),
-        method="sigmoid",
-        cv=settings.cv_folds,
-        ensemble=False,
-    )
-    fit_params = {} if weights is None else {"sample_weight": weights}
     report(f"cross-validating on {len(y):,} rows ({settings.cv_folds} folds)")
-    p_eval = cross_val_predict(
-        calibrated,
-        x,
-        y,
-        groups=groups,
-        cv=folds,
-        method="predict_proba",
-        params=fit_params,
-    )[:, 1]
+    p_eval = np.empty(len(y))
+    for fit, held_out in folds.split(x, y, groups):
+        p_eval[held_out] = calibrated(fit).predict_proba(x.iloc[held_out])[:, 1]
     report(f"fitting the final model on {len(y):,} rows")
-    return calibrated.fit(x, y, **fit_params), p_eval
+    return calibrated(np.arange(len(y))), p_eval
 
 
 def _binnable(values: pd.Series) -> bool:

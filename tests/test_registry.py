@@ -22,7 +22,8 @@ from models.errors import ModelError
 from models.features import FeaturesConfig, FeatureSet
 from models.fingerprint import frame_fingerprint
 from models.registry import TRUSTED_TYPES, ModelCard, Registry
-from models.train import make_pipeline
+from models.spec import TrainingSettings
+from models.train import calibration_folds, make_pipeline
 
 NOW = datetime(2026, 5, 9, 7, 30, tzinfo=UTC)
 NUMERIC = ["logins_30d", "seats_used"]
@@ -42,11 +43,8 @@ def make_frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, churned
 
 
-def make_model(seed: int = 0) -> tuple[CalibratedClassifierCV, pd.DataFrame]:
-    """Exactly the production model shape: calibrated, frozen, filled, scaled + one-hot
-    logistic."""
-    frame, churned = make_frame(200, seed)
-    features = FeatureSet(
+def make_features() -> FeatureSet:
+    return FeatureSet(
         FeaturesConfig.model_validate(
             {
                 "features": {
@@ -57,11 +55,34 @@ def make_model(seed: int = 0) -> tuple[CalibratedClassifierCV, pd.DataFrame]:
         ),
         date_column="as_of",
     )
-    pipeline = make_pipeline({}, features)
+
+
+def make_model(seed: int = 0) -> tuple[CalibratedClassifierCV, pd.DataFrame]:
+    """Exactly the production model shape: calibrated, frozen, filled, scaled + one-hot
+    logistic."""
+    frame, churned = make_frame(200, seed)
+    pipeline = make_pipeline({}, make_features())
     pipeline.fit(frame.iloc[:120], churned[:120])
     model = CalibratedClassifierCV(FrozenEstimator(pipeline), method="sigmoid")
     model.fit(frame.iloc[120:], churned[120:])
     return model, frame
+
+
+def make_cross_validated_model(cv: Any) -> tuple[CalibratedClassifierCV, pd.DataFrame]:
+    """The production shape without a later period: the calibrator fits the pipeline itself,
+    on folds ``cv``."""
+    frame, churned = make_frame(200, seed=2)
+    model = CalibratedClassifierCV(
+        make_pipeline({}, make_features()), method="sigmoid", cv=cv, ensemble=False
+    )
+    return model.fit(frame, churned), frame
+
+
+def grouped_cv(rows: int = 200) -> Any:
+    """The calibrator's folds for four dates per account (models.train.calibration_folds)."""
+    _, churned = make_frame(rows, seed=2)
+    accounts = np.repeat(np.arange(rows // 4), 4)
+    return calibration_folds(accounts, churned, TrainingSettings())
 
 
 def card_fields(**overrides: Any) -> dict[str, Any]:
@@ -118,11 +139,35 @@ def plant(registry: Registry, template: ModelCard, data: bytes, version: str) ->
     return folder
 
 
-def test_allowlist_is_exactly_what_the_production_model_needs(
+def test_allowlist_is_exactly_what_the_production_models_need(
     fitted: tuple[CalibratedClassifierCV, pd.DataFrame],
 ) -> None:
     # If a library upgrade changes this, review the new types before touching TRUSTED_TYPES.
-    assert sorted(sio.get_untrusted_types(data=sio.dumps(fitted[0]))) == sorted(TRUSTED_TYPES)
+    models = [
+        fitted[0],
+        make_cross_validated_model(5)[0],
+        make_cross_validated_model(grouped_cv())[0],
+    ]
+    needed = {name for model in models for name in sio.get_untrusted_types(data=sio.dumps(model))}
+    assert sorted(needed) == sorted(TRUSTED_TYPES)
+
+
+@pytest.mark.parametrize(
+    "cv",
+    [
+        pytest.param(5, id="a count of folds, as every cross-validated model saved before had"),
+        pytest.param("grouped", id="precomputed folds that keep an account's rows together"),
+    ],
+)
+def test_cross_validated_models_round_trip(registry: Registry, cv: Any) -> None:
+    model, frame = make_cross_validated_model(grouped_cv() if cv == "grouped" else cv)
+    card = registry.save(model, card_fields(eval_window=None), now=NOW)
+    loaded = registry.load(card.version)
+    np.testing.assert_array_equal(loaded.estimator.predict_proba(frame), model.predict_proba(frame))
+    if cv == "grouped":
+        np.testing.assert_array_equal(loaded.estimator.cv.test_fold, model.cv.test_fold)
+    else:
+        assert loaded.estimator.cv == 5
 
 
 def test_round_trip_predicts_identically(

@@ -6,16 +6,18 @@ import datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import skops.io
 from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import check_cv
 
 from models.contract import AccountSchema, load_schema
 from models.errors import ModelError
 from models.generator import generate_accounts
 from models.labels import make_labels
 from models.spec import TrainingSettings
-from models.train import TrainResult, cv_folds, train_model
+from models.train import TrainResult, calibration_folds, cv_folds, train_model
 from tests import sample_config
 
 END = datetime.date(2026, 6, 28)
@@ -122,3 +124,60 @@ def test_one_row_per_account_keeps_plain_stratified_folds() -> None:
     folds, groups = cv_folds(accounts, TrainingSettings(cv_folds=5))
     assert groups is None
     assert type(folds).__name__ == "StratifiedKFold"
+
+
+def test_calibration_folds_never_split_an_account() -> None:
+    """The calibrator learns its sigmoid on out-of-fold scores: an account scored by a fold
+    that fitted its other dates would teach it over-confidence."""
+    accounts = np.tile([f"A{i:03d}" for i in range(60)], 4)  # date by date, as exports come
+    churned = np.tile(np.arange(60) % 5 == 0, 4)
+    folds = check_cv(calibration_folds(accounts, churned, TrainingSettings(cv_folds=5)))
+    splits = list(folds.split(np.zeros((len(accounts), 1)), churned))
+    assert len(splits) == 5
+    for fit, held_out in splits:
+        assert not set(accounts[fit]) & set(accounts[held_out])
+        assert churned[held_out].any()
+    assert sorted(np.concatenate([held for _, held in splits])) == list(range(len(accounts)))
+    # One row per account: the plain count, as models saved before the grouping had.
+    assert calibration_folds(accounts[:60], churned[:60], TrainingSettings(cv_folds=5)) == 5
+
+
+@pytest.fixture(scope="module")
+def cross_validated(schema) -> tuple[TrainResult, pd.DataFrame]:
+    """Several weekly dates per account, judged by cross-validation."""
+    book = generate_accounts(400, 26, seed=3, end=END).accounts
+    settings = TrainingSettings(evaluation="cross_validation")
+    return train_model(book, schema, sample_config.features(), settings=settings), book
+
+
+def test_the_fitted_calibrator_kept_each_accounts_rows_in_one_fold(cross_validated, schema):
+    result, _ = cross_validated
+    accounts = result.split.train[schema.id_column].to_numpy()
+    assert len(set(accounts)) < len(accounts)
+    x = sample_config.features().build(result.split.train)
+    folds = check_cv(result.estimator.cv, result.y_eval, classifier=True)
+    splits = list(folds.split(x, result.y_eval))
+    assert len(splits) == 5
+    for fit, held_out in splits:
+        assert not set(accounts[fit]) & set(accounts[held_out])
+    assert result.p_eval.shape == result.y_eval.shape
+    assert ((result.p_eval > 0) & (result.p_eval < 1)).all()
+    assert roc_auc_score(result.y_eval, result.p_eval) >= 0.7
+
+
+def test_cross_validated_weights_fit_the_pipeline_not_the_sigmoid(cross_validated, schema):
+    """Feedback weights reach the logistic regression (scikit-learn's calibrator alone would
+    give them to the sigmoid only, with a warning, which fails this test)."""
+    result, book = cross_validated
+    weights = pd.Series(1.0, index=book.index)
+    weights[book[schema.label_column].notna()] = 5.0
+    weighted = train_model(
+        book,
+        schema,
+        sample_config.features(),
+        settings=TrainingSettings(evaluation="cross_validation"),
+        sample_weight=weights,
+    )
+    coef = result.estimator.calibrated_classifiers_[0].estimator[-1].coef_
+    weighted_coef = weighted.estimator.calibrated_classifiers_[0].estimator[-1].coef_
+    assert not np.allclose(coef, weighted_coef)
