@@ -3,7 +3,9 @@
 Kept apart from the listener so the matching rules are tested without Slack: an id (in any
 case) or an exact (case- and accent-insensitive) name wins; several names with a word starting
 with the text give a pick list, riskiest first, that says how many it leaves out; none gives
-the names closest to what was typed.
+the names closest to what was typed, unless the text names an account that the served
+snapshot's export no longer lists (so it has no score): then the answer says so. A scored
+account always wins over such an account.
 
 Everything comes from one ``SnapshotStore.lookup`` call (one Redis round trip, kill switch and
 trend included), and its work is bounded whatever the size of the book: one lexicographic
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # the snapshot store needs numpy, loaded with the first lookup
-    from bot.state.snapshots import Row, SnapshotMeta, SnapshotStore
+    from bot.state.snapshots import Row, SnapshotMeta, SnapshotStore, UnlistedRow
 
 MAX_QUERY = 200
 #: A query with more words than any name is refused before any lookup.
@@ -33,7 +35,7 @@ SUGGESTIONS = 5
 
 @dataclass(frozen=True)
 class Lookup:
-    kind: Literal["card", "pick", "none", "too_long"]
+    kind: Literal["card", "pick", "unlisted", "none", "too_long"]
     query: str
     card: dict[str, Any] | None = None
     matches: list[dict[str, Any]] = field(default_factory=list)
@@ -45,6 +47,10 @@ class Lookup:
     switch: dict[str, str] = field(default_factory=dict)
     #: The card's trend points when they came with the lookup (None: read them separately).
     history: list[tuple[SnapshotMeta, float]] | None = None
+    #: kind "unlisted": the accounts matched that the snapshot's export no longer lists (the
+    #: one named exactly, else every match read), and that export's newest date (ISO).
+    unlisted: list[UnlistedRow] = field(default_factory=list)
+    export_newest: str | None = None
 
 
 def resolve(store: SnapshotStore, query: str, *, switch_key: str) -> Lookup:
@@ -88,6 +94,18 @@ def resolve(store: SnapshotStore, query: str, *, switch_key: str) -> Lookup:
             meta=found.meta,
             switch=found.switch,
         )
+    if found.unlisted:
+        gone = found.unlisted
+        named = [row for row in gone if _is_exact_unlisted(row, query, wanted)]
+        return Lookup(
+            "unlisted",
+            query,
+            unlisted=gone if found.unlisted_by_id else named or gone,
+            at_least=not found.unlisted_by_id and not named and found.unlisted_more,
+            export_newest=found.export_newest,
+            meta=found.meta,
+            switch=found.switch,
+        )
     return Lookup(
         "none",
         query,
@@ -98,6 +116,14 @@ def resolve(store: SnapshotStore, query: str, *, switch_key: str) -> Lookup:
 
 
 def _is_exact(row: Row, query: str, wanted: str) -> bool:
+    from bot.state.snapshots import normalize_name
+
+    return (
+        row.account_id.casefold() == query.casefold() or normalize_name(row.account_name) == wanted
+    )
+
+
+def _is_exact_unlisted(row: UnlistedRow, query: str, wanted: str) -> bool:
     from bot.state.snapshots import normalize_name
 
     return (

@@ -20,7 +20,7 @@ from bot.render.text import minute_utc
 from bot.settings import Settings
 from bot.state.flag_log import FlagLog, FlagTally
 from bot.state.killswitch import KillSwitch, KillSwitchState
-from bot.state.snapshots import SnapshotMeta, SnapshotStore
+from bot.state.snapshots import SnapshotMeta, SnapshotStore, UnlistedAccounts
 from models.abstain import first_seen
 from models.errors import ChurnbotError
 from models.health import (
@@ -34,7 +34,7 @@ from models.health import check_model_integrity as integrity
 from models.monitoring import drift_checks, known_outcome_rows, sla_metric
 from models.reasons import ReasonWriter
 from models.registry import LoadedModel, Registry
-from models.scoring import Scorer, live_rows
+from models.scoring import LiveRows, Scorer, live_rows
 from models.validate import LoadResult
 
 log = logging.getLogger(__name__)
@@ -209,6 +209,7 @@ def run_scoring(
         scorer.codec().spec(),
         tally.watch(chunks) if healthy else chunks,
         previous=before,
+        unlisted=_unlisted(rows),
     )
     if not healthy:
         return _trip(store, switch, checks, meta, rows.unlisted.message())
@@ -220,6 +221,20 @@ def run_scoring(
         tripped=False,
         paused=switch_now if switch_now.on else None,
         unlisted_note=rows.unlisted.message(),
+    )
+
+
+def _unlisted(rows: LiveRows) -> UnlistedAccounts | None:
+    """The accounts left out because the export no longer lists them, as the snapshot keeps
+    them: `/churn` then says why such an account has no score instead of "no match"."""
+    left_out = rows.unlisted
+    if not len(left_out) or left_out.turnover is None:
+        return None
+    return UnlistedAccounts(
+        newest=left_out.turnover.newest.isoformat(),
+        ids=[str(account) for account in left_out.ids],
+        names=rows.unlisted_names,
+        last_listed=[str(day) for day in left_out.last_listed.tolist()],
     )
 
 

@@ -305,6 +305,9 @@ class LiveRows:
 
     frame: pd.DataFrame
     unlisted: Unlisted
+    #: The name of each of ``unlisted.ids``, in order (from its newest row), so that an
+    #: account left out can still be recognised by the name people know it by.
+    unlisted_names: tuple[str, ...] = ()
 
 
 def live_rows(
@@ -335,8 +338,14 @@ def live_rows(
     else:
         live = ~label.astype("boolean").fillna(False).to_numpy(bool)
     listed = ~latest[account].isin(unlisted.ids).to_numpy()
-    left_out = unlisted.among(pd.Index(latest[account].to_numpy()[live & ~listed]))
-    return LiveRows(latest[live & listed].reset_index(drop=True), left_out)
+    gone = latest[live & ~listed]
+    left_out = unlisted.among(pd.Index(gone[account].to_numpy()))
+    names = gone.set_index(account)[schema.name_column].reindex(left_out.ids)
+    return LiveRows(
+        latest[live & listed].reset_index(drop=True),
+        left_out,
+        tuple(names.fillna("").astype(str).tolist()),
+    )
 
 
 def latest_rows(frame: pd.DataFrame, schema: AccountSchema) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from bot.render import (
     pick_list_blocks,
 )
 from bot.render.text import plural
+from bot.render.unlisted import unlisted_answer
 from bot.serving import Serving, current, serving_of
 from bot.state.killswitch import state_from
 from models.errors import ChurnbotError
@@ -148,6 +149,16 @@ def answer(deps: Deps, client: WebClient, text: str, user_id: str) -> Answer:
             at_least=found.at_least,
             banner=serving.banner,
         )
+    if found.kind == "unlisted":
+        # An account the served snapshot's export no longer lists: why it has no score.
+        text, blocks = unlisted_answer(
+            found.query,
+            found.unlisted,
+            found.export_newest or serving.meta.as_of,
+            banner=serving.banner,
+            at_least=found.at_least,
+        )
+        return notification(text, serving), blocks
     return "No account matches", no_match_blocks(found.query, found.suggestions)
 
 

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from bot.state.snapshot_format import DIGITS, FENCE, HASH_MOD, NAME_BLOCK
 
+#: Most accounts the export no longer lists that one `/churn` text reads (when no scored
+#: account matches it).
+UNLISTED_READ = 20
+
 # Shared helpers. A snapshot's keys (S = <root>snap:<id>:): meta, shape ("B n M W nn": block
 # size, accounts, id hashes, position width, name blocks), layout, top, k:<i>, d:<i>, i:<b>,
-# nf (name block index) and n:<i>.
+# nf (name block index) and n:<i>. The accounts its export no longer lists, when there are
+# any, are a smaller book of the same layout under U = S .. 'u:' (no top lists; its layout is
+# the export's newest date; a row's record is the date it was last listed).
 _LIB = f"""
 local function u32(s, i)
   local a, b, c, d = string.byte(s, i, i + 3)
@@ -25,8 +31,9 @@ local function shape_of(S)
   local B, n, M, W, nn = string.match(t, '^(%d+) (%d+) (%d+) (%d+) (%d+)$')
   return tonumber(B), tonumber(n), tonumber(M), tonumber(W), tonumber(nn)
 end
-local function data_keys(S, B, n, M, nn)
-  local keys = {{S .. 'shape', S .. 'layout', S .. 'top'}}
+local function data_keys(S, B, n, M, nn, unlisted)
+  local keys = {{S .. 'shape', S .. 'layout'}}
+  if not unlisted then keys[3] = S .. 'top' end
   for k = 0, math.ceil(n / B) - 1 do
     keys[#keys + 1] = S .. 'k:' .. k
     keys[#keys + 1] = S .. 'd:' .. k
@@ -61,7 +68,18 @@ if not redis.call('LPOS', history, id) then
   if not B then
     return redis.error_reply('STAGING_EXPIRED staged key ' .. S .. 'shape expired before the flip')
   end
-  local staged = data_keys(S, B, n, M, nn)
+  local staged = data_keys(S, B, n, M, nn, false)
+  if ARGV[6] == '1' then
+    local U = S .. 'u:'
+    local uB, un, uM, _, unn = shape_of(U)
+    if not uB then
+      local lost = 'STAGING_EXPIRED staged key ' .. U .. 'shape'
+      return redis.error_reply(lost .. ' expired before the flip')
+    end
+    for _, key in ipairs(data_keys(U, uB, un, uM, unn, true)) do
+      staged[#staged + 1] = key
+    end
+  end
   for _, key in ipairs(staged) do
     if redis.call('EXISTS', key) == 0 then
       return redis.error_reply('STAGING_EXPIRED staged key ' .. key .. ' expired before the flip')
@@ -222,11 +240,34 @@ elseif op == 'find' then
   if wanted ~= '' then more = scan(S, W, wanted, cap, seen, found, exact) end
   local rows, close = {{}}, {{}}
   for i, p in ipairs(found) do rows[i] = row(S, B, n, p) end
+  -- Nothing scored matches: the accounts the export no longer lists, by id, else by name
+  -- (only then, so a hit costs nothing more); the closest names when none of them matches.
+  local gone, gone_by_id, newest = {{}}, 0, false
   if not by_id and #found == 0 then
-    for i = at + 5, at + 4 + probes do
-      local near = {{}}
-      scan(S, W, ARGV[i], probe_cap, seen, near, nil)
-      for _, p in ipairs(near) do close[#close + 1] = row(S, B, n, p) end
+    local U = S .. 'u:'
+    local uB, un, uM, uW = shape_of(U)
+    if uB then
+      for i = 7, 6 + v do
+        local p = position(U, uM, ARGV[i])
+        if p then
+          gone[1] = row(U, uB, un, p)
+          gone_by_id = 1
+          break
+        end
+      end
+      if #gone == 0 and wanted ~= '' then
+        local near = {{}}
+        scan(U, uW, wanted, {UNLISTED_READ}, {{}}, near, nil)
+        for i, p in ipairs(near) do gone[i] = row(U, uB, un, p) end
+      end
+      if #gone > 0 then newest = redis.call('GET', U .. 'layout') end
+    end
+    if #gone == 0 then
+      for i = at + 5, at + 4 + probes do
+        local near = {{}}
+        scan(S, W, ARGV[i], probe_cap, seen, near, nil)
+        for _, p in ipairs(near) do close[#close + 1] = row(S, B, n, p) end
+      end
     end
   end
   -- The trend of the account the answer most likely shows: by id, else the one exact name,
@@ -245,6 +286,9 @@ elseif op == 'find' then
   reply[8] = close
   reply[9] = target
   reply[10] = target and history(target, count) or {{}}
+  reply[11] = gone
+  reply[12] = gone_by_id
+  reply[13] = newest
 end
 return reply
 """

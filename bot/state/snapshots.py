@@ -37,6 +37,10 @@ Key layout (``P`` = ``<prefix>:{<book>}``, ``S`` = ``P:snap:<id>``)::
     S:i:<b>          hash    account_id -> position (small: listpack)
     S:top            hash    filter -> the riskiest positions (u32), at most MAX_TOP
     S:nf, S:n:<i>    zset, string  the name index: block fences, sorted entry blocks
+    S:u:...          the accounts the export no longer lists (not scored), when there are
+                     any: shape, k/d blocks (a row's record is the date it was last listed),
+                     i hashes and name index as above, and layout = the export's newest date;
+                     published by the same flip, read by the same `/churn` call on a no-match
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ from bot.collector import collector_paused
 from bot.state import card_json
 from bot.state import snapshot_format as fmt
 from bot.state.snapshot_format import normalize_name
-from bot.state.snapshot_scripts import FLIP, READ, WRITE_IDS
+from bot.state.snapshot_scripts import FLIP, READ, UNLISTED_READ, WRITE_IDS
 from bot.state.store import StoreError, book_root, translate_errors
 from models.cards import Packed, ScoredChunk, Texts
 from models.errors import DataContractError
@@ -77,6 +81,8 @@ __all__ = [
     "SnapshotMeta",
     "SnapshotNotFound",
     "SnapshotStore",
+    "UnlistedAccounts",
+    "UnlistedRow",
     "normalize_name",
 ]
 
@@ -175,6 +181,35 @@ class Row(NamedTuple):
 
 
 @dataclass(frozen=True)
+class UnlistedAccounts:
+    """The accounts the export behind a snapshot no longer lists (so they are not scored),
+    kept with the snapshot so that `/churn` can say why one has no score: ``newest`` is the
+    export's newest date (ISO), and each account has its id, name and the date (ISO) it was
+    last listed."""
+
+    newest: str
+    ids: Sequence[str]
+    names: Sequence[str]
+    last_listed: Sequence[str]
+
+    def __post_init__(self) -> None:
+        if not len(self.ids) == len(self.names) == len(self.last_listed):
+            raise ValueError(
+                "The 'ids', 'names' and 'last_listed' parameters of UnlistedAccounts must have "
+                f"one value per account. Got {len(self.ids)}, {len(self.names)} and "
+                f"{len(self.last_listed)} values instead."
+            )
+
+
+class UnlistedRow(NamedTuple):
+    """One account the served snapshot's export no longer lists, as `/churn` found it."""
+
+    account_id: str
+    account_name: str
+    last_listed: str  # ISO date
+
+
+@dataclass(frozen=True)
 class Found:
     """What one `/churn` text finds, read in one call (``SnapshotStore.lookup``)."""
 
@@ -186,6 +221,12 @@ class Found:
     close: list[Row] = field(default_factory=list)  # names near the text, when nothing matched
     history_of: str | None = None  # whose trend ``history`` is
     history: list[tuple[SnapshotMeta, float]] = field(default_factory=list)
+    #: When no scored account matches: the accounts the snapshot's export no longer lists
+    #: that do (by id, else by name, best first), and that export's newest date (ISO).
+    unlisted: list[UnlistedRow] = field(default_factory=list)
+    unlisted_by_id: bool = False
+    unlisted_more: bool = False  # more of them match than were read
+    export_newest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -395,9 +436,12 @@ class SnapshotStore:
         chunks: Iterable[ScoredChunk],
         *,
         previous: RiskTable | None = None,
+        unlisted: UnlistedAccounts | None = None,
     ) -> None:
         """Store the scored ``chunks`` as snapshot ``meta.snapshot_id`` and make it the latest,
         atomically. ``codec_spec`` is how the chunks' records decode (stored once).
+        ``unlisted``: the accounts the export no longer lists, published with it (`/churn`
+        says why they have no score).
 
         ``chunks`` may be a generator: it is consumed a chunk at a time and written in
         pipelined batches, so memory holds one block of rows plus a few numbers and the
@@ -428,6 +472,7 @@ class SnapshotStore:
             try:
                 with collector_paused():  # millions of names and index entries, no cycles
                     self._stage(sid, meta, codec_spec, chunks, before, staging)
+                has_unlisted = self._stage_unlisted(self._snap + sid + ":u:", unlisted, staging)
             except Exception:
                 with suppress(redis.RedisError):  # if Redis is away, the staging TTL cleans up
                     self._unlink(sorted(staging.written))
@@ -443,6 +488,7 @@ class SnapshotStore:
                         meta.to_json(),
                         "1" if meta.healthy else "0",
                         self._retention,
+                        "1" if has_unlisted else "0",
                     ],
                 )
             except redis.ResponseError as exc:
@@ -506,21 +552,83 @@ class SnapshotStore:
         staging.streamed += len(part)
 
     def _write_ids(self, S: str, staging: _Staging) -> None:
-        """Write every ``account_id -> position`` hash, a batch of hashes per script call;
-        count the distinct ids."""
+        """Write every ``account_id -> position`` hash; count the distinct ids."""
         bucket = np.concatenate(staging.bucket)
+        staging.distinct += self._write_id_hashes(
+            S, staging.ids, bucket, staging.buckets, staging.written
+        )
+
+    def _write_id_hashes(
+        self, S: str, ids: Sequence[str], bucket: np.ndarray, buckets: int, written: set[str]
+    ) -> int:
+        """Write the ``account_id -> position`` hashes of ``ids`` (each in its ``bucket``), a
+        batch of hashes per script call; the number of distinct ids."""
         order = np.argsort(bucket, kind="stable")
-        bounds = np.searchsorted(bucket[order], np.arange(staging.buckets + 1)).tolist()
-        ids = staging.ids
-        for start in range(0, staging.buckets, 512):
-            numbers = range(start, min(start + 512, staging.buckets))
+        bounds = np.searchsorted(bucket[order], np.arange(buckets + 1)).tolist()
+        distinct = 0
+        for start in range(0, buckets, 512):
+            numbers = range(start, min(start + 512, buckets))
             keys = [f"{S}i:{b}" for b in numbers]
             entries = [
                 "".join(f"{ids[p]}\x1f{p}\x1e" for p in order[bounds[b] : bounds[b + 1]].tolist())
                 for b in numbers
             ]
-            staging.written.update(keys)
-            staging.distinct += self._write_ids_script(keys=keys, args=[STAGING_TTL_S, *entries])
+            written.update(keys)
+            distinct += self._write_ids_script(keys=keys, args=[STAGING_TTL_S, *entries])
+        return distinct
+
+    def _stage_unlisted(self, U: str, unlisted: UnlistedAccounts | None, staging: _Staging) -> bool:
+        """Stage the accounts the export no longer lists under ``U`` as a small book of the
+        snapshot's layout (rows, id hashes, name index) that the flip publishes with it;
+        False when there are none. An id that no one could type (empty, a control character)
+        is left out, as is a second row of one id."""
+        if unlisted is None or not len(unlisted.ids):
+            return False
+        fields: dict[str, tuple[str, str]] = {}
+        for account, name, day in zip(
+            unlisted.ids, unlisted.names, unlisted.last_listed, strict=True
+        ):
+            account = str(account)
+            if account and not _CONTROL.search(account) and account not in fields:
+                fields[account] = (_CONTROL.sub(" ", str(name)), str(day))
+        if not fields:
+            return False
+        ids = list(fields)
+        names = [name for name, _ in fields.values()]
+        n = len(ids)
+        buckets = fmt.buckets_for(n)
+        width = fmt.pos_width(n)
+        blocks, fences = fmt.name_index([normalize_name(name) for name in names], width)
+        keys: dict[str, bytes] = {}
+        for first in range(0, n, fmt.BLOCK):
+            stop = min(first + fmt.BLOCK, n)
+            count = stop - first
+            k = first // fmt.BLOCK
+            keys[f"{U}k:{k}"] = fmt.pack_keys(np.full(count, np.nan), Texts.of(ids[first:stop]))
+            keys[f"{U}d:{k}"] = fmt.pack_data(
+                np.full(count, np.nan),
+                [0] * count,
+                [0] * count,
+                Texts.of(names[first:stop]),
+                Packed.of([day.encode() for _, day in list(fields.values())[first:stop]]),
+            )
+        keys.update((f"{U}n:{k}", block) for k, block in enumerate(blocks))
+        keys[f"{U}layout"] = unlisted.newest.encode()
+        pipe = self._r.pipeline(transaction=True)
+        for key, value in keys.items():
+            pipe.set(key, value, ex=STAGING_TTL_S)
+        pipe.unlink(f"{U}nf")
+        if fences:
+            pipe.zadd(f"{U}nf", fences)
+            pipe.expire(f"{U}nf", STAGING_TTL_S)
+        staging.written.update([*keys, f"{U}nf"])
+        pipe.execute()
+        self._write_id_hashes(U, ids, fmt.buckets_of(ids, buckets), buckets, staging.written)
+        # Last: the flip checks that every key the shape implies exists.
+        shape = f"{fmt.BLOCK} {n} {buckets} {width} {len(blocks)}"
+        self._r.set(f"{U}shape", shape, ex=STAGING_TTL_S)
+        staging.written.add(f"{U}shape")
+        return True
 
     def _write_block(
         self,
@@ -596,13 +704,18 @@ class SnapshotStore:
         pipe.execute()
 
     def _data_keys(self, sid: str) -> list[str]:
-        """Every key of a snapshot but ``meta``, from its shape (none if it has no shape)."""
+        """Every key of a snapshot but ``meta``, from its shapes (none if it has no shape)."""
         S = self._snap + sid + ":"
+        return self._book_keys(S, S + "top") + self._book_keys(S + "u:")
+
+    def _book_keys(self, S: str, *more: str) -> list[str]:
+        """The keys of the book at ``S`` (the scored accounts, or those the export no longer
+        lists) from its shape, ``more`` with them; none if it has no shape."""
         shape = self._r.get(S + "shape")
         if shape is None:
             return []
         block, n, buckets, _, name_blocks = (int(x) for x in str(shape).split())
-        keys = [S + "shape", S + "layout", S + "top", S + "nf"]
+        keys = [S + "shape", S + "layout", *more, S + "nf"]
         keys += [f"{S}{kind}:{k}" for k in range(math.ceil(n / block)) for kind in "kd"]
         keys += [f"{S}i:{b}" for b in range(buckets)]
         keys += [f"{S}n:{k}" for k in range(name_blocks)]
@@ -887,7 +1000,9 @@ class SnapshotStore:
         if reply.meta is None or reply.layout is None:
             return Found(reply.switch, reply.meta)
         layout = reply.layout
-        by_id_raw, match_raw, more, close_raw, target, points = reply.results
+        by_id_raw, match_raw, more, close_raw, target, points, gone_raw, gone_by_id, newest = (
+            reply.results
+        )
         by_id = _row(by_id_raw, layout) if by_id_raw else None
         ranked = []
         for raw_row in match_raw:
@@ -906,6 +1021,10 @@ class SnapshotStore:
             [_row(raw_row, layout) for raw_row in close_raw],
             target.decode() if target else None,
             _points(points),
+            _unlisted(gone_raw, wanted, by_id=bool(gone_by_id)),
+            bool(gone_by_id),
+            len(gone_raw) >= UNLISTED_READ,
+            newest.decode() if newest else None,
         )
 
     def list_ids(self) -> list[str]:
@@ -1046,6 +1165,22 @@ def _joined(parts: list[Packed]) -> Packed:
         offsets.append(at[1:] - at[0] + size)
         size += int(at[-1] - at[0])
     return Packed(b"".join(data), np.concatenate(offsets))
+
+
+def _unlisted(raw: list[list[bytes]], wanted: str, *, by_id: bool) -> list[UnlistedRow]:
+    """The rows of accounts the export no longer lists, as the READ script found them: the
+    one found by id, else those whose name matches ``wanted`` (the index holds each name's
+    first characters only), best match first."""
+    ranked = []
+    for _, account_id, data in raw:
+        _, _, _, name, day = fmt.unpack_row(data)
+        row = UnlistedRow(account_id.decode(), name, day.decode())
+        normal = normalize_name(name)
+        rank = 0 if by_id else _rank(normal, wanted)
+        if rank is not None:
+            ranked.append((rank, normal, row.account_id, row))
+    ranked.sort(key=lambda item: item[:3])
+    return [item[3] for item in ranked]
 
 
 def _rank(name: str, wanted: str) -> int | None:
