@@ -20,8 +20,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from models.cell_formats import unit_problem
 from models.config_files import load_yaml_model
 from models.contract import AccountSchema, ColumnType
 from models.errors import ConfigError, DataContractError
@@ -59,6 +60,9 @@ ACCEPTS: dict[str, tuple[ColumnType, ...]] = {
     "category": ("string", "category", "bool", "int"),
 }
 NAME = r"^[a-z][a-z0-9_]*$"
+#: Transforms whose reason shows a number a unit can describe: the column's own value (as_is,
+#: log, clip) or the ratio of two.
+UNIT_TRANSFORMS = ("as_is", "log", "clip", "ratio")
 
 
 class FeatureDef(BaseModel):
@@ -77,6 +81,16 @@ class FeatureDef(BaseModel):
     #: ``auto``: bins only where they rank the validation rows better than the line (training
     #: reports both).
     curve: Literal["line", "bins", "auto"] = "line"
+    #: How a reason shows the value: ``percent`` for a fraction shown as 41% (a column written
+    #: "41%" is read as 0.41 with ``scale: 0.01`` in sources.yaml); None: a plain number.
+    unit: Literal["percent"] | None = None
+
+    @field_validator("unit", mode="before")
+    @classmethod
+    def _known_unit(cls, unit: object) -> object:
+        if unit is not None and (problem := unit_problem(unit)):
+            raise ValueError(problem)
+        return unit
 
     @model_validator(mode="after")
     def _check(self) -> FeatureDef:
@@ -99,6 +113,16 @@ class FeatureDef(BaseModel):
             raise ValueError(f"fill does not apply to transform {self.transform}")
         if self.curve != "line" and self.transform in ("missing", "yes_no", "category"):
             raise ValueError(f"curve does not apply to transform {self.transform}")
+        if self.unit is not None and self.transform not in UNIT_TRANSFORMS:
+            shown = (
+                "a change already reads as a percentage"
+                if self.transform == "change"
+                else f"its reason shows no number in a unit ({self.transform})"
+            )
+            raise ValueError(
+                f"unit does not apply to transform {self.transform}: {shown}; unit applies to "
+                f"{', '.join(UNIT_TRANSFORMS)}"
+            )
         return self
 
     @property

@@ -17,9 +17,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.cell_formats import DATE_FORMATS, NUMBER_FORMATS, date_example
+from models.cell_formats import (
+    DATE_FORMATS,
+    NUMBER_FORMATS,
+    PERCENT_CELL,
+    PERCENT_SCALE,
+    date_example,
+    timestamp_days,
+    zone_problem,
+)
 from models.sources_config import EXPORT_DATE
-from models.validate import FALSE_TOKENS, NULL_TOKENS, TRUE_TOKENS, plain_numbers, read_days
+from models.validate import (
+    FALSE_TOKENS,
+    ISO_DATE,
+    NULL_TOKENS,
+    TRUE_TOKENS,
+    plain_numbers,
+    read_days,
+)
 
 #: A text column with at most this many distinct values (or this share of rows) is a category.
 MAX_LEVELS = 50
@@ -40,6 +55,8 @@ SKEWED = 2.0
 MISSING_FLAG_SHARE = 0.05
 #: A number with at least this many distinct values may be binned (``curve: auto``).
 MIN_CURVE_VALUES = 10
+#: A number column is a percentage when more than this share of its filled cells end in "%".
+PERCENT_SHARE = 0.5
 #: Names for role columns an export lacks (filled by a constant, or from the id column).
 NO_NAME = "display_name"
 NO_DATE = "snapshot_date"
@@ -96,9 +113,13 @@ class ColumnProfile:
     ambiguous: bool = False
     #: The few values that do not read as its kind (rows train will reject).
     odd: tuple[str, ...] = ()
+    #: For a column written as percentages ("78%", "57,5 %"): the decimals they are written
+    #: with (0 or 1); None for any other column. Read as fractions (``scale: 0.01``).
+    percent: int | None = None
 
     def describe(self) -> str:
-        shape = f"{self.kind}, {self.distinct:,} distinct, {self.missing_share:.0%} empty"
+        kind = self.kind if self.percent is None else "percentage"
+        shape = f"{kind}, {self.distinct:,} distinct, {self.missing_share:.0%} empty"
         if self.format is not None:
             shape += f", written like {self.example}"
         if self.skew is not None:
@@ -118,16 +139,31 @@ class ColumnProfile:
         """How the export writes a value of this column, as the format shows it."""
         if self.format is None:
             return ""
-        return date_example(self.format) if self.kind == "date" else self.format
+        if self.kind == "date":
+            return date_example(self.format)
+        if self.percent is None:
+            return self.format
+        return f"78{NUMBER_FORMATS[self.format][1]}5%"  # the decimal mark is what tells
 
     @property
-    def mapped(self) -> str | dict[str, str]:
-        """Its sources.yaml mapping entry: our name, with the format where there is one."""
-        return self.name if self.format is None else {"to": self.name, "format": self.format}
+    def mapped(self) -> str | dict[str, Any]:
+        """Its sources.yaml mapping entry: our name, with the format where there is one, and
+        the scale that reads a percentage as a fraction."""
+        if self.format is None:
+            return self.name
+        scale = {} if self.percent is None else {"scale": PERCENT_SCALE}
+        return {"to": self.name, "format": self.format, **scale}
+
+    @property
+    def context(self) -> str | dict[str, str]:
+        """Its entry in a card's context line: the column, with a percentage shown as one."""
+        if self.percent is None:
+            return self.name
+        return {"column": self.name, "format": f"{{value:.{self.percent}%}}"}
 
     def dates(self, raw: pd.DataFrame) -> pd.Series:
         """The column of ``raw`` read as dates (NaT where a cell is not one)."""
-        return read_days(raw[self.source], self.format)
+        return _days(raw[self.source], self.format)
 
 
 @dataclass
@@ -146,6 +182,8 @@ class Proposal:
     horizon_days: int | None  # for a yes/no label over a history: the observation cadence
     notes: list[str] = field(default_factory=list)  # what was guessed and why
     checks: list[str] = field(default_factory=list)  # what the user must check
+    #: The zone the export's time-zone-aware timestamps are read in, when not UTC.
+    timezone: str | None = None
 
 
 def snake(name: str) -> str:
@@ -162,8 +200,36 @@ def words(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
+def timestamps_as_days(raw: pd.DataFrame, timezone: str = "UTC") -> pd.DataFrame:
+    """``raw`` with its typed timestamp columns (Parquet) read as days, as train and score
+    read them (:func:`models.cell_formats.timestamp_days`); ``raw`` itself when it has none."""
+    typed = [
+        position
+        for position, dtype in enumerate(raw.dtypes)
+        if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype)
+    ]
+    if not typed:
+        return raw
+    out = raw.copy(deep=False)
+    for position in typed:
+        out.isetitem(position, timestamp_days(raw.iloc[:, position], timezone).array)
+    return out
+
+
+def timestamp_zone(raw: pd.DataFrame) -> str | None:
+    """The time zone the export's time-zone-aware timestamps carry, when they all carry one
+    other than UTC (a Parquet file written in America/New_York): the zone whose days they
+    are read as. None when there are none, they are in UTC, or they disagree."""
+    zones = {str(dtype.tz) for dtype in raw.dtypes if isinstance(dtype, pd.DatetimeTZDtype)}
+    if len(zones) != 1 or zones & {"UTC", "utc", "Etc/UTC", "+00:00"}:
+        return None
+    zone = zones.pop()
+    return zone if zone_problem(zone) is None else None
+
+
 def profile_columns(raw: pd.DataFrame) -> list[ColumnProfile]:
     """Each column's kind, empty share, distinct values and skew (for numbers)."""
+    raw = timestamps_as_days(raw)
     profiles = []
     used: set[str] = set()
     for source in raw.columns:
@@ -194,6 +260,7 @@ def profile_columns(raw: pd.DataFrame) -> list[ColumnProfile]:
                 format=found.format,
                 ambiguous=found.ambiguous,
                 odd=found.odd,
+                percent=found.percent,
             )
         )
     return profiles
@@ -209,6 +276,7 @@ class _Kind:
     format: str | None = None
     ambiguous: bool = False
     odd: tuple[str, ...] = ()
+    percent: int | None = None
 
 
 def _kind(values: pd.Series) -> _Kind:
@@ -228,7 +296,7 @@ def _kind(values: pd.Series) -> _Kind:
     counts = np.bincount(codes, minlength=len(distinct))
     readings = [_Reading("number", fmt, _numbers(distinct, fmt)) for fmt in (None, *NUMBER_FORMATS)]
     readings += [
-        _Reading("date", fmt, read_days(distinct, fmt).to_numpy()) for fmt in (None, *DATE_FORMATS)
+        _Reading("date", fmt, _days(distinct, fmt).to_numpy()) for fmt in (None, *DATE_FORMATS)
     ]
     whole = [reading for reading in readings if reading.read.all()]
     odd: tuple[str, ...] = ()
@@ -252,6 +320,11 @@ def _kind(values: pd.Series) -> _Kind:
         return _Kind("date", None, found.format, found.format is not None and len(dates) > 1, odd)
     numbers = found.values[codes][found.read[codes]]
     integral = bool(np.all(np.mod(numbers, 1) == 0))
+    written = distinct.astype(str).str.contains(PERCENT_CELL).to_numpy()
+    if found.format is not None and counts[written].sum() > PERCENT_SHARE * len(values):
+        # 78% is 0.78, as scale: 0.01 reads it and a spreadsheet's percentage cell holds it.
+        places = 0 if integral else 1
+        return _Kind("float", numbers * PERCENT_SCALE, found.format, False, odd, places)
     return _Kind("int" if integral else "float", numbers, found.format, False, odd)
 
 
@@ -267,6 +340,17 @@ class _Reading:
     @property
     def read(self) -> np.ndarray:
         return ~pd.isna(self.values)
+
+
+def _days(cells: pd.Series, fmt: str | None) -> pd.Series:
+    """``cells`` read as days as train reads them: an ISO date or timestamp as the day it
+    writes (2026-11-16T09:14:03-05:00 is 2026-11-16, whatever offsets its neighbours carry),
+    another spelling by its ``fmt`` (:func:`models.validate.read_days`); NaT where not."""
+    if fmt is not None:
+        return read_days(cells, fmt)
+    text = cells.astype("string").str.strip()
+    iso = text.str.fullmatch(ISO_DATE).fillna(False).astype(bool)
+    return pd.to_datetime(text.str[:10].where(iso), format="%Y-%m-%d", errors="coerce")
 
 
 def _numbers(distinct: pd.Series, fmt: str | None) -> np.ndarray:
@@ -292,10 +376,18 @@ def propose(raw: pd.DataFrame, exported: dt.date, chosen: Chosen | None = None) 
     ``chosen`` names; ``exported`` is the day it was written (its file's date), the as-of
     date of an export without one."""
     chosen = chosen or Chosen()
-    columns = profile_columns(raw)
-    rows = len(raw)
     notes: list[str] = []
     checks: list[str] = []
+    # Typed timestamps (Parquet) are days from here on, as train and score read them.
+    zone = timestamp_zone(raw)
+    raw = timestamps_as_days(raw, zone or "UTC")
+    if zone is not None:
+        notes.append(
+            f"time zone: the export's timestamps are in {zone}, so each is read as its day "
+            f"there (timezone: {zone} in sources.yaml; else their day in UTC)"
+        )
+    columns = profile_columns(raw)
+    rows = len(raw)
     by_name = {c.name: c for c in columns}
 
     def pick(pattern: re.Pattern[str], kinds: tuple[str, ...], exclude: set[str]) -> str | None:
@@ -489,6 +581,14 @@ def propose(raw: pd.DataFrame, exported: dt.date, chosen: Chosen | None = None) 
         if column.format is None or column.source not in mapping:
             continue
         notes.append(f"{column.source}: written like {column.example} (format {column.format!r})")
+        if column.percent is not None:
+            notes.append(
+                f"{column.source}: percentages, read as fractions (scale: {PERCENT_SCALE} in "
+                "sources.yaml: 78% is 0.78, as a spreadsheet's percentage cell holds it) and "
+                "shown as percentages in reasons (unit: percent in features.yaml); a "
+                f"playbooks.yaml condition on it is a fraction too (at_most: {{{column.name}: "
+                "0.5}} for 50%)"
+            )
         if column.ambiguous:
             checks.append(
                 f"check mapping.{column.source}.format in sources.yaml: no day in the export "
@@ -516,6 +616,7 @@ def propose(raw: pd.DataFrame, exported: dt.date, chosen: Chosen | None = None) 
         horizon_days=horizon,
         notes=notes,
         checks=checks,
+        timezone=zone,
     )
 
 
@@ -664,11 +765,13 @@ def _feature(
             return None, None, "the same value in every row"
         # Bins are tried where there are values enough to bend (kept only if they help).
         curve = {"curve": "auto"} if column.distinct >= MIN_CURVE_VALUES else {}
+        # A percentage is read as a fraction and shown as a percentage again.
+        unit = {} if column.percent is None else {"unit": "percent"}
         if column.skew is not None and column.skew > SKEWED and (column.minimum or 0) >= 0:
-            feature = {"transform": "log", "column": column.name, "label": label, **curve}
+            feature = {"transform": "log", "column": column.name, "label": label, **unit, **curve}
             return spec, feature, f"skewed (skew {column.skew:.1f}), so logged"
-        feature = {"column": column.name, "label": label, **curve}
-        return spec, feature, "a number, as it is"
+        feature = {"column": column.name, "label": label, **unit, **curve}
+        return spec, feature, "a percentage, as it is" if unit else "a number, as it is"
     if column.kind == "date":
         kind = "days_until" if _UNTIL.search(column.name) else "days_since"
         return spec, {"transform": kind, "column": column.name, "label": label}, f"a date: {kind}"

@@ -278,6 +278,7 @@ class ReasonWriter:
             field=str(feature.column) if _shows_column(feature) else f"{name}_feature",
             reference=reference.get(name, {}),
             healthy=healthy,
+            unit=feature.unit,
         )
 
     def spec(self) -> dict[str, Any]:

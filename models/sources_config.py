@@ -39,7 +39,7 @@ from pydantic import (
     model_validator,
 )
 
-from models.cell_formats import format_problem
+from models.cell_formats import format_problem, zone_problem
 from models.config_files import load_yaml_model
 from models.contract import AccountSchema, ColumnSpec
 
@@ -231,6 +231,9 @@ class SourcesConfig(BaseModel):
     # How a CSV file's bytes are text: Excel on Windows saves "CSV (Comma delimited)" in the
     # system's code page (cp1252 in Western Europe and the Americas), not UTF-8.
     encoding: str = "utf-8"
+    # The zone whose calendar day a time-zone-aware timestamp (a Parquet or SQL column) is
+    # read as: 2026-11-17 03:00 UTC is 2026-11-16 in America/Los_Angeles.
+    timezone: str = "UTC"
     http: HttpSourceConfig | None = None
     sql: SqlSourceConfig | None = None
     _file: Path = PrivateAttr(default=DEFAULT_FILE)
@@ -262,6 +265,14 @@ class SourcesConfig(BaseModel):
                 f"unknown encoding {encoding!r}; e.g. utf-8, cp1252 (Windows, Western "
                 "Europe and the Americas) or latin-1"
             ) from None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, timezone: str) -> str:
+        problem = zone_problem(timezone)
+        if problem:
+            raise ValueError(problem)
+        return timezone
 
     @field_validator("constants", mode="before")
     @classmethod

@@ -169,11 +169,14 @@ def _query_head(query: str) -> str:
 
 
 def _typed_timestamps(frame: pd.DataFrame) -> pd.DataFrame:
-    """Columns holding only timestamps (and NULLs) as naive datetime64 (UTC for time-zone-aware
-    ones), so a date column accepts them; every other column keeps the driver's values."""
+    """Columns holding only timestamps (and NULLs) as datetime64 (in UTC for time-zone-aware
+    ones, which a date column reads as their day in sources.yaml's ``timezone``), so a date
+    column accepts them; every other column keeps the driver's values."""
     for position in range(frame.shape[1]):
         column = frame.iloc[:, position]
         if pd.api.types.infer_dtype(column, skipna=True) == "datetime":
-            typed = pd.to_datetime(column, utc=True).dt.tz_localize(None)
-            frame.isetitem(position, typed.to_numpy())
+            values = column.dropna()
+            aware = len(values) > 0 and getattr(values.iloc[0], "tzinfo", None) is not None
+            typed = pd.to_datetime(column, utc=True)
+            frame.isetitem(position, typed.array if aware else typed.dt.tz_localize(None).array)
     return frame

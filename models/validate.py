@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from models.cell_formats import EPOCH_UNITS, date_example, number_pattern
+from models.cell_formats import EPOCH_UNITS, date_example, number_pattern, timestamp_days
 from models.contract import AccountSchema, ColumnSpec, canonical_dtypes
 from models.errors import ConfigError, DataContractError
 from models.listing import Unlisted, unlisted
@@ -513,6 +513,8 @@ def _key_names(schema: AccountSchema) -> tuple[str, str, str]:
 
 def _convert(name: str, spec: ColumnSpec, picked: _Picked, sources: SourcesConfig) -> _Column:
     """Apply the mapping's rule for one column, then parse it like any other."""
+    if spec.type == "date":  # a typed timestamp is its day, as a CSV date is
+        picked = replace(picked, raw=timestamp_days(picked.raw, sources.timezone))
     rule = picked.rule
     if rule is not None and rule.format is not None:
         return _formatted(name, spec, picked, rule, sources)

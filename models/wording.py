@@ -15,6 +15,8 @@ import string
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, cast
 
+from models.cell_formats import percent_text
+
 HEALTHY = "Healthy: "
 #: Levels whose churn rates are within this factor of each other are not compared in words:
 #: the sentence would read "churns 1.0x as often", which says the level makes no difference.
@@ -122,6 +124,8 @@ class Generated:
 
     ``field`` is the value shown: the user's column for as_is/clip/log, else the feature's own
     value (``<name>_feature``: a date feature named after its column shows days, not the date).
+    ``unit`` (features.yaml): ``percent`` shows a fraction as a percentage ("41%"), as the
+    export wrote it; None a plain number.
     """
 
     def __init__(
@@ -132,12 +136,14 @@ class Generated:
         field: str,
         reference: Mapping[str, Any],
         healthy: bool,
+        unit: str | None = None,
     ) -> None:
         self.label = label
         self.transform = transform
         self.field = field
         self.reference = reference
         self.healthy = healthy
+        self.unit = unit
         self.prefix = HEALTHY if healthy else ""
         self.fields: tuple[str, ...] = (field,)
 
@@ -149,6 +155,8 @@ class Generated:
                 "field": self.field,
                 "reference": dict(self.reference),
                 "healthy": self.healthy,
+                # Only when set: a spec without one reads as it did before units existed.
+                **({"unit": self.unit} if self.unit is not None else {}),
             }
         }
 
@@ -175,6 +183,8 @@ class Generated:
             return f"{number:+.0%}"
         if kind in ("days_until", "days_since"):
             return f"{number:,.0f} day{'' if round(number) == 1 else 's'}"
+        if self.unit == "percent":
+            return percent_text(number)
         if number.is_integer():
             return f"{number:,.0f}"
         return f"{number:,.2f}"

@@ -70,8 +70,17 @@ def test_dates_money_and_percentages_as_written_get_a_format_in_the_mapping() ->
     assert proposal.roles["date"] == "report_date"
     assert proposal.mapping["Report Date"] == {"to": "report_date", "format": "%m/%d/%Y"}
     assert proposal.mapping["MRR"] == {"to": "mrr", "format": "1,234.5"}
-    assert proposal.mapping["Seats Used"] == {"to": "seats_used", "format": "1,234.5"}
-    assert (proposal.schema["mrr"]["type"], proposal.schema["seats_used"]["type"]) == ("int", "int")
+    # A percentage is a fraction (as a spreadsheet's percentage cell), shown as a percentage.
+    assert proposal.mapping["Seats Used"] == {
+        "to": "seats_used",
+        "format": "1,234.5",
+        "scale": 0.01,
+    }
+    assert proposal.features["seats_used"]["unit"] == "percent"
+    assert (proposal.schema["mrr"]["type"], proposal.schema["seats_used"]["type"]) == (
+        "int",
+        "float",
+    )
     assert proposal.newest == dt.date(2025, 1, 27)
     assert proposal.horizon_days == 7
     # A Y/N label is a yes/no column, not text read through a map.

@@ -215,10 +215,12 @@ def starter_files(
         if feature.get("transform", "as_is") not in ("category", "missing", "yes_no")
     ]
     roles = proposal.roles
+    by_name = {column.name: column for column in proposal.columns}
+    # A column written as percentages is shown as one (its context entry carries the format).
     context = ([roles["segment"]] if roles["segment"] else []) + [
-        str(proposal.features[name]["column"])
-        for name in numeric[:CONTEXT_COLUMNS]
-        if proposal.features[name].get("column") != roles["segment"]
+        by_name[column].context if column in by_name else column
+        for column in (str(proposal.features[name]["column"]) for name in numeric[:CONTEXT_COLUMNS])
+        if column != roles["segment"]
     ]
     files = {
         "schema.yaml": _yaml(
@@ -231,6 +233,7 @@ def starter_files(
                 "mapping": proposal.mapping,
                 **({"constants": proposal.constants} if proposal.constants else {}),
                 **({"encoding": encoding} if encoding else {}),
+                **({"timezone": proposal.timezone} if proposal.timezone else {}),
                 "max_reject_share": 0.05,
             },
         ),
