@@ -76,11 +76,30 @@ def check_completeness(turnover: Turnover, limit: float) -> CheckResult:
             "completeness",
             False,
             f"Input incomplete: {what} ({share:.1%} missing > {limit:.1%}: "
-            "health.max_dropped_share in product.yaml); the export looks cut short",
+            "health.max_dropped_share in product.yaml); the export looks cut short"
+            f"{_two_dates(turnover)}",
             share,
             limit,
         )
     return CheckResult("completeness", True, f"{what[0].upper()}{what[1:]}", share, limit)
+
+
+def _two_dates(turnover: Turnover) -> str:
+    """Why a table of two dates is read as a snapshot cut short, not as accounts observed on
+    dates of their own (models.listing), or "" when it has more dates."""
+    if turnover.new is None:
+        return ""
+    listed = turnover.kept + turnover.new
+    which = (
+        f"every account the newest lists is on {turnover.previous} too"
+        if not turnover.new
+        else f"{turnover.kept:,} of the {listed:,} accounts the newest lists are on "
+        f"{turnover.previous} too"
+    )
+    return (
+        f" (the table has only these two dates, and {which}: it is read as a second snapshot, "
+        "not as accounts observed on dates of their own)"
+    )
 
 
 def quantile_edges(values: np.ndarray, bins: int = 10) -> np.ndarray:

@@ -11,12 +11,15 @@ dates (a billing day each, a last activity date, one row each) has no date on wh
 account is due, and an account listed long ago may simply be quiet: there every account keeps
 its newest row (:func:`models.scoring.live_rows`). The two are told apart by the two newest
 dates: in shared snapshots the newest lists most of the accounts the one before it listed.
+A newest date that lists fewer is cut short when the dates before it were shared snapshots,
+or, in a table of only two dates, when most of the accounts it lists were listed on the
+first (on dates of their own, each account would be on one of the two).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -39,6 +42,11 @@ class Turnover:
     previous: dt.date
     before: int
     kept: int
+    #: Set when the table has only these two dates and the newest lists under
+    #: :data:`SHARED_SHARE` of the accounts of the first: how many accounts the newest lists
+    #: that the first did not (no more than it lists again, else the table is read as accounts
+    #: on dates of their own).
+    new: int | None = None
 
     @property
     def missing_share(self) -> float:
@@ -99,7 +107,11 @@ def unlisted(codes: np.ndarray, dates: np.ndarray, ids: pd.Index) -> Unlisted:
     of its accounts from one week to the next, while on per-account dates the accounts of one
     day are due again weeks later. When the newest lists fewer but the two dates before it
     were shared snapshots, the newest looks cut short (or is a stray date, a typo in one
-    row): no account is taken for unlisted, and the turnover says what is missing.
+    row): no account is taken for unlisted, and the turnover says what is missing. So it is
+    when the table has only those two dates and at least :data:`SHARED_SHARE` of the accounts
+    the newest lists were listed on the first: a second snapshot cut short, since on dates of
+    their own each account would have one of the two (a single snapshot has no newest to
+    judge).
 
     A year of a million weekly accounts is fifty million rows, so this is a few passes over
     whole arrays, without sorting or selecting rows.
@@ -127,8 +139,10 @@ def unlisted(codes: np.ndarray, dates: np.ndarray, ids: pd.Index) -> Unlisted:
     )
     if turnover.kept < SHARED_SHARE * turnover.before:
         earlier = int(np.max(day, where=day < previous, initial=NO_DAY))
-        if earlier == NO_DAY:
-            return Unlisted.none()
+        if earlier == NO_DAY:  # two dates: cut short if the newest lists few new accounts
+            new = int(((last == newest) & ~on_previous).sum())
+            returning = turnover.kept >= SHARED_SHARE * (turnover.kept + new)
+            return Unlisted.none(replace(turnover, new=new) if returning else None)
         on_earlier = _listed_on(code, day, earlier, len(ids))
         kept_then = (on_earlier & on_previous).sum() / on_earlier.sum()
         # Shared snapshots until the newest: it is cut short; else per-account dates.

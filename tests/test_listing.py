@@ -114,6 +114,59 @@ def test_a_newest_snapshot_after_shared_ones_that_lists_few_is_cut_short(rows: l
     assert found.turnover.missing_share > 0.5
 
 
+def two_dates(first: range, newest: range) -> list:
+    """Accounts ``first`` on one date and ``newest`` a week later, and no other date."""
+    return [(f"A{a}", START) for a in first] + [(f"A{a}", START + 7) for a in newest]
+
+
+def test_a_second_of_only_two_snapshots_that_lists_few_is_cut_short() -> None:
+    """Before, a table of two dates whose newest lists under half of the first was taken for
+    accounts on dates of their own: nothing dropped, nothing checked, the short export
+    scored. Every account the newest lists was on the first: a snapshot cut short."""
+    found = unlisted(*keys(two_dates(range(40), range(12))))
+    assert len(found) == 0
+    assert found.turnover == Turnover(dt.date(2026, 1, 12), dt.date(2026, 1, 5), 40, 12, new=0)
+    failed = check_completeness(found.turnover, 0.2)
+    assert not failed.ok
+    assert failed.message == (
+        "Input incomplete: the newest snapshot (2026-01-12) lists 12 of the 40 accounts the one "
+        "before it (2026-01-05) listed (70.0% missing > 20.0%: health.max_dropped_share in "
+        "product.yaml); the export looks cut short (the table has only these two dates, and "
+        "every account the newest lists is on 2026-01-05 too: it is read as a second "
+        "snapshot, not as accounts observed on dates of their own)"
+    )
+
+
+def test_a_cut_short_second_snapshot_may_list_a_few_new_accounts() -> None:
+    # The week's new sign-ups made it into the rows the export wrote before it stopped.
+    found = unlisted(*keys(two_dates(range(40), [*range(12), 40, 41])))
+    assert found.turnover == Turnover(dt.date(2026, 1, 12), dt.date(2026, 1, 5), 40, 12, new=2)
+    message = check_completeness(found.turnover, 0.2).message
+    assert "12 of the 14 accounts the newest lists are on 2026-01-05 too" in message
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [(f"A{a}", START + 7 * (a % 2)) for a in range(40)],  # each account on one of two days
+        [(f"A{a}", START + 7 * (a >= 30)) for a in range(40)],  # most of them on the first
+        two_dates(range(30), range(26, 40)),  # the newest lists mostly accounts of its own
+    ],
+    ids=["half-and-half", "most-on-the-first", "mostly-new"],
+)
+def test_two_dates_of_accounts_on_their_own_dates_are_not_cut_short(rows: list) -> None:
+    found = unlisted(*keys(rows))
+    assert len(found) == 0
+    assert found.turnover is None
+
+
+def test_two_full_snapshots_keep_the_plain_turnover() -> None:
+    found = unlisted(*keys(two_dates(range(40), range(2, 40))))
+    assert found.turnover == Turnover(dt.date(2026, 1, 12), dt.date(2026, 1, 5), 40, 38)
+    assert found.turnover.new is None
+    assert sorted(found.ids) == ["A0", "A1"]
+
+
 def test_the_completeness_check_holds_back_a_snapshot_that_lost_too_many() -> None:
     found = unlisted(*keys(weekly(40, 10, stop={"A3": 9, "A7": 9})))
     assert found.turnover == Turnover(dt.date(2026, 3, 9), dt.date(2026, 3, 2), 40, 38)
@@ -217,6 +270,74 @@ def test_a_crm_report_scores_only_the_accounts_its_newest_report_lists(
         last_good = deps.store.last_good()
         assert last_good is not None
         assert last_good.snapshot_id == good
+    finally:
+        deps.background.shutdown(wait=True)
+        stored = list(real_redis.scan_iter(match=f"{prefix}:*", count=1000))
+        if stored:
+            real_redis.unlink(*stored)
+
+
+@pytest.mark.usefixtures("empty_embedded_store")
+def test_a_two_date_export_cut_short_is_held_back(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    real_redis: redis.Redis,
+) -> None:
+    """An export of the last two reports whose newest stopped at 30% of its rows trips the
+    kill switch; the same two reports whole pass the completeness check, and with each
+    account on one of the two dates there is none."""
+    report = crm_report(accounts=300, weeks=40, seed=5)
+    history = tmp_path / "crm.csv"
+    report.to_csv(history, index=False)
+    config, var = tmp_path / "config", tmp_path / "var"
+    monkeypatch.setenv("CHURNBOT_VAR", str(var))
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    code, out, err = run("init", "--data", str(history), "--config", str(config))
+    assert code == 0, out + err
+    monkeypatch.setenv("CHURNBOT_CONFIG", str(config))
+    code, out, err = run("train", "--data", str(history))
+    assert code == 0, out + err
+
+    dates = report["Report Date"].map(lambda d: dt.datetime.strptime(d, "%m/%d/%Y"))
+    newest = dates.max()
+    previous = newest - dt.timedelta(weeks=2)
+    last_two = report[dates >= previous]
+    on_newest = (dates[dates >= previous] == newest).to_numpy()
+    listed = int((~on_newest).sum())
+    # Every other account on the first date, the rest on the newest: one row each.
+    on_first = last_two["Account ID"].rank(method="dense").to_numpy() % 2 == 0
+    own_dates = last_two[np.where(on_first, ~on_newest, on_newest)]
+    cut = on_newest & (np.cumsum(on_newest) > 0.3 * on_newest.sum())
+    exports = {"whole": last_two, "own dates": own_dates, "cut short": last_two[~cut]}
+    settings = load_settings({"CHURNBOT_CONFIG": str(config), "CHURNBOT_VAR": str(var)})
+    prefix = f"test-{uuid.uuid4().hex}"
+    deps = build_deps(settings, client=real_redis, prefix=prefix)
+    try:
+        results = {}
+        for name, export in exports.items():
+            path = tmp_path / f"{name}.csv"
+            export.to_csv(path, index=False)
+            results[name] = score_book(
+                settings, deps.store, deps.switch, flags=flag_log(deps), data=path
+            )
+        # Only the completeness check is judged: drift on a few hundred rows is noise.
+        completeness = {
+            name: [check for check in result.checks if check.name == "completeness"]
+            for name, result in results.items()
+        }
+        assert [check.ok for check in completeness["whole"]] == [True]
+        assert completeness["own dates"] == []  # accounts on their own dates: nothing to check
+        [failed] = completeness["cut short"]
+        kept = int(on_newest.sum() - cut.sum())
+        assert failed.message.startswith(
+            f"Input incomplete: the newest snapshot ({newest:%Y-%m-%d}) lists {kept:,} of the "
+            f"{listed:,} accounts the one before it ({previous:%Y-%m-%d}) listed"
+        )
+        assert "the table has only these two dates" in failed.message
+        held = results["cut short"]
+        assert held.tripped
+        assert failed.message in held.failures
+        assert deps.switch.state().on
     finally:
         deps.background.shutdown(wait=True)
         stored = list(real_redis.scan_iter(match=f"{prefix}:*", count=1000))
